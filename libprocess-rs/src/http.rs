@@ -1,0 +1,382 @@
+//! HTTP on the runtime's port: requests to `/<id>/<route>` become events of process `<id>`, in
+//! order with its messages; runtime-wide aliases map bare paths (`/health`) to a process route.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::process::{HttpReplyTx, Incoming};
+use crate::runtime::RuntimeInner;
+
+/// The largest request body accepted (larger gets 413).
+pub const MAX_REQUEST_BODY: usize = 64 << 20;
+
+/// A request delivered to a process.
+#[derive(Debug)]
+pub struct HttpRequest {
+    /// GET, POST, ...
+    pub method: Method,
+    /// The full path as received (`/master/state`).
+    pub path: String,
+    /// The part after `/<id>/` (`state`), which selected the route.
+    pub route: String,
+    /// The raw query string (without `?`).
+    pub query: String,
+    /// The request headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+impl HttpRequest {
+    /// The query parameters, percent-decoded (later duplicates win).
+    pub fn query_params(&self) -> HashMap<String, String> {
+        self.query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect()
+    }
+
+    /// A header's value as text, if present and valid.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A response body: whole, or a stream of chunks (each sent as one HTTP chunk).
+pub enum ResponseBody {
+    /// The whole body.
+    Full(Bytes),
+    /// Chunks until the sender is dropped.
+    Stream(mpsc::UnboundedReceiver<Bytes>),
+}
+
+/// A response from a process.
+pub struct HttpResponse {
+    /// The status code.
+    pub status: StatusCode,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body.
+    pub body: ResponseBody,
+}
+
+impl HttpResponse {
+    /// A response with a status and a plain-text body.
+    pub fn text(status: u16, body: impl Into<String>) -> HttpResponse {
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            headers: vec![(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            body: ResponseBody::Full(Bytes::from(body.into())),
+        }
+    }
+
+    /// 200 with a JSON body.
+    pub fn json(value: &serde_json::Value) -> HttpResponse {
+        HttpResponse::json_bytes(200, Bytes::from(value.to_string()))
+    }
+
+    /// A status with an already serialized JSON body.
+    pub fn json_bytes(status: u16, body: Bytes) -> HttpResponse {
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            headers: vec![(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body: ResponseBody::Full(body),
+        }
+    }
+
+    /// A status with an empty body.
+    pub fn empty(status: u16) -> HttpResponse {
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            headers: Vec::new(),
+            body: ResponseBody::Full(Bytes::new()),
+        }
+    }
+
+    /// 404 with a message.
+    pub fn not_found(msg: impl Into<String>) -> HttpResponse {
+        HttpResponse::text(404, msg)
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(msg: impl Into<String>) -> HttpResponse {
+        HttpResponse::text(400, msg)
+    }
+
+    /// A 200 streaming response; each `send` on the returned sender becomes one chunk.
+    pub fn stream(content_type: &'static str) -> (HttpResponse, mpsc::UnboundedSender<Bytes>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let r = HttpResponse {
+            status: StatusCode::OK,
+            headers: vec![(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            )],
+            body: ResponseBody::Stream(rx),
+        };
+        (r, tx)
+    }
+
+    /// Adds a header (invalid names or values are ignored).
+    pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.retain(|(h, _)| *h != n);
+            self.headers.push((n, v));
+        }
+        self
+    }
+}
+
+/// What a route handler returns: a response now, or a future of one.
+pub enum Reply {
+    /// Answer at once.
+    Now(HttpResponse),
+    /// Answer when the future resolves (the process goes on meanwhile).
+    Later(Pin<Box<dyn Future<Output = HttpResponse> + Send>>),
+}
+
+impl From<HttpResponse> for Reply {
+    fn from(r: HttpResponse) -> Reply {
+        Reply::Now(r)
+    }
+}
+
+/// An HTTP request as a process event.
+pub(crate) struct HttpEvent {
+    pub(crate) request: HttpRequest,
+    pub(crate) reply: HttpReplyTx,
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(b) => {
+                if b.is_empty() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Ok(Frame::data(std::mem::take(b)))))
+                }
+            }
+            ResponseBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ResponseBody::Full(b) if b.is_empty())
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            ResponseBody::Full(b) => http_body::SizeHint::with_exact(b.len() as u64),
+            ResponseBody::Stream(_) => http_body::SizeHint::default(),
+        }
+    }
+}
+
+/// A TCP stream with bytes already read off its front put back (the protocol sniff).
+pub(crate) struct Rewind {
+    prefix: Bytes,
+    stream: TcpStream,
+}
+
+impl Rewind {
+    pub(crate) fn new(prefix: Bytes, stream: TcpStream) -> Rewind {
+        Rewind { prefix, stream }
+    }
+}
+
+impl hyper::rt::Read for Rewind {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        // SAFETY: tokio's ReadBuf only writes initialized bytes into the uninitialized tail and
+        // reports how many it filled; we advance the cursor by exactly that many.
+        let n = unsafe {
+            let mut tbuf = ReadBuf::uninit(buf.as_mut());
+            match Pin::new(&mut this.stream).poll_read(cx, &mut tbuf) {
+                Poll::Ready(Ok(())) => tbuf.filled().len(),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        };
+        unsafe { buf.advance(n) };
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl hyper::rt::Write for Rewind {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut TaskCx<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
+/// Serves one HTTP/1.1 connection (keep-alive or not) whose first bytes were `prefix`.
+pub(crate) async fn serve(
+    rt: std::sync::Arc<RuntimeInner>,
+    prefix: Bytes,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let io = Rewind::new(prefix, stream);
+    let service = hyper::service::service_fn(move |req| {
+        let rt = rt.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(rt, req, peer).await) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await
+    {
+        tracing::debug!(%peer, "http connection ended: {e}");
+    }
+}
+
+async fn handle(
+    rt: std::sync::Arc<RuntimeInner>,
+    req: hyper::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<ResponseBody> {
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let Some((id, route)) = rt.resolve_http(&path) else {
+        return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
+    };
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_REQUEST_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            return into_hyper(HttpResponse::text(413, format!("request body: {e}")));
+        }
+    };
+    let request = HttpRequest {
+        method: parts.method,
+        path,
+        route,
+        query,
+        headers: parts.headers,
+        body,
+        peer,
+    };
+    let (tx, rx) = oneshot::channel();
+    let ev = Incoming::Http(HttpEvent { request, reply: tx });
+    if !rt.deliver_to_id(&id, ev) {
+        return into_hyper(HttpResponse::not_found(format!("no process '{id}'")));
+    }
+    match rx.await {
+        Ok(r) => into_hyper(r),
+        Err(_) => into_hyper(HttpResponse::text(
+            503,
+            format!("process '{id}' terminated before answering"),
+        )),
+    }
+}
+
+fn into_hyper(r: HttpResponse) -> hyper::Response<ResponseBody> {
+    let mut resp = hyper::Response::new(r.body);
+    *resp.status_mut() = r.status;
+    for (k, v) in r.headers {
+        resp.headers_mut().insert(k, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

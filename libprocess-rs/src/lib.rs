@@ -1,0 +1,30 @@
+//! libprocess-rs: a libprocess-style actor runtime on tokio.
+//!
+//! Every component is a [`Process`] with a [`UPID`] (`id@ip:port`). Processes receive named
+//! messages (serde bodies, encoded only when they leave the node), dispatched closures, HTTP
+//! requests and exited notices as events on one queue, handled one at a time. A runtime listens on
+//! one port for both the binary transport and HTTP, keeps one persistent outgoing connection per
+//! remote node, and gives processes links with libprocess's exited semantics, a pausable clock
+//! and a metrics registry. With the `test-util` feature: `settle()` and message/dispatch filters.
+
+pub mod clock;
+pub mod codec;
+mod error;
+#[cfg(feature = "test-util")]
+pub mod filter;
+pub mod http;
+mod message;
+pub mod metrics;
+mod process;
+mod runtime;
+pub mod transport;
+mod upid;
+
+pub use clock::{Clock, Timer};
+pub use error::{Error, Result};
+pub use http::{HttpRequest, HttpResponse, Reply};
+pub use message::{Body, Message, MessageEvent, Name};
+pub use metrics::{Counter, Gauge, Metrics};
+pub use process::{Context, Process, RemoteConnection, PID};
+pub use runtime::{Config, Runtime};
+pub use upid::UPID;

@@ -1,0 +1,204 @@
+//! Accepting connections: the first bytes tell a binary peer (handshake magic) from an HTTP
+//! client. Binary connections are read frame by frame; anything malformed closes only that
+//! connection, with a log line and a metric.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::wire::{self, WireError};
+use crate::message::{Body, MessageEvent, Name};
+use crate::process::Mailbox;
+use crate::runtime::RuntimeInner;
+use crate::upid::UPID;
+
+/// How long a new connection may take to send its first bytes / its handshake.
+const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-connection caches stay below this many entries.
+const CACHE_LIMIT: usize = 1024;
+
+pub(crate) async fn accept_loop(rt: Arc<RuntimeInner>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((s, peer)) => {
+                rt.transport.m.connections_accepted.inc();
+                rt.handle.spawn(handle(rt.clone(), s, peer));
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn handle(rt: Arc<RuntimeInner>, mut s: TcpStream, peer: SocketAddr) {
+    let _ = s.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(64 << 10);
+    match tokio::time::timeout(SNIFF_TIMEOUT, s.read_buf(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return,
+    }
+    if buf[0] == wire::MAGIC[0] {
+        binary(rt, s, buf, peer).await
+    } else {
+        crate::http::serve(rt, buf.freeze(), s, peer).await
+    }
+}
+
+/// Caches that make the per-frame work a few comparisons in the common case.
+struct Caches {
+    peer: SocketAddr,
+    to: Vec<u8>,
+    to_box: Option<Arc<dyn Mailbox>>,
+    from: HashMap<Vec<u8>, UPID>,
+    names: HashMap<Vec<u8>, Arc<str>>,
+}
+
+async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer: SocketAddr) {
+    let m = &rt.transport.m;
+    let advertised = loop {
+        match wire::parse_handshake(&buf) {
+            Ok(Some((addr, n))) => {
+                let _ = buf.split_to(n);
+                break addr;
+            }
+            Ok(None) => match tokio::time::timeout(SNIFF_TIMEOUT, s.read_buf(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => continue,
+                _ => {
+                    m.handshakes_malformed.inc();
+                    tracing::warn!(%peer, "closing connection: incomplete handshake");
+                    return;
+                }
+            },
+            Err(e) => {
+                m.handshakes_malformed.inc();
+                tracing::warn!(%peer, "closing connection: {e}");
+                return;
+            }
+        }
+    };
+    let mut c = Caches {
+        peer: advertised,
+        to: Vec::new(),
+        to_box: None,
+        from: HashMap::new(),
+        names: HashMap::new(),
+    };
+    let max = rt.transport.max_frame;
+    loop {
+        let mut received = 0u64;
+        loop {
+            match wire::frame_len(&buf, max) {
+                Err(e) => {
+                    m.frames_oversized.inc();
+                    m.messages_received.add(received);
+                    tracing::warn!(%peer, "closing connection: {e}");
+                    return;
+                }
+                Ok(None) => break,
+                Ok(Some(n)) if buf.len() < n => {
+                    buf.reserve(n - buf.len());
+                    break;
+                }
+                Ok(Some(n)) => {
+                    let raw = buf.split_to(n).freeze();
+                    let r = wire::parse_frame(raw).and_then(|f| deliver(&rt, &mut c, f));
+                    if let Err(e) = r {
+                        m.frames_malformed.inc();
+                        m.messages_received.add(received);
+                        tracing::warn!(%peer, "closing connection: {e}");
+                        return;
+                    }
+                    received += 1;
+                }
+            }
+        }
+        m.messages_received.add(received);
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(64 << 10);
+        }
+        match s.read_buf(&mut buf).await {
+            Ok(0) => {
+                if !buf.is_empty() {
+                    m.frames_truncated.inc();
+                    tracing::warn!(%peer, bytes = buf.len(), "connection closed mid-frame");
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(%peer, "connection read error: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn utf8(b: &[u8]) -> &str {
+    // parse_frame has checked every header field.
+    std::str::from_utf8(b).unwrap_or("")
+}
+
+fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
+    let from = if f.from().is_empty() {
+        UPID::none()
+    } else if let Some(u) = c.from.get(f.from()) {
+        u.clone()
+    } else {
+        let s = utf8(f.from());
+        let u = if s.contains('@') {
+            s.parse::<UPID>()
+                .map_err(|_| WireError::Malformed("sender is not a UPID"))?
+        } else {
+            UPID::new(s, c.peer)
+        };
+        if c.from.len() >= CACHE_LIMIT {
+            c.from.clear();
+        }
+        c.from.insert(f.from().to_vec(), u.clone());
+        u
+    };
+    let name = match c.names.get(f.name()) {
+        Some(n) => n.clone(),
+        None => {
+            let n: Arc<str> = Arc::from(utf8(f.name()));
+            if c.names.len() >= CACHE_LIMIT {
+                c.names.clear();
+            }
+            c.names.insert(f.name().to_vec(), n.clone());
+            n
+        }
+    };
+    if c.to_box.is_none() || c.to != f.to_id() {
+        c.to.clear();
+        c.to.extend_from_slice(f.to_id());
+        c.to_box = rt.lookup(utf8(f.to_id()));
+    }
+    let mut ev = MessageEvent {
+        name: Name::Shared(name),
+        from,
+        body: Body::Encoded(f.body()),
+    };
+    for _ in 0..2 {
+        let Some(mb) = c.to_box.as_ref() else {
+            break;
+        };
+        match rt.deliver_message(mb, ev) {
+            Ok(()) => return Ok(()),
+            Err(back) => {
+                // The cached process is gone; a new one may hold the id now.
+                ev = back;
+                c.to_box = rt.lookup(utf8(f.to_id()));
+            }
+        }
+    }
+    rt.drop_no_process(utf8(f.to_id()), &ev);
+    c.to.clear();
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The binary transport: one listening socket per runtime (shared with HTTP, told apart by the
+//! first bytes), one persistent outgoing connection per remote node carrying every message to it,
+//! and remote links whose `exited` fires when that connection breaks or cannot be made.
+
+pub mod wire;
+
+mod incoming;
+mod outgoing;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dashmap::DashMap;
+
+use crate::metrics::{Counter, Metrics};
+use crate::process::{Incoming, RemoteConnection};
+use crate::runtime::RuntimeInner;
+use crate::upid::UPID;
+
+pub(crate) use incoming::accept_loop;
+use outgoing::Conn;
+
+/// The transport's counters (names under `libprocess/transport/`).
+pub(crate) struct TransportMetrics {
+    pub(crate) connections_accepted: Counter,
+    pub(crate) connections_outgoing: Counter,
+    pub(crate) connect_failures: Counter,
+    pub(crate) handshakes_malformed: Counter,
+    pub(crate) frames_oversized: Counter,
+    pub(crate) frames_truncated: Counter,
+    pub(crate) frames_malformed: Counter,
+    pub(crate) messages_received: Counter,
+    pub(crate) bytes_sent: Counter,
+    pub(crate) messages_dropped_unsent: Counter,
+}
+
+impl TransportMetrics {
+    fn new(m: &Metrics) -> TransportMetrics {
+        let c = |n: &str| m.counter(&format!("libprocess/transport/{n}"));
+        TransportMetrics {
+            connections_accepted: c("connections_accepted"),
+            connections_outgoing: c("connections_outgoing"),
+            connect_failures: c("connect_failures"),
+            handshakes_malformed: c("handshakes_malformed"),
+            frames_oversized: c("frames_oversized"),
+            frames_truncated: c("frames_truncated"),
+            frames_malformed: c("frames_malformed"),
+            messages_received: c("messages_received"),
+            bytes_sent: c("bytes_sent"),
+            messages_dropped_unsent: c("messages_dropped_unsent"),
+        }
+    }
+}
+
+/// Links to processes on one remote node: target -> local linkers.
+type NodeLinks = HashMap<UPID, Vec<UPID>>;
+
+/// The socket manager.
+pub(crate) struct Transport {
+    conns: DashMap<SocketAddr, Arc<Conn>>,
+    links: Mutex<HashMap<SocketAddr, NodeLinks>>,
+    pub(crate) max_frame: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) m: TransportMetrics,
+}
+
+/// Encodes a body onto the end of a frame under construction.
+pub(crate) type EncodeFn<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), postcard::Error>;
+
+impl Transport {
+    pub(crate) fn new(metrics: &Metrics, max_frame: usize, connect_timeout: Duration) -> Transport {
+        Transport {
+            conns: DashMap::new(),
+            links: Mutex::new(HashMap::new()),
+            max_frame,
+            connect_timeout,
+            m: TransportMetrics::new(metrics),
+        }
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, NodeLinks>> {
+        self.links.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The live connection to `addr`, opening one if there is none.
+    fn conn(&self, rt: &Arc<RuntimeInner>, addr: SocketAddr) -> Arc<Conn> {
+        if let Some(c) = self.conns.get(&addr) {
+            return c.clone();
+        }
+        let (conn, fresh) = match self.conns.entry(addr) {
+            dashmap::Entry::Occupied(e) => (e.get().clone(), false),
+            dashmap::Entry::Vacant(v) => {
+                let c = Arc::new(Conn::new(addr));
+                v.insert(c.clone());
+                (c, true)
+            }
+        };
+        if fresh {
+            self.m.connections_outgoing.inc();
+            rt.handle.spawn(outgoing::run(rt.clone(), conn.clone()));
+        }
+        conn
+    }
+
+    /// Queues one frame for `to`; a closed connection is replaced (reconnect on the next send).
+    pub(crate) fn send(
+        &self,
+        rt: &Arc<RuntimeInner>,
+        to: &UPID,
+        from: &UPID,
+        name: &str,
+        encode: EncodeFn<'_>,
+    ) {
+        let own = rt.addr;
+        for _ in 0..2 {
+            let conn = self.conn(rt, to.addr());
+            match conn.push(to.id(), from, own, name, self.max_frame, &mut *encode) {
+                outgoing::Push::Queued => return,
+                outgoing::Push::Rejected(why) => {
+                    tracing::warn!(%to, name, "not sending message: {why}");
+                    self.m.messages_dropped_unsent.inc();
+                    return;
+                }
+                outgoing::Push::Closed => {
+                    self.conns
+                        .remove_if(&to.addr(), |_, c| Arc::ptr_eq(c, &conn));
+                }
+            }
+        }
+        self.m.messages_dropped_unsent.inc();
+    }
+
+    /// Records a remote link and makes sure a connection exists (or is replaced, with
+    /// [`RemoteConnection::Reconnect`]; every link to that node then rides the new one).
+    pub(crate) fn link(
+        &self,
+        rt: &Arc<RuntimeInner>,
+        linker: &UPID,
+        target: &UPID,
+        mode: RemoteConnection,
+    ) {
+        {
+            let mut links = self.links();
+            let l = links
+                .entry(target.addr())
+                .or_default()
+                .entry(target.clone())
+                .or_default();
+            if !l.contains(linker) {
+                l.push(linker.clone());
+            }
+        }
+        if mode == RemoteConnection::Reconnect {
+            if let Some((_, old)) = self.conns.remove(&target.addr()) {
+                let pending = old.supersede();
+                let fresh = self.conn(rt, target.addr());
+                fresh.prepend(pending);
+                return;
+            }
+        }
+        self.conn(rt, target.addr());
+    }
+
+    /// Removes a remote link.
+    pub(crate) fn unlink(&self, linker: &UPID, target: &UPID) {
+        let mut links = self.links();
+        if let Some(node) = links.get_mut(&target.addr()) {
+            if let Some(l) = node.get_mut(target) {
+                l.retain(|u| u != linker);
+                if l.is_empty() {
+                    node.remove(target);
+                }
+            }
+            if node.is_empty() {
+                links.remove(&target.addr());
+            }
+        }
+    }
+
+    /// A connection broke (or never opened): forget it and tell every linker of that node.
+    pub(crate) fn failed(&self, rt: &Arc<RuntimeInner>, conn: &Arc<Conn>, why: &str) {
+        let Some(dropped) = conn.close() else {
+            return; // Already closed, or superseded by a reconnect: no exited.
+        };
+        if dropped > 0 {
+            self.m.messages_dropped_unsent.add(dropped);
+        }
+        self.conns
+            .remove_if(&conn.addr, |_, c| Arc::ptr_eq(c, conn));
+        let node = self.links().remove(&conn.addr);
+        tracing::debug!(peer = %conn.addr, dropped, "connection closed: {why}");
+        for (target, linkers) in node.unwrap_or_default() {
+            for l in linkers {
+                rt.deliver(&l, Incoming::Exited(target.clone()));
+            }
+        }
+    }
+
+    /// Number of open outgoing connections.
+    pub(crate) fn outgoing_count(&self) -> usize {
+        self.conns.len()
+    }
+}
