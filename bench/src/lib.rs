@@ -1,1 +1,23 @@
-fn main() {}
+//! Benchmarks of the libprocess-rs runtime against raw baselines, shared by the criterion suites
+//! and the `transport` binary. Every workload here runs its baseline beside it in the same run,
+//! so figures are quoted as ratios on this noisy shared machine.
+
+pub mod codec_mix;
+pub mod local;
+pub mod remote;
+
+use std::time::Duration;
+
+/// Median of samples (sorted in place).
+pub fn median(v: &mut [Duration]) -> Duration {
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The best (largest) of several throughput runs, in messages per second.
+pub fn best_rate(runs: impl IntoIterator<Item = f64>) -> f64 {
+    runs.into_iter().fold(0.0, f64::max)
+}

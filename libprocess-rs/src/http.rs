@@ -347,7 +347,7 @@ async fn handle(
         peer,
     };
     let (tx, rx) = oneshot::channel();
-    let ev = Incoming::Http(HttpEvent { request, reply: tx });
+    let ev = Incoming::Http(Box::new(HttpEvent { request, reply: tx }));
     if !rt.deliver_to_id(&id, ev) {
         return into_hyper(HttpResponse::not_found(format!("no process '{id}'")));
     }

@@ -16,9 +16,11 @@ pub mod http;
 mod message;
 pub mod metrics;
 mod process;
+mod queue;
 mod runtime;
 pub mod transport;
 mod upid;
+mod util;
 
 pub use clock::{Clock, Timer};
 pub use error::{Error, Result};

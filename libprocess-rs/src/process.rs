@@ -7,20 +7,21 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::clock::Timer;
 use crate::error::{Error, Result};
 use crate::http::{HttpEvent, HttpRequest, HttpResponse, Reply};
 use crate::message::{Body, Message, MessageEvent, Name};
+use crate::queue::Queue;
 use crate::runtime::{Runtime, RuntimeInner};
 use crate::upid::UPID;
+use crate::util::FxBuild;
 
 /// An actor. Every hook runs on the process's own task with exclusive access to its state.
 pub trait Process: Send + Sized + 'static {
@@ -49,7 +50,7 @@ type RouteFn<P> = Box<dyn FnMut(&mut P, &mut Context<P>, HttpRequest) -> Reply +
 pub(crate) enum Event<P: Process> {
     Message(MessageEvent),
     Dispatch(DispatchFn<P>),
-    Http(HttpEvent),
+    Http(Box<HttpEvent>),
     Exited(UPID),
     Terminate,
 }
@@ -59,7 +60,8 @@ pub(crate) struct Core {
     pub(crate) upid: UPID,
     /// Set by an injected terminate: the loop stops before its next event.
     terminating: AtomicBool,
-    queued: AtomicUsize,
+    /// Events of the batch being handled that are not done yet (written by the loop only).
+    batch_left: AtomicUsize,
     finished: AtomicBool,
     done: Notify,
     /// Local processes linked to this one; `None` once it has exited.
@@ -67,10 +69,6 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn queue_len(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
     }
@@ -117,6 +115,8 @@ impl Core {
 /// The untyped face of a process's queue, held by the runtime's registry.
 pub(crate) trait Mailbox: Send + Sync {
     fn core(&self) -> &Arc<Core>;
+    /// Events queued or in the batch being handled.
+    fn queue_len(&self) -> usize;
     /// Enqueues; gives the event back if the process is gone.
     fn deliver(&self, ev: Incoming) -> std::result::Result<(), Incoming>;
 }
@@ -124,13 +124,13 @@ pub(crate) trait Mailbox: Send + Sync {
 /// An event any process can receive, whatever its type.
 pub(crate) enum Incoming {
     Message(MessageEvent),
-    Http(HttpEvent),
+    Http(Box<HttpEvent>),
     Exited(UPID),
     Terminate,
 }
 
 struct MailboxImpl<P: Process> {
-    tx: mpsc::UnboundedSender<Event<P>>,
+    queue: Arc<Queue<Event<P>>>,
     core: Arc<Core>,
     rt: Arc<RuntimeInner>,
 }
@@ -140,6 +140,10 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
         &self.core
     }
 
+    fn queue_len(&self) -> usize {
+        self.queue.len() + self.core.batch_left.load(Ordering::Relaxed)
+    }
+
     fn deliver(&self, ev: Incoming) -> std::result::Result<(), Incoming> {
         let typed = match ev {
             Incoming::Message(m) => Event::Message(m),
@@ -147,7 +151,7 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
             Incoming::Exited(u) => Event::Exited(u),
             Incoming::Terminate => Event::Terminate,
         };
-        enqueue(&self.rt, &self.tx, &self.core, typed).map_err(|ev| match ev {
+        enqueue(&self.rt, &self.queue, typed).map_err(|ev| match ev {
             Event::Message(m) => Incoming::Message(m),
             Event::Http(h) => Incoming::Http(h),
             Event::Exited(u) => Incoming::Exited(u),
@@ -158,18 +162,15 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
 
 fn enqueue<P: Process>(
     rt: &RuntimeInner,
-    tx: &mpsc::UnboundedSender<Event<P>>,
-    core: &Core,
+    queue: &Queue<Event<P>>,
     ev: Event<P>,
 ) -> std::result::Result<(), Event<P>> {
     rt.busy(1);
-    core.queued.fetch_add(1, Ordering::Relaxed);
-    match tx.send(ev) {
+    match queue.push(ev) {
         Ok(()) => Ok(()),
-        Err(e) => {
-            core.queued.fetch_sub(1, Ordering::Relaxed);
+        Err(ev) => {
             rt.busy(-1);
-            Err(e.0)
+            Err(ev)
         }
     }
 }
@@ -177,7 +178,7 @@ fn enqueue<P: Process>(
 /// A typed handle to a local process: send it messages, dispatch closures onto it, wait for it.
 pub struct PID<P: Process> {
     upid: UPID,
-    tx: mpsc::UnboundedSender<Event<P>>,
+    queue: Arc<Queue<Event<P>>>,
     core: Arc<Core>,
     rt: Arc<RuntimeInner>,
 }
@@ -186,7 +187,7 @@ impl<P: Process> Clone for PID<P> {
     fn clone(&self) -> Self {
         PID {
             upid: self.upid.clone(),
-            tx: self.tx.clone(),
+            queue: self.queue.clone(),
             core: self.core.clone(),
             rt: self.rt.clone(),
         }
@@ -247,7 +248,7 @@ impl<P: Process> PID<P> {
         if !self.rt.filter_dispatch(&self.upid, label) {
             return false;
         }
-        enqueue(&self.rt, &self.tx, &self.core, Event::Dispatch(Box::new(f))).is_ok()
+        enqueue(&self.rt, &self.queue, Event::Dispatch(Box::new(f))).is_ok()
     }
 
     /// Runs `f` on the process once `d` has passed on the runtime's clock.
@@ -272,7 +273,7 @@ impl<P: Process> PID<P> {
 
     fn send_event(&self, ev: MessageEvent) -> bool {
         match self.rt.filter_message(&self.upid, ev) {
-            Some(ev) => enqueue(&self.rt, &self.tx, &self.core, Event::Message(ev)).is_ok(),
+            Some(ev) => enqueue(&self.rt, &self.queue, Event::Message(ev)).is_ok(),
             None => true,
         }
     }
@@ -282,7 +283,7 @@ impl<P: Process> PID<P> {
         if inject {
             self.core.request_terminate();
         }
-        let _ = enqueue(&self.rt, &self.tx, &self.core, Event::Terminate);
+        let _ = enqueue(&self.rt, &self.queue, Event::Terminate);
     }
 
     /// Resolves when the process has ended.
@@ -292,7 +293,7 @@ impl<P: Process> PID<P> {
 
     /// Number of events queued and not yet handled.
     pub fn queue_len(&self) -> usize {
-        self.core.queue_len()
+        self.queue.len() + self.core.batch_left.load(Ordering::Relaxed)
     }
 }
 
@@ -452,51 +453,76 @@ impl<P: Process> Context<P> {
     }
 }
 
-/// A fast hasher for the handler table (names are short and trusted to be few).
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write(&[i]);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Handlers by name, in a vector indexed through a map (so the loop can cache the last index).
+struct Handlers<P: Process> {
+    index: HashMap<Box<str>, usize, FxBuild>,
+    list: Vec<Handler<P>>,
+    /// The last static name looked up (address, length) and its index.
+    last: (usize, usize, usize),
 }
 
-type Handlers<P> = HashMap<Box<str>, Handler<P>, BuildHasherDefault<FxHasher>>;
+impl<P: Process> Handlers<P> {
+    fn new() -> Handlers<P> {
+        Handlers {
+            index: HashMap::default(),
+            list: Vec::new(),
+            last: (0, 0, usize::MAX),
+        }
+    }
+
+    fn insert(&mut self, name: Box<str>, h: Handler<P>) {
+        match self.index.get(&name) {
+            Some(&i) => self.list[i] = h,
+            None => {
+                self.index.insert(name, self.list.len());
+                self.list.push(h);
+            }
+        }
+    }
+
+    /// The handler for a name. Static names (compile-time strings) hit a one-entry cache keyed by
+    /// their address, which is stable for the life of the program.
+    #[inline]
+    fn find(&mut self, name: &Name) -> Option<&mut Handler<P>> {
+        let i = match name {
+            Name::Static(s) => {
+                let key = (s.as_ptr() as usize, s.len());
+                if (self.last.0, self.last.1) == key {
+                    self.last.2
+                } else {
+                    let i = *self.index.get(*s)?;
+                    self.last = (key.0, key.1, i);
+                    i
+                }
+            }
+            Name::Shared(s) => *self.index.get(&**s)?,
+        };
+        self.list.get_mut(i)
+    }
+}
 
 /// Spawns `process` under `id` on `rt`; see [`Runtime::spawn`].
 pub(crate) fn spawn<P: Process>(rt: &Runtime, id: String, process: P) -> Result<PID<P>> {
     let inner = &rt.inner;
     let upid = UPID::new(id, inner.addr);
-    let (tx, rx) = mpsc::unbounded_channel();
+    let queue = Arc::new(Queue::new());
     let core = Arc::new(Core {
         upid: upid.clone(),
         terminating: AtomicBool::new(false),
-        queued: AtomicUsize::new(0),
+        batch_left: AtomicUsize::new(0),
         finished: AtomicBool::new(false),
         done: Notify::new(),
         linkers: Mutex::new(Some(Vec::new())),
     });
     let mailbox: Arc<dyn Mailbox> = Arc::new(MailboxImpl {
-        tx: tx.clone(),
+        queue: queue.clone(),
         core: core.clone(),
         rt: inner.clone(),
     });
     inner.register(&upid, mailbox)?;
     let pid = PID {
         upid,
-        tx,
+        queue: queue.clone(),
         core,
         rt: inner.clone(),
     };
@@ -511,10 +537,10 @@ pub(crate) fn spawn<P: Process>(rt: &Runtime, id: String, process: P) -> Result<
     let runner = Runner {
         process,
         ctx,
-        handlers: Handlers::default(),
+        handlers: Handlers::new(),
         routes: Vec::new(),
     };
-    inner.handle.spawn(runner.run(rx));
+    inner.handle.spawn(runner.run(queue));
     Ok(pid)
 }
 
@@ -525,42 +551,49 @@ struct Runner<P: Process> {
     routes: Vec<(String, RouteFn<P>)>,
 }
 
-/// How many events the loop takes per wake-up.
-const BATCH: usize = 128;
-
 impl<P: Process> Runner<P> {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event<P>>) {
+    async fn run(mut self, queue: Arc<Queue<Event<P>>>) {
         let core = self.ctx.pid.core.clone();
         let rt = self.ctx.pid.rt.clone();
+        // Each queued event holds one `busy` count (for settle). The event that ends the loop
+        // hands its count to the teardown, which releases it only when the process is gone.
         let mut ok = self.guard(|r| r.process.initialize(&mut r.ctx));
-        rt.busy(-1);
-        let mut buf: Vec<Event<P>> = Vec::with_capacity(BATCH);
         let mut finish = !ok || self.ctx.stop;
+        if !finish {
+            rt.busy(-1);
+        }
+        let mut buf: Vec<Event<P>> = Vec::new();
         while !finish {
-            if rx.recv_many(&mut buf, BATCH).await == 0 {
+            if !queue.take_all(&mut buf).await {
+                rt.busy(1);
                 break;
             }
             let n = buf.len();
-            let mut handled = 0;
-            for ev in buf.drain(..) {
-                if core.terminating.load(Ordering::Acquire) {
-                    finish = true;
-                    break;
+            core.batch_left.store(n, Ordering::Relaxed);
+            let mut used = 0;
+            let mut stop = false;
+            // One unwind guard per batch; a panic ends the process after the event that raised it.
+            ok = self.guard(|r| {
+                for ev in buf.drain(..) {
+                    used += 1;
+                    if core.terminating.load(Ordering::Acquire) || matches!(ev, Event::Terminate) {
+                        stop = true;
+                        break;
+                    }
+                    r.handle(ev);
+                    r.merge();
+                    if r.ctx.stop {
+                        stop = true;
+                        break;
+                    }
+                    rt.busy(-1);
                 }
-                handled += 1;
-                let terminate = matches!(ev, Event::Terminate);
-                if !terminate {
-                    ok = self.guard(|r| r.handle(ev));
-                }
-                rt.busy(-1);
-                if terminate || !ok || self.ctx.stop {
-                    finish = true;
-                    break;
-                }
-            }
+            });
+            buf.clear();
+            finish = stop || !ok;
             // `drain` dropped whatever was left of the batch when we stopped early.
-            core.queued.fetch_sub(n, Ordering::Relaxed);
-            rt.busy(-((n - handled) as isize));
+            core.batch_left.store(0, Ordering::Relaxed);
+            rt.busy(-((n - used) as isize));
         }
         if ok {
             self.guard(|r| r.process.finalize(&mut r.ctx));
@@ -576,16 +609,12 @@ impl<P: Process> Runner<P> {
         for l in linkers {
             rt.deliver(&l, Incoming::Exited(core.upid.clone()));
         }
-        rx.close();
-        let mut left = 0;
-        while rx.try_recv().is_ok() {
-            left += 1;
-        }
-        core.queued.fetch_sub(left, Ordering::Relaxed);
+        let left = queue.close().len();
         rt.busy(-(left as isize));
         drop(self);
         core.finished.store(true, Ordering::Release);
         core.done.notify_waiters();
+        rt.busy(-1);
     }
 
     /// Runs a hook, containing a panic: the process then terminates (linkers still hear of it).
@@ -602,7 +631,11 @@ impl<P: Process> Runner<P> {
         }
     }
 
+    #[inline]
     fn merge(&mut self) {
+        if self.ctx.new_handlers.is_empty() && self.ctx.new_routes.is_empty() {
+            return;
+        }
         for (name, h) in self.ctx.new_handlers.drain(..) {
             self.handlers.insert(name, h);
         }
@@ -614,7 +647,7 @@ impl<P: Process> Runner<P> {
 
     fn handle(&mut self, ev: Event<P>) {
         match ev {
-            Event::Message(m) => match self.handlers.get_mut(&*m.name) {
+            Event::Message(m) => match self.handlers.find(&m.name) {
                 Some(h) => h(&mut self.process, &mut self.ctx, m),
                 None => {
                     self.ctx.rt.inner.dropped_unknown_name.inc();
@@ -624,7 +657,7 @@ impl<P: Process> Runner<P> {
             },
             Event::Dispatch(f) => f(&mut self.process, &mut self.ctx),
             Event::Http(h) => {
-                let HttpEvent { request, reply } = h;
+                let HttpEvent { request, reply } = *h;
                 let reply_now = match self.find_route(&request.route) {
                     Some(i) => (self.routes[i].1)(&mut self.process, &mut self.ctx, request),
                     None => Reply::Now(HttpResponse::not_found(format!(

@@ -19,6 +19,13 @@ use crate::process::{self, Core, Incoming, Mailbox, Process, RemoteConnection, P
 use crate::transport::{self, Transport};
 use crate::upid::UPID;
 
+/// The runtime, id and mailbox of the last local send on this thread.
+type LastTarget = Option<(usize, Arc<str>, Arc<dyn Mailbox>)>;
+
+thread_local! {
+    static LAST_TARGET: std::cell::RefCell<LastTarget> = const { std::cell::RefCell::new(None) };
+}
+
 /// How a runtime binds and advertises itself.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -55,7 +62,7 @@ pub struct Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) addr: SocketAddr,
     pub(crate) handle: tokio::runtime::Handle,
-    registry: DashMap<Arc<str>, Arc<dyn Mailbox>>,
+    registry: DashMap<Arc<str>, Arc<dyn Mailbox>, crate::util::FxBuild>,
     pub(crate) clock: Clock,
     pub(crate) metrics: Metrics,
     pub(crate) transport: Transport,
@@ -89,7 +96,7 @@ impl Runtime {
         let inner = Arc::new(RuntimeInner {
             addr,
             handle: tokio::runtime::Handle::current(),
-            registry: DashMap::new(),
+            registry: DashMap::default(),
             clock: Clock::new(),
             dropped_unknown_name: metrics.counter("libprocess/messages_dropped_unknown_name"),
             dropped_undecodable: metrics.counter("libprocess/messages_dropped_undecodable"),
@@ -183,7 +190,7 @@ impl Runtime {
 
     /// Queued events of a local process.
     pub fn queue_len(&self, pid: &UPID) -> Option<usize> {
-        self.inner.lookup(pid.id()).map(|m| m.core().queue_len())
+        self.inner.lookup(pid.id()).map(|m| m.queue_len())
     }
 
     /// The clock of this runtime.
@@ -297,11 +304,11 @@ impl RuntimeInner {
         match self.registry.entry(upid.id_arc().clone()) {
             dashmap::Entry::Occupied(_) => Err(Error::DuplicateId(upid.id().to_string())),
             dashmap::Entry::Vacant(v) => {
-                let core = Arc::downgrade(mb.core());
+                let weak = Arc::downgrade(&mb);
                 v.insert(mb);
                 self.metrics.gauge_fn(
                     &format!("__processes__/{}/event_queue_length", upid.id()),
-                    move || core.upgrade().map_or(0.0, |c| c.queue_len() as f64),
+                    move || weak.upgrade().map_or(0.0, |m| m.queue_len() as f64),
                 );
                 Ok(())
             }
@@ -374,9 +381,27 @@ impl RuntimeInner {
         true
     }
 
+    /// Delivers to a local process by UPID. A one-entry per-thread cache of the last target
+    /// skips the registry for a sender that talks to one process many times in a row.
     fn deliver_local(&self, to: &UPID, ev: MessageEvent) {
+        let me = self as *const RuntimeInner as usize;
+        let hit = LAST_TARGET.with(|c| match &*c.borrow() {
+            Some((rt, id, mb))
+                if *rt == me && (Arc::ptr_eq(id, to.id_arc()) || **id == *to.id()) =>
+            {
+                self.deliver_message(mb, ev)
+            }
+            _ => Err(ev),
+        });
+        // A miss, or the cached process has ended: look it up.
+        let Err(ev) = hit else {
+            return;
+        };
         match self.lookup(to.id()) {
             Some(mb) => {
+                LAST_TARGET.with(|c| {
+                    *c.borrow_mut() = Some((me, to.id_arc().clone(), mb.clone()));
+                });
                 if let Err(ev) = self.deliver_message(&mb, ev) {
                     self.drop_no_process(to.id(), &ev);
                 }

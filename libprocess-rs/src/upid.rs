@@ -11,55 +11,83 @@ use crate::error::Error;
 
 /// A process address: an id unique within its runtime plus the runtime's advertised socket address.
 ///
-/// Cloning is cheap (the id is shared). A UPID is *valid* only when the id is non-empty, the ip is
-/// not the unspecified address and the port is not 0.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UPID {
+/// A UPID is one pointer wide; cloning it is one reference-count increment. A UPID is *valid*
+/// only when the id is non-empty, the ip is not the unspecified address and the port is not 0.
+#[derive(Clone)]
+pub struct UPID(Arc<Parts>);
+
+struct Parts {
     id: Arc<str>,
     addr: SocketAddr,
+}
+
+impl PartialEq for UPID {
+    fn eq(&self, other: &UPID) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || (self.0.addr == other.0.addr && self.0.id == other.0.id)
+    }
+}
+
+impl Eq for UPID {}
+
+impl std::hash::Hash for UPID {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.id.hash(h);
+        self.0.addr.hash(h);
+    }
+}
+
+impl PartialOrd for UPID {
+    fn partial_cmp(&self, other: &UPID) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for UPID {
+    fn cmp(&self, other: &UPID) -> std::cmp::Ordering {
+        (&*self.0.id, self.0.addr).cmp(&(&*other.0.id, other.0.addr))
+    }
 }
 
 impl UPID {
     /// Builds a UPID from its parts (no validity check; see [`UPID::is_valid`]).
     pub fn new(id: impl Into<Arc<str>>, addr: SocketAddr) -> UPID {
-        UPID {
+        UPID(Arc::new(Parts {
             id: id.into(),
             addr,
-        }
+        }))
     }
 
     /// The empty UPID (`@0.0.0.0:0`), used where a message has no return address.
     pub fn none() -> UPID {
-        UPID {
-            id: Arc::from(""),
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-        }
+        static NONE: std::sync::OnceLock<UPID> = std::sync::OnceLock::new();
+        NONE.get_or_init(|| UPID::new("", SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)))
+            .clone()
     }
 
     /// The process id part.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.0.id
     }
 
     /// The shared id, for cheap cloning.
     pub fn id_arc(&self) -> &Arc<str> {
-        &self.id
+        &self.0.id
     }
 
     /// The socket address of the runtime hosting the process.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.0.addr
     }
 
     /// libprocess's validity rule: non-empty id, ip not 0.0.0.0 (or ::), port not 0.
     pub fn is_valid(&self) -> bool {
-        !self.id.is_empty() && !self.addr.ip().is_unspecified() && self.addr.port() != 0
+        !self.0.id.is_empty() && !self.0.addr.ip().is_unspecified() && self.0.addr.port() != 0
     }
 }
 
 impl fmt::Display for UPID {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.id, self.addr)
+        write!(f, "{}@{}", self.0.id, self.0.addr)
     }
 }
 

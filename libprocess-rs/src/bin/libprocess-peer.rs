@@ -3,6 +3,7 @@
 //! ```text
 //! libprocess-peer serve               # prints "UPID echo@127.0.0.1:PORT", answers Ping with Pong
 //! libprocess-peer ping <upid> <count> # sends <count> pings from another runtime, waits for pongs
+//! libprocess-peer demo                # both ends in one OS process (two runtimes, real sockets)
 //! ```
 
 use std::time::{Duration, Instant};
@@ -90,6 +91,42 @@ async fn main() {
             println!("UPID {}", pid.upid());
             pid.wait().await;
         }
+        Some("demo") => {
+            // Two nodes in one OS process, talking over loopback like two machines would.
+            let echo = rt.spawn("echo", Echo).expect("fresh runtime");
+            let other = Runtime::local().await.expect("second runtime");
+            let count = 100_000;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let start = Instant::now();
+            other
+                .spawn(
+                    "pinger",
+                    Pinger {
+                        target: echo.upid().clone(),
+                        count,
+                        got: 0,
+                        done: Some(tx),
+                    },
+                )
+                .expect("fresh runtime");
+            let got = rx.await.unwrap_or(0);
+            let secs = start.elapsed().as_secs_f64();
+            println!("node A {} <-> node B {}", rt.address(), other.address());
+            println!(
+                "{got} of {count} ping/pong pairs in {secs:.3}s ({:.0} round trips/s, pipelined)",
+                got as f64 / secs
+            );
+            let snap = rt.metrics().snapshot_json();
+            println!(
+                "node A metrics: messages_received={} connections_accepted={}",
+                snap["libprocess/transport/messages_received"],
+                snap["libprocess/transport/connections_accepted"]
+            );
+            println!("try: curl http://{}/metrics/snapshot", rt.address());
+            if got != count {
+                std::process::exit(1);
+            }
+        }
         Some("ping") if args.len() == 4 => {
             let target: UPID = match args[2].parse() {
                 Ok(u) => u,
@@ -132,7 +169,7 @@ async fn main() {
             }
         }
         _ => {
-            eprintln!("usage: libprocess-peer serve | libprocess-peer ping <upid> <count>");
+            eprintln!("usage: libprocess-peer serve | ping <upid> <count> | demo");
             std::process::exit(2);
         }
     }

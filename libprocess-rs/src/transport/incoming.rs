@@ -16,6 +16,7 @@ use crate::message::{Body, MessageEvent, Name};
 use crate::process::Mailbox;
 use crate::runtime::RuntimeInner;
 use crate::upid::UPID;
+use crate::util::FxBuild;
 
 /// How long a new connection may take to send its first bytes / its handshake.
 const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,13 +52,16 @@ async fn handle(rt: Arc<RuntimeInner>, mut s: TcpStream, peer: SocketAddr) {
     }
 }
 
-/// Caches that make the per-frame work a few comparisons in the common case.
+/// Caches that make the per-frame work a few comparisons in the common case: the last target,
+/// sender and name seen on this connection, and small maps of the rest.
 struct Caches {
     peer: SocketAddr,
     to: Vec<u8>,
     to_box: Option<Arc<dyn Mailbox>>,
-    from: HashMap<Vec<u8>, UPID>,
-    names: HashMap<Vec<u8>, Arc<str>>,
+    last_from: (Vec<u8>, UPID),
+    last_name: (Vec<u8>, Option<Arc<str>>),
+    from: HashMap<Vec<u8>, UPID, FxBuild>,
+    names: HashMap<Vec<u8>, Arc<str>, FxBuild>,
 }
 
 async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer: SocketAddr) {
@@ -87,8 +91,10 @@ async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer
         peer: advertised,
         to: Vec::new(),
         to_box: None,
-        from: HashMap::new(),
-        names: HashMap::new(),
+        last_from: (Vec::new(), UPID::none()),
+        last_name: (Vec::new(), None),
+        from: HashMap::default(),
+        names: HashMap::default(),
     };
     let max = rt.transport.max_frame;
     loop {
@@ -140,45 +146,66 @@ async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer
     }
 }
 
-fn utf8(b: &[u8]) -> &str {
-    // parse_frame has checked every header field.
-    std::str::from_utf8(b).unwrap_or("")
+fn sender(c: &mut Caches, raw: &[u8]) -> Result<UPID, WireError> {
+    if raw.is_empty() {
+        return Ok(UPID::none());
+    }
+    if c.last_from.0 == raw {
+        return Ok(c.last_from.1.clone());
+    }
+    let u = match c.from.get(raw) {
+        Some(u) => u.clone(),
+        None => {
+            let s = wire::text(raw)?;
+            let u = if s.contains('@') {
+                s.parse::<UPID>()
+                    .map_err(|_| WireError::Malformed("sender is not a UPID"))?
+            } else {
+                UPID::new(s, c.peer)
+            };
+            if c.from.len() >= CACHE_LIMIT {
+                c.from.clear();
+            }
+            c.from.insert(raw.to_vec(), u.clone());
+            u
+        }
+    };
+    c.last_from.0.clear();
+    c.last_from.0.extend_from_slice(raw);
+    c.last_from.1 = u.clone();
+    Ok(u)
 }
 
-fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
-    let from = if f.from().is_empty() {
-        UPID::none()
-    } else if let Some(u) = c.from.get(f.from()) {
-        u.clone()
-    } else {
-        let s = utf8(f.from());
-        let u = if s.contains('@') {
-            s.parse::<UPID>()
-                .map_err(|_| WireError::Malformed("sender is not a UPID"))?
-        } else {
-            UPID::new(s, c.peer)
-        };
-        if c.from.len() >= CACHE_LIMIT {
-            c.from.clear();
+fn name(c: &mut Caches, raw: &[u8]) -> Result<Arc<str>, WireError> {
+    if let (prev, Some(n)) = &c.last_name {
+        if prev == raw {
+            return Ok(n.clone());
         }
-        c.from.insert(f.from().to_vec(), u.clone());
-        u
-    };
-    let name = match c.names.get(f.name()) {
+    }
+    let n = match c.names.get(raw) {
         Some(n) => n.clone(),
         None => {
-            let n: Arc<str> = Arc::from(utf8(f.name()));
+            let n: Arc<str> = Arc::from(wire::text(raw)?);
             if c.names.len() >= CACHE_LIMIT {
                 c.names.clear();
             }
-            c.names.insert(f.name().to_vec(), n.clone());
+            c.names.insert(raw.to_vec(), n.clone());
             n
         }
     };
+    c.last_name.0.clear();
+    c.last_name.0.extend_from_slice(raw);
+    c.last_name.1 = Some(n.clone());
+    Ok(n)
+}
+
+fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
+    let from = sender(c, f.from())?;
+    let name = name(c, f.name())?;
     if c.to_box.is_none() || c.to != f.to_id() {
         c.to.clear();
         c.to.extend_from_slice(f.to_id());
-        c.to_box = rt.lookup(utf8(f.to_id()));
+        c.to_box = rt.lookup(wire::text(f.to_id())?);
     }
     let mut ev = MessageEvent {
         name: Name::Shared(name),
@@ -194,11 +221,11 @@ fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(),
             Err(back) => {
                 // The cached process is gone; a new one may hold the id now.
                 ev = back;
-                c.to_box = rt.lookup(utf8(f.to_id()));
+                c.to_box = rt.lookup(wire::text(f.to_id())?);
             }
         }
     }
-    rt.drop_no_process(utf8(f.to_id()), &ev);
+    rt.drop_no_process(wire::text(f.to_id())?, &ev);
     c.to.clear();
     Ok(())
 }

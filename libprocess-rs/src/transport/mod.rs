@@ -59,7 +59,7 @@ type NodeLinks = HashMap<UPID, Vec<UPID>>;
 
 /// The socket manager.
 pub(crate) struct Transport {
-    conns: DashMap<SocketAddr, Arc<Conn>>,
+    conns: DashMap<SocketAddr, Arc<Conn>, crate::util::FxBuild>,
     links: Mutex<HashMap<SocketAddr, NodeLinks>>,
     pub(crate) max_frame: usize,
     pub(crate) connect_timeout: Duration,
@@ -72,7 +72,7 @@ pub(crate) type EncodeFn<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), pos
 impl Transport {
     pub(crate) fn new(metrics: &Metrics, max_frame: usize, connect_timeout: Duration) -> Transport {
         Transport {
-            conns: DashMap::new(),
+            conns: DashMap::default(),
             links: Mutex::new(HashMap::new()),
             max_frame,
             connect_timeout,

@@ -103,7 +103,9 @@ pub fn finish_frame(out: &mut [u8], start: usize) {
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-/// One parsed frame; the strings borrow the frame, the body shares its buffer.
+/// One parsed frame; the header fields borrow the frame (check them with [`text`] before use:
+/// the parser leaves UTF-8 validation to the reader's caches, which see each distinct value
+/// once), the body shares its buffer.
 pub struct Frame {
     /// The whole frame, header included.
     pub raw: Bytes,
@@ -130,6 +132,11 @@ impl Frame {
     pub fn body(&self) -> Bytes {
         self.raw.slice(self.body_at..)
     }
+}
+
+/// A header field as text, or a malformed-frame error.
+pub fn text(b: &[u8]) -> Result<&str, WireError> {
+    std::str::from_utf8(b).map_err(|_| WireError::Malformed("header field is not UTF-8"))
 }
 
 /// How many bytes the next frame needs in total (prefix included), if the prefix is there;
@@ -163,11 +170,6 @@ pub fn parse_frame(raw: Bytes) -> Result<Frame, WireError> {
     let to = part(&raw)?;
     let from = part(&raw)?;
     let name = part(&raw)?;
-    for (a, b) in [to, from, name] {
-        if std::str::from_utf8(&raw[a..b]).is_err() {
-            return Err(WireError::Malformed("header field is not UTF-8"));
-        }
-    }
     if to.0 == to.1 {
         return Err(WireError::Malformed("empty target id"));
     }

@@ -1,0 +1,153 @@
+//! `transport [--quick] [--json]`: the runtime's throughput and latency, local and over loopback,
+//! each measured beside its raw baseline in the same run, plus the codec comparison.
+//! With `--json` the last line of stdout is one JSON object of the named figures.
+
+use std::time::Duration;
+
+use libprocess::Runtime;
+use mesos_bench::{best_rate, codec_mix, local, median, remote};
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mut quick = false;
+    let mut json = false;
+    let mut only: Option<String> = None;
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--json" => json = true,
+            s if s.starts_with("--profile=") => only = Some(s["--profile=".len()..].to_string()),
+            other => {
+                eprintln!(
+                    "transport: unknown flag '{other}' (expected --quick, --json, --profile=local|remote)"
+                );
+                std::process::exit(2);
+            }
+        }
+    }
+    if let Some(what) = only {
+        // Runs one workload of ours alone for a while, for perf.
+        let a = Runtime::local().await.expect("runtime a");
+        let b = Runtime::local().await.expect("runtime b");
+        for _ in 0..10 {
+            let r = match what.as_str() {
+                "local" => local::runtime_throughput(&a, 2_000_000).await,
+                "remote" => remote::runtime_throughput(&a, &b, 2_000_000).await,
+                "mpsc" => local::mpsc_throughput(2_000_000).await,
+                other => {
+                    eprintln!("transport: unknown --profile workload '{other}'");
+                    std::process::exit(2);
+                }
+            };
+            println!("{what}: {r:.0} msgs/s");
+        }
+        return;
+    }
+    let (n_local, n_remote, n_pp, rounds) = if quick {
+        (1_000_000, 1_000_000, 5_000, 3)
+    } else {
+        (5_000_000, 5_000_000, 50_000, 5)
+    };
+    let a = Runtime::local().await.expect("runtime a");
+    let b = Runtime::local().await.expect("runtime b");
+
+    // Interleave ours and the baseline so both see the same machine load.
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ours.push(local::runtime_throughput(&a, n_local).await);
+        base.push(local::mpsc_throughput(n_local).await);
+    }
+    let (local_rate, mpsc_rate) = (best_rate(ours), best_rate(base));
+
+    let mut lp = local::runtime_pingpong(&a, &a, n_pp).await;
+    let mut mp = local::mpsc_pingpong(n_pp).await;
+    let (local_pp, mpsc_pp) = (median(&mut lp), median(&mut mp));
+
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ours.push(remote::runtime_throughput(&a, &b, n_remote).await);
+        base.push(remote::tcp_throughput(n_remote).await);
+    }
+    let (remote_rate, tcp_rate) = (best_rate(ours), best_rate(base));
+
+    let (mut rp, mut tp) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        rp.extend(local::runtime_pingpong(&a, &b, n_pp / rounds as u64).await);
+        tp.extend(remote::tcp_pingpong(n_pp / rounds as u64).await);
+    }
+    let (remote_pp, tcp_pp) = (median(&mut rp), median(&mut tp));
+
+    let codecs = codec_mix::measure_all(quick);
+
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "workload", "libprocess-rs", "baseline", "ratio"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14.0} {:>8.2}",
+        "local send, msgs/s (vs tokio mpsc)",
+        local_rate,
+        mpsc_rate,
+        local_rate / mpsc_rate
+    );
+    println!(
+        "{:<44} {:>14.2} {:>14.2} {:>8.2}",
+        "local ping-pong p50, us (vs mpsc)",
+        us(local_pp),
+        us(mpsc_pp),
+        us(local_pp) / us(mpsc_pp)
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14.0} {:>8.2}",
+        "remote send, msgs/s (vs raw framed TCP)",
+        remote_rate,
+        tcp_rate,
+        remote_rate / tcp_rate
+    );
+    println!(
+        "{:<44} {:>14.2} {:>14.2} {:>8.2}",
+        "remote ping-pong p50, us (vs raw TCP)",
+        us(remote_pp),
+        us(tcp_pp),
+        us(remote_pp) / us(tcp_pp)
+    );
+    println!();
+    println!(
+        "{:<10} {:<16} {:>10} {:>16}",
+        "codec", "message", "bytes", "enc+dec ns"
+    );
+    for f in &codecs {
+        println!(
+            "{:<10} {:<16} {:>10} {:>16.0}",
+            f.codec.name(),
+            f.message,
+            f.bytes,
+            f.round_trip.as_secs_f64() * 1e9
+        );
+    }
+    if json {
+        let mut obj = serde_json::json!({
+            "quick": quick,
+            "local_msgs_per_s": local_rate.round(),
+            "mpsc_msgs_per_s": mpsc_rate.round(),
+            "local_ratio_vs_mpsc": local_rate / mpsc_rate,
+            "local_pingpong_p50_us": us(local_pp),
+            "mpsc_pingpong_p50_us": us(mpsc_pp),
+            "remote_msgs_per_s": remote_rate.round(),
+            "tcp_msgs_per_s": tcp_rate.round(),
+            "remote_ratio_vs_tcp": remote_rate / tcp_rate,
+            "remote_pingpong_p50_us": us(remote_pp),
+            "tcp_pingpong_p50_us": us(tcp_pp),
+        });
+        for f in &codecs {
+            obj[format!("codec_{}_{}_bytes", f.codec.name(), f.message)] = f.bytes.into();
+            obj[format!("codec_{}_{}_ns", f.codec.name(), f.message)] =
+                (f.round_trip.as_secs_f64() * 1e9).round().into();
+        }
+        println!("{obj}");
+    }
+}
