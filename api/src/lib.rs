@@ -1,0 +1,16 @@
+//! mesos-api: the vocabulary every component shares. Ids, [`Resources`] (scalars in fixed point,
+//! ranges, sets; roles and the reservation stack; persistent-volume disk info), their arithmetic,
+//! the `--resources` / `--attributes` grammars, role-name rules, and the Mesos v1 JSON forms.
+
+mod error;
+pub mod ids;
+pub mod resources;
+pub mod roles;
+
+pub use error::{ApiError, Result};
+pub use ids::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
+pub use resources::attributes::{Attribute, Attributes};
+pub use resources::{
+    DiskInfo, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,
+    ResourceQuantities, Resources, Scalar, Value, Volume, VolumeMode,
+};

@@ -1,0 +1,150 @@
+//! Inclusive integer ranges (`[31000-32000, 33000-33010]`), kept sorted and coalesced.
+
+use std::fmt;
+
+/// A normalized set of inclusive ranges: sorted, non-overlapping, adjacent ranges merged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ranges(Vec<(u64, u64)>);
+
+impl Ranges {
+    /// Builds from any ranges (order and overlap do not matter; `begin > end` pairs are skipped).
+    pub fn new(ranges: impl IntoIterator<Item = (u64, u64)>) -> Ranges {
+        let mut v: Vec<(u64, u64)> = ranges.into_iter().filter(|(b, e)| b <= e).collect();
+        v.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(v.len());
+        for (b, e) in v {
+            match out.last_mut() {
+                Some(last) if b <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+                _ => out.push((b, e)),
+            }
+        }
+        Ranges(out)
+    }
+
+    /// The ranges, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &(u64, u64)> {
+        self.0.iter()
+    }
+
+    /// True if there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many values the ranges hold.
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|(b, e)| e - b + 1).sum()
+    }
+
+    /// Union.
+    pub fn add(&mut self, other: &Ranges) {
+        if other.is_empty() {
+            return;
+        }
+        *self = Ranges::new(self.0.iter().chain(other.0.iter()).copied());
+    }
+
+    /// Difference.
+    pub fn subtract(&mut self, other: &Ranges) {
+        let mut out = Vec::with_capacity(self.0.len());
+        let mut j = 0;
+        for &(mut b, e) in &self.0 {
+            while j < other.0.len() && other.0[j].1 < b {
+                j += 1;
+            }
+            let mut k = j;
+            let mut alive = true;
+            while k < other.0.len() && other.0[k].0 <= e {
+                let (ob, oe) = other.0[k];
+                if ob > b {
+                    out.push((b, ob - 1));
+                }
+                if oe >= e {
+                    alive = false;
+                    break;
+                }
+                b = oe + 1;
+                k += 1;
+            }
+            if alive {
+                out.push((b, e));
+            }
+        }
+        self.0 = out;
+    }
+
+    /// Whether every value of `other` is in `self`.
+    pub fn contains(&self, other: &Ranges) -> bool {
+        other.0.iter().all(|&(b, e)| {
+            // The covering range must be a single one, since ours are coalesced.
+            match self.0.binary_search_by(|r| r.0.cmp(&b)) {
+                Ok(i) => self.0[i].1 >= e,
+                Err(0) => false,
+                Err(i) => self.0[i - 1].0 <= b && self.0[i - 1].1 >= e,
+            }
+        })
+    }
+
+    /// Takes the first `n` values off the front (for carving ports off an offer).
+    pub fn take_first(&self, n: u64) -> Ranges {
+        let mut left = n;
+        let mut out = Vec::new();
+        for &(b, e) in &self.0 {
+            if left == 0 {
+                break;
+            }
+            let len = e - b + 1;
+            let take = len.min(left);
+            out.push((b, b + take - 1));
+            left -= take;
+        }
+        Ranges(out)
+    }
+}
+
+impl fmt::Display for Ranges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, (b, e)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{b}-{e}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_merges_adjacent_and_overlapping() {
+        let r = Ranges::new([(5, 6), (1, 2), (3, 4), (10, 12), (11, 20)]);
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![(1, 6), (10, 20)]
+        );
+        assert_eq!(r.count(), 17);
+        assert_eq!(r.to_string(), "[1-6, 10-20]");
+    }
+
+    #[test]
+    fn subtract_splits_ranges() {
+        let mut r = Ranges::new([(1, 10), (20, 30)]);
+        r.subtract(&Ranges::new([(3, 4), (10, 22), (30, 30)]));
+        assert_eq!(
+            r.iter().copied().collect::<Vec<_>>(),
+            vec![(1, 2), (5, 9), (23, 29)]
+        );
+    }
+
+    #[test]
+    fn contains_and_take_first() {
+        let r = Ranges::new([(31000, 32000)]);
+        assert!(r.contains(&Ranges::new([(31000, 31000), (31500, 32000)])));
+        assert!(!r.contains(&Ranges::new([(30999, 31000)])));
+        assert_eq!(r.take_first(3), Ranges::new([(31000, 31002)]));
+    }
+}
