@@ -1,0 +1,1093 @@
+//! The hierarchical DRF allocator core.
+//!
+//! A cycle visits agents in a seeded random order. Stage 1 serves roles whose quota guarantees
+//! are not yet met, in role-sorter order, their frameworks in framework-sorter order: reserved
+//! resources of the role's line plus unreserved scalars up to the unmet guarantee (within
+//! limits). Stage 2 serves every role by fair share: reserved resources of the role's line plus
+//! unreserved resources, kept within the role's limits and leaving enough unreserved resources
+//! unallocated for other roles' unmet guarantees (headroom). Everywhere: skip suppressed roles,
+//! filtered (framework, agent) pairs, GPU agents for frameworks without GPU_RESOURCES, and offers
+//! smaller than every `min_allocatable_resources` alternative; stop with an agent once it is empty.
+//!
+//! Internally agents, frameworks and roles are dense indices; sorters see scalar quantities as
+//! dense vectors over a resource-name table, so sorting never touches resource objects.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesos_api::{
+    roles, AgentID, FrameworkID, Resource, ResourceQuantities, Resources, Scalar, Value,
+};
+
+use crate::operation::Operation;
+use crate::rng::Rng;
+use crate::sorter::{self, Sorter};
+use crate::types::{AgentSpec, Allocation, AllocatorError, FrameworkSpec, Options, Quota};
+use crate::Allocator;
+
+/// Filters last at most this long (365 days).
+const MAX_FILTER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+struct Agent {
+    id: AgentID,
+    total: Resources,
+    /// What is held by frameworks, marked with allocation roles.
+    allocated: Resources,
+    /// `total - allocated` (unallocated form), kept up to date.
+    available: Resources,
+    has_gpus: bool,
+    active: bool,
+}
+
+struct Filter {
+    refused: Resources,
+    expires: Duration,
+}
+
+struct Framework {
+    id: FrameworkID,
+    spec: FrameworkSpec,
+    active: bool,
+    allocated: HashMap<u32, Resources>,
+    filters: HashMap<u32, Vec<Filter>>,
+}
+
+struct Role {
+    name: String,
+    frameworks: BTreeSet<u32>,
+    sorter: Box<dyn Sorter>,
+}
+
+/// Per-cycle quota bookkeeping for one role with quota.
+struct QuotaState {
+    role: String,
+    guarantees: Vec<i64>,
+    limits: Vec<Option<i64>>,
+    consumed: Vec<i64>,
+}
+
+/// See the module docs.
+pub struct HierarchicalAllocator {
+    opts: Options,
+    names: Vec<Arc<str>>,
+    name_index: HashMap<Arc<str>, usize>,
+    agents: Vec<Option<Agent>>,
+    agent_index: HashMap<AgentID, u32>,
+    free_agents: Vec<u32>,
+    frameworks: Vec<Option<Framework>>,
+    fw_index: HashMap<FrameworkID, u32>,
+    free_fws: Vec<u32>,
+    roles: Vec<Option<Role>>,
+    role_index: HashMap<String, u32>,
+    role_sorter: Box<dyn Sorter>,
+    total: Vec<i64>,
+    quotas: HashMap<String, Quota>,
+    weights: HashMap<String, f64>,
+    rng: Rng,
+    excluded: Vec<usize>,
+    // Scratch buffers reused by every cycle.
+    scratch_agents: Vec<u32>,
+    scratch_roles: Vec<u32>,
+    scratch_fws: Vec<u32>,
+    scratch_q: Vec<i64>,
+}
+
+impl HierarchicalAllocator {
+    /// A new allocator with these options.
+    pub fn new(opts: Options) -> HierarchicalAllocator {
+        let mut a = HierarchicalAllocator {
+            role_sorter: sorter::make(opts.role_sorter, true, Vec::new(), opts.seed ^ 1),
+            rng: Rng::new(opts.seed),
+            opts,
+            names: Vec::new(),
+            name_index: HashMap::new(),
+            agents: Vec::new(),
+            agent_index: HashMap::new(),
+            free_agents: Vec::new(),
+            frameworks: Vec::new(),
+            fw_index: HashMap::new(),
+            free_fws: Vec::new(),
+            roles: Vec::new(),
+            role_index: HashMap::new(),
+            total: Vec::new(),
+            quotas: HashMap::new(),
+            weights: HashMap::new(),
+            excluded: Vec::new(),
+            scratch_agents: Vec::new(),
+            scratch_roles: Vec::new(),
+            scratch_fws: Vec::new(),
+            scratch_q: Vec::new(),
+        };
+        let excluded: Vec<usize> = a
+            .opts
+            .fair_sharing_excluded_resource_names
+            .clone()
+            .iter()
+            .map(|n| a.name_id(n))
+            .collect();
+        a.excluded = excluded.clone();
+        a.role_sorter = sorter::make(a.opts.role_sorter, true, excluded, a.opts.seed ^ 1);
+        a
+    }
+
+    fn name_id(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.name_index.get(name) {
+            return i;
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.push(n.clone());
+        self.name_index.insert(n, self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    /// Dense scalar quantities of `r` into `out`.
+    fn quantities_into(&mut self, r: &Resources, out: &mut Vec<i64>) {
+        out.clear();
+        out.resize(self.names.len(), 0);
+        for x in r.iter() {
+            if let Value::Scalar(s) = x.value {
+                let i = match self.name_index.get(&x.name) {
+                    Some(&i) => i,
+                    None => {
+                        let i = self.name_id(&x.name);
+                        out.resize(self.names.len(), 0);
+                        i
+                    }
+                };
+                out[i] += s.0;
+            }
+        }
+    }
+
+    fn dense(&mut self, q: &ResourceQuantities) -> Vec<i64> {
+        let mut v = vec![0; self.names.len()];
+        for (n, s) in q.iter() {
+            let i = self.name_id(n);
+            if v.len() <= i {
+                v.resize(i + 1, 0);
+            }
+            v[i] = s.0;
+        }
+        v
+    }
+
+    fn role_id(&mut self, name: &str) -> u32 {
+        if let Some(&r) = self.role_index.get(name) {
+            return r;
+        }
+        let role = Role {
+            name: name.to_string(),
+            frameworks: BTreeSet::new(),
+            sorter: sorter::make(
+                self.opts.framework_sorter,
+                false,
+                self.excluded.clone(),
+                self.opts.seed ^ (self.roles.len() as u64 + 7),
+            ),
+        };
+        self.roles.push(Some(role));
+        let id = (self.roles.len() - 1) as u32;
+        self.role_index.insert(name.to_string(), id);
+        self.role_sorter.add(id, name);
+        id
+    }
+
+    fn agent_mut(&mut self, id: &AgentID) -> Option<(u32, &mut Agent)> {
+        let i = *self.agent_index.get(id)?;
+        self.agents[i as usize].as_mut().map(|a| (i, a))
+    }
+
+    fn fw_idx(&self, id: &FrameworkID) -> Option<u32> {
+        self.fw_index.get(id).copied()
+    }
+
+    /// Records an allocation everywhere: agent, framework, both sorters.
+    fn track_allocation(&mut self, fw: u32, agent: u32, role: u32, res: &Resources) {
+        let role_name = self.roles[role as usize]
+            .as_ref()
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        let alloc = res.allocate(&role_name);
+        let mut q = std::mem::take(&mut self.scratch_q);
+        self.quantities_into(res, &mut q);
+        if let Some(a) = self.agents[agent as usize].as_mut() {
+            a.available.subtract_all(&res.unallocate());
+            a.allocated.add_all(&alloc);
+        }
+        if let Some(f) = self.frameworks[fw as usize].as_mut() {
+            f.allocated.entry(agent).or_default().add_all(&alloc);
+        }
+        self.role_sorter.allocated(role, &q);
+        if let Some(r) = self.roles[role as usize].as_mut() {
+            r.sorter.allocated(fw, &q);
+        }
+        self.scratch_q = q;
+    }
+
+    /// Undoes [`Self::track_allocation`] for resources in allocated form.
+    fn untrack_allocation(&mut self, fw: u32, agent: u32, res: &Resources) {
+        let by_role: Vec<(String, Resources)> = {
+            let mut m: HashMap<String, Resources> = HashMap::new();
+            let default_role = self.frameworks[fw as usize]
+                .as_ref()
+                .and_then(|f| f.spec.roles.iter().next().cloned())
+                .unwrap_or_else(|| "*".to_string());
+            for r in res.iter() {
+                let role = r
+                    .allocation_role
+                    .as_deref()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| default_role.clone());
+                m.entry(role).or_default().add(r);
+            }
+            m.into_iter().collect()
+        };
+        for (role_name, part) in by_role {
+            let mut q = std::mem::take(&mut self.scratch_q);
+            self.quantities_into(&part, &mut q);
+            let role = self.role_index.get(&role_name).copied();
+            let mut held = part.clone();
+            if part.iter().all(|r| r.allocation_role.is_none()) {
+                held = part.allocate(&role_name);
+            }
+            if let Some(a) = self.agents[agent as usize].as_mut() {
+                a.allocated.subtract_all(&held);
+                a.available.add_all(&held.unallocate());
+            }
+            if let Some(f) = self.frameworks[fw as usize].as_mut() {
+                if let Some(x) = f.allocated.get_mut(&agent) {
+                    x.subtract_all(&held);
+                    if x.is_empty() {
+                        f.allocated.remove(&agent);
+                    }
+                }
+            }
+            if let Some(role) = role {
+                self.role_sorter.unallocated(role, &q);
+                if let Some(r) = self.roles[role as usize].as_mut() {
+                    r.sorter.unallocated(fw, &q);
+                }
+            }
+            self.scratch_q = q;
+        }
+    }
+
+    fn recompute_total(&mut self) {
+        let mut total = vec![0i64; self.names.len()];
+        let agents = std::mem::take(&mut self.agents);
+        let mut q = Vec::new();
+        for a in agents.iter().flatten() {
+            self.quantities_into(&a.total, &mut q);
+            sorter::add_into(&mut total, &q);
+        }
+        self.agents = agents;
+        self.total = total;
+    }
+
+    fn is_allocatable(&self, r: &Resources) -> bool {
+        if self.opts.min_allocatable_resources.is_empty() {
+            return !r.is_empty();
+        }
+        let q = r.quantities();
+        self.opts
+            .min_allocatable_resources
+            .iter()
+            .any(|m| q.contains(m))
+    }
+
+    fn filtered(&mut self, fw: u32, agent: u32, offer: &Resources, now: Duration) -> bool {
+        let Some(f) = self.frameworks[fw as usize].as_mut() else {
+            return true;
+        };
+        let Some(list) = f.filters.get_mut(&agent) else {
+            return false;
+        };
+        list.retain(|x| x.expires > now);
+        let hit = list.iter().any(|x| x.refused.contains(offer));
+        if list.is_empty() {
+            f.filters.remove(&agent);
+        }
+        hit
+    }
+
+    /// Per-cycle quota state for every role with a quota: consumption = subtree allocation plus
+    /// unallocated reservations in the subtree.
+    fn quota_states(&mut self) -> Vec<QuotaState> {
+        let quotas: Vec<(String, Quota)> = self
+            .quotas
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if quotas.is_empty() {
+            return Vec::new();
+        }
+        let mut states = Vec::new();
+        for (role, q) in quotas {
+            let guarantees = self.dense(&q.guarantees);
+            let limits_dense = self.dense(&q.limits);
+            let limits = (0..self.names.len())
+                .map(|i| {
+                    let named = q.limits.names().any(|n| self.name_index.get(n) == Some(&i));
+                    named.then(|| limits_dense.get(i).copied().unwrap_or(0))
+                })
+                .collect();
+            states.push(QuotaState {
+                role,
+                guarantees,
+                limits,
+                consumed: vec![0; self.names.len()],
+            });
+        }
+        // Allocations by role subtree.
+        let roles: Vec<(String, u32)> = self
+            .role_index
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (name, id) in roles {
+            let alloc = self.role_sorter.allocation(id).to_vec();
+            for s in states.iter_mut() {
+                if roles::is_in_subtree(&name, &s.role) {
+                    sorter::add_into(&mut s.consumed, &alloc);
+                }
+            }
+        }
+        // Unallocated reservations.
+        let mut q = Vec::new();
+        let agents = std::mem::take(&mut self.agents);
+        for a in agents.iter().flatten() {
+            for r in a.available.iter().filter(|r| !r.is_unreserved()) {
+                if let Value::Scalar(_) = r.value {
+                    let one: Resources = std::iter::once(r.clone()).collect();
+                    self.quantities_into(&one, &mut q);
+                    for s in states.iter_mut() {
+                        if roles::is_in_subtree(r.role(), &s.role) {
+                            sorter::add_into(&mut s.consumed, &q);
+                        }
+                    }
+                }
+            }
+        }
+        self.agents = agents;
+        for s in states.iter_mut() {
+            s.guarantees.resize(self.names.len(), 0);
+            s.limits.resize(self.names.len(), None);
+            s.consumed.resize(self.names.len(), 0);
+        }
+        states
+    }
+
+    /// Chops unreserved scalars of `offer` to at most `cap[i]` per name index (`None`: no cap).
+    fn chop_unreserved(&self, offer: Resources, cap: &[Option<i64>]) -> Resources {
+        let mut out = Resources::new();
+        for r in offer.into_vec() {
+            if !r.is_unreserved() {
+                out.add(&r);
+                continue;
+            }
+            match (r.value.clone(), self.name_index.get(&r.name)) {
+                (Value::Scalar(s), Some(&i)) => match cap.get(i).copied().flatten() {
+                    None => out.add(&r),
+                    Some(c) if c <= 0 => {}
+                    Some(c) => {
+                        let mut x = r;
+                        x.value = Value::Scalar(Scalar(s.0.min(c)));
+                        out.add(&x);
+                    }
+                },
+                _ => out.add(&r),
+            }
+        }
+        out
+    }
+
+    /// The cap on unreserved scalars for a role: its own and its ancestors' limits.
+    fn limit_caps(&self, role: &str, states: &[QuotaState], caps: &mut [Option<i64>]) {
+        for s in states {
+            if roles::is_in_subtree(role, &s.role) {
+                for (i, l) in s.limits.iter().enumerate() {
+                    if let Some(l) = l {
+                        let room = l - s.consumed[i];
+                        caps[i] = Some(caps[i].map_or(room, |c| c.min(room)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_stage(
+        &mut self,
+        now: Duration,
+        quota_stage: bool,
+        states: &mut [QuotaState],
+        headroom: &mut [i64],
+        out: &mut Vec<Allocation>,
+    ) {
+        let agents = std::mem::take(&mut self.scratch_agents);
+        let mut role_order = std::mem::take(&mut self.scratch_roles);
+        let mut fw_order = std::mem::take(&mut self.scratch_fws);
+        let nnames = self.names.len();
+        let mut caps: Vec<Option<i64>> = vec![None; nnames];
+        let mut q = Vec::new();
+        for &ai in &agents {
+            let Some(agent) = self.agents[ai as usize].as_ref() else {
+                continue;
+            };
+            if !agent.active || agent.available.is_empty() {
+                continue;
+            }
+            role_order.clear();
+            role_order.extend_from_slice(self.role_sorter.sort());
+            'roles: for &ri in &role_order {
+                let Some(role) = self.roles[ri as usize].as_mut() else {
+                    continue;
+                };
+                let role_name = role.name.clone();
+                // Stage 1 only serves roles with a guarantee still unmet.
+                let unmet: Option<Vec<i64>> = if quota_stage {
+                    match states.iter().find(|s| s.role == role_name) {
+                        Some(s) => {
+                            let u: Vec<i64> = s
+                                .guarantees
+                                .iter()
+                                .zip(&s.consumed)
+                                .map(|(g, c)| (g - c).max(0))
+                                .collect();
+                            if u.iter().all(|&x| x == 0) {
+                                continue;
+                            }
+                            Some(u)
+                        }
+                        None => continue,
+                    }
+                } else {
+                    None
+                };
+                fw_order.clear();
+                fw_order.extend_from_slice(role.sorter.sort());
+                for &fi in &fw_order {
+                    let agent = self.agents[ai as usize].as_ref().expect("agent");
+                    if agent.available.is_empty() {
+                        break 'roles;
+                    }
+                    let Some(f) = self.frameworks[fi as usize].as_ref() else {
+                        continue;
+                    };
+                    if !f.active || f.spec.suppressed_roles.contains(&role_name) {
+                        continue;
+                    }
+                    if agent.has_gpus && !f.spec.gpu_resources {
+                        continue;
+                    }
+                    let mut offer = agent.available.allocatable_to(&role_name);
+                    if !states.is_empty() || quota_stage {
+                        caps.iter_mut().for_each(|c| *c = None);
+                        self.limit_caps(&role_name, states, &mut caps);
+                        match &unmet {
+                            Some(u) => {
+                                // Stage 1: unreserved scalars only up to the unmet guarantee;
+                                // names without a guarantee are left for stage 2.
+                                for (i, cap) in caps.iter_mut().enumerate() {
+                                    let room = u.get(i).copied().unwrap_or(0);
+                                    *cap = Some(cap.map_or(room, |c| c.min(room)));
+                                }
+                            }
+                            None => {
+                                // Stage 2: leave headroom for others' unmet guarantees.
+                                let required = required_headroom(states, &role_name);
+                                for i in 0..nnames {
+                                    if required.get(i).copied().unwrap_or(0) > 0 {
+                                        let room = headroom[i] - required[i];
+                                        caps[i] = Some(caps[i].map_or(room, |c| c.min(room)));
+                                    }
+                                }
+                            }
+                        }
+                        offer = self.chop_unreserved(offer, &caps);
+                        if quota_stage && !offer.iter().any(|r| matches!(r.value, Value::Scalar(_)))
+                        {
+                            continue;
+                        }
+                    }
+                    if offer.is_empty() || !self.is_allocatable(&offer) {
+                        continue;
+                    }
+                    if self.filtered(fi, ai, &offer, now) {
+                        continue;
+                    }
+                    // Account for quota consumption and headroom.
+                    if !states.is_empty() {
+                        self.quantities_into(&offer, &mut q);
+                        let mut unres = Vec::new();
+                        self.quantities_into(&offer.unreserved(), &mut unres);
+                        for s in states.iter_mut() {
+                            if roles::is_in_subtree(&role_name, &s.role) {
+                                // Reserved resources already counted as consumed.
+                                sorter::add_into(&mut s.consumed, &unres);
+                            }
+                        }
+                        for (h, u) in headroom.iter_mut().zip(&unres) {
+                            *h -= u;
+                        }
+                    }
+                    let agent_id = self.agents[ai as usize].as_ref().expect("agent").id.clone();
+                    let fw_id = self.frameworks[fi as usize]
+                        .as_ref()
+                        .expect("fw")
+                        .id
+                        .clone();
+                    self.track_allocation(fi, ai, ri, &offer);
+                    out.push(Allocation {
+                        framework_id: fw_id,
+                        agent_id,
+                        role: role_name.clone(),
+                        resources: offer.allocate(&role_name),
+                    });
+                    if quota_stage {
+                        // Re-evaluate the unmet guarantee before the next framework.
+                        continue 'roles;
+                    }
+                }
+            }
+        }
+        self.scratch_agents = agents;
+        self.scratch_roles = role_order;
+        self.scratch_fws = fw_order;
+    }
+
+    /// The agents' available resources, for tests and the master's bookkeeping.
+    pub fn available(&self, agent: &AgentID) -> Option<&Resources> {
+        let i = *self.agent_index.get(agent)?;
+        self.agents[i as usize].as_ref().map(|a| &a.available)
+    }
+
+    /// The agent's total.
+    pub fn total(&self, agent: &AgentID) -> Option<&Resources> {
+        let i = *self.agent_index.get(agent)?;
+        self.agents[i as usize].as_ref().map(|a| &a.total)
+    }
+
+    /// What a framework holds on an agent (allocated form).
+    pub fn allocation(&self, framework: &FrameworkID, agent: &AgentID) -> Resources {
+        let (Some(fi), Some(&ai)) = (self.fw_idx(framework), self.agent_index.get(agent)) else {
+            return Resources::new();
+        };
+        self.frameworks[fi as usize]
+            .as_ref()
+            .and_then(|f| f.allocated.get(&ai).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Everything held on an agent (allocated form).
+    pub fn allocated_on(&self, agent: &AgentID) -> Option<&Resources> {
+        let i = *self.agent_index.get(agent)?;
+        self.agents[i as usize].as_ref().map(|a| &a.allocated)
+    }
+
+    /// Quantities allocated to a role's subtree.
+    pub fn role_allocation(&self, role: &str) -> ResourceQuantities {
+        let mut q = ResourceQuantities::new();
+        for (name, &id) in &self.role_index {
+            if roles::is_in_subtree(name, role) {
+                for (i, v) in self.role_sorter.allocation(id).iter().enumerate() {
+                    if let Some(n) = self.names.get(i) {
+                        q.add_one(n, Scalar(*v));
+                    }
+                }
+            }
+        }
+        q
+    }
+
+    /// Agent ids, in registration order.
+    pub fn agent_ids(&self) -> Vec<AgentID> {
+        self.agents.iter().flatten().map(|a| a.id.clone()).collect()
+    }
+
+    /// Number of agents.
+    pub fn agent_count(&self) -> usize {
+        self.agent_index.len()
+    }
+}
+
+/// Required headroom for roles other than `role` (and not its ancestors): sum of unmet guarantees.
+fn required_headroom(states: &[QuotaState], role: &str) -> Vec<i64> {
+    let n = states.first().map_or(0, |s| s.guarantees.len());
+    let mut out = vec![0i64; n];
+    for s in states {
+        if roles::is_in_subtree(role, &s.role) {
+            continue;
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += (s.guarantees[i] - s.consumed[i]).max(0);
+        }
+    }
+    out
+}
+
+impl Allocator for HierarchicalAllocator {
+    fn add_framework(
+        &mut self,
+        id: &FrameworkID,
+        spec: FrameworkSpec,
+        used: &[(AgentID, Resources)],
+        active: bool,
+    ) {
+        if self.fw_index.contains_key(id) {
+            self.update_framework(id, spec);
+            return;
+        }
+        let fi = match self.free_fws.pop() {
+            Some(i) => i,
+            None => {
+                self.frameworks.push(None);
+                (self.frameworks.len() - 1) as u32
+            }
+        };
+        let roles: Vec<String> = spec.roles.iter().cloned().collect();
+        self.frameworks[fi as usize] = Some(Framework {
+            id: id.clone(),
+            spec,
+            active,
+            allocated: HashMap::new(),
+            filters: HashMap::new(),
+        });
+        self.fw_index.insert(id.clone(), fi);
+        for role in &roles {
+            self.join_role(fi, role, active);
+        }
+        for (agent, res) in used {
+            let Some(&ai) = self.agent_index.get(agent) else {
+                continue;
+            };
+            for (role, part) in split_by_role(res, roles.first().map(String::as_str).unwrap_or("*"))
+            {
+                let ri = self.role_id(&role);
+                self.track_allocation(fi, ai, ri, &part.unallocate());
+            }
+        }
+    }
+
+    fn update_framework(&mut self, id: &FrameworkID, spec: FrameworkSpec) {
+        let Some(fi) = self.fw_idx(id) else {
+            return;
+        };
+        let (old, active) = {
+            let f = self.frameworks[fi as usize].as_ref().expect("fw");
+            (f.spec.roles.clone(), f.active)
+        };
+        for role in spec.roles.difference(&old) {
+            self.join_role(fi, role, active);
+        }
+        for role in old.difference(&spec.roles) {
+            self.leave_role(fi, role);
+        }
+        if let Some(f) = self.frameworks[fi as usize].as_mut() {
+            f.spec = spec;
+        }
+    }
+
+    fn remove_framework(&mut self, id: &FrameworkID) {
+        let Some(fi) = self.fw_idx(id) else {
+            return;
+        };
+        let held: Vec<(u32, Resources)> = self.frameworks[fi as usize]
+            .as_ref()
+            .map(|f| f.allocated.iter().map(|(a, r)| (*a, r.clone())).collect())
+            .unwrap_or_default();
+        for (ai, res) in held {
+            self.untrack_allocation(fi, ai, &res);
+        }
+        let roles: Vec<String> = self.frameworks[fi as usize]
+            .as_ref()
+            .map(|f| f.spec.roles.iter().cloned().collect())
+            .unwrap_or_default();
+        for role in roles {
+            self.leave_role(fi, &role);
+        }
+        self.frameworks[fi as usize] = None;
+        self.fw_index.remove(id);
+        self.free_fws.push(fi);
+    }
+
+    fn activate_framework(&mut self, id: &FrameworkID) {
+        self.set_framework_active(id, true);
+    }
+
+    fn deactivate_framework(&mut self, id: &FrameworkID) {
+        self.set_framework_active(id, false);
+    }
+
+    fn add_agent(&mut self, id: &AgentID, spec: AgentSpec, used: &[(FrameworkID, Resources)]) {
+        if self.agent_index.contains_key(id) {
+            self.update_agent(id, spec.total);
+            return;
+        }
+        let ai = match self.free_agents.pop() {
+            Some(i) => i,
+            None => {
+                self.agents.push(None);
+                (self.agents.len() - 1) as u32
+            }
+        };
+        let mut q = std::mem::take(&mut self.scratch_q);
+        self.quantities_into(&spec.total, &mut q);
+        sorter::add_into(&mut self.total, &q);
+        self.scratch_q = q;
+        self.agents[ai as usize] = Some(Agent {
+            id: id.clone(),
+            has_gpus: spec.total.scalar("gpus").0 > 0,
+            available: spec.total.clone(),
+            total: spec.total,
+            allocated: Resources::new(),
+            active: true,
+        });
+        self.agent_index.insert(id.clone(), ai);
+        for (fw, res) in used {
+            let Some(fi) = self.fw_idx(fw) else {
+                continue;
+            };
+            let default_role = self.frameworks[fi as usize]
+                .as_ref()
+                .and_then(|f| f.spec.roles.iter().next().cloned())
+                .unwrap_or_else(|| "*".into());
+            for (role, part) in split_by_role(res, &default_role) {
+                let ri = self.role_id(&role);
+                self.track_allocation(fi, ai, ri, &part.unallocate());
+            }
+        }
+    }
+
+    fn update_agent(&mut self, id: &AgentID, total: Resources) {
+        let Some((_, a)) = self.agent_mut(id) else {
+            return;
+        };
+        a.available = total.minus(&a.allocated.unallocate());
+        a.has_gpus = total.scalar("gpus").0 > 0;
+        a.total = total;
+        self.recompute_total();
+    }
+
+    fn remove_agent(&mut self, id: &AgentID) {
+        let Some(&ai) = self.agent_index.get(id) else {
+            return;
+        };
+        let holders: Vec<(u32, Resources)> = self
+            .frameworks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                f.as_ref()
+                    .and_then(|f| f.allocated.get(&ai).map(|r| (i as u32, r.clone())))
+            })
+            .collect();
+        for (fi, res) in holders {
+            self.untrack_allocation(fi, ai, &res);
+        }
+        for f in self.frameworks.iter_mut().flatten() {
+            f.filters.remove(&ai);
+        }
+        if let Some(a) = self.agents[ai as usize].take() {
+            let mut q = std::mem::take(&mut self.scratch_q);
+            self.quantities_into(&a.total, &mut q);
+            sorter::sub_from(&mut self.total, &q);
+            self.scratch_q = q;
+        }
+        self.agent_index.remove(id);
+        self.free_agents.push(ai);
+    }
+
+    fn activate_agent(&mut self, id: &AgentID) {
+        if let Some((_, a)) = self.agent_mut(id) {
+            a.active = true;
+        }
+    }
+
+    fn deactivate_agent(&mut self, id: &AgentID) {
+        if let Some((_, a)) = self.agent_mut(id) {
+            a.active = false;
+        }
+    }
+
+    fn recover_resources(
+        &mut self,
+        framework: &FrameworkID,
+        agent: &AgentID,
+        resources: &Resources,
+        refuse: Option<Duration>,
+        now: Duration,
+    ) {
+        let (Some(fi), Some(&ai)) = (self.fw_idx(framework), self.agent_index.get(agent)) else {
+            return;
+        };
+        // Only what the framework holds there comes back.
+        let held = self.frameworks[fi as usize]
+            .as_ref()
+            .and_then(|f| f.allocated.get(&ai).cloned())
+            .unwrap_or_default();
+        let mut back = Resources::new();
+        for r in resources.iter() {
+            let one: Resources = std::iter::once(r.clone()).collect();
+            if held.contains(&one) {
+                back.add(r);
+            }
+        }
+        if !back.is_empty() {
+            self.untrack_allocation(fi, ai, &back);
+        }
+        if let Some(d) = refuse {
+            if d > Duration::ZERO {
+                let d = d.max(self.opts.allocation_interval).min(MAX_FILTER);
+                if let Some(f) = self.frameworks[fi as usize].as_mut() {
+                    f.filters.entry(ai).or_default().push(Filter {
+                        refused: resources.unallocate(),
+                        expires: now + d,
+                    });
+                }
+            }
+        }
+    }
+
+    fn update_allocation(
+        &mut self,
+        framework: &FrameworkID,
+        agent: &AgentID,
+        offered: &Resources,
+        ops: &[Operation],
+    ) -> Result<Resources, AllocatorError> {
+        let fi = self
+            .fw_idx(framework)
+            .ok_or_else(|| AllocatorError::UnknownFramework(framework.value.clone()))?;
+        let ai = *self
+            .agent_index
+            .get(agent)
+            .ok_or_else(|| AllocatorError::UnknownAgent(agent.value.clone()))?;
+        let role = offered
+            .allocation_roles()
+            .into_iter()
+            .next()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "*".into());
+        let mut offered = offered.clone();
+        for op in ops {
+            let (from, to) = op.conversion()?;
+            let (from_a, to_a) = (from.allocate(&role), to.allocate(&role));
+            if !offered.contains(&from_a) {
+                return Err(AllocatorError::InvalidOperation(format!(
+                    "'{from}' is not among the offered resources '{offered}'"
+                )));
+            }
+            offered = offered.minus(&from_a).plus(&to_a);
+            let a = self.agents[ai as usize].as_mut().expect("agent");
+            a.allocated = a.allocated.minus(&from_a).plus(&to_a);
+            a.total = a.total.minus(&from).plus(&to);
+            if let Some(f) = self.frameworks[fi as usize].as_mut() {
+                let x = f.allocated.entry(ai).or_default();
+                *x = x.minus(&from_a).plus(&to_a);
+            }
+        }
+        Ok(offered)
+    }
+
+    fn update_available(
+        &mut self,
+        agent: &AgentID,
+        ops: &[Operation],
+    ) -> Result<(), AllocatorError> {
+        let (_, a) = self
+            .agent_mut(agent)
+            .ok_or_else(|| AllocatorError::UnknownAgent(agent.value.clone()))?;
+        let mut available = a.available.clone();
+        let mut total = a.total.clone();
+        for op in ops {
+            let (from, to) = op.conversion()?;
+            if !available.contains(&from) {
+                return Err(AllocatorError::InvalidOperation(format!(
+                    "'{from}' is not available on agent (available: '{available}')"
+                )));
+            }
+            available = available.minus(&from).plus(&to);
+            total = total.minus(&from).plus(&to);
+        }
+        a.available = available;
+        a.total = total;
+        Ok(())
+    }
+
+    fn suppress_offers(&mut self, framework: &FrameworkID, roles: &[String]) {
+        let Some(fi) = self.fw_idx(framework) else {
+            return;
+        };
+        if let Some(f) = self.frameworks[fi as usize].as_mut() {
+            let which: Vec<String> = if roles.is_empty() {
+                f.spec.roles.iter().cloned().collect()
+            } else {
+                roles.to_vec()
+            };
+            f.spec.suppressed_roles.extend(which);
+        }
+    }
+
+    fn revive_offers(&mut self, framework: &FrameworkID, roles: &[String]) {
+        let Some(fi) = self.fw_idx(framework) else {
+            return;
+        };
+        if let Some(f) = self.frameworks[fi as usize].as_mut() {
+            if roles.is_empty() {
+                f.spec.suppressed_roles.clear();
+            } else {
+                for r in roles {
+                    f.spec.suppressed_roles.remove(r);
+                }
+            }
+            f.filters.clear();
+        }
+    }
+
+    fn update_quota(&mut self, role: &str, quota: Quota) {
+        if quota.guarantees.is_empty() && quota.limits.is_empty() {
+            self.quotas.remove(role);
+        } else {
+            for n in quota.guarantees.names().chain(quota.limits.names()) {
+                let n = n.to_string();
+                self.name_id(&n);
+            }
+            self.quotas.insert(role.to_string(), quota);
+        }
+    }
+
+    fn update_weights(&mut self, weights: &[(String, f64)]) {
+        for (role, w) in weights {
+            self.weights.insert(role.clone(), *w);
+            self.role_sorter.set_weight(role, *w);
+        }
+    }
+
+    fn allocate(&mut self, now: Duration, candidates: Option<&[AgentID]>) -> Vec<Allocation> {
+        // Every sorter measures shares against the current cluster total.
+        let total = self.total.clone();
+        self.role_sorter.set_total(&total);
+        for r in self.roles.iter_mut().flatten() {
+            r.sorter.set_total(&total);
+        }
+        let mut agents = std::mem::take(&mut self.scratch_agents);
+        agents.clear();
+        match candidates {
+            Some(ids) => agents.extend(
+                ids.iter()
+                    .filter_map(|id| self.agent_index.get(id).copied()),
+            ),
+            None => agents.extend(
+                self.agents
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.as_ref().is_some_and(|a| a.active))
+                    .map(|(i, _)| i as u32),
+            ),
+        }
+        agents.sort_unstable();
+        agents.dedup();
+        self.rng.shuffle(&mut agents);
+        self.scratch_agents = agents;
+
+        let mut out = Vec::new();
+        let mut states = self.quota_states();
+        // Unreserved, unallocated scalars across the cluster: the headroom pool.
+        let mut headroom = vec![0i64; self.names.len()];
+        if !states.is_empty() {
+            let mut q = Vec::new();
+            let agents = std::mem::take(&mut self.agents);
+            for a in agents.iter().flatten().filter(|a| a.active) {
+                self.quantities_into(&a.available.unreserved().non_revocable(), &mut q);
+                sorter::add_into(&mut headroom, &q);
+            }
+            self.agents = agents;
+            headroom.resize(self.names.len(), 0);
+            self.run_stage(now, true, &mut states, &mut headroom, &mut out);
+        }
+        self.run_stage(now, false, &mut states, &mut headroom, &mut out);
+        out
+    }
+}
+
+impl HierarchicalAllocator {
+    fn join_role(&mut self, fi: u32, role: &str, active: bool) {
+        let ri = self.role_id(role);
+        let w = self.weights.get(role).copied();
+        if let Some(r) = self.roles[ri as usize].as_mut() {
+            r.frameworks.insert(fi);
+            let name = self.frameworks[fi as usize]
+                .as_ref()
+                .map(|f| f.id.value.clone())
+                .unwrap_or_default();
+            r.sorter.add(fi, &name);
+            if active {
+                r.sorter.activate(fi);
+            }
+        }
+        if let Some(w) = w {
+            self.role_sorter.set_weight(role, w);
+        }
+        self.role_sorter.activate(ri);
+    }
+
+    fn leave_role(&mut self, fi: u32, role: &str) {
+        let Some(&ri) = self.role_index.get(role) else {
+            return;
+        };
+        let empty = match self.roles[ri as usize].as_mut() {
+            Some(r) => {
+                r.frameworks.remove(&fi);
+                r.sorter.remove(fi);
+                r.frameworks.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.role_sorter.deactivate(ri);
+        }
+    }
+
+    fn set_framework_active(&mut self, id: &FrameworkID, active: bool) {
+        let Some(fi) = self.fw_idx(id) else {
+            return;
+        };
+        let roles: Vec<String> = match self.frameworks[fi as usize].as_mut() {
+            Some(f) => {
+                f.active = active;
+                f.spec.roles.iter().cloned().collect()
+            }
+            None => return,
+        };
+        for role in roles {
+            if let Some(&ri) = self.role_index.get(&role) {
+                if let Some(r) = self.roles[ri as usize].as_mut() {
+                    if active {
+                        r.sorter.activate(fi);
+                    } else {
+                        r.sorter.deactivate(fi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Groups resources by allocation role (those without one go to `default_role`).
+fn split_by_role(res: &Resources, default_role: &str) -> Vec<(String, Resources)> {
+    let mut m: HashMap<String, Resources> = HashMap::new();
+    for r in res.iter() {
+        let role = r
+            .allocation_role
+            .as_deref()
+            .unwrap_or(default_role)
+            .to_string();
+        let mut x: Resource = r.clone();
+        x.allocation_role = Some(Arc::from(role.as_str()));
+        m.entry(role).or_default().add(&x);
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
