@@ -32,9 +32,8 @@ const MAX_FILTER: Duration = Duration::from_secs(365 * 24 * 3600);
 struct Agent {
     id: AgentID,
     total: Resources,
-    /// What is held by frameworks, marked with allocation roles.
-    allocated: Resources,
-    /// `total - allocated` (unallocated form), kept up to date.
+    /// `total` minus what frameworks hold (unallocated form), kept up to date; what each
+    /// framework holds lives with the framework.
     available: Resources,
     has_gpus: bool,
     active: bool,
@@ -49,12 +48,32 @@ struct Framework {
     id: FrameworkID,
     spec: FrameworkSpec,
     active: bool,
-    allocated: HashMap<u32, Resources>,
-    filters: HashMap<u32, Vec<Filter>>,
+    allocated: HashMap<u32, Resources, FxBuild>,
+    filters: HashMap<u32, Vec<Filter>, FxBuild>,
 }
 
+/// A fast hasher for the dense u32 indices keyed in the hot loop.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 struct Role {
-    name: String,
+    name_arc: Arc<str>,
     frameworks: BTreeSet<u32>,
     sorter: Box<dyn Sorter>,
 }
@@ -177,7 +196,7 @@ impl HierarchicalAllocator {
             return r;
         }
         let role = Role {
-            name: name.to_string(),
+            name_arc: Arc::from(name),
             frameworks: BTreeSet::new(),
             sorter: sorter::make(
                 self.opts.framework_sorter,
@@ -202,64 +221,86 @@ impl HierarchicalAllocator {
         self.fw_index.get(id).copied()
     }
 
-    /// Records an allocation everywhere: agent, framework, both sorters.
-    fn track_allocation(&mut self, fw: u32, agent: u32, role: u32, res: &Resources) {
-        let role_name = self.roles[role as usize]
-            .as_ref()
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        let alloc = res.allocate(&role_name);
+    /// Records an allocation everywhere (agent, framework, both sorters) and returns the
+    /// resources marked as allocated to the role. With `taken`, `res` was already moved out of
+    /// the agent's available resources.
+    fn track_allocation(
+        &mut self,
+        fw: u32,
+        agent: u32,
+        role: u32,
+        role_name: &Arc<str>,
+        res: Resources,
+        taken: bool,
+    ) -> Resources {
         let mut q = std::mem::take(&mut self.scratch_q);
-        self.quantities_into(res, &mut q);
-        if let Some(a) = self.agents[agent as usize].as_mut() {
-            a.available.subtract_all(&res.unallocate());
-            a.allocated.add_all(&alloc);
+        self.quantities_into(&res, &mut q);
+        if !taken {
+            if let Some(a) = self.agents[agent as usize].as_mut() {
+                a.available.subtract_all(&res);
+            }
         }
+        let alloc = res.into_allocated(role_name);
         if let Some(f) = self.frameworks[fw as usize].as_mut() {
-            f.allocated.entry(agent).or_default().add_all(&alloc);
+            match f.allocated.entry(agent) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(alloc.clone());
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().add_all(&alloc),
+            }
         }
         self.role_sorter.allocated(role, &q);
         if let Some(r) = self.roles[role as usize].as_mut() {
             r.sorter.allocated(fw, &q);
         }
         self.scratch_q = q;
+        alloc
     }
 
-    /// Undoes [`Self::track_allocation`] for resources in allocated form.
+    /// Undoes [`Self::track_allocation`] for resources in allocated form (resources without an
+    /// allocation role count as the framework's first role).
     fn untrack_allocation(&mut self, fw: u32, agent: u32, res: &Resources) {
-        let by_role: Vec<(String, Resources)> = {
-            let mut m: HashMap<String, Resources> = HashMap::new();
-            let default_role = self.frameworks[fw as usize]
-                .as_ref()
-                .and_then(|f| f.spec.roles.iter().next().cloned())
-                .unwrap_or_else(|| "*".to_string());
+        let default_role: Arc<str> = self.frameworks[fw as usize]
+            .as_ref()
+            .and_then(|f| f.spec.roles.iter().next().map(|r| Arc::from(r.as_str())))
+            .unwrap_or_else(|| Arc::from("*"));
+        let first = res.iter().next().and_then(|r| r.allocation_role.clone());
+        let single = res.iter().all(|r| r.allocation_role == first) && first.is_some();
+        let groups: Vec<(Arc<str>, Resources)> = if single {
+            vec![(first.expect("checked"), res.clone())]
+        } else {
+            let mut m: HashMap<Arc<str>, Resources> = HashMap::new();
             for r in res.iter() {
                 let role = r
                     .allocation_role
-                    .as_deref()
-                    .map(str::to_string)
+                    .clone()
                     .unwrap_or_else(|| default_role.clone());
-                m.entry(role).or_default().add(r);
+                let mut x = r.clone();
+                x.allocation_role = Some(role.clone());
+                m.entry(role).or_default().add_owned(x);
             }
             m.into_iter().collect()
         };
-        for (role_name, part) in by_role {
+        for (role_name, held) in groups {
             let mut q = std::mem::take(&mut self.scratch_q);
-            self.quantities_into(&part, &mut q);
-            let role = self.role_index.get(&role_name).copied();
-            let mut held = part.clone();
-            if part.iter().all(|r| r.allocation_role.is_none()) {
-                held = part.allocate(&role_name);
-            }
+            self.quantities_into(&held, &mut q);
+            let role = self.role_index.get(&*role_name).copied();
             if let Some(a) = self.agents[agent as usize].as_mut() {
-                a.allocated.subtract_all(&held);
-                a.available.add_all(&held.unallocate());
+                for r in held.iter() {
+                    let mut x = r.clone();
+                    x.allocation_role = None;
+                    a.available.add_owned(x);
+                }
             }
             if let Some(f) = self.frameworks[fw as usize].as_mut() {
                 if let Some(x) = f.allocated.get_mut(&agent) {
-                    x.subtract_all(&held);
-                    if x.is_empty() {
+                    if *x == held {
                         f.allocated.remove(&agent);
+                    } else {
+                        x.subtract_all(&held);
+                        if x.is_empty() {
+                            f.allocated.remove(&agent);
+                        }
                     }
                 }
             }
@@ -289,11 +330,10 @@ impl HierarchicalAllocator {
         if self.opts.min_allocatable_resources.is_empty() {
             return !r.is_empty();
         }
-        let q = r.quantities();
         self.opts
             .min_allocatable_resources
             .iter()
-            .any(|m| q.contains(m))
+            .any(|m| m.iter().all(|(name, v)| r.scalar(name).0 >= v.0))
     }
 
     fn filtered(&mut self, fw: u32, agent: u32, offer: &Resources, now: Duration) -> bool {
@@ -443,10 +483,10 @@ impl HierarchicalAllocator {
                 let Some(role) = self.roles[ri as usize].as_mut() else {
                     continue;
                 };
-                let role_name = role.name.clone();
+                let role_name = role.name_arc.clone();
                 // Stage 1 only serves roles with a guarantee still unmet.
                 let unmet: Option<Vec<i64>> = if quota_stage {
-                    match states.iter().find(|s| s.role == role_name) {
+                    match states.iter().find(|s| *s.role == *role_name) {
                         Some(s) => {
                             let u: Vec<i64> = s
                                 .guarantees
@@ -464,9 +504,24 @@ impl HierarchicalAllocator {
                 } else {
                     None
                 };
-                fw_order.clear();
-                fw_order.extend_from_slice(role.sorter.sort());
-                for &fi in &fw_order {
+                // Frameworks in sorter order, read in place; the order is copied only when an
+                // allocation (which re-sorts) leaves the agent with more to offer.
+                role.sorter.prepare();
+                let role_arc = role.name_arc.clone();
+                let mut snapshot = false;
+                let mut idx = 0;
+                loop {
+                    let next = if snapshot {
+                        fw_order.get(idx).copied()
+                    } else {
+                        self.roles[ri as usize]
+                            .as_ref()
+                            .and_then(|r| r.sorter.nth(idx))
+                    };
+                    let Some(fi) = next else {
+                        break;
+                    };
+                    idx += 1;
                     let agent = self.agents[ai as usize].as_ref().expect("agent");
                     if agent.available.is_empty() {
                         break 'roles;
@@ -474,14 +529,24 @@ impl HierarchicalAllocator {
                     let Some(f) = self.frameworks[fi as usize].as_ref() else {
                         continue;
                     };
-                    if !f.active || f.spec.suppressed_roles.contains(&role_name) {
+                    if !f.active || f.spec.suppressed_roles.contains(&*role_name) {
                         continue;
                     }
                     if agent.has_gpus && !f.spec.gpu_resources {
                         continue;
                     }
-                    let mut offer = agent.available.allocatable_to(&role_name);
-                    if !states.is_empty() || quota_stage {
+                    let quota_in_play = !states.is_empty() || quota_stage;
+                    // Common case: everything available goes to this framework. Move it out of
+                    // the agent (put back if the offer does not happen) instead of copying it.
+                    let whole = !quota_in_play
+                        && agent.available.iter().all(|r| r.allocatable_to(&role_name));
+                    let mut offer = if whole {
+                        let a = self.agents[ai as usize].as_mut().expect("agent");
+                        std::mem::take(&mut a.available)
+                    } else {
+                        agent.available.allocatable_to(&role_name)
+                    };
+                    if quota_in_play {
                         caps.iter_mut().for_each(|c| *c = None);
                         self.limit_caps(&role_name, states, &mut caps);
                         match &unmet {
@@ -510,10 +575,13 @@ impl HierarchicalAllocator {
                             continue;
                         }
                     }
-                    if offer.is_empty() || !self.is_allocatable(&offer) {
-                        continue;
-                    }
-                    if self.filtered(fi, ai, &offer, now) {
+                    if offer.is_empty()
+                        || !self.is_allocatable(&offer)
+                        || self.filtered(fi, ai, &offer, now)
+                    {
+                        if whole {
+                            self.agents[ai as usize].as_mut().expect("agent").available = offer;
+                        }
                         continue;
                     }
                     // Account for quota consumption and headroom.
@@ -531,21 +599,40 @@ impl HierarchicalAllocator {
                             *h -= u;
                         }
                     }
+                    let exhausts = whole || {
+                        let agent = self.agents[ai as usize].as_ref().expect("agent");
+                        agent.available == offer
+                    };
+                    if !exhausts && !snapshot && !quota_stage {
+                        // The allocation re-sorts this role's frameworks: keep visiting the
+                        // order as it was, like a sorted snapshot taken for this agent.
+                        fw_order.clear();
+                        if let Some(r) = self.roles[ri as usize].as_ref() {
+                            let mut i = idx;
+                            while let Some(x) = r.sorter.nth(i) {
+                                fw_order.push(x);
+                                i += 1;
+                            }
+                        }
+                        snapshot = true;
+                        idx = 0;
+                    }
                     let agent_id = self.agents[ai as usize].as_ref().expect("agent").id.clone();
                     let fw_id = self.frameworks[fi as usize]
                         .as_ref()
                         .expect("fw")
                         .id
                         .clone();
-                    self.track_allocation(fi, ai, ri, &offer);
+                    let resources = self.track_allocation(fi, ai, ri, &role_arc, offer, whole);
                     out.push(Allocation {
                         framework_id: fw_id,
                         agent_id,
-                        role: role_name.clone(),
-                        resources: offer.allocate(&role_name),
+                        role: role_name.to_string(),
+                        resources,
                     });
-                    if quota_stage {
-                        // Re-evaluate the unmet guarantee before the next framework.
+                    if quota_stage || exhausts {
+                        // Stage 1 serves one framework per role per agent (the next role gets
+                        // the rest); an exhausted agent is done.
                         continue 'roles;
                     }
                 }
@@ -579,10 +666,16 @@ impl HierarchicalAllocator {
             .unwrap_or_default()
     }
 
-    /// Everything held on an agent (allocated form).
-    pub fn allocated_on(&self, agent: &AgentID) -> Option<&Resources> {
+    /// Everything held on an agent (allocated form), summed over frameworks.
+    pub fn allocated_on(&self, agent: &AgentID) -> Option<Resources> {
         let i = *self.agent_index.get(agent)?;
-        self.agents[i as usize].as_ref().map(|a| &a.allocated)
+        let mut out = Resources::new();
+        for f in self.frameworks.iter().flatten() {
+            if let Some(r) = f.allocated.get(&i) {
+                out.add_all(r);
+            }
+        }
+        Some(out)
     }
 
     /// Quantities allocated to a role's subtree.
@@ -650,8 +743,8 @@ impl Allocator for HierarchicalAllocator {
             id: id.clone(),
             spec,
             active,
-            allocated: HashMap::new(),
-            filters: HashMap::new(),
+            allocated: HashMap::default(),
+            filters: HashMap::default(),
         });
         self.fw_index.insert(id.clone(), fi);
         for role in &roles {
@@ -664,7 +757,8 @@ impl Allocator for HierarchicalAllocator {
             for (role, part) in split_by_role(res, roles.first().map(String::as_str).unwrap_or("*"))
             {
                 let ri = self.role_id(&role);
-                self.track_allocation(fi, ai, ri, &part.unallocate());
+                let arc: Arc<str> = Arc::from(role.as_str());
+                self.track_allocation(fi, ai, ri, &arc, part.unallocate(), false);
             }
         }
     }
@@ -740,7 +834,6 @@ impl Allocator for HierarchicalAllocator {
             has_gpus: spec.total.scalar("gpus").0 > 0,
             available: spec.total.clone(),
             total: spec.total,
-            allocated: Resources::new(),
             active: true,
         });
         self.agent_index.insert(id.clone(), ai);
@@ -754,16 +847,20 @@ impl Allocator for HierarchicalAllocator {
                 .unwrap_or_else(|| "*".into());
             for (role, part) in split_by_role(res, &default_role) {
                 let ri = self.role_id(&role);
-                self.track_allocation(fi, ai, ri, &part.unallocate());
+                let arc: Arc<str> = Arc::from(role.as_str());
+                self.track_allocation(fi, ai, ri, &arc, part.unallocate(), false);
             }
         }
     }
 
     fn update_agent(&mut self, id: &AgentID, total: Resources) {
+        let Some(held) = self.allocated_on(id) else {
+            return;
+        };
         let Some((_, a)) = self.agent_mut(id) else {
             return;
         };
-        a.available = total.minus(&a.allocated.unallocate());
+        a.available = total.minus(&held.unallocate());
         a.has_gpus = total.scalar("gpus").0 > 0;
         a.total = total;
         self.recompute_total();
@@ -822,17 +919,20 @@ impl Allocator for HierarchicalAllocator {
             return;
         };
         // Only what the framework holds there comes back.
-        let held = self.frameworks[fi as usize]
-            .as_ref()
-            .and_then(|f| f.allocated.get(&ai).cloned())
-            .unwrap_or_default();
-        let mut back = Resources::new();
-        for r in resources.iter() {
-            let one: Resources = std::iter::once(r.clone()).collect();
-            if held.contains(&one) {
-                back.add(r);
+        let back = {
+            let held = self.frameworks[fi as usize]
+                .as_ref()
+                .and_then(|f| f.allocated.get(&ai));
+            match held {
+                None => Resources::new(),
+                Some(h) if h == resources || h.contains(resources) => resources.clone(),
+                Some(h) => resources
+                    .iter()
+                    .filter(|r| h.contains(&std::iter::once((*r).clone()).collect()))
+                    .cloned()
+                    .collect(),
             }
-        }
+        };
         if !back.is_empty() {
             self.untrack_allocation(fi, ai, &back);
         }
@@ -880,7 +980,6 @@ impl Allocator for HierarchicalAllocator {
             }
             offered = offered.minus(&from_a).plus(&to_a);
             let a = self.agents[ai as usize].as_mut().expect("agent");
-            a.allocated = a.allocated.minus(&from_a).plus(&to_a);
             a.total = a.total.minus(&from).plus(&to);
             if let Some(f) = self.frameworks[fi as usize].as_mut() {
                 let x = f.allocated.entry(ai).or_default();

@@ -2,6 +2,7 @@
 //! and the `transport` binary. Every workload here runs its baseline beside it in the same run,
 //! so figures are quoted as ratios on this noisy shared machine.
 
+pub mod alloc_shapes;
 pub mod codec_mix;
 pub mod local;
 pub mod remote;

@@ -368,6 +368,25 @@ impl Sorter for DrfSorter {
         &self.order
     }
 
+    fn prepare(&mut self) {
+        if self.full_dirty {
+            self.resort_all();
+        }
+        // A flat sorter reads its root's sorted children directly: no flattening.
+        if self.order_dirty && self.hierarchical {
+            self.flatten();
+        }
+    }
+
+    fn nth(&self, i: usize) -> Option<u32> {
+        if self.hierarchical {
+            self.order.get(i).copied()
+        } else {
+            let n = *self.nodes[ROOT as usize].children.get(i)?;
+            Some(self.nodes[n as usize].client)
+        }
+    }
+
     fn allocation(&self, client: u32) -> &[i64] {
         self.leaf(client)
             .map_or(&[], |n| &self.nodes[n as usize].alloc)

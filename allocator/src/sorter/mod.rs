@@ -52,6 +52,11 @@ pub trait Sorter: Send {
     fn set_total(&mut self, total: &[i64]);
     /// The active clients, first to be offered first.
     fn sort(&mut self) -> &[u32];
+    /// Brings the order up to date so [`Sorter::nth`] can read it without copying.
+    fn prepare(&mut self);
+    /// The `i`-th client of the order as of the last [`Sorter::prepare`] (or `sort`), provided
+    /// nothing changed since.
+    fn nth(&self, i: usize) -> Option<u32>;
     /// A client's allocation (dense quantities).
     fn allocation(&self, client: u32) -> &[i64];
     /// The allocation of a path's whole subtree (hierarchical; a client's own for flat sorters).

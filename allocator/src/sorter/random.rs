@@ -106,6 +106,14 @@ impl Sorter for RandomSorter {
         &self.order
     }
 
+    fn prepare(&mut self) {
+        self.sort();
+    }
+
+    fn nth(&self, i: usize) -> Option<u32> {
+        self.order.get(i).copied()
+    }
+
     fn allocation(&self, client: u32) -> &[i64] {
         self.clients.get(&client).map_or(&[], |c| &c.alloc)
     }

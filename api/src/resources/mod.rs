@@ -293,13 +293,17 @@ impl Resource {
     }
 
     fn same_metadata(&self, o: &Resource) -> bool {
-        self.name == o.name
+        (Arc::ptr_eq(&self.name, &o.name) || self.name == o.name)
             && self.value.same_kind(&o.value)
             && self.reservations == o.reservations
             && self.disk == o.disk
             && self.revocable == o.revocable
             && self.shared == o.shared
-            && self.allocation_role == o.allocation_role
+            && match (&self.allocation_role, &o.allocation_role) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+                (None, None) => true,
+                _ => false,
+            }
     }
 
     /// Whether `o` merges into `self` on addition. Two non-shared persistent volumes never merge.
@@ -510,14 +514,50 @@ impl Resources {
 
     /// The same resources marked as allocated to `role`.
     pub fn allocate(&self, role: &str) -> Resources {
-        let role: Arc<str> = Arc::from(role);
-        let mut out = Resources::new();
+        self.allocate_shared(&Arc::from(role))
+    }
+
+    /// [`Resources::allocate`] with a shared role name (no allocation for the name).
+    pub fn allocate_shared(&self, role: &Arc<str>) -> Resources {
+        let mut out = Resources {
+            items: Vec::with_capacity(self.items.len()),
+        };
         for r in &self.items {
             let mut r = r.clone();
             r.allocation_role = Some(role.clone());
-            out.add(&r);
+            out.add_owned(r);
         }
         out
+    }
+
+    /// These resources marked as allocated to `role`, in place (no copies).
+    pub fn into_allocated(mut self, role: &Arc<str>) -> Resources {
+        let mut merged = false;
+        for r in self.items.iter_mut() {
+            if r.allocation_role
+                .as_ref()
+                .is_some_and(|a| !Arc::ptr_eq(a, role) && **a != **role)
+            {
+                merged = true;
+            }
+            r.allocation_role = Some(role.clone());
+        }
+        if merged {
+            // Items that differed only by allocation role now merge.
+            return self.items.into_iter().collect();
+        }
+        self
+    }
+
+    /// Adds one resource by value (no clone when it does not merge).
+    pub fn add_owned(&mut self, r: Resource) {
+        if r.value.is_empty() {
+            return;
+        }
+        match self.items.iter_mut().find(|x| x.addable(&r)) {
+            Some(x) => x.value.add(&r.value),
+            None => self.items.push(r),
+        }
     }
 
     /// The same resources without allocation roles.
