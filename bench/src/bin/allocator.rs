@@ -92,16 +92,8 @@ fn decline_row(
 
 fn header() {
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9}  {}",
-        "shape",
-        "round0ms",
-        "medianms",
-        "addms",
-        "offers",
-        "bare ms",
-        "vs bare",
-        "rss/agt",
-        "Mesos"
+        "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9}  Mesos",
+        "shape", "round0ms", "medianms", "addms", "offers", "bare ms", "vs bare", "rss/agt",
     );
 }
 
