@@ -171,7 +171,10 @@ impl Clock {
             let (due, next) = self.take_due();
             let fired = !due.is_empty();
             for f in due {
-                f();
+                // A panicking callback must not stop every later timer.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+                    tracing::error!("a timer callback panicked");
+                }
             }
             busy(-1);
             if fired {

@@ -69,10 +69,15 @@ impl Metrics {
                 return c.clone();
             }
         }
-        let c = Counter::default();
-        self.map
-            .insert(name.to_string(), Metric::Counter(c.clone()));
-        c
+        match self
+            .map
+            .entry(name.to_string())
+            .or_insert_with(|| Metric::Counter(Counter::default()))
+            .value()
+        {
+            Metric::Counter(c) => c.clone(),
+            _ => Counter::default(),
+        }
     }
 
     /// The gauge with this name, created at 0 if absent.
@@ -82,9 +87,15 @@ impl Metrics {
                 return g.clone();
             }
         }
-        let g = Gauge::default();
-        self.map.insert(name.to_string(), Metric::Gauge(g.clone()));
-        g
+        match self
+            .map
+            .entry(name.to_string())
+            .or_insert_with(|| Metric::Gauge(Gauge::default()))
+            .value()
+        {
+            Metric::Gauge(g) => g.clone(),
+            _ => Gauge::default(),
+        }
     }
 
     /// A gauge computed when read.

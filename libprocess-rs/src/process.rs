@@ -66,6 +66,8 @@ pub(crate) struct Core {
     done: Notify,
     /// Local processes linked to this one; `None` once it has exited.
     linkers: Mutex<Option<Vec<UPID>>>,
+    /// What this process linked to, so its links are dropped when it ends.
+    links: Mutex<Vec<UPID>>,
 }
 
 impl Core {
@@ -404,11 +406,28 @@ impl<P: Process> Context<P> {
 
     /// [`Context::link`], choosing whether to reuse or replace the connection to a remote node.
     pub fn link_with(&mut self, to: &UPID, mode: RemoteConnection) {
+        {
+            let mut l = self
+                .pid
+                .core
+                .links
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if !l.contains(to) {
+                l.push(to.clone());
+            }
+        }
         self.rt.inner.link(&self.pid.upid, to, mode);
     }
 
     /// Removes a link; no exited notice for `to` follows.
     pub fn unlink(&mut self, to: &UPID) {
+        self.pid
+            .core
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|u| u != to);
         self.rt.inner.unlink(&self.pid.upid, to);
     }
 
@@ -513,6 +532,7 @@ pub(crate) fn spawn<P: Process>(rt: &Runtime, id: String, process: P) -> Result<
         finished: AtomicBool::new(false),
         done: Notify::new(),
         linkers: Mutex::new(Some(Vec::new())),
+        links: Mutex::new(Vec::new()),
     });
     let mailbox: Arc<dyn Mailbox> = Arc::new(MailboxImpl {
         queue: queue.clone(),
@@ -582,6 +602,7 @@ impl<P: Process> Runner<P> {
                     }
                     r.handle(ev);
                     r.merge();
+                    core.batch_left.store(n - used, Ordering::Relaxed);
                     if r.ctx.stop {
                         stop = true;
                         break;
@@ -598,8 +619,15 @@ impl<P: Process> Runner<P> {
         if ok {
             self.guard(|r| r.process.finalize(&mut r.ctx));
         }
-        // Leave the registry, then tell linkers, then discard whatever is still queued.
+        // Close the queue first (late senders get their event back and look again), leave the
+        // registry, drop this process's own links, then tell its linkers.
+        let left = queue.close().len();
+        rt.busy(-(left as isize));
         rt.unregister(&core);
+        let links = std::mem::take(&mut *core.links.lock().unwrap_or_else(|e| e.into_inner()));
+        for to in links {
+            rt.unlink(&core.upid, &to);
+        }
         let linkers = core
             .linkers
             .lock()
@@ -609,8 +637,6 @@ impl<P: Process> Runner<P> {
         for l in linkers {
             rt.deliver(&l, Incoming::Exited(core.upid.clone()));
         }
-        let left = queue.close().len();
-        rt.busy(-(left as isize));
         drop(self);
         core.finished.store(true, Ordering::Release);
         core.done.notify_waiters();

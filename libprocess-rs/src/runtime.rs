@@ -71,6 +71,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) dropped_unknown_name: Counter,
     pub(crate) dropped_undecodable: Counter,
     dropped_no_process: Counter,
+    dropped_invalid_upid: Counter,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     #[cfg(feature = "test-util")]
     pending: std::sync::atomic::AtomicIsize,
@@ -101,6 +102,7 @@ impl Runtime {
             dropped_unknown_name: metrics.counter("libprocess/messages_dropped_unknown_name"),
             dropped_undecodable: metrics.counter("libprocess/messages_dropped_undecodable"),
             dropped_no_process: metrics.counter("libprocess/messages_dropped_no_process"),
+            dropped_invalid_upid: metrics.counter("libprocess/messages_dropped_invalid_upid"),
             metrics,
             transport,
             aliases: DashMap::new(),
@@ -112,10 +114,10 @@ impl Runtime {
             filters: Default::default(),
         });
         {
-            let r = inner.clone();
-            inner
-                .metrics
-                .gauge_fn("libprocess/processes", move || r.registry.len() as f64);
+            let weak = Arc::downgrade(&inner);
+            inner.metrics.gauge_fn("libprocess/processes", move || {
+                weak.upgrade().map_or(0.0, |r| r.registry.len() as f64)
+            });
         }
         let accept = tokio::spawn(transport::accept_loop(inner.clone(), listener));
         let weak = Arc::downgrade(&inner);
@@ -167,6 +169,9 @@ impl Runtime {
 
     /// Terminates a local process; with `inject` it jumps ahead of queued events.
     pub fn terminate(&self, pid: &UPID, inject: bool) {
+        if !self.inner.is_local(pid) {
+            return;
+        }
         if let Some(mb) = self.inner.lookup(pid.id()) {
             if inject {
                 mb.core().request_terminate();
@@ -177,6 +182,9 @@ impl Runtime {
 
     /// Resolves once the local process has ended (at once if there is none).
     pub async fn wait(&self, pid: &UPID) {
+        if !self.inner.is_local(pid) {
+            return;
+        }
         let core = self.inner.lookup(pid.id()).map(|m| m.core().clone());
         if let Some(c) = core {
             c.wait().await
@@ -190,6 +198,9 @@ impl Runtime {
 
     /// Queued events of a local process.
     pub fn queue_len(&self, pid: &UPID) -> Option<usize> {
+        if !self.inner.is_local(pid) {
+            return None;
+        }
         self.inner.lookup(pid.id()).map(|m| m.queue_len())
     }
 
@@ -327,7 +338,7 @@ impl RuntimeInner {
         self.registry.get(id).map(|e| e.value().clone())
     }
 
-    fn is_local(&self, to: &UPID) -> bool {
+    pub(crate) fn is_local(&self, to: &UPID) -> bool {
         to.addr() == self.addr
     }
 
@@ -358,6 +369,11 @@ impl RuntimeInner {
                 Incoming::Message(m) => m,
                 _ => unreachable_message(),
             })
+    }
+
+    fn drop_invalid(&self, to: &UPID, name: &str) {
+        self.dropped_invalid_upid.inc();
+        tracing::debug!(%to, name, "dropping message to an invalid UPID");
     }
 
     pub(crate) fn drop_no_process(&self, to: &str, ev: &MessageEvent) {
@@ -418,6 +434,10 @@ impl RuntimeInner {
         name: Name,
         value: T,
     ) {
+        if !to.is_valid() {
+            self.drop_invalid(to, &name);
+            return;
+        }
         if self.is_local(to) {
             self.deliver_local(
                 to,
@@ -436,6 +456,10 @@ impl RuntimeInner {
 
     /// Forwards a received message to another process, keeping its sender.
     pub(crate) fn forward(self: &Arc<Self>, to: &UPID, ev: MessageEvent) {
+        if !to.is_valid() {
+            self.drop_invalid(to, &ev.name);
+            return;
+        }
         if self.is_local(to) {
             self.deliver_local(to, ev);
             return;
@@ -452,6 +476,11 @@ impl RuntimeInner {
     }
 
     pub(crate) fn link(self: &Arc<Self>, linker: &UPID, to: &UPID, mode: RemoteConnection) {
+        if !to.is_valid() {
+            // Nothing can be there: exited at once, no connection attempt.
+            self.deliver(linker, Incoming::Exited(to.clone()));
+            return;
+        }
         if !self.is_local(to) {
             self.transport.link(self, linker, to, mode);
             return;

@@ -500,3 +500,64 @@ async fn queue_length_is_visible_as_a_metric() {
     rt.settle().await;
     assert_eq!(rt.queue_len(pid.upid()), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_linkers_links_do_not_reach_a_new_process_with_its_id() {
+    let rt = Runtime::local().await.unwrap();
+    let target = rt.spawn("target", Counter { n: 0 }).unwrap();
+    let (r, _rx_old) = Recorder::new(false);
+    let old = rt.spawn("watcher", r).unwrap();
+    let t = target.upid().clone();
+    old.dispatch(move |_, ctx: &mut Context<Recorder>| ctx.link(&t))
+        .await
+        .unwrap();
+    old.terminate(true);
+    old.wait().await;
+    // A new process takes the id; it never linked to the target.
+    let (r, mut rx_new) = Recorder::new(false);
+    rt.spawn("watcher", r).unwrap();
+    target.terminate(true);
+    target.wait().await;
+    rt.settle().await;
+    assert!(
+        rx_new.try_recv().is_err(),
+        "no exited for a link the new process never made"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_to_an_invalid_upid_are_dropped_and_counted() {
+    let rt = Runtime::local().await.unwrap();
+    rt.post(
+        &UPID::none(),
+        Ping {
+            seq: 1,
+            payload: String::new(),
+        },
+    );
+    let port0: UPID = "x@127.0.0.1:0".parse().unwrap();
+    rt.post(
+        &port0,
+        Ping {
+            seq: 2,
+            payload: String::new(),
+        },
+    );
+    assert_eq!(
+        rt.metrics()
+            .value("libprocess/messages_dropped_invalid_upid"),
+        Some(2.0)
+    );
+    assert_eq!(rt.outgoing_connections(), 0, "no connection attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_by_a_remote_upid_leaves_a_local_process_with_the_same_id() {
+    let rt = Runtime::local().await.unwrap();
+    let pid = rt.spawn("same", Counter { n: 0 }).unwrap();
+    let remote: UPID = "same@127.0.0.2:5050".parse().unwrap();
+    rt.terminate(&remote, true);
+    rt.settle().await;
+    assert!(rt.exists("same"));
+    assert_eq!(pid.dispatch(|c: &mut Counter, _| c.n).await.unwrap(), 0);
+}

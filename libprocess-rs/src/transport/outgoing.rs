@@ -76,6 +76,12 @@ impl Conn {
             full = from.to_string();
             &full
         };
+        if [to_id, from_str, name]
+            .iter()
+            .any(|f| f.len() > u16::MAX as usize)
+        {
+            return Push::Rejected("a header field is longer than 65535 bytes".into());
+        }
         let mut st = self.lock();
         if st.closed {
             return Push::Closed;
