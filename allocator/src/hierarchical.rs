@@ -58,8 +58,11 @@ struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
     fn write_u32(&mut self, i: u32) {
@@ -90,15 +93,15 @@ struct QuotaState {
 pub struct HierarchicalAllocator {
     opts: Options,
     names: Vec<Arc<str>>,
-    name_index: HashMap<Arc<str>, usize>,
+    name_index: HashMap<Arc<str>, usize, FxBuild>,
     agents: Vec<Option<Agent>>,
-    agent_index: HashMap<AgentID, u32>,
+    agent_index: HashMap<AgentID, u32, FxBuild>,
     free_agents: Vec<u32>,
     frameworks: Vec<Option<Framework>>,
-    fw_index: HashMap<FrameworkID, u32>,
+    fw_index: HashMap<FrameworkID, u32, FxBuild>,
     free_fws: Vec<u32>,
     roles: Vec<Option<Role>>,
-    role_index: HashMap<String, u32>,
+    role_index: HashMap<String, u32, FxBuild>,
     role_sorter: Box<dyn Sorter>,
     total: Vec<i64>,
     quotas: HashMap<String, Quota>,
@@ -120,15 +123,15 @@ impl HierarchicalAllocator {
             rng: Rng::new(opts.seed),
             opts,
             names: Vec::new(),
-            name_index: HashMap::new(),
+            name_index: HashMap::default(),
             agents: Vec::new(),
-            agent_index: HashMap::new(),
+            agent_index: HashMap::default(),
             free_agents: Vec::new(),
             frameworks: Vec::new(),
-            fw_index: HashMap::new(),
+            fw_index: HashMap::default(),
             free_fws: Vec::new(),
             roles: Vec::new(),
-            role_index: HashMap::new(),
+            role_index: HashMap::default(),
             total: Vec::new(),
             quotas: HashMap::new(),
             weights: HashMap::new(),
@@ -757,8 +760,12 @@ impl Allocator for HierarchicalAllocator {
             for (role, part) in split_by_role(res, roles.first().map(String::as_str).unwrap_or("*"))
             {
                 let ri = self.role_id(&role);
-                let arc: Arc<str> = Arc::from(role.as_str());
-                self.track_allocation(fi, ai, ri, &arc, part.unallocate(), false);
+                let arc = self.roles[ri as usize]
+                    .as_ref()
+                    .expect("role")
+                    .name_arc
+                    .clone();
+                self.track_allocation(fi, ai, ri, &arc, part, false);
             }
         }
     }
@@ -847,8 +854,12 @@ impl Allocator for HierarchicalAllocator {
                 .unwrap_or_else(|| "*".into());
             for (role, part) in split_by_role(res, &default_role) {
                 let ri = self.role_id(&role);
-                let arc: Arc<str> = Arc::from(role.as_str());
-                self.track_allocation(fi, ai, ri, &arc, part.unallocate(), false);
+                let arc = self.roles[ri as usize]
+                    .as_ref()
+                    .expect("role")
+                    .name_arc
+                    .clone();
+                self.track_allocation(fi, ai, ri, &arc, part, false);
             }
         }
     }
@@ -1173,8 +1184,21 @@ impl HierarchicalAllocator {
     }
 }
 
-/// Groups resources by allocation role (those without one go to `default_role`).
+/// Groups resources by allocation role (those without one go to `default_role`), each group in
+/// unallocated form.
 fn split_by_role(res: &Resources, default_role: &str) -> Vec<(String, Resources)> {
+    let first = res.iter().next().map(|r| r.allocation_role.clone());
+    if let Some(first) = first {
+        if res.iter().all(|r| r.allocation_role == first) {
+            let role = first.as_deref().unwrap_or(default_role).to_string();
+            let part = if first.is_some() {
+                res.unallocate()
+            } else {
+                res.clone()
+            };
+            return vec![(role, part)];
+        }
+    }
     let mut m: HashMap<String, Resources> = HashMap::new();
     for r in res.iter() {
         let role = r
@@ -1183,8 +1207,8 @@ fn split_by_role(res: &Resources, default_role: &str) -> Vec<(String, Resources)
             .unwrap_or(default_role)
             .to_string();
         let mut x: Resource = r.clone();
-        x.allocation_role = Some(Arc::from(role.as_str()));
-        m.entry(role).or_default().add(&x);
+        x.allocation_role = None;
+        m.entry(role).or_default().add_owned(x);
     }
     let mut v: Vec<_> = m.into_iter().collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));

@@ -41,6 +41,25 @@ impl Ranges {
         if other.is_empty() {
             return;
         }
+        if self.0.is_empty() {
+            self.0.extend_from_slice(&other.0);
+            return;
+        }
+        // Common case: other lies wholly after self; append (merging at the seam).
+        let last = self.0[self.0.len() - 1].1;
+        if other.0[0].0 > last {
+            let mut it = other.0.iter().copied();
+            if let Some((b, e)) = it.next() {
+                if b <= last.saturating_add(1) {
+                    let n = self.0.len();
+                    self.0[n - 1].1 = e;
+                } else {
+                    self.0.push((b, e));
+                }
+            }
+            self.0.extend(it);
+            return;
+        }
         *self = Ranges::new(self.0.iter().chain(other.0.iter()).copied());
     }
 
