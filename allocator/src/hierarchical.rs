@@ -21,8 +21,9 @@ use mesos_api::{
 };
 
 use crate::operation::Operation;
+use crate::quota::QuotaPlan;
 use crate::rng::Rng;
-use crate::sorter::{self, Sorter};
+use crate::sorter::{self, Cursor, DrfSorter, Sorter};
 use crate::types::{AgentSpec, Allocation, AllocatorError, FrameworkSpec, Options, Quota};
 use crate::Allocator;
 
@@ -81,14 +82,6 @@ struct Role {
     sorter: Box<dyn Sorter>,
 }
 
-/// Per-cycle quota bookkeeping for one role with quota.
-struct QuotaState {
-    role: String,
-    guarantees: Vec<i64>,
-    limits: Vec<Option<i64>>,
-    consumed: Vec<i64>,
-}
-
 /// See the module docs.
 pub struct HierarchicalAllocator {
     opts: Options,
@@ -110,8 +103,9 @@ pub struct HierarchicalAllocator {
     excluded: Vec<usize>,
     // Scratch buffers reused by every cycle.
     scratch_agents: Vec<u32>,
-    scratch_roles: Vec<u32>,
-    scratch_fws: Vec<u32>,
+    scratch_roles: Vec<u64>,
+    scratch_fws: Vec<u64>,
+    stamp: u64,
     scratch_q: Vec<i64>,
 }
 
@@ -139,6 +133,7 @@ impl HierarchicalAllocator {
             scratch_agents: Vec::new(),
             scratch_roles: Vec::new(),
             scratch_fws: Vec::new(),
+            stamp: 0,
             scratch_q: Vec::new(),
         };
         let excluded: Vec<usize> = a
@@ -180,18 +175,6 @@ impl HierarchicalAllocator {
                 out[i] += s.0;
             }
         }
-    }
-
-    fn dense(&mut self, q: &ResourceQuantities) -> Vec<i64> {
-        let mut v = vec![0; self.names.len()];
-        for (n, s) in q.iter() {
-            let i = self.name_id(n);
-            if v.len() <= i {
-                v.resize(i + 1, 0);
-            }
-            v[i] = s.0;
-        }
-        v
     }
 
     fn role_id(&mut self, name: &str) -> u32 {
@@ -354,49 +337,26 @@ impl HierarchicalAllocator {
         hit
     }
 
-    /// Per-cycle quota state for every role with a quota: consumption = subtree allocation plus
-    /// unallocated reservations in the subtree.
-    fn quota_states(&mut self) -> Vec<QuotaState> {
-        let quotas: Vec<(String, Quota)> = self
-            .quotas
+    /// The cycle's quota plan: consumption = allocations in each quota role's subtree plus
+    /// unallocated reservations there; headroom = unreserved, unallocated scalars.
+    fn quota_plan(&mut self) -> QuotaPlan {
+        let role_names: Vec<Option<String>> = self
+            .roles
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|r| r.as_ref().map(|r| r.name_arc.to_string()))
             .collect();
-        if quotas.is_empty() {
-            return Vec::new();
+        let names = self.names.len();
+        let index = &self.name_index;
+        let mut plan = QuotaPlan::new(&self.quotas, &role_names, names, |n| index.get(n).copied());
+        if plan.is_empty() {
+            return plan;
         }
-        let mut states = Vec::new();
-        for (role, q) in quotas {
-            let guarantees = self.dense(&q.guarantees);
-            let limits_dense = self.dense(&q.limits);
-            let limits = (0..self.names.len())
-                .map(|i| {
-                    let named = q.limits.names().any(|n| self.name_index.get(n) == Some(&i));
-                    named.then(|| limits_dense.get(i).copied().unwrap_or(0))
-                })
-                .collect();
-            states.push(QuotaState {
-                role,
-                guarantees,
-                limits,
-                consumed: vec![0; self.names.len()],
-            });
-        }
-        // Allocations by role subtree.
-        let roles: Vec<(String, u32)> = self
-            .role_index
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        for (name, id) in roles {
-            let alloc = self.role_sorter.allocation(id).to_vec();
-            for s in states.iter_mut() {
-                if roles::is_in_subtree(&name, &s.role) {
-                    sorter::add_into(&mut s.consumed, &alloc);
-                }
+        for ri in 0..self.roles.len() {
+            if self.roles[ri].is_some() {
+                let alloc = self.role_sorter.allocation(ri as u32).to_vec();
+                plan.add_role_allocation(ri, &alloc);
             }
         }
-        // Unallocated reservations.
         let mut q = Vec::new();
         let agents = std::mem::take(&mut self.agents);
         for a in agents.iter().flatten() {
@@ -404,21 +364,18 @@ impl HierarchicalAllocator {
                 if let Value::Scalar(_) = r.value {
                     let one: Resources = std::iter::once(r.clone()).collect();
                     self.quantities_into(&one, &mut q);
-                    for s in states.iter_mut() {
-                        if roles::is_in_subtree(r.role(), &s.role) {
-                            sorter::add_into(&mut s.consumed, &q);
-                        }
-                    }
+                    plan.add_reservation(r.role(), &q);
                 }
+            }
+            if a.active {
+                self.quantities_into(&a.available.unreserved().non_revocable(), &mut q);
+                sorter::add_into(&mut plan.headroom, &q);
             }
         }
         self.agents = agents;
-        for s in states.iter_mut() {
-            s.guarantees.resize(self.names.len(), 0);
-            s.limits.resize(self.names.len(), None);
-            s.consumed.resize(self.names.len(), 0);
-        }
-        states
+        plan.headroom.resize(self.names.len(), 0);
+        plan.finish();
+        plan
     }
 
     /// Chops unreserved scalars of `offer` to at most `cap[i]` per name index (`None`: no cap).
@@ -445,86 +402,77 @@ impl HierarchicalAllocator {
         out
     }
 
-    /// The cap on unreserved scalars for a role: its own and its ancestors' limits.
-    fn limit_caps(&self, role: &str, states: &[QuotaState], caps: &mut [Option<i64>]) {
-        for s in states {
-            if roles::is_in_subtree(role, &s.role) {
-                for (i, l) in s.limits.iter().enumerate() {
-                    if let Some(l) = l {
-                        let room = l - s.consumed[i];
-                        caps[i] = Some(caps[i].map_or(room, |c| c.min(room)));
-                    }
-                }
-            }
-        }
-    }
-
     fn run_stage(
         &mut self,
         now: Duration,
-        quota_stage: bool,
-        states: &mut [QuotaState],
-        headroom: &mut [i64],
+        mut stage1: Option<&mut DrfSorter>,
+        plan: &mut QuotaPlan,
         out: &mut Vec<Allocation>,
     ) {
+        let quota_stage = stage1.is_some();
         let agents = std::mem::take(&mut self.scratch_agents);
-        let mut role_order = std::mem::take(&mut self.scratch_roles);
-        let mut fw_order = std::mem::take(&mut self.scratch_fws);
+        // "Seen" marks per role and per framework, stamped per walk so they never need clearing.
+        let mut role_seen = std::mem::take(&mut self.scratch_roles);
+        let mut fw_seen = std::mem::take(&mut self.scratch_fws);
+        role_seen.resize(self.roles.len(), 0);
+        fw_seen.resize(self.frameworks.len(), 0);
         let nnames = self.names.len();
         let mut caps: Vec<Option<i64>> = vec![None; nnames];
         let mut q = Vec::new();
+        let mut role_cursor = Cursor::new();
+        let mut fw_cursor = Cursor::new();
+        let mut unmet_buf: Vec<i64> = Vec::new();
         for &ai in &agents {
+            if quota_stage && !plan.any_unmet() {
+                break; // Every guarantee is met: stage 1 is done.
+            }
             let Some(agent) = self.agents[ai as usize].as_ref() else {
                 continue;
             };
             if !agent.active || agent.available.is_empty() {
                 continue;
             }
-            role_order.clear();
-            role_order.extend_from_slice(self.role_sorter.sort());
-            'roles: for &ri in &role_order {
-                let Some(role) = self.roles[ri as usize].as_mut() else {
+            // Roles in sorter order, walked in place. An allocation re-sorts; the walk then
+            // restarts from the front and skips roles already visited for this agent.
+            self.stamp += 1;
+            let role_stamp = self.stamp;
+            role_cursor.reset();
+            'roles: loop {
+                let next = match stage1.as_mut() {
+                    Some(s1) => s1.next(&mut role_cursor),
+                    None => self.role_sorter.next(&mut role_cursor),
+                };
+                let Some(ri) = next else {
+                    break;
+                };
+                if role_seen[ri as usize] == role_stamp {
+                    continue;
+                }
+                role_seen[ri as usize] = role_stamp;
+                let Some(role) = self.roles[ri as usize].as_ref() else {
                     continue;
                 };
                 let role_name = role.name_arc.clone();
                 // Stage 1 only serves roles with a guarantee still unmet.
-                let unmet: Option<Vec<i64>> = if quota_stage {
-                    match states.iter().find(|s| *s.role == *role_name) {
-                        Some(s) => {
-                            let u: Vec<i64> = s
-                                .guarantees
-                                .iter()
-                                .zip(&s.consumed)
-                                .map(|(g, c)| (g - c).max(0))
-                                .collect();
-                            if u.iter().all(|&x| x == 0) {
-                                continue;
-                            }
-                            Some(u)
-                        }
-                        None => continue,
-                    }
-                } else {
-                    None
-                };
-                // Frameworks in sorter order, read in place; the order is copied only when an
-                // allocation (which re-sorts) leaves the agent with more to offer.
-                role.sorter.prepare();
-                let role_arc = role.name_arc.clone();
-                let mut snapshot = false;
-                let mut idx = 0;
+                if quota_stage && !plan.unmet_into(ri as usize, &mut unmet_buf) {
+                    continue;
+                }
+                let unmet = quota_stage.then_some(unmet_buf.as_slice());
+                let role_arc = role_name.clone();
+                self.stamp += 1;
+                let fw_stamp = self.stamp;
+                fw_cursor.reset();
                 loop {
-                    let next = if snapshot {
-                        fw_order.get(idx).copied()
-                    } else {
-                        self.roles[ri as usize]
-                            .as_ref()
-                            .and_then(|r| r.sorter.nth(idx))
-                    };
+                    let next = self.roles[ri as usize]
+                        .as_mut()
+                        .and_then(|r| r.sorter.next(&mut fw_cursor));
                     let Some(fi) = next else {
                         break;
                     };
-                    idx += 1;
+                    if fw_seen[fi as usize] == fw_stamp {
+                        continue;
+                    }
+                    fw_seen[fi as usize] = fw_stamp;
                     let agent = self.agents[ai as usize].as_ref().expect("agent");
                     if agent.available.is_empty() {
                         break 'roles;
@@ -538,7 +486,7 @@ impl HierarchicalAllocator {
                     if agent.has_gpus && !f.spec.gpu_resources {
                         continue;
                     }
-                    let quota_in_play = !states.is_empty() || quota_stage;
+                    let quota_in_play = !plan.is_empty() || quota_stage;
                     // Common case: everything available goes to this framework. Move it out of
                     // the agent (put back if the offer does not happen) instead of copying it.
                     let whole = !quota_in_play
@@ -550,28 +498,7 @@ impl HierarchicalAllocator {
                         agent.available.allocatable_to(&role_name)
                     };
                     if quota_in_play {
-                        caps.iter_mut().for_each(|c| *c = None);
-                        self.limit_caps(&role_name, states, &mut caps);
-                        match &unmet {
-                            Some(u) => {
-                                // Stage 1: unreserved scalars only up to the unmet guarantee;
-                                // names without a guarantee are left for stage 2.
-                                for (i, cap) in caps.iter_mut().enumerate() {
-                                    let room = u.get(i).copied().unwrap_or(0);
-                                    *cap = Some(cap.map_or(room, |c| c.min(room)));
-                                }
-                            }
-                            None => {
-                                // Stage 2: leave headroom for others' unmet guarantees.
-                                let required = required_headroom(states, &role_name);
-                                for i in 0..nnames {
-                                    if required.get(i).copied().unwrap_or(0) > 0 {
-                                        let room = headroom[i] - required[i];
-                                        caps[i] = Some(caps[i].map_or(room, |c| c.min(room)));
-                                    }
-                                }
-                            }
-                        }
+                        plan.caps(ri as usize, unmet, &mut caps);
                         offer = self.chop_unreserved(offer, &caps);
                         if quota_stage && !offer.iter().any(|r| matches!(r.value, Value::Scalar(_)))
                         {
@@ -587,39 +514,25 @@ impl HierarchicalAllocator {
                         }
                         continue;
                     }
-                    // Account for quota consumption and headroom.
-                    if !states.is_empty() {
-                        self.quantities_into(&offer, &mut q);
-                        let mut unres = Vec::new();
-                        self.quantities_into(&offer.unreserved(), &mut unres);
-                        for s in states.iter_mut() {
-                            if roles::is_in_subtree(&role_name, &s.role) {
-                                // Reserved resources already counted as consumed.
-                                sorter::add_into(&mut s.consumed, &unres);
-                            }
-                        }
-                        for (h, u) in headroom.iter_mut().zip(&unres) {
-                            *h -= u;
+                    // Account for quota consumption and headroom (reserved resources were
+                    // already counted as consumed).
+                    if !plan.is_empty() {
+                        self.quantities_into(&offer.unreserved(), &mut q);
+                        plan.consume(ri as usize, &q);
+                    }
+                    if let Some(s1) = stage1.as_mut() {
+                        let mut all = Vec::new();
+                        self.quantities_into(&offer, &mut all);
+                        s1.allocated(ri, &all);
+                        let mut after = Vec::new();
+                        if !plan.unmet_into(ri as usize, &mut after) {
+                            s1.deactivate(ri);
                         }
                     }
                     let exhausts = whole || {
                         let agent = self.agents[ai as usize].as_ref().expect("agent");
                         agent.available == offer
                     };
-                    if !exhausts && !snapshot && !quota_stage {
-                        // The allocation re-sorts this role's frameworks: keep visiting the
-                        // order as it was, like a sorted snapshot taken for this agent.
-                        fw_order.clear();
-                        if let Some(r) = self.roles[ri as usize].as_ref() {
-                            let mut i = idx;
-                            while let Some(x) = r.sorter.nth(i) {
-                                fw_order.push(x);
-                                i += 1;
-                            }
-                        }
-                        snapshot = true;
-                        idx = 0;
-                    }
                     let agent_id = self.agents[ai as usize].as_ref().expect("agent").id.clone();
                     let fw_id = self.frameworks[fi as usize]
                         .as_ref()
@@ -642,8 +555,8 @@ impl HierarchicalAllocator {
             }
         }
         self.scratch_agents = agents;
-        self.scratch_roles = role_order;
-        self.scratch_fws = fw_order;
+        self.scratch_roles = role_seen;
+        self.scratch_fws = fw_seen;
     }
 
     /// The agents' available resources, for tests and the master's bookkeeping.
@@ -705,21 +618,6 @@ impl HierarchicalAllocator {
     pub fn agent_count(&self) -> usize {
         self.agent_index.len()
     }
-}
-
-/// Required headroom for roles other than `role` (and not its ancestors): sum of unmet guarantees.
-fn required_headroom(states: &[QuotaState], role: &str) -> Vec<i64> {
-    let n = states.first().map_or(0, |s| s.guarantees.len());
-    let mut out = vec![0i64; n];
-    for s in states {
-        if roles::is_in_subtree(role, &s.role) {
-            continue;
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o += (s.guarantees[i] - s.consumed[i]).max(0);
-        }
-    }
-    out
 }
 
 impl Allocator for HierarchicalAllocator {
@@ -1102,21 +1000,30 @@ impl Allocator for HierarchicalAllocator {
         self.scratch_agents = agents;
 
         let mut out = Vec::new();
-        let mut states = self.quota_states();
-        // Unreserved, unallocated scalars across the cluster: the headroom pool.
-        let mut headroom = vec![0i64; self.names.len()];
-        if !states.is_empty() {
-            let mut q = Vec::new();
-            let agents = std::mem::take(&mut self.agents);
-            for a in agents.iter().flatten().filter(|a| a.active) {
-                self.quantities_into(&a.available.unreserved().non_revocable(), &mut q);
-                sorter::add_into(&mut headroom, &q);
+        let mut plan = self.quota_plan();
+        if !plan.is_empty() {
+            // Stage 1 walks only the roles whose own guarantee is unmet, in DRF order; a role
+            // leaves that order as soon as its guarantee is met.
+            let mut s1 = DrfSorter::new(false, self.excluded.clone());
+            s1.set_total(&self.total);
+            let mut buf = Vec::new();
+            for ri in 0..self.roles.len() {
+                if self.roles[ri].is_some() && plan.unmet_into(ri, &mut buf) {
+                    let name = self.roles[ri]
+                        .as_ref()
+                        .map(|r| r.name_arc.to_string())
+                        .unwrap_or_default();
+                    s1.add(ri as u32, &name);
+                    let alloc = self.role_sorter.allocation(ri as u32).to_vec();
+                    if !alloc.is_empty() {
+                        s1.allocated(ri as u32, &alloc);
+                    }
+                    s1.activate(ri as u32);
+                }
             }
-            self.agents = agents;
-            headroom.resize(self.names.len(), 0);
-            self.run_stage(now, true, &mut states, &mut headroom, &mut out);
+            self.run_stage(now, Some(&mut s1), &mut plan, &mut out);
         }
-        self.run_stage(now, false, &mut states, &mut headroom, &mut out);
+        self.run_stage(now, None, &mut plan, &mut out);
         out
     }
 }

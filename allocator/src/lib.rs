@@ -9,6 +9,7 @@
 mod hierarchical;
 mod operation;
 mod process;
+mod quota;
 mod rng;
 pub mod sorter;
 mod types;

@@ -1,7 +1,7 @@
 //! The sorters' own tests (after Mesos's SorterTest), and the incremental DRF order checked
 //! against a sort from scratch over random operations.
 
-use mesos_allocator::sorter::{DrfSorter, RandomSorter, Sorter};
+use mesos_allocator::sorter::{Cursor, DrfSorter, RandomSorter, Sorter};
 use proptest::prelude::*;
 
 // Name indices: 0 = cpus, 1 = mem.
@@ -167,6 +167,12 @@ proptest! {
                 Op::Weight(p, w) => s.set_weight(PATHS[p], w as f64),
                 Op::Sort => {
                     let inc = s.sort().to_vec();
+                    let mut walked = Vec::new();
+                    let mut cur = Cursor::new();
+                    while let Some(c) = s.next(&mut cur) {
+                        walked.push(c);
+                    }
+                    prop_assert_eq!(&walked, &inc, "a cursor walks the same order");
                     let scratch = s.sort_from_scratch();
                     prop_assert_eq!(inc, scratch);
                 }
@@ -176,4 +182,21 @@ proptest! {
         let scratch = s.sort_from_scratch();
         prop_assert_eq!(inc, scratch);
     }
+}
+
+#[test]
+fn a_cursor_restarts_from_the_front_after_the_order_changes() {
+    let mut s = DrfSorter::new(false, vec![]);
+    s.set_total(&q(100, 100));
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        s.add(i as u32, n);
+        s.activate(i as u32);
+    }
+    let mut cur = Cursor::new();
+    assert_eq!(s.next(&mut cur), Some(0));
+    s.allocated(0, &q(50, 0)); // a moves to the back
+    assert_eq!(s.next(&mut cur), Some(1), "restarted: b is first now");
+    assert_eq!(s.next(&mut cur), Some(2));
+    assert_eq!(s.next(&mut cur), Some(0));
+    assert_eq!(s.next(&mut cur), None);
 }

@@ -44,6 +44,8 @@ pub struct DrfSorter {
     order: Vec<u32>,
     order_dirty: bool,
     full_dirty: bool,
+    /// Bumped on every change of the order (cursors restart when it moves).
+    version: u64,
 }
 
 impl DrfSorter {
@@ -72,6 +74,7 @@ impl DrfSorter {
             order: Vec::new(),
             order_dirty: false,
             full_dirty: false,
+            version: 0,
         }
     }
 
@@ -206,6 +209,7 @@ impl DrfSorter {
             sub_from(&mut self.nodes[ROOT as usize].alloc, q);
         }
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn resort_all(&mut self) {
@@ -220,6 +224,7 @@ impl DrfSorter {
         }
         self.full_dirty = false;
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn flatten(&mut self) {
@@ -291,6 +296,7 @@ impl Sorter for DrfSorter {
         self.clients[client as usize] = NONE;
         self.free.push(leaf);
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn activate(&mut self, client: u32) {
@@ -309,6 +315,7 @@ impl Sorter for DrfSorter {
         let p = self.nodes[leaf as usize].parent;
         self.insert_sorted(p, leaf);
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn deactivate(&mut self, client: u32) {
@@ -321,6 +328,7 @@ impl Sorter for DrfSorter {
         self.unlink_sorted(leaf);
         self.nodes[leaf as usize].active = false;
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn set_weight(&mut self, path: &str, weight: f64) {
@@ -335,6 +343,7 @@ impl Sorter for DrfSorter {
         }
         self.full_dirty = true;
         self.order_dirty = true;
+        self.version += 1;
     }
 
     fn allocated(&mut self, client: u32, q: &[i64]) {
@@ -355,6 +364,7 @@ impl Sorter for DrfSorter {
             self.total.extend_from_slice(total);
             self.full_dirty = true;
             self.order_dirty = true;
+            self.version += 1;
         }
     }
 
@@ -368,23 +378,32 @@ impl Sorter for DrfSorter {
         &self.order
     }
 
-    fn prepare(&mut self) {
+    fn next(&mut self, cur: &mut super::Cursor) -> Option<u32> {
         if self.full_dirty {
             self.resort_all();
         }
-        // A flat sorter reads its root's sorted children directly: no flattening.
-        if self.order_dirty && self.hierarchical {
-            self.flatten();
+        if !cur.started || cur.version != self.version {
+            cur.stack.clear();
+            cur.stack.push((ROOT, 0));
+            cur.version = self.version;
+            cur.started = true;
         }
-    }
-
-    fn nth(&self, i: usize) -> Option<u32> {
-        if self.hierarchical {
-            self.order.get(i).copied()
-        } else {
-            let n = *self.nodes[ROOT as usize].children.get(i)?;
-            Some(self.nodes[n as usize].client)
+        // Depth-first over the sorted children, leaves are clients.
+        while let Some(top) = cur.stack.last_mut() {
+            let node = &self.nodes[top.0 as usize];
+            if top.1 >= node.children.len() {
+                cur.stack.pop();
+                continue;
+            }
+            let c = node.children[top.1];
+            top.1 += 1;
+            let child = &self.nodes[c as usize];
+            if child.client != NONE {
+                return Some(child.client);
+            }
+            cur.stack.push((c, 0));
         }
+        None
     }
 
     fn allocation(&self, client: u32) -> &[i64] {

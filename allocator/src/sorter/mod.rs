@@ -11,6 +11,27 @@ mod random;
 pub use drf::DrfSorter;
 pub use random::RandomSorter;
 
+/// A position in a sorter's order, for walking it without copying it.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    version: u64,
+    started: bool,
+    stack: Vec<(u32, usize)>,
+}
+
+impl Cursor {
+    /// A cursor before the first client.
+    pub fn new() -> Cursor {
+        Cursor::default()
+    }
+
+    /// Back to before the first client.
+    pub fn reset(&mut self) {
+        self.started = false;
+        self.stack.clear();
+    }
+}
+
 /// Which sorter (the `--role_sorter` / `--framework_sorter` flag values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SorterKind {
@@ -52,11 +73,10 @@ pub trait Sorter: Send {
     fn set_total(&mut self, total: &[i64]);
     /// The active clients, first to be offered first.
     fn sort(&mut self) -> &[u32];
-    /// Brings the order up to date so [`Sorter::nth`] can read it without copying.
-    fn prepare(&mut self);
-    /// The `i`-th client of the order as of the last [`Sorter::prepare`] (or `sort`), provided
-    /// nothing changed since.
-    fn nth(&self, i: usize) -> Option<u32>;
+    /// The next client in the current order after the cursor's position. If the order changed
+    /// since the cursor last moved (an allocation re-sorted it), the walk restarts from the front:
+    /// callers skip clients they have already seen.
+    fn next(&mut self, cursor: &mut Cursor) -> Option<u32>;
     /// A client's allocation (dense quantities).
     fn allocation(&self, client: u32) -> &[i64];
     /// The allocation of a path's whole subtree (hierarchical; a client's own for flat sorters).

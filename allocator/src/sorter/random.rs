@@ -106,12 +106,18 @@ impl Sorter for RandomSorter {
         &self.order
     }
 
-    fn prepare(&mut self) {
-        self.sort();
-    }
-
-    fn nth(&self, i: usize) -> Option<u32> {
-        self.order.get(i).copied()
+    fn next(&mut self, cur: &mut super::Cursor) -> Option<u32> {
+        // A fresh draw for every walk; the position is the stack's single entry.
+        if !cur.started {
+            self.sort();
+            cur.started = true;
+            cur.stack.clear();
+            cur.stack.push((0, 0));
+        }
+        let pos = cur.stack.first_mut()?;
+        let c = self.order.get(pos.1).copied();
+        pos.1 += 1;
+        c
     }
 
     fn allocation(&self, client: u32) -> &[i64] {

@@ -254,7 +254,7 @@ impl Resource {
         }
         if v["disk"].is_object() {
             let d = &v["disk"];
-            r.disk = Some(DiskInfo {
+            r.disk = Some(Box::new(DiskInfo {
                 persistence: d["persistence"]["id"].as_str().map(|id| Persistence {
                     id: id.to_string(),
                     principal: d["persistence"]["principal"].as_str().map(str::to_string),
@@ -268,7 +268,7 @@ impl Resource {
                         VolumeMode::Rw
                     },
                 }),
-            });
+            }));
         }
         r.revocable = v["revocable"].is_object();
         r.shared = v["shared"].is_object();

@@ -210,8 +210,8 @@ pub struct Resource {
     pub value: Value,
     /// The reservation stack, outermost (first reserved) first; empty when unreserved.
     pub reservations: Vec<Reservation>,
-    /// Disk info (persistent volumes).
-    pub disk: Option<DiskInfo>,
+    /// Disk info (persistent volumes); boxed, as most resources have none.
+    pub disk: Option<Box<DiskInfo>>,
     /// Revocable resources may be taken back.
     pub revocable: bool,
     /// Shared resources (shared persistent volumes) may be used by several tasks.

@@ -120,7 +120,7 @@ fn reservations_are_allocatable_to_their_subtree() {
 #[test]
 fn persistent_volumes_do_not_merge_and_subtract_only_whole() {
     let mut vol = Resource::scalar("disk", 10.0).reserved(Reservation::dynamic_for("eng", None));
-    vol.disk = Some(DiskInfo {
+    vol.disk = Some(Box::new(DiskInfo {
         persistence: Some(Persistence {
             id: "v1".into(),
             principal: None,
@@ -130,7 +130,7 @@ fn persistent_volumes_do_not_merge_and_subtract_only_whole() {
             host_path: None,
             mode: VolumeMode::Rw,
         }),
-    });
+    }));
     let mut res = Resources::new();
     res.add(&vol);
     res.add(&vol);
