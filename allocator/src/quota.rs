@@ -196,9 +196,9 @@ impl QuotaPlan {
     pub(crate) fn consume(&mut self, role: usize, unres: &[i64]) {
         let mine = self.applicable.get(role).cloned().unwrap_or_default();
         for s in mine {
-            for i in 0..self.names.min(unres.len()) {
+            for (i, &u) in unres.iter().enumerate().take(self.names) {
                 let before = self.states[s].unmet(i);
-                self.states[s].consumed[i] += unres[i];
+                self.states[s].consumed[i] += u;
                 let after = self.states[s].unmet(i);
                 self.required[i] += after - before;
             }
