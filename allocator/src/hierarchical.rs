@@ -649,7 +649,7 @@ impl Allocator for HierarchicalAllocator {
         });
         self.fw_index.insert(id.clone(), fi);
         for role in &roles {
-            self.join_role(fi, role, active);
+            self.join_role(fi, role);
         }
         for (agent, res) in used {
             let Some(&ai) = self.agent_index.get(agent) else {
@@ -672,12 +672,12 @@ impl Allocator for HierarchicalAllocator {
         let Some(fi) = self.fw_idx(id) else {
             return;
         };
-        let (old, active) = {
-            let f = self.frameworks[fi as usize].as_ref().expect("fw");
-            (f.spec.roles.clone(), f.active)
-        };
+        let old = self.frameworks[fi as usize]
+            .as_ref()
+            .map(|f| f.spec.roles.clone())
+            .unwrap_or_default();
         for role in spec.roles.difference(&old) {
-            self.join_role(fi, role, active);
+            self.join_role(fi, role);
         }
         for role in old.difference(&spec.roles) {
             self.leave_role(fi, role);
@@ -685,6 +685,7 @@ impl Allocator for HierarchicalAllocator {
         if let Some(f) = self.frameworks[fi as usize].as_mut() {
             f.spec = spec;
         }
+        self.refresh_activation(fi);
     }
 
     fn remove_framework(&mut self, id: &FrameworkID) {
@@ -935,6 +936,7 @@ impl Allocator for HierarchicalAllocator {
             };
             f.spec.suppressed_roles.extend(which);
         }
+        self.refresh_activation(fi);
     }
 
     fn revive_offers(&mut self, framework: &FrameworkID, roles: &[String]) {
@@ -951,6 +953,7 @@ impl Allocator for HierarchicalAllocator {
             }
             f.filters.clear();
         }
+        self.refresh_activation(fi);
     }
 
     fn update_quota(&mut self, role: &str, quota: Quota) {
@@ -1029,7 +1032,7 @@ impl Allocator for HierarchicalAllocator {
 }
 
 impl HierarchicalAllocator {
-    fn join_role(&mut self, fi: u32, role: &str, active: bool) {
+    fn join_role(&mut self, fi: u32, role: &str) {
         let ri = self.role_id(role);
         let w = self.weights.get(role).copied();
         if let Some(r) = self.roles[ri as usize].as_mut() {
@@ -1039,10 +1042,8 @@ impl HierarchicalAllocator {
                 .map(|f| f.id.value.clone())
                 .unwrap_or_default();
             r.sorter.add(fi, &name);
-            if active {
-                r.sorter.activate(fi);
-            }
         }
+        self.refresh_activation(fi);
         if let Some(w) = w {
             self.role_sorter.set_weight(role, w);
         }
@@ -1070,17 +1071,28 @@ impl HierarchicalAllocator {
         let Some(fi) = self.fw_idx(id) else {
             return;
         };
-        let roles: Vec<String> = match self.frameworks[fi as usize].as_mut() {
-            Some(f) => {
-                f.active = active;
-                f.spec.roles.iter().cloned().collect()
-            }
-            None => return,
+        if let Some(f) = self.frameworks[fi as usize].as_mut() {
+            f.active = active;
+        }
+        self.refresh_activation(fi);
+    }
+
+    /// A framework is in a role's order only while it is active and not suppressed there, so
+    /// suppressed and disconnected frameworks cost the cycle nothing.
+    fn refresh_activation(&mut self, fi: u32) {
+        let Some(f) = self.frameworks[fi as usize].as_ref() else {
+            return;
         };
-        for role in roles {
+        let wanted: Vec<(String, bool)> = f
+            .spec
+            .roles
+            .iter()
+            .map(|r| (r.clone(), f.active && !f.spec.suppressed_roles.contains(r)))
+            .collect();
+        for (role, on) in wanted {
             if let Some(&ri) = self.role_index.get(&role) {
                 if let Some(r) = self.roles[ri as usize].as_mut() {
-                    if active {
+                    if on {
                         r.sorter.activate(fi);
                     } else {
                         r.sorter.deactivate(fi);

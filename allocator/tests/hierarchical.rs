@@ -449,3 +449,23 @@ fn recovering_resources_not_held_changes_nothing() {
     );
     assert_eq!(a.available(&AgentID::new("a1")).unwrap(), &before);
 }
+
+#[test]
+fn update_framework_changes_roles_and_suppression() {
+    let mut a = alloc();
+    framework(&mut a, "f", &["r1"]);
+    agent(&mut a, "a1", "cpus(r2):1;mem(r2):128");
+    assert!(
+        run(&mut a, T0).is_empty(),
+        "reserved for r2, f is only in r1"
+    );
+    let mut spec = FrameworkSpec::with_roles(["r1", "r2"]);
+    spec.suppressed_roles.insert("r2".into());
+    a.update_framework(&FrameworkID::new("f"), spec.clone());
+    assert!(run(&mut a, T0).is_empty(), "r2 is suppressed");
+    spec.suppressed_roles.clear();
+    a.update_framework(&FrameworkID::new("f"), spec);
+    let o = run(&mut a, T0);
+    assert_eq!(o.len(), 1);
+    assert_eq!(o[0].2, "r2");
+}
