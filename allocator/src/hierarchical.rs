@@ -215,10 +215,14 @@ impl HierarchicalAllocator {
         fw: u32,
         agent: u32,
         role: u32,
-        role_name: &Arc<str>,
         res: Resources,
         taken: bool,
-    ) -> Resources {
+        want: bool,
+    ) -> Option<Resources> {
+        let role_name = match self.roles[role as usize].as_ref() {
+            Some(r) => r.name_arc.clone(),
+            None => Arc::from("*"),
+        };
         let mut q = std::mem::take(&mut self.scratch_q);
         self.quantities_into(&res, &mut q);
         if !taken {
@@ -226,13 +230,22 @@ impl HierarchicalAllocator {
                 a.available.subtract_all(&res);
             }
         }
-        let alloc = res.into_allocated(role_name);
+        let alloc = res.into_allocated(&role_name);
+        let mut result = None;
         if let Some(f) = self.frameworks[fw as usize].as_mut() {
             match f.allocated.entry(agent) {
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(alloc.clone());
+                    if want {
+                        result = Some(alloc.clone());
+                    }
+                    v.insert(alloc);
                 }
-                std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().add_all(&alloc),
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    o.get_mut().add_all(&alloc);
+                    if want {
+                        result = Some(alloc);
+                    }
+                }
             }
         }
         self.role_sorter.allocated(role, &q);
@@ -240,7 +253,7 @@ impl HierarchicalAllocator {
             r.sorter.allocated(fw, &q);
         }
         self.scratch_q = q;
-        alloc
+        result
     }
 
     /// Undoes [`Self::track_allocation`] for resources in allocated form (resources without an
@@ -458,7 +471,6 @@ impl HierarchicalAllocator {
                     continue;
                 }
                 let unmet = quota_stage.then_some(unmet_buf.as_slice());
-                let role_arc = role_name.clone();
                 self.stamp += 1;
                 let fw_stamp = self.stamp;
                 fw_cursor.reset();
@@ -539,7 +551,9 @@ impl HierarchicalAllocator {
                         .expect("fw")
                         .id
                         .clone();
-                    let resources = self.track_allocation(fi, ai, ri, &role_arc, offer, whole);
+                    let resources = self
+                        .track_allocation(fi, ai, ri, offer, whole, true)
+                        .unwrap_or_default();
                     out.push(Allocation {
                         framework_id: fw_id,
                         agent_id,
@@ -658,12 +672,7 @@ impl Allocator for HierarchicalAllocator {
             for (role, part) in split_by_role(res, roles.first().map(String::as_str).unwrap_or("*"))
             {
                 let ri = self.role_id(&role);
-                let arc = self.roles[ri as usize]
-                    .as_ref()
-                    .expect("role")
-                    .name_arc
-                    .clone();
-                self.track_allocation(fi, ai, ri, &arc, part, false);
+                self.track_allocation(fi, ai, ri, part, false, false);
             }
         }
     }
@@ -753,12 +762,7 @@ impl Allocator for HierarchicalAllocator {
                 .unwrap_or_else(|| "*".into());
             for (role, part) in split_by_role(res, &default_role) {
                 let ri = self.role_id(&role);
-                let arc = self.roles[ri as usize]
-                    .as_ref()
-                    .expect("role")
-                    .name_arc
-                    .clone();
-                self.track_allocation(fi, ai, ri, &arc, part, false);
+                self.track_allocation(fi, ai, ri, part, false, false);
             }
         }
     }
