@@ -658,7 +658,7 @@ impl Allocator for HierarchicalAllocator {
             id: id.clone(),
             spec,
             active,
-            allocated: HashMap::default(),
+            allocated: HashMap::with_capacity_and_hasher(16, FxBuild::default()),
             filters: HashMap::default(),
         });
         self.fw_index.insert(id.clone(), fi);

@@ -65,6 +65,31 @@ impl Ranges {
 
     /// Difference.
     pub fn subtract(&mut self, other: &Ranges) {
+        if other.is_empty() || self.is_empty() {
+            return;
+        }
+        // Common case, in place: one range minus one range inside it.
+        if let ([(b, e)], [(ob, oe)]) = (self.0.as_slice(), other.0.as_slice()) {
+            let (b, e, ob, oe) = (*b, *e, *ob, *oe);
+            if ob <= b && oe >= e {
+                self.0.clear();
+                return;
+            }
+            if ob <= b && oe >= b {
+                self.0[0] = (oe + 1, e);
+                return;
+            }
+            if oe >= e && ob <= e {
+                self.0[0] = (b, ob - 1);
+                return;
+            }
+            if ob > b && oe < e {
+                self.0[0] = (b, ob - 1);
+                self.0.push((oe + 1, e));
+                return;
+            }
+            return; // disjoint
+        }
         let mut out = Vec::with_capacity(self.0.len());
         let mut j = 0;
         for &(mut b, e) in &self.0 {
@@ -165,5 +190,26 @@ mod tests {
         assert!(r.contains(&Ranges::new([(31000, 31000), (31500, 32000)])));
         assert!(!r.contains(&Ranges::new([(30999, 31000)])));
         assert_eq!(r.take_first(3), Ranges::new([(31000, 31002)]));
+    }
+}
+
+#[cfg(test)]
+mod subtract_props {
+    use super::Ranges;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn subtract_matches_a_set_difference(a in prop::collection::vec((0u64..60, 0u64..8), 0..4),
+                                             b in prop::collection::vec((0u64..60, 0u64..8), 0..4)) {
+            let ra = Ranges::new(a.iter().map(|&(x, l)| (x, x + l)));
+            let rb = Ranges::new(b.iter().map(|&(x, l)| (x, x + l)));
+            let mut got = ra.clone();
+            got.subtract(&rb);
+            let expect: Vec<u64> = (0..80).filter(|v| ra.contains(&Ranges::new([(*v, *v)])) && !rb.contains(&Ranges::new([(*v, *v)]))).collect();
+            let have: Vec<u64> = (0..80).filter(|v| got.contains(&Ranges::new([(*v, *v)]))).collect();
+            prop_assert_eq!(have, expect);
+            prop_assert_eq!(Ranges::new(got.iter().copied()), got);
+        }
     }
 }
