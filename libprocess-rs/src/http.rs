@@ -20,6 +20,33 @@ use tokio::sync::{mpsc, oneshot};
 use crate::process::{HttpReplyTx, Incoming};
 use crate::runtime::RuntimeInner;
 
+/// A client must send a request's headers within this long (idle keep-alive connections close).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// hyper's timer on tokio's clock.
+#[derive(Clone, Copy)]
+struct TokioTimer;
+
+struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl Future for TokioSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, d: std::time::Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep(d))))
+    }
+    fn sleep_until(&self, at: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(at.into()))))
+    }
+}
+
 /// The largest request body accepted (larger gets 413).
 pub const MAX_REQUEST_BODY: usize = 64 << 20;
 
@@ -310,6 +337,8 @@ pub(crate) async fn serve(
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .timer(TokioTimer)
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(io, service)
         .await
     {

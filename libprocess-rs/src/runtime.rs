@@ -227,7 +227,8 @@ impl Runtime {
         self.inner.transport.outgoing_count()
     }
 
-    /// Terminates every process and stops listening; waits for the processes to end.
+    /// Terminates every process, stops listening and closes every connection (peers linked to
+    /// processes here see `exited`); waits for the processes to end.
     pub async fn shutdown(&self) {
         for t in self.inner.tasks.lock().unwrap().drain(..) {
             t.abort();
@@ -245,6 +246,7 @@ impl Runtime {
         for mb in all {
             mb.core().wait().await;
         }
+        self.inner.transport.shutdown();
     }
 }
 

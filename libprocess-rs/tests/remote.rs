@@ -481,3 +481,24 @@ async fn an_http_client_and_a_binary_peer_share_the_port_at_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_a_runtime_down_closes_its_connections_and_peers_see_exited() {
+    let a = Runtime::local().await.unwrap();
+    let (r, _rx_a) = Recorder::new(true);
+    let echo = a.spawn("echo", r).unwrap();
+    let b = Runtime::local().await.unwrap();
+    let (r, mut rx) = Recorder::new(false);
+    let me = b.spawn("client", r).unwrap();
+    link(&me, echo.upid(), RemoteConnection::Reuse).await;
+    send_ping(&me, echo.upid(), 1).await;
+    assert!(matches!(
+        within("pong", rx.recv()).await.unwrap(),
+        Seen::Pong(_, 1)
+    ));
+    within("shutdown", a.shutdown()).await;
+    assert_eq!(
+        within("exited", rx.recv()).await.unwrap(),
+        Seen::Exited(echo.upid().clone())
+    );
+}

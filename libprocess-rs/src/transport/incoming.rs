@@ -28,7 +28,19 @@ pub(crate) async fn accept_loop(rt: Arc<RuntimeInner>, listener: TcpListener) {
         match listener.accept().await {
             Ok((s, peer)) => {
                 rt.transport.m.connections_accepted.inc();
-                rt.handle.spawn(handle(rt.clone(), s, peer));
+                let id = rt
+                    .transport
+                    .next_conn
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let rt2 = rt.clone();
+                let task = rt.handle.spawn(async move {
+                    handle(rt2.clone(), s, peer).await;
+                    rt2.transport.incoming.remove(&id);
+                });
+                rt.transport.incoming.insert(id, task.abort_handle());
+                if task.is_finished() {
+                    rt.transport.incoming.remove(&id);
+                }
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
@@ -109,7 +121,9 @@ async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer
                 }
                 Ok(None) => break,
                 Ok(Some(n)) if buf.len() < n => {
-                    buf.reserve(n - buf.len());
+                    // Grow towards a large frame gradually: a length prefix alone does not get
+                    // to reserve its whole size.
+                    buf.reserve((n - buf.len()).min(1 << 20));
                     break;
                 }
                 Ok(Some(n)) => {

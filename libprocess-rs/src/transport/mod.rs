@@ -60,6 +60,9 @@ type NodeLinks = HashMap<UPID, Vec<UPID>>;
 /// The socket manager.
 pub(crate) struct Transport {
     conns: DashMap<SocketAddr, Arc<Conn>, crate::util::FxBuild>,
+    /// Tasks serving accepted connections, so shutdown can close them.
+    pub(crate) incoming: DashMap<u64, tokio::task::AbortHandle>,
+    pub(crate) next_conn: std::sync::atomic::AtomicU64,
     links: Mutex<HashMap<SocketAddr, NodeLinks>>,
     pub(crate) max_frame: usize,
     pub(crate) connect_timeout: Duration,
@@ -73,6 +76,8 @@ impl Transport {
     pub(crate) fn new(metrics: &Metrics, max_frame: usize, connect_timeout: Duration) -> Transport {
         Transport {
             conns: DashMap::default(),
+            incoming: DashMap::new(),
+            next_conn: std::sync::atomic::AtomicU64::new(0),
             links: Mutex::new(HashMap::new()),
             max_frame,
             connect_timeout,
@@ -195,6 +200,21 @@ impl Transport {
             for l in linkers {
                 rt.deliver(&l, Incoming::Exited(target.clone()));
             }
+        }
+    }
+
+    /// Closes every connection, both ways (runtime shutdown): peers see them close.
+    pub(crate) fn shutdown(&self) {
+        let ids: Vec<u64> = self.incoming.iter().map(|e| *e.key()).collect();
+        for id in ids {
+            if let Some((_, h)) = self.incoming.remove(&id) {
+                h.abort();
+            }
+        }
+        let conns: Vec<Arc<Conn>> = self.conns.iter().map(|e| e.value().clone()).collect();
+        self.conns.clear();
+        for c in conns {
+            c.close();
         }
     }
 

@@ -16,6 +16,9 @@ use crate::upid::UPID;
 
 /// Buffers above this size are not kept for reuse after a write.
 const KEEP_BUFFER: usize = 4 << 20;
+/// A peer that stops reading cannot make us buffer more than this; later sends are dropped
+/// (counted in `messages_dropped_unsent`) until the buffer drains.
+const MAX_PENDING: usize = 256 << 20;
 
 struct State {
     buf: Vec<u8>,
@@ -85,6 +88,13 @@ impl Conn {
         let mut st = self.lock();
         if st.closed {
             return Push::Closed;
+        }
+        if st.buf.len() > MAX_PENDING {
+            return Push::Rejected(format!(
+                "{} bytes are already waiting for {}",
+                st.buf.len(),
+                self.addr
+            ));
         }
         let start = wire::begin_frame(&mut st.buf, to_id, from_str, name);
         if let Err(e) = encode(&mut st.buf) {
