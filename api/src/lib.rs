@@ -4,8 +4,10 @@
 
 mod error;
 pub mod ids;
+pub mod protocol;
 pub mod resources;
 pub mod roles;
+pub mod serde_util;
 
 pub use error::{ApiError, Result};
 pub use ids::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};

@@ -167,3 +167,50 @@ mod tests {
         assert!(Attributes::parse("keys:[5-1x]").is_err());
     }
 }
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum AttrWire {
+    Text(String),
+    Value(Value),
+}
+
+impl serde::Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            self.to_json().serialize(s)
+        } else {
+            s.collect_seq(self.0.iter().map(|a| {
+                (
+                    a.name.as_str(),
+                    match &a.value {
+                        AttributeValue::Text(t) => AttrWire::Text(t.clone()),
+                        AttributeValue::Value(v) => AttrWire::Value(v.clone()),
+                    },
+                )
+            }))
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Attributes, D::Error> {
+        use serde::de::Error as _;
+        if d.is_human_readable() {
+            let v = Json::deserialize(d)?;
+            Attributes::from_json(&v).map_err(D::Error::custom)
+        } else {
+            let v = Vec::<(String, AttrWire)>::deserialize(d)?;
+            Ok(Attributes(
+                v.into_iter()
+                    .map(|(name, w)| Attribute {
+                        name,
+                        value: match w {
+                            AttrWire::Text(t) => AttributeValue::Text(t),
+                            AttrWire::Value(v) => AttributeValue::Value(v),
+                        },
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}

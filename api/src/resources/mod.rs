@@ -8,6 +8,7 @@ mod json;
 mod parse;
 mod quantities;
 mod ranges;
+mod wire;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -20,7 +21,19 @@ pub use ranges::Ranges;
 use crate::roles::{self, DEFAULT_ROLE};
 
 /// A scalar in fixed point: thousandths, as Mesos rounds scalars to 3 decimal places.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Scalar(pub i64);
 
 impl Scalar {
@@ -55,7 +68,7 @@ impl fmt::Display for Scalar {
 }
 
 /// A resource's value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// `cpus:4`.
     Scalar(Scalar),
@@ -120,7 +133,7 @@ impl fmt::Display for Value {
 }
 
 /// Static reservations come from the agent's `--resources`; dynamic ones from RESERVE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ReservationType {
     /// `cpus(role):4` on the agent.
     Static,
@@ -129,7 +142,7 @@ pub enum ReservationType {
 }
 
 /// One level of a resource's reservation stack.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Reservation {
     /// Static or dynamic.
     pub kind: ReservationType,
@@ -164,7 +177,7 @@ impl Reservation {
 }
 
 /// A persistent volume's identity.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Persistence {
     /// The volume id.
     pub id: String,
@@ -173,7 +186,7 @@ pub struct Persistence {
 }
 
 /// Read-write or read-only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum VolumeMode {
     /// `RW`.
     Rw,
@@ -182,7 +195,7 @@ pub enum VolumeMode {
 }
 
 /// Where a volume is mounted in the container.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Volume {
     /// The path inside the container.
     pub container_path: String,
@@ -193,7 +206,7 @@ pub struct Volume {
 }
 
 /// Disk-specific information (persistent volumes).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DiskInfo {
     /// Set for a persistent volume.
     pub persistence: Option<Persistence>,

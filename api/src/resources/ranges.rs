@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A normalized set of inclusive ranges: sorted, non-overlapping, adjacent ranges merged.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Ranges(Vec<(u64, u64)>);
 
 impl Ranges {

@@ -1,0 +1,158 @@
+//! Offers, offer operations and filters.
+
+use serde::{Deserialize, Serialize};
+
+use super::enums::proto_enum;
+use super::task::{ExecutorInfo, TaskGroupInfo, TaskInfo};
+use crate::ids::{AgentID, ExecutorID, FrameworkID, OfferID};
+use crate::resources::attributes::Attributes;
+use crate::resources::Resources;
+
+/// A point in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeInfo {
+    /// Nanoseconds since the epoch.
+    pub nanoseconds: i64,
+}
+
+/// A maintenance window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unavailability {
+    /// When it starts.
+    pub start: TimeInfo,
+    /// How long.
+    #[serde(default)]
+    pub duration: Option<super::task::DurationInfo>,
+}
+
+/// The role an offer is for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AllocationInfo {
+    /// The role.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// Resources offered to a framework on one agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    /// `<masterUUID>-O<n>`.
+    pub id: OfferID,
+    /// To whom.
+    pub framework_id: FrameworkID,
+    /// Where.
+    pub agent_id: AgentID,
+    /// The agent's hostname.
+    pub hostname: String,
+    /// What.
+    #[serde(default)]
+    pub resources: Resources,
+    /// The agent's attributes.
+    #[serde(default)]
+    pub attributes: Attributes,
+    /// Executors of this framework already on the agent.
+    #[serde(default)]
+    pub executor_ids: Vec<ExecutorID>,
+    /// Set when the agent is scheduled for maintenance.
+    #[serde(default)]
+    pub unavailability: Option<Unavailability>,
+    /// The role (MULTI_ROLE frameworks).
+    #[serde(default)]
+    pub allocation_info: Option<AllocationInfo>,
+}
+
+fn refuse_default() -> f64 {
+    5.0
+}
+
+/// How long to keep resources away after declining them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Filters {
+    /// Seconds (default 5).
+    #[serde(default = "refuse_default")]
+    pub refuse_seconds: f64,
+}
+
+impl Default for Filters {
+    fn default() -> Filters {
+        Filters {
+            refuse_seconds: refuse_default(),
+        }
+    }
+}
+
+proto_enum!(
+    /// Offer operation types.
+    OperationType {
+        Unknown = 0 => "UNKNOWN",
+        Launch = 1 => "LAUNCH",
+        LaunchGroup = 6 => "LAUNCH_GROUP",
+        Reserve = 2 => "RESERVE",
+        Unreserve = 3 => "UNRESERVE",
+        Create = 4 => "CREATE",
+        Destroy = 5 => "DESTROY",
+        GrowVolume = 11 => "GROW_VOLUME",
+        ShrinkVolume = 12 => "SHRINK_VOLUME",
+        CreateDisk = 13 => "CREATE_DISK",
+        DestroyDisk = 14 => "DESTROY_DISK",
+    } fallback Unknown
+);
+
+/// LAUNCH.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Launch {
+    /// The tasks.
+    #[serde(default)]
+    pub task_infos: Vec<TaskInfo>,
+}
+
+/// LAUNCH_GROUP.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaunchGroup {
+    /// The (DEFAULT) executor.
+    pub executor: ExecutorInfo,
+    /// The tasks.
+    pub task_group: TaskGroupInfo,
+}
+
+/// RESERVE / UNRESERVE (`resources`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReservationOp {
+    /// The resources, as they will be (RESERVE) or as they are (UNRESERVE).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// CREATE / DESTROY (`volumes`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VolumeOp {
+    /// The volumes.
+    #[serde(default)]
+    pub volumes: Resources,
+}
+
+/// One operation on offered resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OfferOperation {
+    /// Which.
+    #[serde(rename = "type", default)]
+    pub kind: Option<OperationType>,
+    /// LAUNCH.
+    #[serde(default)]
+    pub launch: Option<Launch>,
+    /// LAUNCH_GROUP.
+    #[serde(default)]
+    pub launch_group: Option<LaunchGroup>,
+    /// RESERVE.
+    #[serde(default)]
+    pub reserve: Option<ReservationOp>,
+    /// UNRESERVE.
+    #[serde(default)]
+    pub unreserve: Option<ReservationOp>,
+    /// CREATE.
+    #[serde(default)]
+    pub create: Option<VolumeOp>,
+    /// DESTROY.
+    #[serde(default)]
+    pub destroy: Option<VolumeOp>,
+}

@@ -1,0 +1,374 @@
+//! Tasks, executors, commands and task status: Mesos's `TaskInfo`, `TaskGroupInfo`,
+//! `ExecutorInfo`, `CommandInfo`, `KillPolicy`, `TaskState`, `TaskStatus` (with its sources and
+//! reasons), `Labels`.
+
+use serde::{Deserialize, Serialize};
+
+use super::enums::proto_enum;
+use crate::ids::{AgentID, ExecutorID, FrameworkID, TaskID};
+use crate::resources::Resources;
+
+proto_enum!(
+    /// A task's state. Terminal: FINISHED, FAILED, KILLED, ERROR, DROPPED, GONE, GONE_BY_OPERATOR
+    /// (and LOST, "not always terminal").
+    TaskState {
+        Staging = 6 => "TASK_STAGING",
+        Starting = 0 => "TASK_STARTING",
+        Running = 1 => "TASK_RUNNING",
+        Killing = 8 => "TASK_KILLING",
+        Finished = 2 => "TASK_FINISHED",
+        Failed = 3 => "TASK_FAILED",
+        Killed = 4 => "TASK_KILLED",
+        Error = 7 => "TASK_ERROR",
+        Lost = 5 => "TASK_LOST",
+        Dropped = 9 => "TASK_DROPPED",
+        Unreachable = 10 => "TASK_UNREACHABLE",
+        Gone = 11 => "TASK_GONE",
+        GoneByOperator = 12 => "TASK_GONE_BY_OPERATOR",
+        Unknown = 13 => "TASK_UNKNOWN",
+    }
+);
+
+impl TaskState {
+    /// Whether no further state follows (LOST counts as terminal, as Mesos's `isTerminalState`).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Finished
+                | TaskState::Failed
+                | TaskState::Killed
+                | TaskState::Error
+                | TaskState::Lost
+                | TaskState::Dropped
+                | TaskState::Gone
+                | TaskState::GoneByOperator
+        )
+    }
+}
+
+proto_enum!(
+    /// Who generated a status update.
+    Source {
+        Master = 0 => "SOURCE_MASTER",
+        Agent = 1 => "SOURCE_AGENT",
+        Executor = 2 => "SOURCE_EXECUTOR",
+    }
+);
+
+proto_enum!(
+    /// Why a status update happened.
+    Reason {
+        CommandExecutorFailed = 0 => "REASON_COMMAND_EXECUTOR_FAILED",
+        ContainerLaunchFailed = 21 => "REASON_CONTAINER_LAUNCH_FAILED",
+        ContainerLimitation = 19 => "REASON_CONTAINER_LIMITATION",
+        ContainerLimitationDisk = 20 => "REASON_CONTAINER_LIMITATION_DISK",
+        ContainerLimitationMemory = 8 => "REASON_CONTAINER_LIMITATION_MEMORY",
+        ContainerPreempted = 17 => "REASON_CONTAINER_PREEMPTED",
+        ContainerUpdateFailed = 22 => "REASON_CONTAINER_UPDATE_FAILED",
+        MaxCompletionTimeReached = 33 => "REASON_MAX_COMPLETION_TIME_REACHED",
+        ExecutorRegistrationTimeout = 23 => "REASON_EXECUTOR_REGISTRATION_TIMEOUT",
+        ExecutorReregistrationTimeout = 24 => "REASON_EXECUTOR_REREGISTRATION_TIMEOUT",
+        ExecutorTerminated = 1 => "REASON_EXECUTOR_TERMINATED",
+        ExecutorUnregistered = 2 => "REASON_EXECUTOR_UNREGISTERED",
+        FrameworkRemoved = 3 => "REASON_FRAMEWORK_REMOVED",
+        GcError = 4 => "REASON_GC_ERROR",
+        InvalidFrameworkid = 5 => "REASON_INVALID_FRAMEWORKID",
+        InvalidOffers = 6 => "REASON_INVALID_OFFERS",
+        IoSwitchboardExited = 27 => "REASON_IO_SWITCHBOARD_EXITED",
+        MasterDisconnected = 7 => "REASON_MASTER_DISCONNECTED",
+        Reconciliation = 9 => "REASON_RECONCILIATION",
+        ResourcesUnknown = 18 => "REASON_RESOURCES_UNKNOWN",
+        AgentDisconnected = 10 => "REASON_AGENT_DISCONNECTED",
+        AgentDraining = 34 => "REASON_AGENT_DRAINING",
+        AgentRemoved = 11 => "REASON_AGENT_REMOVED",
+        AgentRemovedByOperator = 31 => "REASON_AGENT_REMOVED_BY_OPERATOR",
+        AgentReregistered = 32 => "REASON_AGENT_REREGISTERED",
+        AgentRestarted = 12 => "REASON_AGENT_RESTARTED",
+        AgentUnknown = 13 => "REASON_AGENT_UNKNOWN",
+        TaskKilledDuringLaunch = 30 => "REASON_TASK_KILLED_DURING_LAUNCH",
+        TaskCheckStatusUpdated = 28 => "REASON_TASK_CHECK_STATUS_UPDATED",
+        TaskHealthCheckStatusUpdated = 29 => "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED",
+        TaskGroupInvalid = 25 => "REASON_TASK_GROUP_INVALID",
+        TaskGroupUnauthorized = 26 => "REASON_TASK_GROUP_UNAUTHORIZED",
+        TaskInvalid = 14 => "REASON_TASK_INVALID",
+        TaskUnauthorized = 15 => "REASON_TASK_UNAUTHORIZED",
+        TaskUnknown = 16 => "REASON_TASK_UNKNOWN",
+    }
+);
+
+/// A key/value label.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    /// The key.
+    pub key: String,
+    /// The value.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// Labels (`{"labels":[{"key":..,"value":..}]}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Labels {
+    /// The labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+}
+
+/// A duration in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DurationInfo {
+    /// Nanoseconds.
+    pub nanoseconds: i64,
+}
+
+impl DurationInfo {
+    /// From a std duration.
+    pub fn from_duration(d: std::time::Duration) -> DurationInfo {
+        DurationInfo {
+            nanoseconds: d.as_nanos().min(i64::MAX as u128) as i64,
+        }
+    }
+
+    /// As a std duration (negative as zero).
+    pub fn as_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.nanoseconds.max(0) as u64)
+    }
+}
+
+/// How a task is killed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KillPolicy {
+    /// Time between SIGTERM and SIGKILL (default 3 s at the executor).
+    #[serde(default)]
+    pub grace_period: Option<DurationInfo>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A URI for the fetcher.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandUri {
+    /// Path or URL.
+    pub value: String,
+    /// Mark the fetched file executable.
+    #[serde(default)]
+    pub executable: Option<bool>,
+    /// Extract archives (default true).
+    #[serde(default = "yes")]
+    pub extract: bool,
+    /// Use the fetcher cache.
+    #[serde(default)]
+    pub cache: Option<bool>,
+    /// Name in the sandbox.
+    #[serde(default)]
+    pub output_file: Option<String>,
+}
+
+proto_enum!(
+    /// How an environment variable's value is given.
+    VariableType {
+        Unknown = 0 => "UNKNOWN",
+        Value = 1 => "VALUE",
+        Secret = 2 => "SECRET",
+    } fallback Unknown
+);
+
+fn value_type() -> VariableType {
+    VariableType::Value
+}
+
+/// One environment variable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    /// Its name.
+    pub name: String,
+    /// Its kind (default VALUE).
+    #[serde(rename = "type", default = "value_type")]
+    pub kind: VariableType,
+    /// Its value.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// Environment variables.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// The variables.
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+}
+
+/// What to run: a shell command (`shell`, the default) or an argv (`value` + `arguments`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandInfo {
+    /// Files to fetch into the sandbox first.
+    #[serde(default)]
+    pub uris: Vec<CommandUri>,
+    /// Environment.
+    #[serde(default)]
+    pub environment: Option<Environment>,
+    /// Run `value` with `/bin/sh -c` (default true).
+    #[serde(default = "yes")]
+    pub shell: bool,
+    /// The command (shell) or the program (argv).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// argv when not `shell`.
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    /// Run as this user.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl CommandInfo {
+    /// A shell command.
+    pub fn shell(cmd: &str) -> CommandInfo {
+        CommandInfo {
+            uris: Vec::new(),
+            environment: None,
+            shell: true,
+            value: Some(cmd.to_string()),
+            arguments: Vec::new(),
+            user: None,
+        }
+    }
+}
+
+proto_enum!(
+    /// Which executor.
+    ExecutorType {
+        Unknown = 0 => "UNKNOWN",
+        Default = 1 => "DEFAULT",
+        Custom = 2 => "CUSTOM",
+    } fallback Unknown
+);
+
+/// An executor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorInfo {
+    /// DEFAULT (task groups) or CUSTOM.
+    #[serde(rename = "type", default)]
+    pub kind: Option<ExecutorType>,
+    /// Its id.
+    pub executor_id: ExecutorID,
+    /// Its framework.
+    #[serde(default)]
+    pub framework_id: Option<FrameworkID>,
+    /// How to start it (CUSTOM).
+    #[serde(default)]
+    pub command: Option<CommandInfo>,
+    /// Its own resources.
+    #[serde(default)]
+    pub resources: Resources,
+    /// A name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Opaque data.
+    #[serde(default, with = "crate::serde_util::opt_bytes")]
+    pub data: Option<Vec<u8>>,
+    /// How long it gets to shut down.
+    #[serde(default)]
+    pub shutdown_grace_period: Option<DurationInfo>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+/// A task to launch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// A name.
+    pub name: String,
+    /// Its id (unique within the framework).
+    pub task_id: TaskID,
+    /// Where it runs.
+    pub agent_id: AgentID,
+    /// What it uses.
+    #[serde(default)]
+    pub resources: Resources,
+    /// A custom executor (else the command executor runs `command`).
+    #[serde(default)]
+    pub executor: Option<ExecutorInfo>,
+    /// The command (command executor).
+    #[serde(default)]
+    pub command: Option<CommandInfo>,
+    /// How to kill it.
+    #[serde(default)]
+    pub kill_policy: Option<KillPolicy>,
+    /// Opaque data for the executor.
+    #[serde(default, with = "crate::serde_util::opt_bytes")]
+    pub data: Option<Vec<u8>>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+/// Tasks launched together under one executor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskGroupInfo {
+    /// The tasks.
+    #[serde(default)]
+    pub tasks: Vec<TaskInfo>,
+}
+
+/// A task's status, as updates carry it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    /// The task.
+    pub task_id: TaskID,
+    /// Its state.
+    pub state: TaskState,
+    /// A human-readable message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Who generated the update.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// Why.
+    #[serde(default)]
+    pub reason: Option<Reason>,
+    /// Opaque data.
+    #[serde(default, with = "crate::serde_util::opt_bytes")]
+    pub data: Option<Vec<u8>>,
+    /// The agent.
+    #[serde(default)]
+    pub agent_id: Option<AgentID>,
+    /// The executor.
+    #[serde(default)]
+    pub executor_id: Option<ExecutorID>,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub timestamp: Option<f64>,
+    /// Set (16 bytes) only on updates that will be retried until acknowledged.
+    #[serde(default, with = "crate::serde_util::opt_bytes")]
+    pub uuid: Option<Vec<u8>>,
+    /// Health-check result.
+    #[serde(default)]
+    pub healthy: Option<bool>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+impl TaskStatus {
+    /// A status with just a task and a state.
+    pub fn new(task_id: TaskID, state: TaskState) -> TaskStatus {
+        TaskStatus {
+            task_id,
+            state,
+            message: None,
+            source: None,
+            reason: None,
+            data: None,
+            agent_id: None,
+            executor_id: None,
+            timestamp: None,
+            uuid: None,
+            healthy: None,
+            labels: None,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The protocol types against the JSON shapes of Mesos's v1 scheduler API (the reference's
+//! minimal exchange), and round trips through both codecs.
+
+use serde_json::json;
+
+use super::framework::*;
+use super::offer::*;
+use super::task::*;
+use super::{from_json, to_json};
+
+fn binary_round_trip<T>(v: &T)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let b = postcard::to_stdvec(v).unwrap();
+    assert_eq!(&postcard::from_bytes::<T>(&b).unwrap(), v);
+}
+
+#[test]
+fn subscribe_framework_info_reads_and_writes_defaults() {
+    let fi: FrameworkInfo =
+        from_json(&json!({"user":"root","name":"t","failover_timeout":100,"extra":"ignored"}))
+            .unwrap();
+    assert_eq!(fi.failover_timeout, 100.0);
+    assert!(!fi.checkpoint);
+    assert_eq!(fi.effective_roles(), vec!["*".to_string()]);
+    let j = to_json(&fi);
+    assert_eq!(
+        j,
+        json!({"user":"root","name":"t","failover_timeout":100.0,"checkpoint":false})
+    );
+    binary_round_trip(&fi);
+
+    let multi: FrameworkInfo = from_json(&json!({"user":"u","name":"n","roles":["a","b"],
+        "capabilities":[{"type":"MULTI_ROLE"},{"type":"SOMETHING_NEW"}]}))
+    .unwrap();
+    assert!(multi.has_capability(FrameworkCapabilityType::MultiRole));
+    assert_eq!(
+        multi.capabilities[1].kind,
+        Some(FrameworkCapabilityType::Unknown)
+    );
+    assert_eq!(
+        multi.effective_roles(),
+        vec!["a".to_string(), "b".to_string()]
+    );
+    assert!(from_json::<FrameworkInfo>(&json!({"name":"no user"})).is_err());
+}
+
+#[test]
+fn offers_event_offer_round_trips_exactly() {
+    let offer = json!({"id":{"value":"M-O0"},"framework_id":{"value":"M-0000"},"agent_id":{"value":"M-S0"},
+        "hostname":"a1","resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":4},"role":"*"},
+        {"name":"ports","type":"RANGES","ranges":{"range":[{"begin":31000,"end":32000}]},"role":"*"}],
+        "attributes":[{"name":"rack","type":"TEXT","text":{"value":"r1"}}]});
+    let o: Offer = from_json(&offer).unwrap();
+    assert_eq!(o.resources.cpus(), 4.0);
+    assert_eq!(to_json(&o), offer);
+    binary_round_trip(&o);
+}
+
+#[test]
+fn accept_launch_operation_reads_the_reference_form() {
+    let op = json!({"type":"LAUNCH","launch":{"task_infos":[{"name":"t1","task_id":{"value":"t1"},
+        "agent_id":{"value":"M-S0"},"resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":1},"role":"*"}],
+        "command":{"shell":true,"value":"echo hi"}}]}});
+    let o: OfferOperation = from_json(&op).unwrap();
+    assert_eq!(o.kind, Some(OperationType::Launch));
+    let t = &o.launch.as_ref().unwrap().task_infos[0];
+    assert_eq!(
+        t.command.as_ref().unwrap().value.as_deref(),
+        Some("echo hi")
+    );
+    assert_eq!(to_json(&o), op);
+    binary_round_trip(&o);
+    // `shell` defaults to true and is always written.
+    let c: CommandInfo = from_json(&json!({"value":"ls"})).unwrap();
+    assert!(c.shell);
+    assert_eq!(to_json(&c), json!({"shell":true,"value":"ls"}));
+}
+
+#[test]
+fn update_status_carries_a_base64_uuid() {
+    let st = json!({"task_id":{"value":"t1"},"state":"TASK_RUNNING","source":"SOURCE_EXECUTOR",
+        "agent_id":{"value":"M-S0"},"executor_id":{"value":"t1"},"timestamp":1724430000.1,
+        "uuid":"AAECAwQFBgcICQoLDA0ODw=="});
+    let s: TaskStatus = from_json(&st).unwrap();
+    assert_eq!(s.state, TaskState::Running);
+    assert_eq!(s.source, Some(Source::Executor));
+    assert_eq!(s.uuid.as_deref(), Some(&(0u8..16).collect::<Vec<_>>()[..]));
+    assert_eq!(to_json(&s), st);
+    binary_round_trip(&s);
+    assert!(
+        from_json::<TaskStatus>(&json!({"task_id":{"value":"t"},"state":"TASK_BOGUS"})).is_err()
+    );
+    assert!(from_json::<TaskStatus>(
+        &json!({"task_id":{"value":"t"},"state":"TASK_LOST","uuid":"!!"})
+    )
+    .is_err());
+}
+
+#[test]
+fn filters_default_to_five_seconds() {
+    let f: Filters = from_json(&json!({})).unwrap();
+    assert_eq!(f.refuse_seconds, 5.0);
+    assert_eq!(to_json(&f), json!({"refuse_seconds":5.0}));
+}
+
+#[test]
+fn enum_names_and_numbers_match_the_protos() {
+    assert_eq!(TaskState::Staging.number(), 6);
+    assert_eq!(TaskState::from_number(1), Some(TaskState::Running));
+    assert_eq!(TaskState::GoneByOperator.as_str(), "TASK_GONE_BY_OPERATOR");
+    assert_eq!(Reason::InvalidOffers.number(), 6);
+    assert_eq!(Reason::Reconciliation.as_str(), "REASON_RECONCILIATION");
+    assert_eq!(Reason::ALL.len(), 35);
+    assert!(TaskState::Lost.is_terminal() && !TaskState::Unreachable.is_terminal());
+    for s in TaskState::ALL {
+        assert_eq!(TaskState::from_name(s.as_str()), Some(*s));
+    }
+}
+
+#[test]
+fn agent_and_master_info_defaults() {
+    let a: AgentInfo = from_json(&json!({"hostname":"h"})).unwrap();
+    assert_eq!(a.port, 5051);
+    binary_round_trip(&a);
+    let m = MasterInfo {
+        id: "M".into(),
+        ip: ipv4_as_mesos_u32("127.0.0.1".parse().unwrap()),
+        port: 5050,
+        pid: Some("master@127.0.0.1:5050".into()),
+        hostname: Some("h".into()),
+        version: Some("1.11.0".into()),
+        address: Some(Address {
+            hostname: Some("h".into()),
+            ip: Some("127.0.0.1".into()),
+            port: 5050,
+        }),
+    };
+    assert_eq!(m.ip, 16777343, "the reference's example value");
+    assert_eq!(
+        to_json(&m)["address"],
+        json!({"hostname":"h","ip":"127.0.0.1","port":5050})
+    );
+    binary_round_trip(&m);
+}
