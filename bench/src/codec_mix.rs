@@ -1,174 +1,83 @@
-//! The real message mix for choosing the codec: a batch of 100 offers, a status update and an
-//! agent registration, shaped like Mesos's (ids, resources with roles and ranges, attributes).
+//! The real message mix for choosing the codec, built from the protocol types the components
+//! exchange: a batch of 100 offers, a status update and an agent registration.
 
 use std::time::{Duration, Instant};
 
+use mesos_api::protocol::framework::AgentInfo;
+use mesos_api::protocol::offer::Offer;
+use mesos_api::protocol::task::{Source, TaskState, TaskStatus};
+use mesos_api::{AgentID, Attributes, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum ValueType {
-    Scalar,
-    Ranges,
-    Set,
-    Text,
-}
+/// OFFERS: 100 offers from 100 agents to one framework.
+pub type OfferBatch = Vec<Offer>;
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Resource {
-    pub name: String,
-    pub kind: ValueType,
-    pub scalar: Option<f64>,
-    pub ranges: Vec<(u64, u64)>,
-    pub set: Vec<String>,
-    pub role: String,
-    pub reservations: Vec<(String, String)>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Attribute {
-    pub name: String,
-    pub kind: ValueType,
-    pub text: Option<String>,
-    pub scalar: Option<f64>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Offer {
-    pub id: String,
-    pub framework_id: String,
-    pub agent_id: String,
-    pub hostname: String,
-    pub resources: Vec<Resource>,
-    pub attributes: Vec<Attribute>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct OfferBatch {
-    pub offers: Vec<Offer>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum TaskState {
-    Staging,
-    Starting,
-    Running,
-    Finished,
-}
-
+/// A status update as the agent forwards it (Mesos's StatusUpdateMessage shape).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct StatusUpdate {
-    pub framework_id: String,
-    pub agent_id: String,
-    pub executor_id: Option<String>,
-    pub task_id: String,
-    pub state: TaskState,
-    pub source: u8,
-    pub reason: Option<u16>,
-    pub message: Option<String>,
+    pub framework_id: FrameworkID,
+    pub executor_id: Option<ExecutorID>,
+    pub agent_id: AgentID,
+    pub status: TaskStatus,
     pub timestamp: f64,
     pub uuid: Vec<u8>,
-    pub healthy: Option<bool>,
-    pub data: Vec<u8>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct AgentInfo {
-    pub hostname: String,
-    pub port: u16,
-    pub resources: Vec<Resource>,
-    pub attributes: Vec<Attribute>,
-    pub id: Option<String>,
-}
-
+/// An agent registering (Mesos's RegisterSlaveMessage shape).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RegisterAgent {
     pub agent: AgentInfo,
     pub version: String,
     pub capabilities: Vec<String>,
-    pub checkpointed_resources: Vec<Resource>,
+    pub checkpointed_resources: Resources,
 }
 
-fn scalar(name: &str, v: f64, role: &str) -> Resource {
-    Resource {
-        name: name.into(),
-        kind: ValueType::Scalar,
-        scalar: Some(v),
-        ranges: vec![],
-        set: vec![],
-        role: role.into(),
-        reservations: vec![],
-    }
+const MASTER: &str = "5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b";
+
+fn agent_resources() -> Resources {
+    Resources::parse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]", "*").expect("resources")
 }
 
-fn agent_resources() -> Vec<Resource> {
-    vec![
-        scalar("cpus", 24.0, "*"),
-        scalar("mem", 4096.0, "*"),
-        scalar("disk", 4096.0, "*"),
-        Resource {
-            name: "ports".into(),
-            kind: ValueType::Ranges,
-            scalar: None,
-            ranges: vec![(31000, 32000)],
-            set: vec![],
-            role: "*".into(),
-            reservations: vec![],
-        },
-    ]
-}
-
-fn attributes() -> Vec<Attribute> {
-    vec![
-        Attribute {
-            name: "rack".into(),
-            kind: ValueType::Text,
-            text: Some("r17".into()),
-            scalar: None,
-        },
-        Attribute {
-            name: "level".into(),
-            kind: ValueType::Scalar,
-            text: None,
-            scalar: Some(10.0),
-        },
-    ]
+fn attributes() -> Attributes {
+    Attributes::parse("rack:r17;level:10").expect("attributes")
 }
 
 /// 100 offers from 100 agents to one framework.
 pub fn offer_batch() -> OfferBatch {
-    OfferBatch {
-        offers: (0..100)
-            .map(|i| Offer {
-                id: format!("5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b-O{i}"),
-                framework_id: "5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b-0000".into(),
-                agent_id: format!("5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b-S{i}"),
-                hostname: format!("agent-{i}.cluster.example"),
-                resources: agent_resources(),
-                attributes: attributes(),
-            })
-            .collect(),
-    }
+    (0..100)
+        .map(|i| Offer {
+            id: OfferID::new(format!("{MASTER}-O{i}")),
+            framework_id: FrameworkID::new(format!("{MASTER}-0000")),
+            agent_id: AgentID::new(format!("{MASTER}-S{i}")),
+            hostname: format!("agent-{i}.cluster.example"),
+            resources: agent_resources(),
+            attributes: attributes(),
+            executor_ids: Vec::new(),
+            unavailability: None,
+            allocation_info: None,
+        })
+        .collect()
 }
 
 /// A TASK_RUNNING update from an executor.
 pub fn status_update() -> StatusUpdate {
+    let mut status = TaskStatus::new(TaskID::new("task-12345"), TaskState::Running);
+    status.source = Some(Source::Executor);
+    status.agent_id = Some(AgentID::new(format!("{MASTER}-S42")));
+    status.executor_id = Some(ExecutorID::new("task-12345"));
+    status.timestamp = Some(1_724_430_000.123);
+    status.uuid = Some(vec![7; 16]);
     StatusUpdate {
-        framework_id: "5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b-0000".into(),
-        agent_id: "5b1f0c7e-6a43-4b7e-9b8e-1c2d3e4f5a6b-S42".into(),
-        executor_id: Some("task-12345".into()),
-        task_id: "task-12345".into(),
-        state: TaskState::Running,
-        source: 2,
-        reason: None,
-        message: None,
+        framework_id: FrameworkID::new(format!("{MASTER}-0000")),
+        executor_id: Some(ExecutorID::new("task-12345")),
+        agent_id: AgentID::new(format!("{MASTER}-S42")),
+        status,
         timestamp: 1_724_430_000.123,
         uuid: vec![7; 16],
-        healthy: None,
-        data: vec![],
     }
 }
 
-/// An agent registering with 4 resources and 2 attributes.
+/// An agent registering with its resources and attributes.
 pub fn register_agent() -> RegisterAgent {
     RegisterAgent {
         agent: AgentInfo {
@@ -179,12 +88,8 @@ pub fn register_agent() -> RegisterAgent {
             id: None,
         },
         version: "1.11.0".into(),
-        capabilities: vec![
-            "MULTI_ROLE".into(),
-            "HIERARCHICAL_ROLE".into(),
-            "RESERVATION_REFINEMENT".into(),
-        ],
-        checkpointed_resources: vec![],
+        capabilities: vec!["MULTI_ROLE".into(), "HIERARCHICAL_ROLE".into(), "RESERVATION_REFINEMENT".into()],
+        checkpointed_resources: Resources::new(),
     }
 }
 
@@ -306,8 +211,8 @@ mod tests {
     #[test]
     fn the_offer_batch_holds_100_offers_from_distinct_agents() {
         let b = offer_batch();
-        assert_eq!(b.offers.len(), 100);
-        let agents: std::collections::HashSet<_> = b.offers.iter().map(|o| &o.agent_id).collect();
+        assert_eq!(b.len(), 100);
+        let agents: std::collections::HashSet<_> = b.iter().map(|o| &o.agent_id).collect();
         assert_eq!(agents.len(), 100);
     }
 }
