@@ -4,6 +4,7 @@
 
 mod error;
 pub mod ids;
+pub mod messages;
 pub mod protocol;
 pub mod resources;
 pub mod roles;

@@ -88,7 +88,11 @@ pub fn register_agent() -> RegisterAgent {
             id: None,
         },
         version: "1.11.0".into(),
-        capabilities: vec!["MULTI_ROLE".into(), "HIERARCHICAL_ROLE".into(), "RESERVATION_REFINEMENT".into()],
+        capabilities: vec![
+            "MULTI_ROLE".into(),
+            "HIERARCHICAL_ROLE".into(),
+            "RESERVATION_REFINEMENT".into(),
+        ],
         checkpointed_resources: Resources::new(),
     }
 }

@@ -10,6 +10,7 @@
 pub(crate) mod enums;
 pub mod framework;
 pub mod offer;
+pub mod scheduler;
 pub mod task;
 
 use serde::de::DeserializeOwned;

@@ -144,3 +144,39 @@ fn agent_and_master_info_defaults() {
     );
     binary_round_trip(&m);
 }
+
+#[test]
+fn scheduler_calls_and_events_use_the_proto_shapes() {
+    use super::scheduler::*;
+    // The doc errors the reference lists: OFFERS nests `offers`, ERROR is `error.message`,
+    // REVIVE is `{"roles":[...]}`.
+    let call: Call = from_json(
+        &json!({"framework_id":{"value":"M-0000"},"type":"REVIVE","revive":{"roles":["a"]}}),
+    )
+    .unwrap();
+    assert_eq!(call.kind, Some(CallType::Revive));
+    assert_eq!(call.revive.as_ref().unwrap().roles, vec!["a".to_string()]);
+    let ack: Call = from_json(
+        &json!({"framework_id":{"value":"F"},"type":"ACKNOWLEDGE","acknowledge":{
+        "agent_id":{"value":"S"},"task_id":{"value":"t"},"uuid":"AAECAwQFBgcICQoLDA0ODw=="}}),
+    )
+    .unwrap();
+    assert_eq!(ack.acknowledge.as_ref().unwrap().uuid.len(), 16);
+    binary_round_trip(&ack);
+    let e = Event::error("Framework failed over");
+    assert_eq!(
+        to_json(&e),
+        json!({"type":"ERROR","error":{"message":"Framework failed over"}})
+    );
+    let offers = Event {
+        offers: Some(Offers::default()),
+        ..Event::new(EventType::Offers)
+    };
+    assert_eq!(to_json(&offers), json!({"type":"OFFERS","offers":{}}));
+    binary_round_trip(&offers);
+    let sub: Call = from_json(&json!({"type":"SUBSCRIBE","subscribe":{"framework_info":{"user":"root","name":"t","failover_timeout":100}}})).unwrap();
+    assert_eq!(
+        sub.subscribe.unwrap().framework_info.failover_timeout,
+        100.0
+    );
+}

@@ -1,0 +1,279 @@
+//! Internal messages between master and agents on the binary transport (after Mesos's
+//! `messages.proto`). Each has a wire name ([`WireMessage::NAME`]); components send them with
+//! the runtime's named sends, so this crate needs no runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AgentID, ExecutorID, FrameworkID, TaskID};
+use crate::protocol::framework::{AgentInfo, FrameworkInfo};
+use crate::protocol::task::{
+    ExecutorInfo, KillPolicy, Labels, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+};
+use crate::resources::Resources;
+
+/// A message with a name on the wire.
+pub trait WireMessage: Serialize + for<'de> Deserialize<'de> + Send + 'static {
+    /// The name it is sent and installed under.
+    const NAME: &'static str;
+}
+
+macro_rules! wire {
+    ($t:ident => $n:literal) => {
+        impl WireMessage for $t {
+            const NAME: &'static str = $n;
+        }
+    };
+}
+
+/// A task as the master and agents track it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub task_id: TaskID,
+    /// Framework.
+    pub framework_id: FrameworkID,
+    /// Executor (absent for command tasks until known).
+    #[serde(default)]
+    pub executor_id: Option<ExecutorID>,
+    /// Agent.
+    pub agent_id: AgentID,
+    /// Latest state.
+    pub state: TaskState,
+    /// Resources (allocated form).
+    #[serde(default)]
+    pub resources: Resources,
+    /// Every status seen, oldest first.
+    #[serde(default)]
+    pub statuses: Vec<TaskStatus>,
+    /// State of the update being delivered (may lag `state`).
+    #[serde(default)]
+    pub status_update_state: Option<TaskState>,
+    /// Its uuid.
+    #[serde(default, with = "crate::serde_util::opt_bytes")]
+    pub status_update_uuid: Option<Vec<u8>>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+/// Agent -> master: first registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RegisterAgent {
+    /// The agent.
+    pub agent: AgentInfo,
+    /// Its version.
+    pub version: String,
+    /// Capability names.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Checkpointed dynamic reservations and volumes.
+    #[serde(default)]
+    pub checkpointed_resources: Resources,
+}
+wire!(RegisterAgent => "mesos.internal.RegisterSlaveMessage");
+
+/// Master -> agent: registered, with its id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentRegistered {
+    /// The new id.
+    pub agent_id: AgentID,
+    /// Seconds between pings the agent should expect.
+    pub ping_interval_secs: f64,
+}
+wire!(AgentRegistered => "mesos.internal.SlaveRegisteredMessage");
+
+/// Agent -> master: reregistration with everything it runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReregisterAgent {
+    /// The agent (with its id).
+    pub agent: AgentInfo,
+    /// Its version.
+    pub version: String,
+    /// Capability names.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Checkpointed dynamic reservations and volumes.
+    #[serde(default)]
+    pub checkpointed_resources: Resources,
+    /// Executors running.
+    #[serde(default)]
+    pub executor_infos: Vec<ExecutorInfo>,
+    /// Tasks known.
+    #[serde(default)]
+    pub tasks: Vec<Task>,
+    /// Their frameworks.
+    #[serde(default)]
+    pub frameworks: Vec<FrameworkInfo>,
+}
+wire!(ReregisterAgent => "mesos.internal.ReregisterSlaveMessage");
+
+/// Master -> agent: reregistered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentReregistered {
+    /// Its id.
+    pub agent_id: AgentID,
+}
+wire!(AgentReregistered => "mesos.internal.SlaveReregisteredMessage");
+
+/// Master -> agent: health check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PingAgent {
+    /// Whether the master considers the agent connected.
+    pub connected: bool,
+}
+wire!(PingAgent => "mesos.internal.PingSlaveMessage");
+
+/// Agent -> master: answer to a ping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PongAgent {}
+wire!(PongAgent => "mesos.internal.PongSlaveMessage");
+
+/// Master -> agent: launch a task (command executor or custom executor).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTask {
+    /// The framework.
+    pub framework: FrameworkInfo,
+    /// The task.
+    pub task: TaskInfo,
+}
+wire!(RunTask => "mesos.internal.RunTaskMessage");
+
+/// Master -> agent: launch a task group under one executor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTaskGroup {
+    /// The framework.
+    pub framework: FrameworkInfo,
+    /// The (DEFAULT) executor.
+    pub executor: ExecutorInfo,
+    /// The tasks.
+    pub task_group: TaskGroupInfo,
+}
+wire!(RunTaskGroup => "mesos.internal.RunTaskGroupMessage");
+
+/// Master -> agent: kill a task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KillTask {
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The task.
+    pub task_id: TaskID,
+    /// May shorten the grace period.
+    #[serde(default)]
+    pub kill_policy: Option<KillPolicy>,
+}
+wire!(KillTask => "mesos.internal.KillTaskMessage");
+
+/// Master -> agent: shut an executor down.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownExecutor {
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The executor.
+    pub executor_id: ExecutorID,
+}
+wire!(ShutdownExecutor => "mesos.internal.ShutdownExecutorMessage");
+
+/// Master -> agent: a framework is gone; kill its tasks and executors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownFramework {
+    /// The framework.
+    pub framework_id: FrameworkID,
+}
+wire!(ShutdownFramework => "mesos.internal.ShutdownFrameworkMessage");
+
+/// A status update in flight from an agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The executor.
+    #[serde(default)]
+    pub executor_id: Option<ExecutorID>,
+    /// The agent.
+    pub agent_id: AgentID,
+    /// The status (carries the uuid when it must be acknowledged).
+    pub status: TaskStatus,
+    /// When it was generated.
+    pub timestamp: f64,
+    /// The latest state the agent knows for the task (may be ahead of `status`).
+    #[serde(default)]
+    pub latest_state: Option<TaskState>,
+}
+wire!(StatusUpdate => "mesos.internal.StatusUpdateMessage");
+
+/// Master -> agent: the framework acknowledged an update.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdateAcknowledgement {
+    /// The agent.
+    pub agent_id: AgentID,
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The task.
+    pub task_id: TaskID,
+    /// The update's uuid.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub uuid: Vec<u8>,
+}
+wire!(StatusUpdateAcknowledgement => "mesos.internal.StatusUpdateAcknowledgementMessage");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<M: WireMessage + PartialEq + std::fmt::Debug>(m: &M) {
+        let b = postcard::to_stdvec(m).unwrap();
+        assert_eq!(&postcard::from_bytes::<M>(&b).unwrap(), m);
+    }
+
+    #[test]
+    fn messages_round_trip_and_have_distinct_names() {
+        let agent = AgentInfo {
+            hostname: "h".into(),
+            port: 5051,
+            resources: Resources::parse("cpus:2;mem:128", "*").unwrap(),
+            attributes: Default::default(),
+            id: None,
+        };
+        round_trip(&RegisterAgent {
+            agent: agent.clone(),
+            version: "1.11.0".into(),
+            capabilities: vec!["MULTI_ROLE".into()],
+            checkpointed_resources: Resources::new(),
+        });
+        let mut status = TaskStatus::new(TaskID::new("t"), TaskState::Running);
+        status.uuid = Some(vec![1; 16]);
+        round_trip(&StatusUpdate {
+            framework_id: FrameworkID::new("F"),
+            executor_id: None,
+            agent_id: AgentID::new("S"),
+            status,
+            timestamp: 1.5,
+            latest_state: Some(TaskState::Running),
+        });
+        round_trip(&StatusUpdateAcknowledgement {
+            agent_id: AgentID::new("S"),
+            framework_id: FrameworkID::new("F"),
+            task_id: TaskID::new("t"),
+            uuid: vec![9; 16],
+        });
+        let names = [
+            RegisterAgent::NAME,
+            AgentRegistered::NAME,
+            ReregisterAgent::NAME,
+            AgentReregistered::NAME,
+            PingAgent::NAME,
+            PongAgent::NAME,
+            RunTask::NAME,
+            RunTaskGroup::NAME,
+            KillTask::NAME,
+            ShutdownExecutor::NAME,
+            ShutdownFramework::NAME,
+            StatusUpdate::NAME,
+            StatusUpdateAcknowledgement::NAME,
+        ];
+        let set: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(set.len(), names.len());
+    }
+}
