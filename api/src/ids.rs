@@ -66,3 +66,50 @@ mod tests {
         assert_eq!(id.to_string(), "M-S0");
     }
 }
+
+/// A random UUID (version 4) in its text form, from the OS's random source (falling back to
+/// a hash of the time and process id where `/dev/urandom` is unreadable).
+pub fn new_uuid() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    if !ok {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        h.write_u32(std::process::id());
+        let x = h.finish().to_le_bytes();
+        b[..8].copy_from_slice(&x);
+        b[8..].copy_from_slice(&x.map(|v| v.rotate_left(3)));
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    #[test]
+    fn uuids_are_v4_and_distinct() {
+        let a = super::new_uuid();
+        let b = super::new_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+    }
+}

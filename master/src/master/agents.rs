@@ -1,0 +1,229 @@
+//! Agents: registration, reregistration, health pings, unreachability.
+
+use std::collections::{BTreeMap, HashSet};
+
+use libprocess::{Context, UPID};
+use mesos_allocator::{AgentSpec, AllocatorProcess};
+use mesos_api::messages::{
+    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, Task,
+    WireMessage,
+};
+use mesos_api::protocol::scheduler::{Event, EventType, Failure};
+use mesos_api::protocol::task::{Reason, TaskState};
+use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
+
+use super::*;
+use crate::state::{AgentRec, FrameworkRec};
+
+impl Master {
+    pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
+        if let Some(id) = self.agent_by_pid.get(&from) {
+            // A retried registration: answer again.
+            let reply = AgentRegistered {
+                agent_id: id.clone(),
+                ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
+            };
+            Self::send(ctx, &from, reply);
+            return;
+        }
+        let id = AgentID::new(format!("{}-S{}", self.id, self.next_agent));
+        self.next_agent += 1;
+        let mut info = m.agent;
+        info.id = Some(id.clone());
+        let spec = AgentSpec {
+            hostname: info.hostname.clone(),
+            total: info.resources.plus(&m.checkpointed_resources),
+        };
+        self.agents.insert(
+            id.clone(),
+            AgentRec {
+                pid: from.clone(),
+                info,
+                missed_pings: 0,
+            },
+        );
+        self.agent_by_pid.insert(from.clone(), id.clone());
+        ctx.link(&from);
+        let aid = id.clone();
+        self.allocator()
+            .dispatch_nowait(move |a: &mut AllocatorProcess, c| a.add_agent(c, aid, spec, &[]));
+        let reply = AgentRegistered {
+            agent_id: id,
+            ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
+        };
+        Self::send(ctx, &from, reply);
+    }
+
+    pub(super) fn reregister_agent(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: ReregisterAgent,
+    ) {
+        let Some(id) = m.agent.id.clone() else {
+            tracing::warn!(%from, "reregistration without an agent id; ignoring");
+            return;
+        };
+        if let Some(old) = self.agents.get_mut(&id) {
+            // Known agent, new connection.
+            self.agent_by_pid.remove(&old.pid);
+            old.pid = from.clone();
+            old.missed_pings = 0;
+            self.agent_by_pid.insert(from.clone(), id.clone());
+            ctx.link(&from);
+            Self::send(ctx, &from, AgentReregistered { agent_id: id });
+            return;
+        }
+        // Unknown to this master (e.g. after a failover): admit it with its tasks.
+        let mut used: BTreeMap<FrameworkID, Resources> = BTreeMap::new();
+        for fi in &m.frameworks {
+            if let Some(fid) = &fi.id {
+                self.frameworks
+                    .entry(fid.clone())
+                    .or_insert_with(|| FrameworkRec {
+                        info: fi.clone(),
+                        pid: None,
+                        connected: false,
+                        offers: HashSet::new(),
+                        tasks: BTreeMap::new(),
+                        completed: Vec::new(),
+                        generation: 0,
+                    });
+            }
+        }
+        for t in m.tasks {
+            if !t.state.is_terminal() {
+                used.entry(t.framework_id.clone())
+                    .or_default()
+                    .add_all(&t.resources);
+            }
+            if let Some(f) = self.frameworks.get_mut(&t.framework_id) {
+                f.tasks.insert(t.task_id.clone(), t);
+            }
+        }
+        let spec = AgentSpec {
+            hostname: m.agent.hostname.clone(),
+            total: m.agent.resources.plus(&m.checkpointed_resources),
+        };
+        self.agents.insert(
+            id.clone(),
+            AgentRec {
+                pid: from.clone(),
+                info: m.agent,
+                missed_pings: 0,
+            },
+        );
+        self.agent_by_pid.insert(from.clone(), id.clone());
+        ctx.link(&from);
+        let used: Vec<(FrameworkID, Resources)> = used.into_iter().collect();
+        let aid = id.clone();
+        self.allocator()
+            .dispatch_nowait(move |a: &mut AllocatorProcess, c| a.add_agent(c, aid, spec, &used));
+        Self::send(ctx, &from, AgentReregistered { agent_id: id });
+    }
+
+    pub(super) fn pong(&mut self, from: UPID) {
+        if let Some(a) = self
+            .agent_by_pid
+            .get(&from)
+            .and_then(|id| self.agents.get_mut(id))
+        {
+            a.missed_pings = 0;
+        }
+    }
+
+    pub(super) fn ping_agents(&mut self, ctx: &mut Context<Self>) {
+        let mut gone = Vec::new();
+        for (id, a) in self.agents.iter_mut() {
+            if a.missed_pings >= self.flags.max_agent_ping_timeouts {
+                gone.push(id.clone());
+                continue;
+            }
+            a.missed_pings += 1;
+            ctx.send_named(&a.pid, PingAgent::NAME, PingAgent { connected: true });
+        }
+        for id in gone {
+            self.agent_unreachable(ctx, &id);
+        }
+        let d = self.flags.agent_ping_timeout;
+        ctx.delay(d, |m: &mut Master, c| m.ping_agents(c));
+    }
+
+    /// An agent stopped answering pings: its offers go, its tasks become UNREACHABLE (LOST for
+    /// frameworks that are not partition-aware), frameworks hear FAILURE.
+    pub(super) fn agent_unreachable(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        let Some(a) = self.agents.remove(id) else {
+            return;
+        };
+        self.agent_by_pid.remove(&a.pid);
+        ctx.unlink(&a.pid);
+        let offers: Vec<OfferID> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| &o.agent_id == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in offers {
+            self.rescind(ctx, &o, false);
+        }
+        let fids: Vec<FrameworkID> = self.frameworks.keys().cloned().collect();
+        for fid in fids {
+            let (lost, partition_aware): (Vec<TaskID>, bool) = {
+                let f = &self.frameworks[&fid];
+                (
+                    f.tasks
+                        .values()
+                        .filter(|t| &t.agent_id == id)
+                        .map(|t| t.task_id.clone())
+                        .collect(),
+                    f.partition_aware(),
+                )
+            };
+            let state = if partition_aware {
+                TaskState::Unreachable
+            } else {
+                TaskState::Lost
+            };
+            for t in &lost {
+                if let Some(task) = self
+                    .frameworks
+                    .get_mut(&fid)
+                    .and_then(|f| f.tasks.get_mut(t))
+                {
+                    task.state = state;
+                }
+                self.master_update(
+                    ctx,
+                    &fid,
+                    master_status(
+                        t,
+                        Some(id),
+                        state,
+                        Reason::AgentRemoved,
+                        "agent is unreachable",
+                    ),
+                );
+            }
+            if !partition_aware {
+                if let Some(f) = self.frameworks.get_mut(&fid) {
+                    let done: Vec<Task> = lost.iter().filter_map(|t| f.tasks.remove(t)).collect();
+                    f.completed.extend(done);
+                }
+            }
+            let ev = Event {
+                failure: Some(Failure {
+                    agent_id: Some(id.clone()),
+                    executor_id: None,
+                    status: None,
+                }),
+                ..Event::new(EventType::Failure)
+            };
+            self.send_event(ctx, &fid, ev);
+        }
+        let aid = id.clone();
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
+                p.allocator_mut().remove_agent(&aid)
+            });
+    }
+}

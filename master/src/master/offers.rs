@@ -1,0 +1,324 @@
+//! Offers: from allocations, rescinds, DECLINE, ACCEPT and launching tasks.
+
+use std::collections::{BTreeMap, HashSet};
+
+use libprocess::Context;
+use mesos_allocator::{Allocation, AllocatorProcess};
+use mesos_api::messages::{KillTask, RunTask, Task};
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType};
+use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
+use mesos_api::protocol::task::{Reason, TaskState};
+use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
+
+use super::*;
+use crate::state::OfferRec;
+use crate::validation;
+
+impl Master {
+    pub(super) fn offer(&mut self, ctx: &mut Context<Self>, allocations: Vec<Allocation>) {
+        let mut batches: BTreeMap<FrameworkID, Vec<Offer>> = BTreeMap::new();
+        for a in allocations {
+            let usable = self
+                .frameworks
+                .get(&a.framework_id)
+                .is_some_and(|f| f.connected)
+                && self.agents.contains_key(&a.agent_id);
+            if !usable {
+                let (f, ag, r) = (a.framework_id, a.agent_id, a.resources);
+                self.allocator()
+                    .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                        p.recover_resources(c, f, ag, &r, None)
+                    });
+                continue;
+            }
+            let id = OfferID::new(format!("{}-O{}", self.id, self.next_offer));
+            self.next_offer += 1;
+            let agent = &self.agents[&a.agent_id];
+            let offer = Offer {
+                id: id.clone(),
+                framework_id: a.framework_id.clone(),
+                agent_id: a.agent_id.clone(),
+                hostname: agent.info.hostname.clone(),
+                resources: a.resources.clone(),
+                attributes: agent.info.attributes.clone(),
+                executor_ids: Vec::new(),
+                unavailability: None,
+                allocation_info: Some(AllocationInfo {
+                    role: Some(a.role.clone()),
+                }),
+            };
+            self.offers.insert(
+                id.clone(),
+                OfferRec {
+                    framework_id: a.framework_id.clone(),
+                    agent_id: a.agent_id.clone(),
+                    resources: a.resources,
+                },
+            );
+            if let Some(f) = self.frameworks.get_mut(&a.framework_id) {
+                f.offers.insert(id.clone());
+            }
+            if let Some(t) = self.flags.offer_timeout {
+                let oid = id.clone();
+                ctx.delay(t, move |m: &mut Master, c| m.rescind(c, &oid, true));
+            }
+            batches.entry(a.framework_id).or_default().push(offer);
+        }
+        for (fid, offers) in batches {
+            let ev = Event {
+                offers: Some(Offers { offers }),
+                ..Event::new(EventType::Offers)
+            };
+            self.send_event(ctx, &fid, ev);
+        }
+    }
+
+    /// Takes an offer back (RESCIND to the framework if `tell`) and returns its resources.
+    pub(super) fn rescind(&mut self, ctx: &mut Context<Self>, id: &OfferID, tell: bool) {
+        let Some(o) = self.offers.remove(id) else {
+            return;
+        };
+        if let Some(f) = self.frameworks.get_mut(&o.framework_id) {
+            f.offers.remove(id);
+        }
+        if tell {
+            let ev = Event {
+                rescind: Some(Rescind {
+                    offer_id: id.clone(),
+                }),
+                ..Event::new(EventType::Rescind)
+            };
+            self.send_event(ctx, &o.framework_id, ev);
+        }
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, None)
+            });
+    }
+
+    pub(super) fn decline(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, d: Decline) {
+        let refuse = refuse_of(d.filters);
+        for id in d.offer_ids {
+            let Some(o) = self.take_offer(fid, &id) else {
+                continue;
+            };
+            self.allocator()
+                .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                    p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, refuse)
+                });
+        }
+        let _ = ctx;
+    }
+
+    /// Removes and returns an offer if it belongs to the framework.
+    pub(super) fn take_offer(&mut self, fid: &FrameworkID, id: &OfferID) -> Option<OfferRec> {
+        if self.offers.get(id).is_none_or(|o| &o.framework_id != fid) {
+            return None;
+        }
+        let o = self.offers.remove(id)?;
+        if let Some(f) = self.frameworks.get_mut(fid) {
+            f.offers.remove(id);
+        }
+        Some(o)
+    }
+
+    pub(super) fn accept(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, a: Accept) {
+        let refuse = refuse_of(a.filters);
+        // Every offer must be outstanding, this framework's, and on one agent.
+        let mut problem: Option<String> = None;
+        let mut agent: Option<AgentID> = None;
+        let mut seen = HashSet::new();
+        for id in &a.offer_ids {
+            if !seen.insert(id.clone()) {
+                problem = Some(format!("offer '{id}' appears twice"));
+                break;
+            }
+            match self.offers.get(id) {
+                None => problem = Some(format!("offer '{id}' is no longer valid")),
+                Some(o) if &o.framework_id != fid => {
+                    problem = Some(format!("offer '{id}' is not for this framework"))
+                }
+                Some(o) => {
+                    if agent.get_or_insert_with(|| o.agent_id.clone()) != &o.agent_id {
+                        problem = Some("offers span more than one agent".into());
+                    }
+                }
+            }
+            if problem.is_some() {
+                break;
+            }
+        }
+        if a.offer_ids.is_empty() {
+            problem = Some("no offers".into());
+        }
+        let mut offered = Resources::new();
+        let mut role = String::from("*");
+        let valid = problem.is_none();
+        // Valid or not, the framework's offers named here are used up.
+        for id in &a.offer_ids {
+            if let Some(o) = self.take_offer(fid, id) {
+                if let Some(r) = o.resources.allocation_roles().into_iter().next() {
+                    role = r.to_string();
+                }
+                offered.add_all(&o.resources);
+            }
+        }
+        let agent_id = agent.unwrap_or_else(|| AgentID::new(""));
+        if !valid {
+            let why = problem.unwrap_or_default();
+            let pa = self
+                .frameworks
+                .get(fid)
+                .is_some_and(|f| f.partition_aware());
+            let state = if pa {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            for op in &a.operations {
+                for t in op.launch.iter().flat_map(|l| l.task_infos.iter()) {
+                    self.master_update(
+                        ctx,
+                        fid,
+                        master_status(
+                            &t.task_id,
+                            Some(&t.agent_id),
+                            state,
+                            Reason::InvalidOffers,
+                            &why,
+                        ),
+                    );
+                }
+            }
+            if !offered.is_empty() {
+                let (f, r) = (fid.clone(), offered);
+                self.allocator()
+                    .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                        p.recover_resources(c, f, agent_id, &r, None)
+                    });
+            }
+            return;
+        }
+        let mut remaining = offered.clone();
+        let active: HashSet<TaskID> = self.frameworks[fid].tasks.keys().cloned().collect();
+        let mut launching = HashSet::new();
+        for op in a.operations {
+            match op.kind {
+                Some(OperationType::Launch) => {
+                    for mut t in op.launch.map(|l| l.task_infos).unwrap_or_default() {
+                        // Non-MULTI_ROLE frameworks send resources without allocation info.
+                        if t.resources.iter().all(|r| r.allocation_role.is_none()) {
+                            t.resources = t.resources.allocate(&role);
+                        }
+                        if let Some(e) = t.executor.as_mut() {
+                            if e.resources.iter().all(|r| r.allocation_role.is_none()) {
+                                e.resources = e.resources.allocate(&role);
+                            }
+                        }
+                        if let Some(why) =
+                            validation::task_error(&t, &agent_id, &active, &launching, &remaining)
+                        {
+                            self.master_update(
+                                ctx,
+                                fid,
+                                master_status(
+                                    &t.task_id,
+                                    Some(&agent_id),
+                                    TaskState::Error,
+                                    Reason::TaskInvalid,
+                                    &why,
+                                ),
+                            );
+                            continue;
+                        }
+                        let mut used = t.resources.clone();
+                        if let Some(e) = &t.executor {
+                            used.add_all(&e.resources);
+                        }
+                        remaining.subtract_all(&used);
+                        launching.insert(t.task_id.clone());
+                        self.launch(ctx, fid, &agent_id, t, used);
+                    }
+                }
+                other => {
+                    let name = other.map_or("UNKNOWN", OperationType::as_str);
+                    self.send_event(
+                        ctx,
+                        fid,
+                        Event::error(format!("operation {name} is not supported yet")),
+                    );
+                }
+            }
+        }
+        if !remaining.is_empty() {
+            let f = fid.clone();
+            self.allocator()
+                .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                    p.recover_resources(c, f, agent_id, &remaining, refuse)
+                });
+        }
+    }
+
+    pub(super) fn launch(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        agent_id: &AgentID,
+        t: mesos_api::protocol::task::TaskInfo,
+        used: Resources,
+    ) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let Some(f) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        let task = Task {
+            name: t.name.clone(),
+            task_id: t.task_id.clone(),
+            framework_id: fid.clone(),
+            executor_id: t.executor.as_ref().map(|e| e.executor_id.clone()),
+            agent_id: agent_id.clone(),
+            state: TaskState::Staging,
+            resources: used,
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: t.labels.clone(),
+        };
+        f.tasks.insert(t.task_id.clone(), task);
+        let framework: FrameworkInfo = f.info.clone();
+        Self::send(ctx, &agent.pid, RunTask { framework, task: t });
+    }
+
+    pub(super) fn kill(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, k: Kill) {
+        let task = self
+            .frameworks
+            .get(fid)
+            .and_then(|f| f.tasks.get(&k.task_id))
+            .cloned();
+        match task.and_then(|t| self.agents.get(&t.agent_id).map(|a| (t, a.pid.clone()))) {
+            Some((_, pid)) => Self::send(
+                ctx,
+                &pid,
+                KillTask {
+                    framework_id: fid.clone(),
+                    task_id: k.task_id,
+                    kill_policy: k.kill_policy,
+                },
+            ),
+            None => self.master_update(
+                ctx,
+                fid,
+                master_status(
+                    &k.task_id,
+                    k.agent_id.as_ref(),
+                    TaskState::Lost,
+                    Reason::Reconciliation,
+                    "Attempted to kill an unknown task",
+                ),
+            ),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Status updates from agents and acknowledgements from frameworks.
+
+use libprocess::{Context, UPID};
+use mesos_allocator::AllocatorProcess;
+use mesos_api::messages::{StatusUpdate, StatusUpdateAcknowledgement};
+use mesos_api::protocol::scheduler::{Event, EventType, Reconcile, Update};
+use mesos_api::protocol::task::{Reason, TaskState};
+use mesos_api::{AgentID, FrameworkID, TaskID};
+
+use super::*;
+
+impl Master {
+    pub(super) fn status_update(&mut self, ctx: &mut Context<Self>, from: UPID, u: StatusUpdate) {
+        if self.agent_by_pid.get(&from) != Some(&u.agent_id) {
+            tracing::warn!(%from, "status update from an unregistered agent; dropped");
+            return;
+        }
+        let Some(f) = self.frameworks.get_mut(&u.framework_id) else {
+            tracing::debug!(framework = %u.framework_id, "status update for an unknown framework");
+            return;
+        };
+        let latest = u.latest_state.unwrap_or(u.status.state);
+        let mut freed = None;
+        if let Some(t) = f.tasks.get_mut(&u.status.task_id) {
+            let was_terminal = t.state.is_terminal();
+            t.state = latest;
+            t.status_update_state = Some(u.status.state);
+            t.status_update_uuid = u.status.uuid.clone();
+            if t.executor_id.is_none() {
+                t.executor_id = u.executor_id.clone();
+            }
+            t.statuses.push(u.status.clone());
+            if latest.is_terminal() && !was_terminal {
+                freed = Some(t.resources.clone());
+            }
+        }
+        if let Some(r) = freed {
+            let (fw, ag) = (u.framework_id.clone(), u.agent_id.clone());
+            self.allocator()
+                .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                    p.recover_resources(c, fw, ag, &r, None)
+                });
+        }
+        let mut status = u.status;
+        status.agent_id.get_or_insert(u.agent_id.clone());
+        let ev = Event {
+            update: Some(Update { status }),
+            ..Event::new(EventType::Update)
+        };
+        self.send_event(ctx, &u.framework_id, ev);
+    }
+
+    pub(super) fn acknowledge(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        agent_id: AgentID,
+        task_id: TaskID,
+        uuid: Vec<u8>,
+    ) {
+        let Some(agent) = self.agents.get(&agent_id) else {
+            return;
+        };
+        // Once the terminal update is acknowledged the task moves to the completed list.
+        if let Some(f) = self.frameworks.get_mut(fid) {
+            let done = f.tasks.get(&task_id).is_some_and(|t| {
+                t.status_update_uuid.as_deref() == Some(&uuid[..])
+                    && t.status_update_state.is_some_and(|s| s.is_terminal())
+            });
+            if done {
+                if let Some(t) = f.tasks.remove(&task_id) {
+                    f.completed.push(t);
+                }
+            }
+        }
+        Self::send(
+            ctx,
+            &agent.pid,
+            StatusUpdateAcknowledgement {
+                agent_id,
+                framework_id: fid.clone(),
+                task_id,
+                uuid,
+            },
+        );
+    }
+
+    pub(super) fn reconcile(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, r: Reconcile) {
+        let Some(f) = self.frameworks.get(fid) else {
+            return;
+        };
+        let pa = f.partition_aware();
+        let mut replies: Vec<(TaskID, Option<AgentID>, TaskState, &'static str)> = Vec::new();
+        if r.tasks.is_empty() {
+            for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
+                replies.push((
+                    t.task_id.clone(),
+                    Some(t.agent_id.clone()),
+                    t.state,
+                    "Reconciliation: latest task status",
+                ));
+            }
+        } else {
+            for q in &r.tasks {
+                if let Some(t) = f.tasks.get(&q.task_id) {
+                    replies.push((
+                        t.task_id.clone(),
+                        Some(t.agent_id.clone()),
+                        t.state,
+                        "Reconciliation: latest task status",
+                    ));
+                } else if let Some(a) = &q.agent_id {
+                    if self.agents.contains_key(a) {
+                        let s = if pa { TaskState::Gone } else { TaskState::Lost };
+                        replies.push((
+                            q.task_id.clone(),
+                            Some(a.clone()),
+                            s,
+                            "Reconciliation: task is unknown to the agent",
+                        ));
+                    } else {
+                        let s = if pa {
+                            TaskState::Unknown
+                        } else {
+                            TaskState::Lost
+                        };
+                        replies.push((
+                            q.task_id.clone(),
+                            Some(a.clone()),
+                            s,
+                            "Reconciliation: task is unknown",
+                        ));
+                    }
+                } else {
+                    let s = if pa {
+                        TaskState::Unknown
+                    } else {
+                        TaskState::Lost
+                    };
+                    replies.push((
+                        q.task_id.clone(),
+                        None,
+                        s,
+                        "Reconciliation: task is unknown",
+                    ));
+                }
+            }
+        }
+        for (t, a, s, msg) in replies {
+            self.master_update(
+                ctx,
+                fid,
+                master_status(&t, a.as_ref(), s, Reason::Reconciliation, msg),
+            );
+        }
+    }
+}
