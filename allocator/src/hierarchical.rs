@@ -20,6 +20,8 @@ use mesos_api::{
     roles, AgentID, FrameworkID, Resource, ResourceQuantities, Resources, Scalar, Value,
 };
 
+use libprocess::util::FxBuild;
+
 use crate::operation::Operation;
 use crate::quota::QuotaPlan;
 use crate::rng::Rng;
@@ -52,29 +54,6 @@ struct Framework {
     allocated: HashMap<u32, Resources, FxBuild>,
     filters: HashMap<u32, Vec<Filter>, FxBuild>,
 }
-
-/// A fast hasher for the dense u32 indices keyed in the hot loop.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
 struct Role {
     name_arc: Arc<str>,

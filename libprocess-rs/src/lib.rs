@@ -20,7 +20,7 @@ mod queue;
 mod runtime;
 pub mod transport;
 mod upid;
-mod util;
+pub mod util;
 
 pub use clock::{Clock, Timer};
 pub use error::{Error, Result};

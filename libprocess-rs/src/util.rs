@@ -2,9 +2,10 @@
 
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A fast non-cryptographic hasher for short trusted keys (process ids, message names).
+/// A fast non-cryptographic hasher for short trusted keys (process ids, message names, dense
+/// indices). Not for keys an adversary chooses.
 #[derive(Default)]
-pub(crate) struct FxHasher(u64);
+pub struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     #[inline]
@@ -21,10 +22,14 @@ impl Hasher for FxHasher {
         self.write(&[i]);
     }
     #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ i as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
     fn finish(&self) -> u64 {
         self.0
     }
 }
 
 /// Builds [`FxHasher`]s.
-pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+pub type FxBuild = BuildHasherDefault<FxHasher>;
