@@ -53,11 +53,12 @@ impl Process for Sink {
     }
 }
 
-/// Messages per second through the runtime: one producer task sending by UPID to one process.
-pub async fn runtime_throughput(rt: &Runtime, n: u64) -> f64 {
+/// Messages per second through the runtime: one producer task on `from_rt` sending by UPID to a
+/// process on `to_rt` (the same runtime for local delivery, another for the transport).
+pub async fn throughput(from_rt: &Runtime, to_rt: &Runtime, n: u64) -> f64 {
     let (tx, rx) = oneshot::channel();
-    let id = rt.unique_id("sink");
-    let sink = rt
+    let id = to_rt.unique_id("sink");
+    let sink = to_rt
         .spawn(
             &id,
             Sink {
@@ -69,12 +70,14 @@ pub async fn runtime_throughput(rt: &Runtime, n: u64) -> f64 {
         )
         .expect("spawn sink");
     let to = sink.upid().clone();
-    let from: UPID = format!("producer@{}", rt.address()).parse().expect("upid");
-    let rt2 = rt.clone();
+    let from: UPID = format!("producer@{}", from_rt.address())
+        .parse()
+        .expect("upid");
+    let rt = from_rt.clone();
     let start = Instant::now();
     tokio::spawn(async move {
         for seq in 0..n {
-            rt2.send(&from, &to, Ping::new(seq));
+            rt.send(&from, &to, Ping::new(seq));
             if seq % 4096 == 0 {
                 tokio::task::yield_now().await;
             }
@@ -85,6 +88,11 @@ pub async fn runtime_throughput(rt: &Runtime, n: u64) -> f64 {
     sink.terminate(true);
     sink.wait().await;
     rate
+}
+
+/// Local delivery: [`throughput`] within one runtime.
+pub async fn runtime_throughput(rt: &Runtime, n: u64) -> f64 {
+    throughput(rt, rt, n).await
 }
 
 /// The baseline: a tokio unbounded mpsc and a task doing the sink's work.

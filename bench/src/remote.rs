@@ -5,44 +5,15 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use libprocess::transport::wire;
-use libprocess::{Runtime, UPID};
+use libprocess::Runtime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 
-use crate::local::{Ping, Sink};
+use crate::local::Ping;
 
-/// Messages per second from a producer on `a` to a process on `b`.
+/// Messages per second from a producer on `a` to a process on `b`, over loopback.
 pub async fn runtime_throughput(a: &Runtime, b: &Runtime, n: u64) -> f64 {
-    let (tx, rx) = oneshot::channel();
-    let id = b.unique_id("sink");
-    let sink = b
-        .spawn(
-            &id,
-            Sink {
-                count: 0,
-                sum: 0,
-                expect: n,
-                done: Some(tx),
-            },
-        )
-        .expect("spawn sink");
-    let to = sink.upid().clone();
-    let from: UPID = format!("producer@{}", a.address()).parse().expect("upid");
-    let a2 = a.clone();
-    let start = Instant::now();
-    tokio::spawn(async move {
-        for seq in 0..n {
-            a2.send(&from, &to, Ping::new(seq));
-            if seq % 4096 == 0 {
-                tokio::task::yield_now().await;
-            }
-        }
-    });
-    rx.await.expect("sink done");
-    let rate = n as f64 / start.elapsed().as_secs_f64();
-    sink.terminate(true);
-    rate
+    crate::local::throughput(a, b, n).await
 }
 
 fn encode_frame(out: &mut Vec<u8>, seq: u64) {
