@@ -121,6 +121,8 @@ pub(crate) trait Mailbox: Send + Sync {
     fn queue_len(&self) -> usize;
     /// Enqueues; gives the event back if the process is gone.
     fn deliver(&self, ev: Incoming) -> std::result::Result<(), Incoming>;
+    /// Enqueues a message; gives it back if the process is gone.
+    fn deliver_message(&self, m: MessageEvent) -> std::result::Result<(), MessageEvent>;
 }
 
 /// An event any process can receive, whatever its type.
@@ -159,6 +161,14 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
             Event::Exited(u) => Incoming::Exited(u),
             _ => Incoming::Terminate,
         })
+    }
+
+    fn deliver_message(&self, m: MessageEvent) -> std::result::Result<(), MessageEvent> {
+        match enqueue(&self.rt, &self.queue, Event::Message(m)) {
+            Ok(()) => Ok(()),
+            Err(Event::Message(m)) => Err(m),
+            Err(_) => Ok(()), // enqueue gives back exactly what it was given
+        }
     }
 }
 

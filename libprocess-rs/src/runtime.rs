@@ -366,11 +366,7 @@ impl RuntimeInner {
         let Some(ev) = self.filter_message(&mb.core().upid, ev) else {
             return Ok(());
         };
-        mb.deliver(Incoming::Message(ev))
-            .map_err(|back| match back {
-                Incoming::Message(m) => m,
-                _ => unreachable_message(),
-            })
+        mb.deliver_message(ev)
     }
 
     fn drop_invalid(&self, to: &UPID, name: &str) {
@@ -516,15 +512,6 @@ impl RuntimeInner {
             return None;
         }
         Some((id.to_string(), route.trim_end_matches('/').to_string()))
-    }
-}
-
-fn unreachable_message() -> MessageEvent {
-    // A mailbox gives back exactly the event it was given.
-    MessageEvent {
-        name: Name::Static(""),
-        from: UPID::none(),
-        body: Body::Encoded(bytes::Bytes::new()),
     }
 }
 

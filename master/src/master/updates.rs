@@ -109,40 +109,22 @@ impl Master {
                         t.state,
                         "Reconciliation: latest task status",
                     ));
-                } else if let Some(a) = &q.agent_id {
-                    if self.agents.contains_key(a) {
-                        let s = if pa { TaskState::Gone } else { TaskState::Lost };
-                        replies.push((
-                            q.task_id.clone(),
-                            Some(a.clone()),
-                            s,
-                            "Reconciliation: task is unknown to the agent",
-                        ));
-                    } else {
-                        let s = if pa {
-                            TaskState::Unknown
-                        } else {
-                            TaskState::Lost
-                        };
-                        replies.push((
-                            q.task_id.clone(),
-                            Some(a.clone()),
-                            s,
-                            "Reconciliation: task is unknown",
-                        ));
-                    }
                 } else {
-                    let s = if pa {
-                        TaskState::Unknown
-                    } else {
-                        TaskState::Lost
+                    // Unknown task: GONE if its agent is registered, UNKNOWN otherwise (LOST
+                    // for frameworks that are not partition-aware).
+                    let registered = q
+                        .agent_id
+                        .as_ref()
+                        .is_some_and(|a| self.agents.contains_key(a));
+                    let (state, msg) = match (pa, registered) {
+                        (false, _) => (TaskState::Lost, "Reconciliation: task is unknown"),
+                        (true, true) => (
+                            TaskState::Gone,
+                            "Reconciliation: task is unknown to the agent",
+                        ),
+                        (true, false) => (TaskState::Unknown, "Reconciliation: task is unknown"),
                     };
-                    replies.push((
-                        q.task_id.clone(),
-                        None,
-                        s,
-                        "Reconciliation: task is unknown",
-                    ));
+                    replies.push((q.task_id.clone(), q.agent_id.clone(), state, msg));
                 }
             }
         }
