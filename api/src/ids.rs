@@ -52,6 +52,10 @@ id_type!(
     /// An executor, chosen by the framework (the task id for the command executor).
     ExecutorID
 );
+id_type!(
+    /// A container, chosen by the agent (a UUID).
+    ContainerID
+);
 
 #[cfg(test)]
 mod tests {
@@ -70,6 +74,20 @@ mod tests {
 /// A random UUID (version 4) in its text form, from the OS's random source (falling back to
 /// a hash of the time and process id where `/dev/urandom` is unreadable).
 pub fn new_uuid() -> String {
+    let b = new_uuid_bytes();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// A random UUID (version 4) as its 16 bytes (the form of a status update's `uuid`).
+pub fn new_uuid_bytes() -> Vec<u8> {
     use std::io::Read;
     let mut b = [0u8; 16];
     let ok = std::fs::File::open("/dev/urandom")
@@ -91,15 +109,7 @@ pub fn new_uuid() -> String {
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    b.to_vec()
 }
 
 #[cfg(test)]

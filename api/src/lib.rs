@@ -11,7 +11,7 @@ pub mod roles;
 pub mod serde_util;
 
 pub use error::{ApiError, Result};
-pub use ids::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
+pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, TaskID};
 pub use resources::attributes::{Attribute, Attributes};
 pub use resources::{
     DiskInfo, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,

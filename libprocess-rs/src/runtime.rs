@@ -167,6 +167,15 @@ impl Runtime {
             .send_value(from.clone(), to, Name::Static(M::NAME), msg);
     }
 
+    /// Sends a value under an explicit name as if from `from`.
+    pub fn send_named<T>(&self, from: &UPID, to: &UPID, name: &'static str, value: T)
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        self.inner
+            .send_value(from.clone(), to, Name::Static(name), value);
+    }
+
     /// Terminates a local process; with `inject` it jumps ahead of queued events.
     pub fn terminate(&self, pid: &UPID, inject: bool) {
         if !self.inner.is_local(pid) {

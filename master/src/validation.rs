@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use mesos_api::protocol::task::TaskInfo;
+use mesos_api::protocol::task::{ExecutorInfo, ExecutorType, TaskInfo};
 use mesos_api::{AgentID, Resources, TaskID};
 
 /// Why a task cannot be launched (becomes TASK_ERROR with REASON_TASK_INVALID).
@@ -61,6 +61,50 @@ pub(crate) fn task_error(
             "task '{}' uses resources '{}' that are not in the offered '{}'",
             task.task_id, wanted, remaining
         ));
+    }
+    None
+}
+
+/// Why a task group cannot be launched (every task then gets TASK_ERROR with
+/// REASON_TASK_GROUP_INVALID).
+pub(crate) fn group_error(
+    executor: &ExecutorInfo,
+    tasks: &[TaskInfo],
+    agent: &AgentID,
+    active: &HashSet<TaskID>,
+    launching: &HashSet<TaskID>,
+    remaining: &Resources,
+) -> Option<String> {
+    if tasks.is_empty() {
+        return Some("the task group is empty".into());
+    }
+    if executor.kind != Some(ExecutorType::Default) {
+        return Some(format!(
+            "executor '{}' of a task group must be of type DEFAULT",
+            executor.executor_id
+        ));
+    }
+    let mut seen = launching.clone();
+    let mut left = remaining.clone();
+    if !left.contains(&executor.resources) {
+        return Some(format!(
+            "executor '{}' uses resources '{}' that are not in the offered '{}'",
+            executor.executor_id, executor.resources, remaining
+        ));
+    }
+    left.subtract_all(&executor.resources);
+    for t in tasks {
+        if t.executor.is_some() {
+            return Some(format!(
+                "task '{}' of a task group must not name an executor",
+                t.task_id
+            ));
+        }
+        if let Some(why) = task_error(t, agent, active, &seen, &left) {
+            return Some(why);
+        }
+        seen.insert(t.task_id.clone());
+        left.subtract_all(&t.resources);
     }
     None
 }

@@ -72,6 +72,24 @@ pub struct FrameworkInfo {
 }
 
 impl FrameworkInfo {
+    /// A framework with a name and a user, everything else at its default.
+    pub fn new(name: impl Into<String>, user: impl Into<String>) -> FrameworkInfo {
+        FrameworkInfo {
+            user: user.into(),
+            name: name.into(),
+            id: None,
+            failover_timeout: 0.0,
+            checkpoint: false,
+            role: None,
+            roles: Vec::new(),
+            hostname: None,
+            principal: None,
+            webui_url: None,
+            capabilities: Vec::new(),
+            labels: None,
+        }
+    }
+
     /// Whether it declares a capability.
     pub fn has_capability(&self, c: FrameworkCapabilityType) -> bool {
         self.capabilities.iter().any(|x| x.kind == Some(c))

@@ -8,6 +8,7 @@
 //! form, ignoring unknown keys and filling defaults.
 
 pub(crate) mod enums;
+pub mod executor;
 pub mod framework;
 pub mod offer;
 pub mod scheduler;

@@ -156,3 +156,18 @@ pub struct OfferOperation {
     #[serde(default)]
     pub destroy: Option<VolumeOp>,
 }
+
+impl OfferOperation {
+    /// An operation of a type with no payload yet.
+    pub fn new(kind: OperationType) -> OfferOperation {
+        OfferOperation {
+            kind: Some(kind),
+            launch: None,
+            launch_group: None,
+            reserve: None,
+            unreserve: None,
+            create: None,
+            destroy: None,
+        }
+    }
+}

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use libprocess::Context;
 use mesos_allocator::{Allocation, AllocatorProcess};
-use mesos_api::messages::{KillTask, RunTask, Task};
+use mesos_api::messages::{KillTask, RunTask, RunTaskGroup, Task};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType};
 use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
-use mesos_api::protocol::task::{Reason, TaskState};
+use mesos_api::protocol::task::{ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState};
 use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
@@ -241,6 +241,56 @@ impl Master {
                         self.launch(ctx, fid, &agent_id, t, used);
                     }
                 }
+                Some(OperationType::LaunchGroup) => match op.launch_group {
+                    Some(lg) => {
+                        let mut tasks: Vec<TaskInfo> = lg.task_group.tasks;
+                        let mut executor = lg.executor;
+                        executor.framework_id = Some(fid.clone());
+                        if executor
+                            .resources
+                            .iter()
+                            .all(|r| r.allocation_role.is_none())
+                        {
+                            executor.resources = executor.resources.allocate(&role);
+                        }
+                        for t in tasks.iter_mut() {
+                            if t.resources.iter().all(|r| r.allocation_role.is_none()) {
+                                t.resources = t.resources.allocate(&role);
+                            }
+                        }
+                        let why = validation::group_error(
+                            &executor, &tasks, &agent_id, &active, &launching, &remaining,
+                        );
+                        if let Some(why) = why {
+                            for t in &tasks {
+                                self.master_update(
+                                    ctx,
+                                    fid,
+                                    master_status(
+                                        &t.task_id,
+                                        Some(&agent_id),
+                                        TaskState::Error,
+                                        Reason::TaskGroupInvalid,
+                                        &why,
+                                    ),
+                                );
+                            }
+                            continue;
+                        }
+                        let mut used = executor.resources.clone();
+                        for t in &tasks {
+                            used.add_all(&t.resources);
+                            launching.insert(t.task_id.clone());
+                        }
+                        remaining.subtract_all(&used);
+                        self.launch_group(ctx, fid, &agent_id, executor, tasks);
+                    }
+                    None => self.send_event(
+                        ctx,
+                        fid,
+                        Event::error("LAUNCH_GROUP without 'launch_group'"),
+                    ),
+                },
                 other => {
                     let name = other.map_or("UNKNOWN", OperationType::as_str);
                     self.send_event(
@@ -290,6 +340,56 @@ impl Master {
         f.tasks.insert(t.task_id.clone(), task);
         let framework: FrameworkInfo = f.info.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
+    }
+
+    /// Records a task group's tasks (the executor's resources ride with the first task) and
+    /// sends it to the agent.
+    pub(super) fn launch_group(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        agent_id: &AgentID,
+        executor: ExecutorInfo,
+        tasks: Vec<TaskInfo>,
+    ) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let Some(f) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        for (i, t) in tasks.iter().enumerate() {
+            let mut used = t.resources.clone();
+            if i == 0 {
+                used.add_all(&executor.resources);
+            }
+            f.tasks.insert(
+                t.task_id.clone(),
+                Task {
+                    name: t.name.clone(),
+                    task_id: t.task_id.clone(),
+                    framework_id: fid.clone(),
+                    executor_id: Some(executor.executor_id.clone()),
+                    agent_id: agent_id.clone(),
+                    state: TaskState::Staging,
+                    resources: used,
+                    statuses: Vec::new(),
+                    status_update_state: None,
+                    status_update_uuid: None,
+                    labels: t.labels.clone(),
+                },
+            );
+        }
+        let framework = f.info.clone();
+        Self::send(
+            ctx,
+            &agent.pid,
+            RunTaskGroup {
+                framework,
+                executor,
+                task_group: TaskGroupInfo { tasks },
+            },
+        );
     }
 
     pub(super) fn kill(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, k: Kill) {

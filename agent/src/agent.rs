@@ -1,0 +1,1012 @@
+//! The agent process: registers with the master, launches executors in sandboxes, routes tasks,
+//! kills and shutdowns to them over the v1 executor API, and forwards their status updates
+//! through the status update manager.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use libprocess::{Context, HttpRequest, HttpResponse, Process, RemoteConnection, Reply, UPID};
+use mesos_api::messages::{
+    AgentRegistered, AgentReregistered, KillTask, PingAgent, PongAgent, RegisterAgent,
+    ReregisterAgent, RunTask, RunTaskGroup, ShutdownExecutor, ShutdownFramework, StatusUpdate,
+    StatusUpdateAcknowledgement, Task, WireMessage,
+};
+use mesos_api::protocol::executor::{self as exec_api, CallType};
+use mesos_api::protocol::framework::{AgentInfo, FrameworkInfo};
+use mesos_api::protocol::task::{
+    CommandInfo, ExecutorInfo, ExecutorType, KillPolicy, Reason, Source, TaskGroupInfo, TaskInfo,
+    TaskState, TaskStatus,
+};
+use mesos_api::{ids, AgentID, Attributes, ContainerID, ExecutorID, FrameworkID, TaskID};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::flags::AgentFlags;
+use crate::sum::{Acked, StatusUpdateManager};
+
+/// The version this agent reports.
+pub const VERSION: &str = "1.11.0";
+
+/// The longest registration retry interval (Mesos: 1 min).
+const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The master's UPID from `--master` (`host:port` or `master@host:port`).
+pub fn master_upid(flag: &str) -> Result<UPID, String> {
+    if flag.starts_with("zk://") || flag.starts_with("file://") {
+        return Err(format!(
+            "--master={flag}: ZooKeeper and file detection are not supported yet; give host:port"
+        ));
+    }
+    let (id, hostport) = flag.split_once('@').unwrap_or(("master", flag));
+    use std::net::ToSocketAddrs;
+    let addr = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("--master={flag}: cannot resolve '{hostport}': {e}"))?
+        .find(|a| a.is_ipv4())
+        .ok_or_else(|| format!("--master={flag}: '{hostport}' has no IPv4 address"))?;
+    Ok(UPID::new(id, addr))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ExecKind {
+    Command,
+    Default,
+    Custom,
+}
+
+enum Queued {
+    Task(Box<TaskInfo>),
+    Group(TaskGroupInfo),
+}
+
+struct Executor {
+    info: ExecutorInfo,
+    kind: ExecKind,
+    container_id: ContainerID,
+    directory: PathBuf,
+    pid: Option<i32>,
+    stream: Option<UnboundedSender<Bytes>>,
+    queued: Vec<Queued>,
+    /// Every task not yet terminal-and-acknowledged, with its latest state.
+    tasks: HashMap<TaskID, Task>,
+    /// Set on shutdown: remaining tasks end KILLED rather than FAILED.
+    shutting_down: bool,
+}
+
+struct Framework {
+    info: FrameworkInfo,
+    executors: HashMap<ExecutorID, Executor>,
+}
+
+/// See the module docs.
+pub struct Agent {
+    flags: AgentFlags,
+    info: AgentInfo,
+    master: Option<UPID>,
+    registered: bool,
+    backoff: Duration,
+    frameworks: HashMap<FrameworkID, Framework>,
+    /// Frameworks the master shut down: their streams go once their executors are gone.
+    removing: std::collections::HashSet<FrameworkID>,
+    updates: StatusUpdateManager,
+}
+
+impl Agent {
+    /// An agent with these flags and resources (spawn it under an id like `slave(1)`).
+    pub fn new(
+        flags: AgentFlags,
+        resources: mesos_api::Resources,
+        attributes: Attributes,
+    ) -> Result<Agent, String> {
+        let master = if flags.master.is_empty() {
+            None
+        } else {
+            Some(master_upid(&flags.master)?)
+        };
+        Ok(Agent {
+            info: AgentInfo {
+                hostname: flags.hostname.clone().unwrap_or_default(),
+                port: 5051,
+                resources,
+                attributes,
+                id: None,
+            },
+            backoff: flags.registration_backoff_factor,
+            flags,
+            master,
+            registered: false,
+            frameworks: HashMap::new(),
+            removing: Default::default(),
+            updates: StatusUpdateManager::default(),
+        })
+    }
+
+    /// This agent's id, once registered.
+    pub fn id(&self) -> Option<&AgentID> {
+        self.info.id.as_ref()
+    }
+
+    /// Whether the master has (re)registered this agent.
+    pub fn registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Running executors.
+    pub fn executor_count(&self) -> usize {
+        self.frameworks.values().map(|f| f.executors.len()).sum()
+    }
+
+    /// Status updates not yet acknowledged.
+    pub fn pending_updates(&self) -> usize {
+        self.updates.pending()
+    }
+
+    // ---- registration ------------------------------------------------------------------
+
+    fn try_register(&mut self, ctx: &mut Context<Self>) {
+        if self.registered {
+            return;
+        }
+        let Some(master) = self.master.clone() else {
+            return;
+        };
+        ctx.link_with(&master, RemoteConnection::Reconnect);
+        match &self.info.id {
+            None => ctx.send_named(
+                &master,
+                RegisterAgent::NAME,
+                RegisterAgent {
+                    agent: self.info.clone(),
+                    version: VERSION.into(),
+                    capabilities: vec!["MULTI_ROLE".into(), "TASK_KILLING_STATE".into()],
+                    checkpointed_resources: Default::default(),
+                },
+            ),
+            Some(_) => {
+                let mut tasks = Vec::new();
+                let mut executor_infos = Vec::new();
+                let mut frameworks = Vec::new();
+                for f in self.frameworks.values() {
+                    frameworks.push(f.info.clone());
+                    for e in f.executors.values() {
+                        executor_infos.push(e.info.clone());
+                        tasks.extend(e.tasks.values().cloned());
+                    }
+                }
+                ctx.send_named(
+                    &master,
+                    ReregisterAgent::NAME,
+                    ReregisterAgent {
+                        agent: self.info.clone(),
+                        version: VERSION.into(),
+                        capabilities: vec!["MULTI_ROLE".into(), "TASK_KILLING_STATE".into()],
+                        checkpointed_resources: Default::default(),
+                        executor_infos,
+                        tasks,
+                        frameworks,
+                    },
+                )
+            }
+        }
+        let d = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_REGISTRATION_BACKOFF);
+        ctx.delay(d, |a: &mut Agent, c| a.try_register(c));
+    }
+
+    fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        if self.info.id.as_ref().is_some_and(|old| old != &id) {
+            tracing::warn!(old = ?self.info.id, new = %id, "master gave a new agent id");
+        }
+        tracing::info!(agent = %id, "registered with the master");
+        self.info.id = Some(id);
+        self.registered = true;
+        self.backoff = self.flags.registration_backoff_factor;
+        for u in self.updates.heads() {
+            self.forward(ctx, u);
+        }
+    }
+
+    // ---- tasks -------------------------------------------------------------------------
+
+    fn command_executor_info(&self, fid: &FrameworkID, task: &TaskInfo) -> ExecutorInfo {
+        let cmd = task
+            .command
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        ExecutorInfo {
+            kind: Some(ExecutorType::Custom),
+            executor_id: ExecutorID::new(task.task_id.value.clone()),
+            framework_id: Some(fid.clone()),
+            command: Some(CommandInfo::shell("mesos-executor")),
+            resources: Default::default(),
+            name: Some(format!(
+                "Command Executor (Task: {}) (Command: sh -c '{}')",
+                task.task_id, cmd
+            )),
+            data: None,
+            shutdown_grace_period: None,
+            labels: None,
+        }
+    }
+
+    fn run_task(&mut self, ctx: &mut Context<Self>, from: UPID, m: RunTask) {
+        if Some(&from) != self.master.as_ref() {
+            tracing::warn!(%from, "RunTask not from the master; ignoring");
+            return;
+        }
+        let Some(fid) = m.framework.id.clone() else {
+            return;
+        };
+        let (info, kind) = match &m.task.executor {
+            Some(e) => (e.clone(), ExecKind::Custom),
+            None => (self.command_executor_info(&fid, &m.task), ExecKind::Command),
+        };
+        let task = self.new_task(&fid, &info.executor_id, &m.task);
+        self.queue(
+            ctx,
+            m.framework,
+            info,
+            kind,
+            vec![task],
+            Queued::Task(Box::new(m.task)),
+        );
+    }
+
+    fn run_task_group(&mut self, ctx: &mut Context<Self>, from: UPID, m: RunTaskGroup) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let Some(fid) = m.framework.id.clone() else {
+            return;
+        };
+        let tasks = m
+            .task_group
+            .tasks
+            .iter()
+            .map(|t| self.new_task(&fid, &m.executor.executor_id, t))
+            .collect();
+        self.queue(
+            ctx,
+            m.framework,
+            m.executor,
+            ExecKind::Default,
+            tasks,
+            Queued::Group(m.task_group),
+        );
+    }
+
+    fn new_task(&self, fid: &FrameworkID, eid: &ExecutorID, t: &TaskInfo) -> Task {
+        Task {
+            name: t.name.clone(),
+            task_id: t.task_id.clone(),
+            framework_id: fid.clone(),
+            executor_id: Some(eid.clone()),
+            agent_id: self.info.id.clone().unwrap_or_else(|| AgentID::new("")),
+            state: TaskState::Staging,
+            resources: t.resources.clone(),
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: t.labels.clone(),
+        }
+    }
+
+    fn queue(
+        &mut self,
+        ctx: &mut Context<Self>,
+        framework: FrameworkInfo,
+        info: ExecutorInfo,
+        kind: ExecKind,
+        tasks: Vec<Task>,
+        item: Queued,
+    ) {
+        let Some(fid) = framework.id.clone() else {
+            return;
+        };
+        let eid = info.executor_id.clone();
+        let f = self
+            .frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| Framework {
+                info: framework.clone(),
+                executors: HashMap::new(),
+            });
+        f.info = framework;
+        if !f.executors.contains_key(&eid) {
+            match self.launch_executor(ctx, &fid, info, kind) {
+                Ok(e) => {
+                    self.frameworks
+                        .get_mut(&fid)
+                        .expect("inserted above")
+                        .executors
+                        .insert(eid.clone(), e);
+                }
+                Err(why) => {
+                    tracing::warn!(framework = %fid, executor = %eid, "{why}");
+                    for t in tasks {
+                        let s = self.agent_status(
+                            &t.task_id,
+                            &eid,
+                            TaskState::Failed,
+                            Reason::ExecutorTerminated,
+                            &why,
+                        );
+                        self.handle_update(ctx, &fid, Some(eid.clone()), s);
+                    }
+                    return;
+                }
+            }
+        }
+        let e = self
+            .frameworks
+            .get_mut(&fid)
+            .and_then(|f| f.executors.get_mut(&eid))
+            .expect("present");
+        for t in tasks {
+            e.tasks.insert(t.task_id.clone(), t);
+        }
+        match &e.stream {
+            Some(tx) => {
+                let _ = tx.send(launch_record(&item));
+            }
+            None => e.queued.push(item),
+        }
+    }
+
+    fn executor_program(&self, kind: ExecKind) -> Result<(PathBuf, Option<&'static str>), String> {
+        let (name, mode) = match kind {
+            ExecKind::Command => ("mesos-executor", "command"),
+            _ => ("mesos-default-executor", "default"),
+        };
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let dir = match &self.flags.launcher_dir {
+            Some(d) => d.clone(),
+            None => exe.parent().map(PathBuf::from).unwrap_or_default(),
+        };
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok((p, None));
+        }
+        if crate::executor::multicall() {
+            return Ok((exe, Some(mode)));
+        }
+        Err(format!(
+            "no '{name}' in the launcher dir '{}' (set --launcher_dir)",
+            dir.display()
+        ))
+    }
+
+    fn launch_executor(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        info: ExecutorInfo,
+        kind: ExecKind,
+    ) -> Result<Executor, String> {
+        let agent_id = self
+            .info
+            .id
+            .clone()
+            .ok_or_else(|| "agent is not registered".to_string())?;
+        let container_id = ContainerID::new(ids::new_uuid());
+        let runs = self
+            .flags
+            .work_dir
+            .join("slaves")
+            .join(&agent_id.value)
+            .join("frameworks")
+            .join(&fid.value)
+            .join("executors")
+            .join(&info.executor_id.value)
+            .join("runs");
+        let directory = runs.join(&container_id.value);
+        std::fs::create_dir_all(&directory)
+            .map_err(|e| format!("cannot create sandbox '{}': {e}", directory.display()))?;
+        let latest = runs.join("latest");
+        let _ = std::fs::remove_file(&latest);
+        let _ = std::os::unix::fs::symlink(&container_id.value, &latest);
+        let open = |name: &str| {
+            std::fs::File::create(directory.join(name))
+                .map_err(|e| format!("cannot create {name} in the sandbox: {e}"))
+        };
+        let (stdout, stderr) = (open("stdout")?, open("stderr")?);
+
+        let mut cmd = match kind {
+            ExecKind::Custom => {
+                let c = info
+                    .command
+                    .clone()
+                    .ok_or_else(|| format!("executor '{}' has no command", info.executor_id))?;
+                let value = c.value.clone().unwrap_or_default();
+                let mut cmd = if c.shell {
+                    let mut cmd = tokio::process::Command::new("/bin/sh");
+                    cmd.arg("-c").arg(&value);
+                    cmd
+                } else {
+                    let mut cmd = tokio::process::Command::new(&value);
+                    cmd.args(c.arguments.iter().skip(1));
+                    cmd
+                };
+                if let Some(env) = &c.environment {
+                    for v in &env.variables {
+                        cmd.env(&v.name, v.value.clone().unwrap_or_default());
+                    }
+                }
+                cmd
+            }
+            _ => {
+                let (program, mode) = self.executor_program(kind)?;
+                let mut cmd = tokio::process::Command::new(program);
+                if let Some(m) = mode {
+                    cmd.env(crate::executor::MODE_ENV, m);
+                }
+                cmd
+            }
+        };
+        let upid = ctx.self_upid();
+        let addr = upid.addr();
+        let grace = self.flags.executor_shutdown_grace_period;
+        let checkpoint = self.frameworks.get(fid).is_some_and(|f| f.info.checkpoint);
+        cmd.current_dir(&directory)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .env("MESOS_FRAMEWORK_ID", &fid.value)
+            .env("MESOS_EXECUTOR_ID", &info.executor_id.value)
+            .env("MESOS_AGENT_ID", &agent_id.value)
+            .env("MESOS_SLAVE_ID", &agent_id.value)
+            .env("MESOS_DIRECTORY", &directory)
+            .env("MESOS_SANDBOX", &directory)
+            .env("MESOS_AGENT_ENDPOINT", addr.to_string())
+            .env("MESOS_SLAVE_PID", upid.to_string())
+            .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
+            .env("MESOS_HTTP_COMMAND_EXECUTOR", "1")
+            .env(
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                format!("{}secs", grace.as_secs_f64()),
+            );
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start executor '{}': {e}", info.executor_id))?;
+        let pid = child.id().map(|p| p as i32);
+        tracing::info!(framework = %fid, executor = %info.executor_id, ?pid, dir = %directory.display(), "executor launched");
+        let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
+        ctx.spawn_then(
+            async move { child.wait().await },
+            move |a: &mut Agent, ctx, st| {
+                let code = st.ok();
+                a.executor_exited(ctx, &f, &e, &c, code);
+            },
+        );
+        let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
+        ctx.delay(
+            self.flags.executor_registration_timeout,
+            move |a: &mut Agent, _| a.registration_timeout(&f, &e, &c),
+        );
+        Ok(Executor {
+            info,
+            kind,
+            container_id,
+            directory,
+            pid,
+            stream: None,
+            queued: Vec::new(),
+            tasks: HashMap::new(),
+            shutting_down: false,
+        })
+    }
+
+    fn registration_timeout(&mut self, fid: &FrameworkID, eid: &ExecutorID, cid: &ContainerID) {
+        let Some(e) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        if &e.container_id != cid || e.stream.is_some() {
+            return;
+        }
+        tracing::warn!(framework = %fid, executor = %eid, "executor did not subscribe in time; killing it");
+        kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+
+    fn executor_mut(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> Option<&mut Executor> {
+        self.frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
+    }
+
+    fn executor_exited(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        cid: &ContainerID,
+        status: Option<std::process::ExitStatus>,
+    ) {
+        let Some(f) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        if f.executors.get(eid).is_none_or(|e| &e.container_id != cid) {
+            return;
+        }
+        let e = f.executors.remove(eid).expect("checked");
+        if f.executors.is_empty() {
+            self.frameworks.remove(fid);
+        }
+        let how = match status {
+            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (Some(c), _) => format!("exited with status {c}"),
+                (None, Some(sig)) => format!("terminated by signal {sig}"),
+                _ => "terminated".into(),
+            },
+            None => "terminated".into(),
+        };
+        tracing::info!(framework = %fid, executor = %eid, "executor {how}");
+        let state = if e.shutting_down {
+            TaskState::Killed
+        } else {
+            TaskState::Failed
+        };
+        let mut open: Vec<&Task> = e
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .collect();
+        open.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        let ids: Vec<TaskID> = open.iter().map(|t| t.task_id.clone()).collect();
+        for t in ids {
+            let s = self.agent_status(
+                &t,
+                eid,
+                state,
+                Reason::ExecutorTerminated,
+                &format!("Executor {how}"),
+            );
+            self.handle_update(ctx, fid, Some(eid.clone()), s);
+        }
+        if !self.frameworks.contains_key(fid) && self.removing.remove(fid) {
+            self.updates.remove_framework(fid);
+        }
+    }
+
+    fn agent_status(
+        &self,
+        task: &TaskID,
+        eid: &ExecutorID,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) -> TaskStatus {
+        let mut s = TaskStatus::new(task.clone(), state);
+        s.source = Some(Source::Agent);
+        s.reason = Some(reason);
+        s.message = Some(message.to_string());
+        s.executor_id = Some(eid.clone());
+        s.uuid = Some(ids::new_uuid_bytes());
+        s
+    }
+
+    fn kill_task(&mut self, ctx: &mut Context<Self>, from: UPID, k: KillTask) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let found = self.frameworks.get_mut(&k.framework_id).and_then(|f| {
+            f.executors
+                .values_mut()
+                .find(|e| e.tasks.contains_key(&k.task_id))
+        });
+        let Some(e) = found else {
+            // Unknown here: the master learns it is gone.
+            let s = self.agent_status(
+                &k.task_id,
+                &ExecutorID::new(k.task_id.value.clone()),
+                TaskState::Lost,
+                Reason::ExecutorUnregistered,
+                "Cannot find the task's executor",
+            );
+            self.handle_update(ctx, &k.framework_id, None, s);
+            return;
+        };
+        let eid = e.info.executor_id.clone();
+        // Not yet handed to the executor: it never starts.
+        let before = e.queued.len();
+        e.queued.retain(|q| match q {
+            Queued::Task(t) => t.task_id != k.task_id,
+            Queued::Group(g) => g.tasks.iter().all(|t| t.task_id != k.task_id),
+        });
+        if e.queued.len() != before {
+            let killed: Vec<TaskID> = e
+                .tasks
+                .values()
+                .filter(|t| t.state == TaskState::Staging && e.stream.is_none())
+                .map(|t| t.task_id.clone())
+                .filter(|t| t == &k.task_id)
+                .collect();
+            for t in killed {
+                let s = self.agent_status(
+                    &t,
+                    &eid,
+                    TaskState::Killed,
+                    Reason::TaskKilledDuringLaunch,
+                    "Killed before delivery to the executor",
+                );
+                self.handle_update(ctx, &k.framework_id, Some(eid.clone()), s);
+            }
+            return;
+        }
+        if let Some(tx) = &e.stream {
+            let ev = exec_api::Event {
+                kill: Some(exec_api::Kill {
+                    task_id: k.task_id,
+                    kill_policy: k.kill_policy,
+                }),
+                ..exec_api::Event::new(exec_api::EventType::Kill)
+            };
+            let _ = tx.send(event_record(&ev));
+        }
+    }
+
+    fn shutdown_executor(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, eid: &ExecutorID) {
+        let grace = self.flags.executor_shutdown_grace_period;
+        let Some(e) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        e.shutting_down = true;
+        match &e.stream {
+            Some(tx) => {
+                let _ = tx.send(event_record(&exec_api::Event::new(
+                    exec_api::EventType::Shutdown,
+                )));
+                let (f, x, c) = (fid.clone(), eid.clone(), e.container_id.clone());
+                ctx.delay(grace, move |a: &mut Agent, _| {
+                    if let Some(e) = a.executor_mut(&f, &x) {
+                        if e.container_id == c {
+                            kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+                        }
+                    }
+                });
+            }
+            None => kill_group(e.pid, nix::sys::signal::Signal::SIGKILL),
+        }
+    }
+
+    fn shutdown_framework(&mut self, ctx: &mut Context<Self>, from: UPID, fid: FrameworkID) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        self.removing.insert(fid.clone());
+        let eids: Vec<ExecutorID> = self
+            .frameworks
+            .get(&fid)
+            .map(|f| f.executors.keys().cloned().collect())
+            .unwrap_or_default();
+        for e in eids {
+            self.shutdown_executor(ctx, &fid, &e);
+        }
+    }
+
+    // ---- status updates ----------------------------------------------------------------
+
+    /// Records an update against its task and queues it for the master.
+    fn handle_update(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: Option<ExecutorID>,
+        mut status: TaskStatus,
+    ) {
+        status.agent_id = self.info.id.clone();
+        if status.timestamp.is_none() {
+            status.timestamp = Some(now_secs());
+        }
+        let mut latest = Some(status.state);
+        if let Some(t) = eid
+            .as_ref()
+            .and_then(|e| self.executor_mut(fid, e))
+            .and_then(|e| e.tasks.get_mut(&status.task_id))
+        {
+            t.state = status.state;
+            t.statuses.push(status.clone());
+            latest = Some(t.state);
+        }
+        let u = StatusUpdate {
+            framework_id: fid.clone(),
+            executor_id: eid,
+            agent_id: self.info.id.clone().unwrap_or_else(|| AgentID::new("")),
+            timestamp: status.timestamp.unwrap_or_default(),
+            status,
+            latest_state: latest,
+        };
+        if let Some(head) = self.updates.push(u) {
+            self.forward(ctx, head);
+        }
+    }
+
+    fn forward(&mut self, ctx: &mut Context<Self>, mut u: StatusUpdate) {
+        let (fid, tid) = (u.framework_id.clone(), u.status.task_id.clone());
+        // The master learns the task's newest state even while an older update is in flight.
+        if let Some(t) = u
+            .executor_id
+            .clone()
+            .and_then(|e| self.executor_mut(&fid, &e))
+            .and_then(|e| e.tasks.get(&tid))
+        {
+            u.latest_state = Some(t.state);
+        }
+        let uuid = u.status.uuid.clone();
+        if self.registered {
+            if let Some(m) = &self.master {
+                ctx.send_named(m, StatusUpdate::NAME, u);
+            }
+        }
+        let d = self.updates.next_backoff(&fid, &tid);
+        ctx.delay(d, move |a: &mut Agent, ctx| {
+            let head = a.updates.head(&fid, &tid).cloned();
+            if let Some(h) = head.filter(|h| h.status.uuid == uuid) {
+                tracing::debug!(task = %tid, "retrying status update");
+                a.forward(ctx, h);
+            }
+        });
+    }
+
+    fn acknowledgement(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: StatusUpdateAcknowledgement,
+    ) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let acked_state = self
+            .updates
+            .head(&m.framework_id, &m.task_id)
+            .filter(|h| h.status.uuid.as_deref() == Some(&m.uuid[..]))
+            .map(|h| (h.status.state, h.executor_id.clone()));
+        match self.updates.ack(&m.framework_id, &m.task_id, &m.uuid) {
+            Acked::Ignored => {
+                tracing::debug!(task = %m.task_id, "duplicate or unknown acknowledgement ignored")
+            }
+            Acked::Next(next) => {
+                if let Some(n) = next {
+                    self.forward(ctx, *n);
+                }
+                // A terminal update acknowledged: the task is done here.
+                if let Some((state, Some(eid))) = acked_state {
+                    if state.is_terminal() {
+                        if let Some(e) = self.executor_mut(&m.framework_id, &eid) {
+                            e.tasks.remove(&m.task_id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- the executor API --------------------------------------------------------------
+
+    fn executor_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        if req.method.as_str() != "POST" {
+            return HttpResponse::text(405, "Expecting a POST request").into();
+        }
+        let ct = req.header("content-type").unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return HttpResponse::text(
+                415,
+                format!("Expecting 'Content-Type' of application/json (got '{ct}')"),
+            )
+            .into();
+        }
+        let call: exec_api::Call = match serde_json::from_slice::<serde_json::Value>(&req.body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| mesos_api::protocol::from_json(&v).map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return HttpResponse::bad_request(format!("Failed to parse the call: {e}")).into()
+            }
+        };
+        let (fid, eid) = (call.framework_id.clone(), call.executor_id.clone());
+        if self.executor_mut(&fid, &eid).is_none() {
+            return HttpResponse::bad_request(format!(
+                "Executor '{eid}' of framework '{fid}' is not known to this agent"
+            ))
+            .into();
+        }
+        match call.kind.unwrap_or(CallType::Unknown) {
+            CallType::Subscribe => self.executor_subscribe(&fid, &eid).into(),
+            CallType::Update => {
+                let Some(u) = call.update else {
+                    return HttpResponse::bad_request("Expecting 'update' to be present").into();
+                };
+                let mut s = u.status;
+                let Some(uuid) = s.uuid.clone() else {
+                    return HttpResponse::bad_request("Expecting 'uuid' to be present").into();
+                };
+                let known = self
+                    .executor_mut(&fid, &eid)
+                    .is_some_and(|e| e.tasks.contains_key(&s.task_id));
+                if !known {
+                    return HttpResponse::bad_request(format!(
+                        "Task '{}' is not known to executor '{eid}'",
+                        s.task_id
+                    ))
+                    .into();
+                }
+                s.source = Some(Source::Executor);
+                s.executor_id = Some(eid.clone());
+                let tid = s.task_id.clone();
+                self.handle_update(ctx, &fid, Some(eid.clone()), s);
+                // The agent holds the update now: the executor may forget it.
+                if let Some(tx) = self.executor_mut(&fid, &eid).and_then(|e| e.stream.clone()) {
+                    let ev = exec_api::Event {
+                        acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
+                        ..exec_api::Event::new(exec_api::EventType::Acknowledged)
+                    };
+                    let _ = tx.send(event_record(&ev));
+                }
+                HttpResponse::empty(202).into()
+            }
+            CallType::Heartbeat => HttpResponse::empty(202).into(),
+            CallType::Message => HttpResponse::text(
+                501,
+                "MESSAGE from executors is not supported by this agent yet",
+            )
+            .into(),
+            CallType::Unknown => HttpResponse::bad_request("Expecting 'type' to be present").into(),
+        }
+    }
+
+    fn executor_subscribe(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> HttpResponse {
+        let framework_info = self.frameworks[fid].info.clone();
+        let agent_info = self.info.clone();
+        let e = self.executor_mut(fid, eid).expect("checked by caller");
+        let (resp, tx) = HttpResponse::stream("application/json");
+        let ev = exec_api::Event {
+            subscribed: Some(exec_api::Subscribed {
+                executor_info: e.info.clone(),
+                framework_info,
+                agent_info,
+                container_id: Some(e.container_id.clone()),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::Subscribed)
+        };
+        let _ = tx.send(event_record(&ev));
+        for q in e.queued.drain(..) {
+            let _ = tx.send(launch_record(&q));
+        }
+        if e.shutting_down {
+            let _ = tx.send(event_record(&exec_api::Event::new(
+                exec_api::EventType::Shutdown,
+            )));
+        }
+        e.stream = Some(tx);
+        tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
+        resp
+    }
+}
+
+fn event_record(ev: &exec_api::Event) -> Bytes {
+    let body = serde_json::to_vec(&mesos_api::protocol::to_json(ev)).unwrap_or_default();
+    Bytes::from(crate::httpc::record(&body))
+}
+
+fn launch_record(q: &Queued) -> Bytes {
+    let ev = match q {
+        Queued::Task(t) => exec_api::Event {
+            launch: Some(exec_api::Launch {
+                task: TaskInfo::clone(t),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::Launch)
+        },
+        Queued::Group(g) => exec_api::Event {
+            launch_group: Some(exec_api::LaunchGroup {
+                task_group: g.clone(),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::LaunchGroup)
+        },
+    };
+    event_record(&ev)
+}
+
+/// Signals a process group (the executor and everything it started).
+pub(crate) fn kill_group(pid: Option<i32>, sig: nix::sys::signal::Signal) {
+    if let Some(p) = pid.filter(|p| *p > 0) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(p), sig);
+    }
+}
+
+/// A kill policy's grace period (Mesos's default 3 s).
+pub fn grace_of(p: Option<&KillPolicy>) -> Duration {
+    p.and_then(|p| p.grace_period.as_ref())
+        .map(|d| d.as_duration())
+        .unwrap_or(Duration::from_secs(3))
+}
+
+impl Process for Agent {
+    fn initialize(&mut self, ctx: &mut Context<Self>) {
+        let addr = ctx.self_upid().addr();
+        self.info.port = addr.port() as i32;
+        if self.info.hostname.is_empty() {
+            self.info.hostname = addr.ip().to_string();
+        }
+        ctx.install_named(
+            AgentRegistered::NAME,
+            |a: &mut Agent, c, from, m: AgentRegistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(
+            AgentReregistered::NAME,
+            |a: &mut Agent, c, from, m: AgentReregistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(PingAgent::NAME, |a: &mut Agent, c, from, p: PingAgent| {
+            if Some(&from) == a.master.as_ref() {
+                c.send_named(&from, PongAgent::NAME, PongAgent {});
+                if !p.connected && a.registered {
+                    a.registered = false;
+                    a.try_register(c);
+                }
+            }
+        });
+        ctx.install_named(RunTask::NAME, |a: &mut Agent, c, from, m: RunTask| {
+            a.run_task(c, from, m)
+        });
+        ctx.install_named(
+            RunTaskGroup::NAME,
+            |a: &mut Agent, c, from, m: RunTaskGroup| a.run_task_group(c, from, m),
+        );
+        ctx.install_named(KillTask::NAME, |a: &mut Agent, c, from, m: KillTask| {
+            a.kill_task(c, from, m)
+        });
+        ctx.install_named(
+            ShutdownFramework::NAME,
+            |a: &mut Agent, c, from, m: ShutdownFramework| {
+                a.shutdown_framework(c, from, m.framework_id)
+            },
+        );
+        ctx.install_named(
+            ShutdownExecutor::NAME,
+            |a: &mut Agent, c, from, m: ShutdownExecutor| {
+                if Some(&from) == a.master.as_ref() {
+                    a.shutdown_executor(c, &m.framework_id, &m.executor_id)
+                }
+            },
+        );
+        ctx.install_named(
+            StatusUpdateAcknowledgement::NAME,
+            |a: &mut Agent, c, from, m: StatusUpdateAcknowledgement| a.acknowledgement(c, from, m),
+        );
+        ctx.route("api/v1/executor", |a: &mut Agent, c, req| {
+            a.executor_api(c, req)
+        });
+        self.try_register(ctx);
+    }
+
+    fn finalize(&mut self, _ctx: &mut Context<Self>) {
+        // Executors do not outlive an agent that stops without checkpointing.
+        for f in self.frameworks.values() {
+            for e in f.executors.values() {
+                kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+
+    fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        if Some(pid) == self.master.as_ref() && self.registered {
+            tracing::warn!(master = %pid, "lost the master; reregistering");
+            self.registered = false;
+            self.backoff = self.flags.registration_backoff_factor;
+            self.try_register(ctx);
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! End to end on loopback: the real master and allocator, real agents, the Rust scheduler SDK,
+//! and the command and default executors as real OS processes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use libprocess::{Runtime, PID};
+use mesos_agent::{Agent, AgentFlags};
+use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
+use mesos_api::protocol::offer::{Filters, Offer};
+use mesos_api::protocol::scheduler::Failure;
+use mesos_api::protocol::task::{
+    CommandInfo, DurationInfo, ExecutorInfo, ExecutorType, KillPolicy, Reason, Source,
+    TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+};
+use mesos_api::{AgentID, Attributes, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
+use mesos_master::{Master, MasterFlags};
+use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use tokio::sync::mpsc;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+enum Seen {
+    Subscribed(FrameworkID),
+    Offers(Vec<Offer>),
+    Update(TaskStatus),
+    Failure(#[allow(dead_code)] Failure),
+    Error(#[allow(dead_code)] String),
+}
+
+struct Recorder(mpsc::UnboundedSender<Seen>);
+
+impl Scheduler for Recorder {
+    fn subscribed(&mut self, _: &mut Driver, id: &FrameworkID) {
+        let _ = self.0.send(Seen::Subscribed(id.clone()));
+    }
+    fn offers(&mut self, _: &mut Driver, offers: Vec<Offer>) {
+        let _ = self.0.send(Seen::Offers(offers));
+    }
+    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
+        let _ = self.0.send(Seen::Update(s.clone()));
+    }
+    fn failure(&mut self, _: &mut Driver, f: &Failure) {
+        let _ = self.0.send(Seen::Failure(f.clone()));
+    }
+    fn error(&mut self, _: &mut Driver, m: &str) {
+        let _ = self.0.send(Seen::Error(m.to_string()));
+    }
+}
+
+struct Cluster {
+    rt: Runtime,
+    master: PID<Master>,
+    agents: Vec<PID<Agent>>,
+    work: PathBuf,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for a in &self.agents {
+            a.terminate(true);
+        }
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+fn launcher_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+async fn cluster(agents: usize, resources: &str) -> Cluster {
+    let rt = Runtime::local().await.unwrap();
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        ..MasterFlags::default()
+    };
+    let master = rt.spawn("master", Master::new(flags)).unwrap();
+    let work =
+        std::env::temp_dir().join(format!("mesos-agent-test-{}", mesos_api::ids::new_uuid()));
+    let mut pids = Vec::new();
+    for i in 0..agents {
+        let mut f = AgentFlags::new(rt.address().to_string(), work.join(format!("a{i}")));
+        f.resources = Some(resources.into());
+        f.launcher_dir = Some(launcher_dir());
+        f.registration_backoff_factor = Duration::from_millis(100);
+        let r = mesos_agent::resources::agent_resources(f.resources.as_deref(), "*", &f.work_dir)
+            .unwrap();
+        let agent = Agent::new(f, r, Attributes::default()).unwrap();
+        let id = rt.unique_id("slave");
+        pids.push(rt.spawn(&id, agent).unwrap());
+    }
+    // Every agent registered.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let n = master
+            .dispatch(|m: &mut Master, _| m.agent_count())
+            .await
+            .unwrap();
+        if n == agents {
+            break;
+        }
+        assert!(Instant::now() < deadline, "agents did not register");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Cluster {
+        rt,
+        master,
+        agents: pids,
+        work,
+    }
+}
+
+struct Fw {
+    pid: PID<SchedulerProcess<Recorder>>,
+    rx: mpsc::UnboundedReceiver<Seen>,
+    id: FrameworkID,
+}
+
+async fn framework(c: &Cluster, info: FrameworkInfo) -> Fw {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let pid = mesos_scheduler::start(&c.rt, c.master.upid().clone(), info, Recorder(tx)).unwrap();
+    let id = match next(&mut rx).await {
+        Seen::Subscribed(id) => id,
+        other => panic!("expected SUBSCRIBED, got {other:?}"),
+    };
+    Fw { pid, rx, id }
+}
+
+fn info(name: &str) -> FrameworkInfo {
+    let mut i = FrameworkInfo::new(name, "root");
+    i.capabilities = vec![FrameworkCapability {
+        kind: Some(FrameworkCapabilityType::MultiRole),
+    }];
+    i.roles = vec!["*".into()];
+    i
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("scheduler gone")
+}
+
+async fn offers(fw: &mut Fw) -> Vec<Offer> {
+    loop {
+        if let Seen::Offers(o) = next(&mut fw.rx).await {
+            return o;
+        }
+    }
+}
+
+/// Updates for `task` until a terminal one; returns every state seen.
+async fn states_until_terminal(fw: &mut Fw, task: &str) -> Vec<TaskStatus> {
+    let mut out = Vec::new();
+    loop {
+        if let Seen::Update(s) = next(&mut fw.rx).await {
+            if s.task_id.value == task {
+                let done = s.state.is_terminal();
+                out.push(s);
+                if done {
+                    return out;
+                }
+            }
+        }
+    }
+}
+
+async fn wait_state(fw: &mut Fw, task: &str, state: TaskState) -> TaskStatus {
+    loop {
+        if let Seen::Update(s) = next(&mut fw.rx).await {
+            if s.task_id.value == task {
+                if s.state == state {
+                    return s;
+                }
+                assert!(
+                    !s.state.is_terminal(),
+                    "task {task} ended {:?}: {:?}",
+                    s.state,
+                    s.message
+                );
+            }
+        }
+    }
+}
+
+fn command_task(id: &str, agent: &AgentID, cmd: &str, res: &str) -> TaskInfo {
+    TaskInfo {
+        name: id.into(),
+        task_id: TaskID::new(id),
+        agent_id: agent.clone(),
+        resources: Resources::parse(res, "*").unwrap(),
+        executor: None,
+        command: Some(CommandInfo::shell(cmd)),
+        kill_policy: None,
+        data: None,
+        labels: None,
+    }
+}
+
+async fn launch(fw: &Fw, offer: &OfferID, tasks: Vec<TaskInfo>) {
+    let o = offer.clone();
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().launch(
+                &o,
+                tasks,
+                Some(Filters {
+                    refuse_seconds: 0.0,
+                }),
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn sandbox(c: &Cluster, executor: &str) -> PathBuf {
+    // work/a<i>/slaves/<agent>/frameworks/<fw>/executors/<executor>/runs/latest
+    for a in std::fs::read_dir(&c.work).unwrap() {
+        let slaves = a.unwrap().path().join("slaves");
+        for s in std::fs::read_dir(&slaves).into_iter().flatten() {
+            let fws = s.unwrap().path().join("frameworks");
+            for f in std::fs::read_dir(&fws).into_iter().flatten() {
+                let p = f
+                    .unwrap()
+                    .path()
+                    .join("executors")
+                    .join(executor)
+                    .join("runs")
+                    .join("latest");
+                if p.exists() {
+                    return p;
+                }
+            }
+        }
+    }
+    panic!("no sandbox for executor {executor}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_runs_to_finished_and_its_stdout_is_in_the_sandbox() {
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut fw = framework(&c, info("echo")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let t = command_task(
+        "t1",
+        &o.agent_id,
+        "echo hello from the sandbox; echo oops >&2",
+        "cpus:1;mem:64",
+    );
+    launch(&fw, &o.id, vec![t]).await;
+    let states = states_until_terminal(&mut fw, "t1").await;
+    let seq: Vec<TaskState> = states.iter().map(|s| s.state).collect();
+    assert_eq!(
+        seq,
+        [TaskState::Starting, TaskState::Running, TaskState::Finished]
+    );
+    let last = states.last().unwrap();
+    assert_eq!(last.source, Some(Source::Executor));
+    assert_eq!(last.agent_id.as_ref(), Some(&o.agent_id));
+    assert!(last.uuid.is_some());
+    let dir = sandbox(&c, "t1");
+    let out = std::fs::read_to_string(dir.join("stdout")).unwrap();
+    assert!(out.contains("hello from the sandbox"), "stdout: {out:?}");
+    let err = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(err.contains("oops"), "stderr: {err:?}");
+    // The executor exits once its update is acknowledged; all updates are acknowledged.
+    let agent = c.agents[0].clone();
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (execs, pending) = agent
+            .dispatch(|a: &mut Agent, _| (a.executor_count(), a.pending_updates()))
+            .await
+            .unwrap();
+        if execs == 0 && pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "executor or updates left: {execs} {pending}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_command_is_failed_with_its_exit_status() {
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut fw = framework(&c, info("fail")).await;
+    let o = offers(&mut fw).await.remove(0);
+    launch(
+        &fw,
+        &o.id,
+        vec![command_task("bad", &o.agent_id, "exit 3", "cpus:1;mem:64")],
+    )
+    .await;
+    let s = states_until_terminal(&mut fw, "bad").await.pop().unwrap();
+    assert_eq!(s.state, TaskState::Failed);
+    assert_eq!(s.message.as_deref(), Some("Command exited with status 3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period() {
+    let c = cluster(1, "cpus:4;mem:512").await;
+    let mut fw = framework(&c, info("kill")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let mut stubborn = command_task(
+        "stubborn",
+        &o.agent_id,
+        "trap '' TERM; sleep 60 & wait; sleep 60",
+        "cpus:1;mem:64",
+    );
+    stubborn.kill_policy = Some(KillPolicy {
+        grace_period: Some(DurationInfo::from_duration(Duration::from_millis(500))),
+    });
+    let polite = command_task("polite", &o.agent_id, "sleep 60", "cpus:1;mem:64");
+    launch(&fw, &o.id, vec![stubborn, polite]).await;
+    let mut running = 0;
+    while running < 2 {
+        if let Seen::Update(s) = next(&mut fw.rx).await {
+            assert!(!s.state.is_terminal(), "{s:?}");
+            if s.state == TaskState::Running {
+                running += 1;
+            }
+        }
+    }
+    for t in ["polite", "stubborn"] {
+        let tid = TaskID::new(t);
+        fw.pid
+            .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| p.driver().kill(tid, None, None))
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    let mut ended = std::collections::HashMap::new();
+    while ended.len() < 2 {
+        if let Seen::Update(s) = next(&mut fw.rx).await {
+            if s.state.is_terminal() {
+                ended.insert(s.task_id.value.clone(), (s.state, start.elapsed()));
+            }
+        }
+    }
+    assert_eq!(ended["polite"].0, TaskState::Killed);
+    assert_eq!(ended["stubborn"].0, TaskState::Killed);
+    // SIGKILL came after its 500 ms grace period, well inside the default 3 s.
+    assert!(
+        ended["stubborn"].1 >= Duration::from_millis(400),
+        "{:?}",
+        ended["stubborn"]
+    );
+    assert!(
+        ended["stubborn"].1 < Duration::from_secs(3),
+        "{:?}",
+        ended["stubborn"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_unknown_task_is_lost_from_the_master() {
+    let c = cluster(1, "cpus:1;mem:128").await;
+    let mut fw = framework(&c, info("ghost")).await;
+    fw.pid
+        .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().kill(TaskID::new("nope"), None, None)
+        })
+        .await
+        .unwrap();
+    let s = states_until_terminal(&mut fw, "nope").await.pop().unwrap();
+    assert_eq!(s.state, TaskState::Lost);
+    assert_eq!(s.source, Some(Source::Master));
+    assert_eq!(s.reason, Some(Reason::Reconciliation));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
+    let c = cluster(1, "cpus:4;mem:1024").await;
+    let mut fw = framework(&c, info("group")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let executor = ExecutorInfo {
+        kind: Some(ExecutorType::Default),
+        executor_id: ExecutorID::new("default"),
+        framework_id: None,
+        command: None,
+        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+        name: None,
+        data: None,
+        shutdown_grace_period: None,
+        labels: None,
+    };
+    let tasks = vec![
+        command_task("g1", &o.agent_id, "sleep 60", "cpus:1;mem:64"),
+        command_task("g2", &o.agent_id, "sleep 60", "cpus:1;mem:64"),
+        command_task(
+            "g3",
+            &o.agent_id,
+            "sleep 1; echo bye; exit 7",
+            "cpus:1;mem:64",
+        ),
+    ];
+    let oid = o.id.clone();
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver()
+                .launch_group(&oid, executor, TaskGroupInfo { tasks }, None)
+        })
+        .await
+        .unwrap();
+    let mut running = std::collections::HashSet::new();
+    let mut ended = std::collections::HashMap::new();
+    while ended.len() < 3 {
+        if let Seen::Update(s) = next(&mut fw.rx).await {
+            if s.state == TaskState::Running {
+                running.insert(s.task_id.value.clone());
+            }
+            if s.state.is_terminal() {
+                ended.insert(s.task_id.value.clone(), s);
+            }
+        }
+    }
+    assert_eq!(running.len(), 3, "every task of the group ran");
+    assert_eq!(ended["g3"].state, TaskState::Failed);
+    assert_eq!(
+        ended["g3"].message.as_deref(),
+        Some("Command exited with status 7")
+    );
+    assert_eq!(ended["g1"].state, TaskState::Killed);
+    assert_eq!(ended["g2"].state, TaskState::Killed);
+    let out = std::fs::read_to_string(sandbox(&c, "default").join("tasks/g3/stdout")).unwrap();
+    assert_eq!(out, "bye\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_frameworks_on_three_agents_share_by_drf() {
+    let c = cluster(3, "cpus:4;mem:4096").await;
+    let mut a = framework(&c, info("a")).await;
+    let mut b = framework(&c, info("b")).await;
+    // Each framework holds what it accepts and takes more as offered: tasks of one cpu that run
+    // until killed. DRF alternates offers, so neither gets far ahead.
+    let mut held = [0usize, 0usize];
+    let mut n = 0;
+    let deadline = Instant::now() + LIMIT;
+    while held[0] + held[1] < 12 {
+        assert!(Instant::now() < deadline, "cluster not filled: {held:?}");
+        for (i, fw) in [&mut a, &mut b].into_iter().enumerate() {
+            while let Ok(ev) = fw.rx.try_recv() {
+                if let Seen::Offers(os) = ev {
+                    for o in os {
+                        let cpus = o.resources.cpus() as usize;
+                        let tasks: Vec<TaskInfo> = (0..cpus.min(1))
+                            .map(|_| {
+                                n += 1;
+                                command_task(
+                                    &format!("t{n}"),
+                                    &o.agent_id,
+                                    "sleep 60",
+                                    "cpus:1;mem:128",
+                                )
+                            })
+                            .collect();
+                        held[i] += tasks.len();
+                        launch(fw, &o.id, tasks).await;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        held[0].abs_diff(held[1]) <= 2,
+        "DRF shares the 12 cpus evenly: {held:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declining_with_refuse_zero_reoffers_the_same_resources() {
+    let c = cluster(1, "cpus:2;mem:256").await;
+    let mut fw = framework(&c, info("decliner")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let ids = vec![o.id.clone()];
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().decline(
+                ids,
+                Some(Filters {
+                    refuse_seconds: 0.0,
+                }),
+            )
+        })
+        .await
+        .unwrap();
+    let again = offers(&mut fw).await.remove(0);
+    assert_ne!(again.id, o.id);
+    assert_eq!(again.resources, o.resources);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
+    let c = cluster(1, "cpus:2;mem:256").await;
+    let mut fw = framework(&c, info("teardown")).await;
+    let o = offers(&mut fw).await.remove(0);
+    launch(
+        &fw,
+        &o.id,
+        vec![command_task(
+            "long",
+            &o.agent_id,
+            "sleep 60",
+            "cpus:1;mem:64",
+        )],
+    )
+    .await;
+    wait_state(&mut fw, "long", TaskState::Running).await;
+    fw.pid
+        .dispatch(|p: &mut SchedulerProcess<Recorder>, _| p.driver().teardown())
+        .await
+        .unwrap();
+    let agent = c.agents[0].clone();
+    let deadline = Instant::now() + LIMIT;
+    while agent
+        .dispatch(|a: &mut Agent, _| a.executor_count())
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "executor still running after teardown"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The master forgot the framework: its tasks are gone from the master's books.
+    let id = fw.id.clone();
+    let left = c
+        .master
+        .dispatch(move |m: &mut Master, _| m.tasks_of(&id).len())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    while let Ok(ev) = fw.rx.try_recv() {
+        assert!(!matches!(ev, Seen::Error(_)), "{ev:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_short_tasks_on_three_agents_all_finish() {
+    const N: usize = 1000;
+    let c = cluster(3, "cpus:16;mem:16384").await;
+    let mut fw = framework(&c, info("many")).await;
+    let mut launched = 0usize;
+    let mut finished = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while finished.len() < N {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {N} finished",
+            finished.len()
+        );
+        match next(&mut fw.rx).await {
+            Seen::Offers(os) => {
+                for o in os {
+                    let room = (o.resources.cpus() / 0.5) as usize;
+                    let k = room.min(N - launched);
+                    let tasks: Vec<TaskInfo> = (0..k)
+                        .map(|i| {
+                            command_task(
+                                &format!("s{}", launched + i),
+                                &o.agent_id,
+                                "true",
+                                "cpus:0.5;mem:32",
+                            )
+                        })
+                        .collect();
+                    launched += k;
+                    launch(&fw, &o.id, tasks).await;
+                }
+            }
+            Seen::Update(s) => {
+                assert!(
+                    !matches!(
+                        s.state,
+                        TaskState::Failed | TaskState::Lost | TaskState::Error
+                    ),
+                    "{s:?}"
+                );
+                if s.state == TaskState::Finished {
+                    assert!(
+                        finished.insert(s.task_id.value.clone()),
+                        "duplicate FINISHED"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(finished.len(), N);
+}

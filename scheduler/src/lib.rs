@@ -1,0 +1,364 @@
+//! mesos-scheduler: write a framework in Rust.
+//!
+//! Implement [`Scheduler`] (every callback has a default that does nothing) and [`start`] it
+//! with a [`FrameworkInfo`] and the master's UPID. The SDK subscribes (retrying with backoff
+//! until SUBSCRIBED), resubscribes with the framework id when the connection to the master
+//! breaks (a failover within `failover_timeout` keeps the framework's tasks), and by default
+//! acknowledges each status update after [`Scheduler::update`] returns. Calls go through the
+//! [`Driver`] handed to every callback.
+//!
+//! ```no_run
+//! # async fn demo(rt: libprocess::Runtime, master: libprocess::UPID) {
+//! use mesos_scheduler::{start, Driver, Scheduler};
+//! use mesos_api::protocol::{framework::FrameworkInfo, offer::Offer};
+//!
+//! struct Decliner;
+//! impl Scheduler for Decliner {
+//!     fn offers(&mut self, d: &mut Driver, offers: Vec<Offer>) {
+//!         d.decline(offers.into_iter().map(|o| o.id).collect(), None);
+//!     }
+//! }
+//! let info = FrameworkInfo::new("decliner", "root");
+//! let pid = start(&rt, master, info, Decliner).unwrap();
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use libprocess::{Context, Process, RemoteConnection, Runtime, PID, UPID};
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::offer::{
+    Filters, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
+};
+use mesos_api::protocol::scheduler::{
+    Accept, Acknowledge, Call, CallType, Decline, Event, EventType, Failure, Kill, Reconcile,
+    ReconcileTask, Roles, Subscribe,
+};
+use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo, TaskStatus};
+use mesos_api::{AgentID, FrameworkID, OfferID, TaskID};
+
+/// The callbacks of a framework. Each gets the [`Driver`] to make calls with.
+#[allow(unused_variables)]
+pub trait Scheduler: Send + 'static {
+    /// SUBSCRIBED: the framework has an id (the same one after a failover).
+    fn subscribed(&mut self, d: &mut Driver, framework_id: &FrameworkID) {}
+    /// OFFERS.
+    fn offers(&mut self, d: &mut Driver, offers: Vec<Offer>) {}
+    /// RESCIND: an offer is no longer valid.
+    fn rescind(&mut self, d: &mut Driver, offer_id: &OfferID) {}
+    /// UPDATE: a task's status (acknowledged after this returns unless implicit
+    /// acknowledgements are off).
+    fn update(&mut self, d: &mut Driver, status: &TaskStatus) {}
+    /// FAILURE: an agent (or an executor) is gone.
+    fn failure(&mut self, d: &mut Driver, failure: &Failure) {}
+    /// ERROR: the master refused the framework; the SDK stops.
+    fn error(&mut self, d: &mut Driver, message: &str) {}
+    /// The connection to the master broke; the SDK is resubscribing.
+    fn disconnected(&mut self, d: &mut Driver) {}
+}
+
+/// Makes calls to the master on behalf of the framework.
+pub struct Driver {
+    rt: Runtime,
+    me: UPID,
+    master: UPID,
+    info: FrameworkInfo,
+    subscribed: bool,
+    implicit_acks: bool,
+    stop: bool,
+}
+
+impl Driver {
+    fn call(&self, call: Call) {
+        self.rt.send_named(&self.me, &self.master, Call::NAME, call);
+    }
+
+    fn new_call(&self, kind: CallType) -> Call {
+        Call::new(kind, self.info.id.clone())
+    }
+
+    /// The framework's id, once subscribed.
+    pub fn framework_id(&self) -> Option<&FrameworkID> {
+        self.info.id.as_ref()
+    }
+
+    /// The framework as subscribed.
+    pub fn framework_info(&self) -> &FrameworkInfo {
+        &self.info
+    }
+
+    /// This scheduler's UPID.
+    pub fn self_upid(&self) -> &UPID {
+        &self.me
+    }
+
+    /// Whether SUBSCRIBED has arrived (and the connection has not broken since).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed
+    }
+
+    /// Turns implicit acknowledgements off (call [`Driver::acknowledge`] yourself) or on.
+    pub fn set_implicit_acknowledgements(&mut self, on: bool) {
+        self.implicit_acks = on;
+    }
+
+    /// ACCEPT offers (all from one agent) with operations.
+    pub fn accept(
+        &self,
+        offer_ids: Vec<OfferID>,
+        operations: Vec<OfferOperation>,
+        filters: Option<Filters>,
+    ) {
+        let mut c = self.new_call(CallType::Accept);
+        c.accept = Some(Accept {
+            offer_ids,
+            operations,
+            filters,
+        });
+        self.call(c);
+    }
+
+    /// ACCEPT one offer with a LAUNCH of these tasks.
+    pub fn launch(&self, offer_id: &OfferID, tasks: Vec<TaskInfo>, filters: Option<Filters>) {
+        let op = OfferOperation {
+            launch: Some(Launch { task_infos: tasks }),
+            ..OfferOperation::new(OperationType::Launch)
+        };
+        self.accept(vec![offer_id.clone()], vec![op], filters);
+    }
+
+    /// ACCEPT one offer with a LAUNCH_GROUP under a DEFAULT executor.
+    pub fn launch_group(
+        &self,
+        offer_id: &OfferID,
+        executor: ExecutorInfo,
+        group: TaskGroupInfo,
+        filters: Option<Filters>,
+    ) {
+        let op = OfferOperation {
+            launch_group: Some(LaunchGroup {
+                executor,
+                task_group: group,
+            }),
+            ..OfferOperation::new(OperationType::LaunchGroup)
+        };
+        self.accept(vec![offer_id.clone()], vec![op], filters);
+    }
+
+    /// DECLINE offers (no filters: refuse for the default 5 s).
+    pub fn decline(&self, offer_ids: Vec<OfferID>, filters: Option<Filters>) {
+        let mut c = self.new_call(CallType::Decline);
+        c.decline = Some(Decline { offer_ids, filters });
+        self.call(c);
+    }
+
+    /// KILL a task.
+    pub fn kill(
+        &self,
+        task_id: TaskID,
+        agent_id: Option<AgentID>,
+        kill_policy: Option<KillPolicy>,
+    ) {
+        let mut c = self.new_call(CallType::Kill);
+        c.kill = Some(Kill {
+            task_id,
+            agent_id,
+            kill_policy,
+        });
+        self.call(c);
+    }
+
+    /// RECONCILE: no tasks for implicit reconciliation, else explicit.
+    pub fn reconcile(&self, tasks: Vec<(TaskID, Option<AgentID>)>) {
+        let mut c = self.new_call(CallType::Reconcile);
+        c.reconcile = Some(Reconcile {
+            tasks: tasks
+                .into_iter()
+                .map(|(task_id, agent_id)| ReconcileTask { task_id, agent_id })
+                .collect(),
+        });
+        self.call(c);
+    }
+
+    /// REVIVE (no roles: all the framework's roles).
+    pub fn revive(&self, roles: Vec<String>) {
+        let mut c = self.new_call(CallType::Revive);
+        c.revive = Some(Roles { roles });
+        self.call(c);
+    }
+
+    /// SUPPRESS (no roles: all the framework's roles).
+    pub fn suppress(&self, roles: Vec<String>) {
+        let mut c = self.new_call(CallType::Suppress);
+        c.suppress = Some(Roles { roles });
+        self.call(c);
+    }
+
+    /// ACKNOWLEDGE an update (those without a uuid need none; they are skipped).
+    pub fn acknowledge(&self, status: &TaskStatus) {
+        let (Some(uuid), Some(agent_id)) = (status.uuid.clone(), status.agent_id.clone()) else {
+            return;
+        };
+        let mut c = self.new_call(CallType::Acknowledge);
+        c.acknowledge = Some(Acknowledge {
+            agent_id,
+            task_id: status.task_id.clone(),
+            uuid,
+        });
+        self.call(c);
+    }
+
+    /// TEARDOWN: the framework ends, its tasks are killed; the SDK stops.
+    pub fn teardown(&mut self) {
+        let c = self.new_call(CallType::Teardown);
+        self.call(c);
+        self.stop = true;
+    }
+
+    /// Stops the SDK without tearing the framework down (a failover can pick it up).
+    pub fn stop(&mut self) {
+        self.stop = true;
+    }
+}
+
+/// The process that runs a [`Scheduler`].
+pub struct SchedulerProcess<S: Scheduler> {
+    driver: Driver,
+    sched: S,
+    backoff: Duration,
+    generation: u64,
+}
+
+/// First subscription retry interval, doubling to [`MAX_BACKOFF`].
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest subscription retry interval.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl<S: Scheduler> SchedulerProcess<S> {
+    /// The driver, to make calls from outside a callback (through `PID::dispatch`).
+    pub fn driver(&mut self) -> &mut Driver {
+        &mut self.driver
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&mut self) -> &mut S {
+        &mut self.sched
+    }
+
+    fn subscribe(&mut self, ctx: &mut Context<Self>, generation: u64) {
+        if self.driver.subscribed || generation != self.generation || self.driver.stop {
+            return;
+        }
+        ctx.link_with(&self.driver.master, RemoteConnection::Reconnect);
+        let mut c = self.driver.new_call(CallType::Subscribe);
+        c.subscribe = Some(Subscribe {
+            framework_info: self.driver.info.clone(),
+            suppressed_roles: Vec::new(),
+        });
+        self.driver.call(c);
+        let d = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, generation));
+    }
+
+    fn event(&mut self, ctx: &mut Context<Self>, from: UPID, ev: Event) {
+        if from != self.driver.master {
+            tracing::warn!(%from, "event not from the master; ignored");
+            return;
+        }
+        let d = &mut self.driver;
+        match ev.kind.unwrap_or(EventType::Unknown) {
+            EventType::Subscribed => {
+                if let Some(s) = ev.subscribed {
+                    d.subscribed = true;
+                    d.info.id = Some(s.framework_id.clone());
+                    self.backoff = INITIAL_BACKOFF;
+                    self.sched.subscribed(d, &s.framework_id);
+                }
+            }
+            EventType::Offers => {
+                if let Some(o) = ev.offers {
+                    self.sched.offers(d, o.offers);
+                }
+            }
+            EventType::Rescind => {
+                if let Some(r) = ev.rescind {
+                    self.sched.rescind(d, &r.offer_id);
+                }
+            }
+            EventType::Update => {
+                if let Some(u) = ev.update {
+                    self.sched.update(d, &u.status);
+                    if d.implicit_acks {
+                        d.acknowledge(&u.status);
+                    }
+                }
+            }
+            EventType::Failure => {
+                if let Some(f) = ev.failure {
+                    self.sched.failure(d, &f);
+                }
+            }
+            EventType::Error => {
+                let msg = ev.error.map(|e| e.message).unwrap_or_default();
+                self.sched.error(d, &msg);
+                d.stop = true;
+            }
+            _ => {}
+        }
+        if self.driver.stop {
+            ctx.terminate_self();
+        }
+    }
+}
+
+impl<S: Scheduler> Process for SchedulerProcess<S> {
+    fn initialize(&mut self, ctx: &mut Context<Self>) {
+        ctx.install_named(Event::NAME, |p: &mut Self, c, from, ev: Event| {
+            p.event(c, from, ev)
+        });
+        let g = self.generation;
+        self.subscribe(ctx, g);
+    }
+
+    fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        if pid != &self.driver.master || self.driver.stop {
+            return;
+        }
+        let was = std::mem::replace(&mut self.driver.subscribed, false);
+        if was {
+            self.sched.disconnected(&mut self.driver);
+        }
+        self.generation += 1;
+        self.backoff = INITIAL_BACKOFF;
+        let g = self.generation;
+        // Give the master a moment (it may be restarting), then resubscribe.
+        ctx.delay(INITIAL_BACKOFF, move |p: &mut Self, c| p.subscribe(c, g));
+    }
+}
+
+/// Starts a framework: spawns its scheduler process on `rt`, which subscribes to `master`.
+pub fn start<S: Scheduler>(
+    rt: &Runtime,
+    master: UPID,
+    info: FrameworkInfo,
+    sched: S,
+) -> libprocess::Result<PID<SchedulerProcess<S>>> {
+    let id = rt.unique_id("scheduler");
+    let me = UPID::new(id.as_str(), rt.address());
+    let p = SchedulerProcess {
+        driver: Driver {
+            rt: rt.clone(),
+            me,
+            master,
+            info,
+            subscribed: false,
+            implicit_acks: true,
+            stop: false,
+        },
+        sched,
+        backoff: INITIAL_BACKOFF,
+        generation: 0,
+    };
+    rt.spawn(&id, p)
+}
