@@ -132,6 +132,14 @@ impl Master {
                 return;
             }
         }
+        if info.id.as_ref().is_some_and(|id| self.removed.contains(id)) {
+            ctx.send_named(
+                &from,
+                Event::NAME,
+                Event::error("Framework has been removed"),
+            );
+            return;
+        }
         let fid = match &info.id {
             Some(id) => id.clone(),
             None => {
@@ -202,6 +210,7 @@ impl Master {
         let Some(f) = self.frameworks.remove(fid) else {
             return;
         };
+        self.removed.insert(fid.clone());
         for o in &f.offers {
             self.offers.remove(o);
         }

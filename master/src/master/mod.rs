@@ -34,6 +34,8 @@ pub struct Master {
     agents: HashMap<AgentID, AgentRec>,
     agent_by_pid: HashMap<UPID, AgentID>,
     frameworks: HashMap<FrameworkID, FrameworkRec>,
+    /// Frameworks torn down or failed over past their timeout: they may not come back.
+    removed: std::collections::HashSet<FrameworkID>,
     offers: HashMap<OfferID, OfferRec>,
     next_agent: u64,
     next_framework: u64,
@@ -58,6 +60,7 @@ impl Master {
             agents: HashMap::new(),
             agent_by_pid: HashMap::new(),
             frameworks: HashMap::new(),
+            removed: Default::default(),
             offers: HashMap::new(),
             next_agent: 0,
             next_framework: 0,

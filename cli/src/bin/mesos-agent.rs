@@ -1,0 +1,28 @@
+//! `mesos-agent`: an agent of `--master`, sandboxes under `--work_dir`.
+
+use mesos_cli::flags::load_or_exit;
+use mesos_cli::{
+    agent_flags, bind, die, merge, start_agent, wait_for_signal, AGENT_FLAGS, NETWORK_FLAGS,
+};
+
+fn main() {
+    mesos_agent::executor::run_if_requested();
+    let table = merge(&[NETWORK_FLAGS, AGENT_FLAGS]);
+    let f = load_or_exit("mesos-agent", &table);
+    let master = f.required("master").unwrap_or_else(|e| die(e)).to_string();
+    let work_dir = f
+        .required("work_dir")
+        .unwrap_or_else(|e| die(e))
+        .to_string();
+    let af = agent_flags(&f, &master, &work_dir).unwrap_or_else(|e| die(e));
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
+    rt.block_on(async {
+        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let a = start_agent(&r, af).unwrap_or_else(|e| die(e));
+        eprintln!("Agent started at {}; registering with {master}", a.upid());
+        wait_for_signal().await;
+        a.terminate(true);
+        a.wait().await;
+        r.shutdown().await;
+    });
+}

@@ -1,0 +1,367 @@
+//! `mesos-execute`: runs one command (or a task group) as a framework and prints each status
+//! update; exits 0 when every task FINISHED and 1 otherwise. `--master=local` starts a master
+//! and an agent in this process first.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use mesos_agent::AgentFlags;
+use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
+use mesos_api::protocol::offer::{Filters, Offer};
+use mesos_api::protocol::task::{
+    CommandInfo, Environment, ExecutorInfo, ExecutorType, TaskGroupInfo, TaskInfo, TaskState,
+    TaskStatus, Variable, VariableType,
+};
+use mesos_api::{ExecutorID, FrameworkID, Resources, TaskID};
+use mesos_cli::flags::{load_or_exit, Flag, Flags};
+use mesos_cli::{die, start_agent, start_master};
+use mesos_master::MasterFlags;
+use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use tokio::sync::mpsc;
+
+const FLAGS: &[Flag] = &[
+    Flag::value(
+        "master",
+        None,
+        "The master (host:port), or 'local' for an embedded master and agent",
+    ),
+    Flag::value("name", None, "Name of the task (also its id)"),
+    Flag::value("command", None, "Shell command to run"),
+    Flag::value("resources", Some("cpus:1;mem:128"), "Resources of the task"),
+    Flag::value(
+        "task_group",
+        None,
+        "A JSON file holding a TaskGroupInfo, run under the default executor",
+    ),
+    Flag::boolean(
+        "checkpoint",
+        false,
+        "Whether the framework checkpoints (survives agent restarts)",
+    ),
+    Flag::value(
+        "kill_after",
+        None,
+        "Kill the task this long after it is RUNNING (e.g. 10secs)",
+    ),
+    Flag::value(
+        "env",
+        None,
+        "Environment of the command as a JSON object, e.g. '{\"K\":\"V\"}'",
+    ),
+    Flag::boolean("shell", true, "Run --command through /bin/sh -c"),
+    Flag::value("role", Some("*"), "Role to register with"),
+    Flag::value(
+        "framework_name",
+        Some("mesos-execute instance"),
+        "Name of the framework",
+    ),
+    Flag::value(
+        "num_agents",
+        Some("1"),
+        "With --master=local: the number of agents",
+    ),
+    Flag::value(
+        "work_dir",
+        None,
+        "With --master=local: the agents' work dir (default: a new directory in /tmp)",
+    ),
+];
+
+enum Plan {
+    Task(Box<TaskInfo>),
+    Group(ExecutorInfo, TaskGroupInfo),
+}
+
+enum Msg {
+    Running(TaskID),
+    Done(i32),
+}
+
+struct Execute {
+    plan: Option<Plan>,
+    need: Resources,
+    pending: HashSet<TaskID>,
+    all_finished: bool,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+fn print_status(s: &TaskStatus) {
+    println!(
+        "Received status update {} for task '{}'",
+        s.state.as_str(),
+        s.task_id
+    );
+    if let Some(src) = s.source {
+        println!("  source: {}", src.as_str());
+    }
+    if let Some(r) = s.reason {
+        println!("  reason: {}", r.as_str());
+    }
+    if let Some(m) = &s.message {
+        println!("  message: '{m}'");
+    }
+}
+
+impl Scheduler for Execute {
+    fn subscribed(&mut self, _: &mut Driver, id: &FrameworkID) {
+        println!("Subscribed with ID {id}");
+    }
+
+    fn offers(&mut self, d: &mut Driver, offers: Vec<Offer>) {
+        let mut unused = Vec::new();
+        for o in offers {
+            let fits = self.plan.is_some() && o.resources.unallocate().contains(&self.need);
+            if !fits {
+                unused.push(o.id);
+                continue;
+            }
+            match self.plan.take().expect("checked") {
+                Plan::Task(mut t) => {
+                    t.agent_id = o.agent_id.clone();
+                    println!("Submitted task '{}' to agent '{}'", t.name, o.agent_id);
+                    self.pending.insert(t.task_id.clone());
+                    d.launch(&o.id, vec![*t], None);
+                }
+                Plan::Group(e, mut g) => {
+                    for t in g.tasks.iter_mut() {
+                        t.agent_id = o.agent_id.clone();
+                        self.pending.insert(t.task_id.clone());
+                    }
+                    let names: Vec<&str> = g.tasks.iter().map(|t| t.name.as_str()).collect();
+                    println!(
+                        "Submitted task group with tasks [ {} ] to agent '{}'",
+                        names.join(", "),
+                        o.agent_id
+                    );
+                    d.launch_group(&o.id, e, g, None);
+                }
+            }
+            d.suppress(Vec::new());
+        }
+        if !unused.is_empty() {
+            d.decline(
+                unused,
+                Some(Filters {
+                    refuse_seconds: 1.0,
+                }),
+            );
+        }
+    }
+
+    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
+        print_status(s);
+        if s.state == TaskState::Running {
+            let _ = self.tx.send(Msg::Running(s.task_id.clone()));
+        }
+        if s.state.is_terminal() && self.pending.remove(&s.task_id) {
+            if s.state != TaskState::Finished {
+                self.all_finished = false;
+            }
+            if self.pending.is_empty() {
+                let _ = self
+                    .tx
+                    .send(Msg::Done(if self.all_finished { 0 } else { 1 }));
+            }
+        }
+    }
+
+    fn error(&mut self, _: &mut Driver, message: &str) {
+        eprintln!("Received an ERROR event: {message}");
+        let _ = self.tx.send(Msg::Done(1));
+    }
+}
+
+fn environment(f: &Flags) -> Result<Option<Environment>, String> {
+    let Some(text) = f.get("env") else {
+        return Ok(None);
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("Flag '--env': not JSON: {e}"))?;
+    let obj = v
+        .as_object()
+        .ok_or("Flag '--env': expecting a JSON object of names to values")?;
+    let mut variables = Vec::new();
+    for (k, v) in obj {
+        let value = v
+            .as_str()
+            .ok_or_else(|| format!("Flag '--env': the value of '{k}' is not a string"))?;
+        variables.push(Variable {
+            name: k.clone(),
+            kind: VariableType::Value,
+            value: Some(value.to_string()),
+        });
+    }
+    Ok(Some(Environment { variables }))
+}
+
+fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
+    match (f.get("task_group"), f.get("command")) {
+        (Some(_), Some(_)) => Err("Either --command or --task_group, not both".into()),
+        (None, None) => Err("One of --command or --task_group is required".into()),
+        (None, Some(cmd)) => {
+            let name = f.required("name")?.to_string();
+            let need = Resources::parse_flag(f.get("resources").unwrap_or(""), role)
+                .map_err(|e| format!("Flag '--resources': {e}"))?;
+            let mut command = if f.bool("shell")? {
+                CommandInfo::shell(cmd)
+            } else {
+                let mut c = CommandInfo::shell(cmd);
+                c.shell = false;
+                c.arguments = cmd.split_whitespace().map(str::to_string).collect();
+                c
+            };
+            command.environment = environment(f)?;
+            let t = TaskInfo {
+                name: name.clone(),
+                task_id: TaskID::new(name),
+                agent_id: mesos_api::AgentID::new(""),
+                resources: need.clone(),
+                executor: None,
+                command: Some(command),
+                kill_policy: None,
+                data: None,
+                labels: None,
+            };
+            Ok((Plan::Task(Box::new(t)), need))
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("Flag '--task_group': cannot read '{path}': {e}"))?;
+            let mut v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("Flag '--task_group': '{path}' is not JSON: {e}"))?;
+            // The agent is chosen from the offer: an absent agent_id is fine.
+            if let Some(tasks) = v.get_mut("tasks").and_then(|t| t.as_array_mut()) {
+                for t in tasks {
+                    if let Some(o) = t.as_object_mut() {
+                        o.entry("agent_id")
+                            .or_insert_with(|| serde_json::json!({"value": ""}));
+                    }
+                }
+            }
+            let g: TaskGroupInfo = mesos_api::protocol::from_json(&v)
+                .map_err(|e| format!("Flag '--task_group': {e}"))?;
+            if g.tasks.is_empty() {
+                return Err("Flag '--task_group': the group has no tasks".into());
+            }
+            let executor = ExecutorInfo {
+                kind: Some(ExecutorType::Default),
+                executor_id: ExecutorID::new(format!(
+                    "default-executor-{}",
+                    &mesos_api::ids::new_uuid()[..8]
+                )),
+                framework_id: None,
+                command: None,
+                resources: Resources::parse("cpus:0.1;mem:32;disk:32", role)
+                    .map_err(|e| e.to_string())?,
+                name: None,
+                data: None,
+                shutdown_grace_period: None,
+                labels: None,
+            };
+            let mut need = executor.resources.clone();
+            for t in &g.tasks {
+                need.add_all(&t.resources.unallocate());
+            }
+            Ok((Plan::Group(executor, g), need))
+        }
+    }
+}
+
+fn main() {
+    mesos_agent::executor::run_if_requested();
+    let f = load_or_exit("mesos-execute", FLAGS);
+    let master = f.required("master").unwrap_or_else(|e| die(e)).to_string();
+    let role = f.get("role").unwrap_or("*").to_string();
+    mesos_api::roles::validate(&role).unwrap_or_else(|e| die(format!("Flag '--role': {e}")));
+    let (plan, need) = plan(&f, &role).unwrap_or_else(|e| die(e));
+    let kill_after = f.duration("kill_after").unwrap_or_else(|e| die(e));
+    let checkpoint = f.bool("checkpoint").unwrap_or_else(|e| die(e));
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
+    let code = rt.block_on(async move {
+        let r = libprocess::Runtime::local()
+            .await
+            .unwrap_or_else(|e| die(format!("cannot listen: {e}")));
+        let mut agents = Vec::new();
+        let master_upid = if master == "local" {
+            let m = start_master(&r, MasterFlags::default()).unwrap_or_else(|e| die(e));
+            let work_dir = f.get("work_dir").map(str::to_string).unwrap_or_else(|| {
+                std::env::temp_dir()
+                    .join(format!("mesos-execute-{}", mesos_api::ids::new_uuid()))
+                    .display()
+                    .to_string()
+            });
+            let n: usize = f
+                .number("num_agents")
+                .unwrap_or_else(|e| die(e))
+                .unwrap_or(1);
+            for _ in 0..n.max(1) {
+                let af = AgentFlags::new(m.upid().addr().to_string(), &work_dir);
+                agents.push(start_agent(&r, af).unwrap_or_else(|e| die(e)));
+            }
+            println!(
+                "Started a local cluster at {} (sandboxes under {work_dir})",
+                m.upid()
+            );
+            m.upid().clone()
+        } else {
+            mesos_agent::master_upid(&master).unwrap_or_else(|e| die(e))
+        };
+        let mut info = FrameworkInfo::new(
+            f.get("framework_name").unwrap_or("mesos-execute instance"),
+            std::env::var("USER").unwrap_or_else(|_| "root".into()),
+        );
+        info.checkpoint = checkpoint;
+        info.roles = vec![role.clone()];
+        info.capabilities = vec![FrameworkCapability {
+            kind: Some(FrameworkCapabilityType::MultiRole),
+        }];
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let sched = Execute {
+            plan: Some(plan),
+            need,
+            pending: HashSet::new(),
+            all_finished: true,
+            tx,
+        };
+        let pid = mesos_scheduler::start(&r, master_upid, info, sched)
+            .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
+        let mut code = 1;
+        let mut killing = HashSet::new();
+        while let Some(m) = rx.recv().await {
+            match m {
+                Msg::Running(t) => {
+                    if let Some(d) = kill_after {
+                        if killing.insert(t.clone()) {
+                            let p = pid.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(d).await;
+                                println!("Killing task '{t}' after {d:?}");
+                                let _ = p
+                                    .dispatch(move |s: &mut SchedulerProcess<Execute>, _| {
+                                        s.driver().kill(t, None, None)
+                                    })
+                                    .await;
+                            });
+                        }
+                    }
+                }
+                Msg::Done(c) => {
+                    code = c;
+                    break;
+                }
+            }
+        }
+        // Leave nothing running behind.
+        let _ = pid
+            .dispatch(|s: &mut SchedulerProcess<Execute>, _| s.driver().teardown())
+            .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for a in &agents {
+            a.terminate(true);
+            a.wait().await;
+        }
+        r.shutdown().await;
+        code
+    });
+    std::process::exit(code);
+}

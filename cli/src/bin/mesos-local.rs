@@ -1,0 +1,57 @@
+//! `mesos-local`: a master and `--num_agents` agents in one process, on one port.
+
+use mesos_cli::flags::{load_or_exit, Flag};
+use mesos_cli::{
+    agent_flags, bind, die, master_flags, merge, start_agent, start_master, wait_for_signal,
+    AGENT_FLAGS, MASTER_FLAGS, NETWORK_FLAGS,
+};
+
+const LOCAL_FLAGS: &[Flag] = &[
+    Flag::value("num_agents", Some("1"), "Number of agents to run").alias(&["num_slaves"]),
+    Flag::value(
+        "work_dir",
+        Some("/tmp/mesos"),
+        "Where the agents' sandboxes live",
+    ),
+];
+
+fn main() {
+    mesos_agent::executor::run_if_requested();
+    let agent_only: Vec<Flag> = AGENT_FLAGS
+        .iter()
+        .filter(|f| f.name != "master")
+        .copied()
+        .collect();
+    let table = merge(&[LOCAL_FLAGS, NETWORK_FLAGS, MASTER_FLAGS, &agent_only]);
+    let f = load_or_exit("mesos-local", &table);
+    let n: usize = f
+        .number("num_agents")
+        .unwrap_or_else(|e| die(e))
+        .unwrap_or(1);
+    if n == 0 {
+        die("Flag '--num_agents' must be at least 1");
+    }
+    let mf = master_flags(&f).unwrap_or_else(|e| die(e));
+    let work_dir = f.get("work_dir").unwrap_or("/tmp/mesos").to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
+    rt.block_on(async {
+        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let m = start_master(&r, mf).unwrap_or_else(|e| die(e));
+        let master = m.upid().addr().to_string();
+        let mut agents = Vec::new();
+        for _ in 0..n {
+            let af = agent_flags(&f, &master, &work_dir).unwrap_or_else(|e| die(e));
+            agents.push(start_agent(&r, af).unwrap_or_else(|e| die(e)));
+        }
+        eprintln!(
+            "mesos-local: master at {} with {n} agent(s); sandboxes under {work_dir}",
+            m.upid()
+        );
+        wait_for_signal().await;
+        for a in &agents {
+            a.terminate(true);
+            a.wait().await;
+        }
+        r.shutdown().await;
+    });
+}

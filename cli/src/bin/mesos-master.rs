@@ -1,0 +1,24 @@
+//! `mesos-master`: the master on `--ip`:`--port` (default 127.0.0.1:5050).
+
+use mesos_cli::flags::load_or_exit;
+use mesos_cli::{
+    bind, die, master_flags, merge, start_master, wait_for_signal, MASTER_FLAGS, NETWORK_FLAGS,
+};
+
+fn main() {
+    let table = merge(&[NETWORK_FLAGS, MASTER_FLAGS]);
+    let f = load_or_exit("mesos-master", &table);
+    let mf = master_flags(&f).unwrap_or_else(|e| die(e));
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
+    rt.block_on(async {
+        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let m = start_master(&r, mf).unwrap_or_else(|e| die(e));
+        let id = m
+            .dispatch(|m: &mut mesos_master::Master, _| m.id().to_string())
+            .await
+            .unwrap_or_default();
+        eprintln!("Master {id} started at {}", m.upid());
+        wait_for_signal().await;
+        r.shutdown().await;
+    });
+}

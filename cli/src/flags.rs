@@ -1,0 +1,355 @@
+//! Flags as Mesos's stout reads them: `--name=value`, `--name` / `--no-name` for booleans,
+//! `MESOS_<NAME>` in the environment (the command line wins), `--help`. An unknown or malformed
+//! flag is an error that names it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// One flag.
+#[derive(Clone, Copy, Debug)]
+pub struct Flag {
+    /// Its name (`work_dir`).
+    pub name: &'static str,
+    /// Other names it answers to (`num_slaves` for `num_agents`).
+    pub aliases: &'static [&'static str],
+    /// One line of help.
+    pub help: &'static str,
+    /// Its default, if any.
+    pub default: Option<&'static str>,
+    /// A boolean (`--name`, `--no-name`).
+    pub boolean: bool,
+}
+
+impl Flag {
+    /// A flag taking a value.
+    pub const fn value(
+        name: &'static str,
+        default: Option<&'static str>,
+        help: &'static str,
+    ) -> Flag {
+        Flag {
+            name,
+            aliases: &[],
+            help,
+            default,
+            boolean: false,
+        }
+    }
+
+    /// A boolean flag.
+    pub const fn boolean(name: &'static str, default: bool, help: &'static str) -> Flag {
+        Flag {
+            name,
+            aliases: &[],
+            help,
+            default: Some(if default { "true" } else { "false" }),
+            boolean: true,
+        }
+    }
+
+    /// The same flag with aliases.
+    pub const fn alias(mut self, aliases: &'static [&'static str]) -> Flag {
+        self.aliases = aliases;
+        self
+    }
+}
+
+/// Why flags did not load.
+#[derive(Debug, PartialEq)]
+pub enum FlagsError {
+    /// `--help` was given: print this usage and exit 0.
+    Help(String),
+    /// A bad flag: print this and exit 1.
+    Bad(String),
+}
+
+impl std::fmt::Display for FlagsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagsError::Help(s) | FlagsError::Bad(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Loaded flags.
+#[derive(Debug)]
+pub struct Flags {
+    values: HashMap<&'static str, String>,
+}
+
+/// The usage text for a program's flags.
+pub fn usage(program: &str, flags: &[Flag]) -> String {
+    let mut out = format!("Usage: {program} [options]\n\n");
+    let mut sorted: Vec<&Flag> = flags.iter().collect();
+    sorted.sort_by_key(|f| f.name);
+    for f in sorted {
+        let mut left = if f.boolean {
+            format!("  --[no-]{}", f.name)
+        } else {
+            format!("  --{}=VALUE", f.name)
+        };
+        for a in f.aliases {
+            left.push_str(&format!(", --{a}"));
+        }
+        out.push_str(&format!("{left}\n      {}", f.help));
+        if let Some(d) = f.default {
+            out.push_str(&format!(" (default: {d})"));
+        }
+        out.push('\n');
+    }
+    out.push_str("  --help\n      Prints this help message\n");
+    out
+}
+
+/// Loads `flags` from the environment (`MESOS_<NAME>`) and then `args` (without the program).
+pub fn load(
+    program: &str,
+    flags: &[Flag],
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Flags, FlagsError> {
+    let find = |name: &str| {
+        flags
+            .iter()
+            .find(|f| f.name == name || f.aliases.contains(&name))
+    };
+    let mut values: HashMap<&'static str, String> = HashMap::new();
+    for f in flags {
+        if let Some(d) = f.default {
+            values.insert(f.name, d.to_string());
+        }
+        for n in std::iter::once(&f.name).chain(f.aliases.iter()) {
+            if let Some(v) = env(&format!("MESOS_{}", n.to_ascii_uppercase())) {
+                values.insert(f.name, v);
+            }
+        }
+    }
+    for arg in args {
+        if arg == "--help" || arg == "-h" {
+            return Err(FlagsError::Help(usage(program, flags)));
+        }
+        let Some(body) = arg.strip_prefix("--") else {
+            return Err(FlagsError::Bad(format!(
+                "Failed to load flags: unexpected argument '{arg}' (flags look like --name=value)"
+            )));
+        };
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (body, None),
+        };
+        let name = name.replace('-', "_");
+        if let Some(f) = find(&name) {
+            match (f.boolean, value) {
+                (true, None) => {
+                    values.insert(f.name, "true".into());
+                }
+                (true, Some(v)) => {
+                    parse_bool(v).map_err(|e| {
+                        FlagsError::Bad(format!("Failed to load flag '{name}': {e}"))
+                    })?;
+                    values.insert(f.name, v.to_string());
+                }
+                (false, Some(v)) => {
+                    values.insert(f.name, v.to_string());
+                }
+                (false, None) => {
+                    return Err(FlagsError::Bad(format!(
+                        "Failed to load flag '{name}': missing value (use --{name}=VALUE)"
+                    )))
+                }
+            }
+            continue;
+        }
+        if let Some(f) = name.strip_prefix("no_").and_then(|n| find(n)) {
+            if f.boolean && value.is_none() {
+                values.insert(f.name, "false".into());
+                continue;
+            }
+        }
+        return Err(FlagsError::Bad(format!(
+            "Failed to load unknown flag '{name}'"
+        )));
+    }
+    Ok(Flags { values })
+}
+
+/// Loads from the process's arguments and environment; prints help or the error and exits
+/// on failure.
+pub fn load_or_exit(program: &str, flags: &[Flag]) -> Flags {
+    match load(program, flags, std::env::args().skip(1), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(f) => f,
+        Err(FlagsError::Help(u)) => {
+            print!("{u}");
+            std::process::exit(0)
+        }
+        Err(FlagsError::Bad(e)) => {
+            eprintln!("{e}\n\nSee --help for the flags.");
+            std::process::exit(1)
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("expecting a boolean, got '{v}'")),
+    }
+}
+
+/// A duration in stout's form: a number and a unit (`ns`, `us`, `ms`, `secs`, `mins`, `hrs`,
+/// `days`, `weeks`), e.g. `15secs`, `0.5mins`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("'{text}' has no unit (e.g. 15secs)"))?;
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number followed by a unit"))?;
+    let secs =
+        match unit {
+            "ns" => 1e-9,
+            "us" => 1e-6,
+            "ms" => 1e-3,
+            "secs" => 1.0,
+            "mins" => 60.0,
+            "hrs" => 3600.0,
+            "days" => 86400.0,
+            "weeks" => 604800.0,
+            _ => return Err(format!(
+                "'{text}' has an unknown unit '{unit}' (ns, us, ms, secs, mins, hrs, days, weeks)"
+            )),
+        };
+    Duration::try_from_secs_f64(n * secs).map_err(|e| format!("'{text}': {e}"))
+}
+
+impl Flags {
+    /// A flag's value (or default).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A required flag's value.
+    pub fn required(&self, name: &str) -> Result<&str, String> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("Flag '--{name}' is required"))
+    }
+
+    /// A boolean flag.
+    pub fn bool(&self, name: &str) -> Result<bool, String> {
+        self.get(name)
+            .map_or(Ok(false), parse_bool)
+            .map_err(|e| format!("Flag '--{name}': {e}"))
+    }
+
+    /// A duration flag, if set.
+    pub fn duration(&self, name: &str) -> Result<Option<Duration>, String> {
+        self.get(name)
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| format!("Flag '--{name}': {e}"))
+    }
+
+    /// A number flag, if set.
+    pub fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|_| format!("Flag '--{name}': '{v}' is not a valid number"))
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLAGS: &[Flag] = &[
+        Flag::value("work_dir", None, "where"),
+        Flag::value("port", Some("5050"), "port"),
+        Flag::value("num_agents", Some("1"), "agents").alias(&["num_slaves"]),
+        Flag::boolean("checkpoint", false, "checkpoint"),
+    ];
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_line_beats_environment_beats_default() {
+        let env = |k: &str| (k == "MESOS_PORT").then(|| "6060".to_string());
+        let f = load("p", FLAGS, args(&[]), env).unwrap();
+        assert_eq!(f.get("port"), Some("6060"));
+        let f = load("p", FLAGS, args(&["--port=7070"]), env).unwrap();
+        assert_eq!(f.get("port"), Some("7070"));
+        let f = load("p", FLAGS, args(&[]), |_| None).unwrap();
+        assert_eq!(f.get("port"), Some("5050"));
+    }
+
+    #[test]
+    fn aliases_booleans_and_negation() {
+        let f = load(
+            "p",
+            FLAGS,
+            args(&["--num_slaves=3", "--checkpoint"]),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(f.get("num_agents"), Some("3"));
+        assert!(f.bool("checkpoint").unwrap());
+        let f = load(
+            "p",
+            FLAGS,
+            args(&["--checkpoint", "--no-checkpoint"]),
+            |_| None,
+        )
+        .unwrap();
+        assert!(!f.bool("checkpoint").unwrap());
+        let env = |k: &str| (k == "MESOS_NUM_SLAVES").then(|| "4".to_string());
+        assert_eq!(
+            load("p", FLAGS, args(&[]), env).unwrap().get("num_agents"),
+            Some("4")
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_errors_that_name_them() {
+        let e = load("p", FLAGS, args(&["--bogus=1"]), |_| None).unwrap_err();
+        assert_eq!(
+            e,
+            FlagsError::Bad("Failed to load unknown flag 'bogus'".into())
+        );
+        let e = load("p", FLAGS, args(&["--work_dir"]), |_| None).unwrap_err();
+        assert!(e.to_string().contains("'work_dir'"), "{e}");
+        let e = load("p", FLAGS, args(&["--checkpoint=maybe"]), |_| None).unwrap_err();
+        assert!(e.to_string().contains("'checkpoint'"), "{e}");
+        let e = load("p", FLAGS, args(&["stray"]), |_| None).unwrap_err();
+        assert!(e.to_string().contains("'stray'"), "{e}");
+        let f = load("p", FLAGS, args(&["--port=abc"]), |_| None).unwrap();
+        assert!(f.number::<u16>("port").unwrap_err().contains("--port"));
+        let Err(FlagsError::Help(u)) = load("p", FLAGS, args(&["--help"]), |_| None) else {
+            panic!("expected help")
+        };
+        assert!(u.contains("--num_agents=VALUE, --num_slaves"), "{u}");
+    }
+
+    #[test]
+    fn durations_in_stout_form() {
+        assert_eq!(parse_duration("15secs").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("0.5mins").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(
+            parse_duration("2weeks").unwrap(),
+            Duration::from_secs(1_209_600)
+        );
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("15parsecs").is_err());
+        assert!(parse_duration("secs").is_err());
+    }
+}
