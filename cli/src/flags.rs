@@ -160,7 +160,7 @@ pub fn load(
             }
             continue;
         }
-        if let Some(f) = name.strip_prefix("no_").and_then(|n| find(n)) {
+        if let Some(f) = name.strip_prefix("no_").and_then(&find) {
             if f.boolean && value.is_none() {
                 values.insert(f.name, "false".into());
                 continue;

@@ -69,7 +69,7 @@ const FLAGS: &[Flag] = &[
 
 enum Plan {
     Task(Box<TaskInfo>),
-    Group(ExecutorInfo, TaskGroupInfo),
+    Group(Box<ExecutorInfo>, TaskGroupInfo),
 }
 
 enum Msg {
@@ -133,7 +133,7 @@ impl Scheduler for Execute {
                         names.join(", "),
                         o.agent_id
                     );
-                    d.launch_group(&o.id, e, g, None);
+                    d.launch_group(&o.id, *e, g, None);
                 }
             }
             d.suppress(Vec::new());
@@ -262,7 +262,7 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
             for t in &g.tasks {
                 need.add_all(&t.resources.unallocate());
             }
-            Ok((Plan::Group(executor, g), need))
+            Ok((Plan::Group(Box::new(executor), g), need))
         }
     }
 }
