@@ -210,20 +210,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: f64 = num
         .parse()
         .map_err(|_| format!("'{text}' is not a number followed by a unit"))?;
-    let secs =
-        match unit {
-            "ns" => 1e-9,
-            "us" => 1e-6,
-            "ms" => 1e-3,
-            "secs" => 1.0,
-            "mins" => 60.0,
-            "hrs" => 3600.0,
-            "days" => 86400.0,
-            "weeks" => 604800.0,
-            _ => return Err(format!(
+    let secs = match unit {
+        "ns" => 1e-9,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "secs" => 1.0,
+        "mins" => 60.0,
+        "hrs" => 3600.0,
+        "days" => 86400.0,
+        "weeks" => 604800.0,
+        _ => {
+            return Err(format!(
                 "'{text}' has an unknown unit '{unit}' (ns, us, ms, secs, mins, hrs, days, weeks)"
-            )),
-        };
+            ))
+        }
+    };
     Duration::try_from_secs_f64(n * secs).map_err(|e| format!("'{text}': {e}"))
 }
 

@@ -1,0 +1,399 @@
+//! The binaries as an operator runs them: real OS processes on loopback.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use libprocess::{Runtime, UPID};
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::offer::Offer;
+use mesos_api::protocol::scheduler::Failure;
+use mesos_api::protocol::task::{CommandInfo, TaskInfo, TaskState, TaskStatus};
+use mesos_api::{AgentID, Resources, TaskID};
+use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use tokio::sync::mpsc;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn bin(name: &str) -> Command {
+    let path = match name {
+        "mesos-master" => env!("CARGO_BIN_EXE_mesos-master"),
+        "mesos-agent" => env!("CARGO_BIN_EXE_mesos-agent"),
+        "mesos-local" => env!("CARGO_BIN_EXE_mesos-local"),
+        "mesos-execute" => env!("CARGO_BIN_EXE_mesos-execute"),
+        _ => unreachable!(),
+    };
+    let mut c = Command::new(path);
+    // Keep the environment from leaking MESOS_* flags in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MESOS_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// Runs a command with a time limit.
+fn run(mut c: Command) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + LIMIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("command timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("mesos-cli-{tag}-{}", mesos_api::ids::new_uuid()))
+}
+
+#[test]
+fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
+    let dir = temp_dir("exec");
+    let mut c = bin("mesos-execute");
+    c.args([
+        "--master=local",
+        "--name=hello",
+        "--command=echo hello from mesos-execute",
+        "--resources=cpus:0.5;mem:64",
+    ])
+    .arg(format!("--work_dir={}", dir.display()));
+    let out = run(c);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let states: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("Received status update "))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "TASK_STARTING for task 'hello'",
+            "TASK_RUNNING for task 'hello'",
+            "TASK_FINISHED for task 'hello'"
+        ]
+    );
+    // The output is in the sandbox.
+    let found = walk(&dir)
+        .into_iter()
+        .filter(|p| p.ends_with("runs/latest/stdout"))
+        .any(|p| std::fs::read_to_string(p).unwrap_or_default() == "hello from mesos-execute\n");
+    assert!(
+        found,
+        "no sandbox stdout with the output under {}",
+        dir.display()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            out.extend(walk(&p));
+        } else if ft.is_symlink() && p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn mesos_execute_exits_nonzero_with_the_failure_printed() {
+    let dir = temp_dir("fail");
+    let mut c = bin("mesos-execute");
+    c.args(["--master=local", "--name=bad", "--command=exit 4"])
+        .arg(format!("--work_dir={}", dir.display()));
+    let out = run(c);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("TASK_FAILED for task 'bad'"), "{stdout}");
+    assert!(
+        stdout.contains("message: 'Command exited with status 4'"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mesos_execute_runs_a_task_group_from_a_file() {
+    let dir = temp_dir("group");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("group.json");
+    let res = r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":0.2}},{"name":"mem","type":"SCALAR","scalar":{"value":32}}]"#;
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"tasks":[
+              {{"name":"one","task_id":{{"value":"one"}},"agent_id":{{"value":""}},"resources":{res},"command":{{"value":"true"}}}},
+              {{"name":"two","task_id":{{"value":"two"}},"resources":{res},"command":{{"value":"sleep 0.2"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let mut c = bin("mesos-execute");
+    c.arg("--master=local")
+        .arg(format!("--task_group={}", file.display()))
+        .arg(format!("--work_dir={}", dir.join("work").display()));
+    let out = run(c);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("TASK_FINISHED for task 'one'"), "{stdout}");
+    assert!(stdout.contains("TASK_FINISHED for task 'two'"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_flags_exit_with_a_message_naming_the_flag() {
+    let mut c = bin("mesos-master");
+    c.arg("--bogus=1");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown flag 'bogus'"));
+
+    let mut c = bin("mesos-master");
+    c.arg("--allocation_interval=fast");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--allocation_interval"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut c = bin("mesos-agent");
+    c.arg("--work_dir=/tmp/x");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("Flag '--master' is required"));
+
+    let mut c = bin("mesos-agent");
+    c.args([
+        "--master=127.0.0.1:1",
+        "--work_dir=/tmp/x",
+        "--resources=cpus:lots",
+    ]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--resources"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut c = bin("mesos-execute");
+    c.args([
+        "--master=local",
+        "--name=x",
+        "--command=true",
+        "--kill_after=5",
+    ]);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--kill_after"));
+
+    // The environment is read too, and named in the error.
+    let mut c = bin("mesos-local");
+    c.env("MESOS_NUM_AGENTS", "many");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--num_agents"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut c = bin("mesos-agent");
+    c.arg("--help");
+    let out = run(c);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("--work_dir=VALUE"));
+}
+
+// ---- a framework in this process against binaries ------------------------------------------
+
+#[derive(Debug)]
+enum Seen {
+    Offers(Vec<Offer>),
+    Update(TaskStatus),
+    Failure(Failure),
+}
+
+struct Recorder(mpsc::UnboundedSender<Seen>);
+
+impl Scheduler for Recorder {
+    fn offers(&mut self, _: &mut Driver, o: Vec<Offer>) {
+        let _ = self.0.send(Seen::Offers(o));
+    }
+    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
+        let _ = self.0.send(Seen::Update(s.clone()));
+    }
+    fn failure(&mut self, _: &mut Driver, f: &Failure) {
+        let _ = self.0.send(Seen::Failure(f.clone()));
+    }
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+    tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("scheduler gone")
+}
+
+async fn subscribe(
+    port: u16,
+) -> (
+    Runtime,
+    libprocess::PID<SchedulerProcess<Recorder>>,
+    mpsc::UnboundedReceiver<Seen>,
+) {
+    let rt = Runtime::local().await.unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let master = UPID::new("master", format!("127.0.0.1:{port}").parse().unwrap());
+    let pid = mesos_scheduler::start(
+        &rt,
+        master,
+        FrameworkInfo::new("test", "root"),
+        Recorder(tx),
+    )
+    .unwrap();
+    (rt, pid, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failure() {
+    let port = free_port();
+    let dir = temp_dir("sigkill");
+    let _master = Kill(
+        bin("mesos-master")
+            .args([
+                format!("--port={port}"),
+                "--agent_ping_timeout=200ms".into(),
+                "--max_agent_ping_timeouts=2".into(),
+                "--allocation_interval=50ms".into(),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut agent = Kill(
+        bin("mesos-agent")
+            .args([
+                format!("--master=127.0.0.1:{port}"),
+                format!("--work_dir={}", dir.display()),
+                "--port=0".into(),
+                "--resources=cpus:2;mem:256".into(),
+                "--registration_backoff_factor=100ms".into(),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (_rt, pid, mut rx) = subscribe(port).await;
+    let offer = loop {
+        if let Seen::Offers(mut o) = next(&mut rx).await {
+            break o.remove(0);
+        }
+    };
+    let task = TaskInfo {
+        name: "long".into(),
+        task_id: TaskID::new("long"),
+        agent_id: offer.agent_id.clone(),
+        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
+        executor: None,
+        command: Some(CommandInfo::shell("sleep 60")),
+        kill_policy: None,
+        data: None,
+        labels: None,
+    };
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().launch(&oid, vec![task], None)
+    })
+    .await
+    .unwrap();
+    loop {
+        if let Seen::Update(s) = next(&mut rx).await {
+            if s.state == TaskState::Running {
+                break;
+            }
+        }
+    }
+    agent.0.kill().unwrap(); // SIGKILL
+    let mut failure: Option<AgentID> = None;
+    let mut lost = false;
+    while failure.is_none() || !lost {
+        match next(&mut rx).await {
+            Seen::Failure(f) => failure = f.agent_id,
+            Seen::Update(s) if s.task_id.value == "long" => {
+                assert_eq!(s.state, TaskState::Lost, "{s:?}");
+                lost = true;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(failure, Some(offer.agent_id));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesos_local_runs_the_asked_number_of_agents() {
+    let port = free_port();
+    let dir = temp_dir("local");
+    let _local = Kill(
+        bin("mesos-local")
+            .args([
+                format!("--port={port}"),
+                "--num_slaves=3".into(),
+                format!("--work_dir={}", dir.display()),
+                "--resources=cpus:1;mem:128".into(),
+                "--allocation_interval=50ms".into(),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (_rt, _pid, mut rx) = subscribe(port).await;
+    let mut agents = HashSet::new();
+    while agents.len() < 3 {
+        if let Seen::Offers(os) = next(&mut rx).await {
+            for o in os {
+                assert_eq!(o.resources.cpus(), 1.0);
+                agents.insert(o.agent_id);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
