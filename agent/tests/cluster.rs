@@ -26,7 +26,7 @@ enum Seen {
     Offers(Vec<Offer>),
     Update(TaskStatus),
     Failure(#[allow(dead_code)] Failure),
-    Error(#[allow(dead_code)] String),
+    Error(String),
 }
 
 struct Recorder(mpsc::UnboundedSender<Seen>);
@@ -284,6 +284,81 @@ async fn a_task_runs_to_finished_and_its_stdout_is_in_the_sandbox() {
             "executor or updates left: {execs} {pending}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The master's counters and gauges (refreshed within 50 ms of a change).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = c.rt.metrics();
+    assert_eq!(m.value("master/tasks_finished"), Some(1.0));
+    assert_eq!(m.value("master/tasks_running"), Some(0.0));
+    assert_eq!(m.value("master/slaves_active"), Some(1.0));
+    assert_eq!(m.value("master/frameworks_active"), Some(1.0));
+    assert_eq!(m.value("master/cpus_total"), Some(2.0));
+    assert_eq!(m.value("master/cpus_used"), Some(0.0));
+    assert_eq!(m.value("master/slave_registrations"), Some(1.0));
+    assert_eq!(m.value("master/valid_status_updates"), Some(3.0));
+    assert_eq!(m.value("master/elected"), Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_within_the_timeout_keeps_tasks_and_after_it_they_are_killed() {
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut i = info("failover");
+    i.failover_timeout = 1.0;
+    let mut fw = framework(&c, i.clone()).await;
+    let o = offers(&mut fw).await.remove(0);
+    launch(
+        &fw,
+        &o.id,
+        vec![command_task(
+            "kept",
+            &o.agent_id,
+            "sleep 60",
+            "cpus:1;mem:64",
+        )],
+    )
+    .await;
+    wait_state(&mut fw, "kept", TaskState::Running).await;
+    let m = c.rt.metrics();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(m.value("master/tasks_running"), Some(1.0));
+    assert_eq!(m.value("master/cpus_used"), Some(1.0));
+
+    // The scheduler goes away and a new one takes over with the same id, within the timeout.
+    fw.pid.terminate(true);
+    fw.pid.wait().await;
+    i.id = Some(fw.id.clone());
+    let mut again = framework(&c, i.clone()).await;
+    assert_eq!(again.id, fw.id);
+    again
+        .pid
+        .dispatch(|p: &mut SchedulerProcess<Recorder>, _| p.driver().reconcile(Vec::new()))
+        .await
+        .unwrap();
+    let s = wait_state(&mut again, "kept", TaskState::Running).await;
+    assert_eq!(s.reason, Some(Reason::Reconciliation));
+
+    // Now it stays away past the timeout: its task is killed and it may not come back.
+    again.pid.terminate(true);
+    again.pid.wait().await;
+    let agent = c.agents[0].clone();
+    let deadline = Instant::now() + LIMIT;
+    while agent
+        .dispatch(|a: &mut Agent, _| a.executor_count())
+        .await
+        .unwrap()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "task not killed after the failover timeout"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _late = mesos_scheduler::start(&c.rt, c.master.upid().clone(), i, Recorder(tx)).unwrap();
+    match next(&mut rx).await {
+        Seen::Error(m) => assert_eq!(m, "Framework has been removed"),
+        other => panic!("expected ERROR, got {other:?}"),
     }
 }
 

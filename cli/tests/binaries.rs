@@ -103,9 +103,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = e.path();
         let ft = e.file_type().unwrap();
-        if ft.is_dir() {
-            out.extend(walk(&p));
-        } else if ft.is_symlink() && p.is_dir() {
+        if ft.is_dir() || (ft.is_symlink() && p.is_dir()) {
             out.extend(walk(&p));
         } else {
             out.push(p);

@@ -26,6 +26,9 @@ impl Master {
             Self::send(ctx, &from, reply);
             return;
         }
+        if let Some(m) = &self.metrics {
+            m.slave_registrations.inc();
+        }
         let id = AgentID::new(format!("{}-S{}", self.id, self.next_agent));
         self.next_agent += 1;
         let mut info = m.agent;
@@ -64,6 +67,9 @@ impl Master {
             tracing::warn!(%from, "reregistration without an agent id; ignoring");
             return;
         };
+        if let Some(mm) = &self.metrics {
+            mm.slave_reregistrations.inc();
+        }
         if let Some(old) = self.agents.get_mut(&id) {
             // Known agent, new connection.
             self.agent_by_pid.remove(&old.pid);
@@ -143,7 +149,12 @@ impl Master {
             ctx.send_named(&a.pid, PingAgent::NAME, PingAgent { connected: true });
         }
         for id in gone {
+            if let Some(m) = &self.metrics {
+                m.slave_removals.inc();
+                m.slave_removals_unhealthy.inc();
+            }
             self.agent_unreachable(ctx, &id);
+            self.metrics_changed(ctx);
         }
         let d = self.flags.agent_ping_timeout;
         ctx.delay(d, |m: &mut Master, c| m.ping_agents(c));
@@ -191,6 +202,9 @@ impl Master {
                     .and_then(|f| f.tasks.get_mut(t))
                 {
                     task.state = state;
+                    if let Some(m) = &self.metrics {
+                        m.terminal(state);
+                    }
                 }
                 self.master_update(
                     ctx,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libprocess::{Context, UPID};
 use mesos_allocator::{AllocatorProcess, FrameworkSpec};
-use mesos_api::messages::ShutdownFramework;
+use mesos_api::messages::{ShutdownExecutor, ShutdownFramework};
 use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Subscribe, Subscribed};
 use mesos_api::{AgentID, FrameworkID, OfferID};
 
@@ -16,6 +16,9 @@ impl Master {
     pub(super) fn call(&mut self, ctx: &mut Context<Self>, from: UPID, call: Call) {
         let kind = call.kind.unwrap_or(CallType::Unknown);
         if kind == CallType::Subscribe {
+            if let Some(m) = &self.metrics {
+                m.messages_register_framework.inc();
+            }
             match call.subscribe {
                 Some(s) => self.subscribe(ctx, from, call.framework_id, s),
                 None => ctx.send_named(
@@ -53,8 +56,42 @@ impl Master {
             }
             Some(_) => {}
         }
+        if let Some(m) = &self.metrics {
+            match kind {
+                CallType::Accept => m.messages_launch_tasks.inc(),
+                CallType::Decline => m.messages_decline_offers.inc(),
+                CallType::Kill => m.messages_kill_task.inc(),
+                CallType::Acknowledge => m.messages_status_update_acknowledgement.inc(),
+                CallType::Reconcile => m.messages_reconcile_tasks.inc(),
+                CallType::Revive => m.messages_revive_offers.inc(),
+                CallType::Suppress => m.messages_suppress_offers.inc(),
+                CallType::Teardown => m.messages_unregister_framework.inc(),
+                _ => {}
+            }
+        }
         match kind {
             CallType::Teardown => self.remove_framework(ctx, &fid),
+            CallType::Shutdown => match call.shutdown {
+                Some(s) => match self.agents.get(&s.agent_id) {
+                    Some(a) => Self::send(
+                        ctx,
+                        &a.pid,
+                        ShutdownExecutor {
+                            framework_id: fid.clone(),
+                            executor_id: s.executor_id,
+                        },
+                    ),
+                    None => self.send_event(
+                        ctx,
+                        &fid,
+                        Event::error(format!(
+                            "SHUTDOWN: agent '{}' is not registered",
+                            s.agent_id
+                        )),
+                    ),
+                },
+                None => self.send_event(ctx, &fid, Event::error("SHUTDOWN without 'shutdown'")),
+            },
             CallType::Accept => match call.accept {
                 Some(a) => self.accept(ctx, &fid, a),
                 None => self.send_event(ctx, &fid, Event::error("ACCEPT without 'accept'")),

@@ -19,6 +19,7 @@ use crate::state::{AgentRec, FrameworkRec, OfferRec};
 
 mod agents;
 mod frameworks;
+mod metrics;
 mod offers;
 mod updates;
 
@@ -36,6 +37,7 @@ pub struct Master {
     frameworks: HashMap<FrameworkID, FrameworkRec>,
     /// Frameworks torn down or failed over past their timeout: they may not come back.
     removed: std::collections::HashSet<FrameworkID>,
+    metrics: Option<metrics::MasterMetrics>,
     offers: HashMap<OfferID, OfferRec>,
     next_agent: u64,
     next_framework: u64,
@@ -61,6 +63,7 @@ impl Master {
             agent_by_pid: HashMap::new(),
             frameworks: HashMap::new(),
             removed: Default::default(),
+            metrics: None,
             offers: HashMap::new(),
             next_agent: 0,
             next_framework: 0,
@@ -165,10 +168,14 @@ impl Process for Master {
                 port: addr.port() as i32,
             }),
         });
+        self.metrics = Some(metrics::MasterMetrics::new(ctx.runtime().metrics()));
         // The allocator actor hands its offers back to us in batches.
         let me = ctx.pid().clone();
         let offers = Box::new(move |batch: Vec<Allocation>| {
-            me.dispatch_nowait(move |m: &mut Master, c| m.offer(c, batch));
+            me.dispatch_nowait(move |m: &mut Master, c| {
+                m.offer(c, batch);
+                m.metrics_changed(c);
+            });
         });
         let alloc = AllocatorProcess::new(
             Box::new(HierarchicalAllocator::new(Options {
@@ -189,21 +196,31 @@ impl Process for Master {
         }
         ctx.install_named(
             RegisterAgent::NAME,
-            |m: &mut Master, c, from, msg: RegisterAgent| m.register_agent(c, from, msg),
+            |m: &mut Master, c, from, msg: RegisterAgent| {
+                m.register_agent(c, from, msg);
+                m.metrics_changed(c);
+            },
         );
         ctx.install_named(
             ReregisterAgent::NAME,
-            |m: &mut Master, c, from, msg: ReregisterAgent| m.reregister_agent(c, from, msg),
+            |m: &mut Master, c, from, msg: ReregisterAgent| {
+                m.reregister_agent(c, from, msg);
+                m.metrics_changed(c);
+            },
         );
         ctx.install_named(PongAgent::NAME, |m: &mut Master, _, from, _: PongAgent| {
             m.pong(from)
         });
         ctx.install_named(
             StatusUpdate::NAME,
-            |m: &mut Master, c, from, u: StatusUpdate| m.status_update(c, from, u),
+            |m: &mut Master, c, from, u: StatusUpdate| {
+                m.status_update(c, from, u);
+                m.metrics_changed(c);
+            },
         );
         ctx.install_named(Call::NAME, |m: &mut Master, c, from, call: Call| {
-            m.call(c, from, call)
+            m.call(c, from, call);
+            m.metrics_changed(c);
         });
         let d = self.flags.agent_ping_timeout;
         ctx.delay(d, |m: &mut Master, c| m.ping_agents(c));

@@ -12,6 +12,9 @@ use super::*;
 impl Master {
     pub(super) fn status_update(&mut self, ctx: &mut Context<Self>, from: UPID, u: StatusUpdate) {
         if self.agent_by_pid.get(&from) != Some(&u.agent_id) {
+            if let Some(m) = &self.metrics {
+                m.invalid_status_updates.inc();
+            }
             tracing::warn!(%from, "status update from an unregistered agent; dropped");
             return;
         }
@@ -19,6 +22,9 @@ impl Master {
             tracing::debug!(framework = %u.framework_id, "status update for an unknown framework");
             return;
         };
+        if let Some(m) = &self.metrics {
+            m.valid_status_updates.inc();
+        }
         let latest = u.latest_state.unwrap_or(u.status.state);
         let mut freed = None;
         if let Some(t) = f.tasks.get_mut(&u.status.task_id) {
@@ -32,6 +38,9 @@ impl Master {
             t.statuses.push(u.status.clone());
             if latest.is_terminal() && !was_terminal {
                 freed = Some(t.resources.clone());
+                if let Some(m) = &self.metrics {
+                    m.terminal(latest);
+                }
             }
         }
         if let Some(r) = freed {

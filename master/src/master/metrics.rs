@@ -1,0 +1,176 @@
+//! The master's entries in `/metrics/snapshot` (Mesos's names). Counters move at events;
+//! gauges derived from the master's state are recomputed at most every
+//! [`REFRESH`] after a change, so a busy master pays for one recount per interval.
+
+use std::time::{Duration, Instant};
+
+use libprocess::{Context, Counter, Gauge, Metrics};
+use mesos_api::protocol::task::TaskState;
+
+use super::Master;
+
+/// Longest delay between a change and the gauges showing it.
+pub(crate) const REFRESH: Duration = Duration::from_millis(50);
+
+const GAUGES: &[&str] = &[
+    "master/slaves_active",
+    "master/slaves_connected",
+    "master/slaves_disconnected",
+    "master/slaves_inactive",
+    "master/frameworks_active",
+    "master/frameworks_connected",
+    "master/frameworks_disconnected",
+    "master/frameworks_inactive",
+    "master/outstanding_offers",
+    "master/tasks_staging",
+    "master/tasks_starting",
+    "master/tasks_running",
+    "master/tasks_killing",
+    "master/tasks_unreachable",
+    "master/cpus_total",
+    "master/cpus_used",
+    "master/cpus_percent",
+    "master/mem_total",
+    "master/mem_used",
+    "master/mem_percent",
+    "master/disk_total",
+    "master/disk_used",
+    "master/disk_percent",
+    "master/gpus_total",
+    "master/gpus_used",
+    "master/gpus_percent",
+];
+
+/// Counters of tasks reaching a terminal state.
+const TERMINAL: &[(TaskState, &str)] = &[
+    (TaskState::Finished, "master/tasks_finished"),
+    (TaskState::Failed, "master/tasks_failed"),
+    (TaskState::Killed, "master/tasks_killed"),
+    (TaskState::Lost, "master/tasks_lost"),
+    (TaskState::Error, "master/tasks_error"),
+    (TaskState::Dropped, "master/tasks_dropped"),
+    (TaskState::Gone, "master/tasks_gone"),
+    (TaskState::GoneByOperator, "master/tasks_gone_by_operator"),
+];
+
+pub(crate) struct MasterMetrics {
+    gauges: Vec<Gauge>,
+    terminal: Vec<Counter>,
+    pub(crate) slave_registrations: Counter,
+    pub(crate) slave_reregistrations: Counter,
+    pub(crate) slave_removals: Counter,
+    pub(crate) slave_removals_unhealthy: Counter,
+    pub(crate) valid_status_updates: Counter,
+    pub(crate) invalid_status_updates: Counter,
+    pub(crate) messages_launch_tasks: Counter,
+    pub(crate) messages_decline_offers: Counter,
+    pub(crate) messages_kill_task: Counter,
+    pub(crate) messages_status_update_acknowledgement: Counter,
+    pub(crate) messages_reconcile_tasks: Counter,
+    pub(crate) messages_revive_offers: Counter,
+    pub(crate) messages_suppress_offers: Counter,
+    pub(crate) messages_register_framework: Counter,
+    pub(crate) messages_unregister_framework: Counter,
+    pub(crate) refresh_pending: bool,
+}
+
+impl MasterMetrics {
+    pub(crate) fn new(m: &Metrics) -> MasterMetrics {
+        let started = Instant::now();
+        m.gauge("master/elected").set(1.0);
+        m.gauge_fn("master/uptime_secs", move || {
+            started.elapsed().as_secs_f64()
+        });
+        MasterMetrics {
+            gauges: GAUGES.iter().map(|n| m.gauge(n)).collect(),
+            terminal: TERMINAL.iter().map(|(_, n)| m.counter(n)).collect(),
+            slave_registrations: m.counter("master/slave_registrations"),
+            slave_reregistrations: m.counter("master/slave_reregistrations"),
+            slave_removals: m.counter("master/slave_removals"),
+            slave_removals_unhealthy: m.counter("master/slave_removals/reason_unhealthy"),
+            valid_status_updates: m.counter("master/valid_status_updates"),
+            invalid_status_updates: m.counter("master/invalid_status_updates"),
+            messages_launch_tasks: m.counter("master/messages_launch_tasks"),
+            messages_decline_offers: m.counter("master/messages_decline_offers"),
+            messages_kill_task: m.counter("master/messages_kill_task"),
+            messages_status_update_acknowledgement: m
+                .counter("master/messages_status_update_acknowledgement"),
+            messages_reconcile_tasks: m.counter("master/messages_reconcile_tasks"),
+            messages_revive_offers: m.counter("master/messages_revive_offers"),
+            messages_suppress_offers: m.counter("master/messages_suppress_offers"),
+            messages_register_framework: m.counter("master/messages_register_framework"),
+            messages_unregister_framework: m.counter("master/messages_unregister_framework"),
+            refresh_pending: false,
+        }
+    }
+
+    /// A task reached `state` (counted once per task, when it becomes terminal).
+    pub(crate) fn terminal(&self, state: TaskState) {
+        if let Some(i) = TERMINAL.iter().position(|(s, _)| *s == state) {
+            self.terminal[i].inc();
+        }
+    }
+}
+
+impl Master {
+    /// Marks the gauges stale; they are recomputed within [`REFRESH`].
+    pub(super) fn metrics_changed(&mut self, ctx: &mut Context<Self>) {
+        let Some(m) = self.metrics.as_mut() else {
+            return;
+        };
+        if !m.refresh_pending {
+            m.refresh_pending = true;
+            ctx.delay(REFRESH, |m: &mut Master, _| m.refresh_metrics());
+        }
+    }
+
+    pub(super) fn refresh_metrics(&mut self) {
+        let Some(m) = self.metrics.as_mut() else {
+            return;
+        };
+        m.refresh_pending = false;
+        let mut v = [0.0f64; 26];
+        let agents = self.agents.len() as f64;
+        v[0] = agents;
+        v[1] = agents;
+        for f in self.frameworks.values() {
+            if f.connected {
+                v[4] += 1.0;
+                v[5] += 1.0;
+            } else {
+                v[6] += 1.0;
+            }
+        }
+        v[8] = self.offers.len() as f64;
+        let mut used = mesos_api::Resources::new();
+        for f in self.frameworks.values() {
+            for t in f.tasks.values() {
+                match t.state {
+                    TaskState::Staging => v[9] += 1.0,
+                    TaskState::Starting => v[10] += 1.0,
+                    TaskState::Running => v[11] += 1.0,
+                    TaskState::Killing => v[12] += 1.0,
+                    TaskState::Unreachable => v[13] += 1.0,
+                    _ => {}
+                }
+                if !t.state.is_terminal() {
+                    used.add_all(&t.resources);
+                }
+            }
+        }
+        let mut total = mesos_api::Resources::new();
+        for a in self.agents.values() {
+            total.add_all(&a.info.resources);
+        }
+        for (i, name) in ["cpus", "mem", "disk", "gpus"].iter().enumerate() {
+            let t = total.scalar(name).as_f64();
+            let u = used.scalar(name).as_f64();
+            v[14 + 3 * i] = t;
+            v[15 + 3 * i] = u;
+            v[16 + 3 * i] = if t > 0.0 { u / t } else { 0.0 };
+        }
+        for (g, x) in m.gauges.iter().zip(v) {
+            g.set(x);
+        }
+    }
+}
