@@ -395,3 +395,108 @@ async fn mesos_local_runs_the_asked_number_of_agents() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_master_restart_the_agent_reregisters_and_its_task_is_reconciled() {
+    let port = free_port();
+    let dir = temp_dir("restart");
+    let master_cmd = || {
+        let mut c = bin("mesos-master");
+        c.args([
+            format!("--port={port}"),
+            "--allocation_interval=50ms".into(),
+        ])
+        .stderr(Stdio::null());
+        c
+    };
+    let mut master = Kill(master_cmd().spawn().unwrap());
+    let _agent = Kill(
+        bin("mesos-agent")
+            .args([
+                format!("--master=127.0.0.1:{port}"),
+                format!("--work_dir={}", dir.display()),
+                "--port=0".into(),
+                "--resources=cpus:2;mem:256".into(),
+                "--registration_backoff_factor=100ms".into(),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rt = Runtime::local().await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let upid = UPID::new("master", format!("127.0.0.1:{port}").parse().unwrap());
+    let mut info = FrameworkInfo::new("survivor", "root");
+    info.failover_timeout = 60.0;
+    let pid = mesos_scheduler::start(&rt, upid, info, Recorder(tx)).unwrap();
+    let offer = loop {
+        if let Seen::Offers(mut o) = next(&mut rx).await {
+            break o.remove(0);
+        }
+    };
+    let task = TaskInfo {
+        name: "kept".into(),
+        task_id: TaskID::new("kept"),
+        agent_id: offer.agent_id.clone(),
+        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
+        executor: None,
+        command: Some(CommandInfo::shell("sleep 60")),
+        kill_policy: None,
+        data: None,
+        labels: None,
+    };
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().launch(&oid, vec![task], None)
+    })
+    .await
+    .unwrap();
+    loop {
+        if let Seen::Update(s) = next(&mut rx).await {
+            if s.state == TaskState::Running {
+                break;
+            }
+        }
+    }
+    // The master dies and a new one starts on the same address, knowing nothing.
+    master.0.kill().unwrap();
+    master.0.wait().unwrap();
+    master = Kill(master_cmd().spawn().unwrap());
+    // The framework resubscribes by itself; once the agent is back, reconciliation finds the task.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the task was not reconciled after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let subscribed = pid
+            .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
+                let d = p.driver();
+                if d.is_subscribed() {
+                    d.reconcile(vec![(TaskID::new("kept"), None)]);
+                }
+                d.is_subscribed()
+            })
+            .await
+            .unwrap();
+        if !subscribed {
+            continue;
+        }
+        let mut found = None;
+        while let Ok(ev) = rx.try_recv() {
+            if let Seen::Update(s) = ev {
+                if s.task_id.value == "kept" {
+                    found = Some(s.state);
+                }
+            }
+        }
+        if let Some(state) = found {
+            if state == TaskState::Running {
+                break;
+            }
+        }
+    }
+    drop(master);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -565,3 +565,81 @@ async fn an_agent_that_stops_answering_pings_is_unreachable_and_frameworks_hear_
     assert_eq!(n, 0);
     let _ = fid;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tasks_and_an_unknown_framework_get_clear_errors_and_the_master_keeps_serving() {
+    let c = cluster(true).await;
+    let mut s = Sched::start(&c, "fw", &[]).await;
+    let o = s.offers().await.remove(0);
+    // One ACCEPT: a valid task, a task reusing its id, and a task with no resources.
+    let ok = task("same", &c.agent_id, "cpus:1;mem:64");
+    let dup = task("same", &c.agent_id, "cpus:0.5");
+    let empty = task("empty", &c.agent_id, "cpus:1");
+    let empty = TaskInfo {
+        resources: Resources::new(),
+        ..empty
+    };
+    let mut call = s.new_call(CallType::Accept);
+    call.accept = Some(Accept {
+        offer_ids: vec![o.id.clone()],
+        operations: vec![OfferOperation {
+            launch: Some(Launch {
+                task_infos: vec![ok, dup, empty],
+            }),
+            ..OfferOperation::new(OperationType::Launch)
+        }],
+        filters: Some(Filters {
+            refuse_seconds: 0.0,
+        }),
+    });
+    s.call(call).await;
+    let mut errors = Vec::new();
+    while errors.len() < 2 {
+        let st = s.update().await;
+        assert_eq!(st.state, TaskState::Error, "{st:?}");
+        assert_eq!(st.reason, Some(Reason::TaskInvalid));
+        errors.push((st.task_id.value, st.message.unwrap_or_default()));
+    }
+    errors.sort();
+    assert_eq!(errors[0].0, "empty");
+    assert!(errors[0].1.contains("uses no resources"), "{errors:?}");
+    assert_eq!(errors[1].0, "same");
+    assert!(errors[1].1.contains("already in use"), "{errors:?}");
+    // The valid one reached the agent.
+    let mut c = c;
+    loop {
+        if let AgentSaw::Run(r) = agent_next(&mut c).await {
+            assert_eq!(r.task.task_id.value, "same");
+            assert_eq!(r.task.resources.cpus(), 1.0);
+            break;
+        }
+    }
+    // A call naming a framework the master does not know: ERROR to its sender.
+    let mut stranger = Sched::start(&c, "stranger", &[]).await;
+    let mut bogus = Call::new(
+        CallType::Decline,
+        Some(FrameworkID::new("no-such-framework")),
+    );
+    bogus.decline = Some(Decline::default());
+    stranger.call(bogus).await;
+    let mut offered = None;
+    loop {
+        let e = stranger.next("ERROR").await;
+        if e.kind == Some(EventType::Offers) {
+            offered = e.offers.map(|o| o.offers);
+        }
+        if e.kind == Some(EventType::Error) {
+            assert!(e.error.unwrap().message.contains("no-such-framework"));
+            break;
+        }
+    }
+    // Still serving: what the first framework left goes to the (lower-share) second one.
+    let again = match offered {
+        Some(o) => o,
+        None => {
+            c.rt.clock().advance(Duration::from_secs(1));
+            stranger.offers().await
+        }
+    };
+    assert_eq!(again[0].resources.cpus(), 1.0);
+}

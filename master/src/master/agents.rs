@@ -70,6 +70,7 @@ impl Master {
         if let Some(mm) = &self.metrics {
             mm.slave_reregistrations.inc();
         }
+        self.unreachable.remove(&id);
         if let Some(old) = self.agents.get_mut(&id) {
             // Known agent, new connection.
             self.agent_by_pid.remove(&old.pid);
@@ -166,6 +167,7 @@ impl Master {
         let Some(a) = self.agents.remove(id) else {
             return;
         };
+        self.unreachable.insert(id.clone());
         self.agent_by_pid.remove(&a.pid);
         ctx.unlink(&a.pid);
         let offers: Vec<OfferID> = self

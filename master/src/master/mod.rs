@@ -37,6 +37,8 @@ pub struct Master {
     frameworks: HashMap<FrameworkID, FrameworkRec>,
     /// Frameworks torn down or failed over past their timeout: they may not come back.
     removed: std::collections::HashSet<FrameworkID>,
+    /// Agents declared unreachable (until they reregister).
+    unreachable: std::collections::HashSet<AgentID>,
     metrics: Option<metrics::MasterMetrics>,
     offers: HashMap<OfferID, OfferRec>,
     next_agent: u64,
@@ -63,6 +65,7 @@ impl Master {
             agent_by_pid: HashMap::new(),
             frameworks: HashMap::new(),
             removed: Default::default(),
+            unreachable: Default::default(),
             metrics: None,
             offers: HashMap::new(),
             next_agent: 0,

@@ -121,17 +121,22 @@ impl Master {
                 } else {
                     // Unknown task: GONE if its agent is registered, UNKNOWN otherwise (LOST
                     // for frameworks that are not partition-aware).
-                    let registered = q
-                        .agent_id
-                        .as_ref()
-                        .is_some_and(|a| self.agents.contains_key(a));
-                    let (state, msg) = match (pa, registered) {
-                        (false, _) => (TaskState::Lost, "Reconciliation: task is unknown"),
-                        (true, true) => (
+                    let agent = q.agent_id.as_ref();
+                    let registered = agent.is_some_and(|a| self.agents.contains_key(a));
+                    let unreachable = agent.is_some_and(|a| self.unreachable.contains(a));
+                    let (state, msg) = match (pa, registered, unreachable) {
+                        (false, _, _) => (TaskState::Lost, "Reconciliation: task is unknown"),
+                        (true, true, _) => (
                             TaskState::Gone,
                             "Reconciliation: task is unknown to the agent",
                         ),
-                        (true, false) => (TaskState::Unknown, "Reconciliation: task is unknown"),
+                        (true, false, true) => (
+                            TaskState::Unreachable,
+                            "Reconciliation: task is on an unreachable agent",
+                        ),
+                        (true, false, false) => {
+                            (TaskState::Unknown, "Reconciliation: task is unknown")
+                        }
                     };
                     replies.push((q.task_id.clone(), q.agent_id.clone(), state, msg));
                 }
