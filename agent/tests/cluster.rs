@@ -24,6 +24,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 enum Seen {
     Subscribed(FrameworkID),
     Offers(Vec<Offer>),
+    Rescind(OfferID),
     Update(TaskStatus),
     Failure(#[allow(dead_code)] Failure),
     Error(String),
@@ -40,6 +41,9 @@ impl Scheduler for Recorder {
     }
     fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
         let _ = self.0.send(Seen::Update(s.clone()));
+    }
+    fn rescind(&mut self, _: &mut Driver, id: &OfferID) {
+        let _ = self.0.send(Seen::Rescind(id.clone()));
     }
     fn failure(&mut self, _: &mut Driver, f: &Failure) {
         let _ = self.0.send(Seen::Failure(f.clone()));
@@ -73,11 +77,15 @@ fn launcher_dir() -> PathBuf {
 }
 
 async fn cluster(agents: usize, resources: &str) -> Cluster {
-    let rt = Runtime::local().await.unwrap();
     let flags = MasterFlags {
         allocation_interval: Duration::from_millis(50),
         ..MasterFlags::default()
     };
+    cluster_with(agents, resources, flags).await
+}
+
+async fn cluster_with(agents: usize, resources: &str, flags: MasterFlags) -> Cluster {
+    let rt = Runtime::local().await.unwrap();
     let master = rt.spawn("master", Master::new(flags)).unwrap();
     let work =
         std::env::temp_dir().join(format!("mesos-agent-test-{}", mesos_api::ids::new_uuid()));
@@ -672,4 +680,76 @@ async fn a_thousand_short_tasks_on_three_agents_all_finish() {
         }
     }
     assert_eq!(finished.len(), N);
+}
+
+/// No OFFERS arrive for `d`.
+async fn quiet_for(fw: &mut Fw, d: Duration) {
+    let end = Instant::now() + d;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(end.into(), fw.rx.recv()).await {
+        assert!(!matches!(ev, Seen::Offers(_)), "unexpected offers: {ev:?}");
+    }
+}
+
+async fn drive(fw: &Fw, f: impl FnOnce(&mut Driver) + Send + 'static) {
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| f(p.driver()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_filter_holds_offers_until_revive_and_suppress_stops_them() {
+    let c = cluster(1, "cpus:2;mem:256").await;
+    let mut fw = framework(&c, info("reviver")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let ids = vec![o.id.clone()];
+    drive(&fw, move |d| {
+        d.decline(
+            ids,
+            Some(Filters {
+                refuse_seconds: 3600.0,
+            }),
+        )
+    })
+    .await;
+    quiet_for(&mut fw, Duration::from_millis(400)).await;
+    drive(&fw, |d| d.revive(Vec::new())).await;
+    let again = offers(&mut fw).await.remove(0);
+    assert_eq!(again.resources, o.resources);
+    // Suppressed: declining with no filter at all still brings nothing back.
+    let ids = vec![again.id.clone()];
+    drive(&fw, move |d| {
+        d.suppress(Vec::new());
+        d.decline(
+            ids,
+            Some(Filters {
+                refuse_seconds: 0.0,
+            }),
+        )
+    })
+    .await;
+    quiet_for(&mut fw, Duration::from_millis(400)).await;
+    drive(&fw, |d| d.revive(Vec::new())).await;
+    offers(&mut fw).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_timeout_rescinds_an_unused_offer_and_offers_it_again() {
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        offer_timeout: Some(Duration::from_millis(200)),
+        ..MasterFlags::default()
+    };
+    let c = cluster_with(1, "cpus:2;mem:256", flags).await;
+    let mut fw = framework(&c, info("sitter")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let rescinded = loop {
+        if let Seen::Rescind(id) = next(&mut fw.rx).await {
+            break id;
+        }
+    };
+    assert_eq!(rescinded, o.id);
+    let again = offers(&mut fw).await.remove(0);
+    assert_ne!(again.id, o.id);
+    assert_eq!(again.resources, o.resources);
 }
