@@ -9,9 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Process, RemoteConnection, Reply, UPID};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, KillTask, PingAgent, PongAgent, RegisterAgent,
-    ReregisterAgent, RunTask, RunTaskGroup, ShutdownExecutor, ShutdownFramework, StatusUpdate,
-    StatusUpdateAcknowledgement, Task, WireMessage,
+    AgentRegistered, AgentReregistered, CheckpointResources, KillTask, PingAgent, PongAgent,
+    RegisterAgent, ReregisterAgent, RunTask, RunTaskGroup, ShutdownExecutor, ShutdownFramework,
+    StatusUpdate, StatusUpdateAcknowledgement, Task, WireMessage,
 };
 use mesos_api::protocol::executor::{self as exec_api, CallType};
 use mesos_api::protocol::framework::{AgentInfo, FrameworkInfo};
@@ -97,6 +97,8 @@ pub struct Agent {
     /// Frameworks the master shut down: their streams go once their executors are gone.
     removing: std::collections::HashSet<FrameworkID>,
     updates: StatusUpdateManager,
+    /// Dynamic reservations and persistent volumes, as the master last told us.
+    checkpointed: mesos_api::Resources,
 }
 
 impl Agent {
@@ -126,6 +128,7 @@ impl Agent {
             frameworks: HashMap::new(),
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
+            checkpointed: Default::default(),
         })
     }
 
@@ -142,6 +145,11 @@ impl Agent {
     /// Running executors.
     pub fn executor_count(&self) -> usize {
         self.frameworks.values().map(|f| f.executors.len()).sum()
+    }
+
+    /// Dynamic reservations and persistent volumes held for the master.
+    pub fn checkpointed_resources(&self) -> &mesos_api::Resources {
+        &self.checkpointed
     }
 
     /// Status updates not yet acknowledged.
@@ -188,7 +196,7 @@ impl Agent {
                         agent: self.info.clone(),
                         version: VERSION.into(),
                         capabilities: vec!["MULTI_ROLE".into(), "TASK_KILLING_STATE".into()],
-                        checkpointed_resources: Default::default(),
+                        checkpointed_resources: self.checkpointed.clone(),
                         executor_infos,
                         tasks,
                         frameworks,
@@ -958,6 +966,14 @@ impl Process for Agent {
                 }
             }
         });
+        ctx.install_named(
+            CheckpointResources::NAME,
+            |a: &mut Agent, _, from, m: CheckpointResources| {
+                if Some(&from) == a.master.as_ref() {
+                    a.checkpointed = m.resources;
+                }
+            },
+        );
         ctx.install_named(RunTask::NAME, |a: &mut Agent, c, from, m: RunTask| {
             a.run_task(c, from, m)
         });

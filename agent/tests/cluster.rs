@@ -753,3 +753,81 @@ async fn offer_timeout_rescinds_an_unused_offer_and_offers_it_again() {
     assert_ne!(again.id, o.id);
     assert_eq!(again.resources, o.resources);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserve_then_unreserve_through_accept() {
+    use mesos_api::protocol::offer::{OfferOperation, OperationType, ReservationOp};
+    use mesos_api::{Reservation, Resource};
+    let c = cluster(1, "cpus:2;mem:256").await;
+    let mut i = info("reserver");
+    i.roles = vec!["web".into()];
+    let mut fw = framework(&c, i).await;
+    let o = offers(&mut fw).await.remove(0);
+    let reserved: Resources = {
+        let mut r = Resources::new();
+        r.add(&Resource::scalar("cpus", 1.0).reserved(Reservation::dynamic_for("web", None)));
+        r
+    };
+    let op = OfferOperation {
+        reserve: Some(ReservationOp {
+            resources: reserved.clone(),
+        }),
+        ..OfferOperation::new(OperationType::Reserve)
+    };
+    let oid = o.id.clone();
+    drive(&fw, move |d| {
+        d.accept(
+            vec![oid],
+            vec![op],
+            Some(Filters {
+                refuse_seconds: 0.0,
+            }),
+        )
+    })
+    .await;
+    // The next offer carries the reservation, and the agent holds it for reregistration.
+    let o2 = offers(&mut fw).await.remove(0);
+    assert_eq!(o2.resources.cpus(), 2.0);
+    assert_eq!(
+        o2.resources.reserved_to("web").cpus(),
+        1.0,
+        "{}",
+        o2.resources
+    );
+    let held = c.agents[0]
+        .dispatch(|a: &mut Agent, _| a.checkpointed_resources().clone())
+        .await
+        .unwrap();
+    assert_eq!(held, reserved);
+    // UNRESERVE gives it back to the unreserved pool.
+    let op = OfferOperation {
+        unreserve: Some(ReservationOp {
+            resources: reserved.clone(),
+        }),
+        ..OfferOperation::new(OperationType::Unreserve)
+    };
+    let oid = o2.id.clone();
+    drive(&fw, move |d| {
+        d.accept(
+            vec![oid],
+            vec![op],
+            Some(Filters {
+                refuse_seconds: 0.0,
+            }),
+        )
+    })
+    .await;
+    let o3 = offers(&mut fw).await.remove(0);
+    assert_eq!(o3.resources.cpus(), 2.0);
+    assert_eq!(
+        o3.resources.reserved_to("web").cpus(),
+        0.0,
+        "{}",
+        o3.resources
+    );
+    let held = c.agents[0]
+        .dispatch(|a: &mut Agent, _| a.checkpointed_resources().clone())
+        .await
+        .unwrap();
+    assert!(held.is_empty(), "{held}");
+}

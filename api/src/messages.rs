@@ -183,6 +183,15 @@ pub struct ShutdownFramework {
 }
 wire!(ShutdownFramework => "mesos.internal.ShutdownFrameworkMessage");
 
+/// Master -> agent: the agent's dynamic reservations and persistent volumes after an offer
+/// operation (the agent reports them when it reregisters).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointResources {
+    /// Every checkpointed resource of the agent.
+    pub resources: Resources,
+}
+wire!(CheckpointResources => "mesos.internal.CheckpointResourcesMessage");
+
 /// A status update in flight from an agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
@@ -272,6 +281,7 @@ mod tests {
             ShutdownFramework::NAME,
             StatusUpdate::NAME,
             StatusUpdateAcknowledgement::NAME,
+            CheckpointResources::NAME,
         ];
         let set: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(set.len(), names.len());

@@ -13,6 +13,8 @@ pub(crate) struct AgentRec {
     pub(crate) info: AgentInfo,
     /// Pings sent without a pong since.
     pub(crate) missed_pings: u32,
+    /// Dynamic reservations and persistent volumes (unallocated form).
+    pub(crate) checkpointed: Resources,
 }
 
 /// A subscribed (or recovered) framework.

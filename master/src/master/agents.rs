@@ -35,7 +35,7 @@ impl Master {
         info.id = Some(id.clone());
         let spec = AgentSpec {
             hostname: info.hostname.clone(),
-            total: info.resources.plus(&m.checkpointed_resources),
+            total: agent_total(&info.resources, &m.checkpointed_resources),
         };
         self.agents.insert(
             id.clone(),
@@ -43,6 +43,7 @@ impl Master {
                 pid: from.clone(),
                 info,
                 missed_pings: 0,
+                checkpointed: m.checkpointed_resources.clone(),
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -110,7 +111,7 @@ impl Master {
         }
         let spec = AgentSpec {
             hostname: m.agent.hostname.clone(),
-            total: m.agent.resources.plus(&m.checkpointed_resources),
+            total: agent_total(&m.agent.resources, &m.checkpointed_resources),
         };
         self.agents.insert(
             id.clone(),
@@ -118,6 +119,7 @@ impl Master {
                 pid: from.clone(),
                 info: m.agent,
                 missed_pings: 0,
+                checkpointed: m.checkpointed_resources.clone(),
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -241,5 +243,23 @@ impl Master {
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
                 p.allocator_mut().remove_agent(&aid)
             });
+    }
+}
+
+/// An agent's total: its static resources with the checkpointed reservations and volumes carved
+/// out of the unreserved pool they came from.
+fn agent_total(statics: &Resources, checkpointed: &Resources) -> Resources {
+    let mut base = Resources::new();
+    for r in checkpointed.iter() {
+        let mut x = r.clone();
+        x.reservations.clear();
+        x.disk = None;
+        x.shared = false;
+        base.add(&x);
+    }
+    if statics.contains(&base) {
+        statics.minus(&base).plus(checkpointed)
+    } else {
+        statics.plus(checkpointed)
     }
 }

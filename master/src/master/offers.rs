@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use libprocess::Context;
-use mesos_allocator::{Allocation, AllocatorProcess};
-use mesos_api::messages::{KillTask, RunTask, RunTaskGroup, Task};
+use mesos_allocator::{Allocation, AllocatorProcess, Operation};
+use mesos_api::messages::{CheckpointResources, KillTask, RunTask, RunTaskGroup, Task};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType};
 use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
@@ -203,6 +203,7 @@ impl Master {
         let mut remaining = offered.clone();
         let active: HashSet<TaskID> = self.frameworks[fid].tasks.keys().cloned().collect();
         let mut launching = HashSet::new();
+        let mut applied: Vec<Operation> = Vec::new();
         for op in a.operations {
             match op.kind {
                 Some(OperationType::Launch) => {
@@ -291,6 +292,43 @@ impl Master {
                         Event::error("LAUNCH_GROUP without 'launch_group'"),
                     ),
                 },
+                Some(
+                    kind @ (OperationType::Reserve
+                    | OperationType::Unreserve
+                    | OperationType::Create
+                    | OperationType::Destroy),
+                ) => {
+                    let r = |o: Option<mesos_api::protocol::offer::ReservationOp>| {
+                        o.map(|x| x.resources).unwrap_or_default()
+                    };
+                    let v = |o: Option<mesos_api::protocol::offer::VolumeOp>| {
+                        o.map(|x| x.volumes).unwrap_or_default()
+                    };
+                    let operation = match kind {
+                        OperationType::Reserve => Operation::Reserve(r(op.reserve)),
+                        OperationType::Unreserve => Operation::Unreserve(r(op.unreserve)),
+                        OperationType::Create => Operation::Create(v(op.create)),
+                        _ => Operation::Destroy(v(op.destroy)),
+                    };
+                    match operation.conversion() {
+                        Ok((from, to)) => {
+                            let (from, to) = (
+                                from.unallocate().allocate(&role),
+                                to.unallocate().allocate(&role),
+                            );
+                            if from.is_empty() || !remaining.contains(&from) {
+                                tracing::warn!(framework = %fid, "dropping {}: '{}' is not in the offered '{}'", kind.as_str(), from, remaining);
+                                continue;
+                            }
+                            remaining.subtract_all(&from);
+                            remaining.add_all(&to);
+                            applied.push(operation);
+                        }
+                        Err(e) => {
+                            tracing::warn!(framework = %fid, "dropping {}: {e}", kind.as_str());
+                        }
+                    }
+                }
                 other => {
                     let name = other.map_or("UNKNOWN", OperationType::as_str);
                     self.send_event(
@@ -300,6 +338,9 @@ impl Master {
                     );
                 }
             }
+        }
+        if !applied.is_empty() {
+            self.apply_operations(ctx, fid, &agent_id, offered, applied);
         }
         if !remaining.is_empty() {
             let f = fid.clone();
@@ -340,6 +381,42 @@ impl Master {
         f.tasks.insert(t.task_id.clone(), task);
         let framework: FrameworkInfo = f.info.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
+    }
+
+    /// Applies RESERVE / UNRESERVE / CREATE / DESTROY: the allocator converts the allocation and
+    /// the agent's total, and the agent is told its checkpointed resources.
+    fn apply_operations(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        agent_id: &AgentID,
+        offered: Resources,
+        ops: Vec<Operation>,
+    ) {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        for op in &ops {
+            if let Ok((from, to)) = op.conversion() {
+                let reserved = |r: &mesos_api::Resource| !r.reservations.is_empty();
+                let from = from.unallocate().filter(reserved);
+                if agent.checkpointed.contains(&from) {
+                    agent.checkpointed.subtract_all(&from);
+                }
+                agent
+                    .checkpointed
+                    .add_all(&to.unallocate().filter(reserved));
+            }
+        }
+        let resources = agent.checkpointed.clone();
+        Self::send(ctx, &agent.pid, CheckpointResources { resources });
+        let (f, a) = (fid.clone(), agent_id.clone());
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
+                if let Err(e) = p.allocator_mut().update_allocation(&f, &a, &offered, &ops) {
+                    tracing::warn!(framework = %f, "offer operations not applied: {e}");
+                }
+            });
     }
 
     /// Records a task group's tasks (the executor's resources ride with the first task) and
