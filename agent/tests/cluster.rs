@@ -597,6 +597,15 @@ async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
     )
     .await;
     wait_state(&mut fw, "long", TaskState::Running).await;
+    // Its events came through its own proxy actor.
+    let id = fw.id.clone();
+    let proxy = c
+        .master
+        .dispatch(move |m: &mut Master, _| m.proxy_of(&id))
+        .await
+        .unwrap()
+        .expect("a framework-proxy actor");
+    assert!(c.rt.exists(proxy.id()));
     fw.pid
         .dispatch(|p: &mut SchedulerProcess<Recorder>, _| p.driver().teardown())
         .await
@@ -623,6 +632,14 @@ async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+    let deadline = Instant::now() + LIMIT;
+    while c.rt.exists(proxy.id()) {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy outlived its framework"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     while let Ok(ev) = fw.rx.try_recv() {
         assert!(!matches!(ev, Seen::Error(_)), "{ev:?}");
     }

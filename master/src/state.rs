@@ -22,6 +22,8 @@ pub(crate) struct FrameworkRec {
     pub(crate) info: FrameworkInfo,
     /// Where its events go (binary-transport frameworks).
     pub(crate) pid: Option<UPID>,
+    /// Its framework-proxy actor (sends its events).
+    pub(crate) proxy: Option<libprocess::PID<crate::master::FrameworkProxy>>,
     pub(crate) connected: bool,
     pub(crate) offers: HashSet<OfferID>,
     pub(crate) tasks: BTreeMap<TaskID, Task>,

@@ -91,6 +91,7 @@ impl Master {
                     .or_insert_with(|| FrameworkRec {
                         info: fi.clone(),
                         pid: None,
+                        proxy: None,
                         connected: false,
                         offers: HashSet::new(),
                         tasks: BTreeMap::new(),

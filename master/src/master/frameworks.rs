@@ -220,6 +220,7 @@ impl Master {
                 FrameworkRec {
                     info,
                     pid: Some(from.clone()),
+                    proxy: None,
                     connected: true,
                     offers: HashSet::new(),
                     tasks: BTreeMap::new(),
@@ -232,6 +233,7 @@ impl Master {
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| p.add_framework(c, f2, spec));
         }
         ctx.link(&from);
+        self.ensure_proxy(ctx, &fid, &from);
         let ev = Event {
             subscribed: Some(Subscribed {
                 framework_id: fid.clone(),
@@ -241,6 +243,30 @@ impl Master {
             ..Event::new(EventType::Subscribed)
         };
         self.send_event(ctx, &fid, ev);
+    }
+
+    /// Spawns the framework's proxy, or points it at the newly subscribed scheduler.
+    fn ensure_proxy(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, to: &UPID) {
+        let master = ctx.self_upid().clone();
+        let Some(f) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        match &f.proxy {
+            Some(p) => {
+                let t = to.clone();
+                p.dispatch_nowait(move |p: &mut FrameworkProxy, _| p.retarget(t));
+            }
+            None => {
+                let id = ctx.runtime().unique_id("framework");
+                match ctx
+                    .runtime()
+                    .spawn(&id, FrameworkProxy::new(master, to.clone()))
+                {
+                    Ok(p) => f.proxy = Some(p),
+                    Err(e) => tracing::warn!(framework = %fid, "no proxy ({e}); sending directly"),
+                }
+            }
+        }
     }
 
     pub(super) fn remove_framework(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID) {
@@ -265,6 +291,9 @@ impl Master {
         }
         if let Some(pid) = &f.pid {
             ctx.unlink(pid);
+        }
+        if let Some(p) = &f.proxy {
+            p.terminate(false);
         }
         let f2 = fid.clone();
         self.allocator()

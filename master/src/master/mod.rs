@@ -21,6 +21,9 @@ mod agents;
 mod frameworks;
 mod metrics;
 mod offers;
+mod proxy;
+
+pub(crate) use proxy::FrameworkProxy;
 mod updates;
 
 /// The version reported to clients (dotted integers, as pymesos expects).
@@ -97,6 +100,14 @@ impl Master {
             .unwrap_or_default()
     }
 
+    /// The UPID of a framework's proxy actor, if it has one.
+    pub fn proxy_of(&self, framework: &FrameworkID) -> Option<UPID> {
+        self.frameworks
+            .get(framework)
+            .and_then(|f| f.proxy.as_ref())
+            .map(|p| p.upid().clone())
+    }
+
     fn allocator(&self) -> &PID<AllocatorProcess> {
         self.allocator
             .as_ref()
@@ -104,8 +115,15 @@ impl Master {
     }
 
     fn send_event(&self, ctx: &Context<Self>, framework: &FrameworkID, ev: Event) {
-        if let Some(pid) = self.frameworks.get(framework).and_then(|f| f.pid.clone()) {
-            ctx.send_named(&pid, Event::NAME, ev);
+        let Some(f) = self.frameworks.get(framework) else {
+            return;
+        };
+        match (&f.proxy, &f.pid) {
+            (Some(proxy), _) => {
+                proxy.dispatch_nowait(move |p: &mut proxy::FrameworkProxy, c| p.deliver(c, ev));
+            }
+            (None, Some(pid)) => ctx.send_named(pid, Event::NAME, ev),
+            (None, None) => {}
         }
     }
 
