@@ -255,6 +255,21 @@ impl Drop for Kill {
     }
 }
 
+/// A `mesos-agent` of the master on `port` with 2 cpus and 256 MB.
+fn spawn_agent(port: u16, dir: &std::path::Path) -> Child {
+    bin("mesos-agent")
+        .args([
+            format!("--master=127.0.0.1:{port}"),
+            format!("--work_dir={}", dir.display()),
+            "--port=0".into(),
+            "--resources=cpus:2;mem:256".into(),
+            "--registration_backoff_factor=100ms".into(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -306,19 +321,7 @@ async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failur
             .spawn()
             .unwrap(),
     );
-    let mut agent = Kill(
-        bin("mesos-agent")
-            .args([
-                format!("--master=127.0.0.1:{port}"),
-                format!("--work_dir={}", dir.display()),
-                "--port=0".into(),
-                "--resources=cpus:2;mem:256".into(),
-                "--registration_backoff_factor=100ms".into(),
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut agent = Kill(spawn_agent(port, &dir));
     let (_rt, pid, mut rx) = subscribe(port).await;
     let offer = loop {
         if let Seen::Offers(mut o) = next(&mut rx).await {
@@ -410,19 +413,7 @@ async fn after_a_master_restart_the_agent_reregisters_and_its_task_is_reconciled
         c
     };
     let mut master = Kill(master_cmd().spawn().unwrap());
-    let _agent = Kill(
-        bin("mesos-agent")
-            .args([
-                format!("--master=127.0.0.1:{port}"),
-                format!("--work_dir={}", dir.display()),
-                "--port=0".into(),
-                "--resources=cpus:2;mem:256".into(),
-                "--registration_backoff_factor=100ms".into(),
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _agent = Kill(spawn_agent(port, &dir));
     let rt = Runtime::local().await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let upid = UPID::new("master", format!("127.0.0.1:{port}").parse().unwrap());

@@ -208,14 +208,9 @@ impl Master {
             match op.kind {
                 Some(OperationType::Launch) => {
                     for mut t in op.launch.map(|l| l.task_infos).unwrap_or_default() {
-                        // Non-MULTI_ROLE frameworks send resources without allocation info.
-                        if t.resources.iter().all(|r| r.allocation_role.is_none()) {
-                            t.resources = t.resources.allocate(&role);
-                        }
+                        allocate_if_bare(&mut t.resources, &role);
                         if let Some(e) = t.executor.as_mut() {
-                            if e.resources.iter().all(|r| r.allocation_role.is_none()) {
-                                e.resources = e.resources.allocate(&role);
-                            }
+                            allocate_if_bare(&mut e.resources, &role);
                         }
                         if let Some(why) =
                             validation::task_error(&t, &agent_id, &active, &launching, &remaining)
@@ -247,17 +242,9 @@ impl Master {
                         let mut tasks: Vec<TaskInfo> = lg.task_group.tasks;
                         let mut executor = lg.executor;
                         executor.framework_id = Some(fid.clone());
-                        if executor
-                            .resources
-                            .iter()
-                            .all(|r| r.allocation_role.is_none())
-                        {
-                            executor.resources = executor.resources.allocate(&role);
-                        }
+                        allocate_if_bare(&mut executor.resources, &role);
                         for t in tasks.iter_mut() {
-                            if t.resources.iter().all(|r| r.allocation_role.is_none()) {
-                                t.resources = t.resources.allocate(&role);
-                            }
+                            allocate_if_bare(&mut t.resources, &role);
                         }
                         let why = validation::group_error(
                             &executor, &tasks, &agent_id, &active, &launching, &remaining,
@@ -497,5 +484,13 @@ impl Master {
                 ),
             ),
         }
+    }
+}
+
+/// Non-MULTI_ROLE frameworks send resources without allocation info: they are allocated to the
+/// offers' role.
+fn allocate_if_bare(r: &mut Resources, role: &str) {
+    if r.iter().all(|x| x.allocation_role.is_none()) {
+        *r = r.allocate(role);
     }
 }
