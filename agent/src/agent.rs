@@ -627,20 +627,15 @@ impl Agent {
             return;
         };
         let eid = e.info.executor_id.clone();
-        // Not yet handed to the executor: it never starts.
-        let before = e.queued.len();
-        e.queued.retain(|q| match q {
-            Queued::Task(t) => t.task_id != k.task_id,
-            Queued::Group(g) => g.tasks.iter().all(|t| t.task_id != k.task_id),
-        });
-        if e.queued.len() != before {
-            let killed: Vec<TaskID> = e
-                .tasks
-                .values()
-                .filter(|t| t.state == TaskState::Staging && e.stream.is_none())
-                .map(|t| t.task_id.clone())
-                .filter(|t| t == &k.task_id)
-                .collect();
+        // Not yet handed to the executor: it (with the rest of its group) never starts.
+        let ids = |q: &Queued| -> Vec<TaskID> {
+            match q {
+                Queued::Task(t) => vec![t.task_id.clone()],
+                Queued::Group(g) => g.tasks.iter().map(|t| t.task_id.clone()).collect(),
+            }
+        };
+        if let Some(i) = e.queued.iter().position(|q| ids(q).contains(&k.task_id)) {
+            let killed = ids(&e.queued.remove(i));
             for t in killed {
                 let s = self.agent_status(
                     &t,

@@ -270,6 +270,43 @@ fn spawn_agent(port: u16, dir: &std::path::Path) -> Child {
         .unwrap()
 }
 
+/// Launches `sleep 60` as `name` on the first offer and waits for it to be RUNNING.
+async fn launch_sleeper(
+    pid: &libprocess::PID<SchedulerProcess<Recorder>>,
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    name: &str,
+) -> Offer {
+    let offer = loop {
+        if let Seen::Offers(mut o) = next(rx).await {
+            break o.remove(0);
+        }
+    };
+    let task = TaskInfo {
+        name: name.into(),
+        task_id: TaskID::new(name),
+        agent_id: offer.agent_id.clone(),
+        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
+        executor: None,
+        command: Some(CommandInfo::shell("sleep 60")),
+        kill_policy: None,
+        data: None,
+        labels: None,
+    };
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().launch(&oid, vec![task], None)
+    })
+    .await
+    .unwrap();
+    loop {
+        if let Seen::Update(s) = next(rx).await {
+            if s.state == TaskState::Running {
+                return offer;
+            }
+        }
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -323,35 +360,7 @@ async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failur
     );
     let mut agent = Kill(spawn_agent(port, &dir));
     let (_rt, pid, mut rx) = subscribe(port).await;
-    let offer = loop {
-        if let Seen::Offers(mut o) = next(&mut rx).await {
-            break o.remove(0);
-        }
-    };
-    let task = TaskInfo {
-        name: "long".into(),
-        task_id: TaskID::new("long"),
-        agent_id: offer.agent_id.clone(),
-        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell("sleep 60")),
-        kill_policy: None,
-        data: None,
-        labels: None,
-    };
-    let oid = offer.id.clone();
-    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
-        p.driver().launch(&oid, vec![task], None)
-    })
-    .await
-    .unwrap();
-    loop {
-        if let Seen::Update(s) = next(&mut rx).await {
-            if s.state == TaskState::Running {
-                break;
-            }
-        }
-    }
+    let offer = launch_sleeper(&pid, &mut rx, "long").await;
     agent.0.kill().unwrap(); // SIGKILL
     let mut failure: Option<AgentID> = None;
     let mut lost = false;
@@ -420,35 +429,7 @@ async fn after_a_master_restart_the_agent_reregisters_and_its_task_is_reconciled
     let mut info = FrameworkInfo::new("survivor", "root");
     info.failover_timeout = 60.0;
     let pid = mesos_scheduler::start(&rt, upid, info, Recorder(tx)).unwrap();
-    let offer = loop {
-        if let Seen::Offers(mut o) = next(&mut rx).await {
-            break o.remove(0);
-        }
-    };
-    let task = TaskInfo {
-        name: "kept".into(),
-        task_id: TaskID::new("kept"),
-        agent_id: offer.agent_id.clone(),
-        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell("sleep 60")),
-        kill_policy: None,
-        data: None,
-        labels: None,
-    };
-    let oid = offer.id.clone();
-    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
-        p.driver().launch(&oid, vec![task], None)
-    })
-    .await
-    .unwrap();
-    loop {
-        if let Seen::Update(s) = next(&mut rx).await {
-            if s.state == TaskState::Running {
-                break;
-            }
-        }
-    }
+    launch_sleeper(&pid, &mut rx, "kept").await;
     // The master dies and a new one starts on the same address, knowing nothing.
     master.0.kill().unwrap();
     master.0.wait().unwrap();

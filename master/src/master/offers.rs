@@ -215,17 +215,7 @@ impl Master {
                         if let Some(why) =
                             validation::task_error(&t, &agent_id, &active, &launching, &remaining)
                         {
-                            self.master_update(
-                                ctx,
-                                fid,
-                                master_status(
-                                    &t.task_id,
-                                    Some(&agent_id),
-                                    TaskState::Error,
-                                    Reason::TaskInvalid,
-                                    &why,
-                                ),
-                            );
+                            self.task_error(ctx, fid, &t, &agent_id, Reason::TaskInvalid, &why);
                             continue;
                         }
                         let mut used = t.resources.clone();
@@ -251,17 +241,8 @@ impl Master {
                         );
                         if let Some(why) = why {
                             for t in &tasks {
-                                self.master_update(
-                                    ctx,
-                                    fid,
-                                    master_status(
-                                        &t.task_id,
-                                        Some(&agent_id),
-                                        TaskState::Error,
-                                        Reason::TaskGroupInvalid,
-                                        &why,
-                                    ),
-                                );
+                                let r = Reason::TaskGroupInvalid;
+                                self.task_error(ctx, fid, t, &agent_id, r, &why);
                             }
                             continue;
                         }
@@ -368,6 +349,20 @@ impl Master {
         f.tasks.insert(t.task_id.clone(), task);
         let framework: FrameworkInfo = f.info.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
+    }
+
+    /// TASK_ERROR from the master for a task that cannot be launched.
+    fn task_error(
+        &self,
+        ctx: &Context<Self>,
+        fid: &FrameworkID,
+        t: &TaskInfo,
+        agent_id: &AgentID,
+        reason: Reason,
+        why: &str,
+    ) {
+        let s = master_status(&t.task_id, Some(agent_id), TaskState::Error, reason, why);
+        self.master_update(ctx, fid, s);
     }
 
     /// Applies RESERVE / UNRESERVE / CREATE / DESTROY: the allocator converts the allocation and
