@@ -23,6 +23,9 @@ use mesos_api::{ids, AgentID, Attributes, ContainerID, ExecutorID, FrameworkID, 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::flags::AgentFlags;
+
+#[path = "operator.rs"]
+mod operator;
 use crate::sum::{Acked, StatusUpdateManager};
 
 /// The version this agent reports.
@@ -99,6 +102,10 @@ pub struct Agent {
     updates: StatusUpdateManager,
     /// Dynamic reservations and persistent volumes, as the master last told us.
     checkpointed: mesos_api::Resources,
+    /// Nested containers launched through the operator API.
+    nested: operator::NestedContainers,
+    /// This agent's PID (for work finishing off the process).
+    self_pid: Option<libprocess::PID<Agent>>,
 }
 
 impl Agent {
@@ -129,6 +136,8 @@ impl Agent {
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
             checkpointed: Default::default(),
+            nested: Default::default(),
+            self_pid: None,
         })
     }
 
@@ -1000,10 +1009,13 @@ impl Process for Agent {
         ctx.route("api/v1/executor", |a: &mut Agent, c, req| {
             a.executor_api(c, req)
         });
+        Self::install_operator_routes(ctx);
+        self.self_pid = Some(ctx.pid().clone());
         self.try_register(ctx);
     }
 
     fn finalize(&mut self, _ctx: &mut Context<Self>) {
+        self.kill_nested();
         // Executors do not outlive an agent that stops without checkpointing.
         for f in self.frameworks.values() {
             for e in f.executors.values() {

@@ -19,3 +19,16 @@ pub mod sum;
 
 pub use agent::{grace_of, master_upid, Agent, VERSION};
 pub use flags::AgentFlags;
+
+/// Paths Mesos serves without the agent's id prefix, with the agent route each maps to: a
+/// `mesos-agent` serves them; in `mesos-local` the master keeps the ones it also serves.
+pub const UNPREFIXED_ROUTES: &[(&str, &str)] = &[
+    ("/api/v1/executor", "api/v1/executor"),
+    ("/api/v1", "api/v1"),
+    ("/state", "state"),
+    ("/state.json", "state.json"),
+    ("/files/browse", "files/browse"),
+    ("/files/read", "files/read"),
+    ("/monitor/statistics", "monitor/statistics"),
+    ("/health", "health"),
+];

@@ -3,6 +3,7 @@
 //! the `--resources` / `--attributes` grammars, role-name rules, and the Mesos v1 JSON forms.
 
 mod error;
+pub mod http;
 pub mod ids;
 pub mod messages;
 pub mod protocol;

@@ -207,6 +207,11 @@ pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, String
     let pid = rt
         .spawn(&id, agent)
         .map_err(|e| format!("cannot start the agent: {e}"))?;
+    // Executors that hard-code Mesos's unprefixed paths (pymesos) reach the first agent; a
+    // master in the same process keeps its own `/api/v1` and `/state`.
+    for (path, route) in mesos_agent::UNPREFIXED_ROUTES {
+        rt.add_http_alias_if_absent(path, &id, route);
+    }
     Ok(pid)
 }
 

@@ -72,20 +72,29 @@ pub struct HttpRequest {
 impl HttpRequest {
     /// The query parameters, percent-decoded (later duplicates win).
     pub fn query_params(&self) -> HashMap<String, String> {
-        self.query
-            .split('&')
-            .filter(|kv| !kv.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (percent_decode(k), percent_decode(v))
-            })
-            .collect()
+        parse_form(&self.query)
+    }
+
+    /// The body read as `application/x-www-form-urlencoded` (empty if it is not UTF-8).
+    pub fn form_params(&self) -> HashMap<String, String> {
+        parse_form(std::str::from_utf8(&self.body).unwrap_or(""))
     }
 
     /// A header's value as text, if present and valid.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// `a=1&b=x%20y` -> {a: "1", b: "x y"} (later duplicates win).
+pub fn parse_form(text: &str) -> HashMap<String, String> {
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
 }
 
 fn percent_decode(s: &str) -> String {

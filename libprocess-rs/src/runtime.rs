@@ -231,6 +231,17 @@ impl Runtime {
         );
     }
 
+    /// [`Runtime::add_http_alias`] unless `path` is already served by an alias; true if added.
+    pub fn add_http_alias_if_absent(&self, path: &str, id: &str, route: &str) -> bool {
+        match self.inner.aliases.entry(path.to_string()) {
+            dashmap::Entry::Occupied(_) => false,
+            dashmap::Entry::Vacant(v) => {
+                v.insert((id.to_string(), route.trim_matches('/').to_string()));
+                true
+            }
+        }
+    }
+
     /// Open outgoing connections.
     pub fn outgoing_connections(&self) -> usize {
         self.inner.transport.outgoing_count()

@@ -108,3 +108,74 @@ pub(crate) fn group_error(
     }
     None
 }
+
+/// Checks a scheduler call's shape before it is acted on (the HTTP API answers 400 with the
+/// message; a binary-transport framework gets an ERROR event).
+pub(crate) fn scheduler_call(call: &mesos_api::protocol::scheduler::Call) -> Result<(), String> {
+    use mesos_api::protocol::scheduler::CallType as T;
+    let kind = call.kind.unwrap_or(T::Unknown);
+    let missing = |field: &str| Err(format!("Expecting '{field}' to be present"));
+    if kind == T::Unknown {
+        return Err("Expecting 'type' to be present and known".into());
+    }
+    if kind == T::Subscribe {
+        let Some(s) = &call.subscribe else {
+            return missing("subscribe");
+        };
+        if call.framework_id.is_some() && call.framework_id != s.framework_info.id {
+            return Err(
+                "'framework_id' differs from 'subscribe.framework_info.framework_id'".into(),
+            );
+        }
+        return framework_info(&s.framework_info);
+    }
+    if call.framework_id.is_none() {
+        return missing("framework_id");
+    }
+    match kind {
+        T::Accept => match &call.accept {
+            None => missing("accept"),
+            Some(a) => {
+                use mesos_api::protocol::offer::OperationType as O;
+                match a
+                    .operations
+                    .iter()
+                    .position(|o| o.kind.unwrap_or(O::Unknown) == O::Unknown)
+                {
+                    Some(i) => Err(format!(
+                        "'accept.operations[{i}].type' is missing or unknown"
+                    )),
+                    None => Ok(()),
+                }
+            }
+        },
+        T::Decline if call.decline.is_none() => missing("decline"),
+        T::Kill if call.kill.is_none() => missing("kill"),
+        T::Shutdown if call.shutdown.is_none() => missing("shutdown"),
+        T::Message if call.message.is_none() => missing("message"),
+        T::Acknowledge => match &call.acknowledge {
+            None => missing("acknowledge"),
+            Some(a) if a.uuid.len() != 16 => Err(format!(
+                "'acknowledge.uuid' must be 16 bytes, got {}",
+                a.uuid.len()
+            )),
+            Some(_) => Ok(()),
+        },
+        T::UpdateFramework => match &call.update_framework {
+            None => missing("update_framework"),
+            Some(u) if u.framework_info.id != call.framework_id => {
+                Err("'update_framework.framework_info.id' differs from 'framework_id'".into())
+            }
+            Some(u) => framework_info(&u.framework_info),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// The roles a framework names must be valid role names.
+fn framework_info(info: &mesos_api::protocol::framework::FrameworkInfo) -> Result<(), String> {
+    for r in info.effective_roles() {
+        mesos_api::roles::validate(&r).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -86,6 +86,27 @@ impl Attributes {
             .map(Attributes)
     }
 
+    /// The classic endpoints' object form: `{"rack":"r1","level":10,"keys":"[1000-1500]"}`.
+    pub fn to_json_object(&self) -> Json {
+        let mut o = serde_json::Map::new();
+        for a in &self.0 {
+            let v = match &a.value {
+                AttributeValue::Text(t) => json!(t),
+                AttributeValue::Value(Value::Scalar(s)) => scalar_json(*s),
+                AttributeValue::Value(Value::Ranges(r)) => {
+                    let parts: Vec<String> = r.iter().map(|(b, e)| format!("{b}-{e}")).collect();
+                    json!(format!("[{}]", parts.join(", ")))
+                }
+                AttributeValue::Value(Value::Set(s)) => {
+                    let parts: Vec<&str> = s.iter().map(String::as_str).collect();
+                    json!(format!("{{{}}}", parts.join(", ")))
+                }
+            };
+            o.insert(a.name.clone(), v);
+        }
+        Json::Object(o)
+    }
+
     /// Looks an attribute up by name.
     pub fn get(&self, name: &str) -> Option<&Attribute> {
         self.0.iter().find(|a| a.name == name)

@@ -282,6 +282,47 @@ impl Resources {
         Json::Array(self.iter().map(|r| r.to_json(format)).collect())
     }
 
+    /// The classic endpoints' summary object: scalars summed by name (`cpus`, `mem`, `disk` and
+    /// `gpus` always present), ranges as `"[31000-32000]"`, sets as `"{a, b}"`.
+    pub fn to_summary_json(&self) -> Json {
+        let mut scalars: std::collections::BTreeMap<&str, Scalar> = ["cpus", "mem", "disk", "gpus"]
+            .into_iter()
+            .map(|n| (n, Scalar(0)))
+            .collect();
+        let mut ranges: std::collections::BTreeMap<&str, Ranges> = Default::default();
+        let mut sets: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+            Default::default();
+        for r in self.iter() {
+            match &r.value {
+                Value::Scalar(v) => {
+                    let e = scalars.entry(&r.name).or_insert(Scalar(0));
+                    e.0 += v.0;
+                }
+                Value::Ranges(x) => ranges.entry(&r.name).or_default().add(x),
+                Value::Set(x) => sets
+                    .entry(&r.name)
+                    .or_default()
+                    .extend(x.iter().map(String::as_str)),
+            }
+        }
+        let mut out = Map::new();
+        for (n, v) in scalars {
+            out.insert(n.to_string(), scalar_json(v));
+        }
+        for (n, v) in ranges {
+            let parts: Vec<String> = v.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+            out.insert(n.to_string(), Json::from(format!("[{}]", parts.join(", "))));
+        }
+        for (n, v) in sets {
+            let parts: Vec<&str> = v.into_iter().collect();
+            out.insert(
+                n.to_string(),
+                Json::from(format!("{{{}}}", parts.join(", "))),
+            );
+        }
+        Json::Object(out)
+    }
+
     /// Reads a v1 JSON array (either reservation form).
     pub fn from_json(v: &Json) -> Result<Resources> {
         let arr = v.as_array().ok_or_else(|| ApiError::Json {

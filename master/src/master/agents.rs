@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use libprocess::{Context, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, Task,
-    WireMessage,
+    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, WireMessage,
 };
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
 use mesos_api::protocol::task::{Reason, TaskState};
@@ -44,9 +43,13 @@ impl Master {
                 info,
                 missed_pings: 0,
                 checkpointed: m.checkpointed_resources.clone(),
+                registered_time: super::now_secs(),
+                version: m.version.clone(),
+                deactivated: false,
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
+        self.agent_added(&id);
         ctx.link(&from);
         let aid = id.clone();
         self.allocator()
@@ -68,6 +71,10 @@ impl Master {
             tracing::warn!(%from, "reregistration without an agent id; ignoring");
             return;
         };
+        if self.gone.contains(&id) {
+            tracing::warn!(%from, agent = %id, "agent was marked gone; refusing its reregistration");
+            return;
+        }
         if let Some(mm) = &self.metrics {
             mm.slave_reregistrations.inc();
         }
@@ -91,12 +98,14 @@ impl Master {
                     .or_insert_with(|| FrameworkRec {
                         info: fi.clone(),
                         pid: None,
+                        stream_id: None,
                         proxy: None,
                         connected: false,
                         offers: HashSet::new(),
                         tasks: BTreeMap::new(),
-                        completed: Vec::new(),
+                        completed: Default::default(),
                         generation: 0,
+                        registered_time: super::now_secs(),
                     });
             }
         }
@@ -121,9 +130,13 @@ impl Master {
                 info: m.agent,
                 missed_pings: 0,
                 checkpointed: m.checkpointed_resources.clone(),
+                registered_time: super::now_secs(),
+                version: m.version.clone(),
+                deactivated: false,
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
+        self.agent_added(&id);
         ctx.link(&from);
         let used: Vec<(FrameworkID, Resources)> = used.into_iter().collect();
         let aid = id.clone();
@@ -167,12 +180,31 @@ impl Master {
     /// An agent stopped answering pings: its offers go, its tasks become UNREACHABLE (LOST for
     /// frameworks that are not partition-aware), frameworks hear FAILURE.
     pub(super) fn agent_unreachable(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        self.remove_agent(ctx, id, false);
+    }
+
+    /// MARK_AGENT_GONE: the agent is gone for good; its tasks become GONE_BY_OPERATOR (LOST for
+    /// frameworks that are not partition-aware) and it may not reregister.
+    pub(crate) fn mark_agent_gone(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        self.unreachable.remove(id);
+        self.gone.insert(id.clone());
+        self.remove_agent(ctx, id, true);
+        self.metrics_changed(ctx);
+    }
+
+    fn remove_agent(&mut self, ctx: &mut Context<Self>, id: &AgentID, gone: bool) {
         let Some(a) = self.agents.remove(id) else {
             return;
         };
-        self.unreachable.insert(id.clone());
+        if !gone {
+            self.unreachable.insert(id.clone());
+        }
         self.agent_by_pid.remove(&a.pid);
         ctx.unlink(&a.pid);
+        let removed_id = id.clone();
+        self.operator_event(|_| {
+            serde_json::json!({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": removed_id.value}}})
+        });
         let offers: Vec<OfferID> = self
             .offers
             .iter()
@@ -195,10 +227,27 @@ impl Master {
                     f.partition_aware(),
                 )
             };
-            let state = if partition_aware {
-                TaskState::Unreachable
-            } else {
-                TaskState::Lost
+            let (state, reason, why) = match (partition_aware, gone) {
+                (true, false) => (
+                    TaskState::Unreachable,
+                    Reason::AgentRemoved,
+                    "agent is unreachable",
+                ),
+                (true, true) => (
+                    TaskState::GoneByOperator,
+                    Reason::AgentRemovedByOperator,
+                    "agent was marked gone by an operator",
+                ),
+                (false, false) => (
+                    TaskState::Lost,
+                    Reason::AgentRemoved,
+                    "agent is unreachable",
+                ),
+                (false, true) => (
+                    TaskState::Lost,
+                    Reason::AgentRemovedByOperator,
+                    "agent was marked gone by an operator",
+                ),
             };
             for t in &lost {
                 if let Some(task) = self
@@ -211,22 +260,15 @@ impl Master {
                         m.terminal(state);
                     }
                 }
-                self.master_update(
-                    ctx,
-                    &fid,
-                    master_status(
-                        t,
-                        Some(id),
-                        state,
-                        Reason::AgentRemoved,
-                        "agent is unreachable",
-                    ),
-                );
+                self.master_update(ctx, &fid, master_status(t, Some(id), state, reason, why));
             }
-            if !partition_aware {
+            if !partition_aware || gone {
                 if let Some(f) = self.frameworks.get_mut(&fid) {
-                    let done: Vec<Task> = lost.iter().filter_map(|t| f.tasks.remove(t)).collect();
-                    f.completed.extend(done);
+                    for t in &lost {
+                        if let Some(t) = f.tasks.remove(t) {
+                            f.complete(t);
+                        }
+                    }
                 }
             }
             let ev = Event {

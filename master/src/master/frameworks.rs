@@ -6,37 +6,35 @@ use std::time::Duration;
 use libprocess::{Context, UPID};
 use mesos_allocator::{AllocatorProcess, FrameworkSpec};
 use mesos_api::messages::{ShutdownExecutor, ShutdownFramework};
+use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Subscribe, Subscribed};
 use mesos_api::{AgentID, FrameworkID, OfferID};
 
+use super::proxy::Conn;
 use super::*;
 use crate::state::FrameworkRec;
+use crate::validation;
 
 impl Master {
+    /// A call from a binary-transport scheduler (errors go back as ERROR events).
     pub(super) fn call(&mut self, ctx: &mut Context<Self>, from: UPID, call: Call) {
-        let kind = call.kind.unwrap_or(CallType::Unknown);
-        if kind == CallType::Subscribe {
-            if let Some(m) = &self.metrics {
-                m.messages_register_framework.inc();
-            }
-            match call.subscribe {
-                Some(s) => self.subscribe(ctx, from, call.framework_id, s),
-                None => ctx.send_named(
-                    &from,
-                    Event::NAME,
-                    Event::error("SUBSCRIBE without 'subscribe'"),
-                ),
-            }
+        self.count_call(call.kind.unwrap_or(CallType::Unknown));
+        if let Err(e) = validation::scheduler_call(&call) {
+            ctx.send_named(&from, Event::NAME, Event::error(e));
             return;
         }
         let Some(fid) = call.framework_id.clone() else {
-            ctx.send_named(
-                &from,
-                Event::NAME,
-                Event::error("call without 'framework_id'"),
-            );
+            if let Some(s) = call.subscribe {
+                self.subscribe(ctx, Conn::Pid(from), s);
+            }
             return;
         };
+        if call.kind == Some(CallType::Subscribe) {
+            if let Some(s) = call.subscribe {
+                self.subscribe(ctx, Conn::Pid(from), s);
+            }
+            return;
+        }
         match self.frameworks.get(&fid) {
             None => {
                 ctx.send_named(
@@ -44,7 +42,6 @@ impl Master {
                     Event::NAME,
                     Event::error(format!("framework '{fid}' is not subscribed")),
                 );
-                return;
             }
             Some(f) if f.pid.as_ref() != Some(&from) || !f.connected => {
                 ctx.send_named(
@@ -52,27 +49,42 @@ impl Master {
                     Event::NAME,
                     Event::error(format!("framework '{fid}' is not connected from {from}")),
                 );
-                return;
             }
-            Some(_) => {}
+            Some(_) => self.framework_call(ctx, &fid, call),
         }
-        if let Some(m) = &self.metrics {
-            match kind {
-                CallType::Accept => m.messages_launch_tasks.inc(),
-                CallType::Decline => m.messages_decline_offers.inc(),
-                CallType::Kill => m.messages_kill_task.inc(),
-                CallType::Acknowledge => m.messages_status_update_acknowledgement.inc(),
-                CallType::Reconcile => m.messages_reconcile_tasks.inc(),
-                CallType::Revive => m.messages_revive_offers.inc(),
-                CallType::Suppress => m.messages_suppress_offers.inc(),
-                CallType::Teardown => m.messages_unregister_framework.inc(),
-                _ => {}
-            }
-        }
+    }
+
+    pub(super) fn count_call(&self, kind: CallType) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
         match kind {
+            CallType::Subscribe => m.messages_register_framework.inc(),
+            CallType::Accept => m.messages_launch_tasks.inc(),
+            CallType::Decline => m.messages_decline_offers.inc(),
+            CallType::Kill => m.messages_kill_task.inc(),
+            CallType::Acknowledge => m.messages_status_update_acknowledgement.inc(),
+            CallType::Reconcile => m.messages_reconcile_tasks.inc(),
+            CallType::Revive => m.messages_revive_offers.inc(),
+            CallType::Suppress => m.messages_suppress_offers.inc(),
+            CallType::Teardown => m.messages_unregister_framework.inc(),
+            _ => {}
+        }
+    }
+
+    /// A validated, authenticated call of a subscribed framework (not SUBSCRIBE).
+    pub(crate) fn framework_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        call: Call,
+    ) {
+        let fid = fid.clone();
+        match call.kind.unwrap_or(CallType::Unknown) {
             CallType::Teardown => self.remove_framework(ctx, &fid),
-            CallType::Shutdown => match call.shutdown {
-                Some(s) => match self.agents.get(&s.agent_id) {
+            CallType::Shutdown => {
+                let Some(s) = call.shutdown else { return };
+                match self.agents.get(&s.agent_id) {
                     Some(a) => Self::send(
                         ctx,
                         &a.pid,
@@ -89,54 +101,50 @@ impl Master {
                             s.agent_id
                         )),
                     ),
-                },
-                None => self.send_event(ctx, &fid, Event::error("SHUTDOWN without 'shutdown'")),
-            },
-            CallType::Accept => match call.accept {
-                Some(a) => self.accept(ctx, &fid, a),
-                None => self.send_event(ctx, &fid, Event::error("ACCEPT without 'accept'")),
-            },
-            CallType::Decline => match call.decline {
-                Some(d) => self.decline(ctx, &fid, d),
-                None => self.send_event(ctx, &fid, Event::error("DECLINE without 'decline'")),
-            },
+                }
+            }
+            CallType::Accept => {
+                if let Some(a) = call.accept {
+                    self.accept(ctx, &fid, a);
+                }
+            }
+            CallType::Decline => {
+                if let Some(d) = call.decline {
+                    self.decline(ctx, &fid, d);
+                }
+            }
             CallType::Revive => {
                 let roles = call.revive.map(|r| r.roles).unwrap_or_default();
-                let f = fid.clone();
                 self.allocator()
                     .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
-                        p.revive_offers(c, f, &roles)
+                        p.revive_offers(c, fid, &roles)
                     });
             }
             CallType::Suppress => {
                 let roles = call.suppress.map(|r| r.roles).unwrap_or_default();
-                let f = fid.clone();
                 self.allocator()
                     .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
-                        p.allocator_mut().suppress_offers(&f, &roles)
+                        p.allocator_mut().suppress_offers(&fid, &roles)
                     });
             }
-            CallType::Kill => match call.kill {
-                Some(k) => self.kill(ctx, &fid, k),
-                None => self.send_event(ctx, &fid, Event::error("KILL without 'kill'")),
-            },
-            CallType::Acknowledge => match call.acknowledge {
-                Some(a) => {
-                    if a.uuid.len() != 16 {
-                        self.send_event(
-                            ctx,
-                            &fid,
-                            Event::error("ACKNOWLEDGE uuid is not 16 bytes"),
-                        );
-                        return;
-                    }
+            CallType::Kill => {
+                if let Some(k) = call.kill {
+                    self.kill(ctx, &fid, k);
+                }
+            }
+            CallType::Acknowledge => {
+                if let Some(a) = call.acknowledge {
                     self.acknowledge(ctx, &fid, a.agent_id, a.task_id, a.uuid);
                 }
-                None => {
-                    self.send_event(ctx, &fid, Event::error("ACKNOWLEDGE without 'acknowledge'"))
-                }
-            },
+            }
             CallType::Reconcile => self.reconcile(ctx, &fid, call.reconcile.unwrap_or_default()),
+            CallType::UpdateFramework => {
+                if let Some(u) = call.update_framework {
+                    self.update_framework(&fid, u);
+                }
+            }
+            // Resource requests are advisory in Mesos; the allocator does not use them.
+            CallType::Request => {}
             other => {
                 self.send_event(
                     ctx,
@@ -147,34 +155,44 @@ impl Master {
         }
     }
 
-    pub(super) fn subscribe(
-        &mut self,
-        ctx: &mut Context<Self>,
-        from: UPID,
-        top_id: Option<FrameworkID>,
-        s: Subscribe,
-    ) {
-        let info = s.framework_info;
-        if top_id.is_some() && top_id != info.id {
-            ctx.send_named(
-                &from,
-                Event::NAME,
-                Event::error("'framework_id' differs from 'subscribe.framework_info.id'"),
-            );
+    fn allocator_spec(info: &FrameworkInfo, suppressed: Vec<String>) -> FrameworkSpec {
+        FrameworkSpec {
+            roles: info.effective_roles().into_iter().collect(),
+            gpu_resources: info.has_capability(
+                mesos_api::protocol::framework::FrameworkCapabilityType::GpuResources,
+            ),
+            suppressed_roles: suppressed.into_iter().collect(),
+        }
+    }
+
+    /// UPDATE_FRAMEWORK: new roles, capabilities and the like, without a new connection.
+    fn update_framework(&mut self, fid: &FrameworkID, u: Subscribe) {
+        let Some(f) = self.frameworks.get_mut(fid) else {
             return;
-        }
-        for r in info.effective_roles() {
-            if let Err(e) = mesos_api::roles::validate(&r) {
-                ctx.send_named(&from, Event::NAME, Event::error(e.to_string()));
-                return;
-            }
-        }
+        };
+        let mut info = u.framework_info;
+        info.id = Some(fid.clone());
+        let spec = Self::allocator_spec(&info, u.suppressed_roles);
+        f.info = info;
+        let f2 = fid.clone();
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.allocator_mut().update_framework(&f2, spec);
+                p.request_allocation(c, None);
+            });
+    }
+
+    /// Sends a refusal on a connection that did not become a framework's (an HTTP stream is
+    /// closed after it).
+    fn refuse(&self, ctx: &Context<Self>, conn: Conn, message: &str) {
+        conn.send(ctx.runtime(), ctx.self_upid(), Event::error(message));
+    }
+
+    /// SUBSCRIBE (validated): a new framework, or a known one reconnecting or failing over.
+    pub(crate) fn subscribe(&mut self, ctx: &mut Context<Self>, conn: Conn, s: Subscribe) {
+        let info = s.framework_info;
         if info.id.as_ref().is_some_and(|id| self.removed.contains(id)) {
-            ctx.send_named(
-                &from,
-                Event::NAME,
-                Event::error("Framework has been removed"),
-            );
+            self.refuse(ctx, conn, "Framework has been removed");
             return;
         }
         let fid = match &info.id {
@@ -187,26 +205,20 @@ impl Master {
         };
         let mut info = info;
         info.id = Some(fid.clone());
-        let spec = FrameworkSpec {
-            roles: info.effective_roles().into_iter().collect(),
-            gpu_resources: info.has_capability(
-                mesos_api::protocol::framework::FrameworkCapabilityType::GpuResources,
-            ),
-            suppressed_roles: s.suppressed_roles.into_iter().collect(),
-        };
-        let known = self.frameworks.contains_key(&fid);
-        if known {
+        let spec = Self::allocator_spec(&info, s.suppressed_roles);
+        let pid = conn.pid().cloned();
+        let stream_id = conn.stream_id().map(str::to_string);
+        let added = !self.frameworks.contains_key(&fid);
+        if let Some(f) = self.frameworks.get_mut(&fid) {
             // Failover (or reconnection): the newer subscription wins.
-            let f = self.frameworks.get_mut(&fid).expect("known");
-            if let Some(old) = f.pid.replace(from.clone()) {
-                if old != from {
-                    ctx.send_named(&old, Event::NAME, Event::error("Framework failed over"));
-                    ctx.unlink(&old);
-                }
-            }
+            let old = std::mem::replace(&mut f.pid, pid.clone());
+            f.stream_id = stream_id;
             f.info = info;
             f.connected = true;
             f.generation += 1;
+            if let Some(old) = old.filter(|o| Some(o) != pid.as_ref()) {
+                ctx.unlink(&old);
+            }
             let f2 = fid.clone();
             self.allocator()
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
@@ -219,21 +231,27 @@ impl Master {
                 fid.clone(),
                 FrameworkRec {
                     info,
-                    pid: Some(from.clone()),
+                    pid: pid.clone(),
+                    stream_id,
                     proxy: None,
                     connected: true,
                     offers: HashSet::new(),
                     tasks: BTreeMap::new(),
-                    completed: Vec::new(),
+                    completed: Default::default(),
                     generation: 1,
+                    registered_time: now_secs(),
                 },
             );
             let f2 = fid.clone();
             self.allocator()
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| p.add_framework(c, f2, spec));
         }
-        ctx.link(&from);
-        self.ensure_proxy(ctx, &fid, &from);
+        if let Some(p) = &pid {
+            ctx.link(p);
+        }
+        if !self.ensure_proxy(ctx, &fid, conn) {
+            return;
+        }
         let ev = Event {
             subscribed: Some(Subscribed {
                 framework_id: fid.clone(),
@@ -243,29 +261,55 @@ impl Master {
             ..Event::new(EventType::Subscribed)
         };
         self.send_event(ctx, &fid, ev);
+        self.framework_changed(&fid, added);
     }
 
-    /// Spawns the framework's proxy, or points it at the newly subscribed scheduler.
-    fn ensure_proxy(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, to: &UPID) {
-        let master = ctx.self_upid().clone();
+    /// Spawns the framework's proxy, or points it at the new connection.
+    fn ensure_proxy(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, conn: Conn) -> bool {
         let Some(f) = self.frameworks.get_mut(fid) else {
-            return;
+            return false;
         };
         match &f.proxy {
             Some(p) => {
-                let t = to.clone();
-                p.dispatch_nowait(move |p: &mut FrameworkProxy, _| p.retarget(t));
+                p.dispatch_nowait(move |p: &mut FrameworkProxy, c| p.retarget(c, conn));
+                true
             }
             None => {
                 let id = ctx.runtime().unique_id("framework");
-                match ctx
-                    .runtime()
-                    .spawn(&id, FrameworkProxy::new(master, to.clone()))
-                {
-                    Ok(p) => f.proxy = Some(p),
-                    Err(e) => tracing::warn!(framework = %fid, "no proxy ({e}); sending directly"),
+                let proxy = FrameworkProxy::new(
+                    ctx.pid().clone(),
+                    fid.clone(),
+                    conn,
+                    self.flags.heartbeat_interval,
+                );
+                match ctx.runtime().spawn(&id, proxy) {
+                    Ok(p) => {
+                        f.proxy = Some(p);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(framework = %fid, "cannot start its proxy: {e}");
+                        f.connected = false;
+                        false
+                    }
                 }
             }
+        }
+    }
+
+    /// An HTTP framework's stream closed (if it is still its current one).
+    pub(crate) fn http_disconnected(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: FrameworkID,
+        stream: &str,
+    ) {
+        let current = self
+            .frameworks
+            .get(&fid)
+            .is_some_and(|f| f.connected && f.stream_id.as_deref() == Some(stream));
+        if current {
+            self.framework_disconnected(ctx, fid);
         }
     }
 
@@ -295,6 +339,21 @@ impl Master {
         if let Some(p) = &f.proxy {
             p.terminate(false);
         }
+        let mut f = f;
+        f.connected = false;
+        f.proxy = None;
+        f.offers.clear();
+        for t in std::mem::take(&mut f.tasks).into_values() {
+            f.complete(t);
+        }
+        if self.completed_frameworks.len() >= MAX_COMPLETED_FRAMEWORKS {
+            self.completed_frameworks.pop_front();
+        }
+        self.operator_event(|_| {
+            serde_json::json!({"type": "FRAMEWORK_REMOVED", "framework_removed": {
+                "framework_info": mesos_api::protocol::to_json(&f.info)}})
+        });
+        self.completed_frameworks.push_back(f);
         let f2 = fid.clone();
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {

@@ -348,7 +348,9 @@ impl Master {
         };
         f.tasks.insert(t.task_id.clone(), task);
         let framework: FrameworkInfo = f.info.clone();
+        let tid = t.task_id.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
+        self.task_added(fid, &tid);
     }
 
     /// TASK_ERROR from the master for a task that cannot be launched.
@@ -375,10 +377,28 @@ impl Master {
         offered: Resources,
         ops: Vec<Operation>,
     ) {
+        self.checkpoint_operations(ctx, agent_id, &ops);
+        let (f, a) = (fid.clone(), agent_id.clone());
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
+                if let Err(e) = p.allocator_mut().update_allocation(&f, &a, &offered, &ops) {
+                    tracing::warn!(framework = %f, "offer operations not applied: {e}");
+                }
+            });
+    }
+
+    /// Records what RESERVE / UNRESERVE / CREATE / DESTROY did to an agent's dynamic
+    /// reservations and volumes, and sends the agent its new checkpointed resources.
+    pub(crate) fn checkpoint_operations(
+        &mut self,
+        ctx: &mut Context<Self>,
+        agent_id: &AgentID,
+        ops: &[Operation],
+    ) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
-        for op in &ops {
+        for op in ops {
             if let Ok((from, to)) = op.conversion() {
                 let reserved = |r: &mesos_api::Resource| !r.reservations.is_empty();
                 let from = from.unallocate().filter(reserved);
@@ -392,13 +412,6 @@ impl Master {
         }
         let resources = agent.checkpointed.clone();
         Self::send(ctx, &agent.pid, CheckpointResources { resources });
-        let (f, a) = (fid.clone(), agent_id.clone());
-        self.allocator()
-            .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
-                if let Err(e) = p.allocator_mut().update_allocation(&f, &a, &offered, &ops) {
-                    tracing::warn!(framework = %f, "offer operations not applied: {e}");
-                }
-            });
     }
 
     /// Records a task group's tasks (the executor's resources ride with the first task) and
@@ -440,6 +453,7 @@ impl Master {
             );
         }
         let framework = f.info.clone();
+        let ids: Vec<TaskID> = tasks.iter().map(|t| t.task_id.clone()).collect();
         Self::send(
             ctx,
             &agent.pid,
@@ -449,6 +463,9 @@ impl Master {
                 task_group: TaskGroupInfo { tasks },
             },
         );
+        for t in &ids {
+            self.task_added(fid, t);
+        }
     }
 
     pub(super) fn kill(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, k: Kill) {

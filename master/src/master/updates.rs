@@ -52,6 +52,7 @@ impl Master {
         }
         let mut status = u.status;
         status.agent_id.get_or_insert(u.agent_id.clone());
+        self.task_updated(&u.framework_id, &status, latest);
         let ev = Event {
             update: Some(Update { status }),
             ..Event::new(EventType::Update)
@@ -78,7 +79,7 @@ impl Master {
             });
             if done {
                 if let Some(t) = f.tasks.remove(&task_id) {
-                    f.completed.push(t);
+                    f.complete(t);
                 }
             }
         }

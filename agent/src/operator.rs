@@ -1,0 +1,564 @@
+//! The agent's HTTP surface for operators: the v1 operator API at `/<agent>/api/v1` (GET_* calls
+//! and nested containers), `/<agent>/state`, `/files/browse`, `/files/read` and
+//! `/monitor/statistics`.
+//!
+//! Nested containers here are child processes of the agent in their parent's sandbox
+//! (`<sandbox>/containers/<id>`), in their own process group; isolation is the containerizer's
+//! work.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::http::{self as api, Rejection};
+use mesos_api::protocol::task::CommandInfo;
+use mesos_api::protocol::to_json;
+use mesos_api::ResourceFormat;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use super::{kill_group, now_secs, Agent, Executor, VERSION};
+
+/// Mesos's limit on container nesting.
+pub(crate) const MAX_NESTING: usize = 32;
+
+/// A nested container (LAUNCH_NESTED_CONTAINER).
+pub(crate) struct Nested {
+    pid: Option<i32>,
+    /// Exit status once it ended (a wait status, as Mesos reports it).
+    exit: Option<i32>,
+    waiters: Vec<oneshot::Sender<Option<i32>>>,
+}
+
+fn reject(r: Rejection) -> Reply {
+    HttpResponse::text(r.status, r.message).into()
+}
+
+fn json_reply(v: &Value) -> HttpResponse {
+    HttpResponse::json_bytes(
+        200,
+        bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    )
+}
+
+fn respond(kind: &str, payload: Value) -> HttpResponse {
+    json_reply(&json!({"type": kind, kind.to_ascii_lowercase(): payload}))
+}
+
+/// CPU times (s) and RSS (bytes) of a process, from /proc.
+fn proc_usage(pid: i32) -> Option<(f64, f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0;
+    let utime = f.get(11)?.parse::<f64>().ok()? / tick;
+    let stime = f.get(12)?.parse::<f64>().ok()? / tick;
+    let rss_pages = f.get(21)?.parse::<u64>().ok()?;
+    Some((utime, stime, rss_pages * 4096))
+}
+
+/// The container-id chain of a v1 `ContainerID` (outermost first).
+fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
+    let mut out = Vec::new();
+    let mut cur = v;
+    while !cur.is_null() {
+        let id = cur["value"]
+            .as_str()
+            .filter(|s| !s.is_empty() && !s.contains('/') && !s.contains(".."))
+            .ok_or_else(|| Rejection::bad_request("'container_id.value' must be a plain name"))?;
+        out.push(id.to_string());
+        cur = &cur["parent"];
+        if out.len() > MAX_NESTING + 1 {
+            return Err(Rejection::bad_request(format!(
+                "Containers may nest at most {MAX_NESTING} levels"
+            )));
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
+impl Agent {
+    pub(super) fn install_operator_routes(ctx: &mut Context<Self>) {
+        ctx.route("api/v1", |a: &mut Agent, c, req| a.operator_api(c, req));
+        for r in ["state", "state.json"] {
+            ctx.route(r, |a: &mut Agent, _, _| json_reply(&a.state_json()).into());
+        }
+        ctx.route("files/browse", |a: &mut Agent, _, req| a.files_browse(&req));
+        ctx.route("files/read", |a: &mut Agent, _, req| a.files_read(&req));
+        ctx.route("monitor/statistics", |a: &mut Agent, _, _| {
+            json_reply(&Value::Array(a.statistics())).into()
+        });
+        ctx.route("health", |_, _, _| HttpResponse::empty(200).into());
+    }
+
+    fn executors(&self) -> impl Iterator<Item = &Executor> {
+        self.frameworks.values().flat_map(|f| f.executors.values())
+    }
+
+    fn flags_json(&self) -> Value {
+        let f = &self.flags;
+        let secs = |d: std::time::Duration| format!("{}secs", d.as_secs_f64());
+        json!({
+            "master": f.master,
+            "work_dir": f.work_dir.display().to_string(),
+            "resources": f.resources.clone().unwrap_or_default(),
+            "attributes": f.attributes.clone().unwrap_or_default(),
+            "hostname": f.hostname.clone().unwrap_or_default(),
+            "default_role": f.default_role,
+            "executor_registration_timeout": secs(f.executor_registration_timeout),
+            "executor_shutdown_grace_period": secs(f.executor_shutdown_grace_period),
+            "registration_backoff_factor": secs(f.registration_backoff_factor),
+            "isolation": f.isolation,
+        })
+    }
+
+    /// `/state`: the agent's classic state.
+    fn state_json(&self) -> Value {
+        let frameworks: Vec<Value> = self
+            .frameworks
+            .iter()
+            .map(|(fid, f)| {
+                let executors: Vec<Value> = f
+                    .executors
+                    .values()
+                    .map(|e| {
+                        let tasks: Vec<Value> = e
+                            .tasks
+                            .values()
+                            .map(|t| {
+                                json!({
+                                    "id": t.task_id.value, "name": t.name,
+                                    "framework_id": fid.value,
+                                    "executor_id": e.info.executor_id.value,
+                                    "slave_id": t.agent_id.value,
+                                    "state": t.state.as_str(),
+                                    "resources": t.resources.to_summary_json(),
+                                })
+                            })
+                            .collect();
+                        json!({
+                            "id": e.info.executor_id.value,
+                            "name": e.info.name.clone().unwrap_or_default(),
+                            "container": e.container_id.value,
+                            "directory": e.directory.display().to_string(),
+                            "resources": e.info.resources.to_summary_json(),
+                            "tasks": tasks,
+                            "queued_tasks": [],
+                            "completed_tasks": [],
+                        })
+                    })
+                    .collect();
+                json!({
+                    "id": fid.value, "name": f.info.name, "user": f.info.user,
+                    "checkpoint": f.info.checkpoint,
+                    "role": f.info.effective_roles().into_iter().next().unwrap_or_default(),
+                    "executors": executors,
+                    "completed_executors": [],
+                })
+            })
+            .collect();
+        json!({
+            "version": VERSION,
+            "id": self.info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(),
+            "hostname": self.info.hostname,
+            "resources": self.info.resources.to_summary_json(),
+            "reserved_resources_full": {},
+            "unreserved_resources_full": self.info.resources.unreserved().to_json(ResourceFormat::Refined),
+            "attributes": self.info.attributes.to_json_object(),
+            "master_hostname": self.master.as_ref().map(|m| m.addr().ip().to_string()),
+            "flags": self.flags_json(),
+            "frameworks": frameworks,
+            "completed_frameworks": [],
+        })
+    }
+
+    /// `/monitor/statistics`: per executor, CPU time and memory of its process.
+    fn statistics(&self) -> Vec<Value> {
+        self.frameworks
+            .iter()
+            .flat_map(|(fid, f)| f.executors.values().map(move |e| (fid, e)))
+            .map(|(fid, e)| {
+                let (user, sys, rss) = e.pid.and_then(proc_usage).unwrap_or_default();
+                json!({
+                    "executor_id": e.info.executor_id.value,
+                    "executor_name": e.info.name.clone().unwrap_or_default(),
+                    "framework_id": fid.value,
+                    "source": e.info.executor_id.value,
+                    "statistics": {
+                        "timestamp": now_secs(),
+                        "cpus_user_time_secs": user,
+                        "cpus_system_time_secs": sys,
+                        "cpus_limit": e.info.resources.cpus(),
+                        "mem_rss_bytes": rss,
+                        "mem_limit_bytes": (e.info.resources.mem() * 1048576.0) as u64,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// A path the files endpoints may serve: inside the work dir, after resolving links.
+    fn served_path(&self, req: &HttpRequest) -> Result<PathBuf, Rejection> {
+        let q = req.query_params();
+        let p = q
+            .get("path")
+            .ok_or_else(|| Rejection::bad_request("Expecting 'path' query parameter"))?;
+        let root = self
+            .flags
+            .work_dir
+            .canonicalize()
+            .map_err(|e| Rejection::new(404, format!("work dir: {e}")))?;
+        let real = Path::new(p)
+            .canonicalize()
+            .map_err(|_| Rejection::new(404, format!("'{p}' does not exist")))?;
+        if !real.starts_with(&root) {
+            return Err(Rejection::new(
+                403,
+                format!("'{p}' is outside the agent's work dir"),
+            ));
+        }
+        Ok(real)
+    }
+
+    fn files_browse(&self, req: &HttpRequest) -> Reply {
+        use std::os::unix::fs::MetadataExt;
+        let dir = match self.served_path(req) {
+            Ok(d) => d,
+            Err(e) => return reject(e),
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return reject(Rejection::bad_request(format!(
+                "'{}' is not a directory",
+                dir.display()
+            )));
+        };
+        let list: Vec<Value> = entries
+            .flatten()
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                Some(json!({
+                    "path": e.path().display().to_string(),
+                    "size": m.len(), "nlink": m.nlink(), "mtime": m.mtime(),
+                    "mode": format!("{:o}", m.mode()), "uid": m.uid().to_string(),
+                    "gid": m.gid().to_string(),
+                }))
+            })
+            .collect();
+        json_reply(&Value::Array(list)).into()
+    }
+
+    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}`; offset -1 (or none) with no
+    /// length reports the size.
+    fn files_read(&self, req: &HttpRequest) -> Reply {
+        use std::io::{Read, Seek, SeekFrom};
+        let path = match self.served_path(req) {
+            Ok(p) => p,
+            Err(e) => return reject(e),
+        };
+        let q = req.query_params();
+        let num = |k: &str| -> Result<Option<i64>, Rejection> {
+            q.get(k)
+                .map(|v| {
+                    v.parse::<i64>().map_err(|_| {
+                        Rejection::bad_request(format!(
+                            "Failed to parse '{k}': '{v}' is not a number"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let (offset, length) = match (num("offset"), num("length")) {
+            (Ok(o), Ok(l)) => (o.unwrap_or(-1), l),
+            (Err(e), _) | (_, Err(e)) => return reject(e),
+        };
+        let Ok(mut f) = std::fs::File::open(&path) else {
+            return reject(Rejection::new(404, "cannot open the file"));
+        };
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if path.is_dir() {
+            return reject(Rejection::bad_request("Cannot read a directory"));
+        }
+        if offset < 0 {
+            return json_reply(&json!({"data": "", "offset": size})).into();
+        }
+        let offset = (offset as u64).min(size);
+        let length = length.map_or(1 << 20, |l| l.clamp(0, 16 << 20) as u64);
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(offset)).is_err() || f.take(length).read_to_end(&mut buf).is_err()
+        {
+            return reject(Rejection::new(500, "read failed"));
+        }
+        json_reply(&json!({"data": String::from_utf8_lossy(&buf), "offset": offset})).into()
+    }
+
+    fn operator_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        match self.operator_call(ctx, &req) {
+            Ok(r) => r,
+            Err(e) => reject(e),
+        }
+    }
+
+    fn operator_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<Reply, Rejection> {
+        if req.method.as_str() != "POST" {
+            return Err(Rejection::new(
+                405,
+                format!("Expecting a 'POST' request, received '{}'", req.method),
+            ));
+        }
+        api::check_content_type(req.header("content-type"))?;
+        api::check_accept(req.header("accept"))?;
+        let call: Value = api::decode_call(&req.body)?;
+        let kind = call["type"]
+            .as_str()
+            .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
+            .to_string();
+        let body = call[kind.to_ascii_lowercase().as_str()].clone();
+        let ok = |r: HttpResponse| Ok(Reply::from(r));
+        match kind.as_str() {
+            "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
+            "GET_VERSION" => ok(respond(
+                &kind,
+                json!({"version_info": {"version": VERSION, "build_version": env!("CARGO_PKG_VERSION")}}),
+            )),
+            "GET_FLAGS" => {
+                let flags: Vec<Value> = self
+                    .flags_json()
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+                ok(respond(&kind, json!({"flags": flags})))
+            }
+            "GET_STATE" => ok(respond(&kind, self.v1_state())),
+            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks())),
+            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
+            "GET_TASKS" => ok(respond(&kind, self.v1_tasks())),
+            "GET_CONTAINERS" => ok(respond(&kind, self.v1_containers())),
+            "LAUNCH_NESTED_CONTAINER" => {
+                self.launch_nested(&body)?;
+                ok(HttpResponse::empty(200))
+            }
+            "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
+            "KILL_NESTED_CONTAINER" => {
+                let chain = container_chain(&body["container_id"])?;
+                let n = self.nested.get(&chain.join("/")).ok_or_else(|| {
+                    Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+                })?;
+                let sig = body["signal"].as_i64().unwrap_or(15) as i32;
+                let sig = nix::sys::signal::Signal::try_from(sig)
+                    .map_err(|_| Rejection::bad_request(format!("Unknown signal {sig}")))?;
+                kill_group(n.pid, sig);
+                let _ = ctx;
+                ok(HttpResponse::empty(200))
+            }
+            other => Err(Rejection::bad_request(format!(
+                "Call type '{other}' is unknown or not supported by this agent"
+            ))),
+        }
+    }
+
+    fn v1_state(&self) -> Value {
+        json!({
+            "get_tasks": self.v1_tasks(),
+            "get_executors": self.v1_executors(),
+            "get_frameworks": self.v1_frameworks(),
+        })
+    }
+
+    fn v1_frameworks(&self) -> Value {
+        let f: Vec<Value> = self
+            .frameworks
+            .values()
+            .map(|f| json!({"framework_info": to_json(&f.info)}))
+            .collect();
+        json!({"frameworks": f, "completed_frameworks": []})
+    }
+
+    fn v1_executors(&self) -> Value {
+        let e: Vec<Value> = self
+            .executors()
+            .map(|e| json!({"executor_info": to_json(&e.info)}))
+            .collect();
+        json!({"executors": e, "completed_executors": []})
+    }
+
+    fn v1_tasks(&self) -> Value {
+        let t: Vec<Value> = self
+            .executors()
+            .flat_map(|e| e.tasks.values())
+            .map(to_json)
+            .collect();
+        json!({"launched_tasks": t, "queued_tasks": [], "pending_tasks": [],
+               "terminated_tasks": [], "completed_tasks": []})
+    }
+
+    fn v1_containers(&self) -> Value {
+        let mut out = Vec::new();
+        for (fid, f) in &self.frameworks {
+            for e in f.executors.values() {
+                let (user, sys, rss) = e.pid.and_then(proc_usage).unwrap_or_default();
+                out.push(json!({
+                    "framework_id": {"value": fid.value},
+                    "executor_id": {"value": e.info.executor_id.value},
+                    "executor_name": e.info.name.clone().unwrap_or_default(),
+                    "container_id": {"value": e.container_id.value},
+                    "resource_statistics": {
+                        "timestamp": now_secs(),
+                        "cpus_user_time_secs": user,
+                        "cpus_system_time_secs": sys,
+                        "mem_rss_bytes": rss,
+                    },
+                }));
+            }
+        }
+        for (id, n) in &self.nested {
+            let parts: Vec<&str> = id.split('/').collect();
+            let mut cid = Value::Null;
+            for p in parts {
+                cid = if cid.is_null() {
+                    json!({"value": p})
+                } else {
+                    json!({"value": p, "parent": cid})
+                };
+            }
+            let mut c = json!({"container_id": cid});
+            if let Some((user, sys, rss)) = n.pid.filter(|_| n.exit.is_none()).and_then(proc_usage)
+            {
+                c["resource_statistics"] = json!({"timestamp": now_secs(),
+                    "cpus_user_time_secs": user, "cpus_system_time_secs": sys, "mem_rss_bytes": rss});
+            }
+            out.push(c);
+        }
+        json!({"containers": out})
+    }
+
+    /// The sandbox of a top-level container (an executor's).
+    fn sandbox_of(&self, container: &str) -> Option<PathBuf> {
+        self.executors()
+            .find(|e| e.container_id.value == container)
+            .map(|e| e.directory.clone())
+    }
+
+    fn launch_nested(&mut self, body: &Value) -> Result<(), Rejection> {
+        let chain = container_chain(&body["container_id"])?;
+        if chain.len() < 2 {
+            return Err(Rejection::bad_request(
+                "'container_id.parent' must be present",
+            ));
+        }
+        let key = chain.join("/");
+        if self.nested.contains_key(&key) {
+            return Err(Rejection::new(
+                409,
+                format!("Container '{}' already exists", chain.join(".")),
+            ));
+        }
+        let parent = chain[..chain.len() - 1].join("/");
+        if chain.len() > 2 && !self.nested.contains_key(&parent) {
+            return Err(Rejection::new(
+                404,
+                format!("Parent container '{parent}' not found"),
+            ));
+        }
+        let mut dir = self
+            .sandbox_of(&chain[0])
+            .ok_or_else(|| Rejection::new(404, format!("Container '{}' not found", chain[0])))?;
+        for c in &chain[1..] {
+            dir = dir.join("containers").join(c);
+        }
+        let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
+            .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
+        let value = cmd.value.clone().unwrap_or_default();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Rejection::new(500, format!("cannot create the sandbox: {e}")))?;
+        let file = |n: &str| std::fs::File::create(dir.join(n)).map(std::process::Stdio::from);
+        let (out, err) = match (file("stdout"), file("stderr")) {
+            (Ok(o), Ok(e)) => (o, e),
+            _ => return Err(Rejection::new(500, "cannot create stdout/stderr")),
+        };
+        let mut c = if cmd.shell {
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&value);
+            c
+        } else {
+            let mut c = tokio::process::Command::new(&value);
+            c.args(cmd.arguments.iter().skip(1));
+            c
+        };
+        c.current_dir(&dir)
+            .env("MESOS_SANDBOX", &dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = c
+            .spawn()
+            .map_err(|e| Rejection::bad_request(format!("cannot run '{value}': {e}")))?;
+        let pid = child.id().map(|p| p as i32);
+        self.nested.insert(
+            key.clone(),
+            Nested {
+                pid,
+                exit: None,
+                waiters: Vec::new(),
+            },
+        );
+        let me = self.self_pid.clone();
+        tokio::spawn(async move {
+            use std::os::unix::process::ExitStatusExt;
+            let status = child.wait().await.ok().map(|s| s.into_raw());
+            if let Some(me) = me {
+                me.dispatch_nowait(move |a: &mut Agent, _| a.nested_exited(&key, status));
+            }
+        });
+        Ok(())
+    }
+
+    /// Nested containers do not outlive the agent.
+    pub(super) fn kill_nested(&mut self) {
+        for n in self.nested.values().filter(|n| n.exit.is_none()) {
+            kill_group(n.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    fn nested_exited(&mut self, key: &str, status: Option<i32>) {
+        if let Some(n) = self.nested.get_mut(key) {
+            n.exit = Some(status.unwrap_or(-1));
+            for w in n.waiters.drain(..) {
+                let _ = w.send(status);
+            }
+        }
+    }
+
+    fn wait_nested(&mut self, body: &Value) -> Result<Reply, Rejection> {
+        let chain = container_chain(&body["container_id"])?;
+        let n = self.nested.get_mut(&chain.join("/")).ok_or_else(|| {
+            Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+        })?;
+        let answer = |status: Option<i32>| {
+            let mut w = json!({});
+            if let Some(s) = status {
+                w["exit_status"] = json!(s);
+            }
+            respond("WAIT_NESTED_CONTAINER", w)
+        };
+        if let Some(s) = n.exit {
+            return Ok(answer(Some(s)).into());
+        }
+        let (tx, rx) = oneshot::channel();
+        n.waiters.push(tx);
+        Ok(Reply::Later(Box::pin(async move {
+            answer(rx.await.ok().flatten())
+        })))
+    }
+}
+
+/// Nested containers by their id chain joined with '/'.
+pub(crate) type NestedContainers = HashMap<String, Nested>;

@@ -1,0 +1,175 @@
+//! Rules the v1 HTTP APIs share (scheduler, executor, operator): which media types a request may
+//! carry and accept, RecordIO framing of streamed events, and decoding a JSON call into a
+//! rejection with a one-line reason.
+
+use serde::de::DeserializeOwned;
+
+/// The only media type we read and write. Mesos also speaks `application/x-protobuf`; we answer
+/// it with 415 (request) or 406 (response) and a message saying so.
+pub const JSON: &str = "application/json";
+
+/// Largest call body the APIs decode (bigger ones get 413).
+pub const MAX_CALL_BYTES: usize = 4 << 20;
+
+/// Why a request is refused: an HTTP status and a one-line reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// 4xx (or 503).
+    pub status: u16,
+    /// One line, for the body.
+    pub message: String,
+}
+
+impl Rejection {
+    /// A rejection with this status.
+    pub fn new(status: u16, message: impl Into<String>) -> Rejection {
+        let mut message = message.into();
+        message.retain(|c| c != '\n' && c != '\r');
+        Rejection { status, message }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Rejection {
+        Rejection::new(400, message)
+    }
+}
+
+fn media_types(header: &str) -> impl Iterator<Item = String> + '_ {
+    header.split(',').map(|part| {
+        part.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
+}
+
+/// Checks a request's `Content-Type`: missing is 400, anything but JSON 415.
+pub fn check_content_type(header: Option<&str>) -> Result<(), Rejection> {
+    let Some(h) = header else {
+        return Err(Rejection::bad_request(
+            "Expecting 'Content-Type' to be present",
+        ));
+    };
+    match media_types(h).next().as_deref() {
+        Some(JSON) => Ok(()),
+        Some("application/x-protobuf") => Err(Rejection::new(
+            415,
+            "Content-Type 'application/x-protobuf' is not supported here; use 'application/json'",
+        )),
+        _ => Err(Rejection::new(
+            415,
+            format!("Expecting 'Content-Type' of 'application/json', got '{h}'"),
+        )),
+    }
+}
+
+/// Checks a request's `Accept`: missing, `*/*`, `application/*` or JSON are fine, else 406.
+pub fn check_accept(header: Option<&str>) -> Result<(), Rejection> {
+    let Some(h) = header else {
+        return Ok(());
+    };
+    if h.trim().is_empty() {
+        return Ok(());
+    }
+    if media_types(h).any(|t| t == JSON || t == "*/*" || t == "application/*") {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            406,
+            format!("Expecting 'Accept' to allow 'application/json', got '{h}'"),
+        ))
+    }
+}
+
+/// Decodes a JSON call body (400 with serde's reason when it is not one).
+pub fn decode_call<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+    if body.len() > MAX_CALL_BYTES {
+        return Err(Rejection::new(
+            413,
+            format!(
+                "Request body of {} bytes exceeds the limit of {MAX_CALL_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(Rejection::bad_request("Expecting a JSON object"));
+    }
+    crate::protocol::from_json(&v)
+        .map_err(|e| Rejection::bad_request(format!("Failed to convert JSON into Call: {e}")))
+}
+
+/// One RecordIO record: `<decimal length>\n<data>`.
+pub fn record(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(data.len().to_string().as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(data);
+    out
+}
+
+/// The JSON form of an event, as one RecordIO record.
+pub fn json_record<T: serde::Serialize>(event: &T) -> Vec<u8> {
+    let body = serde_json::to_vec(&crate::protocol::to_json(event)).unwrap_or_default();
+    record(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::scheduler::Call;
+
+    #[test]
+    fn content_type_rules() {
+        assert_eq!(check_content_type(None).unwrap_err().status, 400);
+        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
+        assert_eq!(
+            check_content_type(Some("application/x-protobuf"))
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(
+            check_content_type(Some("text/plain")).unwrap_err().status,
+            415
+        );
+    }
+
+    #[test]
+    fn accept_rules() {
+        assert!(check_accept(None).is_ok());
+        assert!(check_accept(Some("*/*")).is_ok());
+        assert!(check_accept(Some("text/html, application/json;q=0.9")).is_ok());
+        assert_eq!(check_accept(Some("text/html")).unwrap_err().status, 406);
+        assert_eq!(
+            check_accept(Some("application/x-protobuf"))
+                .unwrap_err()
+                .status,
+            406
+        );
+    }
+
+    #[test]
+    fn bad_calls_are_400_with_one_line() {
+        for body in [
+            &b"{"[..],
+            b"[]",
+            b"{\"type\":7}",
+            b"{\"type\":\"ACCEPT\",\"accept\":{\"offer_ids\":[{}]}}",
+        ] {
+            let r = decode_call::<Call>(body).unwrap_err();
+            assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
+            assert!(!r.message.contains('\n'));
+        }
+        let big = vec![b' '; MAX_CALL_BYTES + 1];
+        assert_eq!(decode_call::<Call>(&big).unwrap_err().status, 413);
+    }
+
+    #[test]
+    fn records_are_length_prefixed() {
+        assert_eq!(record(b"{}"), b"2\n{}".to_vec());
+    }
+}

@@ -1,0 +1,734 @@
+//! The v1 HTTP APIs and classic endpoints as a client sees them, against a real `mesos-local`
+//! process: the scheduler API's rules in Mesos's order, event streams, the operator API and the
+//! classic JSON endpoints.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mesos_agent::httpc::{self, Body};
+use serde_json::{json, Value};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// A `mesos-local` on a free port, killed on drop.
+struct Local {
+    child: Child,
+    addr: String,
+    work: std::path::PathBuf,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+async fn local(agents: usize) -> Local {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = std::env::temp_dir().join(format!("mesos-http-{}", mesos_api::ids::new_uuid()));
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mesos-local"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("MESOS_") {
+            c.env_remove(k);
+        }
+    }
+    let child = c
+        .args([
+            format!("--port={port}"),
+            format!("--num_agents={agents}"),
+            format!("--work_dir={}", work.display()),
+            "--resources=cpus:2;mem:512;disk:1024;ports:[31000-31010]".into(),
+            "--allocation_interval=50ms".into(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let l = Local {
+        child,
+        addr: format!("127.0.0.1:{port}"),
+        work,
+    };
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        if let Ok(r) = get(&l.addr, "/master/slaves").await {
+            let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            if v["slaves"].as_array().is_some_and(|a| a.len() == agents) {
+                return l;
+            }
+        }
+        assert!(Instant::now() < deadline, "mesos-local did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(addr: &str, path: &str) -> std::io::Result<httpc::Response> {
+    httpc::request(addr, "GET", path, &[], b"").await
+}
+
+async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> httpc::Response {
+    let b = serde_json::to_vec(body).unwrap();
+    tokio::time::timeout(LIMIT, httpc::request(addr, "POST", path, headers, &b))
+        .await
+        .unwrap_or_else(|_| panic!("no answer to {body}"))
+        .unwrap()
+}
+
+fn text(r: &httpc::Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+fn subscribe_call(name: &str) -> Value {
+    json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+        "user": "root", "name": name, "failover_timeout": 100}}})
+}
+
+/// An HTTP framework's subscription: its stream, id and framework id.
+struct Sub {
+    body: Body,
+    stream_id: String,
+    framework_id: String,
+}
+
+async fn next_event(body: &mut Body) -> Value {
+    let rec = tokio::time::timeout(LIMIT, body.next_record())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("stream broke")
+        .expect("stream ended");
+    serde_json::from_slice(&rec).expect("a JSON record")
+}
+
+/// The next event of `kind`, skipping others (heartbeats, offers...), within [`LIMIT`].
+async fn next_of(body: &mut Body, kind: &str) -> Value {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        assert!(Instant::now() < deadline, "no {kind} event in time");
+        let ev = next_event(body).await;
+        if ev["type"] == kind {
+            return ev;
+        }
+    }
+}
+
+async fn subscribe(addr: &str, call: &Value) -> Sub {
+    let b = serde_json::to_vec(call).unwrap();
+    let (head, mut body) = httpc::stream(
+        addr,
+        "POST",
+        "/api/v1/scheduler",
+        &[JSON, ("Accept", "application/json")],
+        &b,
+    )
+    .await
+    .unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    let stream_id = head
+        .header("mesos-stream-id")
+        .expect("a stream id")
+        .to_string();
+    let ev = next_event(&mut body).await;
+    assert_eq!(ev["type"], "SUBSCRIBED", "{ev}");
+    let framework_id = ev["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ev["subscribed"]["heartbeat_interval_seconds"], 15.0);
+    Sub {
+        body,
+        stream_id,
+        framework_id,
+    }
+}
+
+async fn call(addr: &str, s: &Sub, c: Value) -> httpc::Response {
+    post(
+        addr,
+        "/api/v1/scheduler",
+        &[JSON, ("Mesos-Stream-Id", &s.stream_id)],
+        &c,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn subscribe_streams_records_with_a_stream_id_and_offers() {
+    let l = local(1).await;
+    let mut s = subscribe(&l.addr, &subscribe_call("streamer")).await;
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = &offers["offers"]["offers"][0];
+    assert_eq!(o["framework_id"]["value"], s.framework_id.as_str());
+    assert!(o["id"]["value"].as_str().unwrap().contains("-O"));
+    assert!(o["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "cpus"));
+    // Declining answers 202 and the framework shows in /master/state.
+    let d = call(
+        &l.addr,
+        &s,
+        json!({"framework_id": {"value": s.framework_id}, "type": "DECLINE",
+               "decline": {"offer_ids": [o["id"]], "filters": {"refuse_seconds": 0.0}}}),
+    )
+    .await;
+    assert_eq!(d.head.status, 202, "{}", text(&d));
+    let st: Value =
+        serde_json::from_slice(&get(&l.addr, "/master/state").await.unwrap().body).unwrap();
+    assert_eq!(st["frameworks"][0]["id"], s.framework_id.as_str());
+    assert_eq!(st["frameworks"][0]["active"], true);
+    assert_eq!(st["slaves"][0]["resources"]["cpus"], 2);
+    assert_eq!(st["slaves"][0]["resources"]["ports"], "[31000-31010]");
+}
+
+#[tokio::test]
+async fn scheduler_api_checks_requests_in_mesos_order() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let sub = subscribe_call("rules");
+    let path = "/api/v1/scheduler";
+    // Not POST: 405.
+    assert_eq!(get(a, path).await.unwrap().head.status, 405);
+    // No content type: 400; an unsupported one: 415.
+    assert_eq!(post(a, path, &[], &sub).await.head.status, 400);
+    assert_eq!(
+        post(a, path, &[("Content-Type", "text/plain")], &sub)
+            .await
+            .head
+            .status,
+        415
+    );
+    // Malformed JSON: 400 with a one-line reason.
+    let r = httpc::request(a, "POST", path, &[JSON], b"{\"type\":")
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 400);
+    assert!(!text(&r).trim_end().contains('\n'));
+    // An unacceptable Accept for SUBSCRIBE: 406.
+    assert_eq!(
+        post(a, path, &[JSON, ("Accept", "text/html")], &sub)
+            .await
+            .head
+            .status,
+        406
+    );
+    // SUBSCRIBE carrying a stream id: 400.
+    assert_eq!(
+        post(a, path, &[JSON, ("Mesos-Stream-Id", "x")], &sub)
+            .await
+            .head
+            .status,
+        400
+    );
+    let s = subscribe(a, &sub).await;
+    let fid = json!({"value": s.framework_id});
+    let revive = json!({"framework_id": fid, "type": "REVIVE"});
+    // Missing and stale stream ids: 400; the right one: 202.
+    assert_eq!(post(a, path, &[JSON], &revive).await.head.status, 400);
+    let stale = [
+        JSON,
+        ("Mesos-Stream-Id", "00000000-0000-0000-0000-000000000000"),
+    ];
+    assert_eq!(post(a, path, &stale, &revive).await.head.status, 400);
+    assert_eq!(call(a, &s, revive.clone()).await.head.status, 202);
+    // An unknown framework: 400; a call with no framework id: 400.
+    let unknown = json!({"framework_id": {"value": "nope"}, "type": "REVIVE"});
+    assert_eq!(call(a, &s, unknown).await.head.status, 400);
+    assert_eq!(
+        call(a, &s, json!({"type": "REVIVE"})).await.head.status,
+        400
+    );
+    // ACKNOWLEDGE whose uuid is not 16 bytes: 400.
+    let ack = json!({"framework_id": fid, "type": "ACKNOWLEDGE", "acknowledge": {
+        "agent_id": {"value": "a"}, "task_id": {"value": "t"}, "uuid": "AAEC"}});
+    let r = call(a, &s, ack).await;
+    assert_eq!(r.head.status, 400);
+    assert!(text(&r).contains("uuid"), "{}", text(&r));
+    // Wrong types and unknown enum values: 400.
+    let bad = json!({"framework_id": fid, "type": "DECLINE", "decline": {"offer_ids": 5}});
+    assert_eq!(call(a, &s, bad).await.head.status, 400);
+    let bad = json!({"framework_id": fid, "type": "ACCEPT", "accept": {"offer_ids": [],
+        "operations": [{"type": "EXPLODE"}]}});
+    assert_eq!(call(a, &s, bad).await.head.status, 400);
+    // A missing payload: 400.
+    let bad = json!({"framework_id": fid, "type": "KILL"});
+    assert_eq!(call(a, &s, bad).await.head.status, 400);
+}
+
+#[tokio::test]
+async fn resubscribing_keeps_the_id_and_fails_over_the_old_stream() {
+    let l = local(1).await;
+    let mut first = subscribe(&l.addr, &subscribe_call("failover")).await;
+    let mut again = subscribe_call("failover");
+    again["framework_id"] = json!({"value": first.framework_id});
+    again["subscribe"]["framework_info"]["id"] = json!({"value": first.framework_id});
+    let second = subscribe(&l.addr, &again).await;
+    assert_eq!(second.framework_id, first.framework_id);
+    assert_ne!(second.stream_id, first.stream_id);
+    let err = next_of(&mut first.body, "ERROR").await;
+    assert_eq!(err["error"]["message"], "Framework failed over");
+    // The old stream id is now stale.
+    let revive = json!({"framework_id": {"value": first.framework_id}, "type": "REVIVE"});
+    assert_eq!(call(&l.addr, &first, revive.clone()).await.head.status, 400);
+    assert_eq!(call(&l.addr, &second, revive).await.head.status, 202);
+}
+
+#[tokio::test]
+async fn http_framework_launches_acknowledges_and_kills() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("launcher")).await;
+    let fid = json!({"value": s.framework_id});
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = &offers["offers"]["offers"][0];
+    let res = |cpus: f64| {
+        json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+               {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}])
+    };
+    let accept = json!({"framework_id": fid, "type": "ACCEPT", "accept": {
+        "offer_ids": [o["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
+            {"name": "quick", "task_id": {"value": "quick"}, "agent_id": o["agent_id"],
+             "resources": res(0.1), "command": {"shell": true, "value": "echo hi"}},
+            {"name": "long", "task_id": {"value": "long"}, "agent_id": o["agent_id"],
+             "resources": res(0.1), "command": {"shell": true, "value": "sleep 60"}}]}}],
+        "filters": {"refuse_seconds": 0.0}}});
+    assert_eq!(call(a, &s, accept).await.head.status, 202);
+    let (mut quick_done, mut long_running) = (false, false);
+    while !(quick_done && long_running) {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        let st = &ev["update"]["status"];
+        if let Some(uuid) = st["uuid"].as_str() {
+            let ack = json!({"framework_id": fid, "type": "ACKNOWLEDGE", "acknowledge": {
+                "agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": uuid}});
+            assert_eq!(call(a, &s, ack).await.head.status, 202);
+        }
+        match (st["task_id"]["value"].as_str(), st["state"].as_str()) {
+            (Some("quick"), Some("TASK_FINISHED")) => quick_done = true,
+            (Some("long"), Some("TASK_RUNNING")) => long_running = true,
+            (_, Some(s)) => assert!(
+                ["TASK_STARTING", "TASK_RUNNING"].contains(&s),
+                "unexpected {ev}"
+            ),
+            _ => panic!("bad update {ev}"),
+        }
+    }
+    // /master/tasks sees both; filters and paging work.
+    let t: Value =
+        serde_json::from_slice(&get(a, "/tasks?task_id=long").await.unwrap().body).unwrap();
+    assert_eq!(t["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(t["tasks"][0]["state"], "TASK_RUNNING");
+    let t: Value = serde_json::from_slice(
+        &get(a, "/master/tasks?limit=1&order=asc")
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(t["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(a, "/master/tasks?limit=x").await.unwrap().head.status,
+        400
+    );
+    // KILL gives TASK_KILLED.
+    let kill = json!({"framework_id": fid, "type": "KILL", "kill": {"task_id": {"value": "long"}}});
+    assert_eq!(call(a, &s, kill).await.head.status, 202);
+    loop {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        if ev["update"]["status"]["state"] == "TASK_KILLED" {
+            assert_eq!(ev["update"]["status"]["task_id"]["value"], "long");
+            break;
+        }
+    }
+    // Explicit reconciliation of an unknown task: TASK_LOST from the master, no uuid.
+    let rec = json!({"framework_id": fid, "type": "RECONCILE", "reconcile": {"tasks": [
+        {"task_id": {"value": "never"}}]}});
+    assert_eq!(call(a, &s, rec).await.head.status, 202);
+    let ev = next_of(&mut s.body, "UPDATE").await;
+    assert_eq!(ev["update"]["status"]["task_id"]["value"], "never");
+    assert!(ev["update"]["status"].get("uuid").is_none());
+    // TEARDOWN ends the stream.
+    let td = json!({"framework_id": fid, "type": "TEARDOWN"});
+    assert_eq!(call(a, &s, td).await.head.status, 202);
+    let end = tokio::time::timeout(LIMIT, async {
+        while let Ok(Some(_)) = s.body.next_record().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the stream did not end after TEARDOWN");
+}
+
+#[tokio::test]
+async fn classic_endpoints_answer_in_mesos_shapes() {
+    let l = local(2).await;
+    let a = &l.addr;
+    let v: Value = serde_json::from_slice(&get(a, "/version").await.unwrap().body).unwrap();
+    let version = v["version"].as_str().unwrap();
+    assert!(
+        version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{version}"
+    );
+    let r = get(a, "/master/redirect").await.unwrap();
+    assert_eq!(r.head.status, 307);
+    assert!(r.head.header("location").unwrap().starts_with("//"));
+    assert_eq!(get(a, "/health").await.unwrap().head.status, 200);
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    assert_eq!(slaves["slaves"].as_array().unwrap().len(), 2);
+    assert_eq!(slaves["slaves"][0]["active"], true);
+    let flags: Value =
+        serde_json::from_slice(&get(a, "/master/flags").await.unwrap().body).unwrap();
+    assert_eq!(flags["flags"]["allocation_interval"], "0.05secs");
+    let summary: Value =
+        serde_json::from_slice(&get(a, "/master/state-summary").await.unwrap().body).unwrap();
+    assert_eq!(summary["slaves"].as_array().unwrap().len(), 2);
+    let m: Value =
+        serde_json::from_slice(&get(a, "/metrics/snapshot").await.unwrap().body).unwrap();
+    assert_eq!(m["master/slaves_active"], 2.0);
+    // Weights: PUT then GET, and a bad weight is 400.
+    let w = json!([{"role": "eng", "weight": 2.5}]);
+    let r = httpc::request(a, "PUT", "/master/weights", &[], w.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let got: Value = serde_json::from_slice(&get(a, "/weights").await.unwrap().body).unwrap();
+    assert_eq!(got, w);
+    let bad = json!([{"role": "eng", "weight": -1}]);
+    let r = httpc::request(a, "PUT", "/master/weights", &[], bad.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 400);
+    // Teardown of an unknown framework is 400.
+    let r = httpc::request(a, "POST", "/master/teardown", &[], b"frameworkId=nope")
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 400);
+    // Reserve then unreserve through the classic endpoints.
+    let agent = slaves["slaves"][0]["id"].as_str().unwrap();
+    let res = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1},
+        "reservations": [{"type": "DYNAMIC", "role": "eng", "principal": "ops"}]}]);
+    let form = format!("slaveId={agent}&resources={}", res);
+    let r = httpc::request(a, "POST", "/master/reserve", &[], form.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let s: Value = serde_json::from_slice(
+        &get(a, &format!("/slaves?slave_id={agent}"))
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(s["slaves"][0]["reserved_resources"]["eng"]["cpus"], 1);
+    let r = httpc::request(a, "POST", "/master/unreserve", &[], form.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    // More than the agent has: 409.
+    let big = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 64},
+        "reservations": [{"type": "DYNAMIC", "role": "eng"}]}]);
+    let form = format!("slaveId={agent}&resources={big}");
+    let r = httpc::request(a, "POST", "/master/reserve", &[], form.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 409, "{}", text(&r));
+}
+
+#[tokio::test]
+async fn operator_api_answers_calls_and_streams_events() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let op = |body: Value| async move { post(a, "/api/v1", &[JSON], &body).await };
+    let r = op(json!({"type": "GET_HEALTH"})).await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
+    );
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_AGENTS"})).await.body).unwrap();
+    assert_eq!(v["get_agents"]["agents"].as_array().unwrap().len(), 1);
+    assert!(v["get_agents"]["agents"][0]["agent_info"]["id"]["value"].is_string());
+    let r = op(
+        json!({"type": "UPDATE_WEIGHTS", "update_weights": {"weight_infos": [
+        {"role": "ops", "weight": 3.0}]}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_WEIGHTS"})).await.body).unwrap();
+    assert_eq!(v["get_weights"]["weight_infos"][0]["weight"], 3.0);
+    let r = op(
+        json!({"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+        {"role": "ops", "guarantees": {"cpus": {"value": 1}}}]}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_QUOTA"})).await.body).unwrap();
+    assert_eq!(v["get_quota"]["status"]["configs"][0]["role"], "ops");
+    // Bad calls: 400 with a reason; unknown agent in DEACTIVATE_AGENT: 400.
+    assert_eq!(op(json!({"type": "NOT_A_CALL"})).await.head.status, 400);
+    assert_eq!(op(json!({"type": "TEARDOWN"})).await.head.status, 400);
+    assert_eq!(
+        op(json!({"type": "TEARDOWN", "teardown": {"framework_id": 3}}))
+            .await
+            .head
+            .status,
+        400
+    );
+    let r =
+        op(json!({"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": "x"}}}))
+            .await;
+    assert_eq!(r.head.status, 400);
+
+    // SUBSCRIBE: the state first, then events as a framework comes and launches.
+    let b = serde_json::to_vec(&json!({"type": "SUBSCRIBE"})).unwrap();
+    let (head, mut events) = httpc::stream(a, "POST", "/api/v1", &[JSON], &b)
+        .await
+        .unwrap();
+    assert_eq!(head.status, 200);
+    let first = next_event(&mut events).await;
+    assert_eq!(first["type"], "SUBSCRIBED");
+    assert_eq!(
+        first["subscribed"]["get_state"]["get_agents"]["agents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut s = subscribe(a, &subscribe_call("watched")).await;
+    let added = next_of(&mut events, "FRAMEWORK_ADDED").await;
+    assert_eq!(
+        added["framework_added"]["framework"]["framework_info"]["id"]["value"],
+        s.framework_id.as_str()
+    );
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = &offers["offers"]["offers"][0];
+    let accept = json!({"framework_id": {"value": s.framework_id}, "type": "ACCEPT", "accept": {
+        "offer_ids": [o["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
+            {"name": "t", "task_id": {"value": "t"}, "agent_id": o["agent_id"],
+             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+             "command": {"shell": true, "value": "true"}}]}}]}});
+    assert_eq!(call(a, &s, accept).await.head.status, 202);
+    let t = next_of(&mut events, "TASK_ADDED").await;
+    // The framework acknowledges each update, so the next one comes.
+    loop {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        let st = &ev["update"]["status"];
+        let ack = json!({"framework_id": {"value": s.framework_id}, "type": "ACKNOWLEDGE",
+            "acknowledge": {"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": st["uuid"]}});
+        assert_eq!(call(a, &s, ack).await.head.status, 202);
+        if st["state"] == "TASK_FINISHED" {
+            break;
+        }
+    }
+    assert_eq!(t["task_added"]["task"]["task_id"]["value"], "t");
+    loop {
+        let u = next_of(&mut events, "TASK_UPDATED").await;
+        let state = u["task_updated"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if !["TASK_STARTING", "TASK_RUNNING"].contains(&state.as_str()) {
+            assert_eq!(state, "TASK_FINISHED", "{u}");
+            break;
+        }
+    }
+    // DEACTIVATE_AGENT then REACTIVATE_AGENT.
+    let agent = o["agent_id"].clone();
+    let r = op(json!({"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": agent}})).await;
+    assert_eq!(r.head.status, 200);
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_AGENTS"})).await.body).unwrap();
+    assert_eq!(v["get_agents"]["agents"][0]["deactivated"], true);
+    let r = op(json!({"type": "REACTIVATE_AGENT", "reactivate_agent": {"agent_id": agent}})).await;
+    assert_eq!(r.head.status, 200);
+    // MARK_AGENT_GONE removes it (AGENT_REMOVED on the stream).
+    let r = op(json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": agent}})).await;
+    assert_eq!(r.head.status, 200);
+    let gone = next_of(&mut events, "AGENT_REMOVED").await;
+    assert_eq!(gone["agent_removed"]["agent_id"], agent);
+}
+
+#[tokio::test]
+async fn agent_serves_state_files_statistics_and_nested_containers() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("agent-api")).await;
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = &offers["offers"]["offers"][0];
+    let accept = json!({"framework_id": {"value": s.framework_id}, "type": "ACCEPT", "accept": {
+        "offer_ids": [o["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
+            {"name": "talker", "task_id": {"value": "talker"}, "agent_id": o["agent_id"],
+             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+             "command": {"shell": true, "value": "echo 0123456789; sleep 60"}}]}}]}});
+    assert_eq!(call(a, &s, accept).await.head.status, 202);
+    loop {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        let st = &ev["update"]["status"];
+        let ack = json!({"framework_id": {"value": s.framework_id}, "type": "ACKNOWLEDGE",
+            "acknowledge": {"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": st["uuid"]}});
+        assert_eq!(call(a, &s, ack).await.head.status, 202);
+        if st["state"] == "TASK_RUNNING" {
+            break;
+        }
+    }
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
+    let prefix = format!("/{}", pid.split('@').next().unwrap());
+    // /state: the executor with its sandbox and container.
+    let st: Value =
+        serde_json::from_slice(&get(a, &format!("{prefix}/state")).await.unwrap().body).unwrap();
+    let exec = &st["frameworks"][0]["executors"][0];
+    assert_eq!(exec["tasks"][0]["id"], "talker");
+    let dir = exec["directory"].as_str().unwrap().to_string();
+    let container = exec["container"].as_str().unwrap().to_string();
+    // /files/browse and /files/read with paging.
+    let b: Value = serde_json::from_slice(
+        &get(a, &format!("/files/browse?path={dir}"))
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert!(b
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["path"].as_str().unwrap().ends_with("/stdout")));
+    let stdout = format!("{dir}/stdout");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let r: Value = serde_json::from_slice(
+            &get(
+                a,
+                &format!("{prefix}/files/read?path={stdout}&offset=2&length=4"),
+            )
+            .await
+            .unwrap()
+            .body,
+        )
+        .unwrap();
+        if r["data"] == "2345" {
+            assert_eq!(r["offset"], 2);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stdout never had the output: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let size: Value = serde_json::from_slice(
+        &get(a, &format!("{prefix}/files/read?path={stdout}&offset=-1"))
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(size["offset"], 11);
+    assert_eq!(
+        get(a, &format!("{prefix}/files/read?path=/etc/passwd"))
+            .await
+            .unwrap()
+            .head
+            .status,
+        403
+    );
+    assert_eq!(
+        get(a, &format!("{prefix}/files/read?path={stdout}&length=x"))
+            .await
+            .unwrap()
+            .head
+            .status,
+        400
+    );
+    // /monitor/statistics: the executor's usage.
+    let m: Value = serde_json::from_slice(
+        &get(a, &format!("{prefix}/monitor/statistics"))
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert_eq!(m[0]["framework_id"], s.framework_id.as_str());
+    assert!(m[0]["statistics"]["mem_rss_bytes"].as_u64().unwrap() > 0);
+    // The agent's operator API.
+    let api = format!("{prefix}/api/v1");
+    let op = |body: Value| {
+        let api = api.clone();
+        async move { post(a, &api, &[JSON], &body).await }
+    };
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_TASKS"})).await.body).unwrap();
+    assert_eq!(
+        v["get_tasks"]["launched_tasks"][0]["task_id"]["value"],
+        "talker"
+    );
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_HEALTH"})).await.body).unwrap();
+    assert_eq!(v["get_health"]["healthy"], true);
+    // Nested containers: launch, wait for the exit status, kill.
+    let nested = |id: &str| json!({"value": id, "parent": {"value": container}});
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": nested("n1"), "command": {"shell": true, "value": "echo nested; exit 3"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let w: Value = serde_json::from_slice(
+        &op(json!({"type": "WAIT_NESTED_CONTAINER", "wait_nested_container": {"container_id": nested("n1")}}))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(w["wait_nested_container"]["exit_status"], 3 << 8);
+    let out = std::fs::read_to_string(format!("{dir}/containers/n1/stdout")).unwrap();
+    assert_eq!(out, "nested\n");
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": nested("n2"), "command": {"shell": true, "value": "sleep 60"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200);
+    let r = op(
+        json!({"type": "KILL_NESTED_CONTAINER", "kill_nested_container": {
+        "container_id": nested("n2"), "signal": 9}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200);
+    let w: Value = serde_json::from_slice(
+        &op(json!({"type": "WAIT_NESTED_CONTAINER", "wait_nested_container": {"container_id": nested("n2")}}))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(w["wait_nested_container"]["exit_status"], 9);
+    // Unknown parent: 404; no parent: 400; a duplicate: 409.
+    let orphan = json!({"value": "x", "parent": {"value": "nope"}});
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": orphan, "command": {"value": "true"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 404);
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": {"value": "top"}, "command": {"value": "true"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 400);
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": nested("n1"), "command": {"value": "true"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 409);
+    let v: Value =
+        serde_json::from_slice(&op(json!({"type": "GET_CONTAINERS"})).await.body).unwrap();
+    assert!(v["get_containers"]["containers"].as_array().unwrap().len() >= 3);
+}

@@ -1,0 +1,60 @@
+//! A real Mesos client library against us: pymesos 0.3.15's scheduler and executor drive a
+//! `mesos-local` (`tests/pymesos/scenario.py`: 20 tasks run and acknowledged, a kill,
+//! reconciliation, a custom pymesos executor). It needs the Python venv `.ci/pymesos-venv.sh`
+//! makes; `.ci/run` passes its interpreter in `MESOS_RS_PYTHON`. Without it the test says why
+//! it did nothing.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn pymesos_scheduler_and_executor_run_against_mesos_local() {
+    let Ok(python) = std::env::var("MESOS_RS_PYTHON") else {
+        eprintln!(
+            "SKIPPED: MESOS_RS_PYTHON is not set (run .ci/pymesos-venv.sh <dir> and set it to \
+             <dir>/bin/python; .ci/run does)"
+        );
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = std::env::temp_dir().join(format!("mesos-pymesos-{}", mesos_api::ids::new_uuid()));
+    let mut local = Command::new(env!("CARGO_BIN_EXE_mesos-local"))
+        .args([
+            format!("--port={port}"),
+            "--num_agents=1".into(),
+            format!("--work_dir={}", work.display()),
+            "--resources=cpus:4;mem:2048;disk:1024;ports:[31000-31100]".into(),
+            "--allocation_interval=50ms".into(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Up when /health answers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mesos-local did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos");
+    let out = Command::new(&python)
+        .arg(format!("{dir}/scenario.py"))
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(format!("{dir}/executor.py"))
+        .env("PYMESOS_SCENARIO_TIMEOUT", "90")
+        .output()
+        .expect("cannot run the venv's python");
+    let _ = local.kill();
+    let _ = local.wait();
+    let _ = std::fs::remove_dir_all(&work);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("pymesos scenario PASSED"),
+        "pymesos scenario failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}

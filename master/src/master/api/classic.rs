@@ -1,0 +1,398 @@
+//! The classic endpoints: `/master/state`, `/master/state-summary`, `/master/frameworks`,
+//! `/master/slaves`, `/master/tasks`, `/master/roles`, `/master/flags`, `/master/redirect`,
+//! `/health`, `/version`, and the operator forms `/master/teardown`, `/master/quota`,
+//! `/master/weights`, `/master/reserve`, `/master/unreserve`.
+
+use std::collections::BTreeMap;
+
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::http::Rejection;
+use mesos_api::protocol::to_json;
+use mesos_api::{AgentID, FrameworkID, Resources};
+use serde_json::{json, Value};
+
+use super::json;
+use super::scheduler::reject;
+use crate::master::{Master, VERSION};
+
+fn method_is(req: &HttpRequest, allowed: &[&str]) -> Result<(), Rejection> {
+    if allowed.contains(&req.method.as_str()) {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            405,
+            format!(
+                "Expecting one of {{{}}}, received '{}'",
+                allowed.join(", "),
+                req.method
+            ),
+        ))
+    }
+}
+
+/// A JSON body as bytes (serialized once, no intermediate string).
+pub(crate) fn json_reply(v: &Value) -> HttpResponse {
+    HttpResponse::json_bytes(
+        200,
+        bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    )
+}
+
+fn reply(r: Result<HttpResponse, Rejection>) -> Reply {
+    match r {
+        Ok(r) => r.into(),
+        Err(e) => reject(e).into(),
+    }
+}
+
+/// `/version`: `version` made only of dotted integers (pymesos parses it).
+pub(crate) fn version_json() -> Value {
+    json!({
+        "version": VERSION,
+        "build_version": env!("CARGO_PKG_VERSION"),
+        "build_date": "",
+        "build_time": 0,
+        "build_user": "",
+        "git_sha": "",
+        "implementation": "mesos-rs",
+    })
+}
+
+impl Master {
+    pub(super) fn install_classic(ctx: &mut Context<Self>) {
+        for r in ["state", "state.json"] {
+            ctx.route(r, |m: &mut Master, _, req| {
+                reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_json())))
+            });
+        }
+        ctx.route("state-summary", |m: &mut Master, _, req| {
+            reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_summary_json())))
+        });
+        ctx.route("frameworks", |m: &mut Master, _, req| {
+            reply(m.frameworks_endpoint(&req))
+        });
+        for r in ["slaves", "agents"] {
+            ctx.route(r, |m: &mut Master, _, req| reply(m.slaves_endpoint(&req)));
+        }
+        for r in ["tasks", "tasks.json"] {
+            ctx.route(r, |m: &mut Master, _, req| reply(m.tasks_endpoint(&req)));
+        }
+        ctx.route("roles", |m: &mut Master, _, req| {
+            reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"roles": m.roles_json()}))))
+        });
+        ctx.route("flags", |m: &mut Master, _, req| {
+            reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"flags": m.flags_json()}))))
+        });
+        ctx.route("health", |_, _, req| {
+            reply(method_is(&req, &["GET", "HEAD"]).map(|_| HttpResponse::empty(200)))
+        });
+        ctx.route("version", |_, _, req| {
+            reply(method_is(&req, &["GET"]).map(|_| json_reply(&version_json())))
+        });
+        ctx.route("redirect", |m: &mut Master, _, req| {
+            // This master is the leader (no contender yet): it points at itself.
+            let addr = m
+                .info
+                .as_ref()
+                .and_then(|i| i.address.as_ref())
+                .map(|a| format!("{}:{}", a.hostname.clone().unwrap_or_default(), a.port))
+                .unwrap_or_default();
+            let rest = req.route.strip_prefix("redirect").unwrap_or("");
+            HttpResponse::text(307, "")
+                .with_header("Location", &format!("//{addr}{rest}"))
+                .into()
+        });
+        ctx.route("teardown", |m: &mut Master, c, req| {
+            reply(m.teardown_endpoint(c, &req))
+        });
+        ctx.route("weights", |m: &mut Master, c, req| {
+            reply(m.weights_endpoint(c, &req))
+        });
+        ctx.route("quota", |m: &mut Master, c, req| {
+            reply(m.quota_endpoint(c, &req))
+        });
+        ctx.route("reserve", |m: &mut Master, c, req| {
+            m.reserve_endpoint(c, &req, true)
+        });
+        ctx.route("unreserve", |m: &mut Master, c, req| {
+            m.reserve_endpoint(c, &req, false)
+        });
+    }
+
+    fn frameworks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET"])?;
+        let want = req.query_params().remove("framework_id");
+        let pick = |id: &FrameworkID| want.as_ref().is_none_or(|w| *w == id.value);
+        let frameworks: Vec<Value> = self
+            .frameworks
+            .iter()
+            .filter(|(id, _)| pick(id))
+            .map(|(id, f)| json::framework(self, id, f, true))
+            .collect();
+        let completed: Vec<Value> = self
+            .completed_frameworks
+            .iter()
+            .filter_map(|f| f.info.id.as_ref().map(|id| (id, f)))
+            .filter(|(id, _)| pick(id))
+            .map(|(id, f)| json::framework(self, id, f, true))
+            .collect();
+        Ok(json_reply(&json!({
+            "frameworks": frameworks,
+            "completed_frameworks": completed,
+            "unregistered_frameworks": [],
+        })))
+    }
+
+    fn slaves_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET"])?;
+        let want = req.query_params().remove("slave_id");
+        let usage = json::agent_usage(self);
+        let slaves: Vec<Value> = self
+            .agents
+            .iter()
+            .filter(|(id, _)| want.as_ref().is_none_or(|w| *w == id.value))
+            .map(|(id, a)| json::agent(id, a, usage.get(id)))
+            .collect();
+        Ok(json_reply(
+            &json!({"slaves": slaves, "recovered_slaves": []}),
+        ))
+    }
+
+    /// `/master/tasks?limit=&offset=&order=asc|des&task_id=&framework_id=`: active then
+    /// completed tasks, ordered by their latest status time.
+    fn tasks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET"])?;
+        let q = req.query_params();
+        let num = |k: &str, d: usize| -> Result<usize, Rejection> {
+            match q.get(k) {
+                None => Ok(d),
+                Some(v) => v.parse().map_err(|_| {
+                    Rejection::bad_request(format!("Failed to parse '{k}': '{v}' is not a number"))
+                }),
+            }
+        };
+        let limit = num("limit", 100)?;
+        let offset = num("offset", 0)?;
+        let descending = match q.get("order").map(String::as_str) {
+            None | Some("des") => true,
+            Some("asc") => false,
+            Some(o) => {
+                return Err(Rejection::bad_request(format!(
+                    "Failed to parse 'order': '{o}' is not 'asc' or 'des'"
+                )))
+            }
+        };
+        let task_id = q.get("task_id");
+        let framework_id = q.get("framework_id");
+        let mut tasks = Vec::new();
+        let all = self.frameworks.iter().chain(
+            self.completed_frameworks
+                .iter()
+                .filter_map(|f| f.info.id.as_ref().map(|id| (id, f))),
+        );
+        for (fid, f) in all {
+            if framework_id.is_some_and(|w| *w != fid.value) {
+                continue;
+            }
+            for t in f.tasks.values().chain(f.completed.iter()) {
+                if task_id.is_some_and(|w| *w != t.task_id.value) {
+                    continue;
+                }
+                let at = t.statuses.last().and_then(|s| s.timestamp).unwrap_or(0.0);
+                tasks.push((at, t, f));
+            }
+        }
+        tasks.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if descending {
+            tasks.reverse();
+        }
+        let out: Vec<Value> = tasks
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, t, f)| {
+                let role = f
+                    .info
+                    .effective_roles()
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                json::task(t, &role)
+            })
+            .collect();
+        Ok(json_reply(&json!({"tasks": out})))
+    }
+
+    /// Roles known from weights, quota, frameworks and reservations.
+    pub(crate) fn roles_json(&self) -> Vec<Value> {
+        let mut roles: BTreeMap<String, (Vec<String>, Resources)> = BTreeMap::new();
+        for r in self.weights.keys().chain(self.quotas.keys()) {
+            roles.entry(r.clone()).or_default();
+        }
+        for (fid, f) in &self.frameworks {
+            let (used, _) = json::framework_usage(self, f);
+            for r in f.info.effective_roles() {
+                let e = roles.entry(r.clone()).or_default();
+                e.0.push(fid.value.clone());
+                e.1.add_all(&used.filter(|x| x.allocation_role.as_deref() == Some(r.as_str())));
+            }
+        }
+        roles
+            .into_iter()
+            .map(|(name, (frameworks, used))| {
+                json!({
+                    "name": name,
+                    "weight": self.weights.get(&name).copied().unwrap_or(1.0),
+                    "frameworks": frameworks,
+                    "resources": used.to_summary_json(),
+                })
+            })
+            .collect()
+    }
+
+    fn teardown_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["POST"])?;
+        let form = req.form_params();
+        let Some(id) = form.get("frameworkId").or(form.get("framework_id")) else {
+            return Err(Rejection::bad_request(
+                "Missing 'frameworkId' query parameter",
+            ));
+        };
+        let fid = FrameworkID::new(id.clone());
+        self.operator_teardown(ctx, &fid)?;
+        Ok(HttpResponse::empty(200))
+    }
+
+    fn weights_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET", "PUT"])?;
+        if req.method.as_str() == "GET" {
+            return Ok(json_reply(&self.weights_json()));
+        }
+        let v: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
+        self.update_weights(ctx, &v)?;
+        Ok(HttpResponse::empty(200))
+    }
+
+    fn quota_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET", "POST", "DELETE"])?;
+        match req.method.as_str() {
+            "GET" => Ok(json_reply(&self.quota_status_json())),
+            "DELETE" => {
+                let role = req.route.strip_prefix("quota/").unwrap_or("");
+                if !self.quotas.contains_key(role) {
+                    return Err(Rejection::bad_request(format!(
+                        "Failed to remove quota: role '{role}' has no quota set"
+                    )));
+                }
+                self.set_quota(ctx, role, Default::default(), Default::default());
+                Ok(HttpResponse::empty(200))
+            }
+            _ => {
+                let v: Value = serde_json::from_slice(&req.body).map_err(|e| {
+                    Rejection::bad_request(format!("Failed to parse body into JSON: {e}"))
+                })?;
+                let role = v["role"]
+                    .as_str()
+                    .ok_or_else(|| Rejection::bad_request("Expecting 'role' to be present"))?
+                    .to_string();
+                mesos_api::roles::validate(&role)
+                    .map_err(|e| Rejection::bad_request(e.to_string()))?;
+                let guarantee = Resources::from_json(&v["guarantee"])
+                    .map_err(|e| Rejection::bad_request(format!("Invalid 'guarantee': {e}")))?;
+                let q = mesos_api::ResourceQuantities::from_resources(&guarantee);
+                self.set_quota(ctx, &role, q, Default::default());
+                Ok(HttpResponse::empty(200))
+            }
+        }
+    }
+
+    /// `/master/reserve` and `/master/unreserve`: form `slaveId=<id>&resources=<JSON array>`.
+    fn reserve_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+        reserve: bool,
+    ) -> Reply {
+        if let Err(e) = method_is(req, &["POST"]) {
+            return reject(e).into();
+        }
+        let form = req.form_params();
+        let Some(agent) = form.get("slaveId").or(form.get("agentId")) else {
+            return reject(Rejection::bad_request("Missing 'slaveId' query parameter")).into();
+        };
+        let Some(resources) = form.get("resources") else {
+            return reject(Rejection::bad_request(
+                "Missing 'resources' query parameter",
+            ))
+            .into();
+        };
+        let parsed = serde_json::from_str::<Value>(resources)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Resources::from_json(&v).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(r) => self.operator_reserve(ctx, AgentID::new(agent.clone()), r, reserve, 200),
+            Err(e) => reject(Rejection::bad_request(format!("Invalid 'resources': {e}"))).into(),
+        }
+    }
+
+    /// `{"infos":[{"role":..,"guarantee":[..]}]}`, the form `/master/quota` reports.
+    pub(crate) fn quota_status_json(&self) -> Value {
+        let infos: Vec<Value> = self
+            .quotas
+            .iter()
+            .map(|(role, (g, l))| {
+                json!({
+                    "role": role,
+                    "guarantee": quantities_resources(g),
+                    "configs": {"guarantees": quantities_map(g), "limits": quantities_map(l)},
+                })
+            })
+            .collect();
+        json!({"infos": infos})
+    }
+
+    pub(crate) fn weights_json(&self) -> Value {
+        Value::Array(
+            self.weights
+                .iter()
+                .map(|(r, w)| json!({"role": r, "weight": w}))
+                .collect(),
+        )
+    }
+
+    /// The master's own info in the v1 form.
+    pub(crate) fn master_info_json(&self) -> Value {
+        to_json(&self.info)
+    }
+}
+
+/// Quantities as v1 scalar resources.
+fn quantities_resources(q: &mesos_api::ResourceQuantities) -> Value {
+    Value::Array(
+        q.iter()
+            .map(|(n, v)| json!({"name": n, "type": "SCALAR", "scalar": {"value": v.as_f64()}}))
+            .collect(),
+    )
+}
+
+/// Quantities as a v1 `map<string, Value.Scalar>`.
+pub(crate) fn quantities_map(q: &mesos_api::ResourceQuantities) -> Value {
+    let mut o = serde_json::Map::new();
+    for (n, v) in q.iter() {
+        o.insert(n.to_string(), json!({"value": v.as_f64()}));
+    }
+    Value::Object(o)
+}

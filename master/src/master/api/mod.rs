@@ -1,0 +1,50 @@
+//! The master's HTTP surface: the v1 scheduler API, the v1 operator API and the classic
+//! endpoints, each a route of the master process (so a request is an event in order with the
+//! master's messages), with aliases at Mesos's unprefixed paths.
+
+pub(crate) mod classic;
+pub(crate) mod json;
+pub(crate) mod operator;
+pub(crate) mod scheduler;
+
+use libprocess::Context;
+
+use super::Master;
+
+/// Paths served without the `/master` prefix, as Mesos does: (path, route).
+const ALIASES: &[(&str, &str)] = &[
+    ("/api/v1/scheduler", "api/v1/scheduler"),
+    ("/api/v1", "api/v1"),
+    ("/state", "state"),
+    ("/state.json", "state.json"),
+    ("/state-summary", "state-summary"),
+    ("/frameworks", "frameworks"),
+    ("/slaves", "slaves"),
+    ("/tasks", "tasks"),
+    ("/tasks.json", "tasks.json"),
+    ("/roles", "roles"),
+    ("/flags", "flags"),
+    ("/health", "health"),
+    ("/version", "version"),
+    ("/redirect", "redirect"),
+    ("/teardown", "teardown"),
+    ("/quota", "quota"),
+    ("/weights", "weights"),
+    ("/reserve", "reserve"),
+    ("/unreserve", "unreserve"),
+];
+
+impl Master {
+    /// Installs the routes and their aliases.
+    pub(super) fn install_routes(&mut self, ctx: &mut Context<Self>) {
+        ctx.route("api/v1/scheduler", |m: &mut Master, c, req| {
+            m.scheduler_api(c, req)
+        });
+        ctx.route("api/v1", |m: &mut Master, c, req| m.operator_api(c, req));
+        Self::install_classic(ctx);
+        let me = ctx.self_upid().id().to_string();
+        for (path, route) in ALIASES {
+            ctx.runtime().add_http_alias(path, &me, route);
+        }
+    }
+}

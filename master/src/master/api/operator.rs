@@ -1,0 +1,587 @@
+//! `POST /api/v1`: the v1 operator API of the master, and its SUBSCRIBE event stream (the
+//! master pushes TASK_ADDED / TASK_UPDATED / AGENT_* / FRAMEWORK_* events and heartbeats).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_allocator::{AllocatorProcess, Operation, Quota};
+use mesos_api::http::{self as api, Rejection};
+use mesos_api::protocol::to_json;
+use mesos_api::{AgentID, FrameworkID, ResourceFormat, ResourceQuantities, Resources};
+use serde_json::{json, Value};
+
+use super::classic::{json_reply, quantities_map, version_json};
+use super::json;
+use super::scheduler::reject;
+use crate::master::Master;
+use crate::state::{AgentRec, FrameworkRec};
+
+/// Mesos's timestamp form.
+fn time_info(secs: f64) -> Value {
+    json!({"nanoseconds": (secs * 1e9) as i64})
+}
+
+/// A required field of the call's payload, or 400 naming it.
+fn field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, Rejection> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p).filter(|x| !x.is_null()).ok_or_else(|| {
+            Rejection::bad_request(format!("Expecting '{}' to be present", path.join(".")))
+        })?;
+    }
+    Ok(cur)
+}
+
+fn id_field(v: &Value, path: &[&str]) -> Result<String, Rejection> {
+    let x = field(v, path)?;
+    x["value"].as_str().map(str::to_string).ok_or_else(|| {
+        Rejection::bad_request(format!(
+            "Expecting '{}.value' to be a string",
+            path.join(".")
+        ))
+    })
+}
+
+fn resources_field(v: &Value, path: &[&str]) -> Result<Resources, Rejection> {
+    Resources::from_json(field(v, path)?)
+        .map_err(|e| Rejection::bad_request(format!("Invalid '{}': {e}", path.join("."))))
+}
+
+fn respond(kind: &str, payload: Value) -> HttpResponse {
+    let key = kind.to_ascii_lowercase();
+    json_reply(&json!({"type": kind, key: payload}))
+}
+
+/// A v1 `Framework` (operator form).
+pub(crate) fn v1_framework(m: &Master, f: &FrameworkRec, detail: bool) -> Value {
+    let (used, offered) = json::framework_usage(m, f);
+    let mut o = json!({
+        "framework_info": to_json(&f.info),
+        "active": f.connected,
+        "connected": f.connected,
+        "recovered": f.generation == 0,
+        "registered_time": time_info(f.registered_time),
+        "allocated_resources": used.to_json(ResourceFormat::Refined),
+        "offered_resources": offered.to_json(ResourceFormat::Refined),
+    });
+    if detail {
+        let offers: Vec<Value> = f
+            .offers
+            .iter()
+            .filter_map(|id| m.offers.get(id).map(|r| (id, r)))
+            .map(|(id, r)| {
+                json!({
+                    "id": {"value": id.value},
+                    "framework_id": {"value": r.framework_id.value},
+                    "agent_id": {"value": r.agent_id.value},
+                    "hostname": m.agents.get(&r.agent_id).map(|a| a.info.hostname.clone()),
+                    "resources": r.resources.to_json(ResourceFormat::Refined),
+                })
+            })
+            .collect();
+        o["offers"] = Value::Array(offers);
+    }
+    o
+}
+
+/// A v1 `Agent` (operator form).
+pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> Value {
+    let empty = (Resources::new(), Resources::new());
+    let (used, offered) = usage.unwrap_or(&empty);
+    json!({
+        "agent_info": to_json(&a.info),
+        "active": !a.deactivated,
+        "deactivated": a.deactivated,
+        "version": a.version,
+        "pid": a.pid.to_string(),
+        "registered_time": time_info(a.registered_time),
+        "total_resources": a.info.resources.to_json(ResourceFormat::Refined),
+        "allocated_resources": used.to_json(ResourceFormat::Refined),
+        "offered_resources": offered.to_json(ResourceFormat::Refined),
+        "capabilities": [],
+    })
+}
+
+impl Master {
+    pub(crate) fn operator_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        match self.operator_call(ctx, &req) {
+            Ok(r) => r,
+            Err(e) => reject(e).into(),
+        }
+    }
+
+    fn operator_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<Reply, Rejection> {
+        if req.method.as_str() != "POST" {
+            return Err(Rejection::new(
+                405,
+                format!("Expecting a 'POST' request, received '{}'", req.method),
+            ));
+        }
+        api::check_content_type(req.header("content-type"))?;
+        api::check_accept(req.header("accept"))?;
+        let call: Value = api::decode_call(&req.body)?;
+        let kind = call["type"]
+            .as_str()
+            .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
+            .to_string();
+        let key = kind.to_ascii_lowercase();
+        let body = &call[key.as_str()];
+        let ok = |r: HttpResponse| Ok(Reply::from(r));
+        match kind.as_str() {
+            "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
+            "GET_FLAGS" => {
+                let flags: Vec<Value> = self
+                    .flags_json()
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+                ok(respond(&kind, json!({"flags": flags})))
+            }
+            "GET_VERSION" => ok(respond(&kind, json!({"version_info": version_json()}))),
+            "GET_METRICS" => {
+                let snap = ctx.runtime().metrics().snapshot_json();
+                let metrics: Vec<Value> = snap
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| json!({"name": k, "value": v}))
+                    .collect();
+                ok(respond(&kind, json!({"metrics": metrics})))
+            }
+            "GET_STATE" => ok(respond(&kind, self.v1_state())),
+            "GET_AGENTS" => ok(respond(&kind, self.v1_agents())),
+            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks())),
+            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
+            "GET_TASKS" => ok(respond(&kind, self.v1_tasks())),
+            "GET_ROLES" => {
+                let roles: Vec<Value> = self
+                    .roles_json()
+                    .into_iter()
+                    .map(|r| {
+                        json!({
+                            "name": r["name"],
+                            "weight": r["weight"],
+                            "frameworks": r["frameworks"].as_array().into_iter().flatten()
+                                .map(|f| json!({"value": f})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                ok(respond(&kind, json!({"roles": roles})))
+            }
+            "GET_WEIGHTS" => ok(respond(&kind, json!({"weight_infos": self.weights_json()}))),
+            "UPDATE_WEIGHTS" => {
+                self.update_weights(ctx, field(body, &["weight_infos"])?)?;
+                ok(HttpResponse::empty(200))
+            }
+            "GET_MASTER" => ok(respond(
+                &kind,
+                json!({
+                    "master_info": self.master_info_json(),
+                    "start_time": self.start_time,
+                    "elected_time": self.start_time,
+                }),
+            )),
+            "GET_QUOTA" => {
+                let configs: Vec<Value> = self
+                    .quotas
+                    .iter()
+                    .map(|(r, (g, l))| {
+                        json!({"role": r, "guarantees": quantities_map(g), "limits": quantities_map(l)})
+                    })
+                    .collect();
+                let mut status = self.quota_status_json();
+                status["configs"] = Value::Array(configs);
+                ok(respond(&kind, json!({"status": status})))
+            }
+            "UPDATE_QUOTA" => {
+                let configs = field(body, &["quota_configs"])?
+                    .as_array()
+                    .ok_or_else(|| Rejection::bad_request("'quota_configs' must be an array"))?;
+                let mut parsed = Vec::new();
+                for c in configs {
+                    let role = c["role"].as_str().ok_or_else(|| {
+                        Rejection::bad_request("Expecting 'role' in each quota config")
+                    })?;
+                    mesos_api::roles::validate(role)
+                        .map_err(|e| Rejection::bad_request(e.to_string()))?;
+                    let g = scalar_map(&c["guarantees"], "guarantees")?;
+                    let l = scalar_map(&c["limits"], "limits")?;
+                    if !l.is_empty()
+                        && g.names()
+                            .any(|n| g.get(n) > l.get(n) && l.get(n).millis() > 0)
+                    {
+                        return Err(Rejection::bad_request(format!(
+                            "Role '{role}': guarantees exceed limits"
+                        )));
+                    }
+                    parsed.push((role.to_string(), g, l));
+                }
+                for (role, g, l) in parsed {
+                    self.set_quota(ctx, &role, g, l);
+                }
+                ok(HttpResponse::empty(200))
+            }
+            "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
+                let agent = AgentID::new(id_field(body, &["agent_id"])?);
+                let resources = resources_field(body, &["resources"])?;
+                Ok(self.operator_reserve(ctx, agent, resources, kind == "RESERVE_RESOURCES", 202))
+            }
+            "TEARDOWN" => {
+                let fid = FrameworkID::new(id_field(body, &["framework_id"])?);
+                self.operator_teardown(ctx, &fid)?;
+                ok(HttpResponse::empty(200))
+            }
+            "MARK_AGENT_GONE" => {
+                let id = AgentID::new(id_field(body, &["agent_id"])?);
+                if !self.agents.contains_key(&id) && !self.unreachable.contains(&id) {
+                    return Err(Rejection::new(404, format!("Agent '{id}' not found")));
+                }
+                self.mark_agent_gone(ctx, &id);
+                ok(HttpResponse::empty(200))
+            }
+            "DEACTIVATE_AGENT" | "REACTIVATE_AGENT" => {
+                let id = AgentID::new(id_field(body, &["agent_id"])?);
+                let active = kind == "REACTIVATE_AGENT";
+                let Some(a) = self.agents.get_mut(&id) else {
+                    return Err(Rejection::bad_request(format!(
+                        "Agent '{id}' is not registered"
+                    )));
+                };
+                a.deactivated = !active;
+                let aid = id.clone();
+                self.allocator()
+                    .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                        if active {
+                            p.allocator_mut().activate_agent(&aid);
+                            p.request_allocation(c, None);
+                        } else {
+                            p.allocator_mut().deactivate_agent(&aid);
+                        }
+                    });
+                if !active {
+                    let offers: Vec<_> = self
+                        .offers
+                        .iter()
+                        .filter(|(_, o)| o.agent_id == id)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for o in offers {
+                        self.rescind(ctx, &o, true);
+                    }
+                }
+                ok(HttpResponse::empty(200))
+            }
+            "SUBSCRIBE" => {
+                let (resp, tx) = HttpResponse::stream(api::JSON);
+                let ev = json!({
+                    "type": "SUBSCRIBED",
+                    "subscribed": {
+                        "get_state": self.v1_state(),
+                        "heartbeat_interval_seconds": self.flags.heartbeat_interval.as_secs_f64(),
+                    }
+                });
+                let _ = tx.send(Bytes::from(api::json_record(&ev)));
+                self.subscribers.push(tx);
+                ok(resp)
+            }
+            other => Err(Rejection::bad_request(format!(
+                "Call type '{other}' is unknown or not supported by this master"
+            ))),
+        }
+    }
+
+    pub(crate) fn v1_state(&self) -> Value {
+        json!({
+            "get_tasks": self.v1_tasks(),
+            "get_executors": self.v1_executors(),
+            "get_frameworks": self.v1_frameworks(),
+            "get_agents": self.v1_agents(),
+        })
+    }
+
+    fn v1_agents(&self) -> Value {
+        let usage = json::agent_usage(self);
+        let agents: Vec<Value> = self
+            .agents
+            .iter()
+            .map(|(id, a)| v1_agent(a, usage.get(id)))
+            .collect();
+        json!({"agents": agents, "recovered_agents": []})
+    }
+
+    fn v1_frameworks(&self) -> Value {
+        let f: Vec<Value> = self
+            .frameworks
+            .values()
+            .map(|f| v1_framework(self, f, true))
+            .collect();
+        let c: Vec<Value> = self
+            .completed_frameworks
+            .iter()
+            .map(|f| v1_framework(self, f, false))
+            .collect();
+        json!({"frameworks": f, "completed_frameworks": c})
+    }
+
+    fn v1_executors(&self) -> Value {
+        let mut seen: HashMap<(&str, &str), Value> = HashMap::new();
+        for f in self.frameworks.values() {
+            for t in f.tasks.values() {
+                if let Some(e) = &t.executor_id {
+                    seen.entry((&e.value, &t.agent_id.value))
+                        .or_insert_with(|| {
+                            json!({
+                                "executor_info": {
+                                    "executor_id": {"value": e.value},
+                                    "framework_id": {"value": t.framework_id.value},
+                                },
+                                "agent_id": {"value": t.agent_id.value},
+                            })
+                        });
+                }
+            }
+        }
+        json!({"executors": seen.into_values().collect::<Vec<_>>(), "orphan_executors": []})
+    }
+
+    fn v1_tasks(&self) -> Value {
+        let mut tasks = Vec::new();
+        let mut completed = Vec::new();
+        for f in self
+            .frameworks
+            .values()
+            .chain(self.completed_frameworks.iter())
+        {
+            tasks.extend(f.tasks.values().map(to_json));
+            completed.extend(f.completed.iter().map(to_json));
+        }
+        json!({"tasks": tasks, "completed_tasks": completed, "unreachable_tasks": [], "pending_tasks": []})
+    }
+
+    /// TEARDOWN (operator): 400 when the framework is unknown.
+    pub(crate) fn operator_teardown(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+    ) -> Result<(), Rejection> {
+        if !self.frameworks.contains_key(fid) {
+            return Err(Rejection::bad_request(format!(
+                "No framework found with specified ID '{fid}'"
+            )));
+        }
+        self.remove_framework(ctx, fid);
+        self.metrics_changed(ctx);
+        Ok(())
+    }
+
+    /// Sets role weights from `[{"role":..,"weight":..}]`.
+    pub(crate) fn update_weights(
+        &mut self,
+        ctx: &mut Context<Self>,
+        v: &Value,
+    ) -> Result<(), Rejection> {
+        let arr = v
+            .as_array()
+            .ok_or_else(|| Rejection::bad_request("Expecting an array of weight infos"))?;
+        let mut parsed = Vec::new();
+        for w in arr {
+            let role = w["role"]
+                .as_str()
+                .ok_or_else(|| Rejection::bad_request("Expecting 'role' in each weight info"))?;
+            mesos_api::roles::validate(role).map_err(|e| Rejection::bad_request(e.to_string()))?;
+            let weight = w["weight"].as_f64().unwrap_or(1.0);
+            if !(weight.is_finite() && weight > 0.0) {
+                return Err(Rejection::bad_request(format!(
+                    "Role '{role}': weight must be a positive number"
+                )));
+            }
+            parsed.push((role.to_string(), weight));
+        }
+        for (r, w) in &parsed {
+            self.weights.insert(r.clone(), *w);
+        }
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.allocator_mut().update_weights(&parsed);
+                p.request_allocation(c, None);
+            });
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Sets (or with both empty, clears) a role's quota.
+    pub(crate) fn set_quota(
+        &mut self,
+        ctx: &mut Context<Self>,
+        role: &str,
+        guarantees: ResourceQuantities,
+        limits: ResourceQuantities,
+    ) {
+        if guarantees.is_empty() && limits.is_empty() {
+            self.quotas.remove(role);
+        } else {
+            self.quotas
+                .insert(role.to_string(), (guarantees.clone(), limits.clone()));
+        }
+        let role = role.to_string();
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.allocator_mut()
+                    .update_quota(&role, Quota { guarantees, limits });
+                p.request_allocation(c, None);
+            });
+        let _ = ctx;
+    }
+
+    /// Operator RESERVE / UNRESERVE of an agent's unallocated resources: 409 if they are not
+    /// available, `ok` (200 or 202) when applied.
+    pub(crate) fn operator_reserve(
+        &mut self,
+        ctx: &mut Context<Self>,
+        agent: AgentID,
+        resources: Resources,
+        reserve: bool,
+        ok: u16,
+    ) -> Reply {
+        if !self.agents.contains_key(&agent) {
+            return reject(Rejection::bad_request(format!(
+                "Agent '{agent}' is not registered"
+            )))
+            .into();
+        }
+        if resources.is_empty() || resources.iter().any(|r| r.reservations.is_empty()) {
+            return reject(Rejection::bad_request(
+                "Every resource must carry the reservation to add or remove",
+            ))
+            .into();
+        }
+        let op = if reserve {
+            Operation::Reserve(resources)
+        } else {
+            Operation::Unreserve(resources)
+        };
+        if let Err(e) = op.conversion() {
+            return reject(Rejection::bad_request(e.to_string())).into();
+        }
+        let alloc = self.allocator().clone();
+        let me = ctx.pid().clone();
+        Reply::Later(Box::pin(async move {
+            let a = agent.clone();
+            let o = op.clone();
+            let applied = alloc
+                .dispatch(move |p: &mut AllocatorProcess, _| {
+                    p.allocator_mut()
+                        .update_available(&a, std::slice::from_ref(&o))
+                })
+                .await;
+            match applied {
+                Ok(Ok(())) => {
+                    let _ = me
+                        .dispatch(move |m: &mut Master, c| {
+                            m.checkpoint_operations(c, &agent, std::slice::from_ref(&op))
+                        })
+                        .await;
+                    HttpResponse::empty(ok)
+                }
+                Ok(Err(e)) => HttpResponse::text(409, format!("Resources are not available: {e}")),
+                Err(e) => HttpResponse::text(503, format!("allocator unavailable: {e}")),
+            }
+        }))
+    }
+
+    /// Sends an operator event to every SUBSCRIBE stream (built only if there is one).
+    pub(crate) fn operator_event(&self, make: impl FnOnce(&Master) -> Value) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let rec = Bytes::from(api::json_record(&make(self)));
+        for s in &self.subscribers {
+            let _ = s.send(rec.clone());
+        }
+    }
+
+    /// TASK_ADDED for a task the master just recorded.
+    pub(crate) fn task_added(&self, fid: &FrameworkID, task: &mesos_api::TaskID) {
+        self.operator_event(|m| {
+            let t = m.frameworks.get(fid).and_then(|f| f.tasks.get(task));
+            json!({"type": "TASK_ADDED", "task_added": {"task": to_json(&t)}})
+        });
+    }
+
+    /// TASK_UPDATED for a status the master forwards or makes.
+    pub(crate) fn task_updated(
+        &self,
+        fid: &FrameworkID,
+        status: &mesos_api::protocol::task::TaskStatus,
+        state: mesos_api::protocol::task::TaskState,
+    ) {
+        self.operator_event(|_| {
+            json!({"type": "TASK_UPDATED", "task_updated": {
+                "framework_id": {"value": fid.value},
+                "status": to_json(status),
+                "state": state.as_str(),
+            }})
+        });
+    }
+
+    /// AGENT_ADDED.
+    pub(crate) fn agent_added(&self, id: &AgentID) {
+        self.operator_event(|m| {
+            let a = m.agents.get(id).map(|a| v1_agent(a, None));
+            json!({"type": "AGENT_ADDED", "agent_added": {"agent": a}})
+        });
+    }
+
+    /// FRAMEWORK_ADDED or FRAMEWORK_UPDATED.
+    pub(crate) fn framework_changed(&self, fid: &FrameworkID, added: bool) {
+        self.operator_event(|m| {
+            let f = m.frameworks.get(fid).map(|f| v1_framework(m, f, false));
+            if added {
+                json!({"type": "FRAMEWORK_ADDED", "framework_added": {"framework": f}})
+            } else {
+                json!({"type": "FRAMEWORK_UPDATED", "framework_updated": {"framework": f}})
+            }
+        });
+    }
+
+    /// HEARTBEAT to operator subscribers (dropping closed streams), then again after the
+    /// interval.
+    pub(crate) fn operator_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let rec = Bytes::from(api::json_record(&json!({"type": "HEARTBEAT"})));
+        self.subscribers.retain(|s| s.send(rec.clone()).is_ok());
+        let d = self.flags.heartbeat_interval;
+        if !d.is_zero() {
+            ctx.delay(d, |m: &mut Master, c| m.operator_heartbeat(c));
+        }
+    }
+}
+
+/// A v1 `map<string, Value.Scalar>` into quantities.
+fn scalar_map(v: &Value, what: &str) -> Result<ResourceQuantities, Rejection> {
+    let mut q = ResourceQuantities::new();
+    if v.is_null() {
+        return Ok(q);
+    }
+    let o = v
+        .as_object()
+        .ok_or_else(|| Rejection::bad_request(format!("'{what}' must be an object")))?;
+    for (name, s) in o {
+        let x = s["value"]
+            .as_f64()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| {
+                Rejection::bad_request(format!(
+                    "'{what}.{name}.value' must be a non-negative number"
+                ))
+            })?;
+        q.set(name, mesos_api::Scalar::from_f64(x));
+    }
+    Ok(q)
+}

@@ -1,0 +1,102 @@
+//! `POST /api/v1/scheduler`: the v1 scheduler HTTP API. The checks run in Mesos's order (method,
+//! content type, body, validation, then SUBSCRIBE's Accept and stream id, or another call's
+//! framework, connection and stream id); SUBSCRIBE answers with the framework's event stream.
+
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::http::{self as api, Rejection};
+use mesos_api::ids;
+use mesos_api::protocol::scheduler::{Call, CallType};
+
+use crate::master::proxy::{Conn, HttpStream};
+use crate::master::Master;
+use crate::validation;
+
+/// The header naming a framework's subscription.
+pub(crate) const STREAM_ID: &str = "Mesos-Stream-Id";
+
+pub(crate) fn reject(r: Rejection) -> HttpResponse {
+    HttpResponse::text(r.status, r.message)
+}
+
+impl Master {
+    pub(crate) fn scheduler_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        match self.scheduler_call(ctx, &req) {
+            Ok(r) => r.into(),
+            Err(r) => reject(r).into(),
+        }
+    }
+
+    fn scheduler_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, Rejection> {
+        if req.method.as_str() != "POST" {
+            return Err(Rejection::new(
+                405,
+                format!("Expecting a 'POST' request, received '{}'", req.method),
+            ));
+        }
+        api::check_content_type(req.header("content-type"))?;
+        let call: Call = api::decode_call(&req.body)?;
+        validation::scheduler_call(&call).map_err(Rejection::bad_request)?;
+        self.count_call(call.kind.unwrap_or(CallType::Unknown));
+        if call.kind == Some(CallType::Subscribe) {
+            api::check_accept(req.header("accept"))?;
+            if req.header(STREAM_ID).is_some() {
+                return Err(Rejection::bad_request(format!(
+                    "Subscribe calls should not include the '{STREAM_ID}' header"
+                )));
+            }
+            let Some(s) = call.subscribe else {
+                return Err(Rejection::bad_request(
+                    "Expecting 'subscribe' to be present",
+                ));
+            };
+            let id = ids::new_uuid();
+            let (resp, tx) = HttpResponse::stream(api::JSON);
+            let resp = resp.with_header(STREAM_ID, &id);
+            self.subscribe(ctx, Conn::Http(HttpStream { id, tx }), s);
+            self.metrics_changed(ctx);
+            return Ok(resp);
+        }
+        let Some(fid) = call.framework_id.clone() else {
+            return Err(Rejection::bad_request(
+                "Expecting 'framework_id' to be present",
+            ));
+        };
+        let Some(f) = self.frameworks.get(&fid) else {
+            return Err(Rejection::bad_request(format!(
+                "Framework '{fid}' cannot be found"
+            )));
+        };
+        let Some(current) = f.stream_id.as_deref().filter(|_| f.connected) else {
+            return Err(Rejection::new(
+                403,
+                format!("Framework '{fid}' is not subscribed over HTTP"),
+            ));
+        };
+        match req.header(STREAM_ID) {
+            None => {
+                return Err(Rejection::bad_request(format!(
+                    "All non-subscribe calls should include the '{STREAM_ID}' header"
+                )))
+            }
+            Some(sid) if sid != current => {
+                return Err(Rejection::bad_request(format!(
+                    "The stream ID '{sid}' included in this request didn't match the stream ID \
+                     currently associated with framework ID {fid}"
+                )))
+            }
+            Some(_) => {}
+        }
+        let status = if call.kind == Some(CallType::UpdateFramework) {
+            200
+        } else {
+            202
+        };
+        self.framework_call(ctx, &fid, call);
+        self.metrics_changed(ctx);
+        Ok(HttpResponse::empty(status))
+    }
+}
