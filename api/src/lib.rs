@@ -16,5 +16,5 @@ pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, TaskID};
 pub use resources::attributes::{Attribute, Attributes};
 pub use resources::{
     DiskInfo, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,
-    ResourceQuantities, Resources, Scalar, Value, Volume, VolumeMode,
+    ResourceQuantities, Resources, Scalar, Summary, Value, Volume, VolumeMode,
 };

@@ -732,3 +732,61 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
         serde_json::from_slice(&op(json!({"type": "GET_CONTAINERS"})).await.body).unwrap();
     assert!(v["get_containers"]["containers"].as_array().unwrap().len() >= 3);
 }
+
+/// A binary-transport framework (the Rust SDK) that counts its offers and declines them.
+struct OfferWatcher(tokio::sync::mpsc::UnboundedSender<usize>);
+
+impl mesos_scheduler::Scheduler for OfferWatcher {
+    fn offers(
+        &mut self,
+        d: &mut mesos_scheduler::Driver,
+        o: Vec<mesos_api::protocol::offer::Offer>,
+    ) {
+        let _ = self.0.send(o.len());
+        let ids = o.into_iter().map(|o| o.id).collect();
+        d.decline(
+            ids,
+            Some(mesos_api::protocol::offer::Filters {
+                refuse_seconds: 0.0,
+            }),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_binary_frameworks_share_offers() {
+    let l = local(2).await;
+    let mut s = subscribe(&l.addr, &subscribe_call("http-side")).await;
+    let rt = libprocess::Runtime::local().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let master = libprocess::UPID::new("master", l.addr.parse().unwrap());
+    let info = mesos_api::protocol::framework::FrameworkInfo::new("binary-side", "root");
+    let _pid = mesos_scheduler::start(&rt, master, info, OfferWatcher(tx)).unwrap();
+    // Both decline with no filter for a while; both keep being offered the agents.
+    let (mut http, mut binary) = (0usize, 0usize);
+    let deadline = Instant::now() + LIMIT;
+    while http < 5 || binary < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "offers not shared: http {http}, binary {binary}"
+        );
+        while let Ok(n) = rx.try_recv() {
+            binary += n;
+        }
+        let ev = next_of(&mut s.body, "OFFERS").await;
+        let ids: Vec<Value> = ev["offers"]["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].clone())
+            .collect();
+        http += ids.len();
+        let decline = json!({"framework_id": {"value": s.framework_id}, "type": "DECLINE",
+            "decline": {"offer_ids": ids, "filters": {"refuse_seconds": 0.0}}});
+        assert_eq!(call(&l.addr, &s, decline).await.head.status, 202);
+    }
+    let st: Value =
+        serde_json::from_slice(&get(&l.addr, "/master/state").await.unwrap().body).unwrap();
+    assert_eq!(st["frameworks"].as_array().unwrap().len(), 2);
+    rt.shutdown().await;
+}

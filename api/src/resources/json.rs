@@ -285,42 +285,7 @@ impl Resources {
     /// The classic endpoints' summary object: scalars summed by name (`cpus`, `mem`, `disk` and
     /// `gpus` always present), ranges as `"[31000-32000]"`, sets as `"{a, b}"`.
     pub fn to_summary_json(&self) -> Json {
-        let mut scalars: std::collections::BTreeMap<&str, Scalar> = ["cpus", "mem", "disk", "gpus"]
-            .into_iter()
-            .map(|n| (n, Scalar(0)))
-            .collect();
-        let mut ranges: std::collections::BTreeMap<&str, Ranges> = Default::default();
-        let mut sets: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
-            Default::default();
-        for r in self.iter() {
-            match &r.value {
-                Value::Scalar(v) => {
-                    let e = scalars.entry(&r.name).or_insert(Scalar(0));
-                    e.0 += v.0;
-                }
-                Value::Ranges(x) => ranges.entry(&r.name).or_default().add(x),
-                Value::Set(x) => sets
-                    .entry(&r.name)
-                    .or_default()
-                    .extend(x.iter().map(String::as_str)),
-            }
-        }
-        let mut out = Map::new();
-        for (n, v) in scalars {
-            out.insert(n.to_string(), scalar_json(v));
-        }
-        for (n, v) in ranges {
-            let parts: Vec<String> = v.iter().map(|(a, b)| format!("{a}-{b}")).collect();
-            out.insert(n.to_string(), Json::from(format!("[{}]", parts.join(", "))));
-        }
-        for (n, v) in sets {
-            let parts: Vec<&str> = v.into_iter().collect();
-            out.insert(
-                n.to_string(),
-                Json::from(format!("{{{}}}", parts.join(", "))),
-            );
-        }
-        Json::Object(out)
+        serde_json::to_value(Summary(self)).unwrap_or(Json::Null)
     }
 
     /// Reads a v1 JSON array (either reservation form).
@@ -334,5 +299,61 @@ impl Resources {
             out.add(&Resource::from_json(x)?);
         }
         Ok(out)
+    }
+}
+
+/// Serializes resources as the classic endpoints' summary object without building a JSON tree
+/// (see [`Resources::to_summary_json`]); `/master/state` writes one per task.
+pub struct Summary<'a>(pub &'a Resources);
+
+impl serde::Serialize for Summary<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut scalars: Vec<(&str, i64)> = vec![("cpus", 0), ("mem", 0), ("disk", 0), ("gpus", 0)];
+        let mut others: Vec<(&str, &Value)> = Vec::new();
+        for r in self.0.iter() {
+            match &r.value {
+                Value::Scalar(v) => match scalars.iter_mut().find(|(n, _)| *n == &*r.name) {
+                    Some(e) => e.1 += v.0,
+                    None => scalars.push((&r.name, v.0)),
+                },
+                other => others.push((&r.name, other)),
+            }
+        }
+        let mut ranges: Vec<(&str, Ranges)> = Vec::new();
+        let mut sets: Vec<(&str, std::collections::BTreeSet<&str>)> = Vec::new();
+        for (name, v) in others {
+            match v {
+                Value::Ranges(x) => match ranges.iter_mut().find(|(n, _)| *n == name) {
+                    Some(e) => e.1.add(x),
+                    None => ranges.push((name, x.clone())),
+                },
+                Value::Set(x) => {
+                    let items = x.iter().map(String::as_str);
+                    match sets.iter_mut().find(|(n, _)| *n == name) {
+                        Some(e) => e.1.extend(items),
+                        None => sets.push((name, items.collect())),
+                    }
+                }
+                Value::Scalar(_) => {}
+            }
+        }
+        let mut m = ser.serialize_map(Some(scalars.len() + ranges.len() + sets.len()))?;
+        for (n, v) in scalars {
+            if v % 1000 == 0 {
+                m.serialize_entry(n, &(v / 1000))?;
+            } else {
+                m.serialize_entry(n, &Scalar(v).as_f64())?;
+            }
+        }
+        for (n, v) in ranges {
+            let parts: Vec<String> = v.iter().map(|(a, b)| format!("{a}-{b}")).collect();
+            m.serialize_entry(n, &format!("[{}]", parts.join(", ")))?;
+        }
+        for (n, v) in sets {
+            let parts: Vec<&str> = v.into_iter().collect();
+            m.serialize_entry(n, &format!("{{{}}}", parts.join(", ")))?;
+        }
+        m.end()
     }
 }

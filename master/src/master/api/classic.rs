@@ -62,7 +62,11 @@ impl Master {
     pub(super) fn install_classic(ctx: &mut Context<Self>) {
         for r in ["state", "state.json"] {
             ctx.route(r, |m: &mut Master, _, req| {
-                reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_json())))
+                reply(
+                    method_is(&req, &["GET"]).map(|_| {
+                        HttpResponse::json_bytes(200, bytes::Bytes::from(m.state_bytes()))
+                    }),
+                )
             });
         }
         ctx.route("state-summary", |m: &mut Master, _, req| {
@@ -123,18 +127,22 @@ impl Master {
         method_is(req, &["GET"])?;
         let want = req.query_params().remove("framework_id");
         let pick = |id: &FrameworkID| want.as_ref().is_none_or(|w| *w == id.value);
+        let view = |id: &FrameworkID, f: &crate::state::FrameworkRec| {
+            let role = json::role_of(f);
+            serde_json::to_value(json::framework_view(self, id, f, &role)).unwrap_or_default()
+        };
         let frameworks: Vec<Value> = self
             .frameworks
             .iter()
             .filter(|(id, _)| pick(id))
-            .map(|(id, f)| json::framework(self, id, f, true))
+            .map(|(id, f)| view(id, f))
             .collect();
         let completed: Vec<Value> = self
             .completed_frameworks
             .iter()
             .filter_map(|f| f.info.id.as_ref().map(|id| (id, f)))
             .filter(|(id, _)| pick(id))
-            .map(|(id, f)| json::framework(self, id, f, true))
+            .map(|(id, f)| view(id, f))
             .collect();
         Ok(json_reply(&json!({
             "frameworks": frameworks,
@@ -211,13 +219,8 @@ impl Master {
             .skip(offset)
             .take(limit)
             .map(|(_, t, f)| {
-                let role = f
-                    .info
-                    .effective_roles()
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                json::task(t, &role)
+                let role = json::role_of(f);
+                serde_json::to_value(json::task(t, &role)).unwrap_or_default()
             })
             .collect();
         Ok(json_reply(&json!({"tasks": out})))

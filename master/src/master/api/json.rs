@@ -5,40 +5,96 @@ use std::collections::HashMap;
 
 use mesos_api::messages::Task;
 use mesos_api::protocol::to_json;
-use mesos_api::{AgentID, FrameworkID, ResourceFormat, Resources};
+use mesos_api::{AgentID, FrameworkID, ResourceFormat, Resources, Summary};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::master::{Master, VERSION};
 use crate::state::{AgentRec, FrameworkRec};
 
+/// A task in the classic form, serialized straight from the master's records.
+#[derive(Serialize)]
+pub(crate) struct TaskView<'a> {
+    id: &'a str,
+    name: &'a str,
+    framework_id: &'a str,
+    executor_id: &'a str,
+    slave_id: &'a str,
+    state: &'static str,
+    resources: Summary<'a>,
+    role: &'a str,
+    statuses: Vec<StatusView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct StatusView {
+    state: &'static str,
+    timestamp: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthy: Option<bool>,
+}
+
 /// A task in the classic form.
-pub(crate) fn task(t: &Task, role: &str) -> Value {
-    let statuses: Vec<Value> = t
-        .statuses
-        .iter()
-        .map(|s| {
-            let mut o = json!({"state": s.state.as_str(), "timestamp": s.timestamp.unwrap_or(0.0)});
-            if let Some(h) = s.healthy {
-                o["healthy"] = json!(h);
-            }
-            o
-        })
-        .collect();
-    let mut o = json!({
-        "id": t.task_id.value,
-        "name": t.name,
-        "framework_id": t.framework_id.value,
-        "executor_id": t.executor_id.as_ref().map(|e| e.value.as_str()).unwrap_or(""),
-        "slave_id": t.agent_id.value,
-        "state": t.state.as_str(),
-        "resources": t.resources.to_summary_json(),
-        "role": role,
-        "statuses": statuses,
-    });
-    if let Some(l) = &t.labels {
-        o["labels"] = to_json(&l.labels);
+pub(crate) fn task<'a>(t: &'a Task, role: &'a str) -> TaskView<'a> {
+    TaskView {
+        id: &t.task_id.value,
+        name: &t.name,
+        framework_id: &t.framework_id.value,
+        executor_id: t
+            .executor_id
+            .as_ref()
+            .map(|e| e.value.as_str())
+            .unwrap_or(""),
+        slave_id: &t.agent_id.value,
+        state: t.state.as_str(),
+        resources: Summary(&t.resources),
+        role,
+        statuses: t
+            .statuses
+            .iter()
+            .map(|s| StatusView {
+                state: s.state.as_str(),
+                timestamp: s.timestamp.unwrap_or(0.0),
+                healthy: s.healthy,
+            })
+            .collect(),
+        labels: t.labels.as_ref().map(|l| to_json(&l.labels)),
     }
-    o
+}
+
+/// A framework with its tasks, in the classic form.
+#[derive(Serialize)]
+pub(crate) struct FrameworkView<'a> {
+    #[serde(flatten)]
+    head: Value,
+    tasks: Vec<TaskView<'a>>,
+    unreachable_tasks: [(); 0],
+    completed_tasks: Vec<TaskView<'a>>,
+}
+
+/// A framework with its tasks, offers and executors.
+pub(crate) fn framework_view<'a>(
+    m: &Master,
+    fid: &FrameworkID,
+    f: &'a FrameworkRec,
+    role: &'a str,
+) -> FrameworkView<'a> {
+    FrameworkView {
+        head: framework(m, fid, f, true),
+        tasks: f.tasks.values().map(|t| task(t, role)).collect(),
+        unreachable_tasks: [],
+        completed_tasks: f.completed.iter().map(|t| task(t, role)).collect(),
+    }
+}
+
+pub(crate) fn role_of(f: &FrameworkRec) -> String {
+    f.info
+        .effective_roles()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "*".into())
 }
 
 /// What the tasks and offers of every framework hold, per agent: (used, offered).
@@ -76,15 +132,8 @@ pub(crate) fn framework_usage(m: &Master, f: &FrameworkRec) -> (Resources, Resou
     (used, offered)
 }
 
-fn role_of(f: &FrameworkRec) -> String {
-    f.info
-        .effective_roles()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| "*".into())
-}
-
-/// A framework in the classic form (with its tasks and offers when `detail`).
+/// A framework in the classic form (with its offers and executors when `detail`; tasks come
+/// with [`framework_view`]).
 pub(crate) fn framework(m: &Master, fid: &FrameworkID, f: &FrameworkRec, detail: bool) -> Value {
     let (used, offered) = framework_usage(m, f);
     let role = role_of(f);
@@ -122,9 +171,6 @@ pub(crate) fn framework(m: &Master, fid: &FrameworkID, f: &FrameworkRec, detail:
         o["principal"] = json!(p);
     }
     if detail {
-        o["tasks"] = f.tasks.values().map(|t| task(t, &role)).collect();
-        o["unreachable_tasks"] = json!([]);
-        o["completed_tasks"] = f.completed.iter().map(|t| task(t, &role)).collect();
         o["offers"] = f
             .offers
             .iter()
@@ -212,33 +258,53 @@ impl Master {
         o
     }
 
-    /// `/master/state`.
-    pub(crate) fn state_json(&self) -> Value {
-        let mut o = self.state_head();
-        o.insert("flags".into(), self.flags_json());
+    /// `/master/state`, serialized straight into bytes (the tasks are most of it).
+    pub(crate) fn state_bytes(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct StateView<'a> {
+            #[serde(flatten)]
+            head: Map<String, Value>,
+            flags: Value,
+            slaves: Vec<Value>,
+            recovered_slaves: [(); 0],
+            frameworks: Vec<FrameworkView<'a>>,
+            completed_frameworks: Vec<FrameworkView<'a>>,
+            orphan_tasks: [(); 0],
+            unregistered_frameworks: [(); 0],
+        }
         let usage = agent_usage(self);
-        let slaves: Vec<Value> = self
-            .agents
-            .iter()
-            .map(|(id, a)| agent(id, a, usage.get(id)))
-            .collect();
-        o.insert("slaves".into(), Value::Array(slaves));
-        o.insert("recovered_slaves".into(), json!([]));
-        let frameworks: Vec<Value> = self
+        let roles: HashMap<&FrameworkID, String> = self
             .frameworks
             .iter()
-            .map(|(id, f)| framework(self, id, f, true))
+            .map(|(id, f)| (id, role_of(f)))
             .collect();
-        o.insert("frameworks".into(), Value::Array(frameworks));
-        let completed: Vec<Value> = self
-            .completed_frameworks
-            .iter()
-            .filter_map(|f| f.info.id.as_ref().map(|id| framework(self, id, f, true)))
-            .collect();
-        o.insert("completed_frameworks".into(), Value::Array(completed));
-        o.insert("orphan_tasks".into(), json!([]));
-        o.insert("unregistered_frameworks".into(), json!([]));
-        Value::Object(o)
+        let completed_roles: Vec<String> = self.completed_frameworks.iter().map(role_of).collect();
+        let view = StateView {
+            head: self.state_head(),
+            flags: self.flags_json(),
+            slaves: self
+                .agents
+                .iter()
+                .map(|(id, a)| agent(id, a, usage.get(id)))
+                .collect(),
+            recovered_slaves: [],
+            frameworks: self
+                .frameworks
+                .iter()
+                .map(|(id, f)| framework_view(self, id, f, &roles[id]))
+                .collect(),
+            completed_frameworks: self
+                .completed_frameworks
+                .iter()
+                .zip(&completed_roles)
+                .filter_map(|(f, r)| f.info.id.as_ref().map(|id| framework_view(self, id, f, r)))
+                .collect(),
+            orphan_tasks: [],
+            unregistered_frameworks: [],
+        };
+        let mut out = Vec::with_capacity(1 << 20);
+        let _ = serde_json::to_writer(&mut out, &view);
+        out
     }
 
     /// `/master/state-summary`: agents and frameworks with counts, no task lists.
