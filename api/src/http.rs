@@ -102,6 +102,35 @@ pub fn decode_call<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
         .map_err(|e| Rejection::bad_request(format!("Failed to convert JSON into Call: {e}")))
 }
 
+/// Checks a v1 call request in Mesos's order (POST, `Content-Type`, `Accept`, the body) and
+/// returns the call's `type` with its payload (the value under the lowercase type name; null
+/// when absent). The operator APIs of the master and the agent read their calls with it.
+pub fn operator_call(
+    method: &str,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+    body: &[u8],
+) -> Result<(String, serde_json::Value), Rejection> {
+    if method != "POST" {
+        return Err(Rejection::new(
+            405,
+            format!("Expecting a 'POST' request, received '{method}'"),
+        ));
+    }
+    check_content_type(content_type)?;
+    check_accept(accept)?;
+    let mut call: serde_json::Value = decode_call(body)?;
+    let kind = call["type"]
+        .as_str()
+        .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
+        .to_string();
+    let payload = call
+        .get_mut(kind.to_ascii_lowercase().as_str())
+        .map(serde_json::Value::take)
+        .unwrap_or_default();
+    Ok((kind, payload))
+}
+
 /// One RecordIO record: `<decimal length>\n<data>`.
 pub fn record(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);

@@ -116,21 +116,13 @@ impl Master {
         ctx: &mut Context<Self>,
         req: &HttpRequest,
     ) -> Result<Reply, Rejection> {
-        if req.method.as_str() != "POST" {
-            return Err(Rejection::new(
-                405,
-                format!("Expecting a 'POST' request, received '{}'", req.method),
-            ));
-        }
-        api::check_content_type(req.header("content-type"))?;
-        api::check_accept(req.header("accept"))?;
-        let call: Value = api::decode_call(&req.body)?;
-        let kind = call["type"]
-            .as_str()
-            .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
-            .to_string();
-        let key = kind.to_ascii_lowercase();
-        let body = &call[key.as_str()];
+        let (kind, body) = api::operator_call(
+            req.method.as_str(),
+            req.header("content-type"),
+            req.header("accept"),
+            &req.body,
+        )?;
+        let body = &body;
         let ok = |r: HttpResponse| Ok(Reply::from(r));
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
