@@ -42,7 +42,7 @@ fn json_reply(v: &Value) -> HttpResponse {
 }
 
 fn respond(kind: &str, payload: Value) -> HttpResponse {
-    json_reply(&json!({"type": kind, kind.to_ascii_lowercase(): payload}))
+    json_reply(&api::response(kind, payload))
 }
 
 /// CPU times (s) and RSS (bytes) of a process, from /proc.
@@ -80,7 +80,7 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
 
 impl Agent {
     pub(super) fn install_operator_routes(ctx: &mut Context<Self>) {
-        ctx.route("api/v1", |a: &mut Agent, c, req| a.operator_api(c, req));
+        ctx.route("api/v1", |a: &mut Agent, _, req| a.operator_api(req));
         for r in ["state", "state.json"] {
             ctx.route(r, |a: &mut Agent, _, _| json_reply(&a.state_json()).into());
         }
@@ -292,18 +292,14 @@ impl Agent {
         json_reply(&json!({"data": String::from_utf8_lossy(&buf), "offset": offset})).into()
     }
 
-    fn operator_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
-        match self.operator_call(ctx, &req) {
+    fn operator_api(&mut self, req: HttpRequest) -> Reply {
+        match self.operator_call(&req) {
             Ok(r) => r,
             Err(e) => reject(e),
         }
     }
 
-    fn operator_call(
-        &mut self,
-        ctx: &mut Context<Self>,
-        req: &HttpRequest,
-    ) -> Result<Reply, Rejection> {
+    fn operator_call(&mut self, req: &HttpRequest) -> Result<Reply, Rejection> {
         let (kind, body) = api::operator_call(
             req.method.as_str(),
             req.header("content-type"),
@@ -318,13 +314,7 @@ impl Agent {
                 json!({"version_info": {"version": VERSION, "build_version": env!("CARGO_PKG_VERSION")}}),
             )),
             "GET_FLAGS" => {
-                let flags: Vec<Value> = self
-                    .flags_json()
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| json!({"name": k, "value": v}))
-                    .collect();
+                let flags = api::name_values(&self.flags_json());
                 ok(respond(&kind, json!({"flags": flags})))
             }
             "GET_STATE" => ok(respond(&kind, self.v1_state())),
@@ -346,7 +336,6 @@ impl Agent {
                 let sig = nix::sys::signal::Signal::try_from(sig)
                     .map_err(|_| Rejection::bad_request(format!("Unknown signal {sig}")))?;
                 kill_group(n.pid, sig);
-                let _ = ctx;
                 ok(HttpResponse::empty(200))
             }
             other => Err(Rejection::bad_request(format!(

@@ -131,6 +131,27 @@ pub fn operator_call(
     Ok((kind, payload))
 }
 
+/// An operator API answer: `{"type": KIND, "<kind>": payload}`.
+pub fn response(kind: &str, payload: serde_json::Value) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("type".into(), kind.into());
+    o.insert(kind.to_ascii_lowercase(), payload);
+    serde_json::Value::Object(o)
+}
+
+/// A flat JSON object as the operator API's list form: `[{"name": k, "value": v}, ...]`
+/// (GET_FLAGS, GET_METRICS).
+pub fn name_values(object: &serde_json::Value) -> serde_json::Value {
+    serde_json::Value::Array(
+        object
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+            .collect(),
+    )
+}
+
 /// One RecordIO record: `<decimal length>\n<data>`.
 pub fn record(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);

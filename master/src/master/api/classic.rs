@@ -109,11 +109,11 @@ impl Master {
         ctx.route("teardown", |m: &mut Master, c, req| {
             reply(m.teardown_endpoint(c, &req))
         });
-        ctx.route("weights", |m: &mut Master, c, req| {
-            reply(m.weights_endpoint(c, &req))
+        ctx.route("weights", |m: &mut Master, _, req| {
+            reply(m.weights_endpoint(&req))
         });
-        ctx.route("quota", |m: &mut Master, c, req| {
-            reply(m.quota_endpoint(c, &req))
+        ctx.route("quota", |m: &mut Master, _, req| {
+            reply(m.quota_endpoint(&req))
         });
         ctx.route("reserve", |m: &mut Master, c, req| {
             m.reserve_endpoint(c, &req, true)
@@ -270,26 +270,18 @@ impl Master {
         Ok(HttpResponse::empty(200))
     }
 
-    fn weights_endpoint(
-        &mut self,
-        ctx: &mut Context<Self>,
-        req: &HttpRequest,
-    ) -> Result<HttpResponse, Rejection> {
+    fn weights_endpoint(&mut self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET", "PUT"])?;
         if req.method.as_str() == "GET" {
             return Ok(json_reply(&self.weights_json()));
         }
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
-        self.update_weights(ctx, &v)?;
+        self.update_weights(&v)?;
         Ok(HttpResponse::empty(200))
     }
 
-    fn quota_endpoint(
-        &mut self,
-        ctx: &mut Context<Self>,
-        req: &HttpRequest,
-    ) -> Result<HttpResponse, Rejection> {
+    fn quota_endpoint(&mut self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET", "POST", "DELETE"])?;
         match req.method.as_str() {
             "GET" => Ok(json_reply(&self.quota_status_json())),
@@ -300,7 +292,7 @@ impl Master {
                         "Failed to remove quota: role '{role}' has no quota set"
                     )));
                 }
-                self.set_quota(ctx, role, Default::default(), Default::default());
+                self.set_quota(role, Default::default(), Default::default());
                 Ok(HttpResponse::empty(200))
             }
             _ => {
@@ -316,7 +308,7 @@ impl Master {
                 let guarantee = Resources::from_json(&v["guarantee"])
                     .map_err(|e| Rejection::bad_request(format!("Invalid 'guarantee': {e}")))?;
                 let q = mesos_api::ResourceQuantities::from_resources(&guarantee);
-                self.set_quota(ctx, &role, q, Default::default());
+                self.set_quota(&role, q, Default::default());
                 Ok(HttpResponse::empty(200))
             }
         }

@@ -49,8 +49,7 @@ fn resources_field(v: &Value, path: &[&str]) -> Result<Resources, Rejection> {
 }
 
 fn respond(kind: &str, payload: Value) -> HttpResponse {
-    let key = kind.to_ascii_lowercase();
-    json_reply(&json!({"type": kind, key: payload}))
+    json_reply(&api::response(kind, payload))
 }
 
 /// A v1 `Framework` (operator form).
@@ -127,24 +126,12 @@ impl Master {
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
             "GET_FLAGS" => {
-                let flags: Vec<Value> = self
-                    .flags_json()
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| json!({"name": k, "value": v}))
-                    .collect();
+                let flags = api::name_values(&self.flags_json());
                 ok(respond(&kind, json!({"flags": flags})))
             }
             "GET_VERSION" => ok(respond(&kind, json!({"version_info": version_json()}))),
             "GET_METRICS" => {
-                let snap = ctx.runtime().metrics().snapshot_json();
-                let metrics: Vec<Value> = snap
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| json!({"name": k, "value": v}))
-                    .collect();
+                let metrics = api::name_values(&ctx.runtime().metrics().snapshot_json());
                 ok(respond(&kind, json!({"metrics": metrics})))
             }
             "GET_STATE" => ok(respond(&kind, self.v1_state())),
@@ -169,7 +156,7 @@ impl Master {
             }
             "GET_WEIGHTS" => ok(respond(&kind, json!({"weight_infos": self.weights_json()}))),
             "UPDATE_WEIGHTS" => {
-                self.update_weights(ctx, field(body, &["weight_infos"])?)?;
+                self.update_weights(field(body, &["weight_infos"])?)?;
                 ok(HttpResponse::empty(200))
             }
             "GET_MASTER" => ok(respond(
@@ -216,7 +203,7 @@ impl Master {
                     parsed.push((role.to_string(), g, l));
                 }
                 for (role, g, l) in parsed {
-                    self.set_quota(ctx, &role, g, l);
+                    self.set_quota(&role, g, l);
                 }
                 ok(HttpResponse::empty(200))
             }
@@ -374,11 +361,7 @@ impl Master {
     }
 
     /// Sets role weights from `[{"role":..,"weight":..}]`.
-    pub(crate) fn update_weights(
-        &mut self,
-        ctx: &mut Context<Self>,
-        v: &Value,
-    ) -> Result<(), Rejection> {
+    pub(crate) fn update_weights(&mut self, v: &Value) -> Result<(), Rejection> {
         let arr = v
             .as_array()
             .ok_or_else(|| Rejection::bad_request("Expecting an array of weight infos"))?;
@@ -404,14 +387,12 @@ impl Master {
                 p.allocator_mut().update_weights(&parsed);
                 p.request_allocation(c, None);
             });
-        let _ = ctx;
         Ok(())
     }
 
     /// Sets (or with both empty, clears) a role's quota.
     pub(crate) fn set_quota(
         &mut self,
-        ctx: &mut Context<Self>,
         role: &str,
         guarantees: ResourceQuantities,
         limits: ResourceQuantities,
@@ -429,7 +410,6 @@ impl Master {
                     .update_quota(&role, Quota { guarantees, limits });
                 p.request_allocation(c, None);
             });
-        let _ = ctx;
     }
 
     /// Operator RESERVE / UNRESERVE of an agent's unallocated resources: 409 if they are not
