@@ -16,7 +16,7 @@ mod types;
 
 pub use hierarchical::HierarchicalAllocator;
 pub use operation::Operation;
-pub use process::{AllocatorProcess, OfferCallback};
+pub use process::{quantile, AllocatorProcess, OfferCallback, Run, RunTimes, RUN_WINDOW};
 pub use rng::Rng;
 pub use sorter::SorterKind;
 pub use types::{AgentSpec, Allocation, AllocatorError, FrameworkSpec, Options, Quota};

@@ -4,7 +4,8 @@
 //! every allocation interval covers everything else (filters expiring, resources recovered).
 //! Each run hands its offers to the owner in one batch.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libprocess::{Context, Process};
@@ -16,6 +17,56 @@ use crate::Allocator;
 /// Receives each run's offers, as one batch.
 pub type OfferCallback = Box<dyn FnMut(Vec<Allocation>) + Send>;
 
+/// How many recent runs [`RunTimes`] keeps.
+pub const RUN_WINDOW: usize = 4096;
+
+/// One allocation run: its number, whether it visited every agent, and how long it took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    /// 1 for the first run.
+    pub seq: u64,
+    /// A periodic (or framework-triggered) run over all agents, not a few candidates.
+    pub all_agents: bool,
+    /// Milliseconds in the policy's `allocate`.
+    pub ms: f64,
+}
+
+/// The most recent runs (at most [`RUN_WINDOW`]), shared with the metrics registry.
+#[derive(Clone, Default)]
+pub struct RunTimes(Arc<Mutex<VecDeque<Run>>>);
+
+impl RunTimes {
+    fn push(&self, r: Run) {
+        let mut q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() == RUN_WINDOW {
+            q.pop_front();
+        }
+        q.push_back(r);
+    }
+
+    /// The kept runs numbered above `seq`, oldest first.
+    pub fn since(&self, seq: u64) -> Vec<Run> {
+        let q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.iter().filter(|r| r.seq > seq).copied().collect()
+    }
+
+    /// The `q` quantile (0..=1) of the kept runs' times, 0 with none.
+    pub fn quantile(&self, q: f64) -> f64 {
+        let mut v: Vec<f64> = self.since(0).iter().map(|r| r.ms).collect();
+        quantile(&mut v, q)
+    }
+}
+
+/// The `q` quantile (0..=1, nearest rank) of `v` (sorted in place); 0 when empty.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    v[i]
+}
+
 /// See the module docs.
 pub struct AllocatorProcess {
     allocator: Box<dyn Allocator>,
@@ -26,6 +77,7 @@ pub struct AllocatorProcess {
     epoch: Option<Instant>,
     offers: OfferCallback,
     runs: u64,
+    times: RunTimes,
 }
 
 impl AllocatorProcess {
@@ -44,6 +96,7 @@ impl AllocatorProcess {
             epoch: None,
             offers,
             runs: 0,
+            times: RunTimes::default(),
         }
     }
 
@@ -55,6 +108,11 @@ impl AllocatorProcess {
     /// Allocation runs so far.
     pub fn runs(&self) -> u64 {
         self.runs
+    }
+
+    /// The recent runs' times (also served as `allocator/mesos/allocation_run_ms*` metrics).
+    pub fn run_times(&self) -> RunTimes {
+        self.times.clone()
     }
 
     /// Time on the runtime's clock since this process started.
@@ -80,6 +138,8 @@ impl AllocatorProcess {
     fn run(&mut self, ctx: &mut Context<Self>) {
         self.pending = false;
         let now = self.now(ctx);
+        let started = Instant::now();
+        let all_agents = self.all_agents;
         let out = if self.all_agents {
             self.all_agents = false;
             self.candidates.clear();
@@ -89,6 +149,11 @@ impl AllocatorProcess {
             self.allocator.allocate(now, Some(&c))
         };
         self.runs += 1;
+        self.times.push(Run {
+            seq: self.runs,
+            all_agents,
+            ms: started.elapsed().as_secs_f64() * 1e3,
+        });
         if !out.is_empty() {
             (self.offers)(out);
         }
@@ -143,8 +208,60 @@ impl AllocatorProcess {
 impl Process for AllocatorProcess {
     fn initialize(&mut self, ctx: &mut Context<Self>) {
         self.epoch = Some(ctx.runtime().clock().now());
+        // Mesos's allocation timer: the last run and quantiles over the recent runs.
+        let m = ctx.runtime().metrics();
+        let t = self.times.clone();
+        m.gauge_fn("allocator/mesos/allocation_runs", move || {
+            t.since(0).last().map_or(0.0, |r| r.seq as f64)
+        });
+        let t = self.times.clone();
+        m.gauge_fn("allocator/mesos/allocation_run_ms", move || {
+            t.since(0).last().map_or(0.0, |r| r.ms)
+        });
+        let t = self.times.clone();
+        m.gauge_fn("allocator/mesos/allocation_run_ms/count", move || {
+            t.since(0).len() as f64
+        });
+        for (name, q) in [
+            ("min", 0.0),
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p99", 0.99),
+            ("max", 1.0),
+        ] {
+            let t = self.times.clone();
+            m.gauge_fn(
+                &format!("allocator/mesos/allocation_run_ms/{name}"),
+                move || t.quantile(q),
+            );
+        }
         ctx.delay(self.interval, |p: &mut AllocatorProcess, ctx| {
             p.periodic(ctx)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_times_keep_a_window_and_answer_quantiles() {
+        let t = RunTimes::default();
+        for seq in 1..=(RUN_WINDOW as u64 + 10) {
+            t.push(Run {
+                seq,
+                all_agents: seq.is_multiple_of(2),
+                ms: seq as f64,
+            });
+        }
+        let kept = t.since(0);
+        assert_eq!(kept.len(), RUN_WINDOW);
+        assert_eq!(kept[0].seq, 11);
+        assert_eq!(t.since(RUN_WINDOW as u64 + 8).len(), 2);
+        assert_eq!(t.quantile(0.0), 11.0);
+        assert_eq!(t.quantile(1.0), (RUN_WINDOW + 10) as f64);
+        assert_eq!(quantile(&mut [], 0.5), 0.0);
+        assert_eq!(quantile(&mut [3.0, 1.0, 2.0], 0.5), 2.0);
     }
 }

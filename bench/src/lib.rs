@@ -6,6 +6,8 @@ pub mod alloc_shapes;
 pub mod codec_mix;
 pub mod local;
 pub mod remote;
+pub mod scale;
+pub mod sim;
 
 use std::time::Duration;
 

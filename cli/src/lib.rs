@@ -70,6 +70,16 @@ pub const MASTER_FLAGS: &[Flag] = &[
         None,
         "Time after which an unused offer is rescinded (default: none)",
     ),
+    Flag::value(
+        "max_completed_frameworks",
+        Some("50"),
+        "Completed frameworks kept in memory for the state endpoints",
+    ),
+    Flag::value(
+        "max_completed_tasks_per_framework",
+        Some("1000"),
+        "Completed tasks kept in memory per framework for the state endpoints",
+    ),
 ];
 
 /// `mesos-agent`'s own flags.
@@ -113,6 +123,12 @@ pub fn master_flags(f: &Flags) -> Result<MasterFlags, String> {
             .unwrap_or(d.max_agent_ping_timeouts),
         offer_timeout: positive(f, "offer_timeout")?,
         heartbeat_interval: d.heartbeat_interval,
+        max_completed_frameworks: f
+            .number("max_completed_frameworks")?
+            .unwrap_or(d.max_completed_frameworks),
+        max_completed_tasks_per_framework: f
+            .number("max_completed_tasks_per_framework")?
+            .unwrap_or(d.max_completed_tasks_per_framework),
     })
 }
 

@@ -17,6 +17,10 @@ pub struct MasterFlags {
     pub offer_timeout: Option<Duration>,
     /// Heartbeat period announced to frameworks (15 s).
     pub heartbeat_interval: Duration,
+    /// `--max_completed_frameworks` (50).
+    pub max_completed_frameworks: usize,
+    /// `--max_completed_tasks_per_framework` (1000).
+    pub max_completed_tasks_per_framework: usize,
 }
 
 impl Default for MasterFlags {
@@ -28,6 +32,8 @@ impl Default for MasterFlags {
             max_agent_ping_timeouts: 5,
             offer_timeout: None,
             heartbeat_interval: Duration::from_secs(15),
+            max_completed_frameworks: 50,
+            max_completed_tasks_per_framework: 1000,
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) struct FrameworkRec {
     pub(crate) offers: HashSet<OfferID>,
     pub(crate) tasks: BTreeMap<TaskID, Task>,
     /// Terminal tasks whose last update was acknowledged (the newest
-    /// [`MAX_COMPLETED_TASKS`]).
+    /// `--max_completed_tasks_per_framework`).
     pub(crate) completed: VecDeque<Task>,
     /// Bumped on each (re)subscription, so a stale failover timer does nothing.
     pub(crate) generation: u64,
@@ -44,19 +44,15 @@ pub(crate) struct FrameworkRec {
     pub(crate) registered_time: f64,
 }
 
-/// Completed tasks kept per framework (Mesos's `--max_completed_tasks_per_framework`).
-pub(crate) const MAX_COMPLETED_TASKS: usize = 1000;
-
-/// Completed frameworks kept (Mesos's `--max_completed_frameworks`).
-pub(crate) const MAX_COMPLETED_FRAMEWORKS: usize = 50;
-
 impl FrameworkRec {
-    /// Moves a task to the completed list, dropping the oldest past the limit.
-    pub(crate) fn complete(&mut self, t: Task) {
-        if self.completed.len() >= MAX_COMPLETED_TASKS {
+    /// Moves a task to the completed list, dropping the oldest past `keep`.
+    pub(crate) fn complete(&mut self, t: Task, keep: usize) {
+        while self.completed.len() >= keep.max(1) {
             self.completed.pop_front();
         }
-        self.completed.push_back(t);
+        if keep > 0 {
+            self.completed.push_back(t);
+        }
     }
 
     pub(crate) fn partition_aware(&self) -> bool {
@@ -71,4 +67,53 @@ pub(crate) struct OfferRec {
     pub(crate) agent_id: AgentID,
     /// Allocated form (with the role).
     pub(crate) resources: Resources,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_api::protocol::task::TaskState;
+
+    fn task(n: usize) -> Task {
+        Task {
+            name: format!("t{n}"),
+            task_id: TaskID::new(format!("t{n}")),
+            framework_id: FrameworkID::new("F"),
+            executor_id: None,
+            agent_id: AgentID::new("S"),
+            state: TaskState::Finished,
+            resources: Resources::new(),
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: None,
+        }
+    }
+
+    #[test]
+    fn completed_tasks_keep_the_newest_up_to_the_flag() {
+        let mut f = FrameworkRec {
+            info: FrameworkInfo::new("f", "root"),
+            pid: None,
+            stream_id: None,
+            proxy: None,
+            connected: true,
+            offers: HashSet::new(),
+            tasks: BTreeMap::new(),
+            completed: VecDeque::new(),
+            generation: 0,
+            registered_time: 0.0,
+        };
+        for n in 0..5 {
+            f.complete(task(n), 3);
+        }
+        let names: Vec<&str> = f.completed.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["t2", "t3", "t4"]);
+        // A smaller limit later trims to it; zero keeps none.
+        f.complete(task(5), 1);
+        assert_eq!(f.completed.len(), 1);
+        assert_eq!(f.completed[0].name, "t5");
+        f.complete(task(6), 0);
+        assert!(f.completed.is_empty());
+    }
 }

@@ -263,10 +263,11 @@ impl Master {
                 self.master_update(ctx, &fid, master_status(t, Some(id), state, reason, why));
             }
             if !partition_aware || gone {
+                let keep = self.flags.max_completed_tasks_per_framework;
                 if let Some(f) = self.frameworks.get_mut(&fid) {
                     for t in &lost {
                         if let Some(t) = f.tasks.remove(t) {
-                            f.complete(t);
+                            f.complete(t, keep);
                         }
                     }
                 }

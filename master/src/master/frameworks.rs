@@ -343,17 +343,20 @@ impl Master {
         f.connected = false;
         f.proxy = None;
         f.offers.clear();
+        let keep = self.flags.max_completed_tasks_per_framework;
         for t in std::mem::take(&mut f.tasks).into_values() {
-            f.complete(t);
+            f.complete(t, keep);
         }
-        if self.completed_frameworks.len() >= MAX_COMPLETED_FRAMEWORKS {
+        while self.completed_frameworks.len() >= self.flags.max_completed_frameworks.max(1) {
             self.completed_frameworks.pop_front();
         }
         self.operator_event(|_| {
             serde_json::json!({"type": "FRAMEWORK_REMOVED", "framework_removed": {
                 "framework_info": mesos_api::protocol::to_json(&f.info)}})
         });
-        self.completed_frameworks.push_back(f);
+        if self.flags.max_completed_frameworks > 0 {
+            self.completed_frameworks.push_back(f);
+        }
         let f2 = fid.clone();
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use libprocess::{Context, Process, PID, UPID};
-use mesos_allocator::{Allocation, AllocatorProcess, HierarchicalAllocator, Options};
+use mesos_allocator::{Allocation, AllocatorProcess, HierarchicalAllocator, Options, RunTimes};
 use mesos_api::messages::{
     PongAgent, RegisterAgent, ReregisterAgent, StatusUpdate, Task, WireMessage,
 };
@@ -15,7 +15,7 @@ use mesos_api::protocol::task::{Reason, Source, TaskState, TaskStatus};
 use mesos_api::{ids, AgentID, FrameworkID, OfferID, TaskID};
 
 use crate::flags::MasterFlags;
-use crate::state::{AgentRec, FrameworkRec, OfferRec, MAX_COMPLETED_FRAMEWORKS};
+use crate::state::{AgentRec, FrameworkRec, OfferRec};
 
 mod agents;
 mod api;
@@ -36,6 +36,7 @@ pub struct Master {
     id: String,
     info: Option<MasterInfo>,
     allocator: Option<PID<AllocatorProcess>>,
+    run_times: RunTimes,
     agents: HashMap<AgentID, AgentRec>,
     agent_by_pid: HashMap<UPID, AgentID>,
     frameworks: HashMap<FrameworkID, FrameworkRec>,
@@ -45,7 +46,7 @@ pub struct Master {
     unreachable: std::collections::HashSet<AgentID>,
     /// Agents marked gone by an operator: never readmitted.
     gone: std::collections::HashSet<AgentID>,
-    /// Removed frameworks, newest last (the newest [`MAX_COMPLETED_FRAMEWORKS`]).
+    /// Removed frameworks, newest last (the newest `--max_completed_frameworks`).
     completed_frameworks: std::collections::VecDeque<FrameworkRec>,
     /// When this master started and was elected (seconds since the epoch).
     start_time: f64,
@@ -80,6 +81,7 @@ impl Master {
             id: ids::new_uuid(),
             info: None,
             allocator: None,
+            run_times: RunTimes::default(),
             agents: HashMap::new(),
             agent_by_pid: HashMap::new(),
             frameworks: HashMap::new(),
@@ -107,6 +109,26 @@ impl Master {
     /// Registered agents.
     pub fn agent_count(&self) -> usize {
         self.agents.len()
+    }
+
+    /// The allocator's recent runs and their times.
+    pub fn allocation_runs(&self) -> RunTimes {
+        self.run_times.clone()
+    }
+
+    /// Tasks the master tracks: (active, completed).
+    pub fn task_counts(&self) -> (usize, usize) {
+        self.frameworks
+            .values()
+            .chain(self.completed_frameworks.iter())
+            .fold((0, 0), |(a, c), f| {
+                (a + f.tasks.len(), c + f.completed.len())
+            })
+    }
+
+    /// Frameworks subscribed and connected.
+    pub fn connected_framework_count(&self) -> usize {
+        self.frameworks.values().filter(|f| f.connected).count()
     }
 
     /// Outstanding offers.
@@ -229,6 +251,7 @@ impl Process for Master {
             self.flags.allocation_interval,
             offers,
         );
+        self.run_times = alloc.run_times();
         let id = ctx.runtime().unique_id("allocator");
         match ctx.runtime().spawn(&id, alloc) {
             Ok(pid) => self.allocator = Some(pid),

@@ -72,6 +72,7 @@ impl Master {
             return;
         };
         // Once the terminal update is acknowledged the task moves to the completed list.
+        let keep = self.flags.max_completed_tasks_per_framework;
         if let Some(f) = self.frameworks.get_mut(fid) {
             let done = f.tasks.get(&task_id).is_some_and(|t| {
                 t.status_update_uuid.as_deref() == Some(&uuid[..])
@@ -79,7 +80,7 @@ impl Master {
             });
             if done {
                 if let Some(t) = f.tasks.remove(&task_id) {
-                    f.complete(t);
+                    f.complete(t, keep);
                 }
             }
         }

@@ -363,8 +363,8 @@ impl Master {
             "agent_ping_timeout": secs(f.agent_ping_timeout),
             "max_agent_ping_timeouts": f.max_agent_ping_timeouts.to_string(),
             "heartbeat_interval": secs(f.heartbeat_interval),
-            "max_completed_frameworks": crate::state::MAX_COMPLETED_FRAMEWORKS.to_string(),
-            "max_completed_tasks_per_framework": crate::state::MAX_COMPLETED_TASKS.to_string(),
+            "max_completed_frameworks": f.max_completed_frameworks.to_string(),
+            "max_completed_tasks_per_framework": f.max_completed_tasks_per_framework.to_string(),
             "registry": "in_memory",
             "version": "false",
         });

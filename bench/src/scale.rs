@@ -1,0 +1,755 @@
+//! The scale scenarios, shared by the `scale` and `report` binaries. Each runs the real master
+//! (with its allocator actor) in this process and the simulated agents and frameworks in child
+//! processes ([`crate::sim`]), and prints Mesos's published figure beside ours.
+//!
+//! ```text
+//! scale <offer-storm|launch-storm|failover|state|memory> [--quick] [--json] [size flags]
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use libprocess::{Runtime, PID};
+use mesos_master::{Master, MasterFlags};
+use serde_json::{json, Value};
+
+use crate::sim::framework::Policy;
+use crate::sim::{self, AgentSpec, FrameworkSpec, Sim};
+
+/// Mesos's agent in its allocator benchmarks.
+pub const AGENT_RESOURCES: &str = "cpus:24;mem:4096;disk:4096;ports:[31000-32000]";
+
+/// A scenario's settings (each scenario reads the ones it needs).
+#[derive(Clone, Debug)]
+pub struct Opts {
+    /// Small sizes, under a minute in all.
+    pub quick: bool,
+    /// Print one JSON object last.
+    pub json: bool,
+    /// Simulated agents.
+    pub agents: usize,
+    /// Framework counts (the offer storm runs each).
+    pub frameworks: Vec<usize>,
+    /// Tasks in all (launch storm, failover, memory); running tasks (state).
+    pub tasks: usize,
+    /// Completed tasks (state).
+    pub completed: usize,
+    /// OS processes hosting agents.
+    pub agent_processes: usize,
+    /// Runtimes (master connections) per agent process.
+    pub agent_runtimes: usize,
+    /// OS processes hosting frameworks.
+    pub framework_processes: usize,
+    /// The master's `--allocation_interval`.
+    pub allocation_interval: Duration,
+    /// How long the offer storm is measured.
+    pub window: Duration,
+    /// Tasks a framework puts on one offer at most.
+    pub tasks_per_offer: usize,
+    /// Agents' registration backoff factor.
+    pub backoff: Duration,
+}
+
+impl Opts {
+    fn defaults(scenario: &str) -> Opts {
+        let mut o = Opts {
+            quick: false,
+            json: false,
+            agents: 30_000,
+            frameworks: vec![100, 1_000],
+            tasks: 50_000,
+            completed: 0,
+            agent_processes: 2,
+            agent_runtimes: 4,
+            framework_processes: 1,
+            allocation_interval: Duration::from_millis(100),
+            window: Duration::from_secs(5),
+            tasks_per_offer: 1,
+            backoff: Duration::from_secs(1),
+        };
+        match scenario {
+            "launch-storm" => o.frameworks = vec![10],
+            "failover" | "memory" => {
+                o.agents = 40_000;
+                o.tasks = 400_000;
+                o.frameworks = vec![5];
+                o.tasks_per_offer = 10;
+            }
+            "state" => {
+                o.agents = 20_000;
+                o.tasks = 200_000;
+                o.completed = 200_000;
+                o.frameworks = vec![10];
+                o.tasks_per_offer = 20;
+            }
+            _ => {}
+        }
+        o
+    }
+
+    fn quick(&mut self, scenario: &str) {
+        self.quick = true;
+        self.window = Duration::from_secs(2);
+        match scenario {
+            "offer-storm" => {
+                self.agents = self.agents.min(2_000);
+                self.frameworks = vec![10, 50];
+            }
+            "launch-storm" => {
+                self.agents = self.agents.min(2_000);
+                self.tasks = self.tasks.min(5_000);
+                self.frameworks = vec![5];
+            }
+            "failover" | "memory" => {
+                self.agents = self.agents.min(2_000);
+                self.tasks = self.tasks.min(20_000);
+            }
+            "state" => {
+                self.agents = self.agents.min(1_000);
+                self.tasks = self.tasks.min(10_000);
+                self.completed = self.completed.min(10_000);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The scenarios' names.
+pub const SCENARIOS: &[&str] = &["offer-storm", "launch-storm", "failover", "state", "memory"];
+
+const USAGE: &str =
+    "usage: scale <offer-storm|launch-storm|failover|state|memory> [--quick] [--json]
+  [--agents N] [--frameworks N[,N...]] [--tasks N] [--completed N] [--agent-processes N]
+  [--agent-runtimes N] [--framework-processes N] [--allocation-interval-ms N] [--window-secs N]
+  [--tasks-per-offer N] [--backoff-ms N]";
+
+/// Parses a scenario's command line (after the binary's name).
+pub fn parse(args: &[String]) -> Result<(String, Opts), String> {
+    let scenario = args.first().ok_or(USAGE)?.clone();
+    if scenario == "--help" || scenario == "-h" {
+        return Err(USAGE.into());
+    }
+    if !SCENARIOS.contains(&scenario.as_str()) {
+        return Err(format!("unknown scenario '{scenario}'\n{USAGE}"));
+    }
+    let mut o = Opts::defaults(&scenario);
+    let mut quick = false;
+    let mut it = args[1..].iter();
+    // Flags given explicitly win over --quick's sizes, so apply --quick first.
+    if args[1..].iter().any(|a| a == "--quick") {
+        quick = true;
+        o.quick(&scenario);
+    }
+    while let Some(x) = it.next() {
+        let mut val = |name: &str| -> Result<String, String> {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("flag '{name}' needs a value"))
+        };
+        let num = |name: &str, v: String| -> Result<usize, String> {
+            v.parse()
+                .map_err(|_| format!("flag '{name}': '{v}' is not a number"))
+        };
+        match x.as_str() {
+            "--quick" => {}
+            "--json" => o.json = true,
+            "--agents" => o.agents = num(x, val(x)?)?,
+            "--frameworks" => {
+                o.frameworks = val(x)?
+                    .split(',')
+                    .map(|s| num(x, s.to_string()))
+                    .collect::<Result<_, _>>()?
+            }
+            "--tasks" => o.tasks = num(x, val(x)?)?,
+            "--completed" => o.completed = num(x, val(x)?)?,
+            "--agent-processes" => o.agent_processes = num(x, val(x)?)?,
+            "--agent-runtimes" => o.agent_runtimes = num(x, val(x)?)?,
+            "--framework-processes" => o.framework_processes = num(x, val(x)?)?,
+            "--allocation-interval-ms" => {
+                o.allocation_interval = Duration::from_millis(num(x, val(x)?)? as u64)
+            }
+            "--window-secs" => o.window = Duration::from_secs(num(x, val(x)?)? as u64),
+            "--tasks-per-offer" => o.tasks_per_offer = num(x, val(x)?)?,
+            "--backoff-ms" => o.backoff = Duration::from_millis(num(x, val(x)?)? as u64),
+            other => return Err(format!("unknown flag '{other}'\n{USAGE}")),
+        }
+    }
+    o.quick = quick;
+    if o.agents == 0 || o.frameworks.is_empty() || o.frameworks.contains(&0) {
+        return Err("--agents and --frameworks must be at least 1".into());
+    }
+    if o.allocation_interval.is_zero() {
+        return Err("--allocation-interval-ms must be positive".into());
+    }
+    if o.agent_processes == 0 || o.agent_runtimes == 0 || o.framework_processes == 0 {
+        return Err("process and runtime counts must be at least 1".into());
+    }
+    Ok((scenario, o))
+}
+
+/// The master under test, in this process.
+pub struct Host {
+    rt: Runtime,
+    /// The master.
+    pub master: PID<Master>,
+    port: u16,
+    flags: MasterFlags,
+}
+
+impl Host {
+    /// Binds a runtime (on `port`, 0 for any) and spawns a master with `flags` on it.
+    pub async fn start(flags: MasterFlags, port: u16) -> Result<Host, String> {
+        let t0 = Instant::now();
+        let rt = loop {
+            let cfg = libprocess::Config {
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port,
+                ..libprocess::Config::default()
+            };
+            match Runtime::bind(cfg).await {
+                Ok(rt) => break rt,
+                // The old master's listener may take a moment to close.
+                Err(_) if t0.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await
+                }
+                Err(e) => return Err(format!("cannot bind the master's port {port}: {e}")),
+            }
+        };
+        let port = rt.address().port();
+        let master = rt
+            .spawn("master", Master::new(flags.clone()))
+            .map_err(|e| e.to_string())?;
+        Ok(Host {
+            rt,
+            master,
+            port,
+            flags,
+        })
+    }
+
+    /// The master's address, `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        self.rt.address().to_string()
+    }
+
+    /// Stops this master (every connection to it breaks) and starts a new, empty one on the
+    /// same port, as a failover to a new leader with no state but the agents' reports.
+    pub async fn restart(self) -> Result<Host, String> {
+        let (flags, port) = (self.flags.clone(), self.port);
+        self.rt.shutdown().await;
+        drop(self.master);
+        drop(self.rt);
+        Host::start(flags, port).await
+    }
+
+    /// Stops the master.
+    pub async fn stop(self) {
+        self.rt.shutdown().await;
+    }
+
+    async fn ask<R: Send + Default + 'static>(
+        &self,
+        f: impl FnOnce(&Master) -> R + Send + 'static,
+    ) -> R {
+        self.master
+            .dispatch(move |m: &mut Master, _| f(m))
+            .await
+            .unwrap_or_default()
+    }
+}
+
+fn master_flags(o: &Opts) -> MasterFlags {
+    MasterFlags {
+        allocation_interval: o.allocation_interval,
+        max_completed_tasks_per_framework: o.completed.max(1000),
+        // Simulated agents answer pings, but a loaded 2-core machine may answer late.
+        agent_ping_timeout: Duration::from_secs(60),
+        ..MasterFlags::default()
+    }
+}
+
+fn agent_spec(o: &Opts) -> AgentSpec {
+    AgentSpec {
+        agents: o.agents,
+        processes: o.agent_processes,
+        runtimes: o.agent_runtimes,
+        resources: AGENT_RESOURCES.into(),
+        backoff: o.backoff,
+    }
+}
+
+fn connections(o: &Opts) -> usize {
+    o.agent_processes * o.agent_runtimes + o.framework_processes
+}
+
+/// Starts the master and the agents and waits until every agent is registered.
+async fn admit(o: &Opts, tasks: usize) -> Result<(Host, Sim, f64, u64), String> {
+    sim::check_capacity(o.agents, tasks, connections(o))?;
+    let host = Host::start(master_flags(o), 0).await?;
+    let rss0 = sim::rss_bytes();
+    let mut s = Sim::new();
+    s.spawn_agents(host.master.upid(), &agent_spec(o))?;
+    let n = o.agents;
+    let (_, took) = sim::wait_for(
+        &s,
+        "agents registering",
+        n as u64,
+        Duration::from_secs(120 + n as u64 / 100),
+        || {
+            let c = s.totals().registered;
+            let h = &host;
+            async move {
+                let m = h.ask(|m| m.agent_count()).await;
+                ((m, c), m as u64)
+            }
+        },
+        |&(m, c)| m == n && c == n as u64,
+    )
+    .await?;
+    Ok((host, s, took.as_secs_f64(), rss0))
+}
+
+fn spawn_launchers(
+    o: &Opts,
+    s: &mut Sim,
+    host: &Host,
+    frameworks: usize,
+    tasks: usize,
+    finish_every: usize,
+) -> Result<(), String> {
+    s.spawn_frameworks(
+        host.master.upid(),
+        &FrameworkSpec {
+            frameworks,
+            processes: o.framework_processes,
+            roles: frameworks,
+            policy: Policy::Launch,
+            tasks: tasks.div_ceil(frameworks),
+            task: "cpus:0.1;mem:32".into(),
+            tasks_per_offer: o.tasks_per_offer,
+            finish_every,
+            refuse_secs: 5.0,
+        },
+    )
+}
+
+// ---- offer storm ------------------------------------------------------------------------------
+
+async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
+    let (host, mut s, admit_s, _) = admit(o, 0).await?;
+    s.spawn_frameworks(
+        host.master.upid(),
+        &FrameworkSpec {
+            frameworks,
+            processes: o.framework_processes,
+            roles: frameworks,
+            policy: Policy::Decline,
+            tasks: 0,
+            task: "cpus:1".into(),
+            tasks_per_offer: 0,
+            finish_every: 0,
+            refuse_secs: 365.0 * 86400.0,
+        },
+    )?;
+    sim::wait_for(
+        &s,
+        "frameworks subscribing",
+        frameworks as u64,
+        Duration::from_secs(120),
+        || {
+            let c = s.totals().subscribed;
+            let h = &host;
+            async move {
+                let m = h.ask(|m| m.connected_framework_count()).await;
+                (m, c.min(m as u64))
+            }
+        },
+        |&m| m == frameworks,
+    )
+    .await?;
+    let runs = host.ask(|m| m.allocation_runs()).await;
+    let seq0 = runs.since(0).last().map_or(0, |r| r.seq);
+    let offers0 = s.totals().offers;
+    let t0 = Instant::now();
+    // Measure over the window, or until offers stop (every agent filtered for everyone).
+    let (mut last, mut last_t) = (offers0, t0);
+    let bar = indicatif::ProgressBar::new(o.window.as_millis() as u64);
+    while t0.elapsed() < o.window {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        s.check_alive()?;
+        let now = s.totals().offers;
+        if now != last {
+            (last, last_t) = (now, Instant::now());
+        } else if last_t.elapsed() > o.allocation_interval * 5 + Duration::from_millis(500) {
+            break;
+        }
+        bar.set_position(t0.elapsed().as_millis() as u64);
+    }
+    bar.finish_and_clear();
+    let secs = last_t.duration_since(t0).as_secs_f64().max(1e-3);
+    let offers = last - offers0;
+    let window_runs = runs.since(seq0);
+    let mut full: Vec<f64> = window_runs
+        .iter()
+        .filter(|r| r.all_agents)
+        .map(|r| r.ms)
+        .collect();
+    let mut all: Vec<f64> = window_runs.iter().map(|r| r.ms).collect();
+    let cycle = mesos_allocator::quantile(&mut full, 0.5);
+    let cycle_max = mesos_allocator::quantile(&mut full, 1.0);
+    let total_runs = all.len();
+    let any_p50 = mesos_allocator::quantile(&mut all, 0.5);
+    s.stop().await;
+    host.stop().await;
+    Ok(json!({
+        "agents": o.agents,
+        "frameworks": frameworks,
+        "admit_s": admit_s,
+        "offers": offers,
+        "measured_s": secs,
+        "offers_per_s": offers as f64 / secs,
+        "alloc_cycle_ms": cycle,
+        "alloc_cycle_max_ms": cycle_max,
+        "alloc_full_runs": full.len(),
+        "alloc_runs": total_runs,
+        "alloc_any_run_p50_ms": any_p50,
+    }))
+}
+
+async fn offer_storm(o: &Opts) -> Result<Value, String> {
+    let mut rows = Vec::new();
+    for &f in &o.frameworks {
+        rows.push(offer_storm_one(o, f).await?);
+    }
+    println!(
+        "offer storm, {} agents ({} agent processes x {} runtimes), allocation interval {} ms",
+        o.agents,
+        o.agent_processes,
+        o.agent_runtimes,
+        o.allocation_interval.as_millis()
+    );
+    println!(
+        "{:>11} | {:>12} | {:>15} | {:>15} | Mesos",
+        "frameworks", "offers/s", "cycle p50 (ms)", "cycle max (ms)"
+    );
+    for r in &rows {
+        println!(
+            "{:>11} | {:>12.0} | {:>15.1} | {:>15.1} | cycle 1.06 s at 10k x 1k, ~3.8 s at 20k x 2k",
+            r["frameworks"], f(&r["offers_per_s"]), f(&r["alloc_cycle_ms"]), f(&r["alloc_cycle_max_ms"])
+        );
+    }
+    let first = rows.first().cloned().unwrap_or(Value::Null);
+    Ok(json!({
+        "scenario": "offer-storm",
+        "agents": o.agents,
+        "offers_per_s": first["offers_per_s"],
+        "alloc_cycle_ms": first["alloc_cycle_ms"],
+        "runs": rows,
+        "mesos_alloc_cycle_ms_10k_x_1k": 1060.0,
+    }))
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+// ---- launch storm -----------------------------------------------------------------------------
+
+async fn launch_storm(o: &Opts) -> Result<Value, String> {
+    let (host, mut s, admit_s, _) = admit(o, o.tasks).await?;
+    let frameworks = o.frameworks[0];
+    let total = o.tasks.div_ceil(frameworks) * frameworks;
+    let t0 = Instant::now();
+    spawn_launchers(o, &mut s, &host, frameworks, total, 0)?;
+    let (c, _) = sim::wait_for(
+        &s,
+        "tasks starting",
+        total as u64,
+        Duration::from_secs(300),
+        || {
+            let c = s.totals();
+            async move { (c, c.running) }
+        },
+        |c| c.running >= total as u64 || c.failed > 0,
+    )
+    .await?;
+    let launch_s = t0.elapsed().as_secs_f64();
+    if c.failed > 0 {
+        return Err(format!("{} tasks failed during the launch storm", c.failed));
+    }
+    let (active, _) = host.ask(|m| m.task_counts()).await;
+    s.stop().await;
+    host.stop().await;
+    println!(
+        "launch storm: {total} tasks from {frameworks} frameworks on {} agents RUNNING in {launch_s:.2} s \
+         ({:.0} tasks/s)   [Verizon: 50k in 100 s; Nomad: ~3,750/s]",
+        o.agents,
+        total as f64 / launch_s
+    );
+    Ok(json!({
+        "scenario": "launch-storm",
+        "agents": o.agents,
+        "frameworks": frameworks,
+        "tasks": total,
+        "admit_s": admit_s,
+        "launch_s": launch_s,
+        "tasks_per_s": total as f64 / launch_s,
+        "master_active_tasks": active,
+        "verizon_tasks_per_s": 500.0,
+        "nomad_tasks_per_s": 3750.0,
+    }))
+}
+
+// ---- failover and memory ----------------------------------------------------------------------
+
+/// Agents registered, then `tasks` launched and RUNNING: returns the master's RSS figures.
+async fn populate(o: &Opts) -> Result<(Host, Sim, Value), String> {
+    let (host, mut s, admit_s, rss0) = admit(o, o.tasks).await?;
+    let rss_agents = sim::rss_bytes();
+    let frameworks = o.frameworks[0];
+    let total = o.tasks.div_ceil(frameworks) * frameworks;
+    let t0 = Instant::now();
+    spawn_launchers(o, &mut s, &host, frameworks, total, 0)?;
+    sim::wait_for(
+        &s,
+        "tasks starting",
+        total as u64,
+        Duration::from_secs(600),
+        || {
+            let c = s.totals();
+            async move { (c, c.running) }
+        },
+        |c| c.running >= total as u64,
+    )
+    .await?;
+    let launch_s = t0.elapsed().as_secs_f64();
+    // Let the acknowledgements settle before reading the memory.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss = sim::rss_bytes();
+    let per_agent = rss_agents.saturating_sub(rss0) as f64 / o.agents as f64;
+    let per_task = rss.saturating_sub(rss_agents) as f64 / total as f64;
+    Ok((
+        host,
+        s,
+        json!({
+            "agents": o.agents,
+            "frameworks": frameworks,
+            "tasks": total,
+            "admit_s": admit_s,
+            "launch_s": launch_s,
+            "rss_bytes": rss,
+            "rss_bytes_per_agent": per_agent,
+            "rss_bytes_per_task": per_task,
+        }),
+    ))
+}
+
+async fn memory(o: &Opts) -> Result<Value, String> {
+    let (host, mut s, mut v) = populate(o).await?;
+    s.stop().await;
+    host.stop().await;
+    v["scenario"] = json!("memory");
+    println!(
+        "master memory, {} agents, {} tasks: RSS {:.0} MiB; {:.0} B per agent, {:.0} B per task   \
+         [target: at most 4 GiB at 40k agents / 400k tasks]",
+        o.agents,
+        v["tasks"],
+        f(&v["rss_bytes"]) / 1048576.0,
+        f(&v["rss_bytes_per_agent"]),
+        f(&v["rss_bytes_per_task"])
+    );
+    Ok(v)
+}
+
+async fn failover(o: &Opts) -> Result<Value, String> {
+    let (host, mut s, mut v) = populate(o).await?;
+    let frameworks = o.frameworks[0];
+    let total = v["tasks"].as_u64().unwrap_or(0) as usize;
+    let t0 = Instant::now();
+    let host = host.restart().await?;
+    let agents = o.agents;
+    let (_, took) = sim::wait_for(
+        &s,
+        "agents reregistering",
+        agents as u64,
+        Duration::from_secs(300),
+        || {
+            let h = &host;
+            async move {
+                let v = h
+                    .ask(|m| {
+                        (
+                            m.agent_count(),
+                            m.connected_framework_count(),
+                            m.task_counts().0,
+                        )
+                    })
+                    .await;
+                (v, v.0 as u64)
+            }
+        },
+        |&(a, f, t)| a == agents && f == frameworks && t >= total,
+    )
+    .await?;
+    let failover_s = t0.elapsed().as_secs_f64();
+    let _ = took;
+    s.stop().await;
+    host.stop().await;
+    println!(
+        "master failover: {agents} agents with {total} tasks and {frameworks} frameworks back in \
+         {failover_s:.2} s   [Mesos 1.5: ~19 s at 40k agents / 400k tasks]"
+    );
+    println!(
+        "master memory before the failover: RSS {:.0} MiB; {:.0} B per agent, {:.0} B per task",
+        f(&v["rss_bytes"]) / 1048576.0,
+        f(&v["rss_bytes_per_agent"]),
+        f(&v["rss_bytes_per_task"])
+    );
+    v["scenario"] = json!("failover");
+    v["failover_s"] = json!(failover_s);
+    v["mesos_failover_s"] = json!(19.0);
+    Ok(v)
+}
+
+// ---- /master/state ----------------------------------------------------------------------------
+
+async fn state(o: &Opts) -> Result<Value, String> {
+    let total = o.tasks + o.completed;
+    let (host, mut s, admit_s, _) = admit(o, total).await?;
+    let frameworks = o.frameworks[0];
+    // Every other task finishes at once when half are to complete; else none or all.
+    let finish_every = match (o.tasks, o.completed) {
+        (_, 0) => 0,
+        (0, _) => 1,
+        (r, c) if r == c => 2,
+        (r, c) => (r + c) / c,
+    };
+    let per = total.div_ceil(frameworks);
+    let total = per * frameworks;
+    let completed = if finish_every == 0 {
+        0
+    } else {
+        (0..per).filter(|n| n.is_multiple_of(finish_every)).count() * frameworks
+    };
+    let running = total - completed;
+    spawn_launchers(o, &mut s, &host, frameworks, total, finish_every)?;
+    sim::wait_for(
+        &s,
+        "tasks launching",
+        total as u64,
+        Duration::from_secs(600),
+        || {
+            let h = &host;
+            async move {
+                let (a, c) = h.ask(|m| m.task_counts()).await;
+                ((a, c), (a.min(running) + c) as u64)
+            }
+        },
+        |&(a, c)| a == running && c == completed,
+    )
+    .await?;
+    let addr = host.addr();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = mesos_agent::httpc::request(&addr, "GET", "/master/state", &[], b"")
+            .await
+            .map_err(|e| format!("GET /master/state: {e}"))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        if r.head.status != 200 {
+            return Err(format!("GET /master/state answered {}", r.head.status));
+        }
+        bytes = r.body.len();
+        if o.quick && times.len() == 1 {
+            check_state(&r.body, o.agents, running, completed)?;
+        }
+    }
+    let state_ms = mesos_allocator::quantile(&mut times, 0.5);
+    s.stop().await;
+    host.stop().await;
+    println!(
+        "/master/state, {} agents, {running} running + {completed} completed tasks: {state_ms:.0} ms \
+         ({:.1} MB)   [Mesos: ~3.1 s at 20k agents / 200k + 200k; target 1 s]",
+        o.agents,
+        bytes as f64 / 1e6
+    );
+    Ok(json!({
+        "scenario": "state",
+        "agents": o.agents,
+        "running_tasks": running,
+        "completed_tasks": completed,
+        "admit_s": admit_s,
+        "state_ms": state_ms,
+        "state_bytes": bytes,
+        "mesos_state_ms": 3100.0,
+    }))
+}
+
+fn check_state(body: &[u8], agents: usize, running: usize, completed: usize) -> Result<(), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("state is not JSON: {e}"))?;
+    let count = |k: &str| -> usize {
+        v["frameworks"].as_array().map_or(0, |fs| {
+            fs.iter().map(|f| f[k].as_array().map_or(0, Vec::len)).sum()
+        })
+    };
+    let seen = (
+        v["slaves"].as_array().map_or(0, Vec::len),
+        count("tasks"),
+        count("completed_tasks"),
+    );
+    if seen != (agents, running, completed) {
+        return Err(format!(
+            "/master/state shows {seen:?} (agents, running, completed), expected {:?}",
+            (agents, running, completed)
+        ));
+    }
+    Ok(())
+}
+
+// ---- entry ------------------------------------------------------------------------------------
+
+/// Runs one scenario; the JSON result (also printed last with `--json`).
+pub async fn run(scenario: &str, o: &Opts) -> Result<Value, String> {
+    match scenario {
+        "offer-storm" => offer_storm(o).await,
+        "launch-storm" => launch_storm(o).await,
+        "failover" => failover(o).await,
+        "state" => state(o).await,
+        "memory" => memory(o).await,
+        other => Err(format!("unknown scenario '{other}'")),
+    }
+}
+
+/// `scale`'s main: parses, runs, prints; the exit code.
+pub fn main_with(args: &[String]) -> i32 {
+    let (scenario, o) = match parse(args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("scale: {e}");
+            return 1;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("scale: cannot start tokio: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(run(&scenario, &o)) {
+        Ok(v) => {
+            if o.json {
+                println!("{v}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("scale {scenario}: {e}");
+            1
+        }
+    }
+}

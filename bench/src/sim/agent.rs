@@ -1,0 +1,330 @@
+//! A simulated agent: speaks the agent protocol to the real master and "runs" tasks by sending
+//! their status updates (no containers, no executors).
+//!
+//! - It registers (then reregisters, with everything it runs, whenever the master is lost),
+//!   retrying with a doubling backoff that starts at a random point below `backoff` (Mesos's
+//!   `--registration_backoff_factor`), and answers pings.
+//! - A launched task becomes RUNNING at once; a task whose `data` is `sim:finish` then becomes
+//!   FINISHED. Updates go out one at a time per task, the next after the master relays the
+//!   framework's acknowledgement, as a real agent's status update manager does; unacknowledged
+//!   updates are resent after a reregistration.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libprocess::{Context, Process, RemoteConnection, UPID};
+use mesos_api::messages::{
+    AgentRegistered, AgentReregistered, KillTask, PingAgent, PongAgent, RegisterAgent,
+    ReregisterAgent, RunTask, ShutdownFramework, StatusUpdate, StatusUpdateAcknowledgement, Task,
+    WireMessage,
+};
+use mesos_api::protocol::framework::{AgentInfo, FrameworkInfo};
+use mesos_api::protocol::task::{Source, TaskState, TaskStatus};
+use mesos_api::{AgentID, FrameworkID, TaskID};
+
+use super::Stats;
+
+/// What a task's `data` says when it should finish right after RUNNING.
+pub const FINISH: &[u8] = b"sim:finish";
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// See the module docs.
+pub struct SimAgent {
+    master: UPID,
+    info: AgentInfo,
+    registered: bool,
+    backoff: Duration,
+    factor: Duration,
+    frameworks: HashMap<FrameworkID, FrameworkInfo>,
+    tasks: HashMap<TaskID, Task>,
+    /// Unacknowledged updates per task; the head is in flight.
+    pending: HashMap<TaskID, VecDeque<StatusUpdate>>,
+    seq: u64,
+    updates: u64,
+    rng: u64,
+    stats: Arc<Stats>,
+}
+
+impl SimAgent {
+    /// An agent with these totals; `seq` makes its hostname and update uuids unique.
+    pub fn new(
+        master: UPID,
+        seq: u64,
+        resources: mesos_api::Resources,
+        factor: Duration,
+        stats: Arc<Stats>,
+    ) -> SimAgent {
+        SimAgent {
+            master,
+            info: AgentInfo {
+                hostname: format!("sim-agent-{seq}"),
+                port: 5051,
+                resources,
+                attributes: Default::default(),
+                id: None,
+            },
+            registered: false,
+            backoff: factor,
+            factor,
+            frameworks: HashMap::new(),
+            tasks: HashMap::new(),
+            pending: HashMap::new(),
+            seq,
+            updates: 0,
+            rng: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            stats,
+        }
+    }
+
+    fn random_below(&mut self, d: Duration) -> Duration {
+        // xorshift64: a spread of first attempts, so thousands of agents do not arrive at once.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let nanos = d.as_nanos().max(1) as u64;
+        Duration::from_nanos(self.rng % nanos)
+    }
+
+    fn schedule_register(&mut self, ctx: &mut Context<Self>) {
+        let d = self.random_below(self.factor);
+        ctx.delay(d, |a: &mut SimAgent, c| a.try_register(c));
+    }
+
+    fn try_register(&mut self, ctx: &mut Context<Self>) {
+        if self.registered {
+            return;
+        }
+        ctx.link_with(&self.master, RemoteConnection::Reconnect);
+        match &self.info.id {
+            None => ctx.send_named(
+                &self.master,
+                RegisterAgent::NAME,
+                RegisterAgent {
+                    agent: self.info.clone(),
+                    version: crate::sim::VERSION.into(),
+                    capabilities: vec!["MULTI_ROLE".into()],
+                    checkpointed_resources: Default::default(),
+                },
+            ),
+            Some(_) => ctx.send_named(
+                &self.master,
+                ReregisterAgent::NAME,
+                ReregisterAgent {
+                    agent: self.info.clone(),
+                    version: crate::sim::VERSION.into(),
+                    capabilities: vec!["MULTI_ROLE".into()],
+                    checkpointed_resources: Default::default(),
+                    executor_infos: Vec::new(),
+                    tasks: self.tasks.values().cloned().collect(),
+                    frameworks: self.frameworks.values().cloned().collect(),
+                },
+            ),
+        }
+        let d = self.backoff + self.random_below(self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        ctx.delay(d, |a: &mut SimAgent, c| a.try_register(c));
+    }
+
+    fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {
+        if from != self.master || self.registered {
+            return;
+        }
+        self.info.id = Some(id);
+        self.registered = true;
+        self.backoff = self.factor;
+        self.stats.registered.fetch_add(1, Ordering::Relaxed);
+        let heads: Vec<StatusUpdate> = self
+            .pending
+            .values()
+            .filter_map(|q| q.front().cloned())
+            .collect();
+        for u in heads {
+            self.send_update(ctx, u);
+        }
+    }
+
+    fn lost_master(&mut self, ctx: &mut Context<Self>) {
+        if self.registered {
+            self.registered = false;
+            self.stats.registered.fetch_sub(1, Ordering::Relaxed);
+            self.backoff = self.factor;
+            self.schedule_register(ctx);
+        }
+    }
+
+    fn run_task(&mut self, ctx: &mut Context<Self>, from: UPID, m: RunTask) {
+        if from != self.master {
+            return;
+        }
+        let Some(fid) = m.framework.id.clone() else {
+            return;
+        };
+        self.frameworks.entry(fid.clone()).or_insert(m.framework);
+        let t = m.task;
+        let finish = t.data.as_deref() == Some(FINISH);
+        let id = self.info.id.clone().unwrap_or_else(|| AgentID::new(""));
+        self.tasks.insert(
+            t.task_id.clone(),
+            Task {
+                name: t.name,
+                task_id: t.task_id.clone(),
+                framework_id: fid.clone(),
+                executor_id: None,
+                agent_id: id,
+                state: TaskState::Staging,
+                resources: t.resources,
+                statuses: Vec::new(),
+                status_update_state: None,
+                status_update_uuid: None,
+                labels: t.labels,
+            },
+        );
+        self.update(ctx, &fid, &t.task_id, TaskState::Running);
+        if finish {
+            self.update(ctx, &fid, &t.task_id, TaskState::Finished);
+        }
+    }
+
+    fn kill_task(&mut self, ctx: &mut Context<Self>, from: UPID, k: KillTask) {
+        if from != self.master {
+            return;
+        }
+        if self
+            .tasks
+            .get(&k.task_id)
+            .is_some_and(|t| !t.state.is_terminal())
+        {
+            self.update(ctx, &k.framework_id, &k.task_id, TaskState::Killed);
+        }
+    }
+
+    /// Records a new state and queues its update (sent now if none is in flight for the task).
+    fn update(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, tid: &TaskID, s: TaskState) {
+        self.updates += 1;
+        let mut uuid = self.seq.to_be_bytes().to_vec();
+        uuid.extend_from_slice(&self.updates.to_be_bytes());
+        let agent_id = self.info.id.clone().unwrap_or_else(|| AgentID::new(""));
+        let mut status = TaskStatus::new(tid.clone(), s);
+        status.source = Some(Source::Executor);
+        status.agent_id = Some(agent_id.clone());
+        status.uuid = Some(uuid);
+        status.timestamp = Some(super::now_secs());
+        if let Some(t) = self.tasks.get_mut(tid) {
+            t.state = s;
+            // Keep only the newest status: a reregistration reports the state, not the history.
+            t.statuses.clear();
+            t.statuses.push(status.clone());
+        }
+        let u = StatusUpdate {
+            framework_id: fid.clone(),
+            executor_id: None,
+            agent_id,
+            timestamp: status.timestamp.unwrap_or_default(),
+            status,
+            latest_state: Some(s),
+        };
+        let q = self.pending.entry(tid.clone()).or_default();
+        q.push_back(u.clone());
+        if q.len() == 1 {
+            self.send_update(ctx, u);
+        }
+    }
+
+    fn send_update(&mut self, ctx: &mut Context<Self>, mut u: StatusUpdate) {
+        if !self.registered {
+            return;
+        }
+        if let Some(t) = self.tasks.get(&u.status.task_id) {
+            u.latest_state = Some(t.state);
+        }
+        ctx.send_named(&self.master, StatusUpdate::NAME, u);
+    }
+
+    fn acknowledged(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: StatusUpdateAcknowledgement,
+    ) {
+        if from != self.master {
+            return;
+        }
+        let Some(q) = self.pending.get_mut(&m.task_id) else {
+            return;
+        };
+        if q.front().and_then(|u| u.status.uuid.as_deref()) != Some(&m.uuid[..]) {
+            return;
+        }
+        let done = q.pop_front().map(|u| u.status.state);
+        let next = q.front().cloned();
+        if q.is_empty() {
+            self.pending.remove(&m.task_id);
+        }
+        if done.is_some_and(TaskState::is_terminal) {
+            self.tasks.remove(&m.task_id);
+        }
+        if let Some(n) = next {
+            self.send_update(ctx, n);
+        }
+    }
+
+    fn shutdown_framework(&mut self, from: UPID, fid: &FrameworkID) {
+        if from != self.master {
+            return;
+        }
+        self.tasks.retain(|_, t| &t.framework_id != fid);
+        self.pending
+            .retain(|_, q| q.front().is_some_and(|u| &u.framework_id != fid));
+        self.frameworks.remove(fid);
+    }
+}
+
+impl Process for SimAgent {
+    fn initialize(&mut self, ctx: &mut Context<Self>) {
+        ctx.install_named(
+            AgentRegistered::NAME,
+            |a: &mut SimAgent, c, from, m: AgentRegistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(
+            AgentReregistered::NAME,
+            |a: &mut SimAgent, c, from, m: AgentReregistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(
+            PingAgent::NAME,
+            |a: &mut SimAgent, c, from, p: PingAgent| {
+                if from == a.master {
+                    c.send_named(&from, PongAgent::NAME, PongAgent {});
+                    if !p.connected {
+                        a.lost_master(c);
+                    }
+                }
+            },
+        );
+        ctx.install_named(RunTask::NAME, |a: &mut SimAgent, c, from, m: RunTask| {
+            a.run_task(c, from, m)
+        });
+        ctx.install_named(KillTask::NAME, |a: &mut SimAgent, c, from, m: KillTask| {
+            a.kill_task(c, from, m)
+        });
+        ctx.install_named(
+            ShutdownFramework::NAME,
+            |a: &mut SimAgent, _, from, m: ShutdownFramework| {
+                a.shutdown_framework(from, &m.framework_id)
+            },
+        );
+        ctx.install_named(
+            StatusUpdateAcknowledgement::NAME,
+            |a: &mut SimAgent, c, from, m: StatusUpdateAcknowledgement| a.acknowledged(c, from, m),
+        );
+        self.schedule_register(ctx);
+    }
+
+    fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        if pid == &self.master {
+            self.lost_master(ctx);
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The scale simulator: simulated agents and frameworks in child OS processes, talking to the
+//! real master over the binary transport on loopback.
+//!
+//! A scenario binary hosts the master (with its allocator actor) in its own process and starts
+//! itself again as children: `<exe> __sim agents k=v ...` hosts simulated agents on one or more
+//! runtimes (each runtime is one connection to the master), `<exe> __sim frameworks k=v ...`
+//! hosts simulated frameworks. Children print their counters on stdout every 50 ms
+//! (`stats registered=.. subscribed=.. offers=.. launched=.. running=.. finished=.. failed=..`)
+//! and exit when their stdin closes, so they never outlive the scenario.
+
+pub mod agent;
+pub mod framework;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use libprocess::{Runtime, UPID};
+use mesos_api::Resources;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use self::agent::SimAgent;
+use self::framework::{Plan, Policy, SimFramework};
+
+/// The version simulated agents report.
+pub const VERSION: &str = "1.11.0";
+
+/// The first argument that makes a scenario binary a simulator child.
+pub const CHILD_ARG: &str = "__sim";
+
+/// Counters of one child (or, summed, of all).
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Agents registered now.
+    pub registered: AtomicU64,
+    /// Frameworks subscribed now.
+    pub subscribed: AtomicU64,
+    /// Offers received.
+    pub offers: AtomicU64,
+    /// Tasks launched.
+    pub launched: AtomicU64,
+    /// TASK_RUNNING updates received.
+    pub running: AtomicU64,
+    /// TASK_FINISHED updates received.
+    pub finished: AtomicU64,
+    /// Other terminal updates received.
+    pub failed: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+pub struct Counts {
+    /// See [`Stats::registered`].
+    pub registered: u64,
+    /// See [`Stats::subscribed`].
+    pub subscribed: u64,
+    /// See [`Stats::offers`].
+    pub offers: u64,
+    /// See [`Stats::launched`].
+    pub launched: u64,
+    /// See [`Stats::running`].
+    pub running: u64,
+    /// See [`Stats::finished`].
+    pub finished: u64,
+    /// See [`Stats::failed`].
+    pub failed: u64,
+}
+
+impl Stats {
+    fn line(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "stats registered={} subscribed={} offers={} launched={} running={} finished={} failed={}",
+            g(&self.registered),
+            g(&self.subscribed),
+            g(&self.offers),
+            g(&self.launched),
+            g(&self.running),
+            g(&self.finished),
+            g(&self.failed)
+        )
+    }
+}
+
+impl Counts {
+    /// Parses a child's `stats ...` line.
+    pub fn parse(line: &str) -> Option<Counts> {
+        let rest = line.strip_prefix("stats ")?;
+        let mut c = Counts::default();
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            let v: u64 = v.parse().ok()?;
+            match k {
+                "registered" => c.registered = v,
+                "subscribed" => c.subscribed = v,
+                "offers" => c.offers = v,
+                "launched" => c.launched = v,
+                "running" => c.running = v,
+                "finished" => c.finished = v,
+                "failed" => c.failed = v,
+                _ => {}
+            }
+        }
+        Some(c)
+    }
+
+    fn add(&mut self, o: &Counts) {
+        self.registered += o.registered;
+        self.subscribed += o.subscribed;
+        self.offers += o.offers;
+        self.launched += o.launched;
+        self.running += o.running;
+        self.finished += o.finished;
+        self.failed += o.failed;
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Raises the open-files limit to its hard maximum; returns the soft limit now in force.
+pub fn raise_nofile() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            }
+        }
+        Err(_) => 1024,
+    }
+}
+
+/// The resident set size of this process, in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> u64 {
+    let page = 4096;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |p| p * page)
+}
+
+/// Memory the kernel says is available, in bytes.
+pub fn mem_available() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kib| kib * 1024)
+}
+
+/// Refuses sizes this machine cannot host, with a message saying which limit is in the way.
+/// Estimates: ~6 KiB per agent and ~3 KiB per task across the master and the simulators, and
+/// one open file per connection plus slack.
+pub fn check_capacity(agents: usize, tasks: usize, connections: usize) -> Result<(), String> {
+    let need = agents as u64 * 6 * 1024 + tasks as u64 * 3 * 1024;
+    let avail = mem_available();
+    if need > avail / 10 * 9 {
+        return Err(format!(
+            "{agents} agents and {tasks} tasks need about {} MiB but only {} MiB is available; \
+             choose a smaller size",
+            need >> 20,
+            avail >> 20
+        ));
+    }
+    let files = raise_nofile();
+    if connections as u64 + 256 > files {
+        return Err(format!(
+            "{connections} connections need more open files than the limit of {files} \
+             (raise the hard limit with `ulimit -Hn`) or use fewer --agent-runtimes"
+        ));
+    }
+    Ok(())
+}
+
+// ---- the child side ---------------------------------------------------------------------------
+
+/// If this process was started as a simulator child, runs it and exits; else returns.
+/// Call first thing in a scenario binary's `main`.
+pub fn child_main_if_requested() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) != Some(CHILD_ARG) {
+        return;
+    }
+    let code = match child(&args[2..]) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("simulator child: {e}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn kv(args: &[String]) -> Result<BTreeMap<&str, &str>, String> {
+    args.iter()
+        .map(|a| {
+            a.split_once('=')
+                .ok_or_else(|| format!("argument '{a}' is not key=value"))
+        })
+        .collect()
+}
+
+fn get<T: std::str::FromStr>(m: &BTreeMap<&str, &str>, k: &str) -> Result<T, String> {
+    let v = m.get(k).ok_or_else(|| format!("missing {k}="))?;
+    v.parse().map_err(|_| format!("{k}: '{v}' is not valid"))
+}
+
+fn child(args: &[String]) -> Result<(), String> {
+    let kind = args.first().ok_or("missing the child kind")?.clone();
+    let m = kv(&args[1..])?;
+    raise_nofile();
+    let threads: usize = get(&m, "threads").unwrap_or(2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    // The parent going away (stdin closed) ends the child.
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
+    let stats = Arc::new(Stats::default());
+    rt.block_on(async {
+        match kind.as_str() {
+            "agents" => host_agents(&m, stats.clone()).await?,
+            "frameworks" => host_frameworks(&m, stats.clone()).await?,
+            other => return Err(format!("unknown child kind '{other}'")),
+        }
+        let mut last = String::new();
+        loop {
+            let l = stats.line();
+            if l != last {
+                println!("{l}");
+                last = l;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+async fn runtime() -> Result<Runtime, String> {
+    Runtime::bind(libprocess::Config {
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ..libprocess::Config::default()
+    })
+    .await
+    .map_err(|e| format!("cannot bind a runtime: {e}"))
+}
+
+async fn host_agents(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<(), String> {
+    let master: UPID = get::<String>(m, "master")?
+        .parse()
+        .map_err(|e| format!("master: {e}"))?;
+    let first: u64 = get(m, "first")?;
+    let count: u64 = get(m, "count")?;
+    let runtimes: usize = get::<usize>(m, "runtimes")?.max(1);
+    let resources = Resources::parse(&get::<String>(m, "resources")?, "*")
+        .map_err(|e| format!("resources: {e}"))?;
+    let backoff = Duration::from_millis(get(m, "backoff_ms")?);
+    let mut rts = Vec::with_capacity(runtimes);
+    for _ in 0..runtimes {
+        rts.push(runtime().await?);
+    }
+    for i in 0..count {
+        let seq = first + i;
+        let a = SimAgent::new(
+            master.clone(),
+            seq,
+            resources.clone(),
+            backoff,
+            stats.clone(),
+        );
+        rts[i as usize % runtimes]
+            .spawn(&format!("slave({seq})"), a)
+            .map_err(|e| e.to_string())?;
+    }
+    // The runtimes live as long as the process.
+    std::mem::forget(rts);
+    Ok(())
+}
+
+async fn host_frameworks(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<(), String> {
+    let master: UPID = get::<String>(m, "master")?
+        .parse()
+        .map_err(|e| format!("master: {e}"))?;
+    let first: usize = get(m, "first")?;
+    let count: usize = get(m, "count")?;
+    let roles: usize = get::<usize>(m, "roles")?.max(1);
+    let policy = match get::<String>(m, "policy")?.as_str() {
+        "decline" => Policy::Decline,
+        "launch" => Policy::Launch,
+        other => return Err(format!("policy: '{other}' is not decline or launch")),
+    };
+    let plan = Plan {
+        policy,
+        tasks: get(m, "tasks")?,
+        task: Resources::parse(&get::<String>(m, "task")?, "*")
+            .map_err(|e| format!("task: {e}"))?,
+        tasks_per_offer: get(m, "per_offer")?,
+        finish_every: get(m, "finish_every")?,
+        refuse_secs: get(m, "refuse_secs")?,
+    };
+    let rt = runtime().await?;
+    for i in first..first + count {
+        let f = SimFramework::new(format!("sim-framework-{i}"), plan.clone(), stats.clone());
+        let info = f.info(&format!("role-{}", i % roles));
+        mesos_scheduler::start(&rt, master.clone(), info, f).map_err(|e| e.to_string())?;
+    }
+    std::mem::forget(rt);
+    Ok(())
+}
+
+// ---- the parent side --------------------------------------------------------------------------
+
+struct ChildRec {
+    child: tokio::process::Child,
+    counts: Arc<Mutex<Counts>>,
+    alive: Arc<AtomicBool>,
+    what: String,
+}
+
+/// The simulator children of a scenario; dropping it ends them.
+#[derive(Default)]
+pub struct Sim {
+    children: Vec<ChildRec>,
+}
+
+/// How to host simulated agents.
+#[derive(Clone, Debug)]
+pub struct AgentSpec {
+    /// How many.
+    pub agents: usize,
+    /// OS processes hosting them.
+    pub processes: usize,
+    /// Runtimes (connections to the master) per process.
+    pub runtimes: usize,
+    /// Each agent's resources.
+    pub resources: String,
+    /// Registration backoff factor.
+    pub backoff: Duration,
+}
+
+/// How to host simulated frameworks.
+#[derive(Clone, Debug)]
+pub struct FrameworkSpec {
+    /// How many.
+    pub frameworks: usize,
+    /// OS processes hosting them.
+    pub processes: usize,
+    /// Roles they spread over (`role-0`, `role-1`, ...).
+    pub roles: usize,
+    /// Their policy.
+    pub policy: Policy,
+    /// Tasks per framework (launch).
+    pub tasks: usize,
+    /// Each task's resources.
+    pub task: String,
+    /// Tasks per offer at most.
+    pub tasks_per_offer: usize,
+    /// Every n-th task finishes at once (0: none).
+    pub finish_every: usize,
+    /// The refuse filter.
+    pub refuse_secs: f64,
+}
+
+impl Sim {
+    /// No children yet.
+    pub fn new() -> Sim {
+        Sim::default()
+    }
+
+    fn spawn(&mut self, what: String, args: Vec<String>) -> Result<(), String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg(CHILD_ARG)
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start a simulator process: {e}"))?;
+        let out = child.stdout.take().ok_or("no stdout")?;
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let alive = Arc::new(AtomicBool::new(true));
+        let (c, a) = (counts.clone(), alive.clone());
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Some(n) = Counts::parse(&l) {
+                    *c.lock().unwrap_or_else(|e| e.into_inner()) = n;
+                }
+            }
+            a.store(false, Ordering::Relaxed);
+        });
+        self.children.push(ChildRec {
+            child,
+            counts,
+            alive,
+            what,
+        });
+        Ok(())
+    }
+
+    /// Starts `spec.processes` processes hosting `spec.agents` agents in all.
+    pub fn spawn_agents(&mut self, master: &UPID, spec: &AgentSpec) -> Result<(), String> {
+        let p = spec.processes.clamp(1, spec.agents.max(1));
+        let mut first = 0;
+        for i in 0..p {
+            let count = spec.agents / p + usize::from(i < spec.agents % p);
+            self.spawn(
+                format!("agent host {i}"),
+                vec![
+                    "agents".into(),
+                    format!("master={master}"),
+                    format!("first={first}"),
+                    format!("count={count}"),
+                    format!("runtimes={}", spec.runtimes.max(1)),
+                    format!("resources={}", spec.resources),
+                    format!("backoff_ms={}", spec.backoff.as_millis()),
+                    "threads=1".into(),
+                ],
+            )?;
+            first += count;
+        }
+        Ok(())
+    }
+
+    /// Starts `spec.processes` processes hosting `spec.frameworks` frameworks in all.
+    pub fn spawn_frameworks(&mut self, master: &UPID, spec: &FrameworkSpec) -> Result<(), String> {
+        let p = spec.processes.clamp(1, spec.frameworks.max(1));
+        let mut first = 0;
+        for i in 0..p {
+            let count = spec.frameworks / p + usize::from(i < spec.frameworks % p);
+            let policy = match spec.policy {
+                Policy::Decline => "decline",
+                Policy::Launch => "launch",
+            };
+            self.spawn(
+                format!("framework host {i}"),
+                vec![
+                    "frameworks".into(),
+                    format!("master={master}"),
+                    format!("first={first}"),
+                    format!("count={count}"),
+                    format!("roles={}", spec.roles),
+                    format!("policy={policy}"),
+                    format!("tasks={}", spec.tasks),
+                    format!("task={}", spec.task),
+                    format!("per_offer={}", spec.tasks_per_offer),
+                    format!("finish_every={}", spec.finish_every),
+                    format!("refuse_secs={}", spec.refuse_secs),
+                    "threads=1".into(),
+                ],
+            )?;
+            first += count;
+        }
+        Ok(())
+    }
+
+    /// The children's counters, summed.
+    pub fn totals(&self) -> Counts {
+        let mut t = Counts::default();
+        for c in &self.children {
+            t.add(&c.counts.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        t
+    }
+
+    /// An error naming a child that has exited, if any has.
+    pub fn check_alive(&self) -> Result<(), String> {
+        match self
+            .children
+            .iter()
+            .find(|c| !c.alive.load(Ordering::Relaxed))
+        {
+            Some(c) => Err(format!("the simulator's {} exited", c.what)),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends every child.
+    pub async fn stop(&mut self) {
+        for mut c in self.children.drain(..) {
+            let _ = c.child.start_kill();
+            let _ = c.child.wait().await;
+        }
+    }
+}
+
+/// Polls `probe` every 10 ms until `done` holds for its value, showing `progress(value)` on a
+/// progress bar of `total` (on a terminal). Fails after `timeout` or if a child exits.
+pub async fn wait_for<T, P, F, D>(
+    sim: &Sim,
+    label: &str,
+    total: u64,
+    timeout: Duration,
+    mut probe: P,
+    done: D,
+) -> Result<(T, Duration), String>
+where
+    P: FnMut() -> F,
+    F: std::future::Future<Output = (T, u64)>,
+    D: Fn(&T) -> bool,
+{
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>24} [{elapsed_precise}] {wide_bar} {pos}/{len}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(label.to_string());
+    let t0 = Instant::now();
+    loop {
+        let (v, pos) = probe().await;
+        bar.set_position(pos.min(total));
+        if done(&v) {
+            bar.finish_and_clear();
+            return Ok((v, t0.elapsed()));
+        }
+        if let Err(e) = sim.check_alive() {
+            bar.abandon();
+            return Err(e);
+        }
+        if t0.elapsed() > timeout {
+            bar.abandon();
+            return Err(format!(
+                "{label}: not done after {:.0} s ({pos} of {total})",
+                timeout.as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_lines_parse_back() {
+        let s = Stats::default();
+        s.registered.store(3, Ordering::Relaxed);
+        s.offers.store(12345, Ordering::Relaxed);
+        s.failed.store(1, Ordering::Relaxed);
+        let c = Counts::parse(&s.line()).expect("parses");
+        assert_eq!(c.registered, 3);
+        assert_eq!(c.offers, 12345);
+        assert_eq!(c.failed, 1);
+        assert_eq!(Counts::parse("garbage"), None);
+        assert_eq!(Counts::parse("stats offers=x"), None);
+    }
+}
