@@ -67,7 +67,7 @@ pub(crate) struct Core {
     /// Local processes linked to this one; `None` once it has exited.
     linkers: Mutex<Option<Vec<UPID>>>,
     /// What this process linked to, so its links are dropped when it ends.
-    links: Mutex<Vec<UPID>>,
+    links: Mutex<std::collections::HashSet<UPID>>,
 }
 
 impl Core {
@@ -424,7 +424,7 @@ impl<P: Process> Context<P> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             if !l.contains(to) {
-                l.push(to.clone());
+                l.insert(to.clone());
             }
         }
         self.rt.inner.link(&self.pid.upid, to, mode);
@@ -437,7 +437,7 @@ impl<P: Process> Context<P> {
             .links
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|u| u != to);
+            .remove(to);
         self.rt.inner.unlink(&self.pid.upid, to);
     }
 
@@ -542,7 +542,7 @@ pub(crate) fn spawn<P: Process>(rt: &Runtime, id: String, process: P) -> Result<
         finished: AtomicBool::new(false),
         done: Notify::new(),
         linkers: Mutex::new(Some(Vec::new())),
-        links: Mutex::new(Vec::new()),
+        links: Mutex::new(std::collections::HashSet::new()),
     });
     let mailbox: Arc<dyn Mailbox> = Arc::new(MailboxImpl {
         queue: queue.clone(),

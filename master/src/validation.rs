@@ -9,7 +9,7 @@ use mesos_api::{AgentID, Resources, TaskID};
 pub(crate) fn task_error(
     task: &TaskInfo,
     agent: &AgentID,
-    active: &HashSet<TaskID>,
+    active: &dyn Fn(&TaskID) -> bool,
     launching: &HashSet<TaskID>,
     remaining: &Resources,
 ) -> Option<String> {
@@ -22,7 +22,7 @@ pub(crate) fn task_error(
             task.task_id
         ));
     }
-    if active.contains(&task.task_id) || launching.contains(&task.task_id) {
+    if active(&task.task_id) || launching.contains(&task.task_id) {
         return Some(format!("task id '{}' is already in use", task.task_id));
     }
     if &task.agent_id != agent {
@@ -71,7 +71,7 @@ pub(crate) fn group_error(
     executor: &ExecutorInfo,
     tasks: &[TaskInfo],
     agent: &AgentID,
-    active: &HashSet<TaskID>,
+    active: &dyn Fn(&TaskID) -> bool,
     launching: &HashSet<TaskID>,
     remaining: &Resources,
 ) -> Option<String> {

@@ -249,7 +249,14 @@ impl<S: Scheduler> SchedulerProcess<S> {
         if self.driver.subscribed || generation != self.generation || self.driver.stop {
             return;
         }
-        ctx.link_with(&self.driver.master, RemoteConnection::Reconnect);
+        // The first attempt reuses the runtime's connection (many frameworks may share it);
+        // a retry means no answer came, so it forces a fresh socket.
+        let mode = if self.backoff == INITIAL_BACKOFF {
+            RemoteConnection::Reuse
+        } else {
+            RemoteConnection::Reconnect
+        };
+        ctx.link_with(&self.driver.master, mode);
         let mut c = self.driver.new_call(CallType::Subscribe);
         c.subscribe = Some(Subscribe {
             framework_info: self.driver.info.clone(),

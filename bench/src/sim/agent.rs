@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libprocess::{Context, Process, RemoteConnection, UPID};
+use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
     AgentRegistered, AgentReregistered, KillTask, PingAgent, PongAgent, RegisterAgent,
     ReregisterAgent, RunTask, ShutdownFramework, StatusUpdate, StatusUpdateAcknowledgement, Task,
@@ -97,7 +97,8 @@ impl SimAgent {
         if self.registered {
             return;
         }
-        ctx.link_with(&self.master, RemoteConnection::Reconnect);
+        // Many agents share this runtime's one connection: link without forcing a new socket.
+        ctx.link(&self.master);
         match &self.info.id {
             None => ctx.send_named(
                 &self.master,

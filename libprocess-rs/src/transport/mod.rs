@@ -7,7 +7,7 @@ pub mod wire;
 mod incoming;
 mod outgoing;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -55,7 +55,8 @@ impl TransportMetrics {
 }
 
 /// Links to processes on one remote node: target -> local linkers.
-type NodeLinks = HashMap<UPID, Vec<UPID>>;
+/// Per target on a node, its linkers (a set: thousands of processes may link to one target).
+type NodeLinks = HashMap<UPID, HashSet<UPID>>;
 
 /// The socket manager.
 pub(crate) struct Transport {
@@ -154,7 +155,7 @@ impl Transport {
                 .entry(target.clone())
                 .or_default();
             if !l.contains(linker) {
-                l.push(linker.clone());
+                l.insert(linker.clone());
             }
         }
         if mode == RemoteConnection::Reconnect {
@@ -173,7 +174,7 @@ impl Transport {
         let mut links = self.links();
         if let Some(node) = links.get_mut(&target.addr()) {
             if let Some(l) = node.get_mut(target) {
-                l.retain(|u| u != linker);
+                l.remove(linker);
                 if l.is_empty() {
                     node.remove(target);
                 }

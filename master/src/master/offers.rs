@@ -201,7 +201,6 @@ impl Master {
             return;
         }
         let mut remaining = offered.clone();
-        let active: HashSet<TaskID> = self.frameworks[fid].tasks.keys().cloned().collect();
         let mut launching = HashSet::new();
         let mut applied: Vec<Operation> = Vec::new();
         for op in a.operations {
@@ -212,6 +211,8 @@ impl Master {
                         if let Some(e) = t.executor.as_mut() {
                             allocate_if_bare(&mut e.resources, &role);
                         }
+                        let tasks = &self.frameworks[fid].tasks;
+                        let active = |id: &TaskID| tasks.contains_key(id);
                         if let Some(why) =
                             validation::task_error(&t, &agent_id, &active, &launching, &remaining)
                         {
@@ -236,6 +237,8 @@ impl Master {
                         for t in tasks.iter_mut() {
                             allocate_if_bare(&mut t.resources, &role);
                         }
+                        let known = &self.frameworks[fid].tasks;
+                        let active = |id: &TaskID| known.contains_key(id);
                         let why = validation::group_error(
                             &executor, &tasks, &agent_id, &active, &launching, &remaining,
                         );
