@@ -380,7 +380,9 @@ async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
         let now = s.totals().offers;
         if now != last {
             (last, last_t) = (now, Instant::now());
-        } else if last_t.elapsed() > o.allocation_interval * 5 + Duration::from_millis(500) {
+        } else if last > offers0
+            && last_t.elapsed() > (o.allocation_interval * 10).max(Duration::from_secs(2))
+        {
             break;
         }
         bar.set_position(t0.elapsed().as_millis() as u64);

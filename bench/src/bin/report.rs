@@ -1,0 +1,364 @@
+//! `report`: runs the scale scenarios at full size and writes `bench/REPORT.md` with the tables
+//! and SVG plots (allocation cycle time and offers per second against agents for several
+//! framework counts, master failover time against agents).
+//!
+//! ```text
+//! cargo run --release -p mesos-bench --bin report [-- --quick] [--out DIR]
+//! ```
+//! Each point runs in a fresh child process (`report __scale <scenario> ... --json`), so one
+//! point's memory or threads never touch the next. `--quick` runs a small grid (for a smoke
+//! test) and writes to a temporary directory unless `--out` is given.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use plotters::prelude::*;
+use serde_json::Value;
+
+struct Grid {
+    agents: Vec<usize>,
+    frameworks: Vec<usize>,
+    failover_agents: Vec<usize>,
+    window: u64,
+    launch: (usize, usize),
+    state: (usize, usize, usize),
+}
+
+fn grid(quick: bool) -> Grid {
+    if quick {
+        Grid {
+            agents: vec![500, 1_000],
+            frameworks: vec![10, 50],
+            failover_agents: vec![500, 1_000],
+            window: 1,
+            launch: (1_000, 2_000),
+            state: (500, 2_000, 2_000),
+        }
+    } else {
+        Grid {
+            agents: vec![1_000, 5_000, 10_000, 20_000, 30_000, 50_000],
+            frameworks: vec![10, 100, 1_000],
+            failover_agents: vec![1_000, 5_000, 10_000, 20_000, 40_000],
+            window: 3,
+            launch: (30_000, 50_000),
+            state: (20_000, 200_000, 200_000),
+        }
+    }
+}
+
+/// Runs one scenario in a child process; its JSON result.
+fn point(args: &[String]) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    eprintln!("report: scale {}", args.join(" "));
+    let out = Command::new(exe)
+        .arg("__scale")
+        .args(args)
+        .arg("--json")
+        .output()
+        .map_err(|e| format!("cannot run a scenario: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "scale {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let last = text.lines().last().unwrap_or("");
+    serde_json::from_str(last).map_err(|e| format!("scale {}: bad JSON: {e}", args.join(" ")))
+}
+
+fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+fn num(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or(0.0)
+}
+
+/// One line per framework count: (label, [(agents, y)]).
+type Series = Vec<(String, Vec<(f64, f64)>)>;
+
+fn plot(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &Series,
+) -> Result<(), String> {
+    let xmax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.0))
+        .fold(1.0, f64::max);
+    let ymax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(1e-9, f64::max)
+        * 1.15;
+    let root = SVGBackend::new(path, (760, 440)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..xmax * 1.05, 0.0..ymax)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    for (i, (label, pts)) in series.iter().enumerate() {
+        let c = colors[i % colors.len()];
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c));
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
+
+fn run(quick: bool, out: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(out.join("report")).map_err(|e| e.to_string())?;
+    let g = grid(quick);
+    let started = std::time::Instant::now();
+
+    // Offer storm over the grid.
+    let mut storm = Vec::new();
+    for &f in &g.frameworks {
+        for &a in &g.agents {
+            let v = point(&[
+                s("offer-storm"),
+                s("--agents"),
+                s(a),
+                s("--frameworks"),
+                s(f),
+                s("--window-secs"),
+                s(g.window),
+            ])?;
+            storm.push((a, f, v["runs"][0].clone()));
+        }
+    }
+    let series = |key: &str| -> Series {
+        g.frameworks
+            .iter()
+            .map(|&f| {
+                (
+                    format!("{f} frameworks"),
+                    storm
+                        .iter()
+                        .filter(|(_, ff, _)| *ff == f)
+                        .map(|(a, _, v)| (*a as f64, num(v, key)))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    plot(
+        &out.join("report/alloc_cycle.svg"),
+        "Allocation cycle (median full run) vs agents",
+        "agents",
+        "ms",
+        &series("alloc_cycle_ms"),
+    )?;
+    plot(
+        &out.join("report/offers_per_s.svg"),
+        "Offers per second to frameworks (end to end) vs agents",
+        "agents",
+        "offers/s",
+        &series("offers_per_s"),
+    )?;
+
+    // Failover over agents, 10 tasks per agent over 5 frameworks.
+    let mut fo = Vec::new();
+    for &a in &g.failover_agents {
+        let v = point(&[s("failover"), s("--agents"), s(a), s("--tasks"), s(a * 10)])?;
+        fo.push((a, v));
+    }
+    plot(
+        &out.join("report/failover.svg"),
+        "Master failover: all agents reregistered and frameworks resubscribed",
+        "agents (10 tasks each)",
+        "seconds",
+        &vec![(
+            "failover".to_string(),
+            fo.iter()
+                .map(|(a, v)| (*a as f64, num(v, "failover_s")))
+                .collect(),
+        )],
+    )?;
+
+    let launch = point(&[
+        s("launch-storm"),
+        s("--agents"),
+        s(g.launch.0),
+        s("--tasks"),
+        s(g.launch.1),
+    ])?;
+    let state = point(&[
+        s("state"),
+        s("--agents"),
+        s(g.state.0),
+        s("--tasks"),
+        s(g.state.1),
+        s("--completed"),
+        s(g.state.2),
+    ])?;
+
+    // The report.
+    let big = fo.last().map(|(_, v)| v.clone()).unwrap_or(Value::Null);
+    let storm_at = |a: usize, f: usize| {
+        storm
+            .iter()
+            .find(|(aa, ff, _)| *aa == a && *ff == f)
+            .map(|(_, _, v)| v.clone())
+    };
+    let top_agents = *g
+        .agents
+        .iter()
+        .filter(|&&a| a <= 30_000)
+        .max()
+        .unwrap_or(&0);
+    let mut md = String::new();
+    md.push_str("# Scale report\n\n");
+    md.push_str(&format!(
+        "Made by `cargo run --release -p mesos-bench --bin report{}` on the shared 2-core \
+         development machine in {:.0} s. The master (with its allocator actor) runs in one OS \
+         process; simulated agents (2 processes x 4 runtimes) and frameworks (1 process) run in \
+         others and speak the binary transport over loopback. Allocation interval 100 ms; agents \
+         `{}`. Each point is a fresh process; `scale <scenario> --help` lists the knobs.\n\n",
+        if quick { " -- --quick" } else { "" },
+        started.elapsed().as_secs_f64(),
+        mesos_bench::scale::AGENT_RESOURCES
+    ));
+    md.push_str("## Headline\n\n| scenario | ours | Mesos / reference | target | met |\n|---|---|---|---|---|\n");
+    for &f in &g.frameworks {
+        if let Some(v) = storm_at(top_agents, f) {
+            md.push_str(&format!(
+                "| offer storm, {top_agents} agents x {f} frameworks | {:.0} offers/s, cycle {:.1} ms (max {:.1}) | cycle 1.06 s at 10k x 1k | >= 100,000 offers/s, cycle <= 100 ms | {} |\n",
+                num(&v, "offers_per_s"),
+                num(&v, "alloc_cycle_ms"),
+                num(&v, "alloc_cycle_max_ms"),
+                yes(num(&v, "offers_per_s") >= 100_000.0 && num(&v, "alloc_cycle_ms") <= 100.0)
+            ));
+        }
+    }
+    md.push_str(&format!(
+        "| launch storm, {} tasks / 10 frameworks / {} agents | {:.2} s ({:.0} tasks/s) | Verizon 50k in 100 s; Nomad ~3,750/s | <= 5 s | {} |\n",
+        launch["tasks"], launch["agents"], num(&launch, "launch_s"), num(&launch, "tasks_per_s"),
+        yes(num(&launch, "launch_s") <= 5.0)
+    ));
+    md.push_str(&format!(
+        "| master failover, {} agents / {} tasks | {:.2} s | ~19 s (Mesos 1.5) | <= 5 s | {} |\n",
+        big["agents"],
+        big["tasks"],
+        num(&big, "failover_s"),
+        yes(num(&big, "failover_s") <= 5.0)
+    ));
+    md.push_str(&format!(
+        "| `/master/state`, {} agents, {} running + {} completed | {:.0} ms ({:.0} MB) | ~3.1 s | <= 1 s | {} |\n",
+        state["agents"], state["running_tasks"], state["completed_tasks"], num(&state, "state_ms"),
+        num(&state, "state_bytes") / 1e6, yes(num(&state, "state_ms") <= 1000.0)
+    ));
+    md.push_str(&format!(
+        "| master RSS, {} agents / {} tasks | {:.0} MiB ({:.0} B/agent, {:.0} B/task) | - | <= 4 GiB | {} |\n\n",
+        big["agents"], big["tasks"], num(&big, "rss_bytes") / 1048576.0,
+        num(&big, "rss_bytes_per_agent"), num(&big, "rss_bytes_per_task"),
+        yes(num(&big, "rss_bytes") <= 4.0 * 1073741824.0)
+    ));
+    md.push_str(
+        "## Offer storm\n\nEvery framework declines every offer with a year-long refuse filter; \
+        offers/s counts offers received by the frameworks over the window (or until every agent is \
+        filtered for every framework); the cycle is the median time of the allocator's full runs \
+        (`allocator/mesos/allocation_run_ms`) in that window.\n\n",
+    );
+    md.push_str("![allocation cycle](report/alloc_cycle.svg)\n\n![offers per second](report/offers_per_s.svg)\n\n");
+    md.push_str("| agents | frameworks | offers/s | cycle p50 (ms) | cycle max (ms) | full runs |\n|---|---|---|---|---|---|\n");
+    for (a, f, v) in &storm {
+        md.push_str(&format!(
+            "| {a} | {f} | {:.0} | {:.1} | {:.1} | {} |\n",
+            num(v, "offers_per_s"),
+            num(v, "alloc_cycle_ms"),
+            num(v, "alloc_cycle_max_ms"),
+            v["alloc_full_runs"]
+        ));
+    }
+    md.push_str("\n## Master failover\n\nAgents register, 5 frameworks launch 10 tasks per agent and see them RUNNING; \
+        the master is stopped and a new one (empty) starts on the same port; the time is until every agent \
+        has reregistered with its tasks and every framework has resubscribed. Agents wait a random time \
+        below their 1 s registration backoff factor (as Mesos agents do) and the SDK resubscribes after 1 s.\n\n");
+    md.push_str("![failover](report/failover.svg)\n\n| agents | tasks | failover (s) | master RSS (MiB) | B/agent | B/task |\n|---|---|---|---|---|---|\n");
+    for (a, v) in &fo {
+        md.push_str(&format!(
+            "| {a} | {} | {:.2} | {:.0} | {:.0} | {:.0} |\n",
+            v["tasks"],
+            num(v, "failover_s"),
+            num(v, "rss_bytes") / 1048576.0,
+            num(v, "rss_bytes_per_agent"),
+            num(v, "rss_bytes_per_task")
+        ));
+    }
+    md.push_str("\n## Commands\n\n```text\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- offer-storm --agents A --frameworks F --window-secs 3 --json\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --agents A --tasks 10A --json\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- launch-storm --json      # 30k agents, 50k tasks, 10 frameworks\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- state --json             # 20k agents, 200k + 200k tasks\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- memory --json            # 40k agents, 400k tasks\n```\n");
+    std::fs::write(out.join("REPORT.md"), md).map_err(|e| e.to_string())?;
+    println!("wrote {}", out.join("REPORT.md").display());
+    Ok(())
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn main() {
+    mesos_bench::sim::child_main_if_requested();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("__scale") {
+        std::process::exit(mesos_bench::scale::main_with(&args[1..]));
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let out = match args.iter().position(|a| a == "--out") {
+        Some(i) => match args.get(i + 1) {
+            Some(p) => PathBuf::from(p),
+            None => {
+                eprintln!("report: flag '--out' needs a directory");
+                std::process::exit(1);
+            }
+        },
+        None if quick => std::env::temp_dir().join("mesos-rs-report-quick"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    };
+    let value_of_out = |i: usize| i > 0 && args[i - 1] == "--out";
+    let bad = args
+        .iter()
+        .enumerate()
+        .find(|&(i, a)| !matches!(a.as_str(), "--quick" | "--out") && !value_of_out(i));
+    if let Some((_, bad)) = bad {
+        eprintln!("report: unknown argument '{bad}' (usage: report [--quick] [--out DIR])");
+        std::process::exit(1);
+    }
+    if let Err(e) = run(quick, &out) {
+        eprintln!("report: {e}");
+        std::process::exit(1);
+    }
+}
