@@ -15,6 +15,6 @@ pub use error::{ApiError, Result};
 pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, TaskID};
 pub use resources::attributes::{Attribute, Attributes};
 pub use resources::{
-    DiskInfo, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,
+    DiskInfo, Full, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,
     ResourceQuantities, Resources, Scalar, Summary, Value, Volume, VolumeMode,
 };

@@ -306,6 +306,107 @@ impl Resources {
 /// (see [`Resources::to_summary_json`]); `/master/state` writes one per task.
 pub struct Summary<'a>(pub &'a Resources);
 
+/// Serializes resources as their refined v1 JSON array, the same as
+/// `to_json(ResourceFormat::Refined)`, without building a JSON tree for the common resource
+/// (unreserved, no disk info, not revocable or shared). `/master/state` writes several per agent.
+pub struct Full<'a>(pub &'a Resources);
+
+struct SimpleValue<'a>(&'a Value);
+
+impl serde::Serialize for SimpleValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Range(u64, u64);
+        impl serde::Serialize for Range {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                ser: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut m = ser.serialize_map(Some(2))?;
+                m.serialize_entry("begin", &self.0)?;
+                m.serialize_entry("end", &self.1)?;
+                m.end()
+            }
+        }
+        struct List<'a>(&'a Ranges);
+        impl serde::Serialize for List<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                ser: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut q = ser.serialize_seq(None)?;
+                for (b, e) in self.0.iter() {
+                    q.serialize_element(&Range(*b, *e))?;
+                }
+                q.end()
+            }
+        }
+        let mut m = ser.serialize_map(Some(1))?;
+        match self.0 {
+            Value::Scalar(x) => m.serialize_entry("value", &scalar_json(*x))?,
+            Value::Ranges(r) => m.serialize_entry("range", &List(r))?,
+            Value::Set(items) => m.serialize_entry("item", items)?,
+        }
+        m.end()
+    }
+}
+
+impl serde::Serialize for Full<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Alloc<'a>(&'a str);
+        impl serde::Serialize for Alloc<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                ser: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let mut m = ser.serialize_map(Some(1))?;
+                m.serialize_entry("role", self.0)?;
+                m.end()
+            }
+        }
+        struct One<'a>(&'a Resource);
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                ser: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let r = self.0;
+                let simple =
+                    r.reservations.is_empty() && r.disk.is_none() && !r.revocable && !r.shared;
+                if !simple {
+                    return serde::Serialize::serialize(&r.to_json(ResourceFormat::Refined), ser);
+                }
+                // The keys in the sorted order a JSON object tree writes them.
+                let mut m = ser.serialize_map(None)?;
+                if let Some(a) = &r.allocation_role {
+                    m.serialize_entry("allocation_info", &Alloc(a))?;
+                }
+                m.serialize_entry("name", &*r.name)?;
+                let (key, kind) = match &r.value {
+                    Value::Scalar(_) => ("scalar", "SCALAR"),
+                    Value::Ranges(_) => ("ranges", "RANGES"),
+                    Value::Set(_) => ("set", "SET"),
+                };
+                if key == "ranges" {
+                    m.serialize_entry(key, &SimpleValue(&r.value))?;
+                    m.serialize_entry("role", DEFAULT_ROLE)?;
+                } else {
+                    m.serialize_entry("role", DEFAULT_ROLE)?;
+                    m.serialize_entry(key, &SimpleValue(&r.value))?;
+                }
+                m.serialize_entry("type", kind)?;
+                m.end()
+            }
+        }
+        let mut q = ser.serialize_seq(None)?;
+        for r in self.0.iter() {
+            q.serialize_element(&One(r))?;
+        }
+        q.end()
+    }
+}
+
 impl serde::Serialize for Summary<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -355,5 +456,42 @@ impl serde::Serialize for Summary<'_> {
             m.serialize_entry(n, &format!("{{{}}}", parts.join(", ")))?;
         }
         m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_writes_what_the_refined_tree_writes() {
+        let plain = Resources::parse(
+            "cpus:2.5;mem:1024;disk:100;ports:[31000-31005,32000-32001];zones:{a,b}",
+            "*",
+        )
+        .unwrap();
+        let reserved = Resources::parse("cpus(web):1;mem(web):64", "*").unwrap();
+        let mut volume = Resources::from_json(&json!([{"name": "disk", "type": "SCALAR",
+            "scalar": {"value": 10}, "reservations": [{"type": "DYNAMIC", "role": "db",
+            "principal": "ops"}], "disk": {"persistence": {"id": "v1"},
+            "volume": {"container_path": "data", "mode": "RW"}}}]))
+        .unwrap();
+        volume.add_all(
+            &Resources::from_json(&json!([{"name": "cpus", "type": "SCALAR",
+            "scalar": {"value": 1}, "revocable": {}}]))
+            .unwrap(),
+        );
+        for r in [
+            Resources::new(),
+            plain.clone(),
+            plain.allocate("web"),
+            reserved.clone(),
+            reserved.allocate("web"),
+            volume,
+        ] {
+            let tree = r.to_json(ResourceFormat::Refined);
+            let bytes = serde_json::to_vec(&Full(&r)).unwrap();
+            assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string(), "{r}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-pub use json::{ResourceFormat, Summary};
+pub use json::{Full, ResourceFormat, Summary};
 pub use quantities::ResourceQuantities;
 pub use ranges::Ranges;
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use mesos_api::messages::Task;
 use mesos_api::protocol::to_json;
-use mesos_api::{AgentID, FrameworkID, ResourceFormat, Resources, Summary};
+use mesos_api::{AgentID, FrameworkID, Full, ResourceFormat, Resources, Summary};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -23,7 +23,7 @@ pub(crate) struct TaskView<'a> {
     state: &'static str,
     resources: Summary<'a>,
     role: &'a str,
-    statuses: Vec<StatusView>,
+    statuses: Statuses<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     labels: Option<Value>,
 }
@@ -34,6 +34,37 @@ struct StatusView {
     timestamp: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     healthy: Option<bool>,
+}
+
+/// A task's statuses, written as they are read.
+struct Statuses<'a>(&'a [mesos_api::protocol::task::TaskStatus]);
+
+impl Serialize for Statuses<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|st| StatusView {
+            state: st.state.as_str(),
+            timestamp: st.timestamp.unwrap_or(0.0),
+            healthy: st.healthy,
+        }))
+    }
+}
+
+/// A framework's tasks (active or completed), each written as it is read.
+pub(crate) enum TaskList<'a> {
+    Active(
+        &'a std::collections::BTreeMap<mesos_api::TaskID, Task>,
+        &'a str,
+    ),
+    Completed(&'a std::collections::VecDeque<Task>, &'a str),
+}
+
+impl Serialize for TaskList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            TaskList::Active(m, role) => s.collect_seq(m.values().map(|t| task(t, role))),
+            TaskList::Completed(q, role) => s.collect_seq(q.iter().map(|t| task(t, role))),
+        }
+    }
 }
 
 /// A task in the classic form.
@@ -51,15 +82,7 @@ pub(crate) fn task<'a>(t: &'a Task, role: &'a str) -> TaskView<'a> {
         state: t.state.as_str(),
         resources: Summary(&t.resources),
         role,
-        statuses: t
-            .statuses
-            .iter()
-            .map(|s| StatusView {
-                state: s.state.as_str(),
-                timestamp: s.timestamp.unwrap_or(0.0),
-                healthy: s.healthy,
-            })
-            .collect(),
+        statuses: Statuses(&t.statuses),
         labels: t.labels.as_ref().map(|l| to_json(&l.labels)),
     }
 }
@@ -69,9 +92,9 @@ pub(crate) fn task<'a>(t: &'a Task, role: &'a str) -> TaskView<'a> {
 pub(crate) struct FrameworkView<'a> {
     #[serde(flatten)]
     head: Value,
-    tasks: Vec<TaskView<'a>>,
+    tasks: TaskList<'a>,
     unreachable_tasks: [(); 0],
-    completed_tasks: Vec<TaskView<'a>>,
+    completed_tasks: TaskList<'a>,
 }
 
 /// A framework with its tasks, offers and executors.
@@ -83,9 +106,9 @@ pub(crate) fn framework_view<'a>(
 ) -> FrameworkView<'a> {
     FrameworkView {
         head: framework(m, fid, f, true),
-        tasks: f.tasks.values().map(|t| task(t, role)).collect(),
+        tasks: TaskList::Active(&f.tasks, role),
         unreachable_tasks: [],
-        completed_tasks: f.completed.iter().map(|t| task(t, role)).collect(),
+        completed_tasks: TaskList::Completed(&f.completed, role),
     }
 }
 
@@ -190,43 +213,120 @@ pub(crate) fn framework(m: &Master, fid: &FrameworkID, f: &FrameworkRec, detail:
     o
 }
 
-/// An agent in the classic form.
-pub(crate) fn agent(id: &AgentID, a: &AgentRec, usage: Option<&(Resources, Resources)>) -> Value {
-    let empty = (Resources::new(), Resources::new());
-    let (used, offered) = usage.unwrap_or(&empty);
+/// An agent in the classic form, serialized straight from the master's records (keys in the
+/// sorted order a JSON tree writes).
+#[derive(Serialize)]
+pub(crate) struct AgentView<'a> {
+    active: bool,
+    attributes: Value,
+    capabilities: [(); 0],
+    deactivated: bool,
+    hostname: &'a str,
+    id: &'a str,
+    offered_resources: Summary<'a>,
+    offered_resources_full: Full<'a>,
+    pid: String,
+    port: i32,
+    registered_time: f64,
+    reserved_resources: Map<String, Value>,
+    reserved_resources_full: Map<String, Value>,
+    resources: Summary<'a>,
+    resources_full: Full<'a>,
+    #[serde(serialize_with = "summary_of")]
+    unreserved_resources: &'a Resources,
+    #[serde(serialize_with = "full_of")]
+    unreserved_resources_full: &'a Resources,
+    used_resources: Summary<'a>,
+    used_resources_full: Full<'a>,
+    version: &'a str,
+}
+
+fn summary_of<S: serde::Serializer>(r: &&Resources, s: S) -> Result<S::Ok, S::Error> {
+    Summary(r).serialize(s)
+}
+
+fn full_of<S: serde::Serializer>(r: &&Resources, s: S) -> Result<S::Ok, S::Error> {
+    Full(r).serialize(s)
+}
+
+static NO_RESOURCES: std::sync::OnceLock<(Resources, Resources)> = std::sync::OnceLock::new();
+
+/// An agent in the classic form, as a view (`unreserved` holds the agent's unreserved
+/// resources when it has reservations; see [`agent_view`]).
+pub(crate) fn agent_view<'a>(
+    id: &'a AgentID,
+    a: &'a AgentRec,
+    usage: Option<&'a (Resources, Resources)>,
+    unreserved: &'a mut Option<Resources>,
+) -> AgentView<'a> {
+    let (used, offered) =
+        usage.unwrap_or_else(|| NO_RESOURCES.get_or_init(|| (Resources::new(), Resources::new())));
     let total = &a.info.resources;
-    let reserved = total.reserved().plus(&a.checkpointed.reserved());
     let mut by_role: Map<String, Value> = Map::new();
     let mut by_role_full: Map<String, Value> = Map::new();
-    let roles: std::collections::BTreeSet<String> =
-        reserved.iter().map(|r| r.role().to_string()).collect();
-    for role in roles {
-        let r = reserved.reserved_to(&role);
-        by_role.insert(role.clone(), r.to_summary_json());
-        by_role_full.insert(role, r.to_json(ResourceFormat::Refined));
+    let has_reserved = total.iter().any(|r| !r.reservations.is_empty())
+        || a.checkpointed.iter().any(|r| !r.reservations.is_empty());
+    if has_reserved {
+        let reserved = total.reserved().plus(&a.checkpointed.reserved());
+        let roles: std::collections::BTreeSet<String> =
+            reserved.iter().map(|r| r.role().to_string()).collect();
+        for role in roles {
+            let r = reserved.reserved_to(&role);
+            by_role.insert(role.clone(), r.to_summary_json());
+            by_role_full.insert(role, r.to_json(ResourceFormat::Refined));
+        }
+        *unreserved = Some(total.unreserved());
     }
-    json!({
-        "id": id.value,
-        "pid": a.pid.to_string(),
-        "hostname": a.info.hostname,
-        "port": a.info.port,
-        "registered_time": a.registered_time,
-        "resources": total.to_summary_json(),
-        "used_resources": used.to_summary_json(),
-        "offered_resources": offered.to_summary_json(),
-        "reserved_resources": by_role,
-        "unreserved_resources": total.unreserved().to_summary_json(),
-        "attributes": a.info.attributes.to_json_object(),
-        "active": !a.deactivated,
-        "deactivated": a.deactivated,
-        "version": a.version,
-        "capabilities": [],
-        "resources_full": total.to_json(ResourceFormat::Refined),
-        "reserved_resources_full": by_role_full,
-        "unreserved_resources_full": total.unreserved().to_json(ResourceFormat::Refined),
-        "used_resources_full": used.to_json(ResourceFormat::Refined),
-        "offered_resources_full": offered.to_json(ResourceFormat::Refined),
-    })
+    let unreserved: &'a Resources = match unreserved {
+        Some(u) => u,
+        None => total,
+    };
+    AgentView {
+        active: !a.deactivated,
+        attributes: a.info.attributes.to_json_object(),
+        capabilities: [],
+        deactivated: a.deactivated,
+        hostname: &a.info.hostname,
+        id: &id.value,
+        offered_resources: Summary(offered),
+        offered_resources_full: Full(offered),
+        pid: a.pid.to_string(),
+        port: a.info.port,
+        registered_time: a.registered_time,
+        reserved_resources: by_role,
+        reserved_resources_full: by_role_full,
+        resources: Summary(total),
+        resources_full: Full(total),
+        unreserved_resources: unreserved,
+        unreserved_resources_full: unreserved,
+        used_resources: Summary(used),
+        used_resources_full: Full(used),
+        version: &a.version,
+    }
+}
+
+/// An agent in the classic form.
+pub(crate) fn agent(id: &AgentID, a: &AgentRec, usage: Option<&(Resources, Resources)>) -> Value {
+    let mut unreserved = None;
+    serde_json::to_value(agent_view(id, a, usage, &mut unreserved)).unwrap_or_default()
+}
+
+/// Serializes each agent as it goes (no list of views, no JSON trees).
+struct Agents<'a> {
+    m: &'a Master,
+    usage: &'a HashMap<AgentID, (Resources, Resources)>,
+}
+
+impl Serialize for Agents<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut q = s.serialize_seq(Some(self.m.agents.len()))?;
+        for (id, a) in &self.m.agents {
+            let mut unreserved = None;
+            q.serialize_element(&agent_view(id, a, self.usage.get(id), &mut unreserved))?;
+        }
+        q.end()
+    }
 }
 
 impl Master {
@@ -265,7 +365,7 @@ impl Master {
             #[serde(flatten)]
             head: Map<String, Value>,
             flags: Value,
-            slaves: Vec<Value>,
+            slaves: Agents<'a>,
             recovered_slaves: [(); 0],
             frameworks: Vec<FrameworkView<'a>>,
             completed_frameworks: Vec<FrameworkView<'a>>,
@@ -282,11 +382,10 @@ impl Master {
         let view = StateView {
             head: self.state_head(),
             flags: self.flags_json(),
-            slaves: self
-                .agents
-                .iter()
-                .map(|(id, a)| agent(id, a, usage.get(id)))
-                .collect(),
+            slaves: Agents {
+                m: self,
+                usage: &usage,
+            },
             recovered_slaves: [],
             frameworks: self
                 .frameworks
