@@ -410,7 +410,31 @@ impl serde::Serialize for Full<'_> {
 impl serde::Serialize for Summary<'_> {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut scalars: Vec<(&str, i64)> = vec![("cpus", 0), ("mem", 0), ("disk", 0), ("gpus", 0)];
+        const BASIC: [&str; 4] = ["cpus", "mem", "disk", "gpus"];
+        // The common case (only the four basic scalars, as most tasks hold) without the heap.
+        let mut basic = [0i64; 4];
+        let only_basic = self.0.iter().all(|r| match &r.value {
+            Value::Scalar(v) => match BASIC.iter().position(|n| *n == &*r.name) {
+                Some(i) => {
+                    basic[i] += v.0;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        });
+        if only_basic {
+            let mut m = ser.serialize_map(Some(4))?;
+            for (n, v) in BASIC.iter().zip(basic) {
+                if v % 1000 == 0 {
+                    m.serialize_entry(n, &(v / 1000))?;
+                } else {
+                    m.serialize_entry(n, &Scalar(v).as_f64())?;
+                }
+            }
+            return m.end();
+        }
+        let mut scalars: Vec<(&str, i64)> = BASIC.iter().map(|n| (*n, 0)).collect();
         let mut others: Vec<(&str, &Value)> = Vec::new();
         for r in self.0.iter() {
             match &r.value {
@@ -492,6 +516,21 @@ mod tests {
             let tree = r.to_json(ResourceFormat::Refined);
             let bytes = serde_json::to_vec(&Full(&r)).unwrap();
             assert_eq!(String::from_utf8(bytes).unwrap(), tree.to_string(), "{r}");
+        }
+    }
+
+    #[test]
+    fn summary_writes_what_the_summary_tree_writes() {
+        for text in [
+            "",
+            "cpus:0.1;mem:32",
+            "cpus:2;mem:1024;disk:10;gpus:1",
+            "cpus:1;ports:[31000-31005];zones:{a,b};foo:3",
+        ] {
+            let r = Resources::parse(text, "*").unwrap().allocate("web");
+            let bytes = serde_json::to_vec(&Summary(&r)).unwrap();
+            let back: Json = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(back, r.to_summary_json(), "{text}");
         }
     }
 }

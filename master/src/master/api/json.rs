@@ -358,52 +358,76 @@ impl Master {
         o
     }
 
-    /// `/master/state`, serialized straight into bytes (the tasks are most of it).
+    /// `/master/state`, serialized straight into bytes. The frameworks (with every task, most
+    /// of it) are written on this thread while a second one writes the head and the agents;
+    /// the two objects are then joined (so `frameworks` comes first in the object).
     pub(crate) fn state_bytes(&self) -> Vec<u8> {
         #[derive(Serialize)]
-        struct StateView<'a> {
+        struct Frameworks<'a> {
+            frameworks: Vec<FrameworkView<'a>>,
+            completed_frameworks: Vec<FrameworkView<'a>>,
+        }
+        #[derive(Serialize)]
+        struct Rest<'a> {
             #[serde(flatten)]
             head: Map<String, Value>,
             flags: Value,
             slaves: Agents<'a>,
             recovered_slaves: [(); 0],
-            frameworks: Vec<FrameworkView<'a>>,
-            completed_frameworks: Vec<FrameworkView<'a>>,
             orphan_tasks: [(); 0],
             unregistered_frameworks: [(); 0],
         }
-        let usage = agent_usage(self);
-        let roles: HashMap<&FrameworkID, String> = self
-            .frameworks
-            .iter()
-            .map(|(id, f)| (id, role_of(f)))
-            .collect();
-        let completed_roles: Vec<String> = self.completed_frameworks.iter().map(role_of).collect();
-        let view = StateView {
-            head: self.state_head(),
-            flags: self.flags_json(),
-            slaves: Agents {
-                m: self,
-                usage: &usage,
-            },
-            recovered_slaves: [],
-            frameworks: self
+        let rest = || {
+            let usage = agent_usage(self);
+            let view = Rest {
+                head: self.state_head(),
+                flags: self.flags_json(),
+                slaves: Agents {
+                    m: self,
+                    usage: &usage,
+                },
+                recovered_slaves: [],
+                orphan_tasks: [],
+                unregistered_frameworks: [],
+            };
+            let mut out = Vec::with_capacity(1 << 20);
+            let _ = serde_json::to_writer(&mut out, &view);
+            out
+        };
+        std::thread::scope(|sc| {
+            let other = sc.spawn(rest);
+            let roles: HashMap<&FrameworkID, String> = self
                 .frameworks
                 .iter()
-                .map(|(id, f)| framework_view(self, id, f, &roles[id]))
-                .collect(),
-            completed_frameworks: self
-                .completed_frameworks
-                .iter()
-                .zip(&completed_roles)
-                .filter_map(|(f, r)| f.info.id.as_ref().map(|id| framework_view(self, id, f, r)))
-                .collect(),
-            orphan_tasks: [],
-            unregistered_frameworks: [],
-        };
-        let mut out = Vec::with_capacity(1 << 20);
-        let _ = serde_json::to_writer(&mut out, &view);
-        out
+                .map(|(id, f)| (id, role_of(f)))
+                .collect();
+            let completed_roles: Vec<String> =
+                self.completed_frameworks.iter().map(role_of).collect();
+            let view = Frameworks {
+                frameworks: self
+                    .frameworks
+                    .iter()
+                    .map(|(id, f)| framework_view(self, id, f, &roles[id]))
+                    .collect(),
+                completed_frameworks: self
+                    .completed_frameworks
+                    .iter()
+                    .zip(&completed_roles)
+                    .filter_map(|(f, r)| {
+                        f.info.id.as_ref().map(|id| framework_view(self, id, f, r))
+                    })
+                    .collect(),
+            };
+            let mut out = Vec::with_capacity(1 << 20);
+            let _ = serde_json::to_writer(&mut out, &view);
+            // A panic on the other thread is this request's failure only: write it here.
+            let head = other.join().unwrap_or_else(|_| rest());
+            // {"frameworks":...,"completed_frameworks":...} + {"version":...} -> one object.
+            out.pop();
+            out.push(b',');
+            out.extend_from_slice(head.get(1..).unwrap_or(b"}"));
+            out
+        })
     }
 
     /// `/master/state-summary`: agents and frameworks with counts, no task lists.
