@@ -333,6 +333,36 @@ fn spawn_launchers(
     )
 }
 
+/// Launches `total` tasks from `frameworks` frameworks and waits until all are RUNNING; the
+/// seconds from starting the frameworks. Fails if any task ends otherwise.
+async fn launch_all(
+    o: &Opts,
+    s: &mut Sim,
+    host: &Host,
+    frameworks: usize,
+    total: usize,
+) -> Result<f64, String> {
+    let t0 = Instant::now();
+    spawn_launchers(o, s, host, frameworks, total, 0)?;
+    let s = &*s;
+    let (c, _) = sim::wait_for(
+        s,
+        "tasks starting",
+        total as u64,
+        Duration::from_secs(600),
+        || {
+            let c = s.totals();
+            async move { (c, c.running) }
+        },
+        |c| c.running >= total as u64 || c.failed > 0,
+    )
+    .await?;
+    if c.failed > 0 {
+        return Err(format!("{} tasks failed while launching", c.failed));
+    }
+    Ok(t0.elapsed().as_secs_f64())
+}
+
 // ---- offer storm ------------------------------------------------------------------------------
 
 async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
@@ -461,24 +491,7 @@ async fn launch_storm(o: &Opts) -> Result<Value, String> {
     let (host, mut s, admit_s, _) = admit(o, o.tasks).await?;
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
-    let t0 = Instant::now();
-    spawn_launchers(o, &mut s, &host, frameworks, total, 0)?;
-    let (c, _) = sim::wait_for(
-        &s,
-        "tasks starting",
-        total as u64,
-        Duration::from_secs(300),
-        || {
-            let c = s.totals();
-            async move { (c, c.running) }
-        },
-        |c| c.running >= total as u64 || c.failed > 0,
-    )
-    .await?;
-    let launch_s = t0.elapsed().as_secs_f64();
-    if c.failed > 0 {
-        return Err(format!("{} tasks failed during the launch storm", c.failed));
-    }
+    let launch_s = launch_all(o, &mut s, &host, frameworks, total).await?;
     let (active, _) = host.ask(|m| m.task_counts()).await;
     s.stop().await;
     host.stop().await;
@@ -510,21 +523,7 @@ async fn populate(o: &Opts) -> Result<(Host, Sim, Value), String> {
     let rss_agents = sim::rss_bytes();
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
-    let t0 = Instant::now();
-    spawn_launchers(o, &mut s, &host, frameworks, total, 0)?;
-    sim::wait_for(
-        &s,
-        "tasks starting",
-        total as u64,
-        Duration::from_secs(600),
-        || {
-            let c = s.totals();
-            async move { (c, c.running) }
-        },
-        |c| c.running >= total as u64,
-    )
-    .await?;
-    let launch_s = t0.elapsed().as_secs_f64();
+    let launch_s = launch_all(o, &mut s, &host, frameworks, total).await?;
     // Let the acknowledgements settle before reading the memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = sim::rss_bytes();
@@ -570,7 +569,7 @@ async fn failover(o: &Opts) -> Result<Value, String> {
     let t0 = Instant::now();
     let host = host.restart().await?;
     let agents = o.agents;
-    let (_, took) = sim::wait_for(
+    sim::wait_for(
         &s,
         "agents reregistering",
         agents as u64,
@@ -594,7 +593,6 @@ async fn failover(o: &Opts) -> Result<Value, String> {
     )
     .await?;
     let failover_s = t0.elapsed().as_secs_f64();
-    let _ = took;
     s.stop().await;
     host.stop().await;
     println!(
