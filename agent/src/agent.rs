@@ -23,9 +23,16 @@ use mesos_api::{ids, AgentID, Attributes, ContainerID, ExecutorID, FrameworkID, 
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::flags::AgentFlags;
+use mesos_containerizer::{
+    Container, ContainerConfig, Containerizer, Event as ContainerEvent, ImageUse, Limits,
+    Termination,
+};
+use std::sync::Arc;
 
 #[path = "operator.rs"]
 mod operator;
+#[path = "recovery.rs"]
+mod recovery;
 use crate::sum::{Acked, StatusUpdateManager};
 
 /// The version this agent reports.
@@ -76,12 +83,18 @@ struct Executor {
     container_id: ContainerID,
     directory: PathBuf,
     pid: Option<i32>,
+    /// The container's actor.
+    container: Option<Container>,
+    /// The container's limits (the executor's resources and its tasks').
+    limits: Limits,
     stream: Option<UnboundedSender<Bytes>>,
     queued: Vec<Queued>,
     /// Every task not yet terminal-and-acknowledged, with its latest state.
     tasks: HashMap<TaskID, Task>,
     /// Set on shutdown: remaining tasks end KILLED rather than FAILED.
     shutting_down: bool,
+    /// Why the container could not be launched, once known.
+    launch_failure: Option<String>,
 }
 
 struct Framework {
@@ -106,6 +119,10 @@ pub struct Agent {
     nested: operator::NestedContainers,
     /// This agent's PID (for work finishing off the process).
     self_pid: Option<libprocess::PID<Agent>>,
+    /// Runs every executor in a container.
+    containerizer: Arc<Containerizer>,
+    /// Checkpoint directories of tasks with updates not yet acknowledged.
+    task_dirs: HashMap<(FrameworkID, TaskID), PathBuf>,
 }
 
 impl Agent {
@@ -120,7 +137,11 @@ impl Agent {
         } else {
             Some(master_upid(&flags.master)?)
         };
+        let containerizer = Containerizer::new(flags.containerizer.clone())
+            .map_err(|e| format!("cannot start the containerizer: {e}"))?;
         Ok(Agent {
+            containerizer,
+            task_dirs: HashMap::new(),
             info: AgentInfo {
                 hostname: flags.hostname.clone().unwrap_or_default(),
                 port: 5051,
@@ -228,6 +249,7 @@ impl Agent {
         tracing::info!(agent = %id, "registered with the master");
         self.info.id = Some(id);
         self.registered = true;
+        self.checkpoint_agent();
         self.backoff = self.flags.registration_backoff_factor;
         for u in self.updates.heads() {
             self.forward(ctx, u);
@@ -255,6 +277,7 @@ impl Agent {
             data: None,
             shutdown_grace_period: None,
             labels: None,
+            container: None,
         }
     }
 
@@ -342,7 +365,11 @@ impl Agent {
             });
         f.info = framework;
         if !f.executors.contains_key(&eid) {
-            match self.launch_executor(ctx, &fid, info, kind) {
+            let task_infos: Vec<&TaskInfo> = match &item {
+                Queued::Task(t) => vec![t.as_ref()],
+                Queued::Group(g) => g.tasks.iter().collect(),
+            };
+            match self.launch_executor(ctx, &fid, info, kind, &task_infos) {
                 Ok(e) => {
                     self.frameworks
                         .get_mut(&fid)
@@ -371,9 +398,16 @@ impl Agent {
             .get_mut(&fid)
             .and_then(|f| f.executors.get_mut(&eid))
             .expect("present");
+        let launched: Vec<Task> = tasks.clone();
         for t in tasks {
             e.tasks.insert(t.task_id.clone(), t);
         }
+        self.checkpoint_launch(&fid, &eid, &launched);
+        let e = self
+            .frameworks
+            .get_mut(&fid)
+            .and_then(|f| f.executors.get_mut(&eid))
+            .expect("present");
         match &e.stream {
             Some(tx) => {
                 let _ = tx.send(launch_record(&item));
@@ -411,6 +445,7 @@ impl Agent {
         fid: &FrameworkID,
         info: ExecutorInfo,
         kind: ExecKind,
+        tasks: &[&TaskInfo],
     ) -> Result<Executor, String> {
         let agent_id = self
             .info
@@ -434,80 +469,115 @@ impl Agent {
         let latest = runs.join("latest");
         let _ = std::fs::remove_file(&latest);
         let _ = std::os::unix::fs::symlink(&container_id.value, &latest);
-        let open = |name: &str| {
-            std::fs::File::create(directory.join(name))
-                .map_err(|e| format!("cannot create {name} in the sandbox: {e}"))
-        };
-        let (stdout, stderr) = (open("stdout")?, open("stderr")?);
 
-        let mut cmd = match kind {
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut uris = Vec::new();
+        let mut user = None;
+        let (program, args) = match kind {
             ExecKind::Custom => {
                 let c = info
                     .command
                     .clone()
                     .ok_or_else(|| format!("executor '{}' has no command", info.executor_id))?;
                 let value = c.value.clone().unwrap_or_default();
-                let mut cmd = if c.shell {
-                    let mut cmd = tokio::process::Command::new("/bin/sh");
-                    cmd.arg("-c").arg(&value);
-                    cmd
-                } else {
-                    let mut cmd = tokio::process::Command::new(&value);
-                    cmd.args(c.arguments.iter().skip(1));
-                    cmd
-                };
-                if let Some(env) = &c.environment {
-                    for v in &env.variables {
-                        cmd.env(&v.name, v.value.clone().unwrap_or_default());
+                if let Some(e) = &c.environment {
+                    for v in &e.variables {
+                        env.push((v.name.clone(), v.value.clone().unwrap_or_default()));
                     }
                 }
-                cmd
+                uris = c.uris.clone();
+                user = c.user.clone();
+                if c.shell {
+                    (PathBuf::from("/bin/sh"), vec!["-c".to_string(), value])
+                } else {
+                    (
+                        PathBuf::from(&value),
+                        c.arguments.iter().skip(1).cloned().collect(),
+                    )
+                }
             }
             _ => {
                 let (program, mode) = self.executor_program(kind)?;
-                let mut cmd = tokio::process::Command::new(program);
                 if let Some(m) = mode {
-                    cmd.env(crate::executor::MODE_ENV, m);
+                    env.push((crate::executor::MODE_ENV.into(), m.into()));
                 }
-                cmd
+                if kind == ExecKind::Command {
+                    if let Some(c) = tasks.first().and_then(|t| t.command.as_ref()) {
+                        uris = c.uris.clone();
+                        user = c.user.clone();
+                    }
+                }
+                (program, Vec::new())
             }
         };
         let upid = ctx.self_upid();
         let addr = upid.addr();
         let grace = self.flags.executor_shutdown_grace_period;
         let checkpoint = self.frameworks.get(fid).is_some_and(|f| f.info.checkpoint);
-        cmd.current_dir(&directory)
-            .stdin(std::process::Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0)
-            .env("MESOS_FRAMEWORK_ID", &fid.value)
-            .env("MESOS_EXECUTOR_ID", &info.executor_id.value)
-            .env("MESOS_AGENT_ID", &agent_id.value)
-            .env("MESOS_SLAVE_ID", &agent_id.value)
-            .env("MESOS_DIRECTORY", &directory)
-            .env("MESOS_SANDBOX", &directory)
-            .env("MESOS_AGENT_ENDPOINT", addr.to_string())
-            .env("MESOS_SLAVE_PID", upid.to_string())
-            .env("MESOS_CHECKPOINT", if checkpoint { "1" } else { "0" })
-            .env("MESOS_HTTP_COMMAND_EXECUTOR", "1")
-            .env(
+        let d = directory.display().to_string();
+        for (k, v) in [
+            ("MESOS_FRAMEWORK_ID", fid.value.clone()),
+            ("MESOS_EXECUTOR_ID", info.executor_id.value.clone()),
+            ("MESOS_AGENT_ID", agent_id.value.clone()),
+            ("MESOS_SLAVE_ID", agent_id.value.clone()),
+            ("MESOS_CONTAINER_ID", container_id.value.clone()),
+            ("MESOS_DIRECTORY", d.clone()),
+            ("MESOS_SANDBOX", d),
+            ("MESOS_AGENT_ENDPOINT", addr.to_string()),
+            ("MESOS_SLAVE_PID", upid.to_string()),
+            (
+                "MESOS_CHECKPOINT",
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
+            ("MESOS_HTTP_COMMAND_EXECUTOR", "1".into()),
+            (
+                "MESOS_RECOVERY_TIMEOUT",
+                format!("{}secs", self.flags.recovery_timeout.as_secs_f64()),
+            ),
+            (
                 "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
                 format!("{}secs", grace.as_secs_f64()),
-            );
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start executor '{}': {e}", info.executor_id))?;
-        let pid = child.id().map(|p| p as i32);
-        tracing::info!(framework = %fid, executor = %info.executor_id, ?pid, dir = %directory.display(), "executor launched");
+            ),
+        ] {
+            env.push((k.into(), v));
+        }
+        // The container holds the executor's resources and its tasks'.
+        let mut total = info.resources.clone();
+        for t in tasks {
+            total.add_all(&t.resources);
+        }
+        let limits = limits_of(&total);
+        let (container_info, image_use) = match kind {
+            ExecKind::Command => (
+                tasks.first().and_then(|t| t.container.clone()),
+                ImageUse::ForTask,
+            ),
+            _ => (info.container.clone(), ImageUse::Enter),
+        };
+        let config = ContainerConfig {
+            id: container_id.clone(),
+            parent: None,
+            program,
+            args,
+            env,
+            sandbox: directory.clone(),
+            limits: limits.clone(),
+            container_info,
+            image_use,
+            uris,
+            user,
+        };
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
-        ctx.spawn_then(
-            async move { child.wait().await },
-            move |a: &mut Agent, ctx, st| {
-                let code = st.ok();
-                a.executor_exited(ctx, &f, &e, &c, code);
-            },
-        );
+        let me = ctx.pid().clone();
+        let events = Box::new(move |ev: ContainerEvent| {
+            let (f, e, c) = (f.clone(), e.clone(), c.clone());
+            me.dispatch_nowait(move |a: &mut Agent, ctx| a.container_event(ctx, &f, &e, &c, ev));
+        });
+        let container = self
+            .containerizer
+            .launch(ctx.runtime(), config, events)
+            .map_err(|e| format!("cannot start executor '{}': {e}", info.executor_id))?;
+        tracing::info!(framework = %fid, executor = %info.executor_id, container = %container_id, dir = %directory.display(), "launching executor");
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
         ctx.delay(
             self.flags.executor_registration_timeout,
@@ -518,12 +588,54 @@ impl Agent {
             kind,
             container_id,
             directory,
-            pid,
+            pid: None,
+            container: Some(container),
+            limits,
             stream: None,
             queued: Vec::new(),
             tasks: HashMap::new(),
             shutting_down: false,
+            launch_failure: None,
         })
+    }
+
+    fn container_event(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        cid: &ContainerID,
+        ev: ContainerEvent,
+    ) {
+        match ev {
+            ContainerEvent::Launched { pid } => {
+                if let Some(e) = self
+                    .executor_mut(fid, eid)
+                    .filter(|e| &e.container_id == cid)
+                {
+                    e.pid = Some(pid);
+                    tracing::info!(framework = %fid, executor = %eid, pid, "executor launched");
+                    self.checkpoint_pid(fid, eid, pid);
+                }
+            }
+            ContainerEvent::Failed(why) => {
+                tracing::warn!(framework = %fid, executor = %eid, "container launch failed: {why}");
+                if let Some(e) = self
+                    .executor_mut(fid, eid)
+                    .filter(|e| &e.container_id == cid)
+                {
+                    e.launch_failure = Some(why);
+                }
+            }
+            ContainerEvent::Terminated(t) => self.executor_exited(ctx, fid, eid, cid, t),
+        }
+    }
+
+    /// Kills an executor's container.
+    fn destroy_container(e: &Executor) {
+        if let Some(c) = &e.container {
+            c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+        }
     }
 
     fn registration_timeout(&mut self, fid: &FrameworkID, eid: &ExecutorID, cid: &ContainerID) {
@@ -534,7 +646,7 @@ impl Agent {
             return;
         }
         tracing::warn!(framework = %fid, executor = %eid, "executor did not subscribe in time; killing it");
-        kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+        Self::destroy_container(e);
     }
 
     fn executor_mut(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> Option<&mut Executor> {
@@ -549,7 +661,7 @@ impl Agent {
         fid: &FrameworkID,
         eid: &ExecutorID,
         cid: &ContainerID,
-        status: Option<std::process::ExitStatus>,
+        t: Termination,
     ) {
         let Some(f) = self.frameworks.get_mut(fid) else {
             return;
@@ -561,19 +673,25 @@ impl Agent {
         if f.executors.is_empty() {
             self.frameworks.remove(fid);
         }
-        let how = match status {
-            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
-                (Some(c), _) => format!("exited with status {c}"),
-                (None, Some(sig)) => format!("terminated by signal {sig}"),
-                _ => "terminated".into(),
-            },
-            None => "terminated".into(),
-        };
+        let how = t.message.clone();
         tracing::info!(framework = %fid, executor = %eid, "executor {how}");
-        let state = if e.shutting_down {
-            TaskState::Killed
-        } else {
-            TaskState::Failed
+        let (state, reason, message) = match (&t.limitation, &e.launch_failure) {
+            (Some(l), _) => (TaskState::Failed, l.reason, l.message.clone()),
+            (None, Some(why)) => (
+                TaskState::Failed,
+                Reason::ContainerLaunchFailed,
+                format!("Failed to launch container: {why}"),
+            ),
+            (None, None) if e.shutting_down => (
+                TaskState::Killed,
+                Reason::ExecutorTerminated,
+                format!("Executor {how}"),
+            ),
+            (None, None) => (
+                TaskState::Failed,
+                Reason::ExecutorTerminated,
+                format!("Executor {how}"),
+            ),
         };
         let mut open: Vec<&Task> = e
             .tasks
@@ -583,18 +701,13 @@ impl Agent {
         open.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         let ids: Vec<TaskID> = open.iter().map(|t| t.task_id.clone()).collect();
         for t in ids {
-            let s = self.agent_status(
-                &t,
-                eid,
-                state,
-                Reason::ExecutorTerminated,
-                &format!("Executor {how}"),
-            );
+            let s = self.agent_status(&t, eid, state, reason, &message);
             self.handle_update(ctx, fid, Some(eid.clone()), s);
         }
         if !self.frameworks.contains_key(fid) && self.removing.remove(fid) {
             self.updates.remove_framework(fid);
         }
+        self.checkpoint_executor_gone(fid, eid, cid);
     }
 
     fn agent_status(
@@ -684,12 +797,12 @@ impl Agent {
                 ctx.delay(grace, move |a: &mut Agent, _| {
                     if let Some(e) = a.executor_mut(&f, &x) {
                         if e.container_id == c {
-                            kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+                            Self::destroy_container(e);
                         }
                     }
                 });
             }
-            None => kill_group(e.pid, nix::sys::signal::Signal::SIGKILL),
+            None => Self::destroy_container(e),
         }
     }
 
@@ -740,6 +853,7 @@ impl Agent {
             status,
             latest_state: latest,
         };
+        self.checkpoint_update(&u);
         if let Some(head) = self.updates.push(u) {
             self.forward(ctx, head);
         }
@@ -786,6 +900,9 @@ impl Agent {
             .head(&m.framework_id, &m.task_id)
             .filter(|h| h.status.uuid.as_deref() == Some(&m.uuid[..]))
             .map(|h| (h.status.state, h.executor_id.clone()));
+        if let Some((state, _)) = &acked_state {
+            self.checkpoint_ack(&m.framework_id, &m.task_id, &m.uuid, state.is_terminal());
+        }
         match self.updates.ack(&m.framework_id, &m.task_id, &m.uuid) {
             Acked::Ignored => {
                 tracing::debug!(task = %m.task_id, "duplicate or unknown acknowledgement ignored")
@@ -837,7 +954,40 @@ impl Agent {
             .into();
         }
         match call.kind.unwrap_or(CallType::Unknown) {
-            CallType::Subscribe => self.executor_subscribe(&fid, &eid).into(),
+            CallType::Subscribe => {
+                let resp = self.executor_subscribe(&fid, &eid);
+                // A resubscribing executor resends what the agent may not have received.
+                let resent = call
+                    .subscribe
+                    .map(|s| s.unacknowledged_updates)
+                    .unwrap_or_default();
+                for u in resent {
+                    let mut st = u.status;
+                    let Some(uuid) = st.uuid.clone() else {
+                        continue;
+                    };
+                    let tid = st.task_id.clone();
+                    let seen = self.executor_mut(&fid, &eid).is_some_and(|e| {
+                        e.tasks.get(&st.task_id).is_none_or(|t| {
+                            t.statuses.iter().any(|x| x.uuid.as_ref() == Some(&uuid))
+                        })
+                    });
+                    if !seen {
+                        st.source = Some(Source::Executor);
+                        st.executor_id = Some(eid.clone());
+                        self.handle_update(ctx, &fid, Some(eid.clone()), st);
+                        tracing::info!(task = %tid, "took a status update resent by a resubscribing executor");
+                    }
+                    if let Some(tx) = self.executor_mut(&fid, &eid).and_then(|e| e.stream.clone()) {
+                        let ev = exec_api::Event {
+                            acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
+                            ..exec_api::Event::new(exec_api::EventType::Acknowledged)
+                        };
+                        let _ = tx.send(event_record(&ev));
+                    }
+                }
+                resp.into()
+            }
             CallType::Update => {
                 let Some(u) = call.update else {
                     return HttpResponse::bad_request("Expecting 'update' to be present").into();
@@ -858,6 +1008,16 @@ impl Agent {
                 }
                 s.source = Some(Source::Executor);
                 s.executor_id = Some(eid.clone());
+                // A task the kernel's OOM killer ended failed for its container's memory limit.
+                if s.state == TaskState::Failed {
+                    if let Some(e) = self.executor_mut(&fid, &eid) {
+                        let (cid, limits) = (e.container_id.value.clone(), e.limits.clone());
+                        if let Some(l) = self.containerizer.memory_limitation(&cid, &limits) {
+                            s.reason = Some(l.reason);
+                            s.message = Some(l.message);
+                        }
+                    }
+                }
                 let tid = s.task_id.clone();
                 self.handle_update(ctx, &fid, Some(eid.clone()), s);
                 // The agent holds the update now: the executor may forget it.
@@ -939,6 +1099,17 @@ pub(crate) fn kill_group(pid: Option<i32>, sig: nix::sys::signal::Signal) {
     }
 }
 
+/// Container limits from resources (`cpus`, `mem` and `disk` in MB, `gpus`).
+fn limits_of(r: &mesos_api::Resources) -> Limits {
+    let mb = |v: f64| (v > 0.0).then_some((v * 1048576.0) as u64);
+    Limits {
+        cpus: Some(r.cpus()).filter(|c| *c > 0.0),
+        mem_bytes: mb(r.mem()),
+        disk_bytes: mb(r.scalar("disk").as_f64()),
+        gpus: r.scalar("gpus").as_f64() as usize,
+    }
+}
+
 /// A kill policy's grace period (Mesos's default 3 s).
 pub fn grace_of(p: Option<&KillPolicy>) -> Duration {
     p.and_then(|p| p.grace_period.as_ref())
@@ -1011,15 +1182,18 @@ impl Process for Agent {
         });
         Self::install_operator_routes(ctx);
         self.self_pid = Some(ctx.pid().clone());
+        self.recover(ctx);
         self.try_register(ctx);
     }
 
     fn finalize(&mut self, _ctx: &mut Context<Self>) {
         self.kill_nested();
-        // Executors do not outlive an agent that stops without checkpointing.
+        // Executors do not outlive an agent that is stopped (a crashed agent leaves them
+        // running for recovery).
         for f in self.frameworks.values() {
             for e in f.executors.values() {
-                kill_group(e.pid, nix::sys::signal::Signal::SIGKILL);
+                self.containerizer
+                    .destroy_orphan(&e.container_id.value, e.pid);
             }
         }
     }

@@ -6,20 +6,25 @@
 //! As the command executor it runs the one task of a LAUNCH; as the default executor it runs the
 //! tasks of a LAUNCH_GROUP, each in `tasks/<task id>/` of the sandbox with its own stdout and
 //! stderr, and when one of them fails or is killed the rest of the group is killed.
+//!
+//! A task with a health check gets a [`health::Checker`] once RUNNING: each change of its
+//! health goes out as TASK_RUNNING with `healthy` (REASON_TASK_HEALTH_CHECK_STATUS_UPDATED), and
+//! after too many failures in a row the task is killed like a KILL, ending TASK_KILLED with
+//! `healthy = false`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mesos_api::protocol::executor::{Call, CallType, CallUpdate, Event, EventType, Subscribe};
 use mesos_api::protocol::framework::{FrameworkCapabilityType, FrameworkInfo};
-use mesos_api::protocol::task::{KillPolicy, Source, TaskInfo, TaskState, TaskStatus};
+use mesos_api::protocol::task::{KillPolicy, Reason, Source, TaskInfo, TaskState, TaskStatus};
 use mesos_api::{ids, ExecutorID, FrameworkID, TaskID};
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 
-use crate::httpc;
+use crate::{health, httpc};
 
 /// The environment variable that makes a multi-call binary run as an executor
 /// (`command` or `default`).
@@ -108,6 +113,9 @@ enum Input {
     Disconnected(String),
     Exited(TaskID, std::io::Result<std::process::ExitStatus>),
     Escalate(TaskID),
+    /// Try subscribing again after losing the agent.
+    Resubscribe,
+    Health(health::HealthReport),
 }
 
 struct Running {
@@ -115,6 +123,10 @@ struct Running {
     /// Set once a kill started (the end state is then KILLED).
     killing: bool,
     group: Option<usize>,
+    /// Its health checker, stopped when the task ends (dropped with this).
+    checker: Option<health::Checker>,
+    /// Why its health check had it killed.
+    unhealthy: Option<String>,
 }
 
 struct Engine {
@@ -124,18 +136,22 @@ struct Engine {
     tasks: HashMap<TaskID, Running>,
     infos: HashMap<TaskID, TaskInfo>,
     groups: Vec<Vec<TaskID>>,
-    unacked: HashSet<Vec<u8>>,
+    /// Updates sent and not yet acknowledged, in order (resent when resubscribing).
+    unacked: Vec<TaskStatus>,
     launched: usize,
     shutting_down: bool,
     updates: mpsc::UnboundedSender<TaskStatus>,
     input: mpsc::UnboundedSender<Input>,
 }
 
-async fn run(mode: &str) -> Result<(), String> {
-    let conn = Conn::from_env()?;
-    let sandbox = PathBuf::from(env("MESOS_SANDBOX").or_else(|_| env("MESOS_DIRECTORY"))?);
+/// Subscribes to the agent and forwards its events (then a disconnection) to `tx`.
+async fn subscribe(
+    conn: &Conn,
+    payload: Subscribe,
+    tx: mpsc::UnboundedSender<Input>,
+) -> Result<(), String> {
     let mut sub = conn.call(CallType::Subscribe);
-    sub.subscribe = Some(Subscribe::default());
+    sub.subscribe = Some(payload);
     let (head, mut body) = httpc::stream(
         &conn.endpoint,
         "POST",
@@ -149,8 +165,6 @@ async fn run(mode: &str) -> Result<(), String> {
         let text = String::from_utf8_lossy(&body.read_all().await.unwrap_or_default()).into_owned();
         return Err(format!("subscription refused ({}): {text}", head.status));
     }
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel();
-    let tx = in_tx.clone();
     tokio::spawn(async move {
         loop {
             match body.next_record().await {
@@ -175,6 +189,37 @@ async fn run(mode: &str) -> Result<(), String> {
             }
         }
     });
+    Ok(())
+}
+
+/// A duration in stout's form (`900secs`, `15mins`), as the agent passes it.
+fn parse_secs(s: &str) -> Option<Duration> {
+    let units = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("ms", 1e-3),
+        ("secs", 1.0),
+        ("mins", 60.0),
+        ("hrs", 3600.0),
+    ];
+    units.iter().find_map(|(u, m)| {
+        s.strip_suffix(u)
+            .and_then(|n| n.parse::<f64>().ok())
+            .map(|n| Duration::from_secs_f64(n * m))
+    })
+}
+
+async fn run(mode: &str) -> Result<(), String> {
+    let conn = Conn::from_env()?;
+    let sandbox = PathBuf::from(env("MESOS_SANDBOX").or_else(|_| env("MESOS_DIRECTORY"))?);
+    // A checkpointing framework's executor outlives an agent restart: it resubscribes.
+    let checkpoint = std::env::var("MESOS_CHECKPOINT").is_ok_and(|v| v == "1");
+    let recovery_timeout = std::env::var("MESOS_RECOVERY_TIMEOUT")
+        .ok()
+        .and_then(|v| parse_secs(&v))
+        .unwrap_or(Duration::from_secs(15 * 60));
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel();
+    subscribe(&conn, Subscribe::default(), in_tx.clone()).await?;
     // Updates go out one at a time, in order.
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<TaskStatus>();
     let uconn = Conn::from_env()?;
@@ -211,20 +256,68 @@ async fn run(mode: &str) -> Result<(), String> {
         tasks: HashMap::new(),
         infos: HashMap::new(),
         groups: Vec::new(),
-        unacked: HashSet::new(),
+        unacked: Vec::new(),
         launched: 0,
         shutting_down: false,
         updates: up_tx,
-        input: in_tx,
+        input: in_tx.clone(),
     };
     let _ = mode;
+    let mut lost_at: Option<std::time::Instant> = None;
     while let Some(i) = in_rx.recv().await {
         match i {
             Input::Event(ev) => engine.event(*ev),
             Input::Exited(tid, st) => engine.exited(tid, st),
+            Input::Health(report) => engine.health(report),
             Input::Escalate(tid) => {
                 if let Some(r) = engine.tasks.get(&tid) {
                     kill(r.pid, Signal::SIGKILL);
+                }
+            }
+            Input::Disconnected(why) if checkpoint && !engine.shutting_down => {
+                eprintln!("executor: lost the agent ({why}); waiting up to {recovery_timeout:?} for it to come back");
+                lost_at.get_or_insert_with(std::time::Instant::now);
+                let tx = in_tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let _ = tx.send(Input::Resubscribe);
+                });
+            }
+            Input::Resubscribe => {
+                let since = lost_at.map(|t| t.elapsed()).unwrap_or_default();
+                if since > recovery_timeout {
+                    for r in engine.tasks.values() {
+                        kill(r.pid, Signal::SIGKILL);
+                    }
+                    return Err(format!(
+                        "the agent did not come back within the recovery timeout ({recovery_timeout:?})"
+                    ));
+                }
+                let payload = Subscribe {
+                    unacknowledged_tasks: engine
+                        .infos
+                        .iter()
+                        .filter(|(t, _)| engine.tasks.contains_key(*t))
+                        .map(|(_, i)| i.clone())
+                        .collect(),
+                    unacknowledged_updates: engine
+                        .unacked
+                        .iter()
+                        .map(|s| CallUpdate { status: s.clone() })
+                        .collect(),
+                };
+                match subscribe(&engine.conn, payload, in_tx.clone()).await {
+                    Ok(()) => {
+                        eprintln!("executor: resubscribed to the agent after {since:?}");
+                        lost_at = None;
+                    }
+                    Err(_) => {
+                        let tx = in_tx.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let _ = tx.send(Input::Resubscribe);
+                        });
+                    }
                 }
             }
             Input::Disconnected(why) => {
@@ -267,16 +360,19 @@ impl Engine {
 
     fn status(&mut self, task: &TaskID, state: TaskState, message: Option<String>) {
         let mut s = TaskStatus::new(task.clone(), state);
-        s.source = Some(Source::Executor);
         s.message = message;
+        self.send(s);
+    }
+
+    fn send(&mut self, mut s: TaskStatus) {
+        s.source = Some(Source::Executor);
         s.executor_id = Some(self.conn.executor_id.clone());
-        let uuid = ids::new_uuid_bytes();
-        self.unacked.insert(uuid.clone());
-        s.uuid = Some(uuid);
+        s.uuid = Some(ids::new_uuid_bytes());
         s.timestamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .map(|d| d.as_secs_f64());
+        self.unacked.push(s.clone());
         let _ = self.updates.send(s);
     }
 
@@ -320,7 +416,8 @@ impl Engine {
             }
             EventType::Acknowledged => {
                 if let Some(a) = ev.acknowledged {
-                    self.unacked.remove(&a.uuid);
+                    self.unacked
+                        .retain(|u| u.uuid.as_deref() != Some(&a.uuid[..]));
                 }
             }
             EventType::Shutdown => {
@@ -395,6 +492,17 @@ impl Engine {
         } else {
             c.current_dir(&self.sandbox);
         }
+        // A command task with an image runs in the rootfs the agent provisioned for it.
+        if let Ok(rootfs) = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV) {
+            if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into()) {
+                self.status(
+                    &tid,
+                    TaskState::Failed,
+                    Some(format!("cannot prepare the task's image: {e}")),
+                );
+                return;
+            }
+        }
         match c.spawn() {
             Ok(mut child) => {
                 let pid = child.id().map(|p| p as i32);
@@ -404,6 +512,8 @@ impl Engine {
                         pid,
                         killing: false,
                         group,
+                        checker: None,
+                        unhealthy: None,
                     },
                 );
                 self.infos.insert(tid.clone(), task);
@@ -414,6 +524,7 @@ impl Engine {
                     let _ = tx.send(Input::Exited(t, st));
                 });
                 self.status(&tid, TaskState::Running, None);
+                self.start_health_check(&tid);
             }
             Err(e) => self.status(
                 &tid,
@@ -421,6 +532,58 @@ impl Engine {
                 Some(format!("Failed to launch '{value}': {e}")),
             ),
         }
+    }
+
+    /// Runs the task in an image's rootfs: its own mount namespace, the sandbox at
+    /// /mnt/mesos/sandbox, its volumes mounted inside, then pivot_root.
+    fn enter_rootfs(
+        &self,
+        c: &mut tokio::process::Command,
+        task: &TaskInfo,
+        rootfs: PathBuf,
+    ) -> Result<(), String> {
+        use mesos_containerizer::launch::{self, BindMount, Isolation, Plan, Rootfs};
+        let mut mounts = Vec::new();
+        for v in task.container.iter().flat_map(|c| c.volumes.iter()) {
+            let source = v
+                .source
+                .as_ref()
+                .and_then(|s| s.host_path.as_ref().map(|h| PathBuf::from(&h.path)))
+                .or_else(|| v.host_path.as_ref().map(PathBuf::from))
+                .or_else(|| {
+                    v.source
+                        .as_ref()
+                        .and_then(|s| s.sandbox_path.as_ref())
+                        .map(|p| self.sandbox.join(&p.path))
+                })
+                .ok_or_else(|| format!("volume '{}' has no source", v.container_path))?;
+            let target = if v.container_path.starts_with('/') {
+                PathBuf::from(&v.container_path)
+            } else {
+                PathBuf::from(launch::SANDBOX_IN_ROOTFS).join(&v.container_path)
+            };
+            mounts.push(BindMount {
+                source,
+                target,
+                readonly: v.mode == mesos_api::protocol::container::VolumeMode::Ro,
+            });
+        }
+        let iso = Isolation {
+            mounts,
+            rootfs: Some(Rootfs {
+                path: rootfs,
+                sandbox: self.sandbox.clone(),
+                working_dir: None,
+            }),
+            ..Isolation::default()
+        };
+        let plan = Plan::new(&iso).map_err(|e| e.to_string())?;
+        c.env("MESOS_SANDBOX", launch::SANDBOX_IN_ROOTFS).env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+        launch::apply_in_group(c, plan);
+        Ok(())
     }
 
     fn kill_task(&mut self, tid: &TaskID, policy: Option<&KillPolicy>) {
@@ -458,6 +621,9 @@ impl Engine {
         let Some(r) = self.tasks.remove(&tid) else {
             return;
         };
+        if let Some(c) = r.checker {
+            c.stop();
+        }
         // Whatever the task left in its group goes with it.
         kill(r.pid, Signal::SIGKILL);
         let (ok, msg) = match &st {
@@ -471,12 +637,73 @@ impl Engine {
         } else {
             TaskState::Failed
         };
-        self.status(&tid, state, Some(msg));
+        let mut s = TaskStatus::new(tid.clone(), state);
+        s.message = Some(msg);
+        if let Some(why) = &r.unhealthy {
+            s.healthy = Some(false);
+            s.message = Some(format!("{why}; {}", s.message.unwrap_or_default()));
+        }
+        self.send(s);
         if let Some(g) = r.group {
             if state != TaskState::Finished {
                 for t in self.groups[g].clone() {
                     self.kill_task(&t, None);
                 }
+            }
+        }
+    }
+
+    /// Starts the health checker of a task that just became RUNNING, if it has a health check.
+    fn start_health_check(&mut self, tid: &TaskID) {
+        let Some(check) = self.infos.get(tid).and_then(|t| t.health_check.clone()) else {
+            return;
+        };
+        let Some(r) = self.tasks.get_mut(tid) else {
+            return;
+        };
+        let dir = match r.group {
+            Some(_) => self.sandbox.join("tasks").join(&tid.value),
+            None => self.sandbox.clone(),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        match health::Checker::spawn(tid.clone(), check, dir, tx) {
+            Ok(c) => r.checker = Some(c),
+            Err(e) => {
+                // As Mesos does, the task runs on unchecked.
+                eprintln!("executor: not health checking task {}: {e}", tid.value);
+                return;
+            }
+        }
+        let input = self.input.clone();
+        tokio::spawn(async move {
+            while let Some(report) = rx.recv().await {
+                if input.send(Input::Health(report)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn health(&mut self, report: health::HealthReport) {
+        match report {
+            health::HealthReport::Changed { task_id, healthy } => {
+                // Nothing more once the task is being killed or has ended.
+                if self.tasks.get(&task_id).is_some_and(|r| !r.killing) {
+                    let mut s = TaskStatus::new(task_id, TaskState::Running);
+                    s.healthy = Some(healthy);
+                    s.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+                    self.send(s);
+                }
+            }
+            health::HealthReport::Kill { task_id, message } => {
+                let Some(r) = self.tasks.get_mut(&task_id) else {
+                    return;
+                };
+                if r.killing {
+                    return;
+                }
+                r.unhealthy = Some(message);
+                self.kill_task(&task_id, None);
             }
         }
     }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mesos_containerizer::ContainerizerFlags;
+
 /// Flags of `mesos-agent`.
 #[derive(Clone, Debug)]
 pub struct AgentFlags {
@@ -28,16 +30,44 @@ pub struct AgentFlags {
     /// `--launcher_dir`: where `mesos-executor` and `mesos-default-executor` are (default: the
     /// directory of the running binary).
     pub launcher_dir: Option<PathBuf>,
-    /// `--isolation` (accepted; isolation itself comes with the containerizer).
-    pub isolation: String,
+    /// The containerizer's flags (`--launcher`, `--isolation`, cgroups, images, fetcher).
+    pub containerizer: ContainerizerFlags,
+    /// `--recover`: `reconnect` (adopt the executors that survived a restart) or `cleanup`
+    /// (kill them, then register as a new agent).
+    pub recover: Recover,
+    /// `--recovery_timeout` (15 min): how long an executor waits for a restarted agent.
+    pub recovery_timeout: Duration,
+}
+
+/// `--recover`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recover {
+    /// Reconnect with the executors that survived.
+    Reconnect,
+    /// Kill them and start afresh.
+    Cleanup,
+}
+
+impl Recover {
+    /// From the flag's value.
+    pub fn parse(s: &str) -> Result<Recover, String> {
+        match s {
+            "reconnect" => Ok(Recover::Reconnect),
+            "cleanup" => Ok(Recover::Cleanup),
+            _ => Err(format!(
+                "Flag '--recover': expecting 'reconnect' or 'cleanup', got '{s}'"
+            )),
+        }
+    }
 }
 
 impl AgentFlags {
     /// Flags for an agent of `master` working in `work_dir`, the rest at their defaults.
     pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> AgentFlags {
+        let work_dir: PathBuf = work_dir.into();
         AgentFlags {
             master: master.into(),
-            work_dir: work_dir.into(),
+            work_dir: work_dir.clone(),
             resources: None,
             attributes: None,
             hostname: None,
@@ -46,7 +76,13 @@ impl AgentFlags {
             executor_shutdown_grace_period: Duration::from_secs(5),
             registration_backoff_factor: Duration::from_secs(1),
             launcher_dir: None,
-            isolation: "posix/cpu,posix/mem".into(),
+            containerizer: {
+                let mut c = ContainerizerFlags::new(&work_dir);
+                c.fetcher_cache_dir = work_dir.join("fetch");
+                c
+            },
+            recover: Recover::Reconnect,
+            recovery_timeout: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -13,6 +13,7 @@
 mod agent;
 pub mod executor;
 pub mod flags;
+pub mod health;
 pub mod httpc;
 pub mod resources;
 pub mod sum;

@@ -109,7 +109,8 @@ impl Agent {
             "executor_registration_timeout": secs(f.executor_registration_timeout),
             "executor_shutdown_grace_period": secs(f.executor_shutdown_grace_period),
             "registration_backoff_factor": secs(f.registration_backoff_factor),
-            "isolation": f.isolation,
+            "isolation": f.containerizer.isolation.iter().filter(|i| **i != mesos_containerizer::Isolator::FilesystemPosix).map(|i| i.name()).collect::<Vec<_>>().join(","),
+            "launcher": f.containerizer.launcher.as_str(),
         })
     }
 
@@ -173,26 +174,26 @@ impl Agent {
         })
     }
 
-    /// `/monitor/statistics`: per executor, CPU time and memory of its process.
+    /// An executor container's `ResourceStatistics`, read now.
+    fn usage_json(&self, e: &Executor) -> Value {
+        let u = self
+            .containerizer
+            .usage(&e.container_id.value, e.pid, &e.limits);
+        serde_json::to_value(u).unwrap_or_default()
+    }
+
+    /// `/monitor/statistics`: per executor, its container's usage (cgroups or its processes).
     fn statistics(&self) -> Vec<Value> {
         self.frameworks
             .iter()
             .flat_map(|(fid, f)| f.executors.values().map(move |e| (fid, e)))
             .map(|(fid, e)| {
-                let (user, sys, rss) = e.pid.and_then(proc_usage).unwrap_or_default();
                 json!({
                     "executor_id": e.info.executor_id.value,
                     "executor_name": e.info.name.clone().unwrap_or_default(),
                     "framework_id": fid.value,
                     "source": e.info.executor_id.value,
-                    "statistics": {
-                        "timestamp": now_secs(),
-                        "cpus_user_time_secs": user,
-                        "cpus_system_time_secs": sys,
-                        "cpus_limit": e.info.resources.cpus(),
-                        "mem_rss_bytes": rss,
-                        "mem_limit_bytes": (e.info.resources.mem() * 1048576.0) as u64,
-                    },
+                    "statistics": self.usage_json(e),
                 })
             })
             .collect()
@@ -383,18 +384,12 @@ impl Agent {
         let mut out = Vec::new();
         for (fid, f) in &self.frameworks {
             for e in f.executors.values() {
-                let (user, sys, rss) = e.pid.and_then(proc_usage).unwrap_or_default();
                 out.push(json!({
                     "framework_id": {"value": fid.value},
                     "executor_id": {"value": e.info.executor_id.value},
                     "executor_name": e.info.name.clone().unwrap_or_default(),
                     "container_id": {"value": e.container_id.value},
-                    "resource_statistics": {
-                        "timestamp": now_secs(),
-                        "cpus_user_time_secs": user,
-                        "cpus_system_time_secs": sys,
-                        "mem_rss_bytes": rss,
-                    },
+                    "resource_statistics": self.usage_json(e),
                 }));
             }
         }

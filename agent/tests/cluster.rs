@@ -207,6 +207,8 @@ fn command_task(id: &str, agent: &AgentID, cmd: &str, res: &str) -> TaskInfo {
         kill_policy: None,
         data: None,
         labels: None,
+        container: None,
+        health_check: None,
     }
 }
 
@@ -473,6 +475,7 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
         data: None,
         shutdown_grace_period: None,
         labels: None,
+        container: None,
     };
     let tasks = vec![
         command_task("g1", &o.agent_id, "sleep 60", "cpus:1;mem:64"),
@@ -847,4 +850,129 @@ async fn reserve_then_unreserve_through_accept() {
         .await
         .unwrap();
     assert!(held.is_empty(), "{held}");
+}
+
+/// A COMMAND health check with the given timings, as `mesos-execute --health_check` would send.
+fn command_health_check(
+    cmd: &str,
+    interval: f64,
+    consecutive_failures: u32,
+) -> mesos_api::protocol::container::HealthCheck {
+    use mesos_api::protocol::container::{HealthCheck, HealthCheckType};
+    let mut h = HealthCheck::new(HealthCheckType::Command);
+    h.command = Some(CommandInfo::shell(cmd));
+    h.delay_seconds = 0.0;
+    h.interval_seconds = interval;
+    h.grace_period_seconds = 0.0;
+    h.consecutive_failures = consecutive_failures;
+    h.timeout_seconds = 1.0;
+    h
+}
+
+async fn kill_task(fw: &Fw, task: &str) {
+    let tid = TaskID::new(task);
+    drive(fw, move |d| d.kill(tid, None, None)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_its_health_check_is_reported_unhealthy_then_killed() {
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut fw = framework(&c, info("unhealthy")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let mut t = command_task("sick", &o.agent_id, "sleep 30", "cpus:1;mem:64");
+    t.health_check = Some(command_health_check("exit 1", 0.2, 2));
+    launch(&fw, &o.id, vec![t]).await;
+    let started = Instant::now();
+    let states = states_until_terminal(&mut fw, "sick").await;
+    let unhealthy = states
+        .iter()
+        .position(|s| s.state == TaskState::Running && s.healthy == Some(false))
+        .unwrap_or_else(|| panic!("no unhealthy TASK_RUNNING: {states:?}"));
+    assert_eq!(
+        states[unhealthy].reason,
+        Some(Reason::TaskHealthCheckStatusUpdated)
+    );
+    assert!(states.iter().all(|s| s.healthy != Some(true)), "{states:?}");
+    let last = states.last().unwrap();
+    assert_eq!(last.state, TaskState::Killed, "{last:?}");
+    assert_eq!(last.healthy, Some(false));
+    let msg = last.message.as_deref().unwrap_or("");
+    assert!(msg.contains("health check failed"), "{msg}");
+    // Killed after two failed checks, long before `sleep 30` would have ended.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_passing_its_tcp_health_check_is_reported_healthy() {
+    use mesos_api::protocol::container::{HealthCheck, HealthCheckType, TcpCheckInfo};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut fw = framework(&c, info("healthy")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let mut t = command_task("fine", &o.agent_id, "sleep 30", "cpus:1;mem:64");
+    let mut h = HealthCheck::new(HealthCheckType::Tcp);
+    h.tcp = Some(TcpCheckInfo {
+        port: listener.local_addr().unwrap().port().into(),
+    });
+    h.delay_seconds = 0.0;
+    h.interval_seconds = 0.2;
+    t.health_check = Some(h);
+    launch(&fw, &o.id, vec![t]).await;
+    let s = loop {
+        let s = wait_state(&mut fw, "fine", TaskState::Running).await;
+        if s.healthy.is_some() {
+            break s;
+        }
+    };
+    assert_eq!(s.healthy, Some(true), "{s:?}");
+    assert_eq!(s.reason, Some(Reason::TaskHealthCheckStatusUpdated));
+    kill_task(&fw, "fine").await;
+    let last = states_until_terminal(&mut fw, "fine").await.pop().unwrap();
+    assert_eq!(last.state, TaskState::Killed);
+    // Killed by the framework, not by its health check.
+    assert_eq!(last.healthy, None, "{last:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
+    let c = cluster(1, "cpus:2;mem:512").await;
+    let mut fw = framework(&c, info("group-health")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let executor = ExecutorInfo {
+        kind: Some(ExecutorType::Default),
+        executor_id: ExecutorID::new("default"),
+        framework_id: None,
+        command: None,
+        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+        name: None,
+        data: None,
+        shutdown_grace_period: None,
+        labels: None,
+        container: None,
+    };
+    let mut t = command_task("member", &o.agent_id, "sleep 30", "cpus:1;mem:64");
+    // Passes only in `tasks/member/` of the executor's sandbox.
+    t.health_check = Some(command_health_check(
+        r#"test -f stdout && test "$(basename "$(pwd)")" = member"#,
+        0.2,
+        1,
+    ));
+    let oid = o.id.clone();
+    drive(&fw, move |d| {
+        d.launch_group(&oid, executor, TaskGroupInfo { tasks: vec![t] }, None)
+    })
+    .await;
+    let s = loop {
+        let s = wait_state(&mut fw, "member", TaskState::Running).await;
+        if s.healthy.is_some() {
+            break s;
+        }
+    };
+    assert_eq!(s.healthy, Some(true), "{s:?}");
+    kill_task(&fw, "member").await;
+    let last = states_until_terminal(&mut fw, "member")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(last.state, TaskState::Killed);
 }

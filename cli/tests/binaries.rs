@@ -291,6 +291,8 @@ async fn launch_sleeper(
         kill_policy: None,
         data: None,
         labels: None,
+        container: None,
+        health_check: None,
     };
     let oid = offer.id.clone();
     pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {

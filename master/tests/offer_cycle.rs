@@ -249,6 +249,8 @@ fn task(id: &str, agent: &AgentID, res: &str) -> TaskInfo {
         kill_policy: None,
         data: None,
         labels: None,
+        container: None,
+        health_check: None,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::container::{ContainerInfo, HealthCheck};
 use super::enums::proto_enum;
 use crate::ids::{AgentID, ExecutorID, FrameworkID, TaskID};
 use crate::resources::Resources;
@@ -275,6 +276,9 @@ pub struct ExecutorInfo {
     /// Labels.
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// Its container (image, volumes, rlimits).
+    #[serde(default)]
+    pub container: Option<ContainerInfo>,
 }
 
 /// A task to launch.
@@ -304,6 +308,12 @@ pub struct TaskInfo {
     /// Labels.
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// Its container (image, volumes, rlimits).
+    #[serde(default)]
+    pub container: Option<ContainerInfo>,
+    /// Its health check.
+    #[serde(default)]
+    pub health_check: Option<HealthCheck>,
 }
 
 /// Tasks launched together under one executor.

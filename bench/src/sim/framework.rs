@@ -99,6 +99,8 @@ impl SimFramework {
                 kill_policy: None,
                 data: finish.then(|| FINISH.to_vec()),
                 labels: None,
+                container: None,
+                health_check: None,
             });
         }
         out

@@ -221,6 +221,8 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
                 kill_policy: None,
                 data: None,
                 labels: None,
+                container: None,
+                health_check: None,
             };
             Ok((Plan::Task(Box::new(t)), need))
         }
@@ -257,6 +259,7 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
                 data: None,
                 shutdown_grace_period: None,
                 labels: None,
+                container: None,
             };
             let mut need = executor.resources.clone();
             for t in &g.tasks {

@@ -1,0 +1,414 @@
+//! Starting a container's first process: the posix launcher (its own session and process
+//! group) and the linux launcher (also new mount and pid namespaces, bind-mounted volumes, and
+//! optionally an image's root filesystem entered with `pivot_root`).
+//!
+//! Everything the child does between fork and exec is in [`Plan::enter`], which only makes
+//! system calls on buffers prepared before the fork (no allocation after fork in a threaded
+//! program). The child joins its cgroups before exec, so nothing it starts escapes them.
+//!
+//! With a pid namespace, the forked child unshares it and forks again: the grandchild is pid 1
+//! of the new namespace and becomes the container's program; the child stays as a small
+//! waiter that relays the grandchild's exit status (so the agent still has a child to wait
+//! for), and the grandchild dies with it.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+
+use crate::error::{Error, Result};
+
+/// A bind mount into the container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BindMount {
+    /// The host path.
+    pub source: PathBuf,
+    /// Where it appears (in the container's view; inside the rootfs when there is one).
+    pub target: PathBuf,
+    /// Mounted read-only.
+    pub readonly: bool,
+}
+
+/// An image's root filesystem to run in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rootfs {
+    /// The provisioned rootfs on the host.
+    pub path: PathBuf,
+    /// The sandbox on the host, mounted at [`SANDBOX_IN_ROOTFS`].
+    pub sandbox: PathBuf,
+    /// The working directory inside (default the sandbox).
+    pub working_dir: Option<String>,
+}
+
+/// Where the sandbox appears inside an image's rootfs.
+pub const SANDBOX_IN_ROOTFS: &str = "/mnt/mesos/sandbox";
+
+/// A resource limit for `setrlimit`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rlimit {
+    /// Which.
+    pub resource: nix::sys::resource::Resource,
+    /// Soft limit (`u64::MAX`: unlimited).
+    pub soft: u64,
+    /// Hard limit (`u64::MAX`: unlimited).
+    pub hard: u64,
+}
+
+/// What the child does before exec, as asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Isolation {
+    /// `cgroup.procs` files to join.
+    pub cgroup_procs: Vec<PathBuf>,
+    /// New mount namespace.
+    pub mount_namespace: bool,
+    /// New pid namespace (implies a mount namespace, for a fresh /proc).
+    pub pid_namespace: bool,
+    /// Bind mounts (need a mount namespace).
+    pub mounts: Vec<BindMount>,
+    /// An image's rootfs (needs a mount namespace).
+    pub rootfs: Option<Rootfs>,
+    /// Resource limits.
+    pub rlimits: Vec<Rlimit>,
+}
+
+struct CMount {
+    source: CString,
+    target: CString,
+    readonly: bool,
+}
+
+/// [`Isolation`] turned into C strings before the fork.
+pub struct Plan {
+    procs: Vec<CString>,
+    unshare: CloneFlags,
+    pid_ns: bool,
+    mounts: Vec<CMount>,
+    rootfs: Option<(CString, CString, CString, CString, CString)>,
+    workdir: Option<CString>,
+    rlimits: Vec<Rlimit>,
+}
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid(format!("path '{}' contains a NUL byte", p.display())))
+}
+
+fn mkdirs(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))
+}
+
+/// Creates what a bind target needs to exist: a directory for a directory, an empty file for
+/// a file.
+fn prepare_target(source: &Path, target: &Path) -> Result<()> {
+    if target.exists() {
+        return Ok(());
+    }
+    if source.is_dir() {
+        mkdirs(target)
+    } else {
+        if let Some(p) = target.parent() {
+            mkdirs(p)?;
+        }
+        std::fs::File::create(target)
+            .map(drop)
+            .map_err(|e| Error::io("cannot create", target, e))
+    }
+}
+
+impl Plan {
+    /// Prepares `iso`: checks paths, creates mount points (inside the rootfs too), and
+    /// converts every path to a C string.
+    pub fn new(iso: &Isolation) -> Result<Plan> {
+        let mut unshare = CloneFlags::empty();
+        let needs_ns = iso.mount_namespace
+            || iso.pid_namespace
+            || !iso.mounts.is_empty()
+            || iso.rootfs.is_some();
+        if needs_ns {
+            unshare |= CloneFlags::CLONE_NEWNS;
+        }
+        if iso.pid_namespace {
+            unshare |= CloneFlags::CLONE_NEWPID;
+        }
+        let mut mounts = Vec::new();
+        let mut rootfs = None;
+        let mut workdir = None;
+        if let Some(r) = &iso.rootfs {
+            let inside = |p: &str| r.path.join(p.trim_start_matches('/'));
+            let sandbox_at = inside(SANDBOX_IN_ROOTFS);
+            mkdirs(&sandbox_at)?;
+            mkdirs(&inside("proc"))?;
+            mkdirs(&inside("dev"))?;
+            mkdirs(&inside("tmp"))?;
+            rootfs = Some((
+                cstr(&r.path)?,
+                cstr(&r.sandbox)?,
+                cstr(&sandbox_at)?,
+                cstr(&inside("proc"))?,
+                cstr(&inside("dev"))?,
+            ));
+            let wd = r.working_dir.as_deref().unwrap_or(SANDBOX_IN_ROOTFS);
+            workdir = Some(cstr(Path::new(wd))?);
+            for m in &iso.mounts {
+                if !m.source.exists() {
+                    return Err(Error::Invalid(format!(
+                        "volume source '{}' does not exist",
+                        m.source.display()
+                    )));
+                }
+                let t = inside(&m.target.to_string_lossy());
+                prepare_target(&m.source, &t)?;
+                mounts.push(CMount {
+                    source: cstr(&m.source)?,
+                    target: cstr(&t)?,
+                    readonly: m.readonly,
+                });
+            }
+        } else {
+            for m in &iso.mounts {
+                if !m.source.exists() {
+                    return Err(Error::Invalid(format!(
+                        "volume source '{}' does not exist",
+                        m.source.display()
+                    )));
+                }
+                prepare_target(&m.source, &m.target)?;
+                mounts.push(CMount {
+                    source: cstr(&m.source)?,
+                    target: cstr(&m.target)?,
+                    readonly: m.readonly,
+                });
+            }
+        }
+        Ok(Plan {
+            procs: iso
+                .cgroup_procs
+                .iter()
+                .map(|p| cstr(p))
+                .collect::<Result<_>>()?,
+            unshare,
+            pid_ns: iso.pid_namespace,
+            mounts,
+            rootfs,
+            workdir,
+            rlimits: iso.rlimits.clone(),
+        })
+    }
+
+    /// Whether the plan forks a namespace waiter.
+    pub fn forks(&self) -> bool {
+        self.pid_ns
+    }
+
+    /// Runs in the child between fork and exec. Only system calls on prepared buffers.
+    ///
+    /// # Safety
+    /// Must be called only in a freshly forked child (as a `pre_exec` hook).
+    pub unsafe fn enter(&self) -> std::io::Result<()> {
+        use nix::fcntl::{open, OFlag};
+        use nix::sys::stat::Mode;
+        let err = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
+        for p in &self.procs {
+            let fd = open(
+                p.as_c_str(),
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err)?;
+            let r = nix::unistd::write(std::os::fd::BorrowedFd::borrow_raw(fd), b"0");
+            let _ = nix::unistd::close(fd);
+            r.map_err(err)?;
+        }
+        for l in &self.rlimits {
+            nix::sys::resource::setrlimit(l.resource, l.soft, l.hard).map_err(err)?;
+        }
+        if self.unshare.is_empty() {
+            return Ok(());
+        }
+        nix::sched::unshare(self.unshare).map_err(err)?;
+        let none: Option<&std::ffi::CStr> = None;
+        nix::mount::mount(
+            none,
+            c"/",
+            none,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            none,
+        )
+        .map_err(err)?;
+        if self.pid_ns {
+            wait_in_namespace_parent()?;
+            // Now pid 1 of the new namespace: die with the waiter.
+            nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
+        }
+        for m in &self.mounts {
+            bind(&m.source, &m.target, m.readonly).map_err(err)?;
+        }
+        match &self.rootfs {
+            None => {
+                if self.pid_ns {
+                    let _ = nix::mount::umount2(c"/proc", MntFlags::MNT_DETACH);
+                    nix::mount::mount(
+                        Some(c"proc"),
+                        c"/proc",
+                        Some(c"proc"),
+                        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                        none,
+                    )
+                    .map_err(err)?;
+                }
+            }
+            Some((root, sandbox, sandbox_at, proc_at, dev_at)) => {
+                // pivot_root needs the new root to be a mount point.
+                bind(root, root, false).map_err(err)?;
+                bind(sandbox, sandbox_at, false).map_err(err)?;
+                nix::mount::mount(
+                    Some(c"/dev"),
+                    dev_at.as_c_str(),
+                    none,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    none,
+                )
+                .map_err(err)?;
+                nix::mount::mount(
+                    Some(c"proc"),
+                    proc_at.as_c_str(),
+                    Some(c"proc"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    none,
+                )
+                .map_err(err)?;
+                nix::unistd::chdir(root.as_c_str()).map_err(err)?;
+                // Stack the old root under the new one, then detach it.
+                nix::unistd::pivot_root(c".", c".").map_err(err)?;
+                nix::mount::umount2(c".", MntFlags::MNT_DETACH).map_err(err)?;
+                nix::unistd::chdir(c"/").map_err(err)?;
+            }
+        }
+        if let Some(w) = &self.workdir {
+            nix::unistd::chdir(w.as_c_str()).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+fn bind(source: &CString, target: &CString, readonly: bool) -> nix::Result<()> {
+    let none: Option<&std::ffi::CStr> = None;
+    nix::mount::mount(
+        Some(source.as_c_str()),
+        target.as_c_str(),
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )?;
+    if readonly {
+        nix::mount::mount(
+            Some(source.as_c_str()),
+            target.as_c_str(),
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            none,
+        )?;
+    }
+    Ok(())
+}
+
+/// Forks after `unshare(CLONE_NEWPID)`: returns in the child (pid 1 of the namespace); the
+/// parent closes every descriptor above stderr, waits for the child and exits as it did.
+unsafe fn wait_in_namespace_parent() -> std::io::Result<()> {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    use nix::unistd::ForkResult;
+    match nix::unistd::fork().map_err(|e| std::io::Error::from_raw_os_error(e as i32))? {
+        ForkResult::Child => Ok(()),
+        ForkResult::Parent { child } => {
+            // Keep nothing the launcher is waiting on (its exec-error pipe among them).
+            nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, code)) => nix::libc::_exit(code),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => {
+                        let s = sig as i32;
+                        nix::libc::signal(s, nix::libc::SIG_DFL);
+                        nix::libc::kill(nix::libc::getpid(), s);
+                        nix::libc::_exit(128 + s);
+                    }
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => nix::libc::_exit(127),
+                }
+            }
+        }
+    }
+}
+
+/// Converts `ContainerInfo.rlimit_info` into limits (absent values mean unlimited).
+pub fn rlimits(info: &mesos_api::protocol::container::RLimitInfo) -> Result<Vec<Rlimit>> {
+    use mesos_api::protocol::container::RLimitType as T;
+    use nix::sys::resource::Resource as R;
+    let mut out = Vec::new();
+    for l in &info.rlimits {
+        let resource = match l.kind {
+            T::As => R::RLIMIT_AS,
+            T::Core => R::RLIMIT_CORE,
+            T::Cpu => R::RLIMIT_CPU,
+            T::Data => R::RLIMIT_DATA,
+            T::Fsize => R::RLIMIT_FSIZE,
+            T::Locks => R::RLIMIT_LOCKS,
+            T::Memlock => R::RLIMIT_MEMLOCK,
+            T::Msgqueue => R::RLIMIT_MSGQUEUE,
+            T::Nice => R::RLIMIT_NICE,
+            T::Nofile => R::RLIMIT_NOFILE,
+            T::Nproc => R::RLIMIT_NPROC,
+            T::Rss => R::RLIMIT_RSS,
+            T::Rtprio => R::RLIMIT_RTPRIO,
+            T::Rttime => R::RLIMIT_RTTIME,
+            T::Sigpending => R::RLIMIT_SIGPENDING,
+            T::Stack => R::RLIMIT_STACK,
+            T::Unknown => return Err(Error::Invalid("rlimit of an unknown type".into())),
+        };
+        let (soft, hard) = match (l.soft, l.hard) {
+            (None, None) => (u64::MAX, u64::MAX),
+            (Some(s), Some(h)) if s <= h => (s, h),
+            (Some(s), Some(h)) => {
+                return Err(Error::Invalid(format!(
+                    "rlimit {}: soft limit {s} is above the hard limit {h}",
+                    l.kind
+                )))
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "rlimit {}: give both soft and hard, or neither for unlimited",
+                    l.kind
+                )))
+            }
+        };
+        out.push(Rlimit {
+            resource,
+            soft,
+            hard,
+        });
+    }
+    Ok(out)
+}
+
+/// Applies `plan` to `cmd` (as its pre-exec hook) and puts the process in its own session.
+pub fn apply(cmd: &mut tokio::process::Command, plan: Plan) {
+    // SAFETY: `Plan::enter` only makes async-signal-safe system calls on buffers made before
+    // the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+            plan.enter()
+        });
+    }
+}
+
+/// Applies `plan` to `cmd` as its pre-exec hook, leaving the session alone (for a task the
+/// executor starts in its own process group).
+pub fn apply_in_group(cmd: &mut tokio::process::Command, plan: Plan) {
+    // SAFETY: as in `apply`.
+    unsafe {
+        cmd.pre_exec(move || plan.enter());
+    }
+}

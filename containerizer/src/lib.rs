@@ -1,0 +1,34 @@
+//! mesos-containerizer: runs executors and nested containers in isolated containers.
+//!
+//! - [`Containerizer`]: checks `--launcher` and `--isolation` against the machine once
+//!   (cgroup v1 or v2, root, GPUs), then launches each container as its own actor
+//!   ([`ContainerProcess`]) and recovers checkpointed ones after an agent restart.
+//! - [`container`]: the per-container actor and the isolator lifecycle (prepare, isolate,
+//!   watch, update, usage, cleanup, recover).
+//! - [`launch`]: the posix and linux launchers (session, namespaces, mounts, pivot_root,
+//!   rlimits), done between fork and exec.
+//! - [`cgroups`]: cgroups v1 and v2.
+//! - [`fetcher`]: fetches `CommandInfo.uris` into a sandbox (paths, `file://`, `http://`),
+//!   extracts archives and keeps a per-user LRU cache.
+//! - [`provisioner`]: turns a local Docker image (a `docker save` archive or an OCI layout
+//!   under `--docker_registry`) into a root filesystem through a layer store.
+//! - [`gpu`]: gpu/nvidia device discovery and the devices allow-list.
+//! - [`flags`]: the flags and the isolator names.
+
+pub mod cgroups;
+pub mod container;
+mod containerizer;
+pub mod error;
+pub mod fetcher;
+pub mod flags;
+pub mod gpu;
+pub mod launch;
+pub mod provisioner;
+
+pub use container::{
+    ContainerConfig, ContainerProcess, Event, ImageUse, Limitation, Limits, ResourceStatistics,
+    Termination, TASK_ROOTFS_ENV,
+};
+pub use containerizer::{Container, Containerizer};
+pub use error::{Error, Result};
+pub use flags::{parse_isolation, ContainerizerFlags, Isolator, LauncherKind};

@@ -1,0 +1,418 @@
+//! Containers on this machine, as root: cgroups limits (memory OOM, CPU quota, pids), rlimits,
+//! a pid namespace, volumes, destruction and recovery. Where the machine lacks a feature the
+//! test prints why and returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libprocess::Runtime;
+use mesos_api::protocol::container::{
+    ContainerInfo, HostPathSource, RLimit, RLimitInfo, RLimitType, Volume, VolumeMode,
+    VolumeSource, VolumeSourceType,
+};
+use mesos_api::protocol::task::Reason;
+use mesos_api::ContainerID;
+use mesos_containerizer::cgroups::{Cgroups, Version};
+use mesos_containerizer::{
+    parse_isolation, ContainerConfig, Containerizer, ContainerizerFlags, Event, ImageUse,
+    LauncherKind, Limits, Termination,
+};
+use tokio::sync::mpsc;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn skip_unless_root() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root");
+        return true;
+    }
+    false
+}
+
+struct Fixture {
+    rt: Runtime,
+    cz: Arc<Containerizer>,
+    work: PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.work);
+        // The test root goes once the last test using it is done.
+        let root = &self.cz.flags().cgroups_root;
+        for h in ["cpu", "cpuacct", "memory", "pids", "freezer", "devices"] {
+            let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(h).join(root));
+        }
+    }
+}
+
+async fn fixture(isolation: &str, tweak: impl FnOnce(&mut ContainerizerFlags)) -> Option<Fixture> {
+    let work = std::env::temp_dir().join(format!("cz-test-{}", mesos_api::ids::new_uuid()));
+    let mut f = ContainerizerFlags::new(&work);
+    f.launcher = LauncherKind::Linux;
+    f.isolation = parse_isolation(isolation).unwrap();
+    f.cgroups_root = format!("mesos-test-{}", std::process::id());
+    f.fetcher_cache_dir = work.join("fetch");
+    tweak(&mut f);
+    let cz = match Containerizer::new(f) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("skipped: {e}");
+            return None;
+        }
+    };
+    Some(Fixture {
+        rt: Runtime::local().await.unwrap(),
+        cz,
+        work,
+    })
+}
+
+struct Running {
+    rx: mpsc::UnboundedReceiver<Event>,
+    sandbox: PathBuf,
+    container: mesos_containerizer::Container,
+}
+
+fn config(
+    fx: &Fixture,
+    script: &str,
+    limits: Limits,
+    info: Option<ContainerInfo>,
+) -> ContainerConfig {
+    let id = ContainerID::new(mesos_api::ids::new_uuid());
+    let sandbox = fx.work.join("sandboxes").join(&id.value);
+    std::fs::create_dir_all(&sandbox).unwrap();
+    ContainerConfig {
+        id,
+        parent: None,
+        program: "/bin/sh".into(),
+        args: vec!["-c".into(), script.into()],
+        env: vec![],
+        sandbox,
+        limits,
+        container_info: info,
+        image_use: ImageUse::Enter,
+        uris: vec![],
+        user: None,
+    }
+}
+
+async fn launch(fx: &Fixture, cfg: ContainerConfig) -> Running {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sandbox = cfg.sandbox.clone();
+    let container = fx
+        .cz
+        .launch(&fx.rt, cfg, Box::new(move |e| drop(tx.send(e))))
+        .unwrap();
+    match tokio::time::timeout(LIMIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Event::Launched { .. } => {}
+        other => panic!("expected Launched, got {other:?}"),
+    }
+    Running {
+        rx,
+        sandbox,
+        container,
+    }
+}
+
+async fn terminated(r: &mut Running) -> Termination {
+    loop {
+        match tokio::time::timeout(LIMIT, r.rx.recv()).await.unwrap() {
+            Some(Event::Terminated(t)) => return t,
+            Some(_) => continue,
+            None => panic!("events ended without a termination"),
+        }
+    }
+}
+
+fn stdout(r: &Running) -> String {
+    std::fs::read_to_string(r.sandbox.join("stdout")).unwrap_or_default()
+}
+
+fn mem(mb: u64) -> Limits {
+    Limits {
+        cpus: Some(1.0),
+        mem_bytes: Some(mb << 20),
+        ..Limits::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_in_a_64mb_container_is_stopped_with_the_memory_reason() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("cgroups/mem,cgroups/cpu", |_| {}).await else {
+        return;
+    };
+    // `tail` keeps a whole line in memory: 512 MB of zeros without a newline.
+    let mut r = launch(
+        &fx,
+        config(
+            &fx,
+            "head -c 512m /dev/zero | tail; sleep 10; echo survived",
+            mem(64),
+            None,
+        ),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    let l = t.limitation.expect("a memory limitation");
+    assert_eq!(l.reason, Reason::ContainerLimitationMemory);
+    assert!(l.message.contains("Memory limit exceeded"), "{}", l.message);
+    assert!(!stdout(&r).contains("survived"));
+    // The limitation destroyed the whole container: the shell did not go on.
+    assert!(t.status.is_some());
+    // The cgroup is gone.
+    let cg = fx.cz.cgroups().unwrap();
+    assert!(!cg.containers().contains(&r.container.id.value));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpu_quota_shows_as_throttling() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("cgroups/cpu,cgroups/mem", |_| {}).await else {
+        return;
+    };
+    let limits = Limits {
+        cpus: Some(0.1),
+        mem_bytes: Some(64 << 20),
+        ..Limits::default()
+    };
+    let mut r = launch(&fx, config(&fx, "while :; do :; done", limits, None)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let u = r.container.pid.dispatch(|c, _| c.usage()).await.unwrap();
+    assert_eq!(u.cpus_limit, Some(0.1));
+    let throttled = u.cpus_nr_throttled.expect("cpu.stat read");
+    assert!(throttled > 0, "no throttling in cpu.stat: {u:?}");
+    // 0.1 cpu over 1.5 s is about 0.15 s of CPU, far below a free-running loop.
+    let cpu = u.cpus_user_time_secs.unwrap_or(0.0) + u.cpus_system_time_secs.unwrap_or(0.0);
+    assert!(cpu < 0.6, "the quota did not hold: {cpu} s of CPU");
+    r.container
+        .pid
+        .dispatch(|c, ctx| c.destroy(ctx))
+        .await
+        .unwrap();
+    let t = terminated(&mut r).await;
+    assert!(t.limitation.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pids_limit_stops_forks() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("cgroups/pids", |f| f.cgroups_pids_max = Some(5)).await else {
+        return;
+    };
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 3 & echo started $i; done; wait";
+    let mut r = launch(&fx, config(&fx, script, Limits::default(), None)).await;
+    let t = terminated(&mut r).await;
+    // The shell and at most four sleeps fit under pids.max = 5.
+    let started = stdout(&r).lines().count();
+    assert!(
+        started <= 4,
+        "{started} sleeps started under a limit of 5 processes"
+    );
+    let err = std::fs::read_to_string(r.sandbox.join("stderr")).unwrap();
+    assert!(
+        err.contains("fork") || err.contains("Resource temporarily unavailable"),
+        "no fork failure in stderr: {err} ({t:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rlimits_apply_to_the_container() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("posix/rlimits", |f| f.launcher = LauncherKind::Posix).await else {
+        return;
+    };
+    let mut info = ContainerInfo::mesos();
+    info.rlimit_info = Some(RLimitInfo {
+        rlimits: vec![
+            RLimit {
+                kind: RLimitType::Nofile,
+                soft: Some(64),
+                hard: Some(128),
+            },
+            RLimit {
+                kind: RLimitType::Core,
+                soft: None,
+                hard: None,
+            },
+        ],
+    });
+    let mut r = launch(
+        &fx,
+        config(
+            &fx,
+            "ulimit -n; ulimit -H -n; ulimit -c",
+            Limits::default(),
+            Some(info),
+        ),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    assert_eq!(t.status, Some(0), "{t:?}");
+    assert_eq!(stdout(&r), "64\n128\nunlimited\n");
+    // A soft limit above the hard one is refused at launch.
+    let mut bad = ContainerInfo::mesos();
+    bad.rlimit_info = Some(RLimitInfo {
+        rlimits: vec![RLimit {
+            kind: RLimitType::Nofile,
+            soft: Some(10),
+            hard: Some(5),
+        }],
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    fx.cz
+        .launch(
+            &fx.rt,
+            config(&fx, "true", Limits::default(), Some(bad)),
+            Box::new(move |e| drop(tx.send(e))),
+        )
+        .unwrap();
+    match rx.recv().await.unwrap() {
+        Event::Failed(m) => assert!(m.contains("soft limit 10 is above the hard limit 5"), "{m}"),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_namespace_gives_the_container_pid_1_and_its_own_proc() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("namespaces/pid", |_| {}).await else {
+        return;
+    };
+    let mut r = launch(
+        &fx,
+        config(
+            &fx,
+            "echo $$; ls /proc | grep -c '^[0-9]'",
+            Limits::default(),
+            None,
+        ),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    assert_eq!(t.status, Some(0), "{t:?}");
+    let out = stdout(&r);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1"), "{out}");
+    let procs: u32 = lines.next().unwrap().trim().parse().unwrap();
+    assert!(procs < 5, "the container sees {procs} processes in /proc");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_and_sandbox_path_volumes_are_mounted() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture(
+        "filesystem/linux,volume/host_path,volume/sandbox_path",
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let host = fx.work.join("host-data");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("file"), "from the host\n").unwrap();
+    let mut info = ContainerInfo::mesos();
+    info.volumes = vec![Volume {
+        mode: VolumeMode::Ro,
+        container_path: "data".into(),
+        host_path: None,
+        source: Some(VolumeSource {
+            kind: VolumeSourceType::HostPath,
+            host_path: Some(HostPathSource {
+                path: host.display().to_string(),
+            }),
+            sandbox_path: None,
+        }),
+    }];
+    let mut r = launch(
+        &fx,
+        config(
+            &fx,
+            "cat data/file; touch data/new && echo writable || echo read-only",
+            Limits::default(),
+            Some(info),
+        ),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    assert_eq!(t.status, Some(0), "{t:?}");
+    assert_eq!(stdout(&r), "from the host\nread-only\n");
+    assert!(!host.join("new").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_container_is_watched_and_destroyed() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("cgroups/mem,namespaces/pid", |_| {}).await else {
+        return;
+    };
+    let cfg = config(&fx, "sleep 60", mem(64), None);
+    let mut r = launch(&fx, cfg.clone()).await;
+    let pid = r
+        .container
+        .pid
+        .dispatch(|c, _| c.pid())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        fx.cz.checkpointed(),
+        vec![(cfg.id.value.clone(), Some(pid))]
+    );
+    // A second containerizer (an agent restarted) adopts it and destroys it.
+    let rt2 = Runtime::local().await.unwrap();
+    let cz2 = Containerizer::new(fx.cz.flags().clone()).unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let again = cz2
+        .recover(&rt2, cfg.clone(), pid, Box::new(move |e| drop(tx.send(e))))
+        .unwrap();
+    again.pid.dispatch(|c, ctx| c.destroy(ctx)).await.unwrap();
+    let t = loop {
+        match tokio::time::timeout(LIMIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Terminated(t) => break t,
+            _ => continue,
+        }
+    };
+    assert_eq!(t.status, None);
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err());
+    assert!(fx.cz.checkpointed().is_empty());
+    // The first actor sees its child end too.
+    let _ = terminated(&mut r).await;
+}
+
+#[test]
+fn cgroup_v2_is_used_when_the_unified_hierarchy_has_controllers() {
+    match Cgroups::detect(std::path::Path::new("/sys/fs/cgroup"), "mesos") {
+        Ok(c) if c.version() == Version::V2 => println!("this machine uses cgroup v2"),
+        Ok(_) => println!(
+            "skipped the v2 path here: the unified hierarchy has no controllers (they are bound to v1); v1 is tested"
+        ),
+        Err(e) => println!("skipped: {e}"),
+    }
+}
