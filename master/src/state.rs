@@ -21,6 +21,8 @@ pub(crate) struct AgentRec {
     pub(crate) version: String,
     /// Deactivated by an operator (DEACTIVATE_AGENT): no offers until reactivated.
     pub(crate) deactivated: bool,
+    /// Its connection broke and it has not reregistered since.
+    pub(crate) disconnected: bool,
 }
 
 /// A subscribed (or recovered) framework.

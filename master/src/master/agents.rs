@@ -16,14 +16,22 @@ use crate::state::{AgentRec, FrameworkRec};
 
 impl Master {
     pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
-        if let Some(id) = self.agent_by_pid.get(&from) {
-            // A retried registration: answer again.
-            let reply = AgentRegistered {
-                agent_id: id.clone(),
-                ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
-            };
-            Self::send(ctx, &from, reply);
-            return;
+        if let Some(id) = self.agent_by_pid.get(&from).cloned() {
+            if self.agents.get(&id).is_some_and(|a| a.disconnected) {
+                // A new agent at the address of one whose connection broke (it restarted
+                // without recovering): the old one is gone, with its tasks.
+                tracing::info!(agent = %id, %from, "removing the old disconnected agent: a new agent registered at its address");
+                self.remove_agent(ctx, &id, false);
+                self.metrics_changed(ctx);
+            } else {
+                // A retried registration: answer again.
+                let reply = AgentRegistered {
+                    agent_id: id,
+                    ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
+                };
+                Self::send(ctx, &from, reply);
+                return;
+            }
         }
         if let Some(m) = &self.metrics {
             m.slave_registrations.inc();
@@ -46,6 +54,7 @@ impl Master {
                 registered_time: super::now_secs(),
                 version: m.version.clone(),
                 deactivated: false,
+                disconnected: false,
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -84,9 +93,17 @@ impl Master {
             self.agent_by_pid.remove(&old.pid);
             old.pid = from.clone();
             old.missed_pings = 0;
+            old.disconnected = false;
             self.agent_by_pid.insert(from.clone(), id.clone());
             ctx.link(&from);
-            Self::send(ctx, &from, AgentReregistered { agent_id: id });
+            Self::send(
+                ctx,
+                &from,
+                AgentReregistered {
+                    agent_id: id.clone(),
+                },
+            );
+            self.reconcile_reregistered(ctx, &id, &m.tasks);
             return;
         }
         // Unknown to this master (e.g. after a failover): admit it with its tasks.
@@ -133,6 +150,7 @@ impl Master {
                 registered_time: super::now_secs(),
                 version: m.version.clone(),
                 deactivated: false,
+                disconnected: false,
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -143,6 +161,59 @@ impl Master {
         self.allocator()
             .dispatch_nowait(move |a: &mut AllocatorProcess, c| a.add_agent(c, aid, spec, &used));
         Self::send(ctx, &from, AgentReregistered { agent_id: id });
+    }
+
+    /// A known agent came back (e.g. after restarting) without some of the tasks the master
+    /// holds for it: they are gone (tasks of frameworks that do not checkpoint are not
+    /// recovered). They become LOST (DROPPED for partition-aware frameworks), as in Mesos.
+    fn reconcile_reregistered(&mut self, ctx: &mut Context<Self>, id: &AgentID, reported: &[Task]) {
+        let have: HashSet<(&FrameworkID, &TaskID)> = reported
+            .iter()
+            .map(|t| (&t.framework_id, &t.task_id))
+            .collect();
+        let mut missing: Vec<(FrameworkID, TaskID, Resources, bool)> = Vec::new();
+        for (fid, f) in &self.frameworks {
+            for t in f.tasks.values() {
+                if &t.agent_id == id && !t.state.is_terminal() && !have.contains(&(fid, &t.task_id))
+                {
+                    missing.push((
+                        fid.clone(),
+                        t.task_id.clone(),
+                        t.resources.clone(),
+                        f.partition_aware(),
+                    ));
+                }
+            }
+        }
+        let keep = self.flags.max_completed_tasks_per_framework;
+        for (fid, tid, resources, aware) in missing {
+            let state = if aware {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            tracing::info!(task = %tid, agent = %id, "task not reported by the reregistered agent: {state}");
+            if let Some(m) = &self.metrics {
+                m.terminal(state);
+            }
+            if let Some(f) = self.frameworks.get_mut(&fid) {
+                if let Some(mut t) = f.tasks.remove(&tid) {
+                    t.state = state;
+                    f.complete(t, keep);
+                }
+            }
+            let (fw, ag) = (fid.clone(), id.clone());
+            self.allocator()
+                .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                    p.recover_resources(c, fw, ag, &resources, None)
+                });
+            let why = "the agent restarted without it (its framework does not checkpoint)";
+            self.master_update(
+                ctx,
+                &fid,
+                master_status(&tid, Some(id), state, Reason::AgentRestarted, why),
+            );
+        }
     }
 
     pub(super) fn pong(&mut self, from: UPID) {
@@ -192,7 +263,7 @@ impl Master {
         self.metrics_changed(ctx);
     }
 
-    fn remove_agent(&mut self, ctx: &mut Context<Self>, id: &AgentID, gone: bool) {
+    pub(super) fn remove_agent(&mut self, ctx: &mut Context<Self>, id: &AgentID, gone: bool) {
         let Some(a) = self.agents.remove(id) else {
             return;
         };

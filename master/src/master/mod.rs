@@ -303,7 +303,10 @@ impl Process for Master {
 
     fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
         // An agent's connection broke: health checks decide (it may come back).
-        if self.agent_by_pid.contains_key(pid) {
+        if let Some(id) = self.agent_by_pid.get(pid) {
+            if let Some(a) = self.agents.get_mut(id) {
+                a.disconnected = true;
+            }
             return;
         }
         let fid = self
