@@ -336,14 +336,10 @@ impl Agent {
             .into_iter()
             .filter(|(id, _)| !adopted.contains(id))
             .collect();
-        let strays = cz.stray_cgroups();
-        if !orphans.is_empty() || !strays.is_empty() {
+        if !orphans.is_empty() {
             std::thread::spawn(move || {
                 for (id, pid) in orphans {
                     cz.destroy_orphan(&id, pid);
-                }
-                for id in strays {
-                    cz.destroy_orphan(&id, None);
                 }
             });
         }

@@ -98,6 +98,53 @@ fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn mesos_execute_runs_its_command_inside_a_docker_image() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+        return;
+    }
+    let dir = temp_dir("image");
+    let registry = dir.join("registry");
+    mesos_containerizer::testimage::write_shell_image(&registry, "tiny/shell:1.0", "tiny-image")
+        .unwrap();
+    let mut c = bin("mesos-execute");
+    c.args([
+        "--master=local",
+        "--name=imaged",
+        "--docker_image=tiny/shell:1.0",
+        "--command=read m < /etc/marker; echo $m in $MESOS_SANDBOX; echo /*",
+        "--resources=cpus:0.5;mem:64",
+    ])
+    .arg(format!("--docker_registry={}", registry.display()))
+    .arg(format!("--work_dir={}", dir.join("work").display()));
+    let out = run(c);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = walk(&dir.join("work"))
+        .into_iter()
+        .filter(|p| p.ends_with("runs/latest/stdout"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect::<String>();
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("tiny-image in /mnt/mesos/sandbox"),
+        "{stdout}"
+    );
+    // The root is the image's: no host /home or /usr.
+    let root = lines.next().unwrap_or_default();
+    assert!(
+        root.contains("/etc") && !root.contains("/home") && !root.contains("/usr "),
+        "{root}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -547,9 +547,10 @@ fn session_usage(sid: i32) -> (f64, f64, u64, u64) {
     (u, s, rss, n)
 }
 
-/// Prepared launch: the command and the plan to apply in the child.
+/// Prepared launch: the process and the plan to apply in the child.
 struct Prepared {
-    cmd: tokio::process::Command,
+    spec: launch::SpawnSpec,
+    plan: Plan,
     cgroup: Option<Cgroup>,
     owns_cgroup: bool,
     rootfs: bool,
@@ -677,9 +678,22 @@ fn prepare(shared: &Containerizer, cfg: &ContainerConfig) -> Result<Prepared> {
         }
     }
     if !cfg.uris.is_empty() {
-        shared
+        let r = shared
             .fetcher
             .fetch(&cfg.uris, &cfg.sandbox, cfg.user.as_deref())?;
+        // As Mesos's fetcher, it reports into the sandbox's stderr.
+        let line = format!(
+            "mesos-fetcher: fetched {} URIs ({} downloaded, {} from the cache, {} extracted)\n",
+            cfg.uris.len(),
+            r.downloaded,
+            r.cache_hits,
+            r.extracted
+        );
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(cfg.sandbox.join("stderr"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
     }
     let plan = Plan::new(&iso)?;
     let open = |n: &str| {
@@ -689,17 +703,22 @@ fn prepare(shared: &Containerizer, cfg: &ContainerConfig) -> Result<Prepared> {
             .open(cfg.sandbox.join(n))
             .map_err(|e| Error::io("cannot open", cfg.sandbox.join(n), e))
     };
-    let mut cmd = tokio::process::Command::new(&cfg.program);
-    cmd.args(&cfg.args)
-        .envs(env)
-        .current_dir(&cfg.sandbox)
-        .stdin(std::process::Stdio::null())
-        .stdout(open("stdout")?)
-        .stderr(open("stderr")?)
-        .kill_on_drop(false);
-    launch::apply(&mut cmd, plan);
+    // The agent's environment, then the container's.
+    let mut full: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| !env.iter().any(|(x, _)| x == k))
+        .collect();
+    full.extend(env);
+    let spec = launch::SpawnSpec {
+        program: launch::resolve(&cfg.program, &full),
+        args: cfg.args.clone(),
+        env: full,
+        cwd: cfg.sandbox.clone(),
+        stdout: open("stdout")?,
+        stderr: open("stderr")?,
+    };
     Ok(Prepared {
-        cmd,
+        spec,
+        plan,
         cgroup,
         owns_cgroup,
         rootfs,
@@ -837,32 +856,24 @@ impl Process for ContainerProcess {
         ctx.spawn_then(
             tokio::task::spawn_blocking(move || {
                 let mut p = prepare(&shared, &cfg)?;
-                let child = p
-                    .cmd
-                    .spawn()
-                    .map_err(|e| Error::Launch(format!("{}: {e}", cfg.program.display())))?;
-                let pid = child.id().map(|p| p as i32).unwrap_or(0);
+                let (pid, pidfd) = launch::spawn(p.spec, &p.plan)?;
                 let dir = checkpoint_dir(&shared.flags.work_dir, &name(&cfg.id));
                 let _ = std::fs::create_dir_all(&dir);
                 let _ = std::fs::write(dir.join("pid"), pid.to_string());
-                Ok::<_, Error>((child, pid, p.cgroup.take(), p.owns_cgroup, p.rootfs))
+                Ok::<_, Error>((pidfd, pid, p.cgroup.take(), p.owns_cgroup, p.rootfs))
             }),
             |c: &mut Self, ctx, r| {
                 let r = r.unwrap_or_else(|e| Err(Error::Launch(e.to_string())));
                 match r {
-                    Ok((mut child, pid, cgroup, owns, rootfs)) => {
+                    Ok((pidfd, pid, cgroup, owns, rootfs)) => {
                         c.cgroup = cgroup;
                         c.owns_cgroup = owns;
                         c.rootfs = rootfs;
                         c.emit(Event::Launched { pid });
                         c.running(ctx, pid);
-                        ctx.spawn_then(
-                            async move {
-                                use std::os::unix::process::ExitStatusExt;
-                                child.wait().await.ok().map(|s| s.into_raw())
-                            },
-                            |c: &mut Self, ctx, st| c.exited(ctx, st),
-                        );
+                        ctx.spawn_then(launch::wait_child(pid, pidfd), |c: &mut Self, ctx, st| {
+                            c.exited(ctx, st)
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(container = %c.config.id, "launch failed: {e}");

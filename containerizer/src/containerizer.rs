@@ -223,17 +223,4 @@ impl Containerizer {
         let _ = self.provisioner.destroy(id);
         let _ = std::fs::remove_dir_all(checkpoint_dir(&self.flags.work_dir, id));
     }
-
-    /// Cgroups under the root that belong to no checkpointed container (left by a crash
-    /// between creating the cgroup and checkpointing).
-    pub fn stray_cgroups(&self) -> Vec<String> {
-        let known: Vec<String> = self.checkpointed().into_iter().map(|(i, _)| i).collect();
-        self.cgroups
-            .as_ref()
-            .map(|c| c.containers())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| !known.contains(c))
-            .collect()
-    }
 }

@@ -207,6 +207,12 @@ impl Plan {
     /// # Safety
     /// Must be called only in a freshly forked child (as a `pre_exec` hook).
     pub unsafe fn enter(&self) -> std::io::Result<()> {
+        self.enter_with(false)
+    }
+
+    /// As [`Plan::enter`]; with `cloned` the namespaces were made by `clone` already (the
+    /// caller is pid 1 of its pid namespace), so there is nothing to unshare or fork.
+    unsafe fn enter_with(&self, cloned: bool) -> std::io::Result<()> {
         use nix::fcntl::{open, OFlag};
         use nix::sys::stat::Mode;
         let err = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
@@ -227,7 +233,9 @@ impl Plan {
         if self.unshare.is_empty() {
             return Ok(());
         }
-        nix::sched::unshare(self.unshare).map_err(err)?;
+        if !cloned {
+            nix::sched::unshare(self.unshare).map_err(err)?;
+        }
         let none: Option<&std::ffi::CStr> = None;
         nix::mount::mount(
             none,
@@ -237,7 +245,7 @@ impl Plan {
             none,
         )
         .map_err(err)?;
-        if self.pid_ns {
+        if self.pid_ns && !cloned {
             wait_in_namespace_parent()?;
             // Now pid 1 of the new namespace: die with the waiter.
             nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
@@ -411,4 +419,211 @@ pub fn apply_in_group(cmd: &mut tokio::process::Command, plan: Plan) {
     unsafe {
         cmd.pre_exec(move || plan.enter());
     }
+}
+
+/// A process to start with [`spawn`]: everything prepared before the clone.
+pub struct SpawnSpec {
+    /// The program (a path; not looked up in `PATH`).
+    pub program: PathBuf,
+    /// argv[1..].
+    pub args: Vec<String>,
+    /// The whole environment.
+    pub env: Vec<(String, String)>,
+    /// The working directory (before any rootfs; the plan's own wins after pivot_root).
+    pub cwd: PathBuf,
+    /// Standard output.
+    pub stdout: std::fs::File,
+    /// Standard error.
+    pub stderr: std::fs::File,
+}
+
+struct Child<'a> {
+    program: &'a std::ffi::CStr,
+    argv: &'a [*const nix::libc::c_char],
+    envp: &'a [*const nix::libc::c_char],
+    cwd: &'a std::ffi::CStr,
+    stdin: i32,
+    stdout: i32,
+    stderr: i32,
+    plan: &'a Plan,
+    /// The errno of the step that failed (0: exec'd).
+    error: std::sync::atomic::AtomicI32,
+}
+
+extern "C" fn child_main(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
+    use nix::libc;
+    // SAFETY: `arg` points at the `Child` the parent keeps alive while it is suspended
+    // (CLONE_VFORK); only system calls on prepared buffers follow.
+    unsafe {
+        let c = &*(arg as *const Child);
+        let fail = |e: i32| -> ! {
+            c.error.store(e.max(1), std::sync::atomic::Ordering::SeqCst);
+            libc::_exit(127)
+        };
+        // Default dispositions, then let signals in (the parent blocked them).
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        if libc::setsid() < 0 {
+            fail(*libc::__errno_location());
+        }
+        for (from, to) in [(c.stdin, 0), (c.stdout, 1), (c.stderr, 2)] {
+            if libc::dup2(from, to) < 0 {
+                fail(*libc::__errno_location());
+            }
+        }
+        if libc::chdir(c.cwd.as_ptr()) < 0 {
+            fail(*libc::__errno_location());
+        }
+        if let Err(e) = c.plan.enter_with(true) {
+            fail(e.raw_os_error().unwrap_or(libc::EINVAL));
+        }
+        libc::execve(c.program.as_ptr(), c.argv.as_ptr(), c.envp.as_ptr());
+        fail(*libc::__errno_location())
+    }
+}
+
+/// Starts a container's first process with `clone(CLONE_VM | CLONE_VFORK)`, creating its
+/// pid and mount namespaces in the same call: no page tables are copied (the agent may be a
+/// large process) and the process is pid 1 of its namespace with the agent as its parent.
+/// Returns its pid and a pidfd to wait on.
+pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)> {
+    use nix::libc;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let program = cstr(&spec.program)?;
+    let mut argv_c = vec![program.clone()];
+    for a in &spec.args {
+        argv_c.push(
+            CString::new(a.as_bytes())
+                .map_err(|_| Error::Invalid("argument with a NUL byte".into()))?,
+        );
+    }
+    let mut env_c = Vec::new();
+    for (k, v) in &spec.env {
+        env_c.push(
+            CString::new(format!("{k}={v}")).map_err(|_| {
+                Error::Invalid(format!("environment variable '{k}' has a NUL byte"))
+            })?,
+        );
+    }
+    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env_c.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let cwd = cstr(&spec.cwd)?;
+    let devnull =
+        std::fs::File::open("/dev/null").map_err(|e| Error::io("cannot open", "/dev/null", e))?;
+    let child = Child {
+        program: &program,
+        argv: &argv,
+        envp: &envp,
+        cwd: &cwd,
+        stdin: devnull.as_raw_fd(),
+        stdout: spec.stdout.as_raw_fd(),
+        stderr: spec.stderr.as_raw_fd(),
+        plan,
+        error: std::sync::atomic::AtomicI32::new(0),
+    };
+    let mut stack = vec![0u8; 256 << 10];
+    // The stack grows down; keep the top 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    if plan.unshare.contains(CloneFlags::CLONE_NEWNS) {
+        flags |= libc::CLONE_NEWNS;
+    }
+    if plan.pid_ns {
+        flags |= libc::CLONE_NEWPID;
+    }
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: signals are blocked around the clone so no handler of the parent runs on the
+    // child's stack; the child only makes system calls and execs (or exits) while the parent
+    // waits (CLONE_VFORK), so everything it borrows outlives it.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            flags,
+            &child as *const Child as *mut libc::c_void,
+            &mut pidfd as *mut libc::c_int,
+        );
+        let errno = *libc::__errno_location();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(Error::Launch(format!(
+                "clone: {}",
+                std::io::Error::from_raw_os_error(errno)
+            )));
+        }
+        pid
+    };
+    drop(stack);
+    // SAFETY: CLONE_PIDFD stored a new descriptor we own.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let e = child.error.load(std::sync::atomic::Ordering::SeqCst);
+    if e != 0 {
+        // It exited without exec'ing: reap it.
+        let mut st = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        return Err(Error::Launch(format!(
+            "{}: {}",
+            spec.program.display(),
+            std::io::Error::from_raw_os_error(e)
+        )));
+    }
+    Ok((pid, pidfd))
+}
+
+/// Waits for a child started by [`spawn`] to end and reaps it: its raw wait status.
+pub async fn wait_child(pid: i32, pidfd: std::os::fd::OwnedFd) -> Option<i32> {
+    use nix::libc;
+    // SAFETY: the descriptor is owned by the AsyncFd for as long as it is registered.
+    let registered = unsafe { tokio::io::unix::AsyncFd::register(pidfd) };
+    if let Ok(afd) = &registered {
+        let _ = afd.readable().await;
+    }
+    let mut st = 0;
+    loop {
+        // SAFETY: reaping our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+        if r == pid {
+            return Some(st);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(if registered.is_ok() {
+            1
+        } else {
+            100
+        }))
+        .await;
+    }
+}
+
+/// `program` as a path: as given when it has a `/`, else found in `PATH` (from `env`, else the
+/// agent's).
+pub fn resolve(program: &Path, env: &[(String, String)]) -> PathBuf {
+    if program.as_os_str().as_bytes().contains(&b'/') {
+        return program.to_path_buf();
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    path.split(':')
+        .map(|d| Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| program.to_path_buf())
 }

@@ -13,6 +13,7 @@
 //! - [`provisioner`]: turns a local Docker image (a `docker save` archive or an OCI layout
 //!   under `--docker_registry`) into a root filesystem through a layer store.
 //! - [`gpu`]: gpu/nvidia device discovery and the devices allow-list.
+//! - [`testimage`]: tiny local images (the host's `/bin/sh`) for tests and demos.
 //! - [`flags`]: the flags and the isolator names.
 
 pub mod cgroups;
@@ -24,6 +25,7 @@ pub mod flags;
 pub mod gpu;
 pub mod launch;
 pub mod provisioner;
+pub mod testimage;
 
 pub use container::{
     ContainerConfig, ContainerProcess, Event, ImageUse, Limitation, Limits, ResourceStatistics,

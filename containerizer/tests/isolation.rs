@@ -406,6 +406,111 @@ async fn a_recovered_container_is_watched_and_destroyed() {
     let _ = terminated(&mut r).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_archives_are_extracted_and_a_second_fetch_hits_the_cache() {
+    let Some(fx) = fixture("posix/cpu,posix/mem", |f| f.launcher = LauncherKind::Posix).await
+    else {
+        return;
+    };
+    // A tgz with a script in it, served from a path.
+    let src = fx.work.join("src");
+    std::fs::create_dir_all(src.join("tool")).unwrap();
+    std::fs::write(src.join("tool/hello.sh"), "echo hello from the archive\n").unwrap();
+    let archive = fx.work.join("tool.tgz");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-czf")
+        .arg(&archive)
+        .arg("tool")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let uri = mesos_api::protocol::task::CommandUri {
+        value: archive.display().to_string(),
+        executable: None,
+        extract: true,
+        cache: Some(true),
+        output_file: None,
+    };
+    for round in 0..2 {
+        let mut cfg = config(&fx, "sh tool/hello.sh", Limits::default(), None);
+        cfg.uris = vec![uri.clone()];
+        let mut r = launch(&fx, cfg).await;
+        let t = terminated(&mut r).await;
+        assert_eq!(t.status, Some(0), "round {round}: {t:?}");
+        assert_eq!(stdout(&r), "hello from the archive\n");
+        let err = std::fs::read_to_string(r.sandbox.join("stderr")).unwrap();
+        let want = if round == 0 {
+            "1 downloaded, 0 from the cache, 1 extracted"
+        } else {
+            "0 downloaded, 1 from the cache, 1 extracted"
+        };
+        assert!(err.contains(want), "round {round}: {err}");
+        // The second round can only be served from the cache.
+        std::fs::remove_file(&archive).ok();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_runs_in_its_image_rootfs_with_the_sandbox_mounted() {
+    if skip_unless_root() {
+        return;
+    }
+    let registry = std::env::temp_dir().join(format!("cz-registry-{}", mesos_api::ids::new_uuid()));
+    mesos_containerizer::testimage::write_shell_image(&registry, "test/shell:1", "from-the-image")
+        .unwrap();
+    let reg = registry.clone();
+    let Some(fx) = fixture("filesystem/linux,namespaces/pid", move |f| {
+        f.docker_registry = Some(reg)
+    })
+    .await
+    else {
+        return;
+    };
+    let mut info = ContainerInfo::mesos();
+    info.mesos = Some(mesos_api::protocol::container::MesosInfo {
+        image: Some(mesos_api::protocol::container::Image {
+            kind: mesos_api::protocol::container::ImageType::Docker,
+            docker: Some(mesos_api::protocol::container::DockerImage {
+                name: "test/shell:1".into(),
+            }),
+            cached: None,
+        }),
+    });
+    let script = "read m < /etc/marker; echo $m; echo $IMAGE_MARKER; echo $MESOS_SANDBOX; pwd; \
+                  echo in-image > $MESOS_SANDBOX/out; echo /*";
+    let mut r = launch(&fx, config(&fx, script, Limits::default(), Some(info))).await;
+    let t = terminated(&mut r).await;
+    assert_eq!(
+        t.status,
+        Some(0),
+        "{t:?} {}",
+        std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default()
+    );
+    let out = stdout(&r);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "from-the-image");
+    assert_eq!(lines[1], "from-the-image");
+    assert_eq!(lines[2], "/mnt/mesos/sandbox");
+    assert_eq!(lines[3], "/mnt/mesos/sandbox");
+    // Only the image's tree is visible at /.
+    assert!(
+        !lines[4].contains("/home") && !lines[4].contains("/usr "),
+        "{}",
+        lines[4]
+    );
+    assert!(lines[4].contains("/etc"), "{}", lines[4]);
+    // The sandbox mount is the host's sandbox.
+    assert_eq!(
+        std::fs::read_to_string(r.sandbox.join("out")).unwrap(),
+        "in-image\n"
+    );
+    // The rootfs went with the container.
+    assert!(fx.cz.provisioner.containers().is_empty());
+    let _ = std::fs::remove_dir_all(&registry);
+}
+
 #[test]
 fn cgroup_v2_is_used_when_the_unified_hierarchy_has_controllers() {
     match Cgroups::detect(std::path::Path::new("/sys/fs/cgroup"), "mesos") {

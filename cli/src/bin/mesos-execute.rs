@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mesos_agent::AgentFlags;
+use mesos_api::protocol::container::{ContainerInfo, DockerImage, Image, ImageType, MesosInfo};
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use mesos_api::protocol::offer::{Filters, Offer};
 use mesos_api::protocol::task::{
@@ -49,6 +50,16 @@ const FLAGS: &[Flag] = &[
         "Environment of the command as a JSON object, e.g. '{\"K\":\"V\"}'",
     ),
     Flag::boolean("shell", true, "Run --command through /bin/sh -c"),
+    Flag::value(
+        "docker_image",
+        None,
+        "Run --command inside this image (repo:tag), from the agents' --docker_registry",
+    ),
+    Flag::value(
+        "docker_registry",
+        None,
+        "With --master=local: the agents' directory of local images",
+    ),
     Flag::value("role", Some("*"), "Role to register with"),
     Flag::value(
         "framework_name",
@@ -211,6 +222,17 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
                 c
             };
             command.environment = environment(f)?;
+            let container = f.get("docker_image").map(|name| {
+                let mut c = ContainerInfo::mesos();
+                c.mesos = Some(MesosInfo {
+                    image: Some(Image {
+                        kind: ImageType::Docker,
+                        docker: Some(DockerImage { name: name.into() }),
+                        cached: None,
+                    }),
+                });
+                c
+            });
             let t = TaskInfo {
                 name: name.clone(),
                 task_id: TaskID::new(name),
@@ -221,7 +243,7 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
                 kill_policy: None,
                 data: None,
                 labels: None,
-                container: None,
+                container,
                 health_check: None,
             };
             Ok((Plan::Task(Box::new(t)), need))
@@ -297,8 +319,22 @@ fn main() {
                 .number("num_agents")
                 .unwrap_or_else(|e| die(e))
                 .unwrap_or(1);
-            for _ in 0..n.max(1) {
-                let af = AgentFlags::new(m.upid().addr().to_string(), &work_dir);
+            for i in 0..n.max(1) {
+                // Each agent checkpoints on its own (as on its own machine).
+                let dir = if n <= 1 {
+                    work_dir.clone()
+                } else {
+                    format!("{work_dir}/agents/{i}")
+                };
+                let mut af = AgentFlags::new(m.upid().addr().to_string(), &dir);
+                if let Some(reg) = f.get("docker_registry") {
+                    af.containerizer.docker_registry = Some(reg.into());
+                    af.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
+                    af.containerizer.isolation = mesos_containerizer::parse_isolation(
+                        "posix/cpu,posix/mem,filesystem/linux",
+                    )
+                    .unwrap_or_else(|e| die(e.to_string()));
+                }
                 agents.push(start_agent(&r, af).unwrap_or_else(|e| die(e)));
             }
             println!(

@@ -39,8 +39,14 @@ fn main() {
         let m = start_master(&r, mf).unwrap_or_else(|e| die(e));
         let master = m.upid().addr().to_string();
         let mut agents = Vec::new();
-        for _ in 0..n {
-            let af = agent_flags(&f, &master, &work_dir).unwrap_or_else(|e| die(e));
+        for i in 0..n {
+            // Each agent checkpoints on its own (as on its own machine).
+            let dir = if n == 1 {
+                work_dir.clone()
+            } else {
+                format!("{work_dir}/agents/{i}")
+            };
+            let af = agent_flags(&f, &master, &dir).unwrap_or_else(|e| die(e));
             agents.push(start_agent(&r, af).unwrap_or_else(|e| die(e)));
         }
         eprintln!(
