@@ -66,6 +66,21 @@ impl Drop for Cluster {
             a.terminate(true);
         }
         let _ = std::fs::remove_dir_all(&self.work);
+        // Empty cgroup roots of isolation tests (a busy one is another test's, and stays).
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for r in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
+                if r.file_name()
+                    .to_string_lossy()
+                    .starts_with("mesos-agent-test-")
+                {
+                    let _ = std::fs::remove_dir(r.path());
+                }
+            }
+        }
     }
 }
 
@@ -85,6 +100,16 @@ async fn cluster(agents: usize, resources: &str) -> Cluster {
 }
 
 async fn cluster_with(agents: usize, resources: &str, flags: MasterFlags) -> Cluster {
+    cluster_tweaked(agents, resources, flags, |_| {}).await
+}
+
+/// A cluster whose agents' flags `tweak` changes (isolation, for instance).
+async fn cluster_tweaked(
+    agents: usize,
+    resources: &str,
+    flags: MasterFlags,
+    tweak: impl Fn(&mut AgentFlags),
+) -> Cluster {
     let rt = Runtime::local().await.unwrap();
     let master = rt.spawn("master", Master::new(flags)).unwrap();
     let work =
@@ -95,6 +120,7 @@ async fn cluster_with(agents: usize, resources: &str, flags: MasterFlags) -> Clu
         f.resources = Some(resources.into());
         f.launcher_dir = Some(launcher_dir());
         f.registration_backoff_factor = Duration::from_millis(100);
+        tweak(&mut f);
         let r = mesos_agent::resources::agent_resources(f.resources.as_deref(), "*", &f.work_dir)
             .unwrap();
         let agent = Agent::new(f, r, Attributes::default()).unwrap();
@@ -975,4 +1001,165 @@ async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
         .pop()
         .unwrap();
     assert_eq!(last.state, TaskState::Killed);
+}
+
+// ---- isolation through the agent (root only) ------------------------------------------------
+
+/// A one-agent cluster with `isolation` on the linux launcher, under its own cgroups root; None
+/// (with the reason printed) where the machine cannot.
+async fn isolated(isolation: &str, tweak: impl Fn(&mut AgentFlags)) -> Option<Cluster> {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: isolation needs root");
+        return None;
+    }
+    let root = format!("mesos-agent-test-{}", mesos_api::ids::new_uuid());
+    let iso = mesos_containerizer::parse_isolation(isolation).unwrap();
+    let probe = mesos_containerizer::cgroups::Cgroups::detect(
+        std::path::Path::new("/sys/fs/cgroup"),
+        &root,
+    );
+    if iso.iter().any(|i| i.is_cgroups()) {
+        if let Err(e) = probe {
+            println!("skipped: {e}");
+            return None;
+        }
+    }
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        ..MasterFlags::default()
+    };
+    Some(
+        cluster_tweaked(1, "cpus:2;mem:1024;disk:1024", flags, |f| {
+            f.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
+            f.containerizer.isolation = iso.clone();
+            f.containerizer.cgroups_root = root.clone();
+            tweak(f);
+        })
+        .await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_hog_fails_with_the_memory_reason_and_the_agent_lives_on() {
+    let Some(c) = isolated("cgroups/cpu,cgroups/mem,namespaces/pid", |_| {}).await else {
+        return;
+    };
+    let mut fw = framework(&c, info("hog")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let t = command_task(
+        "hog",
+        &o.agent_id,
+        "head -c 512m /dev/zero | tail",
+        "cpus:0.5;mem:64",
+    );
+    launch(&fw, &o.id, vec![t]).await;
+    let states = states_until_terminal(&mut fw, "hog").await;
+    let last = states.last().unwrap();
+    assert_eq!(last.state, TaskState::Failed, "{last:?}");
+    assert_eq!(
+        last.reason,
+        Some(Reason::ContainerLimitationMemory),
+        "{last:?}"
+    );
+    assert!(
+        last.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("Memory limit exceeded"),
+        "{last:?}"
+    );
+    // The agent runs the next task as before.
+    let o = offers(&mut fw).await.remove(0);
+    let t = command_task("after", &o.agent_id, "echo still here", "cpus:0.5;mem:64");
+    launch(&fw, &o.id, vec![t]).await;
+    let states = states_until_terminal(&mut fw, "after").await;
+    assert_eq!(states.last().unwrap().state, TaskState::Finished);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_outgrowing_its_disk_fails_with_the_disk_reason() {
+    let Some(c) = isolated("disk/du", |f| {
+        f.containerizer.enforce_container_disk_quota = true;
+        f.containerizer.container_disk_watch_interval = Duration::from_millis(100);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut fw = framework(&c, info("disk")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let t = command_task(
+        "filler",
+        &o.agent_id,
+        "dd if=/dev/zero of=big bs=1M count=4 2>/dev/null; sleep 30",
+        "cpus:0.5;mem:64;disk:1",
+    );
+    launch(&fw, &o.id, vec![t]).await;
+    let states = states_until_terminal(&mut fw, "filler").await;
+    let last = states.last().unwrap();
+    assert_eq!(last.state, TaskState::Failed, "{last:?}");
+    assert_eq!(
+        last.reason,
+        Some(Reason::ContainerLimitationDisk),
+        "{last:?}"
+    );
+    assert!(
+        last.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("exceeds quota"),
+        "{last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_statistics_and_get_containers_report_cgroup_usage() {
+    let Some(c) = isolated("cgroups/cpu,cgroups/mem", |_| {}).await else {
+        return;
+    };
+    let mut fw = framework(&c, info("stats")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let t = command_task(
+        "busy",
+        &o.agent_id,
+        "while :; do :; done",
+        "cpus:0.25;mem:96",
+    );
+    launch(&fw, &o.id, vec![t]).await;
+    wait_state(&mut fw, "busy", TaskState::Running).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let addr = c.rt.address().to_string();
+    let id = c.agents[0].upid().id().to_string();
+    let r =
+        mesos_agent::httpc::request(&addr, "GET", &format!("/{id}/monitor/statistics"), &[], b"")
+            .await
+            .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let st = &v[0]["statistics"];
+    assert_eq!(v[0]["executor_id"], "busy", "{v}");
+    assert_eq!(st["cpus_limit"], 0.25, "{st}");
+    assert_eq!(st["mem_limit_bytes"], 96 * 1048576, "{st}");
+    assert!(st["cpus_nr_throttled"].as_u64().unwrap_or(0) > 0, "{st}");
+    assert!(
+        st["cpus_user_time_secs"].as_f64().unwrap_or(0.0) > 0.0,
+        "{st}"
+    );
+    assert!(st["mem_total_bytes"].as_u64().unwrap_or(0) > 0, "{st}");
+    let body = br#"{"type":"GET_CONTAINERS"}"#;
+    let r = mesos_agent::httpc::request(
+        &addr,
+        "POST",
+        &format!("/{id}/api/v1"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        body,
+    )
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let cs = &v["get_containers"]["containers"][0]["resource_statistics"];
+    assert_eq!(cs["cpus_limit"], 0.25, "{v}");
+    assert!(cs["cpus_nr_periods"].as_u64().unwrap_or(0) > 0, "{v}");
 }

@@ -71,9 +71,28 @@ struct Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
+        // The agent was SIGKILLed: whatever it left under its cgroups root goes.
         for h in ["cpu", "cpuacct", "memory", "pids", "freezer"] {
-            let _ =
-                std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(h).join(&self.cgroups_root));
+            let root = Path::new("/sys/fs/cgroup").join(h).join(&self.cgroups_root);
+            for c in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                if c.path().is_dir() {
+                    let procs =
+                        std::fs::read_to_string(c.path().join("cgroup.procs")).unwrap_or_default();
+                    for p in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(p),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    for _ in 0..100 {
+                        if std::fs::remove_dir(c.path()).is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&root);
         }
     }
 }
