@@ -123,6 +123,8 @@ pub struct Agent {
     containerizer: Arc<Containerizer>,
     /// Checkpoint directories of tasks with updates not yet acknowledged.
     task_dirs: HashMap<(FrameworkID, TaskID), PathBuf>,
+    /// The runtime this agent lives in (for nested containers' actors).
+    runtime: Option<libprocess::Runtime>,
 }
 
 impl Agent {
@@ -142,6 +144,7 @@ impl Agent {
         Ok(Agent {
             containerizer,
             task_dirs: HashMap::new(),
+            runtime: None,
             info: AgentInfo {
                 hostname: flags.hostname.clone().unwrap_or_default(),
                 port: 5051,
@@ -1182,6 +1185,7 @@ impl Process for Agent {
         });
         Self::install_operator_routes(ctx);
         self.self_pid = Some(ctx.pid().clone());
+        self.runtime = Some(ctx.runtime().clone());
         self.recover(ctx);
         self.try_register(ctx);
     }

@@ -22,9 +22,11 @@ use super::{kill_group, now_secs, Agent, Executor, VERSION};
 /// Mesos's limit on container nesting.
 pub(crate) const MAX_NESTING: usize = 32;
 
-/// A nested container (LAUNCH_NESTED_CONTAINER).
+/// A nested container (LAUNCH_NESTED_CONTAINER), run by the containerizer in its top-level
+/// container's cgroups.
 pub(crate) struct Nested {
     pid: Option<i32>,
+    container: Option<mesos_containerizer::Container>,
     /// Exit status once it ended (a wait status, as Mesos reports it).
     exit: Option<i32>,
     waiters: Vec<oneshot::Sender<Option<i32>>>,
@@ -327,6 +329,7 @@ impl Agent {
                 self.launch_nested(&body)?;
                 ok(HttpResponse::empty(200))
             }
+            "LAUNCH_NESTED_CONTAINER_SESSION" => self.launch_nested_session(&body),
             "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
             "KILL_NESTED_CONTAINER" => {
                 let chain = container_chain(&body["container_id"])?;
@@ -336,7 +339,11 @@ impl Agent {
                 let sig = body["signal"].as_i64().unwrap_or(15) as i32;
                 let sig = nix::sys::signal::Signal::try_from(sig)
                     .map_err(|_| Rejection::bad_request(format!("Unknown signal {sig}")))?;
-                kill_group(n.pid, sig);
+                match n.pid {
+                    Some(_) => kill_group(n.pid, sig),
+                    // Still starting: the containerizer kills it once it runs.
+                    None => self.destroy_nested(&chain.join("/")),
+                }
                 ok(HttpResponse::empty(200))
             }
             other => Err(Rejection::bad_request(format!(
@@ -421,7 +428,7 @@ impl Agent {
             .map(|e| e.directory.clone())
     }
 
-    fn launch_nested(&mut self, body: &Value) -> Result<(), Rejection> {
+    fn launch_nested(&mut self, body: &Value) -> Result<String, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         if chain.len() < 2 {
             return Err(Rejection::bad_request(
@@ -450,57 +457,157 @@ impl Agent {
         }
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
+        let container_info = match &body["container"] {
+            Value::Null => None,
+            c => Some(
+                mesos_api::protocol::from_json(c)
+                    .map_err(|e| Rejection::bad_request(format!("Invalid 'container': {e}")))?,
+            ),
+        };
         let value = cmd.value.clone().unwrap_or_default();
+        if value.is_empty() {
+            return Err(Rejection::bad_request("'command.value' must be set"));
+        }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::new(500, format!("cannot create the sandbox: {e}")))?;
-        let file = |n: &str| std::fs::File::create(dir.join(n)).map(std::process::Stdio::from);
-        let (out, err) = match (file("stdout"), file("stderr")) {
-            (Ok(o), Ok(e)) => (o, e),
-            _ => return Err(Rejection::new(500, "cannot create stdout/stderr")),
-        };
-        let mut c = if cmd.shell {
-            let mut c = tokio::process::Command::new("/bin/sh");
-            c.arg("-c").arg(&value);
-            c
+        let (program, args) = if cmd.shell {
+            (PathBuf::from("/bin/sh"), vec!["-c".to_string(), value])
         } else {
-            let mut c = tokio::process::Command::new(&value);
-            c.args(cmd.arguments.iter().skip(1));
-            c
+            (
+                PathBuf::from(&value),
+                cmd.arguments.iter().skip(1).cloned().collect(),
+            )
         };
-        c.current_dir(&dir)
-            .env("MESOS_SANDBOX", &dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0)
-            .kill_on_drop(false);
-        let mut child = c
-            .spawn()
-            .map_err(|e| Rejection::bad_request(format!("cannot run '{value}': {e}")))?;
-        let pid = child.id().map(|p| p as i32);
+        let mut env: Vec<(String, String)> = cmd
+            .environment
+            .iter()
+            .flat_map(|e| e.variables.iter())
+            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+            .collect();
+        env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
+        env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
+        let config = mesos_containerizer::ContainerConfig {
+            id: mesos_api::ContainerID::new(chain.join(".")),
+            parent: Some(mesos_api::ContainerID::new(chain[0].clone())),
+            program,
+            args,
+            env,
+            sandbox: dir,
+            limits: Default::default(),
+            container_info,
+            image_use: mesos_containerizer::ImageUse::Enter,
+            uris: cmd.uris.clone(),
+            user: cmd.user.clone(),
+        };
+        let me = self.self_pid.clone();
+        let k = key.clone();
+        let events = Box::new(move |ev: mesos_containerizer::Event| {
+            let Some(me) = &me else { return };
+            let k = k.clone();
+            me.dispatch_nowait(move |a: &mut Agent, _| match ev {
+                mesos_containerizer::Event::Launched { pid } => {
+                    if let Some(n) = a.nested.get_mut(&k) {
+                        n.pid = Some(pid);
+                    }
+                }
+                mesos_containerizer::Event::Failed(why) => {
+                    tracing::warn!(container = %k, "nested container failed to launch: {why}")
+                }
+                mesos_containerizer::Event::Terminated(t) => a.nested_exited(&k, t.status),
+            });
+        });
+        let rt = self
+            .runtime
+            .clone()
+            .ok_or_else(|| Rejection::new(503, "the agent is starting"))?;
+        let container = self
+            .containerizer
+            .launch(&rt, config, events)
+            .map_err(|e| Rejection::bad_request(format!("cannot launch: {e}")))?;
         self.nested.insert(
             key.clone(),
             Nested {
-                pid,
+                pid: None,
+                container: Some(container),
                 exit: None,
                 waiters: Vec::new(),
             },
         );
+        Ok(key)
+    }
+
+    /// LAUNCH_NESTED_CONTAINER_SESSION: launches like LAUNCH_NESTED_CONTAINER and streams the
+    /// container's stdout and stderr back as RecordIO `ProcessIO` DATA records until it ends;
+    /// the container is killed when the client goes away.
+    fn launch_nested_session(&mut self, body: &Value) -> Result<Reply, Rejection> {
+        let key = self.launch_nested(body)?;
+        let mut dir = self
+            .sandbox_of(key.split('/').next().unwrap_or_default())
+            .unwrap_or_default();
+        for c in key.split('/').skip(1) {
+            dir = dir.join("containers").join(c);
+        }
+        let (tx_done, rx_done) = oneshot::channel();
+        if let Some(n) = self.nested.get_mut(&key) {
+            n.waiters.push(tx_done);
+        }
+        let (resp, tx) = HttpResponse::stream("application/recordio");
         let me = self.self_pid.clone();
         tokio::spawn(async move {
-            use std::os::unix::process::ExitStatusExt;
-            let status = child.wait().await.ok().map(|s| s.into_raw());
-            if let Some(me) = me {
-                me.dispatch_nowait(move |a: &mut Agent, _| a.nested_exited(&key, status));
+            let mut offsets = [0u64, 0u64];
+            let mut done = Box::pin(rx_done);
+            let mut finished = false;
+            loop {
+                if !finished {
+                    finished =
+                        tokio::time::timeout(std::time::Duration::from_millis(50), &mut done)
+                            .await
+                            .is_ok();
+                }
+                for (i, (name, kind)) in [("stdout", "STDOUT"), ("stderr", "STDERR")]
+                    .iter()
+                    .enumerate()
+                {
+                    let Ok(bytes) = std::fs::read(dir.join(name)) else {
+                        continue;
+                    };
+                    if (bytes.len() as u64) > offsets[i] {
+                        let chunk = &bytes[offsets[i] as usize..];
+                        offsets[i] = bytes.len() as u64;
+                        let rec = json!({"type": "DATA", "data": {"type": kind,
+                            "data": mesos_api::serde_util::base64_encode(chunk)}});
+                        let line = serde_json::to_vec(&rec).unwrap_or_default();
+                        let _ = tx.send(bytes::Bytes::from(crate::httpc::record(&line)));
+                    }
+                }
+                if tx.is_closed() && !finished {
+                    // The client left: the session's container goes.
+                    if let Some(me) = &me {
+                        let k = key.clone();
+                        me.dispatch_nowait(move |a: &mut Agent, _| a.destroy_nested(&k));
+                    }
+                    return;
+                }
+                if finished {
+                    return;
+                }
             }
         });
-        Ok(())
+        Ok(resp.into())
+    }
+
+    fn destroy_nested(&mut self, key: &str) {
+        if let Some(c) = self.nested.get(key).and_then(|n| n.container.clone()) {
+            c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+        }
     }
 
     /// Nested containers do not outlive the agent.
     pub(super) fn kill_nested(&mut self) {
-        for n in self.nested.values().filter(|n| n.exit.is_none()) {
+        for (k, n) in self.nested.iter().filter(|(_, n)| n.exit.is_none()) {
             kill_group(n.pid, nix::sys::signal::Signal::SIGKILL);
+            let id = k.replace('/', ".");
+            self.containerizer.destroy_orphan(&id, n.pid);
         }
     }
 

@@ -731,6 +731,51 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     let v: Value =
         serde_json::from_slice(&op(json!({"type": "GET_CONTAINERS"})).await.body).unwrap();
     assert!(v["get_containers"]["containers"].as_array().unwrap().len() >= 3);
+    // A session streams the container's output back as ProcessIO records until it ends.
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION", "launch_nested_container_session": {
+        "container_id": nested("s1"), "command": {"value": "echo to-out; echo to-err >&2"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let mut got: Vec<(String, String)> = Vec::new();
+    let mut rest = &r.body[..];
+    while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        let len: usize = std::str::from_utf8(&rest[..nl]).unwrap().parse().unwrap();
+        let rec: Value = serde_json::from_slice(&rest[nl + 1..nl + 1 + len]).unwrap();
+        rest = &rest[nl + 1 + len..];
+        assert_eq!(rec["type"], "DATA", "{rec}");
+        let data =
+            mesos_api::serde_util::base64_decode(rec["data"]["data"].as_str().unwrap()).unwrap();
+        got.push((
+            rec["data"]["type"].as_str().unwrap().to_string(),
+            String::from_utf8(data).unwrap(),
+        ));
+    }
+    assert!(
+        got.contains(&("STDOUT".into(), "to-out\n".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("STDERR".into(), "to-err\n".into())),
+        "{got:?}"
+    );
+    // Containers nest 32 levels deep, and no deeper.
+    let mut id = json!({"value": container});
+    for level in 1..=33 {
+        id = json!({"value": format!("d{level}"), "parent": id});
+        let r = op(
+            json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+            "container_id": id.clone(), "command": {"value": "sleep 30"}}}),
+        )
+        .await;
+        if level <= 32 {
+            assert_eq!(r.head.status, 200, "level {level}: {}", text(&r));
+        } else {
+            assert_eq!(r.head.status, 400, "level {level}: {}", text(&r));
+            assert!(text(&r).contains("32"), "{}", text(&r));
+        }
+    }
 }
 
 /// A binary-transport framework (the Rust SDK) that counts its offers and declines them.
