@@ -511,6 +511,36 @@ async fn a_container_runs_in_its_image_rootfs_with_the_sandbox_mounted() {
     let _ = std::fs::remove_dir_all(&registry);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpu_nvidia_hands_a_container_its_gpu_or_says_why_it_cannot() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("gpu/nvidia,cgroups/mem", |_| {}).await else {
+        return;
+    };
+    if let Some(why) = fx.cz.gpus.why_none() {
+        println!("skipped: {why}");
+        assert!(why.contains("no NVIDIA GPU"), "{why}");
+        return;
+    }
+    let limits = Limits { gpus: 1, ..mem(64) };
+    let mut r = launch(
+        &fx,
+        config(
+            &fx,
+            "ls /dev | grep -c '^nvidia[0-9]'; cat /proc/self/cgroup",
+            limits,
+            None,
+        ),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    assert_eq!(t.status, Some(0), "{t:?}");
+    // Its devices cgroup allows one GPU of the machine's.
+    assert!(stdout(&r).contains("devices:"), "{}", stdout(&r));
+}
+
 #[test]
 fn cgroup_v2_is_used_when_the_unified_hierarchy_has_controllers() {
     match Cgroups::detect(std::path::Path::new("/sys/fs/cgroup"), "mesos") {
