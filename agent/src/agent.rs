@@ -482,22 +482,11 @@ impl Agent {
                     .command
                     .clone()
                     .ok_or_else(|| format!("executor '{}' has no command", info.executor_id))?;
-                let value = c.value.clone().unwrap_or_default();
-                if let Some(e) = &c.environment {
-                    for v in &e.variables {
-                        env.push((v.name.clone(), v.value.clone().unwrap_or_default()));
-                    }
-                }
+                env.extend(c.env_pairs());
                 uris = c.uris.clone();
                 user = c.user.clone();
-                if c.shell {
-                    (PathBuf::from("/bin/sh"), vec!["-c".to_string(), value])
-                } else {
-                    (
-                        PathBuf::from(&value),
-                        c.arguments.iter().skip(1).cloned().collect(),
-                    )
-                }
+                let (program, args) = c.argv();
+                (PathBuf::from(program), args)
             }
             _ => {
                 let (program, mode) = self.executor_program(kind)?;

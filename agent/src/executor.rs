@@ -334,6 +334,14 @@ async fn run(mode: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A process for `cmd`: its argv and its environment.
+pub(crate) fn command(cmd: &mesos_api::protocol::task::CommandInfo) -> tokio::process::Command {
+    let (program, args) = cmd.argv();
+    let mut c = tokio::process::Command::new(program);
+    c.args(args).envs(cmd.env_pairs());
+    c
+}
+
 fn kill(pid: Option<i32>, sig: Signal) {
     crate::agent::kill_group(pid, sig);
 }
@@ -449,20 +457,7 @@ impl Engine {
         };
         self.status(&tid, TaskState::Starting, None);
         let value = cmd.value.clone().unwrap_or_default();
-        let mut c = if cmd.shell {
-            let mut c = tokio::process::Command::new("/bin/sh");
-            c.arg("-c").arg(&value);
-            c
-        } else {
-            let mut c = tokio::process::Command::new(&value);
-            c.args(cmd.arguments.iter().skip(1));
-            c
-        };
-        if let Some(env) = &cmd.environment {
-            for v in &env.variables {
-                c.env(&v.name, v.value.clone().unwrap_or_default());
-            }
-        }
+        let mut c = command(&cmd);
         c.stdin(std::process::Stdio::null()).process_group(0);
         if group.is_some() {
             // Each task of a group has its own directory, stdout and stderr.

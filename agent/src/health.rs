@@ -195,20 +195,10 @@ impl Drop for GroupGuard {
 
 async fn command_check(cmd: &CommandInfo, dir: &Path) -> Result<(), String> {
     let value = cmd.value.clone().unwrap_or_default();
-    let mut c = if cmd.shell {
-        let mut c = tokio::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&value);
-        c
-    } else {
-        let mut c = tokio::process::Command::new(&value);
-        c.args(cmd.arguments.iter().skip(1));
-        c
-    };
-    c.env("MESOS_SANDBOX", dir);
-    if let Some(env) = &cmd.environment {
-        for v in &env.variables {
-            c.env(&v.name, v.value.clone().unwrap_or_default());
-        }
+    let mut c = crate::executor::command(cmd);
+    // The check's own environment wins over the sandbox variable.
+    if !cmd.env_pairs().iter().any(|(k, _)| k == "MESOS_SANDBOX") {
+        c.env("MESOS_SANDBOX", dir);
     }
     c.current_dir(dir)
         .stdin(std::process::Stdio::null())

@@ -470,26 +470,14 @@ impl Agent {
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::new(500, format!("cannot create the sandbox: {e}")))?;
-        let (program, args) = if cmd.shell {
-            (PathBuf::from("/bin/sh"), vec!["-c".to_string(), value])
-        } else {
-            (
-                PathBuf::from(&value),
-                cmd.arguments.iter().skip(1).cloned().collect(),
-            )
-        };
-        let mut env: Vec<(String, String)> = cmd
-            .environment
-            .iter()
-            .flat_map(|e| e.variables.iter())
-            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
-            .collect();
+        let (program, args) = cmd.argv();
+        let mut env = cmd.env_pairs();
         env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
         env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
         let config = mesos_containerizer::ContainerConfig {
             id: mesos_api::ContainerID::new(chain.join(".")),
             parent: Some(mesos_api::ContainerID::new(chain[0].clone())),
-            program,
+            program: PathBuf::from(program),
             args,
             env,
             sandbox: dir,

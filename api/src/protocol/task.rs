@@ -225,6 +225,26 @@ pub struct CommandInfo {
 }
 
 impl CommandInfo {
+    /// What to exec: `/bin/sh` with `-c <value>` for a shell command, else `value` with
+    /// `arguments[1..]` (argv[0] is the program).
+    pub fn argv(&self) -> (String, Vec<String>) {
+        let value = self.value.clone().unwrap_or_default();
+        if self.shell {
+            ("/bin/sh".into(), vec!["-c".into(), value])
+        } else {
+            (value, self.arguments.iter().skip(1).cloned().collect())
+        }
+    }
+
+    /// Its environment variables as pairs (an unset value is empty).
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.environment
+            .iter()
+            .flat_map(|e| e.variables.iter())
+            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+            .collect()
+    }
+
     /// A shell command.
     pub fn shell(cmd: &str) -> CommandInfo {
         CommandInfo {
