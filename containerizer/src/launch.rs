@@ -2,14 +2,17 @@
 //! group) and the linux launcher (also new mount and pid namespaces, bind-mounted volumes, and
 //! optionally an image's root filesystem entered with `pivot_root`).
 //!
-//! Everything the child does between fork and exec is in [`Plan::enter`], which only makes
-//! system calls on buffers prepared before the fork (no allocation after fork in a threaded
-//! program). The child joins its cgroups before exec, so nothing it starts escapes them.
+//! Containers start through [`spawn`]: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` with the
+//! pid and mount namespaces created in the same call, so the agent's page tables are never
+//! copied and the child is pid 1 of its namespace with the agent as its parent (waited on
+//! through the pidfd, [`wait_child`]). Everything the child does before exec is in
+//! [`Plan::enter`]-style steps that only make system calls on buffers prepared beforehand; it
+//! joins its cgroups before exec, so nothing it starts escapes them.
 //!
-//! With a pid namespace, the forked child unshares it and forks again: the grandchild is pid 1
-//! of the new namespace and becomes the container's program; the child stays as a small
-//! waiter that relays the grandchild's exit status (so the agent still has a child to wait
-//! for), and the grandchild dies with it.
+//! [`apply`] and [`apply_in_group`] do the same steps as a `pre_exec` hook of a
+//! `tokio::process::Command` (the executor uses this to start a task in its image). There a
+//! pid namespace is made with `unshare` and a second fork: the grandchild is pid 1 and runs
+//! the program, and the child stays as a small waiter relaying its exit status.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
