@@ -221,14 +221,6 @@ impl ContainerProcess {
         self.pid
     }
 
-    /// The limitation that stopped it, or one the kernel reports now (an OOM kill).
-    pub fn limitation(&mut self) -> Option<Limitation> {
-        if self.limitation.is_none() {
-            self.check_oom();
-        }
-        self.limitation.clone()
-    }
-
     /// Kills the container and cleans up; the termination follows as an event.
     pub fn destroy(&mut self, ctx: &mut Context<Self>) {
         match self.state {

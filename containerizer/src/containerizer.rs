@@ -149,12 +149,7 @@ impl Containerizer {
         config: ContainerConfig,
         events: Box<dyn Fn(Event) + Send>,
     ) -> Result<Container> {
-        let id = config.id.clone();
-        let p = ContainerProcess::new(self.clone(), config, events, None);
-        let pid = rt
-            .spawn(&format!("container({})", id.value), p)
-            .map_err(|e| Error::Launch(e.to_string()))?;
-        Ok(Container { id, pid })
+        self.spawn(rt, config, events, None)
     }
 
     /// Adopts a container that survived an agent restart: `pid` is its first process, read
@@ -167,12 +162,7 @@ impl Containerizer {
         pid: i32,
         events: Box<dyn Fn(Event) + Send>,
     ) -> Result<Container> {
-        let id = config.id.clone();
-        let p = ContainerProcess::new(self.clone(), config, events, Some(Recovered { pid }));
-        let pid = rt
-            .spawn(&format!("container({})", id.value), p)
-            .map_err(|e| Error::Launch(e.to_string()))?;
-        Ok(Container { id, pid })
+        self.spawn(rt, config, events, Some(Recovered { pid }))
     }
 
     /// A container's usage, read now (cgroups, or its session's processes). `id` names its
@@ -187,6 +177,21 @@ impl Containerizer {
     pub fn memory_limitation(&self, id: &str, limits: &Limits) -> Option<Limitation> {
         let cg = self.cgroups.as_ref()?.open(id, &self.controllers);
         oom_limitation(&cg, limits)
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        config: ContainerConfig,
+        events: Box<dyn Fn(Event) + Send>,
+        recovered: Option<Recovered>,
+    ) -> Result<Container> {
+        let id = config.id.clone();
+        let p = ContainerProcess::new(self.clone(), config, events, recovered);
+        let pid = rt
+            .spawn(&format!("container({})", id.value), p)
+            .map_err(|e| Error::Launch(e.to_string()))?;
+        Ok(Container { id, pid })
     }
 
     /// Containers this containerizer checkpointed (launched and not yet destroyed).

@@ -9,10 +9,9 @@
 //! [`Plan::enter`]-style steps that only make system calls on buffers prepared beforehand; it
 //! joins its cgroups before exec, so nothing it starts escapes them.
 //!
-//! [`apply`] and [`apply_in_group`] do the same steps as a `pre_exec` hook of a
-//! `tokio::process::Command` (the executor uses this to start a task in its image). There a
-//! pid namespace is made with `unshare` and a second fork: the grandchild is pid 1 and runs
-//! the program, and the child stays as a small waiter relaying its exit status.
+//! [`apply_in_group`] does the same steps as a `pre_exec` hook of a `tokio::process::Command`
+//! (the executor uses it to start a task in its image, in a new mount namespace made with
+//! `unshare`); a pid namespace needs [`spawn`].
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -200,11 +199,6 @@ impl Plan {
         })
     }
 
-    /// Whether the plan forks a namespace waiter.
-    pub fn forks(&self) -> bool {
-        self.pid_ns
-    }
-
     /// Runs in the child between fork and exec. Only system calls on prepared buffers.
     ///
     /// # Safety
@@ -249,9 +243,8 @@ impl Plan {
         )
         .map_err(err)?;
         if self.pid_ns && !cloned {
-            wait_in_namespace_parent()?;
-            // Now pid 1 of the new namespace: die with the waiter.
-            nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
+            // A pid namespace applies to children of the unsharer: only `spawn` makes one.
+            return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
         }
         for m in &self.mounts {
             bind(&m.source, &m.target, m.readonly).map_err(err)?;
@@ -325,34 +318,6 @@ fn bind(source: &CString, target: &CString, readonly: bool) -> nix::Result<()> {
     Ok(())
 }
 
-/// Forks after `unshare(CLONE_NEWPID)`: returns in the child (pid 1 of the namespace); the
-/// parent closes every descriptor above stderr, waits for the child and exits as it did.
-unsafe fn wait_in_namespace_parent() -> std::io::Result<()> {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    use nix::unistd::ForkResult;
-    match nix::unistd::fork().map_err(|e| std::io::Error::from_raw_os_error(e as i32))? {
-        ForkResult::Child => Ok(()),
-        ForkResult::Parent { child } => {
-            // Keep nothing the launcher is waiting on (its exec-error pipe among them).
-            nix::libc::syscall(nix::libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-            loop {
-                match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, code)) => nix::libc::_exit(code),
-                    Ok(WaitStatus::Signaled(_, sig, _)) => {
-                        let s = sig as i32;
-                        nix::libc::signal(s, nix::libc::SIG_DFL);
-                        nix::libc::kill(nix::libc::getpid(), s);
-                        nix::libc::_exit(128 + s);
-                    }
-                    Ok(_) => continue,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => nix::libc::_exit(127),
-                }
-            }
-        }
-    }
-}
-
 /// Converts `ContainerInfo.rlimit_info` into limits (absent values mean unlimited).
 pub fn rlimits(info: &mesos_api::protocol::container::RLimitInfo) -> Result<Vec<Rlimit>> {
     use mesos_api::protocol::container::RLimitType as T;
@@ -403,22 +368,11 @@ pub fn rlimits(info: &mesos_api::protocol::container::RLimitInfo) -> Result<Vec<
     Ok(out)
 }
 
-/// Applies `plan` to `cmd` (as its pre-exec hook) and puts the process in its own session.
-pub fn apply(cmd: &mut tokio::process::Command, plan: Plan) {
-    // SAFETY: `Plan::enter` only makes async-signal-safe system calls on buffers made before
-    // the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            nix::unistd::setsid().map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-            plan.enter()
-        });
-    }
-}
-
 /// Applies `plan` to `cmd` as its pre-exec hook, leaving the session alone (for a task the
 /// executor starts in its own process group).
 pub fn apply_in_group(cmd: &mut tokio::process::Command, plan: Plan) {
-    // SAFETY: as in `apply`.
+    // SAFETY: `Plan::enter` only makes async-signal-safe system calls on buffers made before
+    // the fork.
     unsafe {
         cmd.pre_exec(move || plan.enter());
     }
