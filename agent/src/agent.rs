@@ -665,6 +665,7 @@ impl Agent {
         if f.executors.is_empty() {
             self.frameworks.remove(fid);
         }
+        self.forget_nested_of(&cid.value);
         let how = t.message.clone();
         tracing::info!(framework = %fid, executor = %eid, "executor {how}");
         let (state, reason, message) = match (&t.limitation, &e.launch_failure) {

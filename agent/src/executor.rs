@@ -1,11 +1,15 @@
 //! The command executor and the default executor: one engine speaking the v1 executor HTTP API
-//! to the agent. It subscribes, runs each launched task as a child in its own process group,
-//! reports STARTING / RUNNING and the terminal state with the exit status, and kills with
-//! SIGTERM to the group, then SIGKILL after the grace period.
+//! to the agent. It subscribes, starts each launched task, reports STARTING / RUNNING and the
+//! terminal state with the exit status, and kills with SIGTERM, then SIGKILL after the grace
+//! period.
 //!
-//! As the command executor it runs the one task of a LAUNCH; as the default executor it runs the
-//! tasks of a LAUNCH_GROUP, each in `tasks/<task id>/` of the sandbox with its own stdout and
-//! stderr, and when one of them fails or is killed the rest of the group is killed.
+//! As the command executor it runs the one task of a LAUNCH as its child, in its own process
+//! group. As the default executor it runs the tasks of a LAUNCH_GROUP as Mesos's does: each in a
+//! nested container of the executor's own, through the agent's operator API
+//! (LAUNCH_NESTED_CONTAINER, then WAIT_NESTED_CONTAINER for its exit status and
+//! KILL_NESTED_CONTAINER to kill it). A task's sandbox is its container's,
+//! `containers/<container id>/`, with `tasks/<task id>` linked to it; when one task of a group
+//! fails or is killed the rest of the group is killed.
 //!
 //! A task with a health check gets a [`health::Checker`] once RUNNING: each change of its
 //! health goes out as TASK_RUNNING with `healthy` (REASON_TASK_HEALTH_CHECK_STATUS_UPDATED), and
@@ -19,9 +23,11 @@ use std::time::Duration;
 
 use mesos_api::protocol::executor::{Call, CallType, CallUpdate, Event, EventType, Subscribe};
 use mesos_api::protocol::framework::{FrameworkCapabilityType, FrameworkInfo};
+use mesos_api::protocol::task::CommandInfo;
 use mesos_api::protocol::task::{KillPolicy, Reason, Source, TaskInfo, TaskState, TaskStatus};
 use mesos_api::{ids, ExecutorID, FrameworkID, TaskID};
 use nix::sys::signal::Signal;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::{health, httpc};
@@ -71,9 +77,13 @@ fn env(name: &str) -> Result<String, String> {
     std::env::var(name).map_err(|_| format!("expecting '{name}' in the environment"))
 }
 
+#[derive(Clone)]
 struct Conn {
     endpoint: String,
+    /// The executor API.
     path: String,
+    /// The agent's operator API (nested containers).
+    operator: String,
     framework_id: FrameworkID,
     executor_id: ExecutorID,
 }
@@ -89,6 +99,7 @@ impl Conn {
         Ok(Conn {
             endpoint,
             path: format!("/{id}/api/v1/executor"),
+            operator: format!("/{id}/api/v1"),
             framework_id: FrameworkID::new(env("MESOS_FRAMEWORK_ID")?),
             executor_id: ExecutorID::new(env("MESOS_EXECUTOR_ID")?),
         })
@@ -97,6 +108,37 @@ impl Conn {
     fn call(&self, kind: CallType) -> Call {
         Call::new(kind, self.executor_id.clone(), self.framework_id.clone())
     }
+
+    /// One operator API call: the response's payload (`<kind>` of the answer, `null` for an
+    /// empty 200), or why not. `Err(None)` means the agent could not be reached.
+    async fn operator_call(&self, call: Value) -> Result<Value, Option<String>> {
+        let body = serde_json::to_vec(&call).unwrap_or_default();
+        let r = httpc::request(&self.endpoint, "POST", &self.operator, JSON_HEADERS, &body)
+            .await
+            .map_err(|_| None)?;
+        if r.head.status != 200 {
+            return Err(Some(format!(
+                "{} ({})",
+                String::from_utf8_lossy(&r.body).trim(),
+                r.head.status
+            )));
+        }
+        if r.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        let v: Value = serde_json::from_slice(&r.body)
+            .map_err(|e| Some(format!("a bad answer from the agent: {e}")))?;
+        let kind = call["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Ok(v[kind.as_str()].clone())
+    }
+}
+
+/// A nested container's `ContainerID` in its v1 JSON form.
+fn nested_id(parent: &str, id: &str) -> Value {
+    json!({"value": id, "parent": {"value": parent}})
 }
 
 fn json_body(c: &Call) -> Vec<u8> {
@@ -108,18 +150,39 @@ const JSON_HEADERS: &[(&str, &str)] = &[
     ("Accept", "application/json"),
 ];
 
+/// How a task's process ended.
+enum Ended {
+    Status(std::process::ExitStatus),
+    /// Ended, with no exit status to tell (a container the agent recovered).
+    Unknown,
+    Error(String),
+}
+
 enum Input {
     Event(Box<Event>),
     Disconnected(String),
-    Exited(TaskID, std::io::Result<std::process::ExitStatus>),
+    Exited(TaskID, Ended),
+    /// The agent answered a LAUNCH_NESTED_CONTAINER.
+    NestedLaunched(TaskID, Result<(), String>),
+    /// A WAIT_NESTED_CONTAINER lost the agent: wait again once resubscribed.
+    WaitLost(TaskID),
     Escalate(TaskID),
     /// Try subscribing again after losing the agent.
     Resubscribe,
     Health(health::HealthReport),
 }
 
+/// Where a task's process runs.
+enum Place {
+    /// A child of this executor (the command executor), by its process group.
+    Child(Option<i32>),
+    /// A nested container of the executor's (the default executor), by its id; `launched` once
+    /// the agent said so.
+    Nested { id: String, launched: bool },
+}
+
 struct Running {
-    pid: Option<i32>,
+    place: Place,
     /// Set once a kill started (the end state is then KILLED).
     killing: bool,
     group: Option<usize>,
@@ -132,6 +195,8 @@ struct Running {
 struct Engine {
     conn: Conn,
     sandbox: PathBuf,
+    /// The executor's container, parent of the tasks' nested containers (the default executor).
+    container: Option<String>,
     framework: Option<FrameworkInfo>,
     tasks: HashMap<TaskID, Running>,
     infos: HashMap<TaskID, TaskInfo>,
@@ -142,6 +207,8 @@ struct Engine {
     shutting_down: bool,
     updates: mpsc::UnboundedSender<TaskStatus>,
     input: mpsc::UnboundedSender<Input>,
+    /// Nested containers whose wait lost the agent, waited for again after resubscribing.
+    rewait: Vec<TaskID>,
 }
 
 /// Subscribes to the agent and forwards its events (then a disconnection) to `tx`.
@@ -249,9 +316,14 @@ async fn run(mode: &str) -> Result<(), String> {
             }
         }
     });
+    let container = match mode {
+        "default" => Some(env("MESOS_CONTAINER_ID")?),
+        _ => None,
+    };
     let mut engine = Engine {
         conn,
         sandbox,
+        container,
         framework: None,
         tasks: HashMap::new(),
         infos: HashMap::new(),
@@ -261,19 +333,17 @@ async fn run(mode: &str) -> Result<(), String> {
         shutting_down: false,
         updates: up_tx,
         input: in_tx.clone(),
+        rewait: Vec::new(),
     };
-    let _ = mode;
     let mut lost_at: Option<std::time::Instant> = None;
     while let Some(i) = in_rx.recv().await {
         match i {
             Input::Event(ev) => engine.event(*ev),
-            Input::Exited(tid, st) => engine.exited(tid, st),
+            Input::Exited(tid, ended) => engine.exited(tid, ended),
+            Input::NestedLaunched(tid, r) => engine.nested_launched(tid, r),
+            Input::WaitLost(tid) => engine.rewait.push(tid),
             Input::Health(report) => engine.health(report),
-            Input::Escalate(tid) => {
-                if let Some(r) = engine.tasks.get(&tid) {
-                    kill(r.pid, Signal::SIGKILL);
-                }
-            }
+            Input::Escalate(tid) => engine.signal(&tid, Signal::SIGKILL),
             Input::Disconnected(why) if checkpoint && !engine.shutting_down => {
                 eprintln!("executor: lost the agent ({why}); waiting up to {recovery_timeout:?} for it to come back");
                 lost_at.get_or_insert_with(std::time::Instant::now);
@@ -286,9 +356,7 @@ async fn run(mode: &str) -> Result<(), String> {
             Input::Resubscribe => {
                 let since = lost_at.map(|t| t.elapsed()).unwrap_or_default();
                 if since > recovery_timeout {
-                    for r in engine.tasks.values() {
-                        kill(r.pid, Signal::SIGKILL);
-                    }
+                    engine.kill_children();
                     return Err(format!(
                         "the agent did not come back within the recovery timeout ({recovery_timeout:?})"
                     ));
@@ -310,6 +378,9 @@ async fn run(mode: &str) -> Result<(), String> {
                     Ok(()) => {
                         eprintln!("executor: resubscribed to the agent after {since:?}");
                         lost_at = None;
+                        for tid in std::mem::take(&mut engine.rewait) {
+                            engine.wait_nested(tid);
+                        }
                     }
                     Err(_) => {
                         let tx = in_tx.clone();
@@ -321,9 +392,8 @@ async fn run(mode: &str) -> Result<(), String> {
                 }
             }
             Input::Disconnected(why) => {
-                for r in engine.tasks.values() {
-                    kill(r.pid, Signal::SIGKILL);
-                }
+                // Nested containers go with the executor's container.
+                engine.kill_children();
                 return Err(format!("lost the agent: {why}"));
             }
         }
@@ -335,7 +405,7 @@ async fn run(mode: &str) -> Result<(), String> {
 }
 
 /// A process for `cmd`: its argv and its environment.
-pub(crate) fn command(cmd: &mesos_api::protocol::task::CommandInfo) -> tokio::process::Command {
+pub(crate) fn command(cmd: &CommandInfo) -> tokio::process::Command {
     let (program, args) = cmd.argv();
     let mut c = tokio::process::Command::new(program);
     c.args(args).envs(cmd.env_pairs());
@@ -346,6 +416,7 @@ fn kill(pid: Option<i32>, sig: Signal) {
     crate::agent::kill_group(pid, sig);
 }
 
+/// Whether a task succeeded, and Mesos's message for how its command ended.
 fn describe(st: &std::process::ExitStatus) -> (bool, String) {
     use std::os::unix::process::ExitStatusExt;
     match (st.code(), st.signal()) {
@@ -356,6 +427,18 @@ fn describe(st: &std::process::ExitStatus) -> (bool, String) {
             (false, format!("Command terminated with signal {name}"))
         }
         _ => (false, "Command terminated".into()),
+    }
+}
+
+impl Running {
+    fn new(place: Place, group: Option<usize>) -> Running {
+        Running {
+            place,
+            killing: false,
+            group,
+            checker: None,
+            unhealthy: None,
+        }
     }
 }
 
@@ -456,37 +539,20 @@ impl Engine {
             return;
         };
         self.status(&tid, TaskState::Starting, None);
-        let value = cmd.value.clone().unwrap_or_default();
-        let mut c = command(&cmd);
-        c.stdin(std::process::Stdio::null()).process_group(0);
-        if group.is_some() {
-            // Each task of a group has its own directory, stdout and stderr.
-            let dir = self.sandbox.join("tasks").join(&tid.value);
-            let files = std::fs::create_dir_all(&dir).and_then(|_| {
-                Ok((
-                    std::fs::File::create(dir.join("stdout"))?,
-                    std::fs::File::create(dir.join("stderr"))?,
-                ))
-            });
-            match files {
-                Ok((o, e)) => {
-                    c.stdout(o)
-                        .stderr(e)
-                        .current_dir(&dir)
-                        .env("MESOS_SANDBOX", &dir);
-                }
-                Err(e) => {
-                    self.status(
-                        &tid,
-                        TaskState::Failed,
-                        Some(format!("cannot prepare the task's sandbox: {e}")),
-                    );
-                    return;
-                }
-            }
-        } else {
-            c.current_dir(&self.sandbox);
+        match self.container.clone() {
+            Some(parent) => self.launch_nested(task, group, &cmd, &parent),
+            None => self.launch_child(task, group, &cmd),
         }
+    }
+
+    /// The command executor's way: the task is this process's child.
+    fn launch_child(&mut self, task: TaskInfo, group: Option<usize>, cmd: &CommandInfo) {
+        let tid = task.task_id.clone();
+        let value = cmd.value.clone().unwrap_or_default();
+        let mut c = command(cmd);
+        c.stdin(std::process::Stdio::null())
+            .process_group(0)
+            .current_dir(&self.sandbox);
         // A command task with an image runs in the rootfs the agent provisioned for it.
         if let Ok(rootfs) = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV) {
             if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into()) {
@@ -501,22 +567,17 @@ impl Engine {
         match c.spawn() {
             Ok(mut child) => {
                 let pid = child.id().map(|p| p as i32);
-                self.tasks.insert(
-                    tid.clone(),
-                    Running {
-                        pid,
-                        killing: false,
-                        group,
-                        checker: None,
-                        unhealthy: None,
-                    },
-                );
+                self.tasks
+                    .insert(tid.clone(), Running::new(Place::Child(pid), group));
                 self.infos.insert(tid.clone(), task);
                 let tx = self.input.clone();
                 let t = tid.clone();
                 tokio::spawn(async move {
-                    let st = child.wait().await;
-                    let _ = tx.send(Input::Exited(t, st));
+                    let ended = match child.wait().await {
+                        Ok(st) => Ended::Status(st),
+                        Err(e) => Ended::Error(format!("Failed to wait for the command: {e}")),
+                    };
+                    let _ = tx.send(Input::Exited(t, ended));
                 });
                 self.status(&tid, TaskState::Running, None);
                 self.start_health_check(&tid);
@@ -526,6 +587,169 @@ impl Engine {
                 TaskState::Failed,
                 Some(format!("Failed to launch '{value}': {e}")),
             ),
+        }
+    }
+
+    /// The default executor's way: the task runs in a nested container of the executor's,
+    /// launched by the agent; RUNNING follows once the agent launched it.
+    fn launch_nested(
+        &mut self,
+        task: TaskInfo,
+        group: Option<usize>,
+        cmd: &CommandInfo,
+        parent: &str,
+    ) {
+        let tid = task.task_id.clone();
+        let id = ids::new_uuid();
+        let mut launch = json!({
+            "container_id": nested_id(parent, &id),
+            "command": mesos_api::protocol::to_json(cmd),
+        });
+        if let Some(c) = &task.container {
+            launch["container"] = mesos_api::protocol::to_json(c);
+        }
+        let call = json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": launch});
+        self.tasks.insert(
+            tid.clone(),
+            Running::new(
+                Place::Nested {
+                    id,
+                    launched: false,
+                },
+                group,
+            ),
+        );
+        self.infos.insert(tid.clone(), task);
+        let conn = self.conn.clone();
+        let tx = self.input.clone();
+        tokio::spawn(async move {
+            let r = conn
+                .operator_call(call)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.unwrap_or_else(|| "the agent could not be reached".into()));
+            let _ = tx.send(Input::NestedLaunched(tid, r));
+        });
+    }
+
+    fn nested_launched(&mut self, tid: TaskID, r: Result<(), String>) {
+        let Some(run) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let Place::Nested { id, launched } = &mut run.place else {
+            return;
+        };
+        if let Err(why) = r {
+            let group = run.group;
+            self.tasks.remove(&tid);
+            self.status(
+                &tid,
+                TaskState::Failed,
+                Some(format!("Failed to launch the task's container: {why}")),
+            );
+            self.kill_group_of(group);
+            return;
+        }
+        *launched = true;
+        let id = id.clone();
+        let killing = run.killing;
+        // As Mesos's default executor does, `tasks/<task id>` leads to the task's sandbox.
+        let tasks = self.sandbox.join("tasks");
+        let _ = std::fs::create_dir_all(&tasks);
+        let _ = std::os::unix::fs::symlink(
+            self.sandbox.join("containers").join(&id),
+            tasks.join(&tid.value),
+        );
+        self.wait_nested(tid.clone());
+        if killing {
+            // A kill came while the agent was launching it.
+            self.signal(&tid, Signal::SIGTERM);
+            return;
+        }
+        self.status(&tid, TaskState::Running, None);
+        self.start_health_check(&tid);
+    }
+
+    /// Waits (WAIT_NESTED_CONTAINER) for a task's nested container to end.
+    fn wait_nested(&mut self, tid: TaskID) {
+        let (Some(parent), Some(Place::Nested { id, .. })) = (
+            self.container.as_deref(),
+            self.tasks.get(&tid).map(|r| &r.place),
+        ) else {
+            return;
+        };
+        let call = json!({"type": "WAIT_NESTED_CONTAINER",
+            "wait_nested_container": {"container_id": nested_id(parent, id)}});
+        let conn = self.conn.clone();
+        let tx = self.input.clone();
+        tokio::spawn(async move {
+            let input = match conn.operator_call(call).await {
+                Ok(w) => match w["exit_status"].as_i64() {
+                    Some(raw) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        Input::Exited(
+                            tid,
+                            Ended::Status(std::process::ExitStatus::from_raw(raw as i32)),
+                        )
+                    }
+                    None => Input::Exited(tid, Ended::Unknown),
+                },
+                Err(None) => Input::WaitLost(tid),
+                Err(Some(why)) => {
+                    eprintln!("executor: waiting for the container of task {tid}: {why}");
+                    Input::Exited(
+                        tid,
+                        Ended::Error("Unable to retrieve command's termination information".into()),
+                    )
+                }
+            };
+            let _ = tx.send(input);
+        });
+    }
+
+    /// Sends `sig` to a task: its process group, or its nested container through the agent.
+    fn signal(&self, tid: &TaskID, sig: Signal) {
+        let Some(r) = self.tasks.get(tid) else {
+            return;
+        };
+        match (&r.place, self.container.as_deref()) {
+            (Place::Child(pid), _) => kill(*pid, sig),
+            (
+                Place::Nested {
+                    id, launched: true, ..
+                },
+                Some(parent),
+            ) => {
+                let call = json!({"type": "KILL_NESTED_CONTAINER",
+                    "kill_nested_container": {"container_id": nested_id(parent, id),
+                        "signal": sig as i32}});
+                let conn = self.conn.clone();
+                tokio::spawn(async move {
+                    if let Err(Some(why)) = conn.operator_call(call).await {
+                        eprintln!("executor: cannot kill a task's container: {why}");
+                    }
+                });
+            }
+            // Not launched yet: the kill goes out once it is.
+            _ => {}
+        }
+    }
+
+    /// SIGKILLs the tasks that are this process's children.
+    fn kill_children(&self) {
+        for r in self.tasks.values() {
+            if let Place::Child(pid) = r.place {
+                kill(pid, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Kills what is left of a group after one of its tasks failed or was killed.
+    fn kill_group_of(&mut self, group: Option<usize>) {
+        if let Some(g) = group {
+            for t in self.groups[g].clone() {
+                self.kill_task(&t, None);
+            }
         }
     }
 
@@ -593,7 +817,6 @@ impl Engine {
             return;
         }
         r.killing = true;
-        let pid = r.pid;
         // A KILL's policy may only shorten the task's own grace period.
         let own = crate::agent::grace_of(self.infos.get(tid).and_then(|t| t.kill_policy.as_ref()));
         let grace = match policy.and_then(|p| p.grace_period.as_ref()) {
@@ -603,7 +826,7 @@ impl Engine {
         if killing_state {
             self.status(tid, TaskState::Killing, None);
         }
-        kill(pid, Signal::SIGTERM);
+        self.signal(tid, Signal::SIGTERM);
         let tx = self.input.clone();
         let t = tid.clone();
         tokio::spawn(async move {
@@ -612,18 +835,21 @@ impl Engine {
         });
     }
 
-    fn exited(&mut self, tid: TaskID, st: std::io::Result<std::process::ExitStatus>) {
+    fn exited(&mut self, tid: TaskID, ended: Ended) {
         let Some(r) = self.tasks.remove(&tid) else {
             return;
         };
         if let Some(c) = r.checker {
             c.stop();
         }
-        // Whatever the task left in its group goes with it.
-        kill(r.pid, Signal::SIGKILL);
-        let (ok, msg) = match &st {
-            Ok(s) => describe(s),
-            Err(e) => (false, format!("Failed to wait for the command: {e}")),
+        if let Place::Child(pid) = r.place {
+            // Whatever the task left in its group goes with it.
+            kill(pid, Signal::SIGKILL);
+        }
+        let (ok, msg) = match &ended {
+            Ended::Status(s) => describe(s),
+            Ended::Unknown => (false, "Command terminated with unknown status".into()),
+            Ended::Error(e) => (false, e.clone()),
         };
         let state = if r.killing {
             TaskState::Killed
@@ -639,12 +865,8 @@ impl Engine {
             s.message = Some(format!("{why}; {}", s.message.unwrap_or_default()));
         }
         self.send(s);
-        if let Some(g) = r.group {
-            if state != TaskState::Finished {
-                for t in self.groups[g].clone() {
-                    self.kill_task(&t, None);
-                }
-            }
+        if state != TaskState::Finished {
+            self.kill_group_of(r.group);
         }
     }
 
@@ -656,9 +878,9 @@ impl Engine {
         let Some(r) = self.tasks.get_mut(tid) else {
             return;
         };
-        let dir = match r.group {
-            Some(_) => self.sandbox.join("tasks").join(&tid.value),
-            None => self.sandbox.clone(),
+        let dir = match &r.place {
+            Place::Nested { id, .. } => self.sandbox.join("containers").join(id),
+            Place::Child(_) => self.sandbox.clone(),
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         match health::Checker::spawn(tid.clone(), check, dir, tx) {

@@ -2,9 +2,9 @@
 //! and nested containers), `/<agent>/state`, `/files/browse`, `/files/read` and
 //! `/monitor/statistics`.
 //!
-//! Nested containers here are child processes of the agent in their parent's sandbox
-//! (`<sandbox>/containers/<id>`), in their own process group; isolation is the containerizer's
-//! work.
+//! Nested containers are run by the containerizer in their parent's sandbox
+//! (`<sandbox>/containers/<id>`) and cgroups, in their own process group; they end with their
+//! top-level container.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -340,6 +340,7 @@ impl Agent {
                 let sig = nix::sys::signal::Signal::try_from(sig)
                     .map_err(|_| Rejection::bad_request(format!("Unknown signal {sig}")))?;
                 match n.pid {
+                    _ if n.exit.is_some() => {}
                     Some(_) => kill_group(n.pid, sig),
                     // Still starting: the containerizer kills it once it runs.
                     None => self.destroy_nested(&chain.join("/")),
@@ -487,23 +488,7 @@ impl Agent {
             uris: cmd.uris.clone(),
             user: cmd.user.clone(),
         };
-        let me = self.self_pid.clone();
-        let k = key.clone();
-        let events = Box::new(move |ev: mesos_containerizer::Event| {
-            let Some(me) = &me else { return };
-            let k = k.clone();
-            me.dispatch_nowait(move |a: &mut Agent, _| match ev {
-                mesos_containerizer::Event::Launched { pid } => {
-                    if let Some(n) = a.nested.get_mut(&k) {
-                        n.pid = Some(pid);
-                    }
-                }
-                mesos_containerizer::Event::Failed(why) => {
-                    tracing::warn!(container = %k, "nested container failed to launch: {why}")
-                }
-                mesos_containerizer::Event::Terminated(t) => a.nested_exited(&k, t.status),
-            });
-        });
+        let events = self.nested_events(&key);
         let rt = self
             .runtime
             .clone()
@@ -582,6 +567,49 @@ impl Agent {
             }
         });
         Ok(resp.into())
+    }
+
+    /// What a nested container's actor tells the agent.
+    pub(super) fn nested_events(
+        &self,
+        key: &str,
+    ) -> Box<dyn Fn(mesos_containerizer::Event) + Send> {
+        let me = self.self_pid.clone();
+        let k = key.to_string();
+        Box::new(move |ev: mesos_containerizer::Event| {
+            let Some(me) = &me else { return };
+            let k = k.clone();
+            me.dispatch_nowait(move |a: &mut Agent, _| match ev {
+                mesos_containerizer::Event::Launched { pid } => {
+                    if let Some(n) = a.nested.get_mut(&k) {
+                        n.pid = Some(pid);
+                    }
+                }
+                mesos_containerizer::Event::Failed(why) => {
+                    tracing::warn!(container = %k, "nested container failed to launch: {why}")
+                }
+                mesos_containerizer::Event::Terminated(t) => a.nested_exited(&k, t.status),
+            });
+        })
+    }
+
+    /// A top-level container's nested containers go with it: those still running are
+    /// destroyed, and all are forgotten (their waiters hear no exit status).
+    pub(super) fn forget_nested_of(&mut self, root: &str) {
+        let prefix = format!("{root}/");
+        let keys: Vec<String> = self
+            .nested
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for k in keys {
+            if let Some(n) = self.nested.remove(&k) {
+                if let (None, Some(c)) = (n.exit, n.container) {
+                    c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+                }
+            }
+        }
     }
 
     fn destroy_nested(&mut self, key: &str) {

@@ -486,6 +486,26 @@ async fn killing_an_unknown_task_is_lost_from_the_master() {
     assert_eq!(s.reason, Some(Reason::Reconciliation));
 }
 
+/// The agent's GET_CONTAINERS answer.
+async fn get_containers(c: &Cluster) -> serde_json::Value {
+    let addr = c.rt.address().to_string();
+    let id = c.agents[0].upid().id().to_string();
+    let r = mesos_agent::httpc::request(
+        &addr,
+        "POST",
+        &format!("/{id}/api/v1"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        br#"{"type":"GET_CONTAINERS"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.head.status, 200);
+    serde_json::from_slice(&r.body).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
     let c = cluster(1, "cpus:4;mem:1024").await;
@@ -523,10 +543,14 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
         .unwrap();
     let mut running = std::collections::HashSet::new();
     let mut ended = std::collections::HashMap::new();
+    let mut nested = None;
     while ended.len() < 3 {
         if let Seen::Update(s) = next(&mut fw.rx).await {
             if s.state == TaskState::Running {
                 running.insert(s.task_id.value.clone());
+                if running.len() == 3 && ended.is_empty() {
+                    nested = Some(get_containers(&c).await);
+                }
             }
             if s.state.is_terminal() {
                 ended.insert(s.task_id.value.clone(), s);
@@ -534,6 +558,33 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
         }
     }
     assert_eq!(running.len(), 3, "every task of the group ran");
+    // Each task ran in a nested container of the executor's, launched through the agent API.
+    let v = nested.expect("all three were running at once");
+    let containers = v["get_containers"]["containers"].as_array().unwrap();
+    let executor = containers
+        .iter()
+        .find(|c| c["executor_id"]["value"] == "default")
+        .unwrap_or_else(|| panic!("no executor container in {v}"));
+    let children: Vec<&serde_json::Value> = containers
+        .iter()
+        .filter(|c| c["container_id"]["parent"] == executor["container_id"])
+        .collect();
+    assert_eq!(children.len(), 3, "{v}");
+    let dir = sandbox(&c, "default");
+    for t in ["g1", "g2", "g3"] {
+        let link = std::fs::read_link(dir.join("tasks").join(t)).unwrap();
+        let id = link.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            std::fs::canonicalize(link.parent().unwrap()).unwrap(),
+            std::fs::canonicalize(dir.join("containers")).unwrap()
+        );
+        assert!(
+            children
+                .iter()
+                .any(|c| c["container_id"]["value"].as_str() == Some(&id)),
+            "task {t} is not in one of {children:?}"
+        );
+    }
     assert_eq!(ended["g3"].state, TaskState::Failed);
     assert_eq!(
         ended["g3"].message.as_deref(),
@@ -976,10 +1027,15 @@ async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
         labels: None,
         container: None,
     };
-    let mut t = command_task("member", &o.agent_id, "sleep 30", "cpus:1;mem:64");
-    // Passes only in `tasks/member/` of the executor's sandbox.
+    let mut t = command_task(
+        "member",
+        &o.agent_id,
+        "echo member-out; sleep 30",
+        "cpus:1;mem:64",
+    );
+    // Passes only in the task's own sandbox (its nested container's, `tasks/member`).
     t.health_check = Some(command_health_check(
-        r#"test -f stdout && test "$(basename "$(pwd)")" = member"#,
+        r#"grep -q member-out stdout && test "$MESOS_SANDBOX" = "$(pwd)""#,
         0.2,
         1,
     ));
