@@ -612,6 +612,64 @@ impl Agent {
         }
     }
 
+    /// Adopts, after a restart, the live nested containers of the top-level containers in
+    /// `adopted` (which they join); their exit statuses are unknown to this agent.
+    pub(super) fn recover_nested(&mut self, rt: &libprocess::Runtime, adopted: &mut Vec<String>) {
+        let mut found: Vec<(String, i32)> = self
+            .containerizer
+            .checkpointed()
+            .into_iter()
+            .filter_map(|(id, pid)| Some((id, pid?)))
+            .filter(|(id, pid)| {
+                id.split_once('.')
+                    .is_some_and(|(root, _)| adopted.iter().any(|a| a == root))
+                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), None).is_ok()
+            })
+            .collect();
+        // Parents before their children.
+        found.sort_by_key(|(id, _)| id.matches('.').count());
+        for (id, pid) in found {
+            let chain: Vec<&str> = id.split('.').collect();
+            let Some(mut dir) = self.sandbox_of(chain[0]) else {
+                continue;
+            };
+            for c in &chain[1..] {
+                dir = dir.join("containers").join(c);
+            }
+            let key = chain.join("/");
+            let config = mesos_containerizer::ContainerConfig {
+                id: mesos_api::ContainerID::new(id.clone()),
+                parent: Some(mesos_api::ContainerID::new(chain[0])),
+                program: PathBuf::new(),
+                args: Vec::new(),
+                env: Vec::new(),
+                sandbox: dir,
+                limits: Default::default(),
+                container_info: None,
+                image_use: mesos_containerizer::ImageUse::Enter,
+                uris: Vec::new(),
+                user: None,
+            };
+            let events = self.nested_events(&key);
+            match self.containerizer.recover(rt, config, pid, events) {
+                Ok(c) => {
+                    tracing::info!(container = %id, pid, "recovered a nested container");
+                    self.nested.insert(
+                        key,
+                        Nested {
+                            pid: Some(pid),
+                            container: Some(c),
+                            exit: None,
+                            waiters: Vec::new(),
+                        },
+                    );
+                    adopted.push(id);
+                }
+                Err(e) => tracing::warn!(container = %id, "cannot recover: {e}"),
+            }
+        }
+    }
+
     fn destroy_nested(&mut self, key: &str) {
         if let Some(c) = self.nested.get(key).and_then(|n| n.container.clone()) {
             c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));

@@ -13,8 +13,9 @@
 //! Only checkpointing frameworks are written. After a restart on the same boot the agent
 //! keeps its id, adopts the containers whose processes live (their executors resubscribe),
 //! requeues the status updates not yet acknowledged, and reregisters. Tasks whose executor died
-//! meanwhile fail; containers nobody checkpointed are destroyed; a new boot id (a reboot), or
-//! `--recover=cleanup`, starts a new agent.
+//! meanwhile fail; the live nested containers of adopted ones are adopted with them (the
+//! containerizer's checkpoint names them `<parent>.<child>`); containers nobody checkpointed
+//! are destroyed; a new boot id (a reboot), or `--recover=cleanup`, starts a new agent.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -328,6 +329,10 @@ impl Agent {
         if let Some(why) = fresh {
             tracing::info!("starting as a new agent: {why}");
             let _ = std::fs::remove_dir_all(meta.join("slaves"));
+        }
+        if !adopted.is_empty() {
+            let rt = ctx.runtime().clone();
+            self.recover_nested(&rt, &mut adopted);
         }
         // Containers nobody recovered go.
         let cz = self.containerizer.clone();

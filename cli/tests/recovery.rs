@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use libprocess::{Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::Offer;
-use mesos_api::protocol::task::{CommandInfo, Reason, TaskInfo, TaskState, TaskStatus};
-use mesos_api::{AgentID, Resources, TaskID};
+use mesos_api::protocol::task::{
+    CommandInfo, ExecutorInfo, ExecutorType, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+};
+use mesos_api::{AgentID, ExecutorID, Resources, TaskID};
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
 use tokio::sync::mpsc;
 
@@ -381,5 +383,124 @@ async fn a_changed_boot_id_or_recover_cleanup_makes_a_new_agent_and_kills_old_co
                 _ => {}
             }
         }
+    }
+}
+
+/// The agent's GET_CONTAINERS answer, once it serves it.
+async fn agent_containers(port: u16) -> serde_json::Value {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let r = mesos_agent::httpc::request(
+            &format!("127.0.0.1:{port}"),
+            "POST",
+            "/slave(1)/api/v1",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+            ],
+            br#"{"type":"GET_CONTAINERS"}"#,
+        )
+        .await;
+        if let Some(r) = r.ok().filter(|r| r.head.status == 200) {
+            return serde_json::from_slice(&r.body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "the agent did not answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The nested containers (those with a parent) GET_CONTAINERS lists.
+fn nested_count(v: &serde_json::Value) -> usize {
+    v["get_containers"]["containers"]
+        .as_array()
+        .map_or(0, |cs| {
+            cs.iter()
+                .filter(|c| !c["container_id"]["parent"].is_null())
+                .count()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
+    let s = setup(&[]);
+    let mut agent = s.agent(&[]);
+    let (_rt, pid, mut rx) = s.framework(true).await;
+    let offer = loop {
+        if let Seen::Offers(mut o) = next(&mut rx).await {
+            break o.remove(0);
+        }
+    };
+    let executor = ExecutorInfo {
+        kind: Some(ExecutorType::Default),
+        executor_id: ExecutorID::new("pod"),
+        framework_id: None,
+        command: None,
+        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+        name: None,
+        data: None,
+        shutdown_grace_period: None,
+        labels: None,
+        container: None,
+    };
+    let tasks = vec![
+        task("pod-a", &offer.agent_id, "sleep 61.71"),
+        task("pod-b", &offer.agent_id, "sleep 61.72"),
+    ];
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver()
+            .launch_group(&oid, executor, TaskGroupInfo { tasks }, None)
+    })
+    .await
+    .unwrap();
+    let mut running = 0;
+    while running < 2 {
+        if let Seen::Update(st) = next(&mut rx).await {
+            assert!(!st.state.is_terminal(), "{st:?}");
+            running += usize::from(st.state == TaskState::Running);
+        }
+    }
+    assert_eq!(nested_count(&agent_containers(s.agent_port).await), 2);
+    let before = sleepers("sleep 61.7");
+    // Each task's shell and its sleep.
+    assert!(before.len() >= 2, "the tasks' processes were not found");
+    agent.0.kill().unwrap(); // SIGKILL
+    agent.0.wait().unwrap();
+    let _agent = s.agent(&[]);
+    // The new agent adopted both nested containers, and the tasks live on.
+    let deadline = Instant::now() + LIMIT;
+    while nested_count(&agent_containers(s.agent_port).await) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the nested containers were not recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for the executor to resubscribe and wait on its containers again; nothing ends.
+    let quiet = Instant::now() + Duration::from_secs(3);
+    while let Ok(Some(seen)) =
+        tokio::time::timeout(quiet.saturating_duration_since(Instant::now()), rx.recv()).await
+    {
+        if let Seen::Update(st) = seen {
+            assert!(!st.state.is_terminal(), "{st:?}");
+        }
+    }
+    assert!(
+        before.iter().all(|p| alive(*p)),
+        "a task died in the restart"
+    );
+    // Killing one task kills the group, through the recovered containers.
+    pid.dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().kill(TaskID::new("pod-a"), None, None)
+    })
+    .await
+    .unwrap();
+    for st in terminal_states(&mut rx, &["pod-a", "pod-b"]).await {
+        assert_eq!(st.state, TaskState::Killed, "{st:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while before.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < deadline, "the tasks' processes live on");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
