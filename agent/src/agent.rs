@@ -3,7 +3,7 @@
 //! through the status update manager.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -70,6 +70,16 @@ enum ExecKind {
     Command,
     Default,
     Custom,
+}
+
+impl ExecKind {
+    /// The built-in executor's program and multi-call mode.
+    fn program_name(self) -> (&'static str, &'static str) {
+        match self {
+            ExecKind::Command => ("mesos-executor", "command"),
+            _ => ("mesos-default-executor", "default"),
+        }
+    }
 }
 
 enum Queued {
@@ -139,7 +149,11 @@ impl Agent {
         } else {
             Some(master_upid(&flags.master)?)
         };
-        let containerizer = Containerizer::new(flags.containerizer.clone())
+        let mut cz_flags = flags.containerizer.clone();
+        if cz_flags.init.is_none() {
+            cz_flags.init = init_program(flags.launcher_dir.as_deref());
+        }
+        let containerizer = Containerizer::new(cz_flags)
             .map_err(|e| format!("cannot start the containerizer: {e}"))?;
         Ok(Agent {
             containerizer,
@@ -420,26 +434,7 @@ impl Agent {
     }
 
     fn executor_program(&self, kind: ExecKind) -> Result<(PathBuf, Option<&'static str>), String> {
-        let (name, mode) = match kind {
-            ExecKind::Command => ("mesos-executor", "command"),
-            _ => ("mesos-default-executor", "default"),
-        };
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let dir = match &self.flags.launcher_dir {
-            Some(d) => d.clone(),
-            None => exe.parent().map(PathBuf::from).unwrap_or_default(),
-        };
-        let p = dir.join(name);
-        if p.is_file() {
-            return Ok((p, None));
-        }
-        if crate::executor::multicall() {
-            return Ok((exe, Some(mode)));
-        }
-        Err(format!(
-            "no '{name}' in the launcher dir '{}' (set --launcher_dir)",
-            dir.display()
-        ))
+        program_in_launcher_dir(self.flags.launcher_dir.as_deref(), kind.program_name())
     }
 
     fn launch_executor(
@@ -1086,6 +1081,47 @@ fn launch_record(q: &Queued) -> Bytes {
 }
 
 /// Signals a process group (the executor and everything it started).
+/// A helper program: `name` in the launcher dir (`--launcher_dir`, else this binary's
+/// directory), else this binary when it can run as that helper (the multi-call mode to set).
+fn program_in_launcher_dir(
+    launcher_dir: Option<&Path>,
+    (name, mode): (&str, &'static str),
+) -> Result<(PathBuf, Option<&'static str>), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let dir = match launcher_dir {
+        Some(d) => d.to_path_buf(),
+        None => exe.parent().map(PathBuf::from).unwrap_or_default(),
+    };
+    let p = dir.join(name);
+    if p.is_file() {
+        return Ok((p, None));
+    }
+    if crate::executor::multicall() {
+        return Ok((exe, Some(mode)));
+    }
+    Err(format!(
+        "no '{name}' in the launcher dir '{}' (set --launcher_dir)",
+        dir.display()
+    ))
+}
+
+/// The status-keeping init of nested containers, where there is one.
+fn init_program(launcher_dir: Option<&Path>) -> Option<mesos_containerizer::init::InitProgram> {
+    use mesos_containerizer::init;
+    match program_in_launcher_dir(launcher_dir, ("mesos-container-init", init::MULTICALL_MODE)) {
+        Ok((program, mode)) => Some(init::InitProgram {
+            program,
+            env: mode
+                .map(|m| vec![(init::MULTICALL_ENV.to_string(), m.to_string())])
+                .unwrap_or_default(),
+        }),
+        Err(e) => {
+            tracing::warn!("nested containers run without their init (exit statuses are lost in an agent restart): {e}");
+            None
+        }
+    }
+}
+
 pub(crate) fn kill_group(pid: Option<i32>, sig: nix::sys::signal::Signal) {
     if let Some(p) = pid.filter(|p| *p > 0) {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(p), sig);

@@ -34,7 +34,7 @@ use crate::{health, httpc};
 
 /// The environment variable that makes a multi-call binary run as an executor
 /// (`command` or `default`).
-pub const MODE_ENV: &str = "MESOS_RS_EXECUTOR";
+pub const MODE_ENV: &str = mesos_containerizer::init::MULTICALL_ENV;
 
 static MULTICALL: AtomicBool = AtomicBool::new(false);
 
@@ -43,12 +43,18 @@ pub fn multicall() -> bool {
     MULTICALL.load(Ordering::Relaxed)
 }
 
-/// Call first in `main` of a binary that embeds an agent: the agent may then start executors by
-/// re-running this binary, and when this process is such an executor it runs it and exits.
+/// Call first in `main` of a binary that embeds an agent: the agent may then start executors
+/// (and nested containers' init) by re-running this binary, and when this process is one of
+/// those it runs it and exits.
 pub fn run_if_requested() {
     MULTICALL.store(true, Ordering::Relaxed);
-    if let Ok(mode) = std::env::var(MODE_ENV) {
-        std::process::exit(main(&mode));
+    match std::env::var(MODE_ENV) {
+        // The init of a nested container.
+        Ok(m) if m == mesos_containerizer::init::MULTICALL_MODE => std::process::exit(
+            mesos_containerizer::init::main(std::env::args_os().skip(1).collect()),
+        ),
+        Ok(mode) => std::process::exit(main(&mode)),
+        Err(_) => {}
     }
 }
 

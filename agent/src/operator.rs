@@ -612,18 +612,18 @@ impl Agent {
         }
     }
 
-    /// Adopts, after a restart, the live nested containers of the top-level containers in
-    /// `adopted` (which they join); their exit statuses are unknown to this agent.
+    /// Adopts, after a restart, the nested containers of the top-level containers in `adopted`
+    /// (which they join). One that ended while the agent was down ends at once, with the
+    /// status its init kept.
     pub(super) fn recover_nested(&mut self, rt: &libprocess::Runtime, adopted: &mut Vec<String>) {
         let mut found: Vec<(String, i32)> = self
             .containerizer
             .checkpointed()
             .into_iter()
             .filter_map(|(id, pid)| Some((id, pid?)))
-            .filter(|(id, pid)| {
+            .filter(|(id, _)| {
                 id.split_once('.')
                     .is_some_and(|(root, _)| adopted.iter().any(|a| a == root))
-                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), None).is_ok()
             })
             .collect();
         // Parents before their children.

@@ -445,6 +445,8 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     let tasks = vec![
         task("pod-a", &offer.agent_id, "sleep 61.71"),
         task("pod-b", &offer.agent_id, "sleep 61.72"),
+        // Ends after the agent is killed: the restarted agent reports how.
+        task("pod-c", &offer.agent_id, "sleep 6; exit 3"),
     ];
     let oid = offer.id.clone();
     pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
@@ -454,20 +456,20 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     .await
     .unwrap();
     let mut running = 0;
-    while running < 2 {
+    while running < 3 {
         if let Seen::Update(st) = next(&mut rx).await {
             assert!(!st.state.is_terminal(), "{st:?}");
             running += usize::from(st.state == TaskState::Running);
         }
     }
-    assert_eq!(nested_count(&agent_containers(s.agent_port).await), 2);
+    assert_eq!(nested_count(&agent_containers(s.agent_port).await), 3);
     let before = sleepers("sleep 61.7");
     // Each task's shell and its sleep.
     assert!(before.len() >= 2, "the tasks' processes were not found");
     agent.0.kill().unwrap(); // SIGKILL
     agent.0.wait().unwrap();
     let _agent = s.agent(&[]);
-    // The new agent adopted both nested containers, and the tasks live on.
+    // The new agent adopted the nested containers, and the tasks live on.
     let deadline = Instant::now() + LIMIT;
     while nested_count(&agent_containers(s.agent_port).await) < 2 {
         assert!(
@@ -476,26 +478,21 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Time for the executor to resubscribe and wait on its containers again; nothing ends.
-    let quiet = Instant::now() + Duration::from_secs(3);
-    while let Ok(Some(seen)) =
-        tokio::time::timeout(quiet.saturating_duration_since(Instant::now()), rx.recv()).await
-    {
-        if let Seen::Update(st) = seen {
-            assert!(!st.state.is_terminal(), "{st:?}");
-        }
-    }
     assert!(
         before.iter().all(|p| alive(*p)),
         "a task died in the restart"
     );
-    // Killing one task kills the group, through the recovered containers.
-    pid.dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
-        p.driver().kill(TaskID::new("pod-a"), None, None)
-    })
-    .await
-    .unwrap();
-    for st in terminal_states(&mut rx, &["pod-a", "pod-b"]).await {
+    // pod-c's exit status crossed the restart (its init kept it), and its failure killed the
+    // rest of the group through the recovered containers.
+    let done = terminal_states(&mut rx, &["pod-a", "pod-b", "pod-c"]).await;
+    assert_eq!(done[2].state, TaskState::Failed, "{:?}", done[2]);
+    assert_eq!(
+        done[2].message.as_deref(),
+        Some("Command exited with status 3"),
+        "{:?}",
+        done[2]
+    );
+    for st in &done[..2] {
         assert_eq!(st.state, TaskState::Killed, "{st:?}");
     }
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -358,6 +358,13 @@ impl ContainerProcess {
         }
         self.check_oom();
         self.state = State::Done;
+        // Not our child (recovered): what its init kept, if it had one.
+        let status = status.or_else(|| {
+            crate::init::read_status(&checkpoint_dir(
+                &self.shared.flags.work_dir,
+                &name(&self.config.id),
+            ))
+        });
         let message = match (self.launch_error.take(), status) {
             (Some(e), _) => e,
             (None, Some(s)) => describe(s),
@@ -700,9 +707,19 @@ fn prepare(shared: &Containerizer, cfg: &ContainerConfig) -> Result<Prepared> {
         .filter(|(k, _)| !env.iter().any(|(x, _)| x == k))
         .collect();
     full.extend(env);
+    let mut program = launch::resolve(&cfg.program, &full);
+    let mut args = cfg.args.clone();
+    // A nested container on the host's filesystem runs under the status-keeping init.
+    if let (Some(init), Some(_), None) = (&f.init, &cfg.parent, &iso.rootfs) {
+        let dir = checkpoint_dir(&f.work_dir, &id);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+        args = crate::init::args(&dir.join(crate::init::STATUS_FILE), &program, &args);
+        program = init.program.clone();
+        full.extend(init.env.iter().cloned());
+    }
     let spec = launch::SpawnSpec {
-        program: launch::resolve(&cfg.program, &full),
-        args: cfg.args.clone(),
+        program,
+        args,
         env: full,
         cwd: cfg.sandbox.clone(),
         stdout: open("stdout")?,

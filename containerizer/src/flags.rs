@@ -181,6 +181,9 @@ pub struct ContainerizerFlags {
     pub fetcher_cache_size: u64,
     /// `--nvidia_gpu_devices`: which GPUs (by minor number) to manage; all found if unset.
     pub nvidia_gpu_devices: Option<Vec<u32>>,
+    /// The status-keeping init nested containers without an image start under, when the agent
+    /// has one (see [`crate::init`]); without it their exit status is lost in an agent restart.
+    pub init: Option<crate::init::InitProgram>,
 }
 
 impl ContainerizerFlags {
@@ -202,6 +205,7 @@ impl ContainerizerFlags {
             fetcher_cache_dir: PathBuf::from("/tmp/mesos/fetch"),
             fetcher_cache_size: 2 << 30,
             nvidia_gpu_devices: None,
+            init: None,
         }
     }
 

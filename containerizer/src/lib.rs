@@ -23,6 +23,7 @@ pub mod error;
 pub mod fetcher;
 pub mod flags;
 pub mod gpu;
+pub mod init;
 pub mod launch;
 pub mod provisioner;
 pub mod testimage;
