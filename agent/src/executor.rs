@@ -668,8 +668,15 @@ impl Engine {
         );
         self.wait_nested(tid.clone());
         if killing {
-            // A kill came while the agent was launching it.
+            // A kill came while the agent was launching it: its grace period starts now.
             self.signal(&tid, Signal::SIGTERM);
+            let grace =
+                crate::agent::grace_of(self.infos.get(&tid).and_then(|t| t.kill_policy.as_ref()));
+            let tx = self.input.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let _ = tx.send(Input::Escalate(tid));
+            });
             return;
         }
         self.status(&tid, TaskState::Running, None);

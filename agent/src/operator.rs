@@ -47,18 +47,6 @@ fn respond(kind: &str, payload: Value) -> HttpResponse {
     json_reply(&api::response(kind, payload))
 }
 
-/// CPU times (s) and RSS (bytes) of a process, from /proc.
-fn proc_usage(pid: i32) -> Option<(f64, f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let tick = 100.0;
-    let utime = f.get(11)?.parse::<f64>().ok()? / tick;
-    let stime = f.get(12)?.parse::<f64>().ok()? / tick;
-    let rss_pages = f.get(21)?.parse::<u64>().ok()?;
-    Some((utime, stime, rss_pages * 4096))
-}
-
 /// The container-id chain of a v1 `ContainerID` (outermost first).
 fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
     let mut out = Vec::new();
@@ -412,10 +400,12 @@ impl Agent {
                 };
             }
             let mut c = json!({"container_id": cid});
-            if let Some((user, sys, rss)) = n.pid.filter(|_| n.exit.is_none()).and_then(proc_usage)
-            {
+            // Its processes: its session (a nested container shares its parent's cgroups).
+            if let Some(pid) = n.pid.filter(|_| n.exit.is_none()) {
+                let (user, sys, rss, procs) = mesos_containerizer::container::session_usage(pid);
                 c["resource_statistics"] = json!({"timestamp": now_secs(),
-                    "cpus_user_time_secs": user, "cpus_system_time_secs": sys, "mem_rss_bytes": rss});
+                    "cpus_user_time_secs": user, "cpus_system_time_secs": sys,
+                    "mem_rss_bytes": rss, "processes": procs});
             }
             out.push(c);
         }

@@ -570,6 +570,11 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
         .filter(|c| c["container_id"]["parent"] == executor["container_id"])
         .collect();
     assert_eq!(children.len(), 3, "{v}");
+    for c in &children {
+        // Its usage counts the task's processes, not only the container's init.
+        let procs = c["resource_statistics"]["processes"].as_u64().unwrap_or(0);
+        assert!(procs >= 2, "{c}");
+    }
     let dir = sandbox(&c, "default");
     for t in ["g1", "g2", "g3"] {
         let link = std::fs::read_link(dir.join("tasks").join(t)).unwrap();

@@ -514,8 +514,9 @@ pub(crate) fn usage_of(
     s
 }
 
-/// CPU seconds (user, system), RSS bytes and process count of a session.
-fn session_usage(sid: i32) -> (f64, f64, u64, u64) {
+/// CPU seconds (user, system), RSS bytes and process count of a session (a container's
+/// processes when it has no cgroups of its own).
+pub fn session_usage(sid: i32) -> (f64, f64, u64, u64) {
     let tick = 100.0;
     let page = 4096u64;
     let (mut u, mut s, mut rss, mut n) = (0.0, 0.0, 0u64, 0u64);
