@@ -10,8 +10,8 @@ use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityTyp
 use mesos_api::protocol::offer::{Filters, Offer};
 use mesos_api::protocol::scheduler::Failure;
 use mesos_api::protocol::task::{
-    CommandInfo, DurationInfo, ExecutorInfo, ExecutorType, KillPolicy, Reason, Source,
-    TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+    CommandInfo, DurationInfo, ExecutorInfo, KillPolicy, Reason, Source, TaskGroupInfo, TaskInfo,
+    TaskState, TaskStatus,
 };
 use mesos_api::{AgentID, Attributes, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
 use mesos_master::{Master, MasterFlags};
@@ -511,18 +511,10 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
     let c = cluster(1, "cpus:4;mem:1024").await;
     let mut fw = framework(&c, info("group")).await;
     let o = offers(&mut fw).await.remove(0);
-    let executor = ExecutorInfo {
-        kind: Some(ExecutorType::Default),
-        executor_id: ExecutorID::new("default"),
-        framework_id: None,
-        command: None,
-        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
-        name: None,
-        data: None,
-        shutdown_grace_period: None,
-        labels: None,
-        container: None,
-    };
+    let executor = ExecutorInfo::default_executor(
+        ExecutorID::new("default"),
+        Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+    );
     let tasks = vec![
         command_task("g1", &o.agent_id, "sleep 60", "cpus:1;mem:64"),
         command_task("g2", &o.agent_id, "sleep 60", "cpus:1;mem:64"),
@@ -1020,18 +1012,10 @@ async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
     let c = cluster(1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("group-health")).await;
     let o = offers(&mut fw).await.remove(0);
-    let executor = ExecutorInfo {
-        kind: Some(ExecutorType::Default),
-        executor_id: ExecutorID::new("default"),
-        framework_id: None,
-        command: None,
-        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
-        name: None,
-        data: None,
-        shutdown_grace_period: None,
-        labels: None,
-        container: None,
-    };
+    let executor = ExecutorInfo::default_executor(
+        ExecutorID::new("default"),
+        Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+    );
     let mut t = command_task(
         "member",
         &o.agent_id,

@@ -10,7 +10,7 @@ use libprocess::{Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::Offer;
 use mesos_api::protocol::task::{
-    CommandInfo, ExecutorInfo, ExecutorType, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+    CommandInfo, ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_api::{AgentID, ExecutorID, Resources, TaskID};
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
@@ -430,18 +430,10 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
             break o.remove(0);
         }
     };
-    let executor = ExecutorInfo {
-        kind: Some(ExecutorType::Default),
-        executor_id: ExecutorID::new("pod"),
-        framework_id: None,
-        command: None,
-        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
-        name: None,
-        data: None,
-        shutdown_grace_period: None,
-        labels: None,
-        container: None,
-    };
+    let executor = ExecutorInfo::default_executor(
+        ExecutorID::new("pod"),
+        Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+    );
     let tasks = vec![
         task("pod-a", &offer.agent_id, "sleep 61.71"),
         task("pod-b", &offer.agent_id, "sleep 61.72"),

@@ -301,6 +301,24 @@ pub struct ExecutorInfo {
     pub container: Option<ContainerInfo>,
 }
 
+impl ExecutorInfo {
+    /// A DEFAULT executor (the one that runs task groups) with its own `resources`.
+    pub fn default_executor(executor_id: ExecutorID, resources: Resources) -> ExecutorInfo {
+        ExecutorInfo {
+            kind: Some(ExecutorType::Default),
+            executor_id,
+            framework_id: None,
+            command: None,
+            resources,
+            name: None,
+            data: None,
+            shutdown_grace_period: None,
+            labels: None,
+            container: None,
+        }
+    }
+}
+
 /// A task to launch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskInfo {

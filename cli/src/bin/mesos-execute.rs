@@ -10,8 +10,8 @@ use mesos_api::protocol::container::{ContainerInfo, DockerImage, Image, ImageTyp
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use mesos_api::protocol::offer::{Filters, Offer};
 use mesos_api::protocol::task::{
-    CommandInfo, Environment, ExecutorInfo, ExecutorType, TaskGroupInfo, TaskInfo, TaskState,
-    TaskStatus, Variable, VariableType,
+    CommandInfo, Environment, ExecutorInfo, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+    Variable, VariableType,
 };
 use mesos_api::{ExecutorID, FrameworkID, Resources, TaskID};
 use mesos_cli::flags::{load_or_exit, Flag, Flags};
@@ -267,22 +267,13 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
             if g.tasks.is_empty() {
                 return Err("Flag '--task_group': the group has no tasks".into());
             }
-            let executor = ExecutorInfo {
-                kind: Some(ExecutorType::Default),
-                executor_id: ExecutorID::new(format!(
+            let executor = ExecutorInfo::default_executor(
+                ExecutorID::new(format!(
                     "default-executor-{}",
                     &mesos_api::ids::new_uuid()[..8]
                 )),
-                framework_id: None,
-                command: None,
-                resources: Resources::parse("cpus:0.1;mem:32;disk:32", role)
-                    .map_err(|e| e.to_string())?,
-                name: None,
-                data: None,
-                shutdown_grace_period: None,
-                labels: None,
-                container: None,
-            };
+                Resources::parse("cpus:0.1;mem:32;disk:32", role).map_err(|e| e.to_string())?,
+            );
             let mut need = executor.resources.clone();
             for t in &g.tasks {
                 need.add_all(&t.resources.unallocate());
