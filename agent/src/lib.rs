@@ -2,23 +2,29 @@
 //!
 //! - [`Agent`]: registers with the master (with backoff, reregistering after a lost
 //!   connection), launches an executor per `(framework, executor)` in Mesos's sandbox layout
-//!   (`work_dir/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<container>`, with
-//!   `runs/latest`, `stdout` and `stderr`), serves the v1 executor API at
-//!   `/<agent id>/api/v1/executor`, and forwards status updates through the
-//!   [`sum::StatusUpdateManager`].
+//!   (see [`paths`]), serves the v1 executor API at `/<agent id>/api/v1/executor`, and forwards
+//!   status updates through the [`status_update_manager`].
 //! - [`executor`]: the command executor (`mesos-executor`) and the default executor for task
-//!   groups (`mesos-default-executor`).
+//!   groups (`mesos-default-executor`), separate OS processes the agent starts; their binaries
+//!   are in `mesos-cli`.
 //! - [`resources`]: detected resources and `--resources`.
+//!
+//! Module graph (no cycles): `agent` uses `paths`, `programs`, `os`, `detector`, `httpc` and
+//! `status_update_manager`; `executor` uses `programs`, `os` and `httpc`; those are leaves.
 
 mod agent;
+pub mod detector;
 pub mod executor;
 pub mod flags;
-pub mod health;
 pub mod httpc;
+pub mod os;
+pub mod paths;
+pub mod programs;
 pub mod resources;
-pub mod sum;
+pub mod status_update_manager;
 
-pub use agent::{grace_of, master_upid, Agent, VERSION};
+pub use agent::Agent;
+pub use detector::master_upid;
 pub use flags::AgentFlags;
 
 /// Paths Mesos serves without the agent's id prefix, with the agent route each maps to: a

@@ -11,6 +11,10 @@ pub mod resources;
 pub mod roles;
 pub mod serde_util;
 
+/// The Mesos release whose APIs this implementation speaks (reported as `version` by the
+/// master and agents, in their registration and `/version`).
+pub const MESOS_VERSION: &str = "1.11.0";
+
 pub use error::{ApiError, Result};
 pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, TaskID};
 pub use resources::attributes::{Attribute, Attributes};

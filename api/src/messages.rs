@@ -247,7 +247,7 @@ mod tests {
         };
         round_trip(&RegisterAgent {
             agent: agent.clone(),
-            version: "1.11.0".into(),
+            version: crate::MESOS_VERSION.into(),
             capabilities: vec!["MULTI_ROLE".into()],
             checkpointed_resources: Resources::new(),
         });

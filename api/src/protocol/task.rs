@@ -144,6 +144,20 @@ pub struct KillPolicy {
     pub grace_period: Option<DurationInfo>,
 }
 
+impl KillPolicy {
+    /// The grace period when a kill policy gives none (Mesos's executors: 3 s).
+    pub const DEFAULT_GRACE_PERIOD: std::time::Duration = std::time::Duration::from_secs(3);
+
+    /// The grace period of an optional kill policy, [`Self::DEFAULT_GRACE_PERIOD`] when it
+    /// gives none.
+    pub fn grace_of(policy: Option<&KillPolicy>) -> std::time::Duration {
+        policy
+            .and_then(|p| p.grace_period.as_ref())
+            .map(|d| d.as_duration())
+            .unwrap_or(Self::DEFAULT_GRACE_PERIOD)
+    }
+}
+
 fn yes() -> bool {
     true
 }

@@ -27,8 +27,8 @@ mod proxy;
 pub(crate) use proxy::FrameworkProxy;
 mod updates;
 
-/// The version reported to clients (dotted integers, as pymesos expects).
-pub const VERSION: &str = "1.11.0";
+/// The version this master reports.
+pub use mesos_api::MESOS_VERSION as VERSION;
 
 /// See the crate docs.
 pub struct Master {

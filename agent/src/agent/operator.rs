@@ -6,7 +6,6 @@
 //! (`<sandbox>/containers/<id>`) and cgroups, in their own process group; they end with their
 //! top-level container.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
@@ -17,20 +16,14 @@ use mesos_api::ResourceFormat;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::{kill_group, now_secs, Agent, Executor, VERSION};
+use super::state::{Executor, Nested};
+use super::{now_secs, Agent};
+use crate::os::kill_group;
+use crate::paths;
+use mesos_api::MESOS_VERSION as VERSION;
 
 /// Mesos's limit on container nesting.
 pub(crate) const MAX_NESTING: usize = 32;
-
-/// A nested container (LAUNCH_NESTED_CONTAINER), run by the containerizer in its top-level
-/// container's cgroups.
-pub(crate) struct Nested {
-    pid: Option<i32>,
-    container: Option<mesos_containerizer::Container>,
-    /// Exit status once it ended (a wait status, as Mesos reports it).
-    exit: Option<i32>,
-    waiters: Vec<oneshot::Sender<Option<i32>>>,
-}
 
 fn reject(r: Rejection) -> Reply {
     HttpResponse::text(r.status, r.message).into()
@@ -168,7 +161,7 @@ impl Agent {
     fn usage_json(&self, e: &Executor) -> Value {
         let u = self
             .containerizer
-            .usage(&e.container_id.value, e.pid, &e.limits);
+            .usage(&e.container_id.value, e.os_pid, &e.limits);
         serde_json::to_value(u).unwrap_or_default()
     }
 
@@ -327,9 +320,9 @@ impl Agent {
                 let sig = body["signal"].as_i64().unwrap_or(15) as i32;
                 let sig = nix::sys::signal::Signal::try_from(sig)
                     .map_err(|_| Rejection::bad_request(format!("Unknown signal {sig}")))?;
-                match n.pid {
+                match n.os_pid {
                     _ if n.exit.is_some() => {}
-                    Some(_) => kill_group(n.pid, sig),
+                    Some(_) => kill_group(n.os_pid, sig),
                     // Still starting: the containerizer kills it once it runs.
                     None => self.destroy_nested(&chain.join("/")),
                 }
@@ -401,7 +394,7 @@ impl Agent {
             }
             let mut c = json!({"container_id": cid});
             // Its processes: its session (a nested container shares its parent's cgroups).
-            if let Some(pid) = n.pid.filter(|_| n.exit.is_none()) {
+            if let Some(pid) = n.os_pid.filter(|_| n.exit.is_none()) {
                 let (user, sys, rss, procs) = mesos_containerizer::container::session_usage(pid);
                 c["resource_statistics"] = json!({"timestamp": now_secs(),
                     "cpus_user_time_secs": user, "cpus_system_time_secs": sys,
@@ -443,9 +436,7 @@ impl Agent {
         let mut dir = self
             .sandbox_of(&chain[0])
             .ok_or_else(|| Rejection::new(404, format!("Container '{}' not found", chain[0])))?;
-        for c in &chain[1..] {
-            dir = dir.join("containers").join(c);
-        }
+        dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
         let container_info = match &body["container"] {
@@ -490,7 +481,7 @@ impl Agent {
         self.nested.insert(
             key.clone(),
             Nested {
-                pid: None,
+                os_pid: None,
                 container: Some(container),
                 exit: None,
                 waiters: Vec::new(),
@@ -507,9 +498,8 @@ impl Agent {
         let mut dir = self
             .sandbox_of(key.split('/').next().unwrap_or_default())
             .unwrap_or_default();
-        for c in key.split('/').skip(1) {
-            dir = dir.join("containers").join(c);
-        }
+        let chain: Vec<&str> = key.split('/').skip(1).collect();
+        dir = paths::nested_sandbox_dir(&dir, &chain);
         let (tx_done, rx_done) = oneshot::channel();
         if let Some(n) = self.nested.get_mut(&key) {
             n.waiters.push(tx_done);
@@ -572,7 +562,7 @@ impl Agent {
             me.dispatch_nowait(move |a: &mut Agent, _| match ev {
                 mesos_containerizer::Event::Launched { pid } => {
                     if let Some(n) = a.nested.get_mut(&k) {
-                        n.pid = Some(pid);
+                        n.os_pid = Some(pid);
                     }
                 }
                 mesos_containerizer::Event::Failed(why) => {
@@ -623,9 +613,7 @@ impl Agent {
             let Some(mut dir) = self.sandbox_of(chain[0]) else {
                 continue;
             };
-            for c in &chain[1..] {
-                dir = dir.join("containers").join(c);
-            }
+            dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
             let key = chain.join("/");
             let config = mesos_containerizer::ContainerConfig {
                 id: mesos_api::ContainerID::new(id.clone()),
@@ -647,7 +635,7 @@ impl Agent {
                     self.nested.insert(
                         key,
                         Nested {
-                            pid: Some(pid),
+                            os_pid: Some(pid),
                             container: Some(c),
                             exit: None,
                             waiters: Vec::new(),
@@ -669,9 +657,9 @@ impl Agent {
     /// Nested containers do not outlive the agent.
     pub(super) fn kill_nested(&mut self) {
         for (k, n) in self.nested.iter().filter(|(_, n)| n.exit.is_none()) {
-            kill_group(n.pid, nix::sys::signal::Signal::SIGKILL);
+            kill_group(n.os_pid, nix::sys::signal::Signal::SIGKILL);
             let id = k.replace('/', ".");
-            self.containerizer.destroy_orphan(&id, n.pid);
+            self.containerizer.destroy_orphan(&id, n.os_pid);
         }
     }
 
@@ -706,6 +694,3 @@ impl Agent {
         })))
     }
 }
-
-/// Nested containers by their id chain joined with '/'.
-pub(crate) type NestedContainers = HashMap<String, Nested>;

@@ -195,7 +195,7 @@ impl Drop for GroupGuard {
 
 async fn command_check(cmd: &CommandInfo, dir: &Path) -> Result<(), String> {
     let value = cmd.value.clone().unwrap_or_default();
-    let mut c = crate::executor::command(cmd);
+    let mut c = crate::os::command(cmd);
     // The check's own environment wins over the sandbox variable.
     if !cmd.env_pairs().iter().any(|(k, _)| k == "MESOS_SANDBOX") {
         c.env("MESOS_SANDBOX", dir);

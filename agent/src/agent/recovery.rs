@@ -32,7 +32,9 @@ use mesos_containerizer::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Agent, ExecKind, Executor, Framework};
+use super::state::{ExecKind, Executor, Framework};
+use super::Agent;
+use crate::paths;
 use crate::flags::Recover;
 
 /// How long a recovered executor has to resubscribe (Mesos's
@@ -115,13 +117,9 @@ fn kind_name(k: ExecKind) -> &'static str {
 }
 
 impl Agent {
-    fn meta(&self) -> PathBuf {
-        self.flags.work_dir.join("meta")
-    }
-
     fn agent_meta(&self) -> Option<PathBuf> {
         let id = self.info.id.as_ref()?;
-        Some(self.meta().join("slaves").join(&id.value))
+        Some(paths::agent_meta_dir(&self.flags.work_dir, id))
     }
 
     fn checkpoints(&self, fid: &FrameworkID) -> bool {
@@ -129,31 +127,22 @@ impl Agent {
     }
 
     fn executor_meta(&self, fid: &FrameworkID, eid: &ExecutorID) -> Option<PathBuf> {
-        Some(
-            self.agent_meta()?
-                .join("frameworks")
-                .join(&fid.value)
-                .join("executors")
-                .join(&eid.value),
-        )
+        Some(paths::executor_dir(&self.agent_meta()?, fid, eid))
     }
 
     fn task_meta(&self, fid: &FrameworkID, eid: &ExecutorID, tid: &TaskID) -> Option<PathBuf> {
         let e = self.frameworks.get(fid)?.executors.get(eid)?;
-        Some(
-            self.executor_meta(fid, eid)?
-                .join("runs")
-                .join(&e.container_id.value)
-                .join("tasks")
-                .join(&tid.value),
-        )
+        Some(paths::task_dir(
+            &paths::run_dir(&self.executor_meta(fid, eid)?, &e.container_id),
+            tid,
+        ))
     }
 
     /// Records the agent's id once registered.
     pub(super) fn checkpoint_agent(&self) {
         if let Some(id) = &self.info.id {
-            let p = self.meta().join("slaves").join("latest");
-            let _ = std::fs::create_dir_all(self.meta().join("slaves").join(&id.value));
+            let p = paths::latest_agent_path(&self.flags.work_dir);
+            let _ = std::fs::create_dir_all(paths::agent_meta_dir(&self.flags.work_dir, id));
             if let Err(e) = std::fs::write(&p, &id.value) {
                 tracing::warn!("cannot checkpoint the agent id: {e}");
             }
@@ -180,12 +169,12 @@ impl Agent {
             let fp = em
                 .parent()
                 .and_then(Path::parent)
-                .map(|p| p.join("framework.info"));
+                .map(paths::framework_info_path);
             if let Some(fp) = fp.filter(|p| !p.exists()) {
                 write_json(&fp, &f.info);
             }
         }
-        let ep = em.join("executor.info");
+        let ep = paths::executor_info_path(&em);
         if !ep.exists() {
             write_json(
                 &ep,
@@ -202,14 +191,14 @@ impl Agent {
         }
         for t in tasks {
             if let Some(tp) = self.task_meta(fid, eid, &t.task_id) {
-                write_json(&tp.join("task.info"), t);
+                write_json(&paths::task_info_path(&tp), t);
                 self.task_dirs.insert((fid.clone(), t.task_id.clone()), tp);
             }
         }
     }
 
     /// Records the pid of an executor's container.
-    pub(super) fn checkpoint_pid(&self, fid: &FrameworkID, eid: &ExecutorID, pid: i32) {
+    pub(super) fn checkpoint_pid(&self, fid: &FrameworkID, eid: &ExecutorID, os_pid: i32) {
         if !self.checkpoints(fid) {
             return;
         }
@@ -217,12 +206,8 @@ impl Agent {
             return;
         };
         if let Some(em) = self.executor_meta(fid, eid) {
-            let p = em
-                .join("runs")
-                .join(&e.container_id.value)
-                .join("pids")
-                .join("forked.pid");
-            write_json(&p, &pid);
+            let p = paths::forked_pid_path(&paths::run_dir(&em, &e.container_id));
+            write_json(&p, &os_pid);
         }
     }
 
@@ -234,7 +219,7 @@ impl Agent {
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(p.join("task.updates"))?;
+                .open(paths::task_updates_path(&p))?;
             let mut line = serde_json::to_vec(rec).unwrap_or_default();
             line.push(b'\n');
             f.write_all(&line)
@@ -275,7 +260,7 @@ impl Agent {
                             .get(fid)
                             .is_some_and(|f| f.executors.contains_key(&e))
                     });
-                    if !live && dirs(&run.join("tasks")).is_empty() {
+                    if !live && dirs(&paths::tasks_dir(run)).is_empty() {
                         let _ = std::fs::remove_dir_all(edir);
                     }
                 }
@@ -296,7 +281,7 @@ impl Agent {
         let Some(em) = self.executor_meta(fid, eid) else {
             return;
         };
-        let tasks = em.join("runs").join(&cid.value).join("tasks");
+        let tasks = paths::tasks_dir(&paths::run_dir(&em, cid));
         if dirs(&tasks).is_empty() {
             let _ = std::fs::remove_dir_all(&em);
         }
@@ -304,12 +289,12 @@ impl Agent {
 
     /// Recovers from the checkpoint (see the module docs). Runs before registering.
     pub(super) fn recover(&mut self, ctx: &mut Context<Self>) {
-        let meta = self.meta();
-        let _ = std::fs::create_dir_all(&meta);
+        let work_dir = self.flags.work_dir.clone();
+        let _ = std::fs::create_dir_all(paths::meta_dir(&work_dir));
         let now = boot_id();
-        let before = std::fs::read_to_string(meta.join("boot_id")).ok();
-        let _ = std::fs::write(meta.join("boot_id"), &now);
-        let latest = std::fs::read_to_string(meta.join("slaves").join("latest"))
+        let before = std::fs::read_to_string(paths::boot_id_path(&work_dir)).ok();
+        let _ = std::fs::write(paths::boot_id_path(&work_dir), &now);
+        let latest = std::fs::read_to_string(paths::latest_agent_path(&work_dir))
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
@@ -321,14 +306,14 @@ impl Agent {
             (Some(_), _) => {
                 let id = AgentID::new(latest.clone().unwrap_or_default());
                 self.info.id = Some(id.clone());
-                adopted = self.recover_frameworks(ctx, &meta.join("slaves").join(&id.value));
+                adopted = self.recover_frameworks(ctx, &paths::agent_meta_dir(&work_dir, &id));
                 tracing::info!(agent = %id, executors = adopted.len(), "recovered from the checkpoint");
                 None
             }
         };
         if let Some(why) = fresh {
             tracing::info!("starting as a new agent: {why}");
-            let _ = std::fs::remove_dir_all(meta.join("slaves"));
+            let _ = std::fs::remove_dir_all(paths::agents_meta_dir(&work_dir));
         }
         if !adopted.is_empty() {
             let rt = ctx.runtime().clone();
@@ -356,8 +341,8 @@ impl Agent {
         let mut adopted = Vec::new();
         let live: HashMap<String, Option<i32>> =
             self.containerizer.checkpointed().into_iter().collect();
-        for (fid_s, fdir) in dirs(&agent_dir.join("frameworks")) {
-            let Some(info) = read_json::<FrameworkInfo>(&fdir.join("framework.info")) else {
+        for (fid_s, fdir) in dirs(&paths::frameworks_dir(agent_dir)) {
+            let Some(info) = read_json::<FrameworkInfo>(&paths::framework_info_path(&fdir)) else {
                 let _ = std::fs::remove_dir_all(&fdir);
                 continue;
             };
@@ -369,23 +354,24 @@ impl Agent {
                     executors: HashMap::new(),
                 },
             );
-            for (eid_s, edir) in dirs(&fdir.join("executors")) {
+            for (eid_s, edir) in dirs(&paths::executors_dir(&fdir)) {
                 let eid = ExecutorID::new(eid_s);
-                let Some(rec) = read_json::<ExecutorRecord>(&edir.join("executor.info")) else {
+                let Some(rec) = read_json::<ExecutorRecord>(&paths::executor_info_path(&edir))
+                else {
                     let _ = std::fs::remove_dir_all(&edir);
                     continue;
                 };
-                let run = edir.join("runs").join(&rec.container_id.value);
-                let pid: Option<i32> = read_json(&run.join("pids").join("forked.pid"));
+                let run = paths::run_dir(&edir, &rec.container_id);
+                let os_pid: Option<i32> = read_json(&paths::forked_pid_path(&run));
                 let mut tasks = HashMap::new();
                 let mut pending: Vec<StatusUpdate> = Vec::new();
-                for (_, tdir) in dirs(&run.join("tasks")) {
-                    let Some(mut task) = read_json::<Task>(&tdir.join("task.info")) else {
+                for (_, tdir) in dirs(&paths::tasks_dir(&run)) {
+                    let Some(mut task) = read_json::<Task>(&paths::task_info_path(&tdir)) else {
                         continue;
                     };
                     let mut updates: Vec<StatusUpdate> = Vec::new();
                     let text =
-                        std::fs::read_to_string(tdir.join("task.updates")).unwrap_or_default();
+                        std::fs::read_to_string(paths::task_updates_path(&tdir)).unwrap_or_default();
                     for line in text.lines() {
                         match serde_json::from_str::<UpdateRecord>(line) {
                             Ok(UpdateRecord::Update(u)) => {
@@ -418,7 +404,7 @@ impl Agent {
                 };
                 let cid = rec.container_id.clone();
                 let alive = live.contains_key(&cid.value)
-                    && pid.is_some_and(|p| {
+                    && os_pid.is_some_and(|p| {
                         nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
                     });
                 let mut e = Executor {
@@ -426,7 +412,7 @@ impl Agent {
                     kind,
                     container_id: cid.clone(),
                     directory: rec.directory.clone(),
-                    pid,
+                    os_pid,
                     container: None,
                     limits: limits.clone(),
                     stream: None,
@@ -460,7 +446,7 @@ impl Agent {
                     match self.containerizer.recover(
                         ctx.runtime(),
                         config,
-                        pid.unwrap_or(0),
+                        os_pid.unwrap_or(0),
                         events,
                     ) {
                         Ok(c) => {

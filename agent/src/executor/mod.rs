@@ -18,36 +18,31 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use mesos_api::protocol::executor::{Call, CallType, CallUpdate, Event, EventType, Subscribe};
+use mesos_api::protocol::executor::{CallType, CallUpdate, Event, EventType, Subscribe};
 use mesos_api::protocol::framework::{FrameworkCapabilityType, FrameworkInfo};
-use mesos_api::protocol::task::CommandInfo;
 use mesos_api::protocol::task::{KillPolicy, Reason, Source, TaskInfo, TaskState, TaskStatus};
-use mesos_api::{ids, ExecutorID, FrameworkID, TaskID};
+use mesos_api::{ids, TaskID};
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::{health, httpc};
+use crate::httpc;
+use crate::os::kill_group;
+use crate::programs::{self, MODE_ENV};
+use conn::{env, json_body, nested_id, parse_secs, subscribe, Conn, JSON_HEADERS};
 
-/// The environment variable that makes a multi-call binary run as an executor
-/// (`command` or `default`).
-pub const MODE_ENV: &str = mesos_containerizer::init::MULTICALL_ENV;
-
-static MULTICALL: AtomicBool = AtomicBool::new(false);
-
-/// Whether this binary can run as an executor (see [`run_if_requested`]).
-pub fn multicall() -> bool {
-    MULTICALL.load(Ordering::Relaxed)
-}
+mod command;
+mod conn;
+mod default;
+pub mod health;
 
 /// Call first in `main` of a binary that embeds an agent: the agent may then start executors
 /// (and nested containers' init) by re-running this binary, and when this process is one of
 /// those it runs it and exits.
 pub fn run_if_requested() {
-    MULTICALL.store(true, Ordering::Relaxed);
+    programs::set_multicall();
     match std::env::var(MODE_ENV) {
         // The init of a nested container.
         Ok(m) if m == mesos_containerizer::init::MULTICALL_MODE => std::process::exit(
@@ -79,83 +74,6 @@ pub fn main(mode: &str) -> i32 {
     }
 }
 
-fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("expecting '{name}' in the environment"))
-}
-
-#[derive(Clone)]
-struct Conn {
-    endpoint: String,
-    /// The executor API.
-    path: String,
-    /// The agent's operator API (nested containers).
-    operator: String,
-    framework_id: FrameworkID,
-    executor_id: ExecutorID,
-}
-
-impl Conn {
-    fn from_env() -> Result<Conn, String> {
-        let endpoint = env("MESOS_AGENT_ENDPOINT")?;
-        // `slave(1)@ip:port` names the agent process that serves the executor API.
-        let id = std::env::var("MESOS_SLAVE_PID")
-            .ok()
-            .and_then(|p| p.split('@').next().map(str::to_string))
-            .unwrap_or_else(|| "slave(1)".into());
-        Ok(Conn {
-            endpoint,
-            path: format!("/{id}/api/v1/executor"),
-            operator: format!("/{id}/api/v1"),
-            framework_id: FrameworkID::new(env("MESOS_FRAMEWORK_ID")?),
-            executor_id: ExecutorID::new(env("MESOS_EXECUTOR_ID")?),
-        })
-    }
-
-    fn call(&self, kind: CallType) -> Call {
-        Call::new(kind, self.executor_id.clone(), self.framework_id.clone())
-    }
-
-    /// One operator API call: the response's payload (`<kind>` of the answer, `null` for an
-    /// empty 200), or why not. `Err(None)` means the agent could not be reached.
-    async fn operator_call(&self, call: Value) -> Result<Value, Option<String>> {
-        let body = serde_json::to_vec(&call).unwrap_or_default();
-        let r = httpc::request(&self.endpoint, "POST", &self.operator, JSON_HEADERS, &body)
-            .await
-            .map_err(|_| None)?;
-        if r.head.status != 200 {
-            return Err(Some(format!(
-                "{} ({})",
-                String::from_utf8_lossy(&r.body).trim(),
-                r.head.status
-            )));
-        }
-        if r.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        let v: Value = serde_json::from_slice(&r.body)
-            .map_err(|e| Some(format!("a bad answer from the agent: {e}")))?;
-        let kind = call["type"]
-            .as_str()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        Ok(v[kind.as_str()].clone())
-    }
-}
-
-/// A nested container's `ContainerID` in its v1 JSON form.
-fn nested_id(parent: &str, id: &str) -> Value {
-    json!({"value": id, "parent": {"value": parent}})
-}
-
-fn json_body(c: &Call) -> Vec<u8> {
-    serde_json::to_vec(&mesos_api::protocol::to_json(c)).unwrap_or_default()
-}
-
-const JSON_HEADERS: &[(&str, &str)] = &[
-    ("Content-Type", "application/json"),
-    ("Accept", "application/json"),
-];
-
 /// How a task's process ended.
 enum Ended {
     Status(std::process::ExitStatus),
@@ -176,6 +94,16 @@ enum Input {
     /// Try subscribing again after losing the agent.
     Resubscribe,
     Health(health::HealthReport),
+}
+
+impl Input {
+    /// An event of the agent's stream, or why it ended.
+    fn from_stream(r: Result<Box<Event>, String>) -> Input {
+        match r {
+            Ok(ev) => Input::Event(ev),
+            Err(why) => Input::Disconnected(why),
+        }
+    }
 }
 
 /// Where a task's process runs.
@@ -217,71 +145,6 @@ struct Engine {
     rewait: Vec<TaskID>,
 }
 
-/// Subscribes to the agent and forwards its events (then a disconnection) to `tx`.
-async fn subscribe(
-    conn: &Conn,
-    payload: Subscribe,
-    tx: mpsc::UnboundedSender<Input>,
-) -> Result<(), String> {
-    let mut sub = conn.call(CallType::Subscribe);
-    sub.subscribe = Some(payload);
-    let (head, mut body) = httpc::stream(
-        &conn.endpoint,
-        "POST",
-        &conn.path,
-        JSON_HEADERS,
-        &json_body(&sub),
-    )
-    .await
-    .map_err(|e| format!("cannot subscribe to the agent at {}: {e}", conn.endpoint))?;
-    if head.status != 200 {
-        let text = String::from_utf8_lossy(&body.read_all().await.unwrap_or_default()).into_owned();
-        return Err(format!("subscription refused ({}): {text}", head.status));
-    }
-    tokio::spawn(async move {
-        loop {
-            match body.next_record().await {
-                Ok(Some(rec)) => match serde_json::from_slice::<serde_json::Value>(&rec)
-                    .map_err(|e| e.to_string())
-                    .and_then(|v| {
-                        mesos_api::protocol::from_json::<Event>(&v).map_err(|e| e.to_string())
-                    }) {
-                    Ok(ev) => {
-                        let _ = tx.send(Input::Event(Box::new(ev)));
-                    }
-                    Err(e) => eprintln!("executor: ignoring a bad event: {e}"),
-                },
-                Ok(None) => {
-                    let _ = tx.send(Input::Disconnected("the agent closed the stream".into()));
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx.send(Input::Disconnected(e.to_string()));
-                    return;
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-/// A duration in stout's form (`900secs`, `15mins`), as the agent passes it.
-fn parse_secs(s: &str) -> Option<Duration> {
-    let units = [
-        ("ns", 1e-9),
-        ("us", 1e-6),
-        ("ms", 1e-3),
-        ("secs", 1.0),
-        ("mins", 60.0),
-        ("hrs", 3600.0),
-    ];
-    units.iter().find_map(|(u, m)| {
-        s.strip_suffix(u)
-            .and_then(|n| n.parse::<f64>().ok())
-            .map(|n| Duration::from_secs_f64(n * m))
-    })
-}
-
 async fn run(mode: &str) -> Result<(), String> {
     let conn = Conn::from_env()?;
     let sandbox = PathBuf::from(env("MESOS_SANDBOX").or_else(|_| env("MESOS_DIRECTORY"))?);
@@ -292,7 +155,7 @@ async fn run(mode: &str) -> Result<(), String> {
         .and_then(|v| parse_secs(&v))
         .unwrap_or(Duration::from_secs(15 * 60));
     let (in_tx, mut in_rx) = mpsc::unbounded_channel();
-    subscribe(&conn, Subscribe::default(), in_tx.clone()).await?;
+    subscribe(&conn, Subscribe::default(), in_tx.clone(), Input::from_stream).await?;
     // Updates go out one at a time, in order.
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<TaskStatus>();
     let uconn = Conn::from_env()?;
@@ -380,7 +243,7 @@ async fn run(mode: &str) -> Result<(), String> {
                         .map(|s| CallUpdate { status: s.clone() })
                         .collect(),
                 };
-                match subscribe(&engine.conn, payload, in_tx.clone()).await {
+                match subscribe(&engine.conn, payload, in_tx.clone(), Input::from_stream).await {
                     Ok(()) => {
                         eprintln!("executor: resubscribed to the agent after {since:?}");
                         lost_at = None;
@@ -408,18 +271,6 @@ async fn run(mode: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A process for `cmd`: its argv and its environment.
-pub(crate) fn command(cmd: &CommandInfo) -> tokio::process::Command {
-    let (program, args) = cmd.argv();
-    let mut c = tokio::process::Command::new(program);
-    c.args(args).envs(cmd.env_pairs());
-    c
-}
-
-fn kill(pid: Option<i32>, sig: Signal) {
-    crate::agent::kill_group(pid, sig);
 }
 
 /// Whether a task succeeded, and Mesos's message for how its command ended.
@@ -551,182 +402,13 @@ impl Engine {
         }
     }
 
-    /// The command executor's way: the task is this process's child.
-    fn launch_child(&mut self, task: TaskInfo, group: Option<usize>, cmd: &CommandInfo) {
-        let tid = task.task_id.clone();
-        let value = cmd.value.clone().unwrap_or_default();
-        let mut c = command(cmd);
-        c.stdin(std::process::Stdio::null())
-            .process_group(0)
-            .current_dir(&self.sandbox);
-        // A command task with an image runs in the rootfs the agent provisioned for it.
-        if let Ok(rootfs) = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV) {
-            if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into()) {
-                self.status(
-                    &tid,
-                    TaskState::Failed,
-                    Some(format!("cannot prepare the task's image: {e}")),
-                );
-                return;
-            }
-        }
-        match c.spawn() {
-            Ok(mut child) => {
-                let pid = child.id().map(|p| p as i32);
-                self.tasks
-                    .insert(tid.clone(), Running::new(Place::Child(pid), group));
-                self.infos.insert(tid.clone(), task);
-                let tx = self.input.clone();
-                let t = tid.clone();
-                tokio::spawn(async move {
-                    let ended = match child.wait().await {
-                        Ok(st) => Ended::Status(st),
-                        Err(e) => Ended::Error(format!("Failed to wait for the command: {e}")),
-                    };
-                    let _ = tx.send(Input::Exited(t, ended));
-                });
-                self.status(&tid, TaskState::Running, None);
-                self.start_health_check(&tid);
-            }
-            Err(e) => self.status(
-                &tid,
-                TaskState::Failed,
-                Some(format!("Failed to launch '{value}': {e}")),
-            ),
-        }
-    }
-
-    /// The default executor's way: the task runs in a nested container of the executor's,
-    /// launched by the agent; RUNNING follows once the agent launched it.
-    fn launch_nested(
-        &mut self,
-        task: TaskInfo,
-        group: Option<usize>,
-        cmd: &CommandInfo,
-        parent: &str,
-    ) {
-        let tid = task.task_id.clone();
-        let id = ids::new_uuid();
-        let mut launch = json!({
-            "container_id": nested_id(parent, &id),
-            "command": mesos_api::protocol::to_json(cmd),
-        });
-        if let Some(c) = &task.container {
-            launch["container"] = mesos_api::protocol::to_json(c);
-        }
-        let call = json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": launch});
-        self.tasks.insert(
-            tid.clone(),
-            Running::new(
-                Place::Nested {
-                    id,
-                    launched: false,
-                },
-                group,
-            ),
-        );
-        self.infos.insert(tid.clone(), task);
-        let conn = self.conn.clone();
-        let tx = self.input.clone();
-        tokio::spawn(async move {
-            let r = conn
-                .operator_call(call)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.unwrap_or_else(|| "the agent could not be reached".into()));
-            let _ = tx.send(Input::NestedLaunched(tid, r));
-        });
-    }
-
-    fn nested_launched(&mut self, tid: TaskID, r: Result<(), String>) {
-        let Some(run) = self.tasks.get_mut(&tid) else {
-            return;
-        };
-        let Place::Nested { id, launched } = &mut run.place else {
-            return;
-        };
-        if let Err(why) = r {
-            let group = run.group;
-            self.tasks.remove(&tid);
-            self.status(
-                &tid,
-                TaskState::Failed,
-                Some(format!("Failed to launch the task's container: {why}")),
-            );
-            self.kill_group_of(group);
-            return;
-        }
-        *launched = true;
-        let id = id.clone();
-        let killing = run.killing;
-        // As Mesos's default executor does, `tasks/<task id>` leads to the task's sandbox.
-        let tasks = self.sandbox.join("tasks");
-        let _ = std::fs::create_dir_all(&tasks);
-        let _ = std::os::unix::fs::symlink(
-            self.sandbox.join("containers").join(&id),
-            tasks.join(&tid.value),
-        );
-        self.wait_nested(tid.clone());
-        if killing {
-            // A kill came while the agent was launching it: its grace period starts now.
-            self.signal(&tid, Signal::SIGTERM);
-            let grace =
-                crate::agent::grace_of(self.infos.get(&tid).and_then(|t| t.kill_policy.as_ref()));
-            let tx = self.input.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(grace).await;
-                let _ = tx.send(Input::Escalate(tid));
-            });
-            return;
-        }
-        self.status(&tid, TaskState::Running, None);
-        self.start_health_check(&tid);
-    }
-
-    /// Waits (WAIT_NESTED_CONTAINER) for a task's nested container to end.
-    fn wait_nested(&mut self, tid: TaskID) {
-        let (Some(parent), Some(Place::Nested { id, .. })) = (
-            self.container.as_deref(),
-            self.tasks.get(&tid).map(|r| &r.place),
-        ) else {
-            return;
-        };
-        let call = json!({"type": "WAIT_NESTED_CONTAINER",
-            "wait_nested_container": {"container_id": nested_id(parent, id)}});
-        let conn = self.conn.clone();
-        let tx = self.input.clone();
-        tokio::spawn(async move {
-            let input = match conn.operator_call(call).await {
-                Ok(w) => match w["exit_status"].as_i64() {
-                    Some(raw) => {
-                        use std::os::unix::process::ExitStatusExt;
-                        Input::Exited(
-                            tid,
-                            Ended::Status(std::process::ExitStatus::from_raw(raw as i32)),
-                        )
-                    }
-                    None => Input::Exited(tid, Ended::Unknown),
-                },
-                Err(None) => Input::WaitLost(tid),
-                Err(Some(why)) => {
-                    eprintln!("executor: waiting for the container of task {tid}: {why}");
-                    Input::Exited(
-                        tid,
-                        Ended::Error("Unable to retrieve command's termination information".into()),
-                    )
-                }
-            };
-            let _ = tx.send(input);
-        });
-    }
-
     /// Sends `sig` to a task: its process group, or its nested container through the agent.
     fn signal(&self, tid: &TaskID, sig: Signal) {
         let Some(r) = self.tasks.get(tid) else {
             return;
         };
         match (&r.place, self.container.as_deref()) {
-            (Place::Child(pid), _) => kill(*pid, sig),
+            (Place::Child(pid), _) => kill_group(*pid, sig),
             (
                 Place::Nested {
                     id, launched: true, ..
@@ -748,15 +430,6 @@ impl Engine {
         }
     }
 
-    /// SIGKILLs the tasks that are this process's children.
-    fn kill_children(&self) {
-        for r in self.tasks.values() {
-            if let Place::Child(pid) = r.place {
-                kill(pid, Signal::SIGKILL);
-            }
-        }
-    }
-
     /// Kills what is left of a group after one of its tasks failed or was killed.
     fn kill_group_of(&mut self, group: Option<usize>) {
         if let Some(g) = group {
@@ -764,58 +437,6 @@ impl Engine {
                 self.kill_task(&t, None);
             }
         }
-    }
-
-    /// Runs the task in an image's rootfs: its own mount namespace, the sandbox at
-    /// /mnt/mesos/sandbox, its volumes mounted inside, then pivot_root.
-    fn enter_rootfs(
-        &self,
-        c: &mut tokio::process::Command,
-        task: &TaskInfo,
-        rootfs: PathBuf,
-    ) -> Result<(), String> {
-        use mesos_containerizer::launch::{self, BindMount, Isolation, Plan, Rootfs};
-        let mut mounts = Vec::new();
-        for v in task.container.iter().flat_map(|c| c.volumes.iter()) {
-            let source = v
-                .source
-                .as_ref()
-                .and_then(|s| s.host_path.as_ref().map(|h| PathBuf::from(&h.path)))
-                .or_else(|| v.host_path.as_ref().map(PathBuf::from))
-                .or_else(|| {
-                    v.source
-                        .as_ref()
-                        .and_then(|s| s.sandbox_path.as_ref())
-                        .map(|p| self.sandbox.join(&p.path))
-                })
-                .ok_or_else(|| format!("volume '{}' has no source", v.container_path))?;
-            let target = if v.container_path.starts_with('/') {
-                PathBuf::from(&v.container_path)
-            } else {
-                PathBuf::from(launch::SANDBOX_IN_ROOTFS).join(&v.container_path)
-            };
-            mounts.push(BindMount {
-                source,
-                target,
-                readonly: v.mode == mesos_api::protocol::container::VolumeMode::Ro,
-            });
-        }
-        let iso = Isolation {
-            mounts,
-            rootfs: Some(Rootfs {
-                path: rootfs,
-                sandbox: self.sandbox.clone(),
-                working_dir: None,
-            }),
-            ..Isolation::default()
-        };
-        let plan = Plan::new(&iso).map_err(|e| e.to_string())?;
-        c.env("MESOS_SANDBOX", launch::SANDBOX_IN_ROOTFS).env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
-        launch::apply_in_group(c, plan);
-        Ok(())
     }
 
     fn kill_task(&mut self, tid: &TaskID, policy: Option<&KillPolicy>) {
@@ -831,7 +452,7 @@ impl Engine {
         }
         r.killing = true;
         // A KILL's policy may only shorten the task's own grace period.
-        let own = crate::agent::grace_of(self.infos.get(tid).and_then(|t| t.kill_policy.as_ref()));
+        let own = KillPolicy::grace_of(self.infos.get(tid).and_then(|t| t.kill_policy.as_ref()));
         let grace = match policy.and_then(|p| p.grace_period.as_ref()) {
             Some(d) => d.as_duration().min(own),
             None => own,
@@ -857,7 +478,7 @@ impl Engine {
         }
         if let Place::Child(pid) = r.place {
             // Whatever the task left in its group goes with it.
-            kill(pid, Signal::SIGKILL);
+            kill_group(pid, Signal::SIGKILL);
         }
         let (ok, msg) = match &ended {
             Ended::Status(s) => describe(s),

@@ -1,4 +1,4 @@
-//! The status update manager: one ordered stream of updates per task. Only the head of a stream
+//! The task status update manager (Mesos's `TaskStatusUpdateManager`): one ordered stream of updates per task. Only the head of a stream
 //! is in flight to the master; it is retried with backoff until acknowledged; an acknowledgement
 //! that does not match the head (a duplicate, or for an unknown update) is ignored.
 

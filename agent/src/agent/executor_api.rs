@@ -1,0 +1,181 @@
+//! The v1 executor API at `/<agent id>/api/v1/executor`: SUBSCRIBE opens an executor's event
+//! stream (with the launches queued for it, and taking back the updates a resubscribing
+//! executor resends), UPDATE hands the agent a status update, HEARTBEAT keeps it alive.
+
+use bytes::Bytes;
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::protocol::executor::{self as exec_api, CallType};
+use mesos_api::protocol::task::{Source, TaskInfo, TaskState};
+use mesos_api::{ExecutorID, FrameworkID};
+
+use super::state::Queued;
+use super::Agent;
+
+impl Agent {
+
+    pub(super) fn executor_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        if req.method.as_str() != "POST" {
+            return HttpResponse::text(405, "Expecting a POST request").into();
+        }
+        let ct = req.header("content-type").unwrap_or("");
+        if !ct.starts_with("application/json") {
+            return HttpResponse::text(
+                415,
+                format!("Expecting 'Content-Type' of application/json (got '{ct}')"),
+            )
+            .into();
+        }
+        let call: exec_api::Call = match serde_json::from_slice::<serde_json::Value>(&req.body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| mesos_api::protocol::from_json(&v).map_err(|e| e.to_string()))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return HttpResponse::bad_request(format!("Failed to parse the call: {e}")).into()
+            }
+        };
+        let (fid, eid) = (call.framework_id.clone(), call.executor_id.clone());
+        if self.executor_mut(&fid, &eid).is_none() {
+            return HttpResponse::bad_request(format!(
+                "Executor '{eid}' of framework '{fid}' is not known to this agent"
+            ))
+            .into();
+        }
+        match call.kind.unwrap_or(CallType::Unknown) {
+            CallType::Subscribe => {
+                let resp = self.executor_subscribe(&fid, &eid);
+                // A resubscribing executor resends what the agent may not have received.
+                let resent = call
+                    .subscribe
+                    .map(|s| s.unacknowledged_updates)
+                    .unwrap_or_default();
+                for u in resent {
+                    let mut st = u.status;
+                    let Some(uuid) = st.uuid.clone() else {
+                        continue;
+                    };
+                    let tid = st.task_id.clone();
+                    let seen = self.executor_mut(&fid, &eid).is_some_and(|e| {
+                        e.tasks.get(&st.task_id).is_none_or(|t| {
+                            t.statuses.iter().any(|x| x.uuid.as_ref() == Some(&uuid))
+                        })
+                    });
+                    if !seen {
+                        st.source = Some(Source::Executor);
+                        st.executor_id = Some(eid.clone());
+                        self.handle_update(ctx, &fid, Some(eid.clone()), st);
+                        tracing::info!(task = %tid, "took a status update resent by a resubscribing executor");
+                    }
+                    if let Some(tx) = self.executor_mut(&fid, &eid).and_then(|e| e.stream.clone()) {
+                        let ev = exec_api::Event {
+                            acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
+                            ..exec_api::Event::new(exec_api::EventType::Acknowledged)
+                        };
+                        let _ = tx.send(event_record(&ev));
+                    }
+                }
+                resp.into()
+            }
+            CallType::Update => {
+                let Some(u) = call.update else {
+                    return HttpResponse::bad_request("Expecting 'update' to be present").into();
+                };
+                let mut s = u.status;
+                let Some(uuid) = s.uuid.clone() else {
+                    return HttpResponse::bad_request("Expecting 'uuid' to be present").into();
+                };
+                let known = self
+                    .executor_mut(&fid, &eid)
+                    .is_some_and(|e| e.tasks.contains_key(&s.task_id));
+                if !known {
+                    return HttpResponse::bad_request(format!(
+                        "Task '{}' is not known to executor '{eid}'",
+                        s.task_id
+                    ))
+                    .into();
+                }
+                s.source = Some(Source::Executor);
+                s.executor_id = Some(eid.clone());
+                // A task the kernel's OOM killer ended failed for its container's memory limit.
+                if s.state == TaskState::Failed {
+                    if let Some(e) = self.executor_mut(&fid, &eid) {
+                        let (cid, limits) = (e.container_id.value.clone(), e.limits.clone());
+                        if let Some(l) = self.containerizer.memory_limitation(&cid, &limits) {
+                            s.reason = Some(l.reason);
+                            s.message = Some(l.message);
+                        }
+                    }
+                }
+                let tid = s.task_id.clone();
+                self.handle_update(ctx, &fid, Some(eid.clone()), s);
+                // The agent holds the update now: the executor may forget it.
+                if let Some(tx) = self.executor_mut(&fid, &eid).and_then(|e| e.stream.clone()) {
+                    let ev = exec_api::Event {
+                        acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
+                        ..exec_api::Event::new(exec_api::EventType::Acknowledged)
+                    };
+                    let _ = tx.send(event_record(&ev));
+                }
+                HttpResponse::empty(202).into()
+            }
+            CallType::Heartbeat => HttpResponse::empty(202).into(),
+            CallType::Message => HttpResponse::text(
+                501,
+                "MESSAGE from executors is not supported by this agent yet",
+            )
+            .into(),
+            CallType::Unknown => HttpResponse::bad_request("Expecting 'type' to be present").into(),
+        }
+    }
+
+    pub(super) fn executor_subscribe(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> HttpResponse {
+        let framework_info = self.frameworks[fid].info.clone();
+        let agent_info = self.info.clone();
+        let e = self.executor_mut(fid, eid).expect("checked by caller");
+        let (resp, tx) = HttpResponse::stream("application/json");
+        let ev = exec_api::Event {
+            subscribed: Some(exec_api::Subscribed {
+                executor_info: e.info.clone(),
+                framework_info,
+                agent_info,
+                container_id: Some(e.container_id.clone()),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::Subscribed)
+        };
+        let _ = tx.send(event_record(&ev));
+        for q in e.queued.drain(..) {
+            let _ = tx.send(launch_record(&q));
+        }
+        if e.shutting_down {
+            let _ = tx.send(event_record(&exec_api::Event::new(
+                exec_api::EventType::Shutdown,
+            )));
+        }
+        e.stream = Some(tx);
+        tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
+        resp
+    }
+}
+
+pub(super) fn event_record(ev: &exec_api::Event) -> Bytes {
+    let body = serde_json::to_vec(&mesos_api::protocol::to_json(ev)).unwrap_or_default();
+    Bytes::from(crate::httpc::record(&body))
+}
+
+pub(super) fn launch_record(q: &Queued) -> Bytes {
+    let ev = match q {
+        Queued::Task(t) => exec_api::Event {
+            launch: Some(exec_api::Launch {
+                task: TaskInfo::clone(t),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::Launch)
+        },
+        Queued::Group(g) => exec_api::Event {
+            launch_group: Some(exec_api::LaunchGroup {
+                task_group: g.clone(),
+            }),
+            ..exec_api::Event::new(exec_api::EventType::LaunchGroup)
+        },
+    };
+    event_record(&ev)
+}

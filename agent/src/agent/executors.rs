@@ -1,0 +1,564 @@
+//! Tasks and their executors: RunTask / RunTaskGroup queue work for an executor (launching its
+//! container in a new sandbox when it has none), KillTask and the shutdowns reach it through
+//! its event stream, and the container's end fails or kills what it left unfinished.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use libprocess::{Context, UPID};
+use mesos_api::messages::{KillTask, RunTask, RunTaskGroup, Task};
+use mesos_api::protocol::executor as exec_api;
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::task::{
+    CommandInfo, ExecutorInfo, ExecutorType, Reason, Source, TaskInfo, TaskState, TaskStatus,
+};
+use mesos_api::{ids, AgentID, ContainerID, ExecutorID, FrameworkID, TaskID};
+use mesos_containerizer::{ContainerConfig, Event as ContainerEvent, ImageUse, Limits, Termination};
+
+use super::executor_api::{event_record, launch_record};
+use super::state::{ExecKind, Executor, Framework, Queued};
+use super::Agent;
+use crate::{paths, programs};
+
+impl Agent {
+
+    pub(super) fn command_executor_info(&self, fid: &FrameworkID, task: &TaskInfo) -> ExecutorInfo {
+        let cmd = task
+            .command
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        ExecutorInfo {
+            kind: Some(ExecutorType::Custom),
+            executor_id: ExecutorID::new(task.task_id.value.clone()),
+            framework_id: Some(fid.clone()),
+            command: Some(CommandInfo::shell("mesos-executor")),
+            resources: Default::default(),
+            name: Some(format!(
+                "Command Executor (Task: {}) (Command: sh -c '{}')",
+                task.task_id, cmd
+            )),
+            data: None,
+            shutdown_grace_period: None,
+            labels: None,
+            container: None,
+        }
+    }
+
+    pub(super) fn run_task(&mut self, ctx: &mut Context<Self>, from: UPID, m: RunTask) {
+        if Some(&from) != self.master.as_ref() {
+            tracing::warn!(%from, "RunTask not from the master; ignoring");
+            return;
+        }
+        let Some(fid) = m.framework.id.clone() else {
+            return;
+        };
+        let (info, kind) = match &m.task.executor {
+            Some(e) => (e.clone(), ExecKind::Custom),
+            None => (self.command_executor_info(&fid, &m.task), ExecKind::Command),
+        };
+        let task = self.new_task(&fid, &info.executor_id, &m.task);
+        self.queue(
+            ctx,
+            m.framework,
+            info,
+            kind,
+            vec![task],
+            Queued::Task(Box::new(m.task)),
+        );
+    }
+
+    pub(super) fn run_task_group(&mut self, ctx: &mut Context<Self>, from: UPID, m: RunTaskGroup) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let Some(fid) = m.framework.id.clone() else {
+            return;
+        };
+        let tasks = m
+            .task_group
+            .tasks
+            .iter()
+            .map(|t| self.new_task(&fid, &m.executor.executor_id, t))
+            .collect();
+        self.queue(
+            ctx,
+            m.framework,
+            m.executor,
+            ExecKind::Default,
+            tasks,
+            Queued::Group(m.task_group),
+        );
+    }
+
+    pub(super) fn new_task(&self, fid: &FrameworkID, eid: &ExecutorID, t: &TaskInfo) -> Task {
+        Task {
+            name: t.name.clone(),
+            task_id: t.task_id.clone(),
+            framework_id: fid.clone(),
+            executor_id: Some(eid.clone()),
+            agent_id: self.info.id.clone().unwrap_or_else(|| AgentID::new("")),
+            state: TaskState::Staging,
+            resources: t.resources.clone(),
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: t.labels.clone(),
+        }
+    }
+
+    pub(super) fn queue(
+        &mut self,
+        ctx: &mut Context<Self>,
+        framework: FrameworkInfo,
+        info: ExecutorInfo,
+        kind: ExecKind,
+        tasks: Vec<Task>,
+        item: Queued,
+    ) {
+        let Some(fid) = framework.id.clone() else {
+            return;
+        };
+        let eid = info.executor_id.clone();
+        let f = self
+            .frameworks
+            .entry(fid.clone())
+            .or_insert_with(|| Framework {
+                info: framework.clone(),
+                executors: HashMap::new(),
+            });
+        f.info = framework;
+        if !f.executors.contains_key(&eid) {
+            let task_infos: Vec<&TaskInfo> = match &item {
+                Queued::Task(t) => vec![t.as_ref()],
+                Queued::Group(g) => g.tasks.iter().collect(),
+            };
+            match self.launch_executor(ctx, &fid, info, kind, &task_infos) {
+                Ok(e) => {
+                    self.frameworks
+                        .get_mut(&fid)
+                        .expect("inserted above")
+                        .executors
+                        .insert(eid.clone(), e);
+                }
+                Err(why) => {
+                    tracing::warn!(framework = %fid, executor = %eid, "{why}");
+                    for t in tasks {
+                        let s = self.agent_status(
+                            &t.task_id,
+                            &eid,
+                            TaskState::Failed,
+                            Reason::ExecutorTerminated,
+                            &why,
+                        );
+                        self.handle_update(ctx, &fid, Some(eid.clone()), s);
+                    }
+                    return;
+                }
+            }
+        }
+        let e = self
+            .frameworks
+            .get_mut(&fid)
+            .and_then(|f| f.executors.get_mut(&eid))
+            .expect("present");
+        let launched: Vec<Task> = tasks.clone();
+        for t in tasks {
+            e.tasks.insert(t.task_id.clone(), t);
+        }
+        self.checkpoint_launch(&fid, &eid, &launched);
+        let e = self
+            .frameworks
+            .get_mut(&fid)
+            .and_then(|f| f.executors.get_mut(&eid))
+            .expect("present");
+        match &e.stream {
+            Some(tx) => {
+                let _ = tx.send(launch_record(&item));
+            }
+            None => e.queued.push(item),
+        }
+    }
+
+    pub(super) fn executor_program(&self, kind: ExecKind) -> Result<(PathBuf, Option<&'static str>), String> {
+        programs::helper_program(self.flags.launcher_dir.as_deref(), kind.program_name())
+    }
+
+    pub(super) fn launch_executor(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        info: ExecutorInfo,
+        kind: ExecKind,
+        tasks: &[&TaskInfo],
+    ) -> Result<Executor, String> {
+        let agent_id = self
+            .info
+            .id
+            .clone()
+            .ok_or_else(|| "agent is not registered".to_string())?;
+        let container_id = ContainerID::new(ids::new_uuid());
+        let executor_dir = paths::executor_dir(
+            &paths::agent_sandboxes_dir(&self.flags.work_dir, &agent_id),
+            fid,
+            &info.executor_id,
+        );
+        let directory = paths::run_dir(&executor_dir, &container_id);
+        std::fs::create_dir_all(&directory)
+            .map_err(|e| format!("cannot create sandbox '{}': {e}", directory.display()))?;
+        let latest = paths::latest_run_link(&executor_dir);
+        let _ = std::fs::remove_file(&latest);
+        let _ = std::os::unix::fs::symlink(&container_id.value, &latest);
+
+        let mut env: Vec<(String, String)> = Vec::new();
+        let mut uris = Vec::new();
+        let mut user = None;
+        let (program, args) = match kind {
+            ExecKind::Custom => {
+                let c = info
+                    .command
+                    .clone()
+                    .ok_or_else(|| format!("executor '{}' has no command", info.executor_id))?;
+                env.extend(c.env_pairs());
+                uris = c.uris.clone();
+                user = c.user.clone();
+                let (program, args) = c.argv();
+                (PathBuf::from(program), args)
+            }
+            _ => {
+                let (program, mode) = self.executor_program(kind)?;
+                if let Some(m) = mode {
+                    env.push((programs::MODE_ENV.into(), m.into()));
+                }
+                if kind == ExecKind::Command {
+                    if let Some(c) = tasks.first().and_then(|t| t.command.as_ref()) {
+                        uris = c.uris.clone();
+                        user = c.user.clone();
+                    }
+                }
+                (program, Vec::new())
+            }
+        };
+        let upid = ctx.self_upid();
+        let addr = upid.addr();
+        let grace = self.flags.executor_shutdown_grace_period;
+        let checkpoint = self.frameworks.get(fid).is_some_and(|f| f.info.checkpoint);
+        let d = directory.display().to_string();
+        for (k, v) in [
+            ("MESOS_FRAMEWORK_ID", fid.value.clone()),
+            ("MESOS_EXECUTOR_ID", info.executor_id.value.clone()),
+            ("MESOS_AGENT_ID", agent_id.value.clone()),
+            ("MESOS_SLAVE_ID", agent_id.value.clone()),
+            ("MESOS_CONTAINER_ID", container_id.value.clone()),
+            ("MESOS_DIRECTORY", d.clone()),
+            ("MESOS_SANDBOX", d),
+            ("MESOS_AGENT_ENDPOINT", addr.to_string()),
+            ("MESOS_SLAVE_PID", upid.to_string()),
+            (
+                "MESOS_CHECKPOINT",
+                if checkpoint { "1" } else { "0" }.into(),
+            ),
+            ("MESOS_HTTP_COMMAND_EXECUTOR", "1".into()),
+            (
+                "MESOS_RECOVERY_TIMEOUT",
+                format!("{}secs", self.flags.recovery_timeout.as_secs_f64()),
+            ),
+            (
+                "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+                format!("{}secs", grace.as_secs_f64()),
+            ),
+        ] {
+            env.push((k.into(), v));
+        }
+        // The container holds the executor's resources and its tasks'.
+        let mut total = info.resources.clone();
+        for t in tasks {
+            total.add_all(&t.resources);
+        }
+        let limits = limits_of(&total);
+        let (container_info, image_use) = match kind {
+            ExecKind::Command => (
+                tasks.first().and_then(|t| t.container.clone()),
+                ImageUse::ForTask,
+            ),
+            _ => (info.container.clone(), ImageUse::Enter),
+        };
+        let config = ContainerConfig {
+            id: container_id.clone(),
+            parent: None,
+            program,
+            args,
+            env,
+            sandbox: directory.clone(),
+            limits: limits.clone(),
+            container_info,
+            image_use,
+            uris,
+            user,
+        };
+        let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
+        let me = ctx.pid().clone();
+        let events = Box::new(move |ev: ContainerEvent| {
+            let (f, e, c) = (f.clone(), e.clone(), c.clone());
+            me.dispatch_nowait(move |a: &mut Agent, ctx| a.container_event(ctx, &f, &e, &c, ev));
+        });
+        let container = self
+            .containerizer
+            .launch(ctx.runtime(), config, events)
+            .map_err(|e| format!("cannot start executor '{}': {e}", info.executor_id))?;
+        tracing::info!(framework = %fid, executor = %info.executor_id, container = %container_id, dir = %directory.display(), "launching executor");
+        let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
+        ctx.delay(
+            self.flags.executor_registration_timeout,
+            move |a: &mut Agent, _| a.registration_timeout(&f, &e, &c),
+        );
+        Ok(Executor {
+            info,
+            kind,
+            container_id,
+            directory,
+            os_pid: None,
+            container: Some(container),
+            limits,
+            stream: None,
+            queued: Vec::new(),
+            tasks: HashMap::new(),
+            shutting_down: false,
+            launch_failure: None,
+        })
+    }
+
+    pub(super) fn container_event(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        cid: &ContainerID,
+        ev: ContainerEvent,
+    ) {
+        match ev {
+            ContainerEvent::Launched { pid } => {
+                if let Some(e) = self
+                    .executor_mut(fid, eid)
+                    .filter(|e| &e.container_id == cid)
+                {
+                    e.os_pid = Some(pid);
+                    tracing::info!(framework = %fid, executor = %eid, pid, "executor launched");
+                    self.checkpoint_pid(fid, eid, pid);
+                }
+            }
+            ContainerEvent::Failed(why) => {
+                tracing::warn!(framework = %fid, executor = %eid, "container launch failed: {why}");
+                if let Some(e) = self
+                    .executor_mut(fid, eid)
+                    .filter(|e| &e.container_id == cid)
+                {
+                    e.launch_failure = Some(why);
+                }
+            }
+            ContainerEvent::Terminated(t) => self.executor_exited(ctx, fid, eid, cid, t),
+        }
+    }
+
+    /// Kills an executor's container.
+    pub(super) fn destroy_container(e: &Executor) {
+        if let Some(c) = &e.container {
+            c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+        }
+    }
+
+    pub(super) fn registration_timeout(&mut self, fid: &FrameworkID, eid: &ExecutorID, cid: &ContainerID) {
+        let Some(e) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        if &e.container_id != cid || e.stream.is_some() {
+            return;
+        }
+        tracing::warn!(framework = %fid, executor = %eid, "executor did not subscribe in time; killing it");
+        Self::destroy_container(e);
+    }
+
+    pub(super) fn executor_mut(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> Option<&mut Executor> {
+        self.frameworks
+            .get_mut(fid)
+            .and_then(|f| f.executors.get_mut(eid))
+    }
+
+    pub(super) fn executor_exited(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        cid: &ContainerID,
+        t: Termination,
+    ) {
+        let Some(f) = self.frameworks.get_mut(fid) else {
+            return;
+        };
+        if f.executors.get(eid).is_none_or(|e| &e.container_id != cid) {
+            return;
+        }
+        let e = f.executors.remove(eid).expect("checked");
+        if f.executors.is_empty() {
+            self.frameworks.remove(fid);
+        }
+        self.forget_nested_of(&cid.value);
+        let how = t.message.clone();
+        tracing::info!(framework = %fid, executor = %eid, "executor {how}");
+        let (state, reason, message) = match (&t.limitation, &e.launch_failure) {
+            (Some(l), _) => (TaskState::Failed, l.reason, l.message.clone()),
+            (None, Some(why)) => (
+                TaskState::Failed,
+                Reason::ContainerLaunchFailed,
+                format!("Failed to launch container: {why}"),
+            ),
+            (None, None) if e.shutting_down => (
+                TaskState::Killed,
+                Reason::ExecutorTerminated,
+                format!("Executor {how}"),
+            ),
+            (None, None) => (
+                TaskState::Failed,
+                Reason::ExecutorTerminated,
+                format!("Executor {how}"),
+            ),
+        };
+        let mut open: Vec<&Task> = e
+            .tasks
+            .values()
+            .filter(|t| !t.state.is_terminal())
+            .collect();
+        open.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        let ids: Vec<TaskID> = open.iter().map(|t| t.task_id.clone()).collect();
+        for t in ids {
+            let s = self.agent_status(&t, eid, state, reason, &message);
+            self.handle_update(ctx, fid, Some(eid.clone()), s);
+        }
+        if !self.frameworks.contains_key(fid) && self.removing.remove(fid) {
+            self.updates.remove_framework(fid);
+        }
+        self.checkpoint_executor_gone(fid, eid, cid);
+    }
+
+    pub(super) fn agent_status(
+        &self,
+        task: &TaskID,
+        eid: &ExecutorID,
+        state: TaskState,
+        reason: Reason,
+        message: &str,
+    ) -> TaskStatus {
+        let mut s = TaskStatus::new(task.clone(), state);
+        s.source = Some(Source::Agent);
+        s.reason = Some(reason);
+        s.message = Some(message.to_string());
+        s.executor_id = Some(eid.clone());
+        s.uuid = Some(ids::new_uuid_bytes());
+        s
+    }
+
+    pub(super) fn kill_task(&mut self, ctx: &mut Context<Self>, from: UPID, k: KillTask) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let found = self.frameworks.get_mut(&k.framework_id).and_then(|f| {
+            f.executors
+                .values_mut()
+                .find(|e| e.tasks.contains_key(&k.task_id))
+        });
+        let Some(e) = found else {
+            // Unknown here: the master learns it is gone.
+            let s = self.agent_status(
+                &k.task_id,
+                &ExecutorID::new(k.task_id.value.clone()),
+                TaskState::Lost,
+                Reason::ExecutorUnregistered,
+                "Cannot find the task's executor",
+            );
+            self.handle_update(ctx, &k.framework_id, None, s);
+            return;
+        };
+        let eid = e.info.executor_id.clone();
+        // Not yet handed to the executor: it (with the rest of its group) never starts.
+        let ids = |q: &Queued| -> Vec<TaskID> {
+            match q {
+                Queued::Task(t) => vec![t.task_id.clone()],
+                Queued::Group(g) => g.tasks.iter().map(|t| t.task_id.clone()).collect(),
+            }
+        };
+        if let Some(i) = e.queued.iter().position(|q| ids(q).contains(&k.task_id)) {
+            let killed = ids(&e.queued.remove(i));
+            for t in killed {
+                let s = self.agent_status(
+                    &t,
+                    &eid,
+                    TaskState::Killed,
+                    Reason::TaskKilledDuringLaunch,
+                    "Killed before delivery to the executor",
+                );
+                self.handle_update(ctx, &k.framework_id, Some(eid.clone()), s);
+            }
+            return;
+        }
+        if let Some(tx) = &e.stream {
+            let ev = exec_api::Event {
+                kill: Some(exec_api::Kill {
+                    task_id: k.task_id,
+                    kill_policy: k.kill_policy,
+                }),
+                ..exec_api::Event::new(exec_api::EventType::Kill)
+            };
+            let _ = tx.send(event_record(&ev));
+        }
+    }
+
+    pub(super) fn shutdown_executor(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, eid: &ExecutorID) {
+        let grace = self.flags.executor_shutdown_grace_period;
+        let Some(e) = self.executor_mut(fid, eid) else {
+            return;
+        };
+        e.shutting_down = true;
+        match &e.stream {
+            Some(tx) => {
+                let _ = tx.send(event_record(&exec_api::Event::new(
+                    exec_api::EventType::Shutdown,
+                )));
+                let (f, x, c) = (fid.clone(), eid.clone(), e.container_id.clone());
+                ctx.delay(grace, move |a: &mut Agent, _| {
+                    if let Some(e) = a.executor_mut(&f, &x) {
+                        if e.container_id == c {
+                            Self::destroy_container(e);
+                        }
+                    }
+                });
+            }
+            None => Self::destroy_container(e),
+        }
+    }
+
+    pub(super) fn shutdown_framework(&mut self, ctx: &mut Context<Self>, from: UPID, fid: FrameworkID) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        self.removing.insert(fid.clone());
+        let eids: Vec<ExecutorID> = self
+            .frameworks
+            .get(&fid)
+            .map(|f| f.executors.keys().cloned().collect())
+            .unwrap_or_default();
+        for e in eids {
+            self.shutdown_executor(ctx, &fid, &e);
+        }
+    }
+}
+
+/// Container limits from resources (`cpus`, `mem` and `disk` in MB, `gpus`).
+fn limits_of(r: &mesos_api::Resources) -> Limits {
+    let mb = |v: f64| (v > 0.0).then_some((v * 1048576.0) as u64);
+    Limits {
+        cpus: Some(r.cpus()).filter(|c| *c > 0.0),
+        mem_bytes: mb(r.mem()),
+        disk_bytes: mb(r.scalar("disk").as_f64()),
+        gpus: r.scalar("gpus").as_f64() as usize,
+    }
+}

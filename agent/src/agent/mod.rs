@@ -1,0 +1,245 @@
+//! The agent process: registers with the master, launches executors in sandboxes, routes tasks,
+//! kills and shutdowns to them over the v1 executor API, and forwards their status updates
+//! through the task status update manager.
+//!
+//! One topic a file: [`registration`] with the master, [`executors`] (tasks, executors and
+//! their containers), [`status_updates`], the v1 [`executor_api`], the [`operator`] API and
+//! endpoints, and checkpointing and [`recovery`]. The records they share are in [`state`].
+
+mod executor_api;
+mod executors;
+mod operator;
+mod recovery;
+mod registration;
+mod state;
+mod status_updates;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libprocess::{Context, Process, UPID};
+use mesos_api::messages::{
+    AgentRegistered, AgentReregistered, CheckpointResources, KillTask, PingAgent, PongAgent,
+    RunTask, RunTaskGroup, ShutdownExecutor, ShutdownFramework, StatusUpdateAcknowledgement,
+    WireMessage,
+};
+use mesos_api::protocol::framework::AgentInfo;
+use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
+use mesos_containerizer::Containerizer;
+
+use crate::flags::AgentFlags;
+use crate::programs;
+use crate::status_update_manager::StatusUpdateManager;
+use crate::detector::master_upid;
+use state::{Framework, NestedContainers};
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// See the module docs.
+pub struct Agent {
+    flags: AgentFlags,
+    info: AgentInfo,
+    master: Option<UPID>,
+    registered: bool,
+    backoff: Duration,
+    frameworks: HashMap<FrameworkID, Framework>,
+    /// Frameworks the master shut down: their streams go once their executors are gone.
+    removing: std::collections::HashSet<FrameworkID>,
+    updates: StatusUpdateManager,
+    /// Dynamic reservations and persistent volumes, as the master last told us.
+    checkpointed: mesos_api::Resources,
+    /// Nested containers launched through the operator API.
+    nested: NestedContainers,
+    /// This agent's PID (for work finishing off the process).
+    self_pid: Option<libprocess::PID<Agent>>,
+    /// Runs every executor in a container.
+    containerizer: Arc<Containerizer>,
+    /// Checkpoint directories of tasks with updates not yet acknowledged.
+    task_dirs: HashMap<(FrameworkID, TaskID), PathBuf>,
+    /// The runtime this agent lives in (for nested containers' actors).
+    runtime: Option<libprocess::Runtime>,
+}
+
+impl Agent {
+    /// An agent with these flags and resources (spawn it under an id like `slave(1)`).
+    pub fn new(
+        flags: AgentFlags,
+        resources: mesos_api::Resources,
+        attributes: Attributes,
+    ) -> Result<Agent, String> {
+        let master = if flags.master.is_empty() {
+            None
+        } else {
+            Some(master_upid(&flags.master)?)
+        };
+        let mut cz_flags = flags.containerizer.clone();
+        if cz_flags.init.is_none() {
+            cz_flags.init = init_program(flags.launcher_dir.as_deref());
+        }
+        let containerizer = Containerizer::new(cz_flags)
+            .map_err(|e| format!("cannot start the containerizer: {e}"))?;
+        Ok(Agent {
+            containerizer,
+            task_dirs: HashMap::new(),
+            runtime: None,
+            info: AgentInfo {
+                hostname: flags.hostname.clone().unwrap_or_default(),
+                port: 5051,
+                resources,
+                attributes,
+                id: None,
+            },
+            backoff: flags.registration_backoff_factor,
+            flags,
+            master,
+            registered: false,
+            frameworks: HashMap::new(),
+            removing: Default::default(),
+            updates: StatusUpdateManager::default(),
+            checkpointed: Default::default(),
+            nested: Default::default(),
+            self_pid: None,
+        })
+    }
+
+    /// This agent's id, once registered.
+    pub fn id(&self) -> Option<&AgentID> {
+        self.info.id.as_ref()
+    }
+
+    /// Whether the master has (re)registered this agent.
+    pub fn registered(&self) -> bool {
+        self.registered
+    }
+
+    /// Running executors.
+    pub fn executor_count(&self) -> usize {
+        self.frameworks.values().map(|f| f.executors.len()).sum()
+    }
+
+    /// Dynamic reservations and persistent volumes held for the master.
+    pub fn checkpointed_resources(&self) -> &mesos_api::Resources {
+        &self.checkpointed
+    }
+
+    /// Status updates not yet acknowledged.
+    pub fn pending_updates(&self) -> usize {
+        self.updates.pending()
+    }
+}
+
+/// The status-keeping init of nested containers, where there is one.
+fn init_program(launcher_dir: Option<&Path>) -> Option<mesos_containerizer::init::InitProgram> {
+    use mesos_containerizer::init;
+    match programs::helper_program(launcher_dir, ("mesos-container-init", init::MULTICALL_MODE)) {
+        Ok((program, mode)) => Some(init::InitProgram {
+            program,
+            env: mode
+                .map(|m| vec![(init::MULTICALL_ENV.to_string(), m.to_string())])
+                .unwrap_or_default(),
+        }),
+        Err(e) => {
+            tracing::warn!("nested containers run without their init (exit statuses are lost in an agent restart): {e}");
+            None
+        }
+    }
+}
+
+impl Process for Agent {
+    fn initialize(&mut self, ctx: &mut Context<Self>) {
+        let addr = ctx.self_upid().addr();
+        self.info.port = addr.port() as i32;
+        if self.info.hostname.is_empty() {
+            self.info.hostname = addr.ip().to_string();
+        }
+        ctx.install_named(
+            AgentRegistered::NAME,
+            |a: &mut Agent, c, from, m: AgentRegistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(
+            AgentReregistered::NAME,
+            |a: &mut Agent, c, from, m: AgentReregistered| a.on_registered(c, from, m.agent_id),
+        );
+        ctx.install_named(PingAgent::NAME, |a: &mut Agent, c, from, p: PingAgent| {
+            if Some(&from) == a.master.as_ref() {
+                c.send_named(&from, PongAgent::NAME, PongAgent {});
+                if !p.connected && a.registered {
+                    a.registered = false;
+                    a.try_register(c);
+                }
+            }
+        });
+        ctx.install_named(
+            CheckpointResources::NAME,
+            |a: &mut Agent, _, from, m: CheckpointResources| {
+                if Some(&from) == a.master.as_ref() {
+                    a.checkpointed = m.resources;
+                }
+            },
+        );
+        ctx.install_named(RunTask::NAME, |a: &mut Agent, c, from, m: RunTask| {
+            a.run_task(c, from, m)
+        });
+        ctx.install_named(
+            RunTaskGroup::NAME,
+            |a: &mut Agent, c, from, m: RunTaskGroup| a.run_task_group(c, from, m),
+        );
+        ctx.install_named(KillTask::NAME, |a: &mut Agent, c, from, m: KillTask| {
+            a.kill_task(c, from, m)
+        });
+        ctx.install_named(
+            ShutdownFramework::NAME,
+            |a: &mut Agent, c, from, m: ShutdownFramework| {
+                a.shutdown_framework(c, from, m.framework_id)
+            },
+        );
+        ctx.install_named(
+            ShutdownExecutor::NAME,
+            |a: &mut Agent, c, from, m: ShutdownExecutor| {
+                if Some(&from) == a.master.as_ref() {
+                    a.shutdown_executor(c, &m.framework_id, &m.executor_id)
+                }
+            },
+        );
+        ctx.install_named(
+            StatusUpdateAcknowledgement::NAME,
+            |a: &mut Agent, c, from, m: StatusUpdateAcknowledgement| a.acknowledgement(c, from, m),
+        );
+        ctx.route("api/v1/executor", |a: &mut Agent, c, req| {
+            a.executor_api(c, req)
+        });
+        Self::install_operator_routes(ctx);
+        self.self_pid = Some(ctx.pid().clone());
+        self.runtime = Some(ctx.runtime().clone());
+        self.recover(ctx);
+        self.try_register(ctx);
+    }
+
+    fn finalize(&mut self, _ctx: &mut Context<Self>) {
+        self.kill_nested();
+        // Executors do not outlive an agent that is stopped (a crashed agent leaves them
+        // running for recovery).
+        for f in self.frameworks.values() {
+            for e in f.executors.values() {
+                self.containerizer
+                    .destroy_orphan(&e.container_id.value, e.os_pid);
+            }
+        }
+    }
+
+    fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        if Some(pid) == self.master.as_ref() && self.registered {
+            tracing::warn!(master = %pid, "lost the master; reregistering");
+            self.registered = false;
+            self.backoff = self.flags.registration_backoff_factor;
+            self.try_register(ctx);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! What the agent keeps of each framework, executor and nested container: the records its
+//! topic files (registration, executors, status updates, the executor API, the operator API,
+//! recovery) share.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use mesos_api::messages::Task;
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::task::{ExecutorInfo, TaskGroupInfo, TaskInfo};
+use mesos_api::{ContainerID, ExecutorID, TaskID};
+use mesos_containerizer::{Container, Limits};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
+
+/// Which executor runs a container's tasks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum ExecKind {
+    Command,
+    Default,
+    Custom,
+}
+
+impl ExecKind {
+    /// The built-in executor's program and multi-call mode.
+    pub(super) fn program_name(self) -> (&'static str, &'static str) {
+        match self {
+            ExecKind::Command => ("mesos-executor", "command"),
+            _ => ("mesos-default-executor", "default"),
+        }
+    }
+}
+
+/// Work for an executor that has not subscribed yet.
+pub(super) enum Queued {
+    Task(Box<TaskInfo>),
+    Group(TaskGroupInfo),
+}
+
+/// An executor and its container.
+pub(super) struct Executor {
+    pub(super) info: ExecutorInfo,
+    pub(super) kind: ExecKind,
+    pub(super) container_id: ContainerID,
+    pub(super) directory: PathBuf,
+    /// The OS pid of the container's first process, once launched.
+    pub(super) os_pid: Option<i32>,
+    /// The container's actor.
+    pub(super) container: Option<Container>,
+    /// The container's limits (the executor's resources and its tasks').
+    pub(super) limits: Limits,
+    /// The executor's event stream, once subscribed.
+    pub(super) stream: Option<UnboundedSender<Bytes>>,
+    /// Launches waiting for the executor to subscribe.
+    pub(super) queued: Vec<Queued>,
+    /// Every task not yet terminal-and-acknowledged, with its latest state.
+    pub(super) tasks: HashMap<TaskID, Task>,
+    /// Set on shutdown: remaining tasks end KILLED rather than FAILED.
+    pub(super) shutting_down: bool,
+    /// Why the container could not be launched, once known.
+    pub(super) launch_failure: Option<String>,
+}
+
+/// A framework with executors on this agent.
+pub(super) struct Framework {
+    pub(super) info: FrameworkInfo,
+    pub(super) executors: HashMap<ExecutorID, Executor>,
+}
+
+/// A nested container (LAUNCH_NESTED_CONTAINER), run by the containerizer in its top-level
+/// container's cgroups.
+pub(super) struct Nested {
+    /// The OS pid of its first process, once launched.
+    pub(super) os_pid: Option<i32>,
+    pub(super) container: Option<Container>,
+    /// Exit status once it ended (a wait status, as Mesos reports it).
+    pub(super) exit: Option<i32>,
+    pub(super) waiters: Vec<oneshot::Sender<Option<i32>>>,
+}
+
+/// Nested containers by their id chain joined with '/'.
+pub(super) type NestedContainers = HashMap<String, Nested>;

@@ -1,0 +1,114 @@
+//! Status updates: each is recorded against its task, checkpointed, and sent to the master
+//! through the task status update manager, which retries the head of each task's stream until
+//! the master acknowledges it.
+
+use libprocess::{Context, UPID};
+use mesos_api::messages::{StatusUpdate, StatusUpdateAcknowledgement, WireMessage};
+use mesos_api::protocol::task::TaskStatus;
+use mesos_api::{AgentID, ExecutorID, FrameworkID};
+
+use super::{now_secs, Agent};
+use crate::status_update_manager::Acked;
+
+impl Agent {
+
+    /// Records an update against its task and queues it for the master.
+    pub(super) fn handle_update(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: Option<ExecutorID>,
+        mut status: TaskStatus,
+    ) {
+        status.agent_id = self.info.id.clone();
+        if status.timestamp.is_none() {
+            status.timestamp = Some(now_secs());
+        }
+        let mut latest = Some(status.state);
+        if let Some(t) = eid
+            .as_ref()
+            .and_then(|e| self.executor_mut(fid, e))
+            .and_then(|e| e.tasks.get_mut(&status.task_id))
+        {
+            t.state = status.state;
+            t.statuses.push(status.clone());
+            latest = Some(t.state);
+        }
+        let u = StatusUpdate {
+            framework_id: fid.clone(),
+            executor_id: eid,
+            agent_id: self.info.id.clone().unwrap_or_else(|| AgentID::new("")),
+            timestamp: status.timestamp.unwrap_or_default(),
+            status,
+            latest_state: latest,
+        };
+        self.checkpoint_update(&u);
+        if let Some(head) = self.updates.push(u) {
+            self.forward(ctx, head);
+        }
+    }
+
+    pub(super) fn forward(&mut self, ctx: &mut Context<Self>, mut u: StatusUpdate) {
+        let (fid, tid) = (u.framework_id.clone(), u.status.task_id.clone());
+        // The master learns the task's newest state even while an older update is in flight.
+        if let Some(t) = u
+            .executor_id
+            .clone()
+            .and_then(|e| self.executor_mut(&fid, &e))
+            .and_then(|e| e.tasks.get(&tid))
+        {
+            u.latest_state = Some(t.state);
+        }
+        let uuid = u.status.uuid.clone();
+        if self.registered {
+            if let Some(m) = &self.master {
+                ctx.send_named(m, StatusUpdate::NAME, u);
+            }
+        }
+        let d = self.updates.next_backoff(&fid, &tid);
+        ctx.delay(d, move |a: &mut Agent, ctx| {
+            let head = a.updates.head(&fid, &tid).cloned();
+            if let Some(h) = head.filter(|h| h.status.uuid == uuid) {
+                tracing::debug!(task = %tid, "retrying status update");
+                a.forward(ctx, h);
+            }
+        });
+    }
+
+    pub(super) fn acknowledgement(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: StatusUpdateAcknowledgement,
+    ) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let acked_state = self
+            .updates
+            .head(&m.framework_id, &m.task_id)
+            .filter(|h| h.status.uuid.as_deref() == Some(&m.uuid[..]))
+            .map(|h| (h.status.state, h.executor_id.clone()));
+        if let Some((state, _)) = &acked_state {
+            self.checkpoint_ack(&m.framework_id, &m.task_id, &m.uuid, state.is_terminal());
+        }
+        match self.updates.ack(&m.framework_id, &m.task_id, &m.uuid) {
+            Acked::Ignored => {
+                tracing::debug!(task = %m.task_id, "duplicate or unknown acknowledgement ignored")
+            }
+            Acked::Next(next) => {
+                if let Some(n) = next {
+                    self.forward(ctx, *n);
+                }
+                // A terminal update acknowledged: the task is done here.
+                if let Some((state, Some(eid))) = acked_state {
+                    if state.is_terminal() {
+                        if let Some(e) = self.executor_mut(&m.framework_id, &eid) {
+                            e.tasks.remove(&m.task_id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
