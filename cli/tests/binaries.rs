@@ -1,54 +1,30 @@
 //! The binaries as an operator runs them: real OS processes on loopback.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use libprocess::{Runtime, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::Offer;
-use mesos_api::protocol::scheduler::Failure;
-use mesos_api::protocol::task::{CommandInfo, TaskInfo, TaskState, TaskStatus};
-use mesos_api::{AgentID, Resources, TaskID};
-use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use mesos_api::protocol::task::TaskState;
+use mesos_api::{AgentID, TaskID};
+use mesos_scheduler::SchedulerProcess;
+use testkit::{command_task, free_port, next, walk, within, Links, Proc, Recorder, Seen};
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
+/// The command for one of the binaries (without the test's MESOS_* environment; it dies with
+/// the test).
 fn bin(name: &str) -> Command {
-    let path = match name {
+    testkit::command(match name {
         "mesos-master" => env!("CARGO_BIN_EXE_mesos-master"),
         "mesos-agent" => env!("CARGO_BIN_EXE_mesos-agent"),
         "mesos-local" => env!("CARGO_BIN_EXE_mesos-local"),
         "mesos-execute" => env!("CARGO_BIN_EXE_mesos-execute"),
         _ => unreachable!(),
-    };
-    let mut c = Command::new(path);
-    // Keep the environment from leaking MESOS_* flags in.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MESOS_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-/// Runs a command with a time limit.
-fn run(mut c: Command) -> Output {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + LIMIT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("command timed out");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    })
 }
 
 fn text(b: &[u8]) -> String {
@@ -70,7 +46,7 @@ fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
         "--resources=cpus:0.5;mem:64",
     ])
     .arg(format!("--work_dir={}", dir.display()));
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     let states: Vec<&str> = stdout
@@ -86,7 +62,7 @@ fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
         ]
     );
     // The output is in the sandbox.
-    let found = walk(&dir)
+    let found = walk(&dir, Links::Follow)
         .into_iter()
         .filter(|p| p.ends_with("runs/latest/stdout"))
         .any(|p| std::fs::read_to_string(p).unwrap_or_default() == "hello from mesos-execute\n");
@@ -118,14 +94,14 @@ fn mesos_execute_runs_its_command_inside_a_docker_image() {
     ])
     .arg(format!("--docker_registry={}", registry.display()))
     .arg(format!("--work_dir={}", dir.join("work").display()));
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert!(
         out.status.success(),
         "{}\n{}",
         text(&out.stdout),
         text(&out.stderr)
     );
-    let stdout = walk(&dir.join("work"))
+    let stdout = walk(&dir.join("work"), Links::Follow)
         .into_iter()
         .filter(|p| p.ends_with("runs/latest/stdout"))
         .map(|p| std::fs::read_to_string(p).unwrap_or_default())
@@ -145,27 +121,13 @@ fn mesos_execute_runs_its_command_inside_a_docker_image() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        let ft = e.file_type().unwrap();
-        if ft.is_dir() || (ft.is_symlink() && p.is_dir()) {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn mesos_execute_exits_nonzero_with_the_failure_printed() {
     let dir = temp_dir("fail");
     let mut c = bin("mesos-execute");
     c.args(["--master=local", "--name=bad", "--command=exit 4"])
         .arg(format!("--work_dir={}", dir.display()));
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("TASK_FAILED for task 'bad'"), "{stdout}");
@@ -195,7 +157,7 @@ fn mesos_execute_runs_a_task_group_from_a_file() {
     c.arg("--master=local")
         .arg(format!("--task_group={}", file.display()))
         .arg(format!("--work_dir={}", dir.join("work").display()));
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("TASK_FINISHED for task 'one'"), "{stdout}");
@@ -207,13 +169,13 @@ fn mesos_execute_runs_a_task_group_from_a_file() {
 fn bad_flags_exit_with_a_message_naming_the_flag() {
     let mut c = bin("mesos-master");
     c.arg("--bogus=1");
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown flag 'bogus'"));
 
     let mut c = bin("mesos-master");
     c.arg("--allocation_interval=fast");
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("--allocation_interval"),
@@ -223,7 +185,7 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
 
     let mut c = bin("mesos-agent");
     c.arg("--work_dir=/tmp/x");
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("Flag '--master' is required"));
 
@@ -233,7 +195,7 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
         "--work_dir=/tmp/x",
         "--resources=cpus:lots",
     ]);
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("--resources"),
@@ -248,14 +210,14 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
         "--command=true",
         "--kill_after=5",
     ]);
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--kill_after"));
 
     // The environment is read too, and named in the error.
     let mut c = bin("mesos-local");
     c.env("MESOS_NUM_AGENTS", "many");
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("--num_agents"),
@@ -265,56 +227,26 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
 
     let mut c = bin("mesos-agent");
     c.arg("--help");
-    let out = run(c);
+    let out = Proc::run(&mut c, LIMIT);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("--work_dir=VALUE"));
 }
 
 // ---- a framework in this process against binaries ------------------------------------------
 
-#[derive(Debug)]
-enum Seen {
-    Offers(Vec<Offer>),
-    Update(TaskStatus),
-    Failure(Failure),
-}
-
-struct Recorder(mpsc::UnboundedSender<Seen>);
-
-impl Scheduler for Recorder {
-    fn offers(&mut self, _: &mut Driver, o: Vec<Offer>) {
-        let _ = self.0.send(Seen::Offers(o));
-    }
-    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
-        let _ = self.0.send(Seen::Update(s.clone()));
-    }
-    fn failure(&mut self, _: &mut Driver, f: &Failure) {
-        let _ = self.0.send(Seen::Failure(f.clone()));
-    }
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A `mesos-agent` of the master on `port` with 2 cpus and 256 MB.
-fn spawn_agent(port: u16, dir: &std::path::Path) -> Child {
-    bin("mesos-agent")
-        .args([
-            format!("--master=127.0.0.1:{port}"),
-            format!("--work_dir={}", dir.display()),
-            "--port=0".into(),
-            "--resources=cpus:2;mem:256".into(),
-            "--registration_backoff_factor=100ms".into(),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn spawn_agent(port: u16, dir: &std::path::Path) -> Proc {
+    Proc::spawn(
+        bin("mesos-agent")
+            .args([
+                format!("--master=127.0.0.1:{port}"),
+                format!("--work_dir={}", dir.display()),
+                "--port=0".into(),
+                "--resources=cpus:2;mem:256".into(),
+                "--registration_backoff_factor=100ms".into(),
+            ])
+            .stderr(Stdio::null()),
+    )
 }
 
 /// Launches `sleep 60` as `name` on the first offer and waits for it to be RUNNING.
@@ -324,23 +256,11 @@ async fn launch_sleeper(
     name: &str,
 ) -> Offer {
     let offer = loop {
-        if let Seen::Offers(mut o) = next(rx).await {
+        if let Seen::Offers(mut o) = next(rx, LIMIT).await {
             break o.remove(0);
         }
     };
-    let task = TaskInfo {
-        name: name.into(),
-        task_id: TaskID::new(name),
-        agent_id: offer.agent_id.clone(),
-        resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell("sleep 60")),
-        kill_policy: None,
-        data: None,
-        labels: None,
-        container: None,
-        health_check: None,
-    };
+    let task = command_task(name, &offer.agent_id, "sleep 60", "cpus:1;mem:64");
     let oid = offer.id.clone();
     pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
         p.driver().launch(&oid, vec![task], None)
@@ -348,27 +268,12 @@ async fn launch_sleeper(
     .await
     .unwrap();
     loop {
-        if let Seen::Update(s) = next(rx).await {
+        if let Seen::Update(s) = next(rx, LIMIT).await {
             if s.state == TaskState::Running {
                 return offer;
             }
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
-    tokio::time::timeout(LIMIT, rx.recv())
-        .await
-        .expect("timed out waiting for an event")
-        .expect("scheduler gone")
 }
 
 async fn subscribe(
@@ -395,7 +300,7 @@ async fn subscribe(
 async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failure() {
     let port = free_port();
     let dir = temp_dir("sigkill");
-    let _master = Kill(
+    let _master = Proc::spawn(
         bin("mesos-master")
             .args([
                 format!("--port={port}"),
@@ -403,18 +308,16 @@ async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failur
                 "--max_agent_ping_timeouts=2".into(),
                 "--allocation_interval=50ms".into(),
             ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    let mut agent = Kill(spawn_agent(port, &dir));
+    let mut agent = spawn_agent(port, &dir);
     let (_rt, pid, mut rx) = subscribe(port).await;
     let offer = launch_sleeper(&pid, &mut rx, "long").await;
-    agent.0.kill().unwrap(); // SIGKILL
+    agent.kill().unwrap(); // SIGKILL
     let mut failure: Option<AgentID> = None;
     let mut lost = false;
     while failure.is_none() || !lost {
-        match next(&mut rx).await {
+        match next(&mut rx, LIMIT).await {
             Seen::Failure(f) => failure = f.agent_id,
             Seen::Update(s) if s.task_id.value == "long" => {
                 assert_eq!(s.state, TaskState::Lost, "{s:?}");
@@ -431,7 +334,7 @@ async fn sigkill_of_an_agent_makes_it_unreachable_and_the_framework_hears_failur
 async fn mesos_local_runs_the_asked_number_of_agents() {
     let port = free_port();
     let dir = temp_dir("local");
-    let _local = Kill(
+    let _local = Proc::spawn(
         bin("mesos-local")
             .args([
                 format!("--port={port}"),
@@ -440,14 +343,12 @@ async fn mesos_local_runs_the_asked_number_of_agents() {
                 "--resources=cpus:1;mem:128".into(),
                 "--allocation_interval=50ms".into(),
             ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let (_rt, _pid, mut rx) = subscribe(port).await;
     let mut agents = HashSet::new();
     while agents.len() < 3 {
-        if let Seen::Offers(os) = next(&mut rx).await {
+        if let Seen::Offers(os) = next(&mut rx, LIMIT).await {
             for o in os {
                 assert_eq!(o.resources.cpus(), 1.0);
                 agents.insert(o.agent_id);
@@ -470,8 +371,8 @@ async fn after_a_master_restart_the_agent_reregisters_and_its_task_is_reconciled
         .stderr(Stdio::null());
         c
     };
-    let mut master = Kill(master_cmd().spawn().unwrap());
-    let _agent = Kill(spawn_agent(port, &dir));
+    let mut master = Proc::spawn(&mut master_cmd());
+    let _agent = spawn_agent(port, &dir);
     let rt = Runtime::local().await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let upid = UPID::new("master", format!("127.0.0.1:{port}").parse().unwrap());
@@ -480,44 +381,46 @@ async fn after_a_master_restart_the_agent_reregisters_and_its_task_is_reconciled
     let pid = mesos_scheduler::start(&rt, upid, info, Recorder(tx)).unwrap();
     launch_sleeper(&pid, &mut rx, "kept").await;
     // The master dies and a new one starts on the same address, knowing nothing.
-    master.0.kill().unwrap();
-    master.0.wait().unwrap();
-    master = Kill(master_cmd().spawn().unwrap());
+    master.kill().unwrap();
+    master.wait().unwrap();
+    master = Proc::spawn(&mut master_cmd());
     // The framework resubscribes by itself; once the agent is back, reconciliation finds the task.
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "the task was not reconciled after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let subscribed = pid
-            .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
-                let d = p.driver();
-                if d.is_subscribed() {
-                    d.reconcile(vec![(TaskID::new("kept"), None)]);
+    within(
+        LIMIT,
+        "the task to be reconciled after the restart",
+        async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let subscribed = pid
+                    .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
+                        let d = p.driver();
+                        if d.is_subscribed() {
+                            d.reconcile(vec![(TaskID::new("kept"), None)]);
+                        }
+                        d.is_subscribed()
+                    })
+                    .await
+                    .unwrap();
+                if !subscribed {
+                    continue;
                 }
-                d.is_subscribed()
-            })
-            .await
-            .unwrap();
-        if !subscribed {
-            continue;
-        }
-        let mut found = None;
-        while let Ok(ev) = rx.try_recv() {
-            if let Seen::Update(s) = ev {
-                if s.task_id.value == "kept" {
-                    found = Some(s.state);
+                let mut found = None;
+                while let Ok(ev) = rx.try_recv() {
+                    if let Seen::Update(s) = ev {
+                        if s.task_id.value == "kept" {
+                            found = Some(s.state);
+                        }
+                    }
+                }
+                if let Some(state) = found {
+                    if state == TaskState::Running {
+                        break;
+                    }
                 }
             }
-        }
-        if let Some(state) = found {
-            if state == TaskState::Running {
-                break;
-            }
-        }
-    }
+        },
+    )
+    .await;
     drop(master);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,148 +4,30 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use libprocess::{Runtime, PID};
+use libprocess::PID;
 use mesos_agent::{Agent, AgentFlags};
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use mesos_api::protocol::offer::{Filters, Offer};
-use mesos_api::protocol::scheduler::Failure;
 use mesos_api::protocol::task::{
     CommandInfo, DurationInfo, ExecutorInfo, KillPolicy, Reason, Source, TaskGroupInfo, TaskInfo,
     TaskState, TaskStatus,
 };
-use mesos_api::{AgentID, Attributes, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
+use mesos_api::{ExecutorID, FrameworkID, OfferID, Resources, TaskID};
 use mesos_master::{Master, MasterFlags};
-use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use mesos_scheduler::{Driver, SchedulerProcess};
+use testkit::{
+    cluster, cluster_tweaked, cluster_with, command_task, eventually, eventually_async, next,
+    Cluster, Eventually, Recorder, Seen,
+};
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-#[derive(Debug)]
-enum Seen {
-    Subscribed(FrameworkID),
-    Offers(Vec<Offer>),
-    Rescind(OfferID),
-    Update(TaskStatus),
-    Failure(#[allow(dead_code)] Failure),
-    Error(String),
-}
-
-struct Recorder(mpsc::UnboundedSender<Seen>);
-
-impl Scheduler for Recorder {
-    fn subscribed(&mut self, _: &mut Driver, id: &FrameworkID) {
-        let _ = self.0.send(Seen::Subscribed(id.clone()));
-    }
-    fn offers(&mut self, _: &mut Driver, offers: Vec<Offer>) {
-        let _ = self.0.send(Seen::Offers(offers));
-    }
-    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
-        let _ = self.0.send(Seen::Update(s.clone()));
-    }
-    fn rescind(&mut self, _: &mut Driver, id: &OfferID) {
-        let _ = self.0.send(Seen::Rescind(id.clone()));
-    }
-    fn failure(&mut self, _: &mut Driver, f: &Failure) {
-        let _ = self.0.send(Seen::Failure(f.clone()));
-    }
-    fn error(&mut self, _: &mut Driver, m: &str) {
-        let _ = self.0.send(Seen::Error(m.to_string()));
-    }
-}
-
-struct Cluster {
-    rt: Runtime,
-    master: PID<Master>,
-    agents: Vec<PID<Agent>>,
-    work: PathBuf,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for a in &self.agents {
-            a.terminate(true);
-        }
-        let _ = std::fs::remove_dir_all(&self.work);
-        // Empty cgroup roots of isolation tests (a busy one is another test's, and stays).
-        for h in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for r in std::fs::read_dir(h.path()).into_iter().flatten().flatten() {
-                if r.file_name()
-                    .to_string_lossy()
-                    .starts_with("mesos-agent-test-")
-                {
-                    let _ = std::fs::remove_dir(r.path());
-                }
-            }
-        }
-    }
-}
 
 fn launcher_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_mesos-executor"))
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-async fn cluster(agents: usize, resources: &str) -> Cluster {
-    let flags = MasterFlags {
-        allocation_interval: Duration::from_millis(50),
-        ..MasterFlags::default()
-    };
-    cluster_with(agents, resources, flags).await
-}
-
-async fn cluster_with(agents: usize, resources: &str, flags: MasterFlags) -> Cluster {
-    cluster_tweaked(agents, resources, flags, |_| {}).await
-}
-
-/// A cluster whose agents' flags `tweak` changes (isolation, for instance).
-async fn cluster_tweaked(
-    agents: usize,
-    resources: &str,
-    flags: MasterFlags,
-    tweak: impl Fn(&mut AgentFlags),
-) -> Cluster {
-    let rt = Runtime::local().await.unwrap();
-    let master = rt.spawn("master", Master::new(flags)).unwrap();
-    let work =
-        std::env::temp_dir().join(format!("mesos-agent-test-{}", mesos_api::ids::new_uuid()));
-    let mut pids = Vec::new();
-    for i in 0..agents {
-        let mut f = AgentFlags::new(rt.address().to_string(), work.join(format!("a{i}")));
-        f.resources = Some(resources.into());
-        f.launcher_dir = Some(launcher_dir());
-        f.registration_backoff_factor = Duration::from_millis(100);
-        tweak(&mut f);
-        let r = mesos_agent::resources::agent_resources(f.resources.as_deref(), "*", &f.work_dir)
-            .unwrap();
-        let agent = Agent::new(f, r, Attributes::default()).unwrap();
-        let id = rt.unique_id("slave");
-        pids.push(rt.spawn(&id, agent).unwrap());
-    }
-    // Every agent registered.
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let n = master
-            .dispatch(|m: &mut Master, _| m.agent_count())
-            .await
-            .unwrap();
-        if n == agents {
-            break;
-        }
-        assert!(Instant::now() < deadline, "agents did not register");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Cluster {
-        rt,
-        master,
-        agents: pids,
-        work,
-    }
 }
 
 struct Fw {
@@ -157,7 +39,7 @@ struct Fw {
 async fn framework(c: &Cluster, info: FrameworkInfo) -> Fw {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let pid = mesos_scheduler::start(&c.rt, c.master.upid().clone(), info, Recorder(tx)).unwrap();
-    let id = match next(&mut rx).await {
+    let id = match next(&mut rx, LIMIT).await {
         Seen::Subscribed(id) => id,
         other => panic!("expected SUBSCRIBED, got {other:?}"),
     };
@@ -173,16 +55,9 @@ fn info(name: &str) -> FrameworkInfo {
     i
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
-    tokio::time::timeout(LIMIT, rx.recv())
-        .await
-        .expect("timed out waiting for an event")
-        .expect("scheduler gone")
-}
-
 async fn offers(fw: &mut Fw) -> Vec<Offer> {
     loop {
-        if let Seen::Offers(o) = next(&mut fw.rx).await {
+        if let Seen::Offers(o) = next(&mut fw.rx, LIMIT).await {
             return o;
         }
     }
@@ -192,7 +67,7 @@ async fn offers(fw: &mut Fw) -> Vec<Offer> {
 async fn states_until_terminal(fw: &mut Fw, task: &str) -> Vec<TaskStatus> {
     let mut out = Vec::new();
     loop {
-        if let Seen::Update(s) = next(&mut fw.rx).await {
+        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
             if s.task_id.value == task {
                 let done = s.state.is_terminal();
                 out.push(s);
@@ -206,7 +81,7 @@ async fn states_until_terminal(fw: &mut Fw, task: &str) -> Vec<TaskStatus> {
 
 async fn wait_state(fw: &mut Fw, task: &str, state: TaskState) -> TaskStatus {
     loop {
-        if let Seen::Update(s) = next(&mut fw.rx).await {
+        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
             if s.task_id.value == task {
                 if s.state == state {
                     return s;
@@ -222,20 +97,18 @@ async fn wait_state(fw: &mut Fw, task: &str, state: TaskState) -> TaskStatus {
     }
 }
 
-fn command_task(id: &str, agent: &AgentID, cmd: &str, res: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskID::new(id),
-        agent_id: agent.clone(),
-        resources: Resources::parse(res, "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell(cmd)),
-        kill_policy: None,
-        data: None,
-        labels: None,
-        container: None,
-        health_check: None,
-    }
+/// Waits for the first agent to have no executors left; panics naming `what` if it keeps one.
+async fn no_executors_left(c: &Cluster, what: &str) {
+    eventually_async(LIMIT, what, || {
+        let n = c.agents[0].dispatch(|a: &mut Agent, _| a.executor_count());
+        async move {
+            match n.await.unwrap() {
+                0 => Ok(()),
+                n => Err(format!("{n} executors")),
+            }
+        }
+    })
+    .await;
 }
 
 async fn launch(fw: &Fw, offer: &OfferID, tasks: Vec<TaskInfo>) {
@@ -279,7 +152,7 @@ fn sandbox(c: &Cluster, executor: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_runs_to_finished_and_its_stdout_is_in_the_sandbox() {
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("echo")).await;
     let o = offers(&mut fw).await.remove(0);
     let t = command_task(
@@ -305,39 +178,59 @@ async fn a_task_runs_to_finished_and_its_stdout_is_in_the_sandbox() {
     let err = std::fs::read_to_string(dir.join("stderr")).unwrap();
     assert!(err.contains("oops"), "stderr: {err:?}");
     // The executor exits once its update is acknowledged; all updates are acknowledged.
-    let agent = c.agents[0].clone();
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let (execs, pending) = agent
-            .dispatch(|a: &mut Agent, _| (a.executor_count(), a.pending_updates()))
-            .await
-            .unwrap();
-        if execs == 0 && pending == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "executor or updates left: {execs} {pending}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually_async(
+        LIMIT,
+        "the executor to exit with all its updates acknowledged",
+        || {
+            let left =
+                c.agents[0].dispatch(|a: &mut Agent, _| (a.executor_count(), a.pending_updates()));
+            async move {
+                match left.await.unwrap() {
+                    (0, 0) => Ok(()),
+                    (execs, pending) => Err(format!("executor or updates left: {execs} {pending}")),
+                }
+            }
+        },
+    )
+    .await;
     // The master's counters and gauges (refreshed within 50 ms of a change).
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    metrics_reach(
+        &c,
+        &[
+            ("master/tasks_finished", 1.0),
+            ("master/tasks_running", 0.0),
+            ("master/slaves_active", 1.0),
+            ("master/frameworks_active", 1.0),
+            ("master/cpus_total", 2.0),
+            ("master/cpus_used", 0.0),
+            ("master/slave_registrations", 1.0),
+            ("master/valid_status_updates", 3.0),
+            ("master/elected", 1.0),
+        ],
+    );
+}
+
+/// Waits until each metric has its value (the master refreshes its gauges within 50 ms of a
+/// change); panics naming those that do not.
+fn metrics_reach(c: &Cluster, want: &[(&str, f64)]) {
     let m = c.rt.metrics();
-    assert_eq!(m.value("master/tasks_finished"), Some(1.0));
-    assert_eq!(m.value("master/tasks_running"), Some(0.0));
-    assert_eq!(m.value("master/slaves_active"), Some(1.0));
-    assert_eq!(m.value("master/frameworks_active"), Some(1.0));
-    assert_eq!(m.value("master/cpus_total"), Some(2.0));
-    assert_eq!(m.value("master/cpus_used"), Some(0.0));
-    assert_eq!(m.value("master/slave_registrations"), Some(1.0));
-    assert_eq!(m.value("master/valid_status_updates"), Some(3.0));
-    assert_eq!(m.value("master/elected"), Some(1.0));
+    eventually(LIMIT, "the master's metrics", || {
+        let wrong: Vec<String> = want
+            .iter()
+            .filter(|(k, v)| m.value(k) != Some(*v))
+            .map(|(k, v)| format!("{k} is {:?}, not {v}", m.value(k)))
+            .collect();
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(wrong.join(", "))
+        }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_within_the_timeout_keeps_tasks_and_after_it_they_are_killed() {
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut i = info("failover");
     i.failover_timeout = 1.0;
     let mut fw = framework(&c, i.clone()).await;
@@ -354,10 +247,10 @@ async fn failover_within_the_timeout_keeps_tasks_and_after_it_they_are_killed() 
     )
     .await;
     wait_state(&mut fw, "kept", TaskState::Running).await;
-    let m = c.rt.metrics();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(m.value("master/tasks_running"), Some(1.0));
-    assert_eq!(m.value("master/cpus_used"), Some(1.0));
+    metrics_reach(
+        &c,
+        &[("master/tasks_running", 1.0), ("master/cpus_used", 1.0)],
+    );
 
     // The scheduler goes away and a new one takes over with the same id, within the timeout.
     fw.pid.terminate(true);
@@ -376,23 +269,10 @@ async fn failover_within_the_timeout_keeps_tasks_and_after_it_they_are_killed() 
     // Now it stays away past the timeout: its task is killed and it may not come back.
     again.pid.terminate(true);
     again.pid.wait().await;
-    let agent = c.agents[0].clone();
-    let deadline = Instant::now() + LIMIT;
-    while agent
-        .dispatch(|a: &mut Agent, _| a.executor_count())
-        .await
-        .unwrap()
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "task not killed after the failover timeout"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    no_executors_left(&c, "the task to be killed after the failover timeout").await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let _late = mesos_scheduler::start(&c.rt, c.master.upid().clone(), i, Recorder(tx)).unwrap();
-    match next(&mut rx).await {
+    match next(&mut rx, LIMIT).await {
         Seen::Error(m) => assert_eq!(m, "Framework has been removed"),
         other => panic!("expected ERROR, got {other:?}"),
     }
@@ -400,7 +280,7 @@ async fn failover_within_the_timeout_keeps_tasks_and_after_it_they_are_killed() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_command_is_failed_with_its_exit_status() {
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("fail")).await;
     let o = offers(&mut fw).await.remove(0);
     launch(
@@ -416,7 +296,7 @@ async fn a_failing_command_is_failed_with_its_exit_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period() {
-    let c = cluster(1, "cpus:4;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:4;mem:512").await;
     let mut fw = framework(&c, info("kill")).await;
     let o = offers(&mut fw).await.remove(0);
     let mut stubborn = command_task(
@@ -432,7 +312,7 @@ async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period
     launch(&fw, &o.id, vec![stubborn, polite]).await;
     let mut running = 0;
     while running < 2 {
-        if let Seen::Update(s) = next(&mut fw.rx).await {
+        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
             assert!(!s.state.is_terminal(), "{s:?}");
             if s.state == TaskState::Running {
                 running += 1;
@@ -449,7 +329,7 @@ async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period
     let start = Instant::now();
     let mut ended = std::collections::HashMap::new();
     while ended.len() < 2 {
-        if let Seen::Update(s) = next(&mut fw.rx).await {
+        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
             if s.state.is_terminal() {
                 ended.insert(s.task_id.value.clone(), (s.state, start.elapsed()));
             }
@@ -472,7 +352,7 @@ async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_an_unknown_task_is_lost_from_the_master() {
-    let c = cluster(1, "cpus:1;mem:128").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:1;mem:128").await;
     let mut fw = framework(&c, info("ghost")).await;
     fw.pid
         .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
@@ -508,7 +388,7 @@ async fn get_containers(c: &Cluster) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
-    let c = cluster(1, "cpus:4;mem:1024").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:4;mem:1024").await;
     let mut fw = framework(&c, info("group")).await;
     let o = offers(&mut fw).await.remove(0);
     let executor = ExecutorInfo::default_executor(
@@ -537,7 +417,7 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
     let mut ended = std::collections::HashMap::new();
     let mut nested = None;
     while ended.len() < 3 {
-        if let Seen::Update(s) = next(&mut fw.rx).await {
+        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
             if s.state == TaskState::Running {
                 running.insert(s.task_id.value.clone());
                 if running.len() == 3 && ended.is_empty() {
@@ -595,40 +475,42 @@ async fn a_task_group_runs_together_and_one_failing_kills_the_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_frameworks_on_three_agents_share_by_drf() {
-    let c = cluster(3, "cpus:4;mem:4096").await;
+    let c = cluster(&launcher_dir(), 3, "cpus:4;mem:4096").await;
     let mut a = framework(&c, info("a")).await;
     let mut b = framework(&c, info("b")).await;
     // Each framework holds what it accepts and takes more as offered: tasks of one cpu that run
     // until killed. DRF alternates offers, so neither gets far ahead.
     let mut held = [0usize, 0usize];
     let mut n = 0;
-    let deadline = Instant::now() + LIMIT;
-    while held[0] + held[1] < 12 {
-        assert!(Instant::now() < deadline, "cluster not filled: {held:?}");
-        for (i, fw) in [&mut a, &mut b].into_iter().enumerate() {
-            while let Ok(ev) = fw.rx.try_recv() {
-                if let Seen::Offers(os) = ev {
-                    for o in os {
-                        let cpus = o.resources.cpus() as usize;
-                        let tasks: Vec<TaskInfo> = (0..cpus.min(1))
-                            .map(|_| {
-                                n += 1;
-                                command_task(
-                                    &format!("t{n}"),
-                                    &o.agent_id,
-                                    "sleep 60",
-                                    "cpus:1;mem:128",
-                                )
-                            })
-                            .collect();
-                        held[i] += tasks.len();
-                        launch(fw, &o.id, tasks).await;
+    let fill = tokio::time::timeout(LIMIT, async {
+        while held[0] + held[1] < 12 {
+            for (i, fw) in [&mut a, &mut b].into_iter().enumerate() {
+                while let Ok(ev) = fw.rx.try_recv() {
+                    if let Seen::Offers(os) = ev {
+                        for o in os {
+                            let cpus = o.resources.cpus() as usize;
+                            let tasks: Vec<TaskInfo> = (0..cpus.min(1))
+                                .map(|_| {
+                                    n += 1;
+                                    command_task(
+                                        &format!("t{n}"),
+                                        &o.agent_id,
+                                        "sleep 60",
+                                        "cpus:1;mem:128",
+                                    )
+                                })
+                                .collect();
+                            held[i] += tasks.len();
+                            launch(fw, &o.id, tasks).await;
+                        }
                     }
                 }
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
+    assert!(fill.is_ok(), "cluster not filled: {held:?}");
     assert!(
         held[0].abs_diff(held[1]) <= 2,
         "DRF shares the 12 cpus evenly: {held:?}"
@@ -637,7 +519,7 @@ async fn two_frameworks_on_three_agents_share_by_drf() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declining_with_refuse_zero_reoffers_the_same_resources() {
-    let c = cluster(1, "cpus:2;mem:256").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:256").await;
     let mut fw = framework(&c, info("decliner")).await;
     let o = offers(&mut fw).await.remove(0);
     let ids = vec![o.id.clone()];
@@ -659,7 +541,7 @@ async fn declining_with_refuse_zero_reoffers_the_same_resources() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
-    let c = cluster(1, "cpus:2;mem:256").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:256").await;
     let mut fw = framework(&c, info("teardown")).await;
     let o = offers(&mut fw).await.remove(0);
     launch(
@@ -687,20 +569,7 @@ async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
         .dispatch(|p: &mut SchedulerProcess<Recorder>, _| p.driver().teardown())
         .await
         .unwrap();
-    let agent = c.agents[0].clone();
-    let deadline = Instant::now() + LIMIT;
-    while agent
-        .dispatch(|a: &mut Agent, _| a.executor_count())
-        .await
-        .unwrap()
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "executor still running after teardown"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    no_executors_left(&c, "the executor to stop after teardown").await;
     // The master forgot the framework: its tasks are gone from the master's books.
     let id = fw.id.clone();
     let left = c
@@ -709,14 +578,10 @@ async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
         .await
         .unwrap();
     assert_eq!(left, 0);
-    let deadline = Instant::now() + LIMIT;
-    while c.rt.exists(proxy.id()) {
-        assert!(
-            Instant::now() < deadline,
-            "the proxy outlived its framework"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async(LIMIT, "the proxy to end with its framework", || {
+        std::future::ready(!c.rt.exists(proxy.id()))
+    })
+    .await;
     while let Ok(ev) = fw.rx.try_recv() {
         assert!(!matches!(ev, Seen::Error(_)), "{ev:?}");
     }
@@ -725,54 +590,52 @@ async fn tearing_a_framework_down_kills_its_tasks_and_stops_executors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_short_tasks_on_three_agents_all_finish() {
     const N: usize = 1000;
-    let c = cluster(3, "cpus:16;mem:16384").await;
+    let c = cluster(&launcher_dir(), 3, "cpus:16;mem:16384").await;
     let mut fw = framework(&c, info("many")).await;
     let mut launched = 0usize;
     let mut finished = std::collections::HashSet::new();
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while finished.len() < N {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {N} finished",
-            finished.len()
-        );
-        match next(&mut fw.rx).await {
-            Seen::Offers(os) => {
-                for o in os {
-                    let room = (o.resources.cpus() / 0.5) as usize;
-                    let k = room.min(N - launched);
-                    let tasks: Vec<TaskInfo> = (0..k)
-                        .map(|i| {
-                            command_task(
-                                &format!("s{}", launched + i),
-                                &o.agent_id,
-                                "true",
-                                "cpus:0.5;mem:32",
-                            )
-                        })
-                        .collect();
-                    launched += k;
-                    launch(&fw, &o.id, tasks).await;
+    let all = tokio::time::timeout(Duration::from_secs(240), async {
+        while finished.len() < N {
+            match next(&mut fw.rx, LIMIT).await {
+                Seen::Offers(os) => {
+                    for o in os {
+                        let room = (o.resources.cpus() / 0.5) as usize;
+                        let k = room.min(N - launched);
+                        let tasks: Vec<TaskInfo> = (0..k)
+                            .map(|i| {
+                                command_task(
+                                    &format!("s{}", launched + i),
+                                    &o.agent_id,
+                                    "true",
+                                    "cpus:0.5;mem:32",
+                                )
+                            })
+                            .collect();
+                        launched += k;
+                        launch(&fw, &o.id, tasks).await;
+                    }
                 }
-            }
-            Seen::Update(s) => {
-                assert!(
-                    !matches!(
-                        s.state,
-                        TaskState::Failed | TaskState::Lost | TaskState::Error
-                    ),
-                    "{s:?}"
-                );
-                if s.state == TaskState::Finished {
+                Seen::Update(s) => {
                     assert!(
-                        finished.insert(s.task_id.value.clone()),
-                        "duplicate FINISHED"
+                        !matches!(
+                            s.state,
+                            TaskState::Failed | TaskState::Lost | TaskState::Error
+                        ),
+                        "{s:?}"
                     );
+                    if s.state == TaskState::Finished {
+                        assert!(
+                            finished.insert(s.task_id.value.clone()),
+                            "duplicate FINISHED"
+                        );
+                    }
                 }
+                _ => {}
             }
-            _ => {}
         }
-    }
+    })
+    .await;
+    assert!(all.is_ok(), "only {} of {N} finished", finished.len());
     assert_eq!(finished.len(), N);
 }
 
@@ -793,7 +656,7 @@ async fn drive(fw: &Fw, f: impl FnOnce(&mut Driver) + Send + 'static) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_filter_holds_offers_until_revive_and_suppress_stops_them() {
-    let c = cluster(1, "cpus:2;mem:256").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:256").await;
     let mut fw = framework(&c, info("reviver")).await;
     let o = offers(&mut fw).await.remove(0);
     let ids = vec![o.id.clone()];
@@ -834,11 +697,11 @@ async fn offer_timeout_rescinds_an_unused_offer_and_offers_it_again() {
         offer_timeout: Some(Duration::from_millis(200)),
         ..MasterFlags::default()
     };
-    let c = cluster_with(1, "cpus:2;mem:256", flags).await;
+    let c = cluster_with(&launcher_dir(), 1, "cpus:2;mem:256", flags).await;
     let mut fw = framework(&c, info("sitter")).await;
     let o = offers(&mut fw).await.remove(0);
     let rescinded = loop {
-        if let Seen::Rescind(id) = next(&mut fw.rx).await {
+        if let Seen::Rescind(id) = next(&mut fw.rx, LIMIT).await {
             break id;
         }
     };
@@ -852,7 +715,7 @@ async fn offer_timeout_rescinds_an_unused_offer_and_offers_it_again() {
 async fn reserve_then_unreserve_through_accept() {
     use mesos_api::protocol::offer::{OfferOperation, OperationType, ReservationOp};
     use mesos_api::{Reservation, Resource};
-    let c = cluster(1, "cpus:2;mem:256").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:256").await;
     let mut i = info("reserver");
     i.roles = vec!["web".into()];
     let mut fw = framework(&c, i).await;
@@ -950,7 +813,7 @@ async fn kill_task(fw: &Fw, task: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_failing_its_health_check_is_reported_unhealthy_then_killed() {
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("unhealthy")).await;
     let o = offers(&mut fw).await.remove(0);
     let mut t = command_task("sick", &o.agent_id, "sleep 30", "cpus:1;mem:64");
@@ -980,7 +843,7 @@ async fn a_task_failing_its_health_check_is_reported_unhealthy_then_killed() {
 async fn a_task_passing_its_tcp_health_check_is_reported_healthy() {
     use mesos_api::protocol::container::{HealthCheck, HealthCheckType, TcpCheckInfo};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("healthy")).await;
     let o = offers(&mut fw).await.remove(0);
     let mut t = command_task("fine", &o.agent_id, "sleep 30", "cpus:1;mem:64");
@@ -1009,7 +872,7 @@ async fn a_task_passing_its_tcp_health_check_is_reported_healthy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
-    let c = cluster(1, "cpus:2;mem:512").await;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:512").await;
     let mut fw = framework(&c, info("group-health")).await;
     let o = offers(&mut fw).await.remove(0);
     let executor = ExecutorInfo::default_executor(
@@ -1074,12 +937,18 @@ async fn isolated(isolation: &str, tweak: impl Fn(&mut AgentFlags)) -> Option<Cl
         ..MasterFlags::default()
     };
     Some(
-        cluster_tweaked(1, "cpus:2;mem:1024;disk:1024", flags, |f| {
-            f.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
-            f.containerizer.isolation = iso.clone();
-            f.containerizer.cgroups_root = root.clone();
-            tweak(f);
-        })
+        cluster_tweaked(
+            &launcher_dir(),
+            1,
+            "cpus:2;mem:1024;disk:1024",
+            flags,
+            |f| {
+                f.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
+                f.containerizer.isolation = iso.clone();
+                f.containerizer.cgroups_root = root.clone();
+                tweak(f);
+            },
+        )
         .await,
     )
 }
@@ -1172,14 +1041,27 @@ async fn monitor_statistics_and_get_containers_report_cgroup_usage() {
     );
     launch(&fw, &o.id, vec![t]).await;
     wait_state(&mut fw, "busy", TaskState::Running).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
     let addr = c.rt.address().to_string();
     let id = c.agents[0].upid().id().to_string();
-    let r =
-        mesos_agent::httpc::request(&addr, "GET", &format!("/{id}/monitor/statistics"), &[], b"")
-            .await
-            .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    // Once the busy loop has been throttled and used some CPU.
+    let stats = format!("/{id}/monitor/statistics");
+    let v = Eventually::new(LIMIT, "the busy task to be throttled")
+        .every(Duration::from_millis(100))
+        .until_async(|| async {
+            let r = mesos_agent::httpc::request(&addr, "GET", &stats, &[], b"")
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let st = &v[0]["statistics"];
+            if st["cpus_nr_throttled"].as_u64().unwrap_or(0) > 0
+                && st["cpus_user_time_secs"].as_f64().unwrap_or(0.0) > 0.0
+            {
+                Ok(v)
+            } else {
+                Err(v)
+            }
+        })
+        .await;
     let st = &v[0]["statistics"];
     assert_eq!(v[0]["executor_id"], "busy", "{v}");
     assert_eq!(st["cpus_limit"], 0.25, "{st}");

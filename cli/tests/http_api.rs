@@ -2,18 +2,19 @@
 //! process: the scheduler API's rules in Mesos's order, event streams, the operator API and the
 //! classic JSON endpoints.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use mesos_agent::httpc::{self, Body};
 use serde_json::{json, Value};
+use testkit::{eventually_async, free_port, within, Proc};
 
 const LIMIT: Duration = Duration::from_secs(30);
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 /// A `mesos-local` on a free port, killed on drop.
 struct Local {
-    child: Child,
+    child: Proc,
     addr: String,
     work: std::path::PathBuf,
 }
@@ -27,45 +28,37 @@ impl Drop for Local {
 }
 
 async fn local(agents: usize) -> Local {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let work = std::env::temp_dir().join(format!("mesos-http-{}", mesos_api::ids::new_uuid()));
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mesos-local"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MESOS_") {
-            c.env_remove(k);
-        }
-    }
-    let child = c
-        .args([
-            format!("--port={port}"),
-            format!("--num_agents={agents}"),
-            format!("--work_dir={}", work.display()),
-            "--resources=cpus:2;mem:512;disk:1024;ports:[31000-31010]".into(),
-            "--allocation_interval=50ms".into(),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-local"))
+            .args([
+                format!("--port={port}"),
+                format!("--num_agents={agents}"),
+                format!("--work_dir={}", work.display()),
+                "--resources=cpus:2;mem:512;disk:1024;ports:[31000-31010]".into(),
+                "--allocation_interval=50ms".into(),
+            ])
+            .stderr(Stdio::null()),
+    );
     let l = Local {
         child,
         addr: format!("127.0.0.1:{port}"),
         work,
     };
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Ok(r) = get(&l.addr, "/master/slaves").await {
-            let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            if v["slaves"].as_array().is_some_and(|a| a.len() == agents) {
-                return l;
-            }
+    let what = format!("mesos-local to come up with {agents} agents");
+    eventually_async(LIMIT, what, || async {
+        let r = get(&l.addr, "/master/slaves")
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        match v["slaves"].as_array() {
+            Some(a) if a.len() == agents => Ok(()),
+            _ => Err(format!("/master/slaves: {v}")),
         }
-        assert!(Instant::now() < deadline, "mesos-local did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    l
 }
 
 async fn get(addr: &str, path: &str) -> std::io::Result<httpc::Response> {
@@ -107,14 +100,15 @@ async fn next_event(body: &mut Body) -> Value {
 
 /// The next event of `kind`, skipping others (heartbeats, offers...), within [`LIMIT`].
 async fn next_of(body: &mut Body, kind: &str) -> Value {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        assert!(Instant::now() < deadline, "no {kind} event in time");
-        let ev = next_event(body).await;
-        if ev["type"] == kind {
-            return ev;
+    within(LIMIT, format!("the next {kind} event"), async {
+        loop {
+            let ev = next_event(body).await;
+            if ev["type"] == kind {
+                return ev;
+            }
         }
-    }
+    })
+    .await
 }
 
 async fn subscribe(addr: &str, call: &Value) -> Sub {
@@ -603,28 +597,17 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
         .iter()
         .any(|e| e["path"].as_str().unwrap().ends_with("/stdout")));
     let stdout = format!("{dir}/stdout");
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let r: Value = serde_json::from_slice(
-            &get(
-                a,
-                &format!("{prefix}/files/read?path={stdout}&offset=2&length=4"),
-            )
-            .await
-            .unwrap()
-            .body,
-        )
-        .unwrap();
+    let read = format!("{prefix}/files/read?path={stdout}&offset=2&length=4");
+    let r = eventually_async(LIMIT, "stdout to have the output", || async {
+        let r: Value = serde_json::from_slice(&get(a, &read).await.unwrap().body).unwrap();
         if r["data"] == "2345" {
-            assert_eq!(r["offset"], 2);
-            break;
+            Ok(r)
+        } else {
+            Err(r)
         }
-        assert!(
-            Instant::now() < deadline,
-            "stdout never had the output: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert_eq!(r["offset"], 2);
     let size: Value = serde_json::from_slice(
         &get(a, &format!("{prefix}/files/read?path={stdout}&offset=-1"))
             .await
@@ -809,27 +792,29 @@ async fn http_and_binary_frameworks_share_offers() {
     let _pid = mesos_scheduler::start(&rt, master, info, OfferWatcher(tx)).unwrap();
     // Both decline with no filter for a while; both keep being offered the agents.
     let (mut http, mut binary) = (0usize, 0usize);
-    let deadline = Instant::now() + LIMIT;
-    while http < 5 || binary < 5 {
-        assert!(
-            Instant::now() < deadline,
-            "offers not shared: http {http}, binary {binary}"
-        );
-        while let Ok(n) = rx.try_recv() {
-            binary += n;
-        }
-        let ev = next_of(&mut s.body, "OFFERS").await;
-        let ids: Vec<Value> = ev["offers"]["offers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["id"].clone())
-            .collect();
-        http += ids.len();
-        let decline = json!({"framework_id": {"value": s.framework_id}, "type": "DECLINE",
+    let shared = tokio::time::timeout(LIMIT, async {
+        while http < 5 || binary < 5 {
+            while let Ok(n) = rx.try_recv() {
+                binary += n;
+            }
+            let ev = next_of(&mut s.body, "OFFERS").await;
+            let ids: Vec<Value> = ev["offers"]["offers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].clone())
+                .collect();
+            http += ids.len();
+            let decline = json!({"framework_id": {"value": s.framework_id}, "type": "DECLINE",
             "decline": {"offer_ids": ids, "filters": {"refuse_seconds": 0.0}}});
-        assert_eq!(call(&l.addr, &s, decline).await.head.status, 202);
-    }
+            assert_eq!(call(&l.addr, &s, decline).await.head.status, 202);
+        }
+    })
+    .await;
+    assert!(
+        shared.is_ok(),
+        "offers not shared: http {http}, binary {binary}"
+    );
     let st: Value =
         serde_json::from_slice(&get(&l.addr, "/master/state").await.unwrap().body).unwrap();
     assert_eq!(st["frameworks"].as_array().unwrap().len(), 2);

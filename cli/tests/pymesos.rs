@@ -5,7 +5,9 @@
 //! it did nothing.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use testkit::{eventually, free_port, Proc};
 
 #[test]
 fn pymesos_scheduler_and_executor_run_against_mesos_local() {
@@ -16,29 +18,25 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
         );
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let work = std::env::temp_dir().join(format!("mesos-pymesos-{}", mesos_api::ids::new_uuid()));
-    let mut local = Command::new(env!("CARGO_BIN_EXE_mesos-local"))
-        .args([
-            format!("--port={port}"),
-            "--num_agents=1".into(),
-            format!("--work_dir={}", work.display()),
-            "--resources=cpus:4;mem:2048;disk:1024;ports:[31000-31100]".into(),
-            "--allocation_interval=50ms".into(),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Up when /health answers.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mesos-local did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let local = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-local"))
+            .args([
+                format!("--port={port}"),
+                "--num_agents=1".into(),
+                format!("--work_dir={}", work.display()),
+                "--resources=cpus:4;mem:2048;disk:1024;ports:[31000-31100]".into(),
+                "--allocation_interval=50ms".into(),
+            ])
+            .stderr(Stdio::null()),
+    );
+    // Up when its port takes connections.
+    eventually(
+        Duration::from_secs(30),
+        "mesos-local to come up (take connections)",
+        || std::net::TcpStream::connect(("127.0.0.1", port)).map(drop),
+    );
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos");
     let out = Command::new(&python)
         .arg(format!("{dir}/scenario.py"))
@@ -47,8 +45,7 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
         .env("PYMESOS_SCENARIO_TIMEOUT", "90")
         .output()
         .expect("cannot run the venv's python");
-    let _ = local.kill();
-    let _ = local.wait();
+    drop(local);
     let _ = std::fs::remove_dir_all(&work);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -3,61 +3,24 @@
 //! the tests run as root, as in CI).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use libprocess::{Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
-use mesos_api::protocol::offer::Offer;
 use mesos_api::protocol::task::{
-    CommandInfo, ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+    ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
 };
-use mesos_api::{AgentID, ExecutorID, Resources, TaskID};
-use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use mesos_api::{AgentID, ExecutorID, Resources};
+use mesos_scheduler::SchedulerProcess;
+use testkit::{command_task, free_port, next, walk, Eventually, Links, Proc, Recorder, Seen};
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-enum Seen {
-    Offers(Vec<Offer>),
-    Update(TaskStatus),
-}
-
-struct Recorder(mpsc::UnboundedSender<Seen>);
-
-impl Scheduler for Recorder {
-    fn offers(&mut self, _: &mut Driver, o: Vec<Offer>) {
-        let _ = self.0.send(Seen::Offers(o));
-    }
-    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
-        let _ = self.0.send(Seen::Update(s.clone()));
-    }
-}
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// The command for the binary at `path`, its output discarded (see `testkit::command`).
 fn bin(path: &str) -> Command {
-    let mut c = Command::new(path);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("MESOS_") {
-            c.env_remove(k);
-        }
-    }
+    let mut c = testkit::command(path);
     c.stderr(Stdio::null()).stdout(Stdio::null());
     c
 }
@@ -67,7 +30,7 @@ struct Setup {
     agent_port: u16,
     work: PathBuf,
     cgroups_root: String,
-    _master: Kill,
+    _master: Proc,
 }
 
 impl Drop for Setup {
@@ -110,7 +73,7 @@ fn setup(master_flags: &[&str]) -> Setup {
         agent_port: free_port(),
         work: std::env::temp_dir().join(format!("mesos-recovery-{}", mesos_api::ids::new_uuid())),
         cgroups_root: format!("mesos-recovery-{}", mesos_api::ids::new_uuid()),
-        _master: Kill(m.spawn().unwrap()),
+        _master: Proc::spawn(&mut m),
     }
 }
 
@@ -120,7 +83,7 @@ fn root() -> bool {
 
 impl Setup {
     /// A `mesos-agent` on a fixed port (its executors find it again there after a restart).
-    fn agent(&self, extra: &[&str]) -> Kill {
+    fn agent(&self, extra: &[&str]) -> Proc {
         let mut c = bin(env!("CARGO_BIN_EXE_mesos-agent"));
         c.arg(format!("--master=127.0.0.1:{}", self.master_port))
             .arg(format!("--port={}", self.agent_port))
@@ -135,7 +98,7 @@ impl Setup {
             println!("not root: the agent runs with the posix launcher and no cgroups");
             c.arg("--launcher=posix");
         }
-        Kill(c.spawn().unwrap())
+        Proc::spawn(&mut c)
     }
 
     async fn framework(
@@ -160,27 +123,9 @@ impl Setup {
     }
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
-    tokio::time::timeout(LIMIT, rx.recv())
-        .await
-        .expect("timed out waiting for an event")
-        .expect("scheduler gone")
-}
-
+/// A task of half a cpu and 64 MB running `cmd`.
 fn task(id: &str, agent: &AgentID, cmd: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskID::new(id),
-        agent_id: agent.clone(),
-        resources: Resources::parse("cpus:0.5;mem:64", "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell(cmd)),
-        kill_policy: None,
-        data: None,
-        labels: None,
-        container: None,
-        health_check: None,
-    }
+    command_task(id, agent, cmd, "cpus:0.5;mem:64")
 }
 
 /// Launches `tasks` (id, command) on the first offer; waits until all are RUNNING.
@@ -190,7 +135,7 @@ async fn launch(
     tasks: &[(&str, &str)],
 ) -> AgentID {
     let offer = loop {
-        if let Seen::Offers(mut o) = next(rx).await {
+        if let Seen::Offers(mut o) = next(rx, LIMIT).await {
             break o.remove(0);
         }
     };
@@ -204,7 +149,7 @@ async fn launch(
         .unwrap();
     let mut running = 0;
     while running < tasks.len() {
-        if let Seen::Update(s) = next(rx).await {
+        if let Seen::Update(s) = next(rx, LIMIT).await {
             match s.state {
                 TaskState::Running => running += 1,
                 TaskState::Starting | TaskState::Staging => {}
@@ -219,7 +164,7 @@ async fn launch(
 async fn terminal_states(rx: &mut mpsc::UnboundedReceiver<Seen>, ids: &[&str]) -> Vec<TaskStatus> {
     let mut out: Vec<TaskStatus> = Vec::new();
     while out.len() < ids.len() {
-        if let Seen::Update(s) = next(rx).await {
+        if let Seen::Update(s) = next(rx, LIMIT).await {
             if s.state.is_terminal() && ids.contains(&s.task_id.value.as_str()) {
                 out.push(s);
             }
@@ -266,8 +211,9 @@ async fn a_killed_and_restarted_agent_keeps_checkpointed_tasks_which_then_finish
     .await;
     let before = sleepers("sleep 7.77");
     assert!(!before.is_empty(), "the late task's process was not found");
-    agent.0.kill().unwrap(); // SIGKILL
-    agent.0.wait().unwrap();
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    // The agent stays down while the early task ends (a quiet period: the late one must not).
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The task survived the agent.
     assert!(
@@ -282,7 +228,7 @@ async fn a_killed_and_restarted_agent_keeps_checkpointed_tasks_which_then_finish
         assert_eq!(st.agent_id.as_ref(), Some(&aid));
     }
     // Each task's stdout has its line: they ran to the end.
-    let sandboxes = walk(&s.work.join("slaves"));
+    let sandboxes = walk(&s.work.join("slaves"), Links::Skip);
     for word in ["early-done", "late-done"] {
         assert!(
             sandboxes.iter().any(|p| p.ends_with("stdout")
@@ -294,45 +240,41 @@ async fn a_killed_and_restarted_agent_keeps_checkpointed_tasks_which_then_finish
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_symlink() {
-                continue;
-            }
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_of_a_framework_that_does_not_checkpoint_are_lost_when_the_agent_restarts() {
     let s = setup(&[]);
     let mut agent = s.agent(&[]);
     let (_rt, pid, mut rx) = s.framework(false).await;
     launch(&pid, &mut rx, &[("volatile", "sleep 60.61")]).await;
-    agent.0.kill().unwrap();
-    agent.0.wait().unwrap();
+    agent.kill().unwrap();
+    agent.wait().unwrap();
     let _agent = s.agent(&[]);
     let st = terminal_states(&mut rx, &["volatile"]).await.remove(0);
     assert_eq!(st.state, TaskState::Lost, "{st:?}");
     assert_eq!(st.reason, Some(Reason::AgentRestarted), "{st:?}");
     // Its processes are gone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sleepers("sleep 60.61").is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the task's processes outlived the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    gone(
+        Duration::from_secs(10),
+        "the task's processes to end (not outlive the restart)",
+        "sleep 60.61",
+    )
+    .await;
+}
+
+/// Waits up to `limit` for no process's command line to contain `tag`; panics naming `what`
+/// and the pids left if some still does.
+async fn gone(limit: Duration, what: &str, tag: &str) {
+    Eventually::new(limit, what)
+        .every(Duration::from_millis(100))
+        .until_async(|| {
+            let left = sleepers(tag);
+            std::future::ready(if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still running: {left:?}"))
+            })
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,8 +286,8 @@ async fn a_changed_boot_id_or_recover_cleanup_makes_a_new_agent_and_kills_old_co
         let (_rt, pid, mut rx) = s.framework(true).await;
         let tag = format!("sleep 61.{}", how.len());
         let old = launch(&pid, &mut rx, &[("old", &tag)]).await;
-        agent.0.kill().unwrap();
-        agent.0.wait().unwrap();
+        agent.kill().unwrap();
+        agent.wait().unwrap();
         let extra: &[&str] = if how == "boot_id" {
             // As after a reboot.
             std::fs::write(s.work.join("meta").join("boot_id"), "another-boot").unwrap();
@@ -355,19 +297,13 @@ async fn a_changed_boot_id_or_recover_cleanup_makes_a_new_agent_and_kills_old_co
         };
         let _agent = s.agent(extra);
         // The old container is destroyed.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !sleepers(&tag).is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{how}: the old container survived"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("{how}: the old container to be destroyed (not survive)");
+        gone(Duration::from_secs(15), &what, &tag).await;
         // The task is lost with the old agent, and a new agent id is offered.
         let mut lost = false;
         let mut new_agent = None;
         while !lost || new_agent.is_none() {
-            match next(&mut rx).await {
+            match next(&mut rx, LIMIT).await {
                 Seen::Update(st) if st.task_id.value == "old" => {
                     assert!(st.state.is_terminal(), "{how}: {st:?}");
                     assert_eq!(st.state, TaskState::Lost, "{how}: {st:?}");
@@ -388,25 +324,28 @@ async fn a_changed_boot_id_or_recover_cleanup_makes_a_new_agent_and_kills_old_co
 
 /// The agent's GET_CONTAINERS answer, once it serves it.
 async fn agent_containers(port: u16) -> serde_json::Value {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let r = mesos_agent::httpc::request(
-            &format!("127.0.0.1:{port}"),
-            "POST",
-            "/slave(1)/api/v1",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "application/json"),
-            ],
-            br#"{"type":"GET_CONTAINERS"}"#,
-        )
-        .await;
-        if let Some(r) = r.ok().filter(|r| r.head.status == 200) {
-            return serde_json::from_slice(&r.body).unwrap();
-        }
-        assert!(Instant::now() < deadline, "the agent did not answer");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let addr = format!("127.0.0.1:{port}");
+    Eventually::new(LIMIT, "the agent to answer GET_CONTAINERS")
+        .every(Duration::from_millis(100))
+        .until_async(|| async {
+            let r = mesos_agent::httpc::request(
+                &addr,
+                "POST",
+                "/slave(1)/api/v1",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/json"),
+                ],
+                br#"{"type":"GET_CONTAINERS"}"#,
+            )
+            .await;
+            match r {
+                Ok(r) if r.head.status == 200 => Ok(serde_json::from_slice(&r.body).unwrap()),
+                Ok(r) => Err(format!("status {}", r.head.status)),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await
 }
 
 /// The nested containers (those with a parent) GET_CONTAINERS lists.
@@ -426,7 +365,7 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     let mut agent = s.agent(&[]);
     let (_rt, pid, mut rx) = s.framework(true).await;
     let offer = loop {
-        if let Seen::Offers(mut o) = next(&mut rx).await {
+        if let Seen::Offers(mut o) = next(&mut rx, LIMIT).await {
             break o.remove(0);
         }
     };
@@ -449,7 +388,7 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     .unwrap();
     let mut running = 0;
     while running < 3 {
-        if let Seen::Update(st) = next(&mut rx).await {
+        if let Seen::Update(st) = next(&mut rx, LIMIT).await {
             assert!(!st.state.is_terminal(), "{st:?}");
             running += usize::from(st.state == TaskState::Running);
         }
@@ -458,18 +397,19 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     let before = sleepers("sleep 61.7");
     // Each task's shell and its sleep.
     assert!(before.len() >= 2, "the tasks' processes were not found");
-    agent.0.kill().unwrap(); // SIGKILL
-    agent.0.wait().unwrap();
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
     let _agent = s.agent(&[]);
     // The new agent adopted the nested containers, and the tasks live on.
-    let deadline = Instant::now() + LIMIT;
-    while nested_count(&agent_containers(s.agent_port).await) < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the nested containers were not recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Eventually::new(LIMIT, "the nested containers to be recovered")
+        .every(Duration::from_millis(100))
+        .until_async(|| async {
+            match nested_count(&agent_containers(s.agent_port).await) {
+                n if n >= 2 => Ok(()),
+                n => Err(format!("{n} nested containers")),
+            }
+        })
+        .await;
     assert!(
         before.iter().all(|p| alive(*p)),
         "a task died in the restart"
@@ -487,9 +427,15 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
     for st in &done[..2] {
         assert_eq!(st.state, TaskState::Killed, "{st:?}");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while before.iter().any(|p| alive(*p)) {
-        assert!(Instant::now() < deadline, "the tasks' processes live on");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    Eventually::new(Duration::from_secs(10), "the tasks' processes to end")
+        .every(Duration::from_millis(100))
+        .until_async(|| {
+            let left: Vec<i32> = before.iter().copied().filter(|p| alive(*p)).collect();
+            std::future::ready(if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("live on: {left:?}"))
+            })
+        })
+        .await;
 }

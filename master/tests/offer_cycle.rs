@@ -11,18 +11,13 @@ use mesos_api::protocol::framework::{
 };
 use mesos_api::protocol::offer::{Filters, Launch, Offer, OfferOperation, OperationType};
 use mesos_api::protocol::scheduler::*;
-use mesos_api::protocol::task::{CommandInfo, Reason, Source, TaskInfo, TaskState, TaskStatus};
+use mesos_api::protocol::task::{Reason, Source, TaskInfo, TaskState, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
 use mesos_master::{Master, MasterFlags};
+use testkit::within;
 use tokio::sync::mpsc;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 /// Everything the stand-in agent receives.
 #[derive(Debug)]
@@ -121,7 +116,10 @@ async fn cluster(answer_pings: bool) -> Cluster {
         })
         .await
         .unwrap();
-    let agent_id = match within("registration", agent_rx.recv()).await.unwrap() {
+    let agent_id = match within(LIMIT, "registration", agent_rx.recv())
+        .await
+        .unwrap()
+    {
         AgentSaw::Registered(r) => r.agent_id,
         other => panic!("expected registration, got {other:?}"),
     };
@@ -196,7 +194,7 @@ impl Sched {
     }
 
     async fn next(&mut self, what: &str) -> Event {
-        within(what, self.rx.recv()).await.unwrap()
+        within(LIMIT, what, self.rx.recv()).await.unwrap()
     }
 
     async fn offers(&mut self) -> Vec<Offer> {
@@ -239,24 +237,15 @@ impl Sched {
 }
 
 fn task(id: &str, agent: &AgentID, res: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskID::new(id),
-        agent_id: agent.clone(),
-        resources: Resources::parse(res, "*").unwrap(),
-        executor: None,
-        command: Some(CommandInfo::shell("echo hi")),
-        kill_policy: None,
-        data: None,
-        labels: None,
-        container: None,
-        health_check: None,
-    }
+    testkit::command_task(id, agent, "echo hi", res)
 }
 
 async fn agent_next(c: &mut Cluster) -> AgentSaw {
     loop {
-        match within("agent message", c.agent_rx.recv()).await.unwrap() {
+        match within(LIMIT, "agent message", c.agent_rx.recv())
+            .await
+            .unwrap()
+        {
             AgentSaw::Ping => continue,
             other => return other,
         }
@@ -493,7 +482,7 @@ async fn a_newer_subscription_fails_the_old_one_over() {
         .dispatch(move |_, ctx: &mut Context<FakeScheduler>| ctx.send_named(&m, Call::NAME, call))
         .await
         .unwrap();
-    let ev = within("SUBSCRIBED", rx2.recv()).await.unwrap();
+    let ev = within(LIMIT, "SUBSCRIBED", rx2.recv()).await.unwrap();
     assert_eq!(
         ev.subscribed.unwrap().framework_id,
         fid,
