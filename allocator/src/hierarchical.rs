@@ -20,7 +20,7 @@ use mesos_api::{
     roles, AgentID, FrameworkID, Resource, ResourceQuantities, Resources, Scalar, Value,
 };
 
-use libprocess::util::FxBuild;
+use rustc_hash::FxBuildHasher as FxBuild;
 
 use crate::operation::Operation;
 use crate::quota::QuotaPlan;
@@ -637,7 +637,7 @@ impl Allocator for HierarchicalAllocator {
             id: id.clone(),
             spec,
             active,
-            allocated: HashMap::with_capacity_and_hasher(16, FxBuild::default()),
+            allocated: HashMap::with_capacity_and_hasher(16, FxBuild),
             filters: HashMap::default(),
         });
         self.fw_index.insert(id.clone(), fi);

@@ -1,4 +1,5 @@
 //! Criterion: one DeclineOffers cycle and a full sorter sort, at a size criterion can repeat.
+#![allow(missing_docs)] // criterion_group! defines an undocumented public function
 
 use std::time::Duration;
 

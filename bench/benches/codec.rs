@@ -1,4 +1,5 @@
 //! Criterion: encode + decode of the real message mix with postcard, bitcode and bincode 1.3.3.
+#![allow(missing_docs)] // criterion_group! defines an undocumented public function
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mesos_bench::codec_mix::{self, Codec};

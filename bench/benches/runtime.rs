@@ -1,5 +1,6 @@
 //! Criterion: the runtime beside its raw baselines (local send vs tokio mpsc, ping-pong, remote
 //! send vs raw framed TCP). Each iteration moves a batch of messages; throughput is per message.
+#![allow(missing_docs)] // criterion_group! defines an undocumented public function
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use libprocess::Runtime;

@@ -48,13 +48,21 @@ pub fn bare_pass(agents: &[Resources]) -> Duration {
 /// The figures of one DeclineOffers (or SuppressOffers) run.
 #[derive(Debug, Clone)]
 pub struct DeclineFigures {
+    /// Agents in the cluster.
     pub agents: usize,
+    /// Frameworks subscribed.
     pub frameworks: usize,
+    /// Time to add every agent.
     pub add_agents: Duration,
+    /// The first allocation round (everything offered).
     pub round0: Duration,
+    /// The median of the later rounds.
     pub rounds_median: Duration,
+    /// Offers made in the first round.
     pub offers_round0: usize,
+    /// One allocation pass with nothing to offer.
     pub bare_pass: Duration,
+    /// Resident memory per agent, in bytes.
     pub rss_per_agent: f64,
 }
 

@@ -15,20 +15,30 @@ pub type OfferBatch = Vec<Offer>;
 /// A status update as the agent forwards it (Mesos's StatusUpdateMessage shape).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct StatusUpdate {
+    /// The task's framework.
     pub framework_id: FrameworkID,
+    /// The task's executor.
     pub executor_id: Option<ExecutorID>,
+    /// The agent forwarding it.
     pub agent_id: AgentID,
+    /// The status.
     pub status: TaskStatus,
+    /// When it was made.
     pub timestamp: f64,
+    /// Its id.
     pub uuid: Vec<u8>,
 }
 
 /// An agent registering (Mesos's RegisterSlaveMessage shape).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RegisterAgent {
+    /// The agent.
     pub agent: AgentInfo,
+    /// Its Mesos version.
     pub version: String,
+    /// Its capabilities.
     pub capabilities: Vec<String>,
+    /// Its reservations and volumes.
     pub checkpointed_resources: Resources,
 }
 
@@ -100,15 +110,19 @@ pub fn register_agent() -> RegisterAgent {
 /// The codecs compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
+    /// postcard (the runtime's codec).
     Postcard,
+    /// bitcode.
     Bitcode,
     /// bincode 1.3.3, for reference only: unmaintained (RUSTSEC-2025-0141).
     Bincode,
 }
 
 impl Codec {
+    /// Every codec compared.
     pub const ALL: [Codec; 3] = [Codec::Postcard, Codec::Bitcode, Codec::Bincode];
 
+    /// Its name in the figures.
     pub fn name(self) -> &'static str {
         match self {
             Codec::Postcard => "postcard",
@@ -117,6 +131,7 @@ impl Codec {
         }
     }
 
+    /// Encodes with this codec.
     pub fn encode<T: Serialize>(self, v: &T) -> Vec<u8> {
         match self {
             Codec::Postcard => postcard::to_stdvec(v).expect("postcard encode"),
@@ -125,6 +140,7 @@ impl Codec {
         }
     }
 
+    /// Decodes with this codec.
     pub fn decode<T: serde::de::DeserializeOwned>(self, b: &[u8]) -> T {
         match self {
             Codec::Postcard => postcard::from_bytes(b).expect("postcard decode"),
@@ -137,9 +153,13 @@ impl Codec {
 /// One codec on one message: encoded size and the time of one encode + decode round trip.
 #[derive(Clone, Debug)]
 pub struct CodecFigure {
+    /// The codec.
     pub codec: Codec,
+    /// The message's name.
     pub message: &'static str,
+    /// Its encoded size.
     pub bytes: usize,
+    /// One encode + decode.
     pub round_trip: Duration,
 }
 

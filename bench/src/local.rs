@@ -12,7 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 /// runtime's own per-message cost rather than the allocator's).
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Ping {
+    /// Its sequence number.
     pub seq: u64,
+    /// Filler to about 100 bytes.
     pub payload: [u64; 11],
 }
 
@@ -33,9 +35,13 @@ impl Ping {
 
 /// Counts pings; reports when `expect` have arrived.
 pub struct Sink {
+    /// Pings received.
     pub count: u64,
+    /// Sum of their sequence numbers (checked against the sent ones).
     pub sum: u64,
+    /// Pings to wait for.
     pub expect: u64,
+    /// Told the sum once `expect` arrived.
     pub done: Option<oneshot::Sender<u64>>,
 }
 

@@ -13,6 +13,7 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -22,30 +23,6 @@ use crate::runtime::RuntimeInner;
 
 /// A client must send a request's headers within this long (idle keep-alive connections close).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// hyper's timer on tokio's clock.
-#[derive(Clone, Copy)]
-struct TokioTimer;
-
-struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
-
-impl Future for TokioSleep {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        self.0.as_mut().poll(cx)
-    }
-}
-
-impl hyper::rt::Sleep for TokioSleep {}
-
-impl hyper::rt::Timer for TokioTimer {
-    fn sleep(&self, d: std::time::Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(TokioSleep(Box::pin(tokio::time::sleep(d))))
-    }
-    fn sleep_until(&self, at: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(at.into()))))
-    }
-}
 
 /// The largest request body accepted (larger gets 413).
 pub const MAX_REQUEST_BODY: usize = 64 << 20;
@@ -279,11 +256,11 @@ impl Rewind {
     }
 }
 
-impl hyper::rt::Read for Rewind {
+impl AsyncRead for Rewind {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut TaskCx<'_>,
-        mut buf: hyper::rt::ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.prefix.is_empty() {
@@ -291,22 +268,11 @@ impl hyper::rt::Read for Rewind {
             buf.put_slice(&this.prefix.split_to(n));
             return Poll::Ready(Ok(()));
         }
-        // SAFETY: tokio's ReadBuf only writes initialized bytes into the uninitialized tail and
-        // reports how many it filled; we advance the cursor by exactly that many.
-        let n = unsafe {
-            let mut tbuf = ReadBuf::uninit(buf.as_mut());
-            match Pin::new(&mut this.stream).poll_read(cx, &mut tbuf) {
-                Poll::Ready(Ok(())) => tbuf.filled().len(),
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        };
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
+        Pin::new(&mut this.stream).poll_read(cx, buf)
     }
 }
 
-impl hyper::rt::Write for Rewind {
+impl AsyncWrite for Rewind {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut TaskCx<'_>,
@@ -339,14 +305,14 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
 ) {
-    let io = Rewind::new(prefix, stream);
+    let io = TokioIo::new(Rewind::new(prefix, stream));
     let service = hyper::service::service_fn(move |req| {
         let rt = rt.clone();
         async move { Ok::<_, std::convert::Infallible>(handle(rt, req, peer).await) }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
-        .timer(TokioTimer)
+        .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(io, service)
         .await

@@ -11,7 +11,6 @@
 //! - with the `cluster` feature, an in-process master and agents: [`Cluster`], [`cluster`],
 //!   [`cluster_with`] and [`cluster_tweaked`].
 
-#![warn(missing_docs)]
 
 mod files;
 mod proc;

@@ -12,7 +12,6 @@ use super::state::Queued;
 use super::Agent;
 
 impl Agent {
-
     pub(super) fn executor_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
         if req.method.as_str() != "POST" {
             return HttpResponse::text(405, "Expecting a POST request").into();
@@ -128,7 +127,11 @@ impl Agent {
         }
     }
 
-    pub(super) fn executor_subscribe(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> HttpResponse {
+    pub(super) fn executor_subscribe(
+        &mut self,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+    ) -> HttpResponse {
         let framework_info = self.frameworks[fid].info.clone();
         let agent_info = self.info.clone();
         let e = self.executor_mut(fid, eid).expect("checked by caller");

@@ -13,7 +13,9 @@ use mesos_api::protocol::task::{
     CommandInfo, ExecutorInfo, ExecutorType, Reason, Source, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_api::{ids, AgentID, ContainerID, ExecutorID, FrameworkID, TaskID};
-use mesos_containerizer::{ContainerConfig, Event as ContainerEvent, ImageUse, Limits, Termination};
+use mesos_containerizer::{
+    ContainerConfig, Event as ContainerEvent, ImageUse, Limits, Termination,
+};
 
 use super::executor_api::{event_record, launch_record};
 use super::state::{ExecKind, Executor, Framework, Queued};
@@ -21,7 +23,6 @@ use super::Agent;
 use crate::{paths, programs};
 
 impl Agent {
-
     pub(super) fn command_executor_info(&self, fid: &FrameworkID, task: &TaskInfo) -> ExecutorInfo {
         let cmd = task
             .command
@@ -180,7 +181,10 @@ impl Agent {
         }
     }
 
-    pub(super) fn executor_program(&self, kind: ExecKind) -> Result<(PathBuf, Option<&'static str>), String> {
+    pub(super) fn executor_program(
+        &self,
+        kind: ExecKind,
+    ) -> Result<(PathBuf, Option<&'static str>), String> {
         programs::helper_program(self.flags.launcher_dir.as_deref(), kind.program_name())
     }
 
@@ -367,7 +371,12 @@ impl Agent {
         }
     }
 
-    pub(super) fn registration_timeout(&mut self, fid: &FrameworkID, eid: &ExecutorID, cid: &ContainerID) {
+    pub(super) fn registration_timeout(
+        &mut self,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        cid: &ContainerID,
+    ) {
         let Some(e) = self.executor_mut(fid, eid) else {
             return;
         };
@@ -378,7 +387,11 @@ impl Agent {
         Self::destroy_container(e);
     }
 
-    pub(super) fn executor_mut(&mut self, fid: &FrameworkID, eid: &ExecutorID) -> Option<&mut Executor> {
+    pub(super) fn executor_mut(
+        &mut self,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+    ) -> Option<&mut Executor> {
         self.frameworks
             .get_mut(fid)
             .and_then(|f| f.executors.get_mut(eid))
@@ -512,7 +525,12 @@ impl Agent {
         }
     }
 
-    pub(super) fn shutdown_executor(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, eid: &ExecutorID) {
+    pub(super) fn shutdown_executor(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+    ) {
         let grace = self.flags.executor_shutdown_grace_period;
         let Some(e) = self.executor_mut(fid, eid) else {
             return;
@@ -536,7 +554,12 @@ impl Agent {
         }
     }
 
-    pub(super) fn shutdown_framework(&mut self, ctx: &mut Context<Self>, from: UPID, fid: FrameworkID) {
+    pub(super) fn shutdown_framework(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        fid: FrameworkID,
+    ) {
         if Some(&from) != self.master.as_ref() {
             return;
         }

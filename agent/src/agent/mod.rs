@@ -29,10 +29,10 @@ use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
 use mesos_containerizer::Containerizer;
 
+use crate::detector::master_upid;
 use crate::flags::AgentFlags;
 use crate::programs;
 use crate::status_update_manager::StatusUpdateManager;
-use crate::detector::master_upid;
 use state::{Framework, NestedContainers};
 
 fn now_secs() -> f64 {

@@ -34,8 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{ExecKind, Executor, Framework};
 use super::Agent;
-use crate::paths;
 use crate::flags::Recover;
+use crate::paths;
 
 /// How long a recovered executor has to resubscribe (Mesos's
 /// `--executor_reregistration_timeout` is 2 s; ours allows for a loaded machine).
@@ -370,8 +370,8 @@ impl Agent {
                         continue;
                     };
                     let mut updates: Vec<StatusUpdate> = Vec::new();
-                    let text =
-                        std::fs::read_to_string(paths::task_updates_path(&tdir)).unwrap_or_default();
+                    let text = std::fs::read_to_string(paths::task_updates_path(&tdir))
+                        .unwrap_or_default();
                     for line in text.lines() {
                         match serde_json::from_str::<UpdateRecord>(line) {
                             Ok(UpdateRecord::Update(u)) => {

@@ -19,7 +19,6 @@ fn capabilities() -> Vec<String> {
 }
 
 impl Agent {
-
     pub(super) fn try_register(&mut self, ctx: &mut Context<Self>) {
         if self.registered {
             return;

@@ -11,7 +11,6 @@ use super::{now_secs, Agent};
 use crate::status_update_manager::Acked;
 
 impl Agent {
-
     /// Records an update against its task and queues it for the master.
     pub(super) fn handle_update(
         &mut self,

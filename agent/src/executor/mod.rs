@@ -155,7 +155,13 @@ async fn run(mode: &str) -> Result<(), String> {
         .and_then(|v| parse_secs(&v))
         .unwrap_or(Duration::from_secs(15 * 60));
     let (in_tx, mut in_rx) = mpsc::unbounded_channel();
-    subscribe(&conn, Subscribe::default(), in_tx.clone(), Input::from_stream).await?;
+    subscribe(
+        &conn,
+        Subscribe::default(),
+        in_tx.clone(),
+        Input::from_stream,
+    )
+    .await?;
     // Updates go out one at a time, in order.
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<TaskStatus>();
     let uconn = Conn::from_env()?;

@@ -7,7 +7,7 @@ macro_rules! proto_enum {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum $name {
-            $($(#[$vm])* $var),+
+            $($(#[$vm])* #[doc = concat!("Wire name `", $s, "`, number ", stringify!($num), ".")] $var),+
         }
 
         impl $name {

@@ -26,11 +26,8 @@ mod store;
 mod tests;
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -371,31 +368,5 @@ fn check_container_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// A random (version 4) UUID, from `/dev/urandom`, else from the clock and a counter.
-pub(crate) fn uuid() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut b = [0u8; 16];
-    let random = fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok();
-    if !random {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed) ^ ((std::process::id() as u64) << 32);
-        b[..8].copy_from_slice(&nanos.to_le_bytes());
-        b[8..].copy_from_slice(&n.to_le_bytes());
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
+/// A random (version 4) UUID (mesos-api's).
+pub(crate) use mesos_api::ids::new_uuid as uuid;
