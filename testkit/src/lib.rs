@@ -11,7 +11,6 @@
 //! - with the `cluster` feature, an in-process master and agents: [`Cluster`], [`cluster`],
 //!   [`cluster_with`] and [`cluster_tweaked`].
 
-
 mod files;
 mod proc;
 mod wait;
