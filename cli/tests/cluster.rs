@@ -886,11 +886,15 @@ async fn a_task_group_member_is_health_checked_in_its_own_sandbox() {
         "cpus:1;mem:64",
     );
     // Passes only in the task's own sandbox (its nested container's, `tasks/member`).
-    t.health_check = Some(command_health_check(
+    let mut check = command_health_check(
         r#"grep -q member-out stdout && test "$MESOS_SANDBOX" = "$(pwd)""#,
         0.2,
         1,
-    ));
+    );
+    // The first check may run before the task has written its line: failures before a pass
+    // are ignored for 10 s (a check in the wrong sandbox never passes, and fails after that).
+    check.grace_period_seconds = 10.0;
+    t.health_check = Some(check);
     let oid = o.id.clone();
     drive(&fw, move |d| {
         d.launch_group(&oid, executor, TaskGroupInfo { tasks: vec![t] }, None)
