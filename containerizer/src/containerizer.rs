@@ -1,36 +1,45 @@
-//! The containerizer: checks the flags against the machine once, then launches each container
-//! as its own actor ([`crate::container::ContainerProcess`]) and recovers them after an agent
-//! restart. It owns what containers share: the cgroups found at start, the fetcher, the
+//! The containerizer: checks the flags against the machine once and builds the enabled
+//! isolators from `--isolation`, then launches each container as its own actor
+//! ([`crate::container::ContainerProcess`]) and recovers them after an agent restart. It owns
+//! what containers share: the isolators, the cgroups found at start, the fetcher, the
 //! provisioner and the GPU devices.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use libprocess::{Runtime, PID};
 use mesos_api::ContainerID;
 
 use crate::cgroups::{Cgroups, Controller};
-use crate::container::{
-    oom_limitation, usage_of, ContainerConfig, ContainerProcess, Event, Limitation, Limits,
-    Recovered, ResourceStatistics,
-};
+use crate::config::{ContainerConfig, Event, Limitation, Limits, ResourceStatistics};
+use crate::container::{ContainerProcess, Recovered, Shared};
 use crate::error::{Error, Result};
 use crate::fetcher::{Fetcher, FetcherConfig};
-use crate::flags::{ContainerizerFlags, Isolator, LauncherKind};
+use crate::flags::{ContainerizerFlags, IsolatorName, LauncherKind};
 use crate::gpu::Gpus;
+use crate::isolators::cgroups::{
+    oom_limitation, CgroupsCpu, CgroupsIsolator, CgroupsMem, CgroupsPids,
+};
+use crate::isolators::disk_du::DiskDu;
+use crate::isolators::filesystem::Filesystem;
+use crate::isolators::gpu::GpuNvidia;
+use crate::isolators::namespaces::NamespacesPid;
+use crate::isolators::rlimits::PosixRlimits;
+use crate::isolators::volumes::Volumes;
+use crate::isolators::{Isolator, IsolatorState};
+use crate::paths;
 use crate::provisioner::{Backend, Provisioner, ProvisionerConfig};
 
 /// What every container of an agent shares.
 pub struct Containerizer {
-    pub(crate) flags: ContainerizerFlags,
-    pub(crate) cgroups: Option<Cgroups>,
-    pub(crate) controllers: Vec<Controller>,
+    shared: Arc<Shared>,
+    cgroups: Option<Cgroups>,
+    controllers: Vec<Controller>,
     /// The fetcher.
-    pub fetcher: Fetcher,
+    pub fetcher: Arc<Fetcher>,
     /// The provisioner.
-    pub provisioner: Provisioner,
+    pub provisioner: Arc<Provisioner>,
     /// GPUs (gpu/nvidia).
-    pub gpus: Gpus,
+    pub gpus: Arc<Gpus>,
 }
 
 /// A running container as the agent holds it.
@@ -42,18 +51,14 @@ pub struct Container {
     pub pid: PID<ContainerProcess>,
 }
 
-/// Where a container's checkpoint lives.
-pub(crate) fn checkpoint_dir(work_dir: &Path, id: &str) -> PathBuf {
-    work_dir.join("containers").join(id)
-}
-
 impl Containerizer {
     /// Checks the flags against this machine: cgroups isolators need cgroups (v1 or v2,
-    /// detected); namespaces and filesystem/linux need the linux launcher and root.
+    /// detected); namespaces and filesystem/linux need the linux launcher and root. Then
+    /// builds the enabled isolators.
     pub fn new(flags: ContainerizerFlags) -> Result<Arc<Containerizer>> {
         let wants_cgroups = flags.isolation.iter().any(|i| i.is_cgroups());
         let root = nix::unistd::geteuid().is_root();
-        for i in [Isolator::NamespacesPid, Isolator::FilesystemLinux] {
+        for i in [IsolatorName::NamespacesPid, IsolatorName::FilesystemLinux] {
             if flags.has(i) && flags.launcher != LauncherKind::Linux {
                 return Err(Error::Unsupported(format!(
                     "--isolation={} needs --launcher=linux",
@@ -75,10 +80,10 @@ impl Containerizer {
             let cg = Cgroups::detect(&flags.cgroups_hierarchy, &flags.cgroups_root)
                 .map_err(Error::Unsupported)?;
             let want = [
-                (Isolator::CgroupsCpu, Controller::Cpu),
-                (Isolator::CgroupsCpu, Controller::Cpuacct),
-                (Isolator::CgroupsMem, Controller::Memory),
-                (Isolator::CgroupsPids, Controller::Pids),
+                (IsolatorName::CgroupsCpu, Controller::Cpu),
+                (IsolatorName::CgroupsCpu, Controller::Cpuacct),
+                (IsolatorName::CgroupsMem, Controller::Memory),
+                (IsolatorName::CgroupsPids, Controller::Pids),
             ];
             for (i, c) in want {
                 if flags.has(i) {
@@ -102,7 +107,7 @@ impl Containerizer {
             cgroups = Some(cg);
         }
         let backend = Backend::parse(&flags.image_provisioner_backend)?;
-        let provisioner = Provisioner::new(ProvisionerConfig {
+        let provisioner = Arc::new(Provisioner::new(ProvisionerConfig {
             docker_registry: flags.docker_registry.clone(),
             store_dir: flags
                 .docker_store_dir
@@ -110,18 +115,27 @@ impl Containerizer {
                 .unwrap_or_else(|| flags.work_dir.join("store").join("docker")),
             rootfs_dir: flags.work_dir.join("provisioner"),
             backend,
-        })?;
-        let fetcher = Fetcher::new(FetcherConfig {
+        })?);
+        let fetcher = Arc::new(Fetcher::new(FetcherConfig {
             cache_dir: flags.fetcher_cache_dir.clone(),
             cache_size: flags.fetcher_cache_size,
-        });
-        let gpus = if flags.has(Isolator::GpuNvidia) {
+        }));
+        let gpus = Arc::new(if flags.has(IsolatorName::GpuNvidia) {
             Gpus::discover(flags.nvidia_gpu_devices.as_deref())
         } else {
             Gpus::none("gpu/nvidia is not in --isolation")
-        };
+        });
+        let isolators = isolators(&flags, &cgroups, &controllers, &provisioner, &gpus);
+        tracing::debug!(
+            isolators = ?isolators.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            "isolators"
+        );
         Ok(Arc::new(Containerizer {
-            flags,
+            shared: Arc::new(Shared {
+                flags,
+                isolators,
+                fetcher: fetcher.clone(),
+            }),
             cgroups,
             controllers,
             fetcher,
@@ -132,12 +146,17 @@ impl Containerizer {
 
     /// The flags.
     pub fn flags(&self) -> &ContainerizerFlags {
-        &self.flags
+        &self.shared.flags
     }
 
     /// The cgroups in use, if a cgroups isolator is on.
     pub fn cgroups(&self) -> Option<&Cgroups> {
         self.cgroups.as_ref()
+    }
+
+    /// The enabled isolators' names, in the order they prepare a container.
+    pub fn isolators(&self) -> Vec<&'static str> {
+        self.shared.isolators.iter().map(|i| i.name()).collect()
     }
 
     /// Launches a container: its actor prepares the isolators, fetches, provisions and starts
@@ -152,25 +171,28 @@ impl Containerizer {
         self.spawn(rt, config, events, None)
     }
 
-    /// Adopts a container that survived an agent restart: `pid` is its first process, read
-    /// from the checkpoint. When the process is gone already, the actor reports termination
-    /// at once.
+    /// Adopts a container that survived an agent restart: `os_pid` is its first process,
+    /// read from the checkpoint. When the process is gone already, the actor reports
+    /// termination at once.
     pub fn recover(
         self: &Arc<Self>,
         rt: &Runtime,
         config: ContainerConfig,
-        pid: i32,
+        os_pid: i32,
         events: Box<dyn Fn(Event) + Send>,
     ) -> Result<Container> {
-        self.spawn(rt, config, events, Some(Recovered { pid }))
+        self.spawn(rt, config, events, Some(Recovered { os_pid }))
     }
 
     /// A container's usage, read now (cgroups, or its session's processes). `id` names its
     /// own cgroup; a nested container reports its parent's.
-    pub fn usage(&self, id: &str, pid: Option<i32>, limits: &Limits) -> ResourceStatistics {
+    pub fn usage(&self, id: &str, os_pid: Option<i32>, limits: &Limits) -> ResourceStatistics {
         let cg = self.cgroups.as_ref().map(|c| c.open(id, &self.controllers));
-        let cg = cg.filter(|c| c.unique_dirs().iter().any(|d| d.exists()));
-        usage_of(self, cg.as_ref(), pid, limits, None)
+        let state = IsolatorState {
+            cgroup: cg.filter(|c| c.unique_dirs().iter().any(|d| d.exists())),
+            ..Default::default()
+        };
+        self.shared.usage(&state, os_pid, limits)
     }
 
     /// The memory limitation of a container whose processes the OOM killer struck, if any.
@@ -187,23 +209,21 @@ impl Containerizer {
         recovered: Option<Recovered>,
     ) -> Result<Container> {
         let id = config.id.clone();
-        let p = ContainerProcess::new(self.clone(), config, events, recovered);
+        let p = ContainerProcess::new(self.shared.clone(), config, events, recovered);
         let pid = rt
             .spawn(&format!("container({})", id.value), p)
             .map_err(|e| Error::Launch(e.to_string()))?;
         Ok(Container { id, pid })
     }
 
-    /// Containers this containerizer checkpointed (launched and not yet destroyed).
+    /// Containers this containerizer checkpointed (launched and not yet destroyed), with
+    /// the OS pids of their first processes.
     pub fn checkpointed(&self) -> Vec<(String, Option<i32>)> {
         let mut out = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(self.flags.work_dir.join("containers")) {
+        if let Ok(rd) = std::fs::read_dir(paths::containers_dir(&self.shared.flags.work_dir)) {
             for e in rd.flatten() {
                 let id = e.file_name().to_string_lossy().into_owned();
-                let pid = std::fs::read_to_string(e.path().join("pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                out.push((id, pid));
+                out.push((id, paths::read_os_pid(&e.path())));
             }
         }
         out
@@ -211,9 +231,9 @@ impl Containerizer {
 
     /// Destroys what is left of a container no one recovered: its processes, cgroups,
     /// rootfs and checkpoint (Mesos's orphan cleanup). Blocking.
-    pub fn destroy_orphan(&self, id: &str, pid: Option<i32>) {
+    pub fn destroy_orphan(&self, id: &str, os_pid: Option<i32>) {
         tracing::info!(container = id, "destroying an orphan container");
-        if let Some(p) = pid.filter(|p| *p > 1) {
+        if let Some(p) = os_pid.filter(|p| *p > 1) {
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(p),
                 nix::sys::signal::Signal::SIGKILL,
@@ -226,6 +246,89 @@ impl Containerizer {
             }
         }
         let _ = self.provisioner.destroy(id);
-        let _ = std::fs::remove_dir_all(checkpoint_dir(&self.flags.work_dir, id));
+        let _ = std::fs::remove_dir_all(paths::checkpoint_dir(&self.shared.flags.work_dir, id));
+    }
+}
+
+/// The enabled isolators, in the order they prepare a container (as Mesos's containerizer
+/// loops over its isolators): the cgroup and its subsystems, devices, namespaces, rlimits,
+/// then the filesystem (always on) and disk/du.
+fn isolators(
+    flags: &ContainerizerFlags,
+    cgroups: &Option<Cgroups>,
+    controllers: &[Controller],
+    provisioner: &Arc<Provisioner>,
+    gpus: &Arc<Gpus>,
+) -> Vec<Box<dyn Isolator>> {
+    let mut v: Vec<Box<dyn Isolator>> = Vec::new();
+    if let Some(cg) = cgroups {
+        v.push(Box::new(CgroupsIsolator::new(
+            cg.clone(),
+            controllers.to_vec(),
+        )));
+    }
+    if flags.has(IsolatorName::CgroupsCpu) {
+        v.push(Box::new(CgroupsCpu {
+            enable_cfs: flags.cgroups_enable_cfs,
+        }));
+    }
+    if flags.has(IsolatorName::CgroupsMem) {
+        v.push(Box::new(CgroupsMem));
+    }
+    if flags.has(IsolatorName::CgroupsPids) {
+        v.push(Box::new(CgroupsPids {
+            max: flags.cgroups_pids_max,
+        }));
+    }
+    if flags.has(IsolatorName::GpuNvidia) {
+        v.push(Box::new(GpuNvidia::new(
+            gpus.clone(),
+            flags.cgroups_hierarchy.clone(),
+            flags.cgroups_root.clone(),
+        )));
+    }
+    if flags.has(IsolatorName::NamespacesPid) {
+        v.push(Box::new(NamespacesPid));
+    }
+    if flags.has(IsolatorName::PosixRlimits) {
+        v.push(Box::new(PosixRlimits));
+    }
+    let linux_fs = flags.has(IsolatorName::FilesystemLinux);
+    v.push(Box::new(Filesystem::new(
+        provisioner.clone(),
+        flags.launcher == LauncherKind::Linux,
+        linux_fs,
+        Volumes {
+            host_path: flags.has(IsolatorName::VolumeHostPath) || linux_fs,
+            sandbox_path: flags.has(IsolatorName::VolumeSandboxPath),
+        },
+    )));
+    if flags.has(IsolatorName::DiskDu) {
+        v.push(Box::new(DiskDu {
+            interval: flags.container_disk_watch_interval,
+            enforce_quota: flags.enforce_container_disk_quota,
+        }));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flags::parse_isolation;
+
+    #[test]
+    fn the_isolators_are_built_once_from_the_isolation_flag_in_prepare_order() {
+        let dir = std::env::temp_dir().join(format!("cz-isolators-{}", std::process::id()));
+        let mut f = ContainerizerFlags::new(&dir);
+        f.launcher = LauncherKind::Posix;
+        f.isolation =
+            parse_isolation("disk/du,posix/rlimits,posix/cpu,volume/sandbox_path").unwrap();
+        let cz = Containerizer::new(f).unwrap();
+        assert_eq!(
+            cz.isolators(),
+            vec!["posix/rlimits", "filesystem/posix", "disk/du"]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -47,7 +47,7 @@ impl LauncherKind {
 
 /// One isolator, by Mesos's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Isolator {
+pub enum IsolatorName {
     /// `posix/cpu`: CPU usage of the process tree.
     PosixCpu,
     /// `posix/mem`: memory usage of the process tree.
@@ -77,23 +77,23 @@ pub enum Isolator {
     GpuNvidia,
 }
 
-impl Isolator {
+impl IsolatorName {
     /// Mesos's name.
     pub fn name(self) -> &'static str {
         match self {
-            Isolator::PosixCpu => "posix/cpu",
-            Isolator::PosixMem => "posix/mem",
-            Isolator::PosixRlimits => "posix/rlimits",
-            Isolator::FilesystemPosix => "filesystem/posix",
-            Isolator::FilesystemLinux => "filesystem/linux",
-            Isolator::CgroupsCpu => "cgroups/cpu",
-            Isolator::CgroupsMem => "cgroups/mem",
-            Isolator::CgroupsPids => "cgroups/pids",
-            Isolator::NamespacesPid => "namespaces/pid",
-            Isolator::DiskDu => "disk/du",
-            Isolator::VolumeHostPath => "volume/host_path",
-            Isolator::VolumeSandboxPath => "volume/sandbox_path",
-            Isolator::GpuNvidia => "gpu/nvidia",
+            IsolatorName::PosixCpu => "posix/cpu",
+            IsolatorName::PosixMem => "posix/mem",
+            IsolatorName::PosixRlimits => "posix/rlimits",
+            IsolatorName::FilesystemPosix => "filesystem/posix",
+            IsolatorName::FilesystemLinux => "filesystem/linux",
+            IsolatorName::CgroupsCpu => "cgroups/cpu",
+            IsolatorName::CgroupsMem => "cgroups/mem",
+            IsolatorName::CgroupsPids => "cgroups/pids",
+            IsolatorName::NamespacesPid => "namespaces/pid",
+            IsolatorName::DiskDu => "disk/du",
+            IsolatorName::VolumeHostPath => "volume/host_path",
+            IsolatorName::VolumeSandboxPath => "volume/sandbox_path",
+            IsolatorName::GpuNvidia => "gpu/nvidia",
         }
     }
 
@@ -101,35 +101,35 @@ impl Isolator {
     pub fn is_cgroups(self) -> bool {
         matches!(
             self,
-            Isolator::CgroupsCpu | Isolator::CgroupsMem | Isolator::CgroupsPids
+            IsolatorName::CgroupsCpu | IsolatorName::CgroupsMem | IsolatorName::CgroupsPids
         )
     }
 }
 
 /// Parses `--isolation` (comma separated). `cgroups/all` stands for every cgroups isolator;
 /// `linux/rlimits` is accepted for `posix/rlimits`; `filesystem/posix` is always on.
-pub fn parse_isolation(s: &str) -> Result<Vec<Isolator>> {
-    let mut out = vec![Isolator::FilesystemPosix];
+pub fn parse_isolation(s: &str) -> Result<Vec<IsolatorName>> {
+    let mut out = vec![IsolatorName::FilesystemPosix];
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let add: &[Isolator] = match name {
-            "posix/cpu" => &[Isolator::PosixCpu],
-            "posix/mem" => &[Isolator::PosixMem],
-            "posix/rlimits" | "linux/rlimits" => &[Isolator::PosixRlimits],
+        let add: &[IsolatorName] = match name {
+            "posix/cpu" => &[IsolatorName::PosixCpu],
+            "posix/mem" => &[IsolatorName::PosixMem],
+            "posix/rlimits" | "linux/rlimits" => &[IsolatorName::PosixRlimits],
             "filesystem/posix" => &[],
-            "filesystem/linux" => &[Isolator::FilesystemLinux],
-            "cgroups/cpu" => &[Isolator::CgroupsCpu],
-            "cgroups/mem" => &[Isolator::CgroupsMem],
-            "cgroups/pids" => &[Isolator::CgroupsPids],
+            "filesystem/linux" => &[IsolatorName::FilesystemLinux],
+            "cgroups/cpu" => &[IsolatorName::CgroupsCpu],
+            "cgroups/mem" => &[IsolatorName::CgroupsMem],
+            "cgroups/pids" => &[IsolatorName::CgroupsPids],
             "cgroups/all" => &[
-                Isolator::CgroupsCpu,
-                Isolator::CgroupsMem,
-                Isolator::CgroupsPids,
+                IsolatorName::CgroupsCpu,
+                IsolatorName::CgroupsMem,
+                IsolatorName::CgroupsPids,
             ],
-            "namespaces/pid" => &[Isolator::NamespacesPid],
-            "disk/du" => &[Isolator::DiskDu],
-            "volume/host_path" => &[Isolator::VolumeHostPath],
-            "volume/sandbox_path" => &[Isolator::VolumeSandboxPath],
-            "gpu/nvidia" => &[Isolator::GpuNvidia],
+            "namespaces/pid" => &[IsolatorName::NamespacesPid],
+            "disk/du" => &[IsolatorName::DiskDu],
+            "volume/host_path" => &[IsolatorName::VolumeHostPath],
+            "volume/sandbox_path" => &[IsolatorName::VolumeSandboxPath],
+            "gpu/nvidia" => &[IsolatorName::GpuNvidia],
             "docker/runtime" => &[],
             other => {
                 return Err(Error::Invalid(format!(
@@ -156,7 +156,7 @@ pub struct ContainerizerFlags {
     /// `--launcher`.
     pub launcher: LauncherKind,
     /// `--isolation`, parsed.
-    pub isolation: Vec<Isolator>,
+    pub isolation: Vec<IsolatorName>,
     /// `--cgroups_hierarchy` (`/sys/fs/cgroup`).
     pub cgroups_hierarchy: PathBuf,
     /// `--cgroups_root` (`mesos`).
@@ -210,7 +210,7 @@ impl ContainerizerFlags {
     }
 
     /// Whether an isolator is on.
-    pub fn has(&self, i: Isolator) -> bool {
+    pub fn has(&self, i: IsolatorName) -> bool {
         self.isolation.contains(&i)
     }
 }
@@ -223,11 +223,11 @@ mod tests {
     fn cgroups_all_expands_and_unknown_isolators_are_named() {
         let v = parse_isolation("cgroups/all,namespaces/pid").unwrap();
         for i in [
-            Isolator::CgroupsCpu,
-            Isolator::CgroupsMem,
-            Isolator::CgroupsPids,
-            Isolator::NamespacesPid,
-            Isolator::FilesystemPosix,
+            IsolatorName::CgroupsCpu,
+            IsolatorName::CgroupsMem,
+            IsolatorName::CgroupsPids,
+            IsolatorName::NamespacesPid,
+            IsolatorName::FilesystemPosix,
         ] {
             assert!(v.contains(&i), "{i:?} missing from {v:?}");
         }

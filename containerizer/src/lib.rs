@@ -1,10 +1,14 @@
 //! mesos-containerizer: runs executors and nested containers in isolated containers.
 //!
 //! - [`Containerizer`]: checks `--launcher` and `--isolation` against the machine once
-//!   (cgroup v1 or v2, root, GPUs), then launches each container as its own actor
-//!   ([`ContainerProcess`]) and recovers checkpointed ones after an agent restart.
-//! - [`container`]: the per-container actor and the isolator lifecycle (prepare, isolate,
-//!   watch, update, usage, cleanup, recover).
+//!   (cgroup v1 or v2, root, GPUs) and builds the enabled isolators, then launches each
+//!   container as its own actor ([`ContainerProcess`]) and recovers checkpointed ones after an
+//!   agent restart.
+//! - [`container`]: the per-container actor, which runs the isolator lifecycle (prepare,
+//!   isolate, watch, update, usage, cleanup, recover) through the isolators.
+//! - [`isolators`]: the [`Isolator`] trait and one module per isolator (cgroups, gpu,
+//!   namespaces, rlimits, filesystem and volumes, disk/du).
+//! - [`usage`]: a container's [`ResourceStatistics`], and a session's usage.
 //! - [`launch`]: the posix and linux launchers (session, namespaces, mounts, pivot_root,
 //!   rlimits), done between fork and exec.
 //! - [`cgroups`]: cgroups v1 and v2.
@@ -13,10 +17,12 @@
 //! - [`provisioner`]: turns a local Docker image (a `docker save` archive or an OCI layout
 //!   under `--docker_registry`) into a root filesystem through a layer store.
 //! - [`gpu`]: gpu/nvidia device discovery and the devices allow-list.
-//! - [`testimage`]: tiny local images (the host's `/bin/sh`) for tests and demos.
+//! - `testimage` (feature `test-util`): tiny local images (the host's `/bin/sh`) for tests and
+//!   demos.
 //! - [`flags`]: the flags and the isolator names.
 
 pub mod cgroups;
+mod config;
 pub mod container;
 mod containerizer;
 pub mod error;
@@ -24,14 +30,21 @@ pub mod fetcher;
 pub mod flags;
 pub mod gpu;
 pub mod init;
+pub mod isolators;
 pub mod launch;
+mod paths;
 pub mod provisioner;
+#[cfg(feature = "test-util")]
 pub mod testimage;
+pub mod usage;
 
-pub use container::{
-    ContainerConfig, ContainerProcess, Event, ImageUse, Limitation, Limits, ResourceStatistics,
-    Termination, TASK_ROOTFS_ENV,
+pub use config::{
+    ContainerConfig, Event, ImageUse, Limitation, Limits, ResourceStatistics, Termination,
+    TASK_ROOTFS_ENV,
 };
+pub use container::ContainerProcess;
 pub use containerizer::{Container, Containerizer};
 pub use error::{Error, Result};
-pub use flags::{parse_isolation, ContainerizerFlags, Isolator, LauncherKind};
+pub use flags::{parse_isolation, ContainerizerFlags, IsolatorName, LauncherKind};
+pub use isolators::Isolator;
+pub use usage::{session_usage, SessionUsage};

@@ -373,7 +373,7 @@ async fn a_recovered_container_is_watched_and_destroyed() {
     let pid = r
         .container
         .pid
-        .dispatch(|c, _| c.pid())
+        .dispatch(|c, _| c.os_pid())
         .await
         .unwrap()
         .unwrap();

@@ -341,7 +341,7 @@ impl Agent {
         ev: ContainerEvent,
     ) {
         match ev {
-            ContainerEvent::Launched { pid } => {
+            ContainerEvent::Launched { os_pid: pid } => {
                 if let Some(e) = self
                     .executor_mut(fid, eid)
                     .filter(|e| &e.container_id == cid)

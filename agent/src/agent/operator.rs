@@ -92,7 +92,7 @@ impl Agent {
             "executor_registration_timeout": secs(f.executor_registration_timeout),
             "executor_shutdown_grace_period": secs(f.executor_shutdown_grace_period),
             "registration_backoff_factor": secs(f.registration_backoff_factor),
-            "isolation": f.containerizer.isolation.iter().filter(|i| **i != mesos_containerizer::Isolator::FilesystemPosix).map(|i| i.name()).collect::<Vec<_>>().join(","),
+            "isolation": f.containerizer.isolation.iter().filter(|i| **i != mesos_containerizer::IsolatorName::FilesystemPosix).map(|i| i.name()).collect::<Vec<_>>().join(","),
             "launcher": f.containerizer.launcher.as_str(),
         })
     }
@@ -395,10 +395,10 @@ impl Agent {
             let mut c = json!({"container_id": cid});
             // Its processes: its session (a nested container shares its parent's cgroups).
             if let Some(pid) = n.os_pid.filter(|_| n.exit.is_none()) {
-                let (user, sys, rss, procs) = mesos_containerizer::container::session_usage(pid);
+                let u = mesos_containerizer::session_usage(pid);
                 c["resource_statistics"] = json!({"timestamp": now_secs(),
-                    "cpus_user_time_secs": user, "cpus_system_time_secs": sys,
-                    "mem_rss_bytes": rss, "processes": procs});
+                    "cpus_user_time_secs": u.user_secs, "cpus_system_time_secs": u.system_secs,
+                    "mem_rss_bytes": u.rss_bytes, "processes": u.processes});
             }
             out.push(c);
         }
@@ -560,7 +560,7 @@ impl Agent {
             let Some(me) = &me else { return };
             let k = k.clone();
             me.dispatch_nowait(move |a: &mut Agent, _| match ev {
-                mesos_containerizer::Event::Launched { pid } => {
+                mesos_containerizer::Event::Launched { os_pid: pid } => {
                     if let Some(n) = a.nested.get_mut(&k) {
                         n.os_pid = Some(pid);
                     }

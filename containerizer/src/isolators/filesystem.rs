@@ -1,0 +1,130 @@
+//! filesystem/posix and filesystem/linux (Mesos's filesystem isolators; one of them is always
+//! on). filesystem/posix: the sandbox on the host's filesystem, with volumes bind mounted under
+//! the linux launcher. filesystem/linux adds images: a container with a Docker image gets a
+//! rootfs from the provisioner, entered through a mount namespace and pivot_root (or, for a
+//! command executor, handed to it to start its task in), with the sandbox and the volumes
+//! mounted into it; cleanup removes the rootfs.
+
+use std::sync::Arc;
+
+use super::volumes::Volumes;
+use super::{Isolator, IsolatorState, LaunchInfo};
+use crate::config::{ContainerConfig, ImageUse, TASK_ROOTFS_ENV};
+use crate::error::{Error, Result};
+use crate::launch::{self, Rootfs};
+use crate::provisioner::Provisioner;
+
+/// The filesystem isolator.
+pub struct Filesystem {
+    provisioner: Arc<Provisioner>,
+    /// The linux launcher (mount namespaces) is in use.
+    linux_launcher: bool,
+    /// filesystem/linux is on (images).
+    linux: bool,
+    volumes: Volumes,
+}
+
+impl Filesystem {
+    /// `linux_launcher`: `--launcher=linux`; `linux`: filesystem/linux in `--isolation`.
+    pub fn new(
+        provisioner: Arc<Provisioner>,
+        linux_launcher: bool,
+        linux: bool,
+        volumes: Volumes,
+    ) -> Filesystem {
+        Filesystem {
+            provisioner,
+            linux_launcher,
+            linux,
+            volumes,
+        }
+    }
+}
+
+impl Isolator for Filesystem {
+    fn name(&self) -> &'static str {
+        if self.linux {
+            "filesystem/linux"
+        } else {
+            "filesystem/posix"
+        }
+    }
+
+    fn prepare(
+        &self,
+        config: &ContainerConfig,
+        state: &mut IsolatorState,
+        launch: &mut LaunchInfo,
+    ) -> Result<()> {
+        let Some(ci) = &config.container_info else {
+            return Ok(());
+        };
+        let env = &mut launch.env;
+        let mut image_rootfs = None;
+        if let Some(image) = ci.mesos.as_ref().and_then(|m| m.image.as_ref()) {
+            let name = image
+                .docker
+                .as_ref()
+                .map(|d| d.name.clone())
+                .ok_or_else(|| Error::Unsupported("only DOCKER images are supported".into()))?;
+            if !self.linux_launcher || !self.linux {
+                return Err(Error::Unsupported(format!(
+                    "image '{name}' needs --launcher=linux and --isolation with filesystem/linux"
+                )));
+            }
+            state.rootfs = true;
+            let p = self.provisioner.provision(
+                &config.id.value,
+                &name,
+                image.cached.unwrap_or(true),
+            )?;
+            for (k, v) in &p.config.env {
+                if !env.iter().any(|(x, _)| x == k) {
+                    env.push((k.clone(), v.clone()));
+                }
+            }
+            image_rootfs = Some(p.rootfs);
+        }
+        let mut mounts = Vec::new();
+        for v in &ci.volumes {
+            mounts.push(self.volumes.bind_mount(config, v, image_rootfs.is_some())?);
+        }
+        let iso = &mut launch.isolation;
+        match (image_rootfs, config.image_use) {
+            (Some(r), ImageUse::Enter) => {
+                iso.rootfs = Some(Rootfs {
+                    path: r,
+                    sandbox: config.sandbox.clone(),
+                    working_dir: None,
+                });
+                iso.mounts = mounts;
+                env.retain(|(k, _)| k != "MESOS_SANDBOX");
+                env.push(("MESOS_SANDBOX".into(), launch::SANDBOX_IN_ROOTFS.into()));
+            }
+            (Some(r), ImageUse::ForTask) => {
+                env.push((TASK_ROOTFS_ENV.into(), r.display().to_string()));
+                // The executor mounts the volumes into the task's rootfs itself.
+            }
+            (None, _) => {
+                if !mounts.is_empty() && !self.linux_launcher {
+                    return Err(Error::Unsupported(
+                        "volumes need --launcher=linux and filesystem/linux".into(),
+                    ));
+                }
+                iso.mounts = mounts;
+            }
+        }
+        Ok(())
+    }
+
+    fn cleanup(&self, config: &ContainerConfig, state: &IsolatorState) -> Result<()> {
+        if state.rootfs {
+            self.provisioner.destroy(&config.id.value)?;
+        }
+        Ok(())
+    }
+
+    fn recover(&self, config: &ContainerConfig, state: &mut IsolatorState) {
+        state.rootfs = self.provisioner.containers().contains(&config.id.value);
+    }
+}
