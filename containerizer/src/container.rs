@@ -357,9 +357,9 @@ fn start(
     let (os_pid, pidfd) = launch::spawn(p.spec, &p.plan)?;
     for i in &shared.isolators {
         if let Err(e) = i.isolate(cfg, state, os_pid) {
-            let pid = nix::unistd::Pid::from_raw(os_pid);
-            let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+            let group = nix::unistd::Pid::from_raw(os_pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(group, None);
             return Err(e);
         }
     }

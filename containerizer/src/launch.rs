@@ -448,7 +448,7 @@ extern "C" fn child_main(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
 /// Starts a container's first process with `clone(CLONE_VM | CLONE_VFORK)`, creating its
 /// pid and mount namespaces in the same call: no page tables are copied (the agent may be a
 /// large process) and the process is pid 1 of its namespace with the agent as its parent.
-/// Returns its pid and a pidfd to wait on.
+/// Returns its OS pid and a pidfd to wait on.
 pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)> {
     use nix::libc;
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -500,12 +500,12 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
     // SAFETY: signals are blocked around the clone so no handler of the parent runs on the
     // child's stack; the child only makes system calls and execs (or exits) while the parent
     // waits (CLONE_VFORK), so everything it borrows outlives it.
-    let pid = unsafe {
+    let os_pid = unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
+        let os_pid = libc::clone(
             child_main,
             top as *mut libc::c_void,
             flags,
@@ -514,13 +514,13 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
         );
         let errno = *libc::__errno_location();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        if pid < 0 {
+        if os_pid < 0 {
             return Err(Error::Launch(format!(
                 "clone: {}",
                 std::io::Error::from_raw_os_error(errno)
             )));
         }
-        pid
+        os_pid
     };
     drop(stack);
     // SAFETY: CLONE_PIDFD stored a new descriptor we own.
@@ -530,18 +530,18 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
         // It exited without exec'ing: reap it.
         let mut st = 0;
         // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
+        unsafe { libc::waitpid(os_pid, &mut st, 0) };
         return Err(Error::Launch(format!(
             "{}: {}",
             spec.program.display(),
             std::io::Error::from_raw_os_error(e)
         )));
     }
-    Ok((pid, pidfd))
+    Ok((os_pid, pidfd))
 }
 
 /// Waits for a child started by [`spawn`] to end and reaps it: its raw wait status.
-pub async fn wait_child(pid: i32, pidfd: std::os::fd::OwnedFd) -> Option<i32> {
+pub async fn wait_child(os_pid: i32, pidfd: std::os::fd::OwnedFd) -> Option<i32> {
     use nix::libc;
     // SAFETY: the descriptor is owned by the AsyncFd for as long as it is registered.
     let registered = unsafe { tokio::io::unix::AsyncFd::register(pidfd) };
@@ -551,8 +551,8 @@ pub async fn wait_child(pid: i32, pidfd: std::os::fd::OwnedFd) -> Option<i32> {
     let mut st = 0;
     loop {
         // SAFETY: reaping our own child.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
-        if r == pid {
+        let r = unsafe { libc::waitpid(os_pid, &mut st, libc::WNOHANG) };
+        if r == os_pid {
             return Some(st);
         }
         if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
