@@ -1,9 +1,9 @@
-//! mesos-cli: the binaries' shared parts. The flag tables of `mesos-master` and `mesos-agent`
-//! (Mesos's names, defaults and `MESOS_*` environment), their conversion into
-//! [`MasterFlags`] / [`AgentFlags`], and starting a master and agents on a runtime (which
-//! `mesos-local` and `mesos-execute --master=local` do in one process).
+//! mesos-cli: the binaries' shared parts. The network flags every binary takes, the agent's
+//! flag table and its conversion into [`AgentFlags`] (the master's flags are declared once in
+//! [`MasterFlags`]), and starting a master and agents on a runtime (which `mesos-local` and
+//! `mesos-execute --master=local` do in one process).
 
-pub mod flags;
+pub use libprocess::flags;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -14,73 +14,25 @@ use mesos_agent::{Agent, AgentFlags};
 use mesos_api::Attributes;
 use mesos_master::{Master, MasterFlags};
 
-/// Flags every binary binding a port takes.
-pub const NETWORK_FLAGS: &[Flag] = &[
-    Flag::value(
-        "ip",
-        Some("127.0.0.1"),
-        "IP address to listen on (0.0.0.0 for all)",
-    ),
-    Flag::value(
-        "advertise_ip",
-        None,
-        "IP address advertised in UPIDs (default: --ip, or 127.0.0.1 for 0.0.0.0)",
-    ),
-    Flag::value("hostname", None, "The hostname this node advertises"),
-    Flag::value(
-        "logging_level",
-        Some("INFO"),
-        "Accepted for compatibility (logs go to stderr)",
-    ),
-    Flag::boolean("quiet", false, "Accepted for compatibility"),
-];
+libprocess::flags! {
+    /// Flags every binary binding a port takes.
+    #[derive(Clone, Debug)]
+    pub struct NetworkFlags {
+        /// IP address to listen on (0.0.0.0 for all)
+        pub ip: IpAddr = "127.0.0.1";
+        /// IP address advertised in UPIDs (default: --ip, or 127.0.0.1 for 0.0.0.0)
+        pub advertise_ip: Option<IpAddr>;
+        /// The hostname this node advertises
+        pub hostname: Option<String>;
+        /// Accepted for compatibility (logs go to stderr)
+        pub logging_level: String = "INFO";
+        /// Accepted for compatibility
+        pub quiet: bool = "false";
+    }
+}
 
-/// `mesos-master`'s own flags.
-pub const MASTER_FLAGS: &[Flag] = &[
-    Flag::value("port", Some("5050"), "Port to listen on"),
-    Flag::value(
-        "work_dir",
-        None,
-        "Where the master keeps its registry (accepted; the registry is in memory for now)",
-    ),
-    Flag::value(
-        "registry",
-        Some("in_memory"),
-        "Registry backend (in_memory)",
-    ),
-    Flag::value(
-        "allocation_interval",
-        Some("1secs"),
-        "Time between batch allocations",
-    ),
-    Flag::value(
-        "agent_ping_timeout",
-        Some("15secs"),
-        "Time between pings to an agent",
-    )
-    .alias(&["slave_ping_timeout"]),
-    Flag::value(
-        "max_agent_ping_timeouts",
-        Some("5"),
-        "Missed pings before an agent is unreachable",
-    )
-    .alias(&["max_slave_ping_timeouts"]),
-    Flag::value(
-        "offer_timeout",
-        None,
-        "Time after which an unused offer is rescinded (default: none)",
-    ),
-    Flag::value(
-        "max_completed_frameworks",
-        Some("50"),
-        "Completed frameworks kept in memory for the state endpoints",
-    ),
-    Flag::value(
-        "max_completed_tasks_per_framework",
-        Some("1000"),
-        "Completed tasks kept in memory per framework for the state endpoints",
-    ),
-];
+/// `mesos-master`'s own flags: the master's ([`MasterFlags`]) and its port.
+pub const MASTER_PORT: &[Flag] = &[Flag::value("port", Some("5050"), "Port to listen on")];
 
 /// `mesos-agent`'s own flags.
 pub const AGENT_FLAGS: &[Flag] = &[
@@ -124,27 +76,6 @@ pub fn merge(tables: &[&[Flag]]) -> Vec<Flag> {
         }
     }
     out
-}
-
-/// The master's flags from loaded flags.
-pub fn master_flags(f: &Flags) -> Result<MasterFlags, String> {
-    let d = MasterFlags::default();
-    Ok(MasterFlags {
-        hostname: f.get("hostname").unwrap_or(&d.hostname).to_string(),
-        allocation_interval: positive(f, "allocation_interval")?.unwrap_or(d.allocation_interval),
-        agent_ping_timeout: positive(f, "agent_ping_timeout")?.unwrap_or(d.agent_ping_timeout),
-        max_agent_ping_timeouts: f
-            .number("max_agent_ping_timeouts")?
-            .unwrap_or(d.max_agent_ping_timeouts),
-        offer_timeout: positive(f, "offer_timeout")?,
-        heartbeat_interval: d.heartbeat_interval,
-        max_completed_frameworks: f
-            .number("max_completed_frameworks")?
-            .unwrap_or(d.max_completed_frameworks),
-        max_completed_tasks_per_framework: f
-            .number("max_completed_tasks_per_framework")?
-            .unwrap_or(d.max_completed_tasks_per_framework),
-    })
 }
 
 fn positive(f: &Flags, name: &str) -> Result<Option<Duration>, String> {
@@ -211,7 +142,7 @@ pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags
         c.fetcher_cache_dir = d.into();
     }
     if let Some(s) = f.get("fetcher_cache_size") {
-        c.fetcher_cache_size = parse_bytes(s)
+        c.fetcher_cache_size = flags::parse_bytes(s)
             .ok_or_else(|| format!("Flag '--fetcher_cache_size': '{s}' is not a size like 2GB"))?;
     }
     if let Some(g) = f.get("nvidia_gpu_devices") {
@@ -230,46 +161,18 @@ pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags
     Ok(a)
 }
 
-/// A byte size in stout's form (`2GB`, `512MB`, `100KB`, `10B`, or a plain number of bytes).
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = [
-        ("TB", 1u64 << 40),
-        ("GB", 1 << 30),
-        ("MB", 1 << 20),
-        ("KB", 1 << 10),
-        ("B", 1),
-    ]
-    .iter()
-    .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
-    .unwrap_or((s, 1));
-    let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as u64)
-}
-
 /// Binds the runtime on `--ip` / `--port` / `--advertise_ip`.
 pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, String> {
-    let ip: IpAddr = f.get("ip").unwrap_or("127.0.0.1").parse().map_err(|_| {
-        format!(
-            "Flag '--ip': '{}' is not an IP address",
-            f.get("ip").unwrap_or("")
-        )
-    })?;
-    let advertise_ip = f
-        .get("advertise_ip")
-        .map(|v| {
-            v.parse::<IpAddr>()
-                .map_err(|_| format!("Flag '--advertise_ip': '{v}' is not an IP address"))
-        })
-        .transpose()?;
+    let net = NetworkFlags::from_flags(f)?;
     let port = match port {
         Some(p) => p,
         None => f.number::<u16>("port")?.unwrap_or(0),
     };
+    let ip = net.ip;
     Runtime::bind(Config {
         ip,
         port,
-        advertise_ip,
+        advertise_ip: net.advertise_ip,
         ..Config::default()
     })
     .await

@@ -385,9 +385,11 @@ async fn classic_endpoints_answer_in_mesos_shapes() {
     eventually_async(LIMIT, "master/slaves_active to be 2", || async {
         let m: Value =
             serde_json::from_slice(&get(a, "/metrics/snapshot").await.unwrap().body).unwrap();
-        match m["master/slaves_active"].as_f64() {
-            Some(n) if n == 2.0 => Ok(()),
-            other => Err(format!("master/slaves_active is {other:?}")),
+        let n = m["master/slaves_active"].as_f64();
+        if n == Some(2.0) {
+            Ok(())
+        } else {
+            Err(format!("master/slaves_active is {n:?}"))
         }
     })
     .await;

@@ -12,6 +12,7 @@ pub mod codec;
 mod error;
 #[cfg(feature = "test-util")]
 pub mod filter;
+pub mod flags;
 pub mod http;
 mod message;
 pub mod metrics;

@@ -2,12 +2,12 @@
 
 use mesos_cli::flags::load_or_exit;
 use mesos_cli::{
-    agent_flags, bind, die, merge, start_agent, wait_for_signal, AGENT_FLAGS, NETWORK_FLAGS,
+    agent_flags, bind, die, merge, start_agent, wait_for_signal, NetworkFlags, AGENT_FLAGS,
 };
 
 fn main() {
     mesos_agent::executor::run_if_requested();
-    let table = merge(&[NETWORK_FLAGS, AGENT_FLAGS]);
+    let table = merge(&[NetworkFlags::FLAGS, AGENT_FLAGS]);
     let f = load_or_exit("mesos-agent", &table);
     let master = f.required("master").unwrap_or_else(|e| die(e)).to_string();
     let work_dir = f

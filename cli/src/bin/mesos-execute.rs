@@ -14,69 +14,52 @@ use mesos_api::protocol::task::{
     Variable, VariableType,
 };
 use mesos_api::{ExecutorID, FrameworkID, Resources, TaskID};
-use mesos_cli::flags::{load_or_exit, Flag, Flags};
+use mesos_cli::flags::load_or_exit;
 use mesos_cli::{die, start_agent, start_master};
 use mesos_master::MasterFlags;
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
 use tokio::sync::mpsc;
 
-const FLAGS: &[Flag] = &[
-    Flag::value(
-        "master",
-        None,
-        "The master (host:port), or 'local' for an embedded master and agent",
-    ),
-    Flag::value("name", None, "Name of the task (also its id)"),
-    Flag::value("command", None, "Shell command to run"),
-    Flag::value("resources", Some("cpus:1;mem:128"), "Resources of the task"),
-    Flag::value(
-        "task_group",
-        None,
-        "A JSON file holding a TaskGroupInfo, run under the default executor",
-    ),
-    Flag::boolean(
-        "checkpoint",
-        false,
-        "Whether the framework checkpoints (survives agent restarts)",
-    ),
-    Flag::value(
-        "kill_after",
-        None,
-        "Kill the task this long after it is RUNNING (e.g. 10secs)",
-    ),
-    Flag::value(
-        "env",
-        None,
-        "Environment of the command as a JSON object, e.g. '{\"K\":\"V\"}'",
-    ),
-    Flag::boolean("shell", true, "Run --command through /bin/sh -c"),
-    Flag::value(
-        "docker_image",
-        None,
-        "Run --command inside this image (repo:tag), from the agents' --docker_registry",
-    ),
-    Flag::value(
-        "docker_registry",
-        None,
-        "With --master=local: the agents' directory of local images",
-    ),
-    Flag::value("role", Some("*"), "Role to register with"),
-    Flag::value(
-        "framework_name",
-        Some("mesos-execute instance"),
-        "Name of the framework",
-    ),
-    Flag::value(
-        "num_agents",
-        Some("1"),
-        "With --master=local: the number of agents",
-    ),
-    Flag::value(
-        "work_dir",
-        None,
-        "With --master=local: the agents' work dir (default: a new directory in /tmp)",
-    ),
-];
+libprocess::flags! {
+    /// `mesos-execute`'s flags.
+    struct ExecuteFlags {
+        /// The master (host:port), or 'local' for an embedded master and agent
+        master: String;
+        /// Name of the task (also its id)
+        name: Option<String>;
+        /// Shell command to run
+        command: Option<String>;
+        /// Resources of the task
+        resources: String = "cpus:1;mem:128";
+        /// A JSON file holding a TaskGroupInfo, run under the default executor
+        task_group: Option<String>;
+        /// Whether the framework checkpoints (survives agent restarts)
+        checkpoint: bool = "false";
+        /// Kill the task this long after it is RUNNING (e.g. 10secs)
+        kill_after: Option<Duration>;
+        /// Environment of the command as a JSON object, e.g. '{"K":"V"}'
+        env: Option<String>;
+        /// Run --command through /bin/sh -c
+        shell: bool = "true";
+        /// Run --command inside this image (repo:tag), from the agents' --docker_registry
+        docker_image: Option<String>;
+        /// With --master=local: the agents' directory of local images
+        docker_registry: Option<String>;
+        /// Role to register with
+        role: String = "*", check role;
+        /// Name of the framework
+        framework_name: String = "mesos-execute instance";
+        /// With --master=local: the number of agents
+        num_agents: usize = "1";
+        /// With --master=local: the agents' work dir (default: a new directory in /tmp)
+        work_dir: Option<String>;
+    }
+}
+
+/// `--role` must be a valid role name.
+fn role(name: &str, r: &String) -> Result<(), String> {
+    mesos_api::roles::validate(r).map_err(|e| format!("Flag '--{name}': {e}"))
+}
 
 enum Plan {
     Task(Box<TaskInfo>),
@@ -182,8 +165,8 @@ impl Scheduler for Execute {
     }
 }
 
-fn environment(f: &Flags) -> Result<Option<Environment>, String> {
-    let Some(text) = f.get("env") else {
+fn environment(f: &ExecuteFlags) -> Result<Option<Environment>, String> {
+    let Some(text) = f.env.as_deref() else {
         return Ok(None);
     };
     let v: serde_json::Value =
@@ -205,15 +188,19 @@ fn environment(f: &Flags) -> Result<Option<Environment>, String> {
     Ok(Some(Environment { variables }))
 }
 
-fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
-    match (f.get("task_group"), f.get("command")) {
+fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
+    match (f.task_group.as_deref(), f.command.as_deref()) {
         (Some(_), Some(_)) => Err("Either --command or --task_group, not both".into()),
         (None, None) => Err("One of --command or --task_group is required".into()),
         (None, Some(cmd)) => {
-            let name = f.required("name")?.to_string();
-            let need = Resources::parse_flag(f.get("resources").unwrap_or(""), role)
+            let name = f
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .ok_or("Flag '--name' is required")?;
+            let need = Resources::parse_flag(&f.resources, role)
                 .map_err(|e| format!("Flag '--resources': {e}"))?;
-            let mut command = if f.bool("shell")? {
+            let mut command = if f.shell {
                 CommandInfo::shell(cmd)
             } else {
                 let mut c = CommandInfo::shell(cmd);
@@ -222,7 +209,7 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
                 c
             };
             command.environment = environment(f)?;
-            let container = f.get("docker_image").map(|name| {
+            let container = f.docker_image.as_deref().map(|name| {
                 let mut c = ContainerInfo::mesos();
                 c.mesos = Some(MesosInfo {
                     image: Some(Image {
@@ -285,13 +272,16 @@ fn plan(f: &Flags, role: &str) -> Result<(Plan, Resources), String> {
 
 fn main() {
     mesos_agent::executor::run_if_requested();
-    let f = load_or_exit("mesos-execute", FLAGS);
-    let master = f.required("master").unwrap_or_else(|e| die(e)).to_string();
-    let role = f.get("role").unwrap_or("*").to_string();
-    mesos_api::roles::validate(&role).unwrap_or_else(|e| die(format!("Flag '--role': {e}")));
+    let f = ExecuteFlags::from_flags(&load_or_exit("mesos-execute", ExecuteFlags::FLAGS))
+        .unwrap_or_else(|e| die(e));
+    let master = f.master.clone();
+    if master.is_empty() {
+        die("Flag '--master' is required");
+    }
+    let role = f.role.clone();
     let (plan, need) = plan(&f, &role).unwrap_or_else(|e| die(e));
-    let kill_after = f.duration("kill_after").unwrap_or_else(|e| die(e));
-    let checkpoint = f.bool("checkpoint").unwrap_or_else(|e| die(e));
+    let kill_after = f.kill_after;
+    let checkpoint = f.checkpoint;
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     let code = rt.block_on(async move {
         let r = libprocess::Runtime::local()
@@ -300,16 +290,13 @@ fn main() {
         let mut agents = Vec::new();
         let master_upid = if master == "local" {
             let m = start_master(&r, MasterFlags::default()).unwrap_or_else(|e| die(e));
-            let work_dir = f.get("work_dir").map(str::to_string).unwrap_or_else(|| {
+            let work_dir = f.work_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir()
                     .join(format!("mesos-execute-{}", mesos_api::ids::new_uuid()))
                     .display()
                     .to_string()
             });
-            let n: usize = f
-                .number("num_agents")
-                .unwrap_or_else(|e| die(e))
-                .unwrap_or(1);
+            let n = f.num_agents;
             for i in 0..n.max(1) {
                 // Each agent checkpoints on its own (as on its own machine).
                 let dir = if n <= 1 {
@@ -318,7 +305,7 @@ fn main() {
                     format!("{work_dir}/agents/{i}")
                 };
                 let mut af = AgentFlags::new(m.upid().addr().to_string(), &dir);
-                if let Some(reg) = f.get("docker_registry") {
+                if let Some(reg) = f.docker_registry.as_deref() {
                     af.containerizer.docker_registry = Some(reg.into());
                     af.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
                     af.containerizer.isolation = mesos_containerizer::parse_isolation(
@@ -337,7 +324,7 @@ fn main() {
             mesos_agent::master_upid(&master).unwrap_or_else(|e| die(e))
         };
         let mut info = FrameworkInfo::new(
-            f.get("framework_name").unwrap_or("mesos-execute instance"),
+            &f.framework_name,
             std::env::var("USER").unwrap_or_else(|_| "root".into()),
         );
         info.checkpoint = checkpoint;

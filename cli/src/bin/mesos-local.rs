@@ -2,9 +2,10 @@
 
 use mesos_cli::flags::{load_or_exit, Flag};
 use mesos_cli::{
-    agent_flags, bind, die, master_flags, merge, start_agent, start_master, wait_for_signal,
-    AGENT_FLAGS, MASTER_FLAGS, NETWORK_FLAGS,
+    agent_flags, bind, die, merge, start_agent, start_master, wait_for_signal, NetworkFlags,
+    AGENT_FLAGS, MASTER_PORT,
 };
+use mesos_master::MasterFlags;
 
 const LOCAL_FLAGS: &[Flag] = &[
     Flag::value("num_agents", Some("1"), "Number of agents to run").alias(&["num_slaves"]),
@@ -22,7 +23,13 @@ fn main() {
         .filter(|f| f.name != "master")
         .copied()
         .collect();
-    let table = merge(&[LOCAL_FLAGS, NETWORK_FLAGS, MASTER_FLAGS, &agent_only]);
+    let table = merge(&[
+        LOCAL_FLAGS,
+        NetworkFlags::FLAGS,
+        MASTER_PORT,
+        MasterFlags::FLAGS,
+        &agent_only,
+    ]);
     let f = load_or_exit("mesos-local", &table);
     let n: usize = f
         .number("num_agents")
@@ -31,7 +38,7 @@ fn main() {
     if n == 0 {
         die("Flag '--num_agents' must be at least 1");
     }
-    let mf = master_flags(&f).unwrap_or_else(|e| die(e));
+    let mf = MasterFlags::from_flags(&f).unwrap_or_else(|e| die(e));
     let work_dir = f.get("work_dir").unwrap_or("/tmp/mesos").to_string();
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {

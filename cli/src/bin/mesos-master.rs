@@ -1,14 +1,13 @@
 //! `mesos-master`: the master on `--ip`:`--port` (default 127.0.0.1:5050).
 
 use mesos_cli::flags::load_or_exit;
-use mesos_cli::{
-    bind, die, master_flags, merge, start_master, wait_for_signal, MASTER_FLAGS, NETWORK_FLAGS,
-};
+use mesos_cli::{bind, die, merge, start_master, wait_for_signal, NetworkFlags, MASTER_PORT};
+use mesos_master::MasterFlags;
 
 fn main() {
-    let table = merge(&[NETWORK_FLAGS, MASTER_FLAGS]);
+    let table = merge(&[NetworkFlags::FLAGS, MASTER_PORT, MasterFlags::FLAGS]);
     let f = load_or_exit("mesos-master", &table);
-    let mf = master_flags(&f).unwrap_or_else(|e| die(e));
+    let mf = MasterFlags::from_flags(&f).unwrap_or_else(|e| die(e));
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
         let r = bind(&f, None).await.unwrap_or_else(|e| die(e));

@@ -1,8 +1,16 @@
 //! Flags as Mesos's stout reads them: `--name=value`, `--name` / `--no-name` for booleans,
 //! `MESOS_<NAME>` in the environment (the command line wins), `--help`. An unknown or malformed
 //! flag is an error that names it.
+//!
+//! A program's flags are declared once, with [`flags!`](crate::flags!): each field's name,
+//! aliases, help (its doc comment), default and type, from which come the struct, its
+//! [`Default`], its table of [`Flag`]s (for [`load`] and `--help`) and `from_flags`, which
+//! parses each value by its type ([`FlagValue`]: stout's durations, byte sizes, booleans) and
+//! runs the field's checks.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// One flag.
@@ -91,7 +99,7 @@ pub fn usage(program: &str, flags: &[Flag]) -> String {
         for a in f.aliases {
             left.push_str(&format!(", --{a}"));
         }
-        out.push_str(&format!("{left}\n      {}", f.help));
+        out.push_str(&format!("{left}\n      {}", f.help.trim()));
         if let Some(d) = f.default {
             out.push_str(&format!(" (default: {d})"));
         }
@@ -265,6 +273,277 @@ impl Flags {
             })
             .transpose()
     }
+
+    /// Flags holding only the defaults of `table`.
+    pub fn defaults(table: &[Flag]) -> Flags {
+        let values = table
+            .iter()
+            .filter_map(|f| f.default.map(|d| (f.name, d.to_string())))
+            .collect();
+        Flags { values }
+    }
+
+    /// A flag's value parsed as `T`: its text if loaded, else `default`, else what `T` is when
+    /// absent (`None` for an option; an error naming a required flag otherwise).
+    pub fn value<T: FlagValue>(&self, name: &str, default: Option<&str>) -> Result<T, String> {
+        match self.get(name).or(default) {
+            Some(text) => T::parse_flag(text).map_err(|e| format!("Flag '--{name}': {e}")),
+            None => T::absent(name),
+        }
+    }
+}
+
+/// A value a flag can hold, read from its text the way stout reads it.
+pub trait FlagValue: Sized {
+    /// Whether the flag is a boolean (`--name`, `--no-name`).
+    const BOOLEAN: bool = false;
+
+    /// Parses the flag's text.
+    fn parse_flag(text: &str) -> Result<Self, String>;
+
+    /// The value of a flag that was not given and has no default.
+    fn absent(name: &str) -> Result<Self, String> {
+        Err(format!("Flag '--{name}' is required"))
+    }
+}
+
+impl FlagValue for String {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        Ok(text.to_string())
+    }
+}
+
+impl FlagValue for PathBuf {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        Ok(PathBuf::from(text))
+    }
+}
+
+impl FlagValue for bool {
+    const BOOLEAN: bool = true;
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        parse_bool(text)
+    }
+    fn absent(_: &str) -> Result<Self, String> {
+        Ok(false)
+    }
+}
+
+impl FlagValue for Duration {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        parse_duration(text)
+    }
+}
+
+impl FlagValue for IpAddr {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| format!("'{text}' is not an IP address"))
+    }
+}
+
+macro_rules! number_flag {
+    ($($t:ty),*) => {$(
+        impl FlagValue for $t {
+            fn parse_flag(text: &str) -> Result<Self, String> {
+                text.trim().parse().map_err(|_| format!("'{text}' is not a valid number"))
+            }
+        }
+    )*};
+}
+number_flag!(u16, u32, u64, usize, i32, i64, f64);
+
+impl<T: FlagValue> FlagValue for Option<T> {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        T::parse_flag(text).map(Some)
+    }
+    fn absent(_: &str) -> Result<Self, String> {
+        Ok(None)
+    }
+}
+
+/// A comma-separated list (`0,1`).
+impl<T: FlagValue> FlagValue for Vec<T> {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(T::parse_flag)
+            .collect()
+    }
+    fn absent(_: &str) -> Result<Self, String> {
+        Ok(Vec::new())
+    }
+}
+
+/// A byte size in stout's form (`2GB`, `512MB`, `100KB`, `10B`, or a plain number of bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bytes(pub u64);
+
+impl FlagValue for Bytes {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        parse_bytes(text)
+            .map(Bytes)
+            .ok_or_else(|| format!("'{text}' is not a size like 2GB"))
+    }
+}
+
+/// A byte size in stout's form (`2GB`, `512MB`, `100KB`, `10B`, or a plain number of bytes).
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = [
+        ("TB", 1u64 << 40),
+        ("GB", 1 << 30),
+        ("MB", 1 << 20),
+        ("KB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+    .unwrap_or((s, 1));
+    let v: f64 = num.trim().parse().ok()?;
+    (v >= 0.0).then_some((v * mult as f64) as u64)
+}
+
+/// Checks for [`flags!`](crate::flags!) fields (`check positive`): each takes the flag's name
+/// and its value.
+pub mod check {
+    use std::time::Duration;
+
+    /// A duration flag (or an optional one, when given) must be more than zero.
+    pub fn positive<T: AsDuration>(name: &str, v: &T) -> Result<(), String> {
+        match v.as_duration() {
+            Some(d) if d.is_zero() => Err(format!("Flag '--{name}' must be positive")),
+            _ => Ok(()),
+        }
+    }
+
+    /// A number flag must be at least 1.
+    pub fn at_least_one<T: Copy + Into<u64>>(name: &str, v: &T) -> Result<(), String> {
+        if (*v).into() == 0 {
+            return Err(format!("Flag '--{name}' must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Durations and optional durations.
+    pub trait AsDuration {
+        /// The duration, if there is one.
+        fn as_duration(&self) -> Option<Duration>;
+    }
+
+    impl AsDuration for Duration {
+        fn as_duration(&self) -> Option<Duration> {
+            Some(*self)
+        }
+    }
+
+    impl AsDuration for Option<Duration> {
+        fn as_duration(&self) -> Option<Duration> {
+            *self
+        }
+    }
+}
+
+/// `Some(default)` from an optional literal (used by [`flags!`](crate::flags!)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flag_default {
+    () => {
+        None
+    };
+    ($d:literal) => {
+        Some($d)
+    };
+}
+
+/// Declares a struct of flags, each once: its doc comment is its help, `| alias` adds the
+/// names it also answers to, `= "text"` its default (parsed by its type as if given), and
+/// `, check f` checks its parsed value (see [`check`](crate::flags::check)). Fields after
+/// `extra` are not flags (set in code; their defaults are expressions).
+///
+/// ```
+/// use std::time::Duration;
+/// libprocess::flags! {
+///     /// A demo's flags.
+///     #[derive(Clone, Debug)]
+///     pub struct Demo {
+///         /// Time between rounds
+///         pub interval | round_interval: Duration = "1secs", check libprocess::flags::check::positive;
+///         /// Where to write
+///         pub out: Option<std::path::PathBuf>;
+///     }
+///     extra {
+///         /// Not a flag.
+///         pub rounds: u32 = 3,
+///     }
+/// }
+/// let d = Demo::default();
+/// assert_eq!(d.interval, Duration::from_secs(1));
+/// assert_eq!(Demo::FLAGS[0].aliases, ["round_interval"]);
+/// let f = libprocess::flags::load("demo", Demo::FLAGS, ["--round_interval=0secs".to_string()], |_| None).unwrap();
+/// assert!(Demo::from_flags(&f).unwrap_err().contains("must be positive"));
+/// ```
+#[macro_export]
+macro_rules! flags {
+    (
+        $(#[$sm:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $fvis:vis $field:ident $(| $alias:ident)* : $ty:ty $(= $default:literal)? $(, check $check:path)* ;
+            )*
+        }
+        $(
+            extra {
+                $(
+                    $(#[$em:meta])*
+                    $evis:vis $efield:ident : $ety:ty = $eexpr:expr
+                ),* $(,)?
+            }
+        )?
+    ) => {
+        $(#[$sm])*
+        $vis struct $name {
+            $( $(#[doc = $doc])* $fvis $field: $ty, )*
+            $($( $(#[$em])* $evis $efield: $ety, )*)?
+        }
+
+        impl $name {
+            /// The flags' table: names, aliases, help and defaults (for loading and `--help`).
+            pub const FLAGS: &'static [$crate::flags::Flag] = &[
+                $( $crate::flags::Flag {
+                    name: stringify!($field),
+                    aliases: &[$(stringify!($alias)),*],
+                    help: concat!($($doc),*),
+                    default: $crate::__flag_default!($($default)?),
+                    boolean: <$ty as $crate::flags::FlagValue>::BOOLEAN,
+                }, )*
+            ];
+
+            /// These flags from loaded ones (a flag missing from them takes its default),
+            /// each parsed by its type and checked.
+            pub fn from_flags(f: &$crate::flags::Flags) -> ::std::result::Result<Self, String> {
+                Ok($name {
+                    $( $field: {
+                        let v: $ty = f.value(stringify!($field), $crate::__flag_default!($($default)?))?;
+                        $( $check(stringify!($field), &v)?; )*
+                        v
+                    }, )*
+                    $($( $efield: $eexpr, )*)?
+                })
+            }
+        }
+
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                match Self::from_flags(&$crate::flags::Flags::defaults(Self::FLAGS)) {
+                    Ok(v) => v,
+                    Err(e) => panic!("the defaults of {} do not parse: {e}", stringify!($name)),
+                }
+            }
+        }
+    };
 }
 
 #[cfg(test)]
