@@ -1,42 +1,49 @@
-//! The agent's flags (Mesos's names and defaults). The command line and `MESOS_*` environment
-//! are read by the `cli` crate; this is the parsed form.
+//! The agent's flags (Mesos's names and defaults), declared once: `mesos-agent --help`, the
+//! `MESOS_*` environment and this struct all come from the table below (with the
+//! containerizer's, [`ContainerizerFlags::FLAGS`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use libprocess::flags::check::positive;
 use mesos_containerizer::ContainerizerFlags;
 
-/// Flags of `mesos-agent`.
-#[derive(Clone, Debug)]
-pub struct AgentFlags {
-    /// `--master`: `host:port` or `master@host:port`.
-    pub master: String,
-    /// `--work_dir`: sandboxes live under `<work_dir>/slaves/`.
-    pub work_dir: PathBuf,
-    /// `--resources`: overrides the detected resources by name.
-    pub resources: Option<String>,
-    /// `--attributes`.
-    pub attributes: Option<String>,
-    /// `--hostname` (default: the machine's).
-    pub hostname: Option<String>,
-    /// `--default_role` for resources without one.
-    pub default_role: String,
-    /// `--executor_registration_timeout` (1 min).
-    pub executor_registration_timeout: Duration,
-    /// `--executor_shutdown_grace_period` (5 s).
-    pub executor_shutdown_grace_period: Duration,
-    /// `--registration_backoff_factor` (1 s): the first retry is within this, then doubling.
-    pub registration_backoff_factor: Duration,
-    /// `--launcher_dir`: where `mesos-executor` and `mesos-default-executor` are (default: the
-    /// directory of the running binary).
-    pub launcher_dir: Option<PathBuf>,
-    /// The containerizer's flags (`--launcher`, `--isolation`, cgroups, images, fetcher).
-    pub containerizer: ContainerizerFlags,
-    /// `--recover`: `reconnect` (adopt the executors that survived a restart) or `cleanup`
-    /// (kill them, then register as a new agent).
-    pub recover: Recover,
-    /// `--recovery_timeout` (15 min): how long an executor waits for a restarted agent.
-    pub recovery_timeout: Duration,
+libprocess::flags! {
+    /// Flags of `mesos-agent`.
+    #[derive(Clone, Debug)]
+    pub struct AgentFlags {
+        /// The master: host:port (or master@host:port)
+        pub master: String;
+        /// Where sandboxes and checkpoints live (sandboxes under <work_dir>/slaves/)
+        pub work_dir: PathBuf, check not_empty;
+        /// Total resources, e.g. 'cpus:4;mem:4096;ports:[31000-32000]', or a JSON array, or file://path (overrides the detected ones by name)
+        pub resources: Option<String>;
+        /// Attributes, e.g. 'rack:r1;zone:z1'
+        pub attributes: Option<String>;
+        /// The hostname this agent advertises (default: the machine's)
+        pub hostname: Option<String>;
+        /// Role of resources with none given
+        pub default_role: String = "*", check role;
+        /// Time an executor has to subscribe
+        pub executor_registration_timeout: Duration = "1mins", check positive;
+        /// Time an executor has to exit after SHUTDOWN
+        pub executor_shutdown_grace_period: Duration = "5secs";
+        /// First registration retry interval (then doubling, up to 1 min)
+        pub registration_backoff_factor: Duration = "1secs", check positive;
+        /// Directory of mesos-executor, mesos-default-executor and mesos-container-init (default: next to this binary)
+        pub launcher_dir: Option<PathBuf>;
+        /// After a restart: reconnect to surviving executors, or cleanup (kill them)
+        pub recover: Recover = "reconnect";
+        /// How long executors wait for a restarted agent
+        pub recovery_timeout: Duration = "15mins", check positive;
+        /// Containerizers: mesos (the Docker containerizer is not built)
+        pub containerizers: String = "mesos", check only_mesos;
+    }
+    extra |f| {
+        /// The containerizer's flags (`--launcher`, `--isolation`, cgroups, images, fetcher),
+        /// read from the same command line.
+        pub containerizer: ContainerizerFlags = ContainerizerFlags::from_flags(f)?,
+    }
 }
 
 /// `--recover`.
@@ -48,41 +55,126 @@ pub enum Recover {
     Cleanup,
 }
 
-impl Recover {
-    /// From the flag's value.
-    pub fn parse(s: &str) -> Result<Recover, String> {
-        match s {
+impl libprocess::flags::FlagValue for Recover {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        match text {
             "reconnect" => Ok(Recover::Reconnect),
             "cleanup" => Ok(Recover::Cleanup),
-            _ => Err(format!(
-                "Flag '--recover': expecting 'reconnect' or 'cleanup', got '{s}'"
-            )),
+            _ => Err(format!("expecting 'reconnect' or 'cleanup', got '{text}'")),
         }
     }
+}
+
+fn role(name: &str, r: &str) -> Result<(), String> {
+    mesos_api::roles::validate(r).map_err(|e| format!("Flag '--{name}': {e}"))
+}
+
+fn not_empty(name: &str, p: &std::path::Path) -> Result<(), String> {
+    if p.as_os_str().is_empty() {
+        return Err(format!("Flag '--{name}' is required"));
+    }
+    Ok(())
+}
+
+fn only_mesos(name: &str, v: &str) -> Result<(), String> {
+    if v.split(',').map(str::trim).any(|c| c != "mesos") {
+        return Err(format!(
+            "Flag '--{name}': '{v}' is not supported; only the mesos containerizer is"
+        ));
+    }
+    Ok(())
 }
 
 impl AgentFlags {
     /// Flags for an agent of `master` working in `work_dir`, the rest at their defaults.
     pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> AgentFlags {
-        let work_dir: PathBuf = work_dir.into();
-        AgentFlags {
-            master: master.into(),
-            work_dir: work_dir.clone(),
-            resources: None,
-            attributes: None,
-            hostname: None,
-            default_role: "*".into(),
-            executor_registration_timeout: Duration::from_secs(60),
-            executor_shutdown_grace_period: Duration::from_secs(5),
-            registration_backoff_factor: Duration::from_secs(1),
-            launcher_dir: None,
-            containerizer: {
-                let mut c = ContainerizerFlags::new(&work_dir);
-                c.fetcher_cache_dir = work_dir.join("fetch");
-                c
-            },
-            recover: Recover::Reconnect,
-            recovery_timeout: Duration::from_secs(15 * 60),
+        let (master, work_dir): (String, PathBuf) = (master.into(), work_dir.into());
+        AgentFlags::from_defaults(&[
+            ("master", &master),
+            ("work_dir", &work_dir.to_string_lossy()),
+        ])
+        .expect("the agent's defaults parse")
+    }
+
+    /// The agent's flag table with the containerizer's (for loading and `--help`).
+    pub fn table() -> Vec<libprocess::flags::Flag> {
+        let mut t = AgentFlags::FLAGS.to_vec();
+        for f in ContainerizerFlags::FLAGS {
+            if !t.iter().any(|x| x.name == f.name) {
+                t.push(*f);
+            }
         }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libprocess::flags::load;
+
+    fn parse(args: &[&str]) -> Result<AgentFlags, String> {
+        let f = load(
+            "mesos-agent",
+            &AgentFlags::table(),
+            args.iter().map(|s| s.to_string()),
+            |_| None,
+        )
+        .map_err(|e| e.to_string())?;
+        AgentFlags::from_flags(&f)
+    }
+
+    #[test]
+    fn defaults_and_the_containerizer_s_flags_from_one_command_line() {
+        let a = AgentFlags::new("m:5050", "/w");
+        assert_eq!(a.executor_registration_timeout, Duration::from_secs(60));
+        assert_eq!(a.recover, Recover::Reconnect);
+        assert_eq!(a.containerizer.work_dir, PathBuf::from("/w"));
+        assert_eq!(a.containerizer.fetcher_cache_dir, PathBuf::from("/w/fetch"));
+        assert_eq!(a.containerizer.fetcher_cache_size, 2 << 30);
+        let a = parse(&[
+            "--master=m:5050",
+            "--work_dir=/x",
+            "--cgroups_root=mine",
+            "--no-cgroups_enable_cfs",
+            "--fetcher_cache_size=1GB",
+            "--nvidia_gpu_devices=0,1",
+            "--recover=cleanup",
+        ])
+        .unwrap();
+        assert_eq!(a.containerizer.cgroups_root, "mine");
+        assert!(!a.containerizer.cgroups_enable_cfs);
+        assert_eq!(a.containerizer.fetcher_cache_size, 1 << 30);
+        assert_eq!(a.containerizer.nvidia_gpu_devices, Some(vec![0, 1]));
+        assert_eq!(a.containerizer.fetcher_cache_dir, PathBuf::from("/x/fetch"));
+        assert_eq!(a.recover, Recover::Cleanup);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_flag() {
+        let base = ["--master=m:5050", "--work_dir=/x"];
+        for (bad, names) in [
+            ("--work_dir=", "'--work_dir' is required"),
+            ("--recover=maybe", "--recover"),
+            ("--isolation=cgroups/bogus", "cgroups/bogus"),
+            ("--launcher=lxc", "--launcher"),
+            ("--cgroups_root=../up", "--cgroups_root"),
+            (
+                "--image_provisioner_backend=aufs",
+                "--image_provisioner_backend",
+            ),
+            ("--fetcher_cache_size=lots", "--fetcher_cache_size"),
+            ("--containerizers=docker,mesos", "--containerizers"),
+            ("--executor_registration_timeout=0secs", "must be positive"),
+            ("--default_role=-bad", "--default_role"),
+        ] {
+            let mut args = base.to_vec();
+            args.push(bad);
+            let e = parse(&args).expect_err(bad);
+            assert!(e.contains(names), "{bad}: {e}");
+        }
+        assert!(parse(&["--work_dir=/x"])
+            .unwrap_err()
+            .contains("'--master' is required"));
     }
 }

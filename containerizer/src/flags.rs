@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use libprocess::flags::check::positive;
+
 use crate::error::{Error, Result};
 
 /// How a container's first process is started.
@@ -147,66 +149,121 @@ pub fn parse_isolation(s: &str) -> Result<Vec<IsolatorName>> {
     Ok(out)
 }
 
-/// Flags of the containerizer (part of `mesos-agent`'s flags).
-#[derive(Clone, Debug)]
-pub struct ContainerizerFlags {
-    /// `--work_dir`: the containerizer keeps `containers/` (its checkpoints), `provisioner/`
-    /// and `store/` here.
-    pub work_dir: PathBuf,
-    /// `--launcher`.
-    pub launcher: LauncherKind,
-    /// `--isolation`, parsed.
-    pub isolation: Vec<IsolatorName>,
-    /// `--cgroups_hierarchy` (`/sys/fs/cgroup`).
-    pub cgroups_hierarchy: PathBuf,
-    /// `--cgroups_root` (`mesos`).
-    pub cgroups_root: String,
-    /// `--cgroups_enable_cfs`: a CFS quota from `cpus` (ours defaults to true; see the README).
-    pub cgroups_enable_cfs: bool,
-    /// `--cgroups_pids_max`: the most processes in one container (cgroups/pids; none if unset).
-    pub cgroups_pids_max: Option<u64>,
-    /// `--enforce_container_disk_quota`.
-    pub enforce_container_disk_quota: bool,
-    /// `--container_disk_watch_interval` (15 s).
-    pub container_disk_watch_interval: Duration,
-    /// `--docker_registry`: a directory of local images.
-    pub docker_registry: Option<PathBuf>,
-    /// `--docker_store_dir` (`<work_dir>/store/docker`).
-    pub docker_store_dir: Option<PathBuf>,
-    /// `--image_provisioner_backend` (`copy`, or `overlay`).
-    pub image_provisioner_backend: String,
-    /// `--fetcher_cache_dir` (`/tmp/mesos/fetch`).
-    pub fetcher_cache_dir: PathBuf,
-    /// `--fetcher_cache_size` (2 GB).
-    pub fetcher_cache_size: u64,
-    /// `--nvidia_gpu_devices`: which GPUs (by minor number) to manage; all found if unset.
-    pub nvidia_gpu_devices: Option<Vec<u32>>,
-    /// The status-keeping init nested containers without an image start under, when the agent
-    /// has one (see [`crate::init`]); without it their exit status is lost in an agent restart.
-    pub init: Option<crate::init::InitProgram>,
+libprocess::flags! {
+    /// Flags of the containerizer (part of `mesos-agent`'s flags), declared once: the agent's
+    /// `--help` and its `MESOS_*` environment come from this table.
+    #[derive(Clone, Debug)]
+    pub struct ContainerizerFlags {
+        /// Where sandboxes and checkpoints live (the containerizer keeps `containers/`, `provisioner/` and `store/` here)
+        pub work_dir: PathBuf;
+        /// How containers start: linux (namespaces; the default as root) or posix
+        pub launcher: LauncherKind => { LauncherKind::default_for_user() };
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia
+        pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag;
+        /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
+        pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
+        /// The cgroup under which containers get theirs
+        pub cgroups_root: String = "mesos", check cgroup_name;
+        /// Limit CPU with a CFS quota from cpus (cgroups/cpu; ours defaults to true, see docs/containerizer.md)
+        pub cgroups_enable_cfs: bool = "true";
+        /// The most processes a container may have (cgroups/pids)
+        pub cgroups_pids_max: Option<u64>;
+        /// Fail a task whose sandbox outgrows its disk (disk/du)
+        pub enforce_container_disk_quota: bool = "false";
+        /// How often disk/du measures sandboxes
+        pub container_disk_watch_interval: Duration = "15secs", check positive;
+        /// A local directory of images: repo:tag.tar (docker save) archives and OCI layouts
+        pub docker_registry: Option<PathBuf>;
+        /// The image layer store (default <work_dir>/store/docker)
+        pub docker_store_dir: Option<PathBuf>;
+        /// How image rootfses are made: copy or overlay
+        pub image_provisioner_backend: String = "copy", check backend;
+        /// The fetcher's cache (default <work_dir>/fetch)
+        pub fetcher_cache_dir: PathBuf => { work_dir.join("fetch") };
+        /// The fetcher cache's size
+        pub fetcher_cache_size: u64 = "2GB", parse bytes;
+        /// GPUs (by minor number) the agent manages, e.g. '0,1' (gpu/nvidia; all found if unset)
+        pub nvidia_gpu_devices: Option<Vec<u32>>;
+    }
+    extra |_f| {
+        /// The status-keeping init nested containers without an image start under, when the
+        /// agent has one (see [`crate::init`]); without it their exit status is lost in an
+        /// agent restart.
+        pub init: Option<crate::init::InitProgram> = None,
+    }
+}
+
+impl libprocess::flags::FlagValue for LauncherKind {
+    fn parse_flag(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "posix" => Ok(LauncherKind::Posix),
+            "linux" => Ok(LauncherKind::Linux),
+            _ => Err(format!("expecting 'linux' or 'posix', got '{text}'")),
+        }
+    }
+}
+
+/// One isolator by its name (a list of them is `--isolation`, read by [`parse_isolation`],
+/// which also expands `cgroups/all`).
+impl libprocess::flags::FlagValue for IsolatorName {
+    fn parse_flag(text: &str) -> std::result::Result<Self, String> {
+        ALL_ISOLATORS
+            .iter()
+            .copied()
+            .find(|i| i.name() == text)
+            .ok_or_else(|| format!("unknown or unsupported isolator '{text}'"))
+    }
+}
+
+const ALL_ISOLATORS: &[IsolatorName] = &[
+    IsolatorName::PosixCpu,
+    IsolatorName::PosixMem,
+    IsolatorName::PosixRlimits,
+    IsolatorName::FilesystemPosix,
+    IsolatorName::FilesystemLinux,
+    IsolatorName::CgroupsCpu,
+    IsolatorName::CgroupsMem,
+    IsolatorName::CgroupsPids,
+    IsolatorName::NamespacesPid,
+    IsolatorName::DiskDu,
+    IsolatorName::VolumeHostPath,
+    IsolatorName::VolumeSandboxPath,
+    IsolatorName::GpuNvidia,
+];
+
+fn isolation_flag(text: &str) -> std::result::Result<Vec<IsolatorName>, String> {
+    parse_isolation(text).map_err(|e| match e {
+        Error::Invalid(m) => m,
+        other => other.to_string(),
+    })
+}
+
+fn bytes(text: &str) -> std::result::Result<u64, String> {
+    libprocess::flags::parse_bytes(text).ok_or_else(|| format!("'{text}' is not a size like 2GB"))
+}
+
+fn cgroup_name(name: &str, v: &str) -> std::result::Result<(), String> {
+    if v.is_empty() || v.split('/').any(|p| p == "..") {
+        return Err(format!("Flag '--{name}': '{v}' is not a cgroup name"));
+    }
+    Ok(())
+}
+
+fn backend(name: &str, v: &str) -> std::result::Result<(), String> {
+    if v != "copy" && v != "overlay" {
+        return Err(format!(
+            "Flag '--{name}': expecting 'copy' or 'overlay', got '{v}'"
+        ));
+    }
+    Ok(())
 }
 
 impl ContainerizerFlags {
     /// Mesos's defaults under `work_dir`, with `--isolation=posix/cpu,posix/mem`.
     pub fn new(work_dir: impl Into<PathBuf>) -> ContainerizerFlags {
-        ContainerizerFlags {
-            work_dir: work_dir.into(),
-            launcher: LauncherKind::default_for_user(),
-            isolation: parse_isolation("posix/cpu,posix/mem").expect("valid"),
-            cgroups_hierarchy: PathBuf::from("/sys/fs/cgroup"),
-            cgroups_root: "mesos".into(),
-            cgroups_enable_cfs: true,
-            cgroups_pids_max: None,
-            enforce_container_disk_quota: false,
-            container_disk_watch_interval: Duration::from_secs(15),
-            docker_registry: None,
-            docker_store_dir: None,
-            image_provisioner_backend: "copy".into(),
-            fetcher_cache_dir: PathBuf::from("/tmp/mesos/fetch"),
-            fetcher_cache_size: 2 << 30,
-            nvidia_gpu_devices: None,
-            init: None,
-        }
+        let w: PathBuf = work_dir.into();
+        ContainerizerFlags::from_defaults(&[("work_dir", &w.to_string_lossy())])
+            .expect("the containerizer's defaults parse")
     }
 
     /// Whether an isolator is on.

@@ -80,9 +80,9 @@ impl std::fmt::Display for FlagsError {
 }
 
 /// Loaded flags.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Flags {
-    values: HashMap<&'static str, String>,
+    values: HashMap<String, String>,
 }
 
 /// The usage text for a program's flags.
@@ -121,14 +121,14 @@ pub fn load(
             .iter()
             .find(|f| f.name == name || f.aliases.contains(&name))
     };
-    let mut values: HashMap<&'static str, String> = HashMap::new();
+    let mut values: HashMap<String, String> = HashMap::new();
     for f in flags {
         if let Some(d) = f.default {
-            values.insert(f.name, d.to_string());
+            values.insert(f.name.to_string(), d.to_string());
         }
         for n in std::iter::once(&f.name).chain(f.aliases.iter()) {
             if let Some(v) = env(&format!("MESOS_{}", n.to_ascii_uppercase())) {
-                values.insert(f.name, v);
+                values.insert(f.name.to_string(), v);
             }
         }
     }
@@ -149,16 +149,16 @@ pub fn load(
         if let Some(f) = find(&name) {
             match (f.boolean, value) {
                 (true, None) => {
-                    values.insert(f.name, "true".into());
+                    values.insert(f.name.to_string(), "true".into());
                 }
                 (true, Some(v)) => {
                     parse_bool(v).map_err(|e| {
                         FlagsError::Bad(format!("Failed to load flag '{name}': {e}"))
                     })?;
-                    values.insert(f.name, v.to_string());
+                    values.insert(f.name.to_string(), v.to_string());
                 }
                 (false, Some(v)) => {
-                    values.insert(f.name, v.to_string());
+                    values.insert(f.name.to_string(), v.to_string());
                 }
                 (false, None) => {
                     return Err(FlagsError::Bad(format!(
@@ -170,7 +170,7 @@ pub fn load(
         }
         if let Some(f) = name.strip_prefix("no_").and_then(&find) {
             if f.boolean && value.is_none() {
-                values.insert(f.name, "false".into());
+                values.insert(f.name.to_string(), "false".into());
                 continue;
             }
         }
@@ -274,11 +274,17 @@ impl Flags {
             .transpose()
     }
 
+    /// Sets a flag's text (a name of any table: nested flags read the same values).
+    pub fn set(&mut self, name: &str, text: &str) -> Result<(), String> {
+        self.values.insert(name.to_string(), text.to_string());
+        Ok(())
+    }
+
     /// Flags holding only the defaults of `table`.
     pub fn defaults(table: &[Flag]) -> Flags {
         let values = table
             .iter()
-            .filter_map(|f| f.default.map(|d| (f.name, d.to_string())))
+            .filter_map(|f| f.default.map(|d| (f.name.to_string(), d.to_string())))
             .collect();
         Flags { values }
     }
@@ -457,10 +463,41 @@ macro_rules! __flag_default {
     };
 }
 
+/// A computed default (`=> { ... }`) or what a flag's type is when absent (used by
+/// [`flags!`](crate::flags!)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flag_absent {
+    ($name:expr, $ty:ty,) => {
+        <$ty as $crate::flags::FlagValue>::absent($name)?
+    };
+    ($name:expr, $ty:ty, $d:block) => {
+        $d
+    };
+}
+
+/// Parses a flag's text by its type, or with the field's own parser (`, parse f`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flag_parse {
+    ($text:expr, $ty:ty,) => {
+        <$ty as $crate::flags::FlagValue>::parse_flag($text)
+    };
+    ($text:expr, $ty:ty, $p:path) => {
+        $p($text)
+    };
+}
+
 /// Declares a struct of flags, each once: its doc comment is its help, `| alias` adds the
-/// names it also answers to, `= "text"` its default (parsed by its type as if given), and
-/// `, check f` checks its parsed value (see [`check`](crate::flags::check)). Fields after
-/// `extra` are not flags (set in code; their defaults are expressions).
+/// names it also answers to, `= "text"` its default (parsed as if given), `=> { expr }` a
+/// default computed from the flags declared before it (not shown in `--help`), `, parse f` a
+/// parser of its own (`fn(&str) -> Result<T, String>`) instead of its type's [`FlagValue`],
+/// and `, check f` checks its parsed value (see [`check`](crate::flags::check)). Fields in
+/// `extra |f| { ... }` are not flags: their values are expressions that may use the loaded
+/// flags `f` and the flags declared above.
+///
+/// The macro makes the struct, `FLAGS` (its table, for [`load`] and `--help`), `from_flags`
+/// and `from_defaults`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -471,15 +508,18 @@ macro_rules! __flag_default {
 ///         /// Time between rounds
 ///         pub interval | round_interval: Duration = "1secs", check libprocess::flags::check::positive;
 ///         /// Where to write
-///         pub out: Option<std::path::PathBuf>;
+///         pub dir: std::path::PathBuf = "/tmp";
+///         /// Where to keep the cache (default: <dir>/cache)
+///         pub cache: std::path::PathBuf => { dir.join("cache") };
 ///     }
-///     extra {
+///     extra |_f| {
 ///         /// Not a flag.
 ///         pub rounds: u32 = 3,
 ///     }
 /// }
-/// let d = Demo::default();
+/// let d = Demo::from_defaults(&[]).unwrap();
 /// assert_eq!(d.interval, Duration::from_secs(1));
+/// assert_eq!(d.cache, std::path::Path::new("/tmp/cache"));
 /// assert_eq!(Demo::FLAGS[0].aliases, ["round_interval"]);
 /// let f = libprocess::flags::load("demo", Demo::FLAGS, ["--round_interval=0secs".to_string()], |_| None).unwrap();
 /// assert!(Demo::from_flags(&f).unwrap_err().contains("must be positive"));
@@ -491,11 +531,13 @@ macro_rules! flags {
         $vis:vis struct $name:ident {
             $(
                 $(#[doc = $doc:literal])*
-                $fvis:vis $field:ident $(| $alias:ident)* : $ty:ty $(= $default:literal)? $(, check $check:path)* ;
+                $fvis:vis $field:ident $(| $alias:ident)* : $ty:ty
+                    $(= $default:literal)? $(=> $dexpr:block)?
+                    $(, parse $parser:path)? $(, check $check:path)* ;
             )*
         }
         $(
-            extra {
+            extra |$f:ident| {
                 $(
                     $(#[$em:meta])*
                     $evis:vis $efield:ident : $ety:ty = $eexpr:expr
@@ -522,25 +564,37 @@ macro_rules! flags {
             ];
 
             /// These flags from loaded ones (a flag missing from them takes its default),
-            /// each parsed by its type and checked.
-            pub fn from_flags(f: &$crate::flags::Flags) -> ::std::result::Result<Self, String> {
-                Ok($name {
-                    $( $field: {
-                        let v: $ty = f.value(stringify!($field), $crate::__flag_default!($($default)?))?;
-                        $( $check(stringify!($field), &v)?; )*
+            /// each parsed and checked.
+            #[allow(clippy::redundant_closure_call, unused_variables)]
+            pub fn from_flags(
+                flags: &$crate::flags::Flags,
+            ) -> ::std::result::Result<Self, String> {
+                $(
+                    let $field: $ty = {
+                        let name = stringify!($field);
+                        let v: $ty = match flags.get(name).or($crate::__flag_default!($($default)?)) {
+                            Some(text) => $crate::__flag_parse!(text, $ty, $($parser)?)
+                                .map_err(|e| format!("Flag '--{name}': {e}"))?,
+                            None => $crate::__flag_absent!(name, $ty, $($dexpr)?),
+                        };
+                        $( $check(name, &v)?; )*
                         v
-                    }, )*
-                    $($( $efield: $eexpr, )*)?
+                    };
+                )*
+                $( let $f = flags; )?
+                Ok($name {
+                    $($($efield: $eexpr,)*)?
+                    $( $field, )*
                 })
             }
-        }
 
-        impl ::std::default::Default for $name {
-            fn default() -> Self {
-                match Self::from_flags(&$crate::flags::Flags::defaults(Self::FLAGS)) {
-                    Ok(v) => v,
-                    Err(e) => panic!("the defaults of {} do not parse: {e}", stringify!($name)),
+            /// These flags at their defaults, with `given` (name, text) pairs set.
+            pub fn from_defaults(given: &[(&str, &str)]) -> ::std::result::Result<Self, String> {
+                let mut flags = $crate::flags::Flags::defaults(Self::FLAGS);
+                for (k, v) in given {
+                    flags.set(k, v)?;
                 }
+                Self::from_flags(&flags)
             }
         }
     };

@@ -29,15 +29,21 @@ libprocess::flags! {
         /// Completed tasks kept in memory per framework for the state endpoints
         pub max_completed_tasks_per_framework: usize = "1000";
     }
-    extra {
+    extra |_f| {
         /// Heartbeat period announced to frameworks (15 s; not a flag in Mesos either).
         pub heartbeat_interval: Duration = Duration::from_secs(15),
     }
 }
 
+impl Default for MasterFlags {
+    fn default() -> MasterFlags {
+        MasterFlags::from_defaults(&[]).expect("the master's defaults parse")
+    }
+}
+
 /// `--registry`: only `in_memory` until the durable registry lands (never accepted and
 /// ignored).
-fn in_memory(name: &str, v: &String) -> Result<(), String> {
+fn in_memory(name: &str, v: &str) -> Result<(), String> {
     if v != "in_memory" {
         return Err(format!(
             "Flag '--{name}': '{v}' is not supported yet; only 'in_memory' is"

@@ -306,9 +306,26 @@ impl Agent {
             "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
             "GET_TASKS" => ok(respond(&kind, self.v1_tasks())),
             "GET_CONTAINERS" => ok(respond(&kind, self.v1_containers())),
+            // Answered once the container has launched, as Mesos does (a task is not RUNNING
+            // before its process exists).
             "LAUNCH_NESTED_CONTAINER" => {
-                self.launch_nested(&body)?;
-                ok(HttpResponse::empty(200))
+                let key = self.launch_nested(&body)?;
+                let (tx, rx) = oneshot::channel();
+                if let Some(n) = self.nested.get_mut(&key) {
+                    n.launch_waiters.push(tx);
+                }
+                Ok(Reply::Later(Box::pin(async move {
+                    match rx.await {
+                        Ok(Ok(())) => HttpResponse::empty(200),
+                        Ok(Err(why)) => {
+                            HttpResponse::text(500, format!("Failed to launch container: {why}"))
+                        }
+                        Err(_) => HttpResponse::text(
+                            500,
+                            "Failed to launch container: it ended before launching",
+                        ),
+                    }
+                })))
             }
             "LAUNCH_NESTED_CONTAINER_SESSION" => self.launch_nested_session(&body),
             "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
@@ -485,6 +502,7 @@ impl Agent {
                 container: Some(container),
                 exit: None,
                 waiters: Vec::new(),
+                launch_waiters: Vec::new(),
             },
         );
         Ok(key)
@@ -563,10 +581,18 @@ impl Agent {
                 mesos_containerizer::Event::Launched { os_pid: pid } => {
                     if let Some(n) = a.nested.get_mut(&k) {
                         n.os_pid = Some(pid);
+                        for w in n.launch_waiters.drain(..) {
+                            let _ = w.send(Ok(()));
+                        }
                     }
                 }
                 mesos_containerizer::Event::Failed(why) => {
-                    tracing::warn!(container = %k, "nested container failed to launch: {why}")
+                    tracing::warn!(container = %k, "nested container failed to launch: {why}");
+                    if let Some(n) = a.nested.get_mut(&k) {
+                        for w in n.launch_waiters.drain(..) {
+                            let _ = w.send(Err(why.clone()));
+                        }
+                    }
                 }
                 mesos_containerizer::Event::Terminated(t) => a.nested_exited(&k, t.status),
             });
@@ -639,6 +665,7 @@ impl Agent {
                             container: Some(c),
                             exit: None,
                             waiters: Vec::new(),
+                            launch_waiters: Vec::new(),
                         },
                     );
                     adopted.push(id);

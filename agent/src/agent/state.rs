@@ -77,6 +77,8 @@ pub(super) struct Nested {
     /// Exit status once it ended (a wait status, as Mesos reports it).
     pub(super) exit: Option<i32>,
     pub(super) waiters: Vec<oneshot::Sender<Option<i32>>>,
+    /// LAUNCH_NESTED_CONTAINER calls answered once it has launched (or failed to).
+    pub(super) launch_waiters: Vec<oneshot::Sender<Result<(), String>>>,
 }
 
 /// Nested containers by their id chain joined with '/'.

@@ -1,20 +1,18 @@
 //! `mesos-agent`: an agent of `--master`, sandboxes under `--work_dir`.
 
+use mesos_agent::AgentFlags;
 use mesos_cli::flags::load_or_exit;
-use mesos_cli::{
-    agent_flags, bind, die, merge, start_agent, wait_for_signal, NetworkFlags, AGENT_FLAGS,
-};
+use mesos_cli::{bind, die, merge, start_agent, wait_for_signal, NetworkFlags, AGENT_PORT};
 
 fn main() {
     mesos_agent::executor::run_if_requested();
-    let table = merge(&[NetworkFlags::FLAGS, AGENT_FLAGS]);
+    let table = merge(&[NetworkFlags::FLAGS, AGENT_PORT, &AgentFlags::table()]);
     let f = load_or_exit("mesos-agent", &table);
-    let master = f.required("master").unwrap_or_else(|e| die(e)).to_string();
-    let work_dir = f
-        .required("work_dir")
-        .unwrap_or_else(|e| die(e))
-        .to_string();
-    let af = agent_flags(&f, &master, &work_dir).unwrap_or_else(|e| die(e));
+    let af = AgentFlags::from_flags(&f).unwrap_or_else(|e| die(e));
+    if af.master.is_empty() {
+        die("Flag '--master' is required");
+    }
+    let master = af.master.clone();
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
         let r = bind(&f, None).await.unwrap_or_else(|e| die(e));

@@ -57,7 +57,7 @@ libprocess::flags! {
 }
 
 /// `--role` must be a valid role name.
-fn role(name: &str, r: &String) -> Result<(), String> {
+fn role(name: &str, r: &str) -> Result<(), String> {
     mesos_api::roles::validate(r).map_err(|e| format!("Flag '--{name}': {e}"))
 }
 

@@ -3,7 +3,7 @@
 use mesos_cli::flags::{load_or_exit, Flag};
 use mesos_cli::{
     agent_flags, bind, die, merge, start_agent, start_master, wait_for_signal, NetworkFlags,
-    AGENT_FLAGS, MASTER_PORT,
+    MASTER_PORT,
 };
 use mesos_master::MasterFlags;
 
@@ -18,7 +18,7 @@ const LOCAL_FLAGS: &[Flag] = &[
 
 fn main() {
     mesos_agent::executor::run_if_requested();
-    let agent_only: Vec<Flag> = AGENT_FLAGS
+    let agent_only: Vec<Flag> = mesos_agent::AgentFlags::table()
         .iter()
         .filter(|f| f.name != "master")
         .copied()
