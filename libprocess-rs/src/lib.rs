@@ -14,6 +14,7 @@ mod error;
 pub mod filter;
 pub mod flags;
 pub mod http;
+pub mod http_client;
 mod message;
 pub mod metrics;
 mod process;

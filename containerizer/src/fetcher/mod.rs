@@ -1,45 +1,33 @@
 //! The fetcher: brings a task's `CommandInfo.uris` into its sandbox before it launches.
 //!
-//! A URI is an absolute path, a `file:///path` URL or an `http://` URL (read by a small blocking
-//! HTTP/1.1 client that follows up to five redirects). The file lands in the sandbox under its
-//! basename or `output_file`. `executable` makes it mode 0755 and skips extraction; otherwise
-//! archives are extracted into the sandbox with the system's `tar`, `gzip` and `unzip`, keeping
-//! the archive itself. URIs marked `cache` are kept per user under `--fetcher_cache_dir`, least
-//! recently used first out once `--fetcher_cache_size` would be passed; a cache hit never reads
-//! the source. Everything here blocks: call it from a blocking thread.
+//! A URI is an absolute path, a `file:///path` URL or an `http://` URL (read with the runtime's
+//! HTTP client, following up to five redirects, streamed to the file). The file lands in the
+//! sandbox under its basename or `output_file`. `executable` makes it mode 0755 and skips
+//! extraction; otherwise archives are extracted into the sandbox with the system's `tar`, `gzip`
+//! and `unzip`, keeping the archive itself. URIs marked `cache` are kept per user under
+//! `--fetcher_cache_dir`, least recently used first out once `--fetcher_cache_size` would be
+//! passed; a cache hit never reads the source. Everything here blocks: call it from a blocking
+//! thread.
+//!
+//! This module is the API and the planning (which source, which name in the sandbox); its
+//! children are leaves that import nothing from it: `cache` (the LRU cache), `download`
+//! (local and `http://` sources) and `extract` (archives).
 
-use std::collections::HashMap;
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+mod cache;
+mod download;
+mod extract;
+
+use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use mesos_api::protocol::task::CommandUri;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-
-/// Connect, read and write timeout of the HTTP client.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
-/// How many redirects one HTTP fetch follows.
-const MAX_REDIRECTS: usize = 5;
-/// The most bytes a response's status line and headers may take.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Names part-written cache files uniquely.
-static PARTIAL: AtomicU64 = AtomicU64::new(0);
-
-/// An internal result whose error says why; [`Fetcher::fetch`] adds the URI.
-type Why<T> = std::result::Result<T, String>;
-
-/// Turns an I/O error about `path` into a reason.
-fn why<'a>(what: &'a str, path: &'a Path) -> impl FnOnce(io::Error) -> String + 'a {
-    move |e| format!("{what} '{}': {e}", path.display())
-}
+use cache::Cache;
+use download::{download, Source};
+use extract::{archive_kind, extract};
 
 /// The fetcher's settings: `--fetcher_cache_dir` and `--fetcher_cache_size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,28 +60,7 @@ pub struct FetchReport {
 
 /// Fetches URIs into sandboxes and owns the LRU cache; share it between threads.
 pub struct Fetcher {
-    config: FetcherConfig,
-    cache: Mutex<Cache>,
-}
-
-/// The cache's bookkeeping, keyed by the cached file's path.
-#[derive(Default)]
-struct Cache {
-    entries: HashMap<PathBuf, CacheEntry>,
-    bytes: u64,
-    tick: u64,
-}
-
-struct CacheEntry {
-    uri: String,
-    size: u64,
-    last_used: u64,
-}
-
-/// Where a URI is read from.
-enum Source {
-    Local(PathBuf),
-    Http(String),
+    cache: Cache,
 }
 
 /// A checked URI: its source and its path relative to the sandbox.
@@ -102,24 +69,12 @@ struct Plan {
     name: PathBuf,
 }
 
-/// How an archive is extracted.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Archive {
-    Tar,
-    Gzip,
-    Zip,
-}
-
 impl Fetcher {
     /// A fetcher whose cache starts empty: old contents of `cache_dir` are removed and the
     /// directory is created (failures are logged; caching then fails per URI, not fetching).
     pub fn new(config: FetcherConfig) -> Fetcher {
-        if let Err(e) = reset_dir(&config.cache_dir) {
-            warn!(dir = %config.cache_dir.display(), "Failed to reset the fetcher cache: {e}");
-        }
         Fetcher {
-            config,
-            cache: Mutex::new(Cache::default()),
+            cache: Cache::new(config.cache_dir, config.cache_size),
         }
     }
 
@@ -153,20 +108,15 @@ impl Fetcher {
 
     /// How many files the cache holds.
     pub fn cache_entries(&self) -> usize {
-        self.lock().entries.len()
+        self.cache.entries()
     }
 
     /// How many bytes the cache holds.
     pub fn cache_bytes(&self) -> u64 {
-        self.lock().bytes
+        self.cache.bytes()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Cache> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
+    /// Fetches one checked URI; the error says why, [`Fetcher::fetch`] adds the URI.
     fn fetch_one(
         &self,
         uri: &CommandUri,
@@ -174,22 +124,17 @@ impl Fetcher {
         sandbox: &Path,
         user: &str,
         report: &mut FetchReport,
-    ) -> Why<()> {
+    ) -> std::result::Result<(), String> {
         let dest = sandbox.join(&plan.name);
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(why("create directory", parent))?;
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("create directory '{}': {e}", parent.display()))?;
         }
         let cached = uri.cache == Some(true);
         info!(uri = %uri.value, dest = %dest.display(), cached, "Fetching URI");
-        let key = cached.then(|| {
-            let hash = fnv1a(uri.value.as_bytes());
-            self.config
-                .cache_dir
-                .join(user)
-                .join(format!("{hash:016x}"))
-        });
+        let key = cached.then(|| self.cache.key(user, &uri.value));
         let hit = match &key {
-            Some(key) => self.copy_from_cache(key, &uri.value, &dest)?,
+            Some(key) => self.cache.copy_out(key, &uri.value, &dest)?,
             None => false,
         };
         if hit {
@@ -198,14 +143,14 @@ impl Fetcher {
             download(&plan.source, &dest)?;
             report.downloaded += 1;
             if let Some(key) = &key {
-                if let Err(e) = self.store_in_cache(key, &uri.value, &dest) {
+                if let Err(e) = self.cache.store(key, &uri.value, &dest) {
                     warn!(uri = %uri.value, "Failed to cache the fetched file: {e}");
                 }
             }
         }
         if uri.executable == Some(true) {
             fs::set_permissions(&dest, fs::Permissions::from_mode(0o755))
-                .map_err(why("make executable", &dest))?;
+                .map_err(|e| format!("make executable '{}': {e}", dest.display()))?;
         } else if let Some(kind) = archive_kind(&plan.name).filter(|_| uri.extract) {
             extract(kind, &dest, sandbox)?;
             report.extracted += 1;
@@ -213,117 +158,6 @@ impl Fetcher {
         info!(uri = %uri.value, dest = %dest.display(), hit, "Fetched URI");
         Ok(())
     }
-
-    /// Copies the cached file for `uri` to `dest`; false when it is not cached.
-    fn copy_from_cache(&self, key: &Path, uri: &str, dest: &Path) -> Why<bool> {
-        let mut cache = self.lock();
-        cache.tick += 1;
-        let tick = cache.tick;
-        let Some(entry) = cache.entries.get_mut(key) else {
-            return Ok(false);
-        };
-        if entry.uri != uri {
-            return Ok(false); // A hash collision: fetch this one uncached.
-        }
-        match fs::copy(key, dest) {
-            Ok(_) => {
-                entry.last_used = tick;
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let size = entry.size;
-                cache.entries.remove(key);
-                cache.bytes = cache.bytes.saturating_sub(size);
-                Ok(false)
-            }
-            Err(e) => Err(why("copy from the fetcher cache", key)(e)),
-        }
-    }
-
-    /// Puts a copy of `fetched` into the cache under `key`, evicting the least recently used
-    /// entries to make room; a file bigger than the whole cache is not cached.
-    fn store_in_cache(&self, key: &Path, uri: &str, fetched: &Path) -> Why<()> {
-        let size = fs::metadata(fetched).map_err(why("stat", fetched))?.len();
-        if size > self.config.cache_size {
-            info!(
-                uri,
-                size, "Not caching a file bigger than the fetcher cache"
-            );
-            return Ok(());
-        }
-        let dir = key.parent().unwrap_or(&self.config.cache_dir);
-        fs::create_dir_all(dir).map_err(why("create cache directory", dir))?;
-        let n = PARTIAL.fetch_add(1, Ordering::Relaxed);
-        let partial = key.with_extension(format!("partial-{}-{n}", std::process::id()));
-        if let Err(e) = fs::copy(fetched, &partial) {
-            let _ = fs::remove_file(&partial);
-            return Err(why("copy into the fetcher cache", &partial)(e));
-        }
-        let mut cache = self.lock();
-        if cache.entries.contains_key(key) {
-            let _ = fs::remove_file(&partial);
-            return Ok(());
-        }
-        while cache.bytes + size > self.config.cache_size {
-            let Some(victim) = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.last_used)
-                .map(|(path, _)| path.clone())
-            else {
-                break;
-            };
-            if let Some(entry) = cache.entries.remove(&victim) {
-                cache.bytes = cache.bytes.saturating_sub(entry.size);
-                info!(uri = %entry.uri, size = entry.size, "Evicting from the fetcher cache");
-            }
-            if let Err(e) = fs::remove_file(&victim) {
-                warn!(path = %victim.display(), "Failed to remove an evicted cache file: {e}");
-            }
-        }
-        if let Err(e) = fs::rename(&partial, key) {
-            let _ = fs::remove_file(&partial);
-            return Err(why("rename into the fetcher cache", key)(e));
-        }
-        cache.tick += 1;
-        let last_used = cache.tick;
-        let uri = uri.to_string();
-        cache.entries.insert(
-            key.to_path_buf(),
-            CacheEntry {
-                uri,
-                size,
-                last_used,
-            },
-        );
-        cache.bytes += size;
-        Ok(())
-    }
-}
-
-/// Removes everything in `dir` (but never `/`) and makes sure it exists.
-fn reset_dir(dir: &Path) -> io::Result<()> {
-    if dir.as_os_str().is_empty() || dir == Path::new("/") {
-        return Err(io::Error::other("refusing to clear it"));
-    }
-    if dir.is_dir() {
-        for entry in fs::read_dir(dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                fs::remove_dir_all(entry.path())?;
-            } else {
-                fs::remove_file(entry.path())?;
-            }
-        }
-    }
-    fs::create_dir_all(dir)
-}
-
-/// 64-bit FNV-1a: a stable name for a URI in the cache.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Checks a URI and works out where it comes from and where it lands.
@@ -393,311 +227,14 @@ fn check_output_file(uri: &str, out: &str) -> Result<PathBuf> {
     )))
 }
 
-/// Reads `source` into `dest`; the error says why, the caller adds the URI.
-fn download(source: &Source, dest: &Path) -> Why<()> {
-    match source {
-        Source::Local(path) => {
-            let meta = fs::metadata(path).map_err(|e| format!("'{}': {e}", path.display()))?;
-            if meta.is_dir() {
-                return Err(format!("'{}' is a directory", path.display()));
-            }
-            fs::copy(path, dest)
-                .map(drop)
-                .map_err(|e| format!("copy '{}' to '{}': {e}", path.display(), dest.display()))
-        }
-        Source::Http(url) => http_download(url, dest).inspect_err(|_| {
-            let _ = fs::remove_file(dest);
-        }),
-    }
-}
-
-/// An `http://` URL taken apart.
-struct HttpUrl {
-    authority: String,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-impl HttpUrl {
-    fn parse(url: &str) -> Why<HttpUrl> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or(format!("'{url}' is not a URL"))?;
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(format!("'{url}': scheme '{scheme}' is not supported"));
-        }
-        let rest = rest.split('#').next().unwrap_or("");
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], rest[i..].to_string()),
-            None => (rest, "/".to_string()),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path
-        };
-        if authority.contains('@') {
-            return Err(format!(
-                "'{url}': credentials in http URIs are not supported"
-            ));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, p)) if !authority.ends_with(']') => (
-                host,
-                p.parse().map_err(|_| format!("'{url}': bad port '{p}'"))?,
-            ),
-            _ => (authority, 80),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(format!("'{url}' has no host"));
-        }
-        Ok(HttpUrl {
-            authority: authority.to_string(),
-            host: host.to_string(),
-            port,
-            path,
-        })
-    }
-
-    /// Where a `Location` header points, as an absolute URL.
-    fn resolve(&self, location: &str) -> String {
-        if location.contains("://") {
-            location.to_string()
-        } else if let Some(rest) = location.strip_prefix("//") {
-            format!("http://{rest}")
-        } else if location.starts_with('/') {
-            format!("http://{}{location}", self.authority)
-        } else {
-            let path = self.path.split('?').next().unwrap_or("/");
-            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-            format!("http://{}{dir}{location}", self.authority)
-        }
-    }
-
-    fn connect(&self) -> Why<TcpStream> {
-        let target = format!("{}:{}", self.host, self.port);
-        let addrs = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve '{}': {e}", self.host))?;
-        let mut last = format!("no address for '{}'", self.host);
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, HTTP_TIMEOUT) {
-                Ok(stream) => {
-                    let timeouts = stream
-                        .set_read_timeout(Some(HTTP_TIMEOUT))
-                        .and_then(|_| stream.set_write_timeout(Some(HTTP_TIMEOUT)));
-                    timeouts.map_err(|e| format!("socket to {target}: {e}"))?;
-                    return Ok(stream);
-                }
-                Err(e) => last = format!("cannot connect to {target}: {e}"),
-            }
-        }
-        Err(last)
-    }
-}
-
-/// GETs `url` into `dest`, following redirects; non-2xx answers are errors.
-fn http_download(url: &str, dest: &Path) -> Why<()> {
-    let mut current = url.to_string();
-    for _ in 0..=MAX_REDIRECTS {
-        let target = HttpUrl::parse(&current)?;
-        let mut stream = target.connect()?;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: mesos-fetcher\r\nAccept: */*\r\n\
-             Connection: close\r\n\r\n",
-            target.path, target.authority
-        );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| format!("sending the request to {}: {e}", target.authority))?;
-        let mut reader = BufReader::new(stream);
-        let (status, reason, headers) = read_head(&mut reader)?;
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        };
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
-            let location = header("location").ok_or(format!(
-                "HTTP status {status} {reason} without a Location header"
-            ))?;
-            current = target.resolve(location);
-            info!(from = %url, to = %current, "Following an HTTP redirect");
-            continue;
-        }
-        if !(200..300).contains(&status) {
-            return Err(format!("HTTP status {status} {reason}"));
-        }
-        let file = File::create(dest).map_err(|e| format!("create '{}': {e}", dest.display()))?;
-        let mut out = BufWriter::new(file);
-        let chunked =
-            header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-        if chunked {
-            read_chunked(&mut reader, &mut out)?;
-        } else if let Some(len) = header("content-length") {
-            let len: u64 = len
-                .parse()
-                .map_err(|_| format!("bad Content-Length '{len}'"))?;
-            let got = io::copy(&mut (&mut reader).take(len), &mut out)
-                .map_err(|e| format!("reading the body: {e}"))?;
-            if got < len {
-                return Err(format!("connection closed after {got} of {len} body bytes"));
-            }
-        } else {
-            io::copy(&mut reader, &mut out).map_err(|e| format!("reading the body: {e}"))?;
-        }
-        return out
-            .flush()
-            .map_err(|e| format!("writing '{}': {e}", dest.display()));
-    }
-    Err(format!("more than {MAX_REDIRECTS} redirects"))
-}
-
-/// One CRLF-terminated line, at most `*budget` bytes (taken off the budget).
-fn read_line(r: &mut impl BufRead, budget: &mut usize) -> Why<String> {
-    let mut buf = Vec::new();
-    let n = (&mut *r)
-        .take(*budget as u64 + 1)
-        .read_until(b'\n', &mut buf)
-        .map_err(|e| format!("reading the response: {e}"))?;
-    if n == 0 || buf.last() != Some(&b'\n') {
-        return Err(if n > *budget {
-            "response line too long".into()
-        } else {
-            "connection closed in the middle of the response".into()
-        });
-    }
-    *budget -= n;
-    let line = String::from_utf8_lossy(&buf);
-    Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-type Head = (u16, String, Vec<(String, String)>);
-
-/// The status line and headers of a response.
-fn read_head(r: &mut impl BufRead) -> Why<Head> {
-    let mut budget = MAX_HEAD_BYTES;
-    let status_line = read_line(r, &mut budget)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let Some(status) = status.filter(|_| version.starts_with("HTTP/")) else {
-        return Err(format!("bad HTTP status line '{status_line}'"));
-    };
-    let reason = parts.next().unwrap_or("").trim().to_string();
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(r, &mut budget)?;
-        if line.is_empty() {
-            return Ok((status, reason, headers));
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or(format!("bad HTTP header line '{line}'"))?;
-        headers.push((name.trim().to_string(), value.trim().to_string()));
-    }
-}
-
-/// Decodes a chunked body into `out`.
-fn read_chunked(r: &mut impl BufRead, out: &mut impl Write) -> Why<()> {
-    loop {
-        let line = read_line(r, &mut 4096)?;
-        let size = line.split(';').next().unwrap_or("").trim();
-        let size = u64::from_str_radix(size, 16).map_err(|_| format!("bad chunk size '{size}'"))?;
-        if size == 0 {
-            // Trailers end with an empty line; a server that just closes is fine too.
-            while let Ok(trailer) = read_line(r, &mut 4096) {
-                if trailer.is_empty() {
-                    break;
-                }
-            }
-            return Ok(());
-        }
-        let got = io::copy(&mut (&mut *r).take(size), out)
-            .map_err(|e| format!("reading a chunk: {e}"))?;
-        if got < size {
-            return Err(format!(
-                "connection closed after {got} of a {size}-byte chunk"
-            ));
-        }
-        if !read_line(r, &mut 4096)?.is_empty() {
-            return Err("a chunk is not followed by CRLF".into());
-        }
-    }
-}
-
-/// Which archive a file name says it is.
-fn archive_kind(name: &Path) -> Option<Archive> {
-    const TARS: [&str; 7] = [
-        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
-    ];
-    let name = name.file_name()?.to_str()?;
-    if TARS.iter().any(|suffix| name.ends_with(suffix)) {
-        Some(Archive::Tar)
-    } else if name.ends_with(".gz") {
-        Some(Archive::Gzip)
-    } else if name.ends_with(".zip") {
-        Some(Archive::Zip)
-    } else {
-        None
-    }
-}
-
-/// Extracts `archive` into `sandbox` with the system tools.
-fn extract(kind: Archive, archive: &Path, sandbox: &Path) -> Why<()> {
-    match kind {
-        Archive::Tar => run(Command::new("tar")
-            .arg("-C")
-            .arg(sandbox)
-            .arg("-xf")
-            .arg(archive)),
-        Archive::Zip => run(Command::new("unzip")
-            .args(["-o", "-q", "-d"])
-            .arg(sandbox)
-            .arg(archive)),
-        Archive::Gzip => {
-            let name = archive.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let stem = name.strip_suffix(".gz").unwrap_or("");
-            if stem.is_empty() {
-                return Err(format!("'{name}' has no name left once '.gz' is removed"));
-            }
-            let out = sandbox.join(stem);
-            let file =
-                File::create(&out).map_err(|e| format!("create '{}': {e}", out.display()))?;
-            run(Command::new("gzip").arg("-dc").arg(archive).stdout(file)).inspect_err(|_| {
-                let _ = fs::remove_file(&out);
-            })
-        }
-    }
-}
-
-/// Runs an extraction tool; a failure carries its stderr.
-fn run(command: &mut Command) -> Why<()> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let output = command
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(format!(
-        "{program} failed ({}): {}",
-        output.status,
-        stderr.trim()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
+    use std::process::Command;
     use std::slice::from_ref;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::thread::{self, JoinHandle};
 
     /// A fresh directory under the system temp dir, removed on drop.
