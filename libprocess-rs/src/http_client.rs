@@ -184,6 +184,8 @@ pub async fn send(
         })?;
         req.headers_mut().append(name, value);
     }
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| io::Error::other("the HTTP client runs inside a tokio runtime"))?;
     let (mut sender, conn) = http1::Builder::new()
         .title_case_headers(true)
         .max_header_size(MAX_HEAD_BYTES)
@@ -192,7 +194,7 @@ pub async fn send(
         .map_err(from_hyper)?;
     // The connection ends once the response is read (or the body dropped), as `sender` is
     // dropped below; its errors reach the response or the body.
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let _ = conn.await;
     });
     let resp = sender.send_request(req).await.map_err(from_hyper)?;
