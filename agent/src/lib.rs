@@ -14,6 +14,7 @@
 
 mod agent;
 pub mod detector;
+pub mod error;
 pub mod executor;
 pub mod flags;
 pub mod httpc;
@@ -25,6 +26,7 @@ pub mod status_update_manager;
 
 pub use agent::Agent;
 pub use detector::master_upid;
+pub use error::AgentError;
 pub use flags::AgentFlags;
 
 /// Paths Mesos serves without the agent's id prefix, with the agent route each maps to: a

@@ -106,7 +106,7 @@ pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, String
         Some(a) => Attributes::parse(a).map_err(|e| format!("Flag '--attributes': {e}"))?,
         None => Attributes::default(),
     };
-    let agent = Agent::new(flags, resources, attributes)?;
+    let agent = Agent::new(flags, resources, attributes).map_err(|e| e.to_string())?;
     let id = rt.unique_id("slave");
     let pid = rt
         .spawn(&id, agent)

@@ -21,7 +21,7 @@ pub enum Error {
         /// The message name.
         name: String,
         /// What the codec said.
-        source: postcard::Error,
+        source: crate::codec::CodecError,
     },
     /// A socket operation failed.
     #[error("I/O error: {0}")]

@@ -63,7 +63,7 @@ pub struct MessageCopy {
 
 impl MessageCopy {
     /// Decodes the body.
-    pub fn decode<M: serde::de::DeserializeOwned>(&self) -> Result<M, postcard::Error> {
+    pub fn decode<M: serde::de::DeserializeOwned>(&self) -> Result<M, crate::codec::CodecError> {
         codec::decode(&self.body)
     }
 }

@@ -68,7 +68,7 @@ impl From<String> for Name {
 /// encode itself if the receiver expects a different Rust type under the same name.
 pub trait LocalBody: Send {
     /// Encodes the value with the runtime's codec.
-    fn encode(&self) -> std::result::Result<Vec<u8>, postcard::Error>;
+    fn encode(&self) -> std::result::Result<Vec<u8>, crate::codec::CodecError>;
     /// The value, for downcasting.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
     /// The concrete type's id.
@@ -76,7 +76,7 @@ pub trait LocalBody: Send {
 }
 
 impl<T: Serialize + Send + 'static> LocalBody for T {
-    fn encode(&self) -> std::result::Result<Vec<u8>, postcard::Error> {
+    fn encode(&self) -> std::result::Result<Vec<u8>, crate::codec::CodecError> {
         codec::encode_vec(self)
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {

@@ -132,9 +132,17 @@ impl Agent {
         fid: &FrameworkID,
         eid: &ExecutorID,
     ) -> HttpResponse {
-        let framework_info = self.frameworks[fid].info.clone();
+        let Some(framework_info) = self.frameworks.get(fid).map(|f| f.info.clone()) else {
+            return HttpResponse::bad_request(format!(
+                "Framework '{fid}' is not known to this agent"
+            ));
+        };
         let agent_info = self.info.clone();
-        let e = self.executor_mut(fid, eid).expect("checked by caller");
+        let Some(e) = self.executor_mut(fid, eid) else {
+            return HttpResponse::bad_request(format!(
+                "Executor '{eid}' of framework '{fid}' is not known to this agent"
+            ));
+        };
         let (resp, tx) = HttpResponse::stream("application/json");
         let ev = exec_api::Event {
             subscribed: Some(exec_api::Subscribed {

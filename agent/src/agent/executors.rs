@@ -20,6 +20,7 @@ use mesos_containerizer::{
 use super::executor_api::{event_record, launch_record};
 use super::state::{ExecKind, Executor, Framework, Queued};
 use super::Agent;
+use crate::error::AgentError;
 use crate::{paths, programs};
 
 impl Agent {
@@ -136,13 +137,12 @@ impl Agent {
             };
             match self.launch_executor(ctx, &fid, info, kind, &task_infos) {
                 Ok(e) => {
-                    self.frameworks
-                        .get_mut(&fid)
-                        .expect("inserted above")
-                        .executors
-                        .insert(eid.clone(), e);
+                    if let Some(f) = self.frameworks.get_mut(&fid) {
+                        f.executors.insert(eid.clone(), e);
+                    }
                 }
-                Err(why) => {
+                Err(e) => {
+                    let why = e.to_string();
                     tracing::warn!(framework = %fid, executor = %eid, "{why}");
                     for t in tasks {
                         let s = self.agent_status(
@@ -158,21 +158,17 @@ impl Agent {
                 }
             }
         }
-        let e = self
-            .frameworks
-            .get_mut(&fid)
-            .and_then(|f| f.executors.get_mut(&eid))
-            .expect("present");
+        let Some(e) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
         let launched: Vec<Task> = tasks.clone();
         for t in tasks {
             e.tasks.insert(t.task_id.clone(), t);
         }
         self.checkpoint_launch(&fid, &eid, &launched);
-        let e = self
-            .frameworks
-            .get_mut(&fid)
-            .and_then(|f| f.executors.get_mut(&eid))
-            .expect("present");
+        let Some(e) = self.executor_mut(&fid, &eid) else {
+            return;
+        };
         match &e.stream {
             Some(tx) => {
                 let _ = tx.send(launch_record(&item));
@@ -184,8 +180,9 @@ impl Agent {
     pub(super) fn executor_program(
         &self,
         kind: ExecKind,
-    ) -> Result<(PathBuf, Option<&'static str>), String> {
+    ) -> Result<(PathBuf, Option<&'static str>), AgentError> {
         programs::helper_program(self.flags.launcher_dir.as_deref(), kind.program_name())
+            .map_err(AgentError::Program)
     }
 
     pub(super) fn launch_executor(
@@ -195,12 +192,8 @@ impl Agent {
         info: ExecutorInfo,
         kind: ExecKind,
         tasks: &[&TaskInfo],
-    ) -> Result<Executor, String> {
-        let agent_id = self
-            .info
-            .id
-            .clone()
-            .ok_or_else(|| "agent is not registered".to_string())?;
+    ) -> Result<Executor, AgentError> {
+        let agent_id = self.info.id.clone().ok_or(AgentError::NotRegistered)?;
         let container_id = ContainerID::new(ids::new_uuid());
         let executor_dir = paths::executor_dir(
             &paths::agent_sandboxes_dir(&self.flags.work_dir, &agent_id),
@@ -208,8 +201,12 @@ impl Agent {
             &info.executor_id,
         );
         let directory = paths::run_dir(&executor_dir, &container_id);
-        std::fs::create_dir_all(&directory)
-            .map_err(|e| format!("cannot create sandbox '{}': {e}", directory.display()))?;
+        std::fs::create_dir_all(&directory).map_err(|e| {
+            AgentError::Launch(format!(
+                "cannot create sandbox '{}': {e}",
+                directory.display()
+            ))
+        })?;
         let latest = paths::latest_run_link(&executor_dir);
         let _ = std::fs::remove_file(&latest);
         let _ = std::os::unix::fs::symlink(&container_id.value, &latest);
@@ -219,10 +216,9 @@ impl Agent {
         let mut user = None;
         let (program, args) = match kind {
             ExecKind::Custom => {
-                let c = info
-                    .command
-                    .clone()
-                    .ok_or_else(|| format!("executor '{}' has no command", info.executor_id))?;
+                let c = info.command.clone().ok_or_else(|| {
+                    AgentError::Launch(format!("executor '{}' has no command", info.executor_id))
+                })?;
                 env.extend(c.env_pairs());
                 uris = c.uris.clone();
                 user = c.user.clone();
@@ -309,7 +305,9 @@ impl Agent {
         let container = self
             .containerizer
             .launch(ctx.runtime(), config, events)
-            .map_err(|e| format!("cannot start executor '{}': {e}", info.executor_id))?;
+            .map_err(|e| {
+                AgentError::Launch(format!("cannot start executor '{}': {e}", info.executor_id))
+            })?;
         tracing::info!(framework = %fid, executor = %info.executor_id, container = %container_id, dir = %directory.display(), "launching executor");
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
         ctx.delay(
@@ -411,7 +409,9 @@ impl Agent {
         if f.executors.get(eid).is_none_or(|e| &e.container_id != cid) {
             return;
         }
-        let e = f.executors.remove(eid).expect("checked");
+        let Some(e) = f.executors.remove(eid) else {
+            return;
+        };
         if f.executors.is_empty() {
             self.frameworks.remove(fid);
         }

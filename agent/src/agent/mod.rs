@@ -30,6 +30,7 @@ use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
 use mesos_containerizer::Containerizer;
 
 use crate::detector::master_upid;
+use crate::error::AgentError;
 use crate::flags::AgentFlags;
 use crate::programs;
 use crate::status_update_manager::StatusUpdateManager;
@@ -73,7 +74,7 @@ impl Agent {
         flags: AgentFlags,
         resources: mesos_api::Resources,
         attributes: Attributes,
-    ) -> Result<Agent, String> {
+    ) -> Result<Agent, AgentError> {
         let master = if flags.master.is_empty() {
             None
         } else {
@@ -83,8 +84,7 @@ impl Agent {
         if cz_flags.init.is_none() {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
         }
-        let containerizer = Containerizer::new(cz_flags)
-            .map_err(|e| format!("cannot start the containerizer: {e}"))?;
+        let containerizer = Containerizer::new(cz_flags)?;
         Ok(Agent {
             containerizer,
             task_dirs: HashMap::new(),

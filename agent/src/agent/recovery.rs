@@ -461,11 +461,9 @@ impl Agent {
                     });
                 }
                 let adopted_now = e.container.is_some();
-                self.frameworks
-                    .get_mut(&fid)
-                    .expect("inserted above")
-                    .executors
-                    .insert(eid.clone(), e);
+                if let Some(f) = self.frameworks.get_mut(&fid) {
+                    f.executors.insert(eid.clone(), e);
+                }
                 for u in pending {
                     if let Some(head) = self.updates.push(u) {
                         self.forward(ctx, head);

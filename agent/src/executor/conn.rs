@@ -8,10 +8,11 @@ use mesos_api::{ExecutorID, FrameworkID};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::error::ExecutorError;
 use crate::httpc;
 
-pub(super) fn env(name: &str) -> Result<String, String> {
-    std::env::var(name).map_err(|_| format!("expecting '{name}' in the environment"))
+pub(super) fn env(name: &str) -> Result<String, ExecutorError> {
+    std::env::var(name).map_err(|_| ExecutorError::Environment(name.to_string()))
 }
 
 /// The executor's way to its agent: the executor API and the operator API.
@@ -27,7 +28,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn from_env() -> Result<Conn, String> {
+    pub(super) fn from_env() -> Result<Conn, ExecutorError> {
         let endpoint = env("MESOS_AGENT_ENDPOINT")?;
         // `slave(1)@ip:port` names the agent process that serves the executor API.
         let id = std::env::var("MESOS_SLAVE_PID")
@@ -97,7 +98,7 @@ pub(super) async fn subscribe<I: Send + 'static>(
     payload: Subscribe,
     tx: mpsc::UnboundedSender<I>,
     wrap: fn(Result<Box<Event>, String>) -> I,
-) -> Result<(), String> {
+) -> Result<(), ExecutorError> {
     let mut sub = conn.call(CallType::Subscribe);
     sub.subscribe = Some(payload);
     let (head, mut body) = httpc::stream(
@@ -108,10 +109,18 @@ pub(super) async fn subscribe<I: Send + 'static>(
         &json_body(&sub),
     )
     .await
-    .map_err(|e| format!("cannot subscribe to the agent at {}: {e}", conn.endpoint))?;
+    .map_err(|e| {
+        ExecutorError::Subscribe(format!(
+            "cannot subscribe to the agent at {}: {e}",
+            conn.endpoint
+        ))
+    })?;
     if head.status != 200 {
         let text = String::from_utf8_lossy(&body.read_all().await.unwrap_or_default()).into_owned();
-        return Err(format!("subscription refused ({}): {text}", head.status));
+        return Err(ExecutorError::Subscribe(format!(
+            "subscription refused ({}): {text}",
+            head.status
+        )));
     }
     tokio::spawn(async move {
         loop {

@@ -32,10 +32,12 @@ use crate::httpc;
 use crate::os::kill_group;
 use crate::programs::{self, MODE_ENV};
 use conn::{env, json_body, nested_id, parse_secs, subscribe, Conn, JSON_HEADERS};
+pub use error::ExecutorError;
 
 mod command;
 mod conn;
 mod default;
+mod error;
 pub mod health;
 
 /// Call first in `main` of a binary that embeds an agent: the agent may then start executors
@@ -145,7 +147,7 @@ struct Engine {
     rewait: Vec<TaskID>,
 }
 
-async fn run(mode: &str) -> Result<(), String> {
+async fn run(mode: &str) -> Result<(), ExecutorError> {
     let conn = Conn::from_env()?;
     let sandbox = PathBuf::from(env("MESOS_SANDBOX").or_else(|_| env("MESOS_DIRECTORY"))?);
     // A checkpointing framework's executor outlives an agent restart: it resubscribes.
@@ -232,9 +234,7 @@ async fn run(mode: &str) -> Result<(), String> {
                 let since = lost_at.map(|t| t.elapsed()).unwrap_or_default();
                 if since > recovery_timeout {
                     engine.kill_children();
-                    return Err(format!(
-                        "the agent did not come back within the recovery timeout ({recovery_timeout:?})"
-                    ));
+                    return Err(ExecutorError::RecoveryTimeout(recovery_timeout));
                 }
                 let payload = Subscribe {
                     unacknowledged_tasks: engine
@@ -269,7 +269,7 @@ async fn run(mode: &str) -> Result<(), String> {
             Input::Disconnected(why) => {
                 // Nested containers go with the executor's container.
                 engine.kill_children();
-                return Err(format!("lost the agent: {why}"));
+                return Err(ExecutorError::LostAgent(why));
             }
         }
         if engine.done() {

@@ -161,7 +161,10 @@ async fn run(args: &Args) -> Result<(), String> {
     let resources = mesos_agent::resources::agent_resources(f.resources.as_deref(), "*", &work)
         .map_err(|e| e.to_string())?;
     let agent = rt
-        .spawn("slave(1)", Agent::new(f, resources, Attributes::default())?)
+        .spawn(
+            "slave(1)",
+            Agent::new(f, resources, Attributes::default()).map_err(|e| e.to_string())?,
+        )
         .map_err(|e| e.to_string())?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let info = FrameworkInfo::new("containers-bench", "root");

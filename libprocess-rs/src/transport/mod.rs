@@ -71,7 +71,8 @@ pub(crate) struct Transport {
 }
 
 /// Encodes a body onto the end of a frame under construction.
-pub(crate) type EncodeFn<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), postcard::Error>;
+pub(crate) type EncodeFn<'a> =
+    &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), crate::codec::CodecError>;
 
 impl Transport {
     pub(crate) fn new(metrics: &Metrics, max_frame: usize, connect_timeout: Duration) -> Transport {

@@ -288,7 +288,9 @@ impl Master {
         let fids: Vec<FrameworkID> = self.frameworks.keys().cloned().collect();
         for fid in fids {
             let (lost, partition_aware): (Vec<TaskID>, bool) = {
-                let f = &self.frameworks[&fid];
+                let Some(f) = self.frameworks.get(&fid) else {
+                    continue;
+                };
                 (
                     f.tasks
                         .values()

@@ -365,14 +365,14 @@ impl Master {
     }
 
     pub(super) fn framework_disconnected(&mut self, ctx: &mut Context<Self>, fid: FrameworkID) {
-        let (generation, timeout) = match self.frameworks.get_mut(&fid) {
+        let (generation, timeout, offers) = match self.frameworks.get_mut(&fid) {
             Some(f) => {
                 f.connected = false;
-                (f.generation, f.info.failover_timeout)
+                let offers: Vec<OfferID> = f.offers.iter().cloned().collect();
+                (f.generation, f.info.failover_timeout, offers)
             }
             None => return,
         };
-        let offers: Vec<OfferID> = self.frameworks[&fid].offers.iter().cloned().collect();
         for o in offers {
             self.rescind(ctx, &o, false);
         }

@@ -34,7 +34,9 @@ impl Master {
             }
             let id = OfferID::new(format!("{}-O{}", self.id, self.next_offer));
             self.next_offer += 1;
-            let agent = &self.agents[&a.agent_id];
+            let Some(agent) = self.agents.get(&a.agent_id) else {
+                continue;
+            };
             let offer = Offer {
                 id: id.clone(),
                 framework_id: a.framework_id.clone(),
@@ -211,8 +213,8 @@ impl Master {
                         if let Some(e) = t.executor.as_mut() {
                             allocate_if_bare(&mut e.resources, &role);
                         }
-                        let tasks = &self.frameworks[fid].tasks;
-                        let active = |id: &TaskID| tasks.contains_key(id);
+                        let tasks = self.frameworks.get(fid).map(|f| &f.tasks);
+                        let active = |id: &TaskID| tasks.is_some_and(|t| t.contains_key(id));
                         if let Some(why) =
                             validation::task_error(&t, &agent_id, &active, &launching, &remaining)
                         {
@@ -237,8 +239,8 @@ impl Master {
                         for t in tasks.iter_mut() {
                             allocate_if_bare(&mut t.resources, &role);
                         }
-                        let known = &self.frameworks[fid].tasks;
-                        let active = |id: &TaskID| known.contains_key(id);
+                        let known = self.frameworks.get(fid).map(|f| &f.tasks);
+                        let active = |id: &TaskID| known.is_some_and(|t| t.contains_key(id));
                         let why = validation::group_error(
                             &executor, &tasks, &agent_id, &active, &launching, &remaining,
                         );

@@ -407,7 +407,10 @@ impl Master {
                 frameworks: self
                     .frameworks
                     .iter()
-                    .map(|(id, f)| framework_view(self, id, f, &roles[id]))
+                    .map(|(id, f)| {
+                        let role = roles.get(id).map_or("*", String::as_str);
+                        framework_view(self, id, f, role)
+                    })
                     .collect(),
                 completed_frameworks: self
                     .completed_frameworks
