@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::command::CommandInfo;
 use super::enums::proto_enum;
-use super::task::CommandInfo;
 
 proto_enum!(
     /// Which containerizer runs the container.

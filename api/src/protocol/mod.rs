@@ -7,6 +7,7 @@
 //! fields left out, fields with a proto default always written. [`from_json`] reads the JSON
 //! form, ignoring unknown keys and filling defaults.
 
+pub mod command;
 pub mod container;
 pub(crate) mod enums;
 pub mod executor;
