@@ -24,3 +24,27 @@ pub fn median(v: &mut [Duration]) -> Duration {
 pub fn best_rate(runs: impl IntoIterator<Item = f64>) -> f64 {
     runs.into_iter().fold(0.0, f64::max)
 }
+
+/// Loads a bench binary's flags from `args` (without the program) the way stout reads them
+/// (`--name=value`, `--name` / `--no-name`, `--help`), but not from `MESOS_*` variables: a
+/// benchmark's options are its command line. On `--help` prints the usage and exits 0; on a bad
+/// flag prints the error and exits `bad_exit`.
+pub fn load_flags(
+    program: &str,
+    table: &[libprocess::flags::Flag],
+    args: impl IntoIterator<Item = String>,
+    bad_exit: i32,
+) -> libprocess::flags::Flags {
+    use libprocess::flags::FlagsError;
+    match libprocess::flags::load(program, table, args, |_| None) {
+        Ok(f) => f,
+        Err(FlagsError::Help(u)) => {
+            print!("{u}");
+            std::process::exit(0)
+        }
+        Err(FlagsError::Bad(e)) => {
+            eprintln!("{program}: {e}\n\nSee --help for the flags.");
+            std::process::exit(bad_exit)
+        }
+    }
+}

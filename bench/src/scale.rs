@@ -3,12 +3,14 @@
 //! processes ([`crate::sim`]), and prints Mesos's published figure beside ours.
 //!
 //! ```text
-//! scale <offer-storm|launch-storm|failover|state|memory> [--quick] [--json] [size flags]
+//! scale <offer-storm|launch-storm|failover|state|memory> [--quick] [--json] [--agents=N] ...
 //! ```
+//! The flags are [`ScaleFlags`] (`scale <scenario> --help` lists them).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+use libprocess::flags::FlagsError;
 use libprocess::{Runtime, PID};
 use mesos_master::{Master, MasterFlags};
 use serde_json::{json, Value};
@@ -117,72 +119,97 @@ impl Opts {
 /// The scenarios' names.
 pub const SCENARIOS: &[&str] = &["offer-storm", "launch-storm", "failover", "state", "memory"];
 
-const USAGE: &str =
-    "usage: scale <offer-storm|launch-storm|failover|state|memory> [--quick] [--json]
-  [--agents N] [--frameworks N[,N...]] [--tasks N] [--completed N] [--agent-processes N]
-  [--agent-runtimes N] [--framework-processes N] [--allocation-interval-ms N] [--window-secs N]
-  [--tasks-per-offer N] [--backoff-ms N]";
+/// `Usage: {PROGRAM} [options]` in `--help`.
+const PROGRAM: &str = "scale <offer-storm|launch-storm|failover|state|memory>";
 
-/// Parses a scenario's command line (after the binary's name).
-pub fn parse(args: &[String]) -> Result<(String, Opts), String> {
-    let scenario = args.first().ok_or(USAGE)?.clone();
-    if scenario == "--help" || scenario == "-h" {
-        return Err(USAGE.into());
+libprocess::flags! {
+    /// `scale`'s flags (after the scenario). A size not given takes the scenario's default, or
+    /// its `--quick` size; one given wins over both.
+    #[derive(Clone, Debug)]
+    pub struct ScaleFlags {
+        /// Small sizes, under a minute in all
+        pub quick: bool = "false";
+        /// Print one JSON object last
+        pub json: bool = "false";
+        /// Simulated agents (default: the scenario's)
+        pub agents: Option<usize>;
+        /// Framework counts, N[,N...]; the offer storm runs each (default: the scenario's)
+        pub frameworks: Option<Vec<usize>>;
+        /// Tasks in all (launch storm, failover, memory); running tasks (state)
+        pub tasks: Option<usize>;
+        /// Completed tasks (state)
+        pub completed: Option<usize>;
+        /// OS processes hosting agents (default: 2)
+        pub agent_processes: Option<usize>;
+        /// Runtimes (master connections) per agent process (default: 4)
+        pub agent_runtimes: Option<usize>;
+        /// OS processes hosting frameworks (default: 1)
+        pub framework_processes: Option<usize>;
+        /// The master's allocation interval in ms (default: 100)
+        pub allocation_interval_ms: Option<u64>;
+        /// How long the offer storm is measured, in seconds (default: 5; 2 with --quick)
+        pub window_secs: Option<u64>;
+        /// Tasks a framework puts on one offer at most (default: the scenario's)
+        pub tasks_per_offer: Option<usize>;
+        /// Agents' registration backoff factor in ms (default: 1000)
+        pub backoff_ms: Option<u64>;
     }
+}
+
+/// Parses a scenario's command line (after the binary's name): the scenario, then flags in
+/// stout's form (`--agents=N`; `-` and `_` in names are the same). Not read from `MESOS_*`.
+pub fn parse(args: &[String]) -> Result<(String, Opts), FlagsError> {
+    let usage = || libprocess::flags::usage(PROGRAM, ScaleFlags::FLAGS);
+    let scenario = match args.first().map(String::as_str) {
+        None => {
+            return Err(FlagsError::Bad(format!(
+                "missing the scenario ({})",
+                SCENARIOS.join(", ")
+            )))
+        }
+        Some("--help" | "-h") => return Err(FlagsError::Help(usage())),
+        Some(s) => s.to_string(),
+    };
     if !SCENARIOS.contains(&scenario.as_str()) {
-        return Err(format!("unknown scenario '{scenario}'\n{USAGE}"));
+        return Err(FlagsError::Bad(format!(
+            "unknown scenario '{scenario}' ({})",
+            SCENARIOS.join(", ")
+        )));
     }
+    let loaded = libprocess::flags::load(PROGRAM, ScaleFlags::FLAGS, args[1..].to_vec(), |_| None)?;
+    let f = ScaleFlags::from_flags(&loaded).map_err(FlagsError::Bad)?;
     let mut o = Opts::defaults(&scenario);
-    let mut quick = false;
-    let mut it = args[1..].iter();
     // Flags given explicitly win over --quick's sizes, so apply --quick first.
-    if args[1..].iter().any(|a| a == "--quick") {
-        quick = true;
+    if f.quick {
         o.quick(&scenario);
     }
-    while let Some(x) = it.next() {
-        let mut val = |name: &str| -> Result<String, String> {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("flag '{name}' needs a value"))
-        };
-        let num = |name: &str, v: String| -> Result<usize, String> {
-            v.parse()
-                .map_err(|_| format!("flag '{name}': '{v}' is not a number"))
-        };
-        match x.as_str() {
-            "--quick" => {}
-            "--json" => o.json = true,
-            "--agents" => o.agents = num(x, val(x)?)?,
-            "--frameworks" => {
-                o.frameworks = val(x)?
-                    .split(',')
-                    .map(|s| num(x, s.to_string()))
-                    .collect::<Result<_, _>>()?
-            }
-            "--tasks" => o.tasks = num(x, val(x)?)?,
-            "--completed" => o.completed = num(x, val(x)?)?,
-            "--agent-processes" => o.agent_processes = num(x, val(x)?)?,
-            "--agent-runtimes" => o.agent_runtimes = num(x, val(x)?)?,
-            "--framework-processes" => o.framework_processes = num(x, val(x)?)?,
-            "--allocation-interval-ms" => {
-                o.allocation_interval = Duration::from_millis(num(x, val(x)?)? as u64)
-            }
-            "--window-secs" => o.window = Duration::from_secs(num(x, val(x)?)? as u64),
-            "--tasks-per-offer" => o.tasks_per_offer = num(x, val(x)?)?,
-            "--backoff-ms" => o.backoff = Duration::from_millis(num(x, val(x)?)? as u64),
-            other => return Err(format!("unknown flag '{other}'\n{USAGE}")),
-        }
+    o.json = f.json;
+    o.agents = f.agents.unwrap_or(o.agents);
+    o.frameworks = f.frameworks.unwrap_or(o.frameworks);
+    o.tasks = f.tasks.unwrap_or(o.tasks);
+    o.completed = f.completed.unwrap_or(o.completed);
+    o.agent_processes = f.agent_processes.unwrap_or(o.agent_processes);
+    o.agent_runtimes = f.agent_runtimes.unwrap_or(o.agent_runtimes);
+    o.framework_processes = f.framework_processes.unwrap_or(o.framework_processes);
+    if let Some(ms) = f.allocation_interval_ms {
+        o.allocation_interval = Duration::from_millis(ms);
     }
-    o.quick = quick;
+    if let Some(s) = f.window_secs {
+        o.window = Duration::from_secs(s);
+    }
+    o.tasks_per_offer = f.tasks_per_offer.unwrap_or(o.tasks_per_offer);
+    if let Some(ms) = f.backoff_ms {
+        o.backoff = Duration::from_millis(ms);
+    }
+    let bad = |m: &str| Err(FlagsError::Bad(m.to_string()));
     if o.agents == 0 || o.frameworks.is_empty() || o.frameworks.contains(&0) {
-        return Err("--agents and --frameworks must be at least 1".into());
+        return bad("--agents and --frameworks must be at least 1");
     }
     if o.allocation_interval.is_zero() {
-        return Err("--allocation-interval-ms must be positive".into());
+        return bad("--allocation-interval-ms must be positive");
     }
     if o.agent_processes == 0 || o.agent_runtimes == 0 || o.framework_processes == 0 {
-        return Err("process and runtime counts must be at least 1".into());
+        return bad("process and runtime counts must be at least 1");
     }
     Ok((scenario, o))
 }
@@ -725,8 +752,12 @@ pub async fn run(scenario: &str, o: &Opts) -> Result<Value, String> {
 pub fn main_with(args: &[String]) -> i32 {
     let (scenario, o) = match parse(args) {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("scale: {e}");
+        Err(FlagsError::Help(u)) => {
+            print!("{u}");
+            return 0;
+        }
+        Err(FlagsError::Bad(e)) => {
+            eprintln!("scale: {e}\n\nSee --help for the flags.");
             return 1;
         }
     };
@@ -751,5 +782,50 @@ pub fn main_with(args: &[String]) -> i32 {
             eprintln!("scale {scenario}: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn scenario_then_flags_given_flags_win_over_quick() {
+        let (s, o) = parse(&args(&[
+            "offer-storm",
+            "--quick",
+            "--agents=300",
+            "--frameworks=1,2",
+            "--window-secs=1",
+            "--json",
+        ]))
+        .unwrap();
+        assert_eq!(s, "offer-storm");
+        assert!(o.quick && o.json);
+        assert_eq!((o.agents, o.frameworks.clone()), (300, vec![1, 2]));
+        assert_eq!(o.window, Duration::from_secs(1));
+        let (_, o) = parse(&args(&["state", "--quick"])).unwrap();
+        assert_eq!((o.agents, o.tasks, o.completed), (1_000, 10_000, 10_000));
+    }
+
+    #[test]
+    fn bad_scenarios_and_flags_are_named() {
+        let bad = |a: &[&str]| match parse(&args(a)) {
+            Err(FlagsError::Bad(e)) => e,
+            other => panic!("expected an error, got {other:?}"),
+        };
+        assert!(bad(&["nope"]).contains("'nope'"));
+        assert!(bad(&["failover", "--bogus=1"]).contains("'bogus'"));
+        assert!(bad(&["failover", "--agents", "5"]).contains("'agents'"));
+        assert!(bad(&["failover", "--agents=0"]).contains("at least 1"));
+        assert!(bad(&["failover", "--agents=x"]).contains("--agents"));
+        assert!(matches!(
+            parse(&args(&["memory", "--help"])),
+            Err(FlagsError::Help(u)) if u.contains("--window_secs=VALUE")
+        ));
     }
 }

@@ -3,62 +3,51 @@
 //!
 //! ```text
 //! allocator [--quick] [--json]                       every row, a table (and JSON of all rows)
-//! allocator --shape decline-offers --agents N --frameworks M [--reps K] [--json]
-//! allocator --shape suppress-offers --agents N --frameworks M [--suppressed 0.99] [--json]
-//! allocator --shape quota [--json]                   LargeAndSmallQuota
-//! allocator --shape sorter [--json]                  full sort, 50k agents x 1k clients
-//! allocator --shape multi-framework [--json]
+//! allocator --shape=decline-offers --agents=N --frameworks=M [--reps=K] [--json]
+//! allocator --shape=suppress-offers --agents=N --frameworks=M [--suppressed=0.99] [--json]
+//! allocator --shape=quota [--json]                   LargeAndSmallQuota
+//! allocator --shape=sorter [--json]                  full sort, 50k agents x 1k clients
+//! allocator --shape=multi-framework [--json]
 //! ```
 //! In the full table every DeclineOffers / SuppressOffers row runs in a fresh process (so its
 //! memory figure is its own) and reports the best of 3 runs (the machine is shared).
 
 use mesos_bench::alloc_shapes::{self, ms};
 
-struct Args {
-    quick: bool,
-    json: bool,
-    shape: Option<String>,
-    agents: usize,
-    frameworks: usize,
-    suppressed: f64,
-    reps: usize,
+libprocess::flags! {
+    /// `allocator`'s flags.
+    struct Args {
+        /// Smaller sizes, for a smoke test
+        quick: bool = "false";
+        /// Print one JSON object last
+        json: bool = "false";
+        /// Run one shape: decline-offers, suppress-offers, quota, sorter, multi-framework
+        /// (default: every row, a table)
+        shape: Option<String>;
+        /// Agents (decline-offers, suppress-offers)
+        agents: usize = "10000";
+        /// Frameworks (decline-offers, suppress-offers)
+        frameworks: usize = "1000";
+        /// The share of frameworks that suppress, in [0, 1] (suppress-offers)
+        suppressed: f64 = "1", check share;
+        /// Runs of the shape; the best is reported
+        reps: usize = "1";
+    }
+}
+
+/// `--suppressed` is a share between 0 and 1.
+fn share(name: &str, v: &f64) -> Result<(), String> {
+    if !(0.0..=1.0).contains(v) {
+        return Err(format!(
+            "Flag '--{name}': '{v}' is not a share between 0 and 1"
+        ));
+    }
+    Ok(())
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        quick: false,
-        json: false,
-        shape: None,
-        agents: 10_000,
-        frameworks: 1_000,
-        suppressed: 1.0,
-        reps: 1,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(x) = it.next() {
-        let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
-        let num = |name: &str, v: String| {
-            v.parse::<usize>()
-                .map_err(|_| format!("{name}: '{v}' is not a number"))
-        };
-        match x.as_str() {
-            "--quick" => a.quick = true,
-            "--json" => a.json = true,
-            "--shape" => a.shape = Some(val("--shape")?),
-            "--agents" => a.agents = num("--agents", val("--agents")?)?,
-            "--frameworks" => a.frameworks = num("--frameworks", val("--frameworks")?)?,
-            "--reps" => a.reps = num("--reps", val("--reps")?)?,
-            "--suppressed" => {
-                let v = val("--suppressed")?;
-                a.suppressed = v
-                    .parse()
-                    .ok()
-                    .filter(|x: &f64| (0.0..=1.0).contains(x))
-                    .ok_or_else(|| format!("--suppressed: '{v}' is not a share between 0 and 1"))?;
-            }
-            o => return Err(format!("unknown flag '{o}'")),
-        }
-    }
+    let f = mesos_bench::load_flags("allocator", Args::FLAGS, std::env::args().skip(1), 2);
+    let a = Args::from_flags(&f)?;
     if a.agents == 0 || a.frameworks == 0 || a.reps == 0 {
         return Err("--agents, --frameworks and --reps must be at least 1".into());
     }
@@ -115,14 +104,12 @@ fn sub_row(
     let reps = if a.quick { 1 } else { 3 };
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
-        "--shape",
-        shape,
-        "--agents",
-        &agents.to_string(),
-        "--frameworks",
-        &frameworks.to_string(),
+        format!("--shape={shape}"),
+        format!("--agents={agents}"),
+        format!("--frameworks={frameworks}"),
+        format!("--reps={reps}"),
+        "--json".to_string(),
     ]);
-    cmd.args(["--reps", &reps.to_string(), "--json"]);
     if a.quick {
         cmd.arg("--quick");
     }
@@ -246,7 +233,7 @@ fn main() {
                 "suppress-offers",
                 ag,
                 fw,
-                &["--suppressed", "0.99"],
+                &["--suppressed=0.99"],
                 "-",
             ));
             let (cycle, bare, offers) =

@@ -14,7 +14,7 @@
 //! Mesos published 30.7 s to launch 1,000 containers and about 20 s to destroy them.
 //!
 //! ```text
-//! containers [--quick] [--json] [--containers N] [--isolation LIST]
+//! containers [--quick] [--json] [--containers=N] [--isolation=LIST]
 //! ```
 //! Needs root (cgroups and namespaces); `--isolation=posix/cpu,posix/mem` runs without.
 
@@ -32,41 +32,23 @@ use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-struct Args {
-    quick: bool,
-    json: bool,
-    containers: usize,
-    isolation: String,
+libprocess::flags! {
+    /// `containers`'s flags.
+    struct Args {
+        /// At most 50 containers, for a smoke test
+        quick: bool = "false";
+        /// Print one JSON object last
+        json: bool = "false";
+        /// Containers to launch and destroy
+        containers: usize = "1000";
+        /// The agent's isolators (posix/cpu,posix/mem runs without root)
+        isolation: String = "cgroups/cpu,cgroups/mem,namespaces/pid";
+    }
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        quick: false,
-        json: false,
-        containers: 1000,
-        isolation: "cgroups/cpu,cgroups/mem,namespaces/pid".into(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(x) = it.next() {
-        match x.as_str() {
-            "--quick" => a.quick = true,
-            "--json" => a.json = true,
-            "--containers" => {
-                let v = it.next().ok_or("--containers needs a value")?;
-                a.containers = v
-                    .parse()
-                    .map_err(|_| format!("--containers: '{v}' is not a number"))?;
-            }
-            "--isolation" => a.isolation = it.next().ok_or("--isolation needs a value")?,
-            "--help" | "-h" => {
-                return Err(
-                    "usage: containers [--quick] [--json] [--containers N] [--isolation LIST]"
-                        .into(),
-                )
-            }
-            other => return Err(format!("unknown argument '{other}'")),
-        }
-    }
+    let f = mesos_bench::load_flags("containers", Args::FLAGS, std::env::args().skip(1), 2);
+    let mut a = Args::from_flags(&f)?;
     if a.quick {
         a.containers = a.containers.min(50);
     }

@@ -9,7 +9,7 @@
 //!   RECONCILE of `--events` task ids (default 100,000), timed until the last record is read.
 //!
 //! ```text
-//! http [--quick] [--json] [--agents N] [--tasks N] [--events N]
+//! http [--quick] [--json] [--agents=N] [--tasks=N] [--events=N]
 //! ```
 //! The simulated agents are processes in this OS process speaking the agent protocol (they
 //! reregister with their tasks, as after a master failover, and answer pings); the client side
@@ -26,43 +26,25 @@ use mesos_api::{AgentID, Attributes, FrameworkID, Resources, TaskID};
 use mesos_master::{Master, MasterFlags};
 use serde_json::{json, Value};
 
-struct Args {
-    quick: bool,
-    json: bool,
-    agents: usize,
-    tasks: usize,
-    events: usize,
+libprocess::flags! {
+    /// `http`'s flags.
+    struct Args {
+        /// Smaller sizes (at most 1,000 agents, 10,000 tasks and events), for a smoke test
+        quick: bool = "false";
+        /// Print one JSON object last
+        json: bool = "false";
+        /// Simulated agents
+        agents: usize = "10000";
+        /// Running tasks over the agents
+        tasks: usize = "100000";
+        /// UPDATE events over one stream (task ids in one RECONCILE)
+        events: usize = "100000";
+    }
 }
 
 fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        quick: false,
-        json: false,
-        agents: 10_000,
-        tasks: 100_000,
-        events: 100_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(x) = it.next() {
-        let mut num = |name: &str| -> Result<usize, String> {
-            let v = it.next().ok_or_else(|| format!("{name} needs a value"))?;
-            v.parse()
-                .map_err(|_| format!("{name}: '{v}' is not a number"))
-        };
-        match x.as_str() {
-            "--quick" => a.quick = true,
-            "--json" => a.json = true,
-            "--agents" => a.agents = num("--agents")?,
-            "--tasks" => a.tasks = num("--tasks")?,
-            "--events" => a.events = num("--events")?,
-            "--help" | "-h" => {
-                return Err(
-                    "usage: http [--quick] [--json] [--agents N] [--tasks N] [--events N]".into(),
-                )
-            }
-            other => return Err(format!("unknown flag '{other}'")),
-        }
-    }
+    let f = mesos_bench::load_flags("http", Args::FLAGS, std::env::args().skip(1), 1);
+    let mut a = Args::from_flags(&f)?;
     if a.quick {
         a.agents = a.agents.min(1_000);
         a.tasks = a.tasks.min(10_000);

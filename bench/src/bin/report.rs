@@ -3,17 +3,28 @@
 //! framework counts, master failover time against agents).
 //!
 //! ```text
-//! cargo run --release -p mesos-bench --bin report [-- --quick] [--out DIR]
+//! cargo run --release -p mesos-bench --bin report [-- --quick] [--out=DIR]
 //! ```
-//! Each point runs in a fresh child process (`report __scale <scenario> ... --json`), so one
-//! point's memory or threads never touch the next. `--quick` runs a small grid (for a smoke
-//! test) and writes to a temporary directory unless `--out` is given.
+//! Each point runs in a fresh child process (`report __scale <scenario> --agents=N ... --json`),
+//! so one point's memory or threads never touch the next. `--quick` runs a small grid (for a
+//! smoke test) and writes to a temporary directory unless `--out` is given.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use plotters::prelude::*;
 use serde_json::Value;
+
+libprocess::flags! {
+    /// `report`'s flags.
+    struct ReportFlags {
+        /// A small grid, for a smoke test
+        quick: bool = "false";
+        /// Where to write REPORT.md and report/*.svg (default: bench/, or a temporary
+        /// directory with --quick)
+        out: Option<PathBuf>;
+    }
+}
 
 struct Grid {
     agents: Vec<usize>,
@@ -142,12 +153,9 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
         for &a in &g.agents {
             let v = point(&[
                 s("offer-storm"),
-                s("--agents"),
-                s(a),
-                s("--frameworks"),
-                s(f),
-                s("--window-secs"),
-                s(g.window),
+                format!("--agents={a}"),
+                format!("--frameworks={f}"),
+                format!("--window-secs={}", g.window),
             ])?;
             storm.push((a, f, v["runs"][0].clone()));
         }
@@ -185,7 +193,11 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
     // Failover over agents, 10 tasks per agent over 5 frameworks.
     let mut fo = Vec::new();
     for &a in &g.failover_agents {
-        let v = point(&[s("failover"), s("--agents"), s(a), s("--tasks"), s(a * 10)])?;
+        let v = point(&[
+            s("failover"),
+            format!("--agents={a}"),
+            format!("--tasks={}", a * 10),
+        ])?;
         fo.push((a, v));
     }
     plot(
@@ -203,19 +215,14 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
 
     let launch = point(&[
         s("launch-storm"),
-        s("--agents"),
-        s(g.launch.0),
-        s("--tasks"),
-        s(g.launch.1),
+        format!("--agents={}", g.launch.0),
+        format!("--tasks={}", g.launch.1),
     ])?;
     let state = point(&[
         s("state"),
-        s("--agents"),
-        s(g.state.0),
-        s("--tasks"),
-        s(g.state.1),
-        s("--completed"),
-        s(g.state.2),
+        format!("--agents={}", g.state.0),
+        format!("--tasks={}", g.state.1),
+        format!("--completed={}", g.state.2),
     ])?;
 
     // The report.
@@ -312,8 +319,8 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
         ));
     }
     md.push_str("\n## Commands\n\n```text\n");
-    md.push_str("cargo run --release -p mesos-bench --bin scale -- offer-storm --agents A --frameworks F --window-secs 3 --json\n");
-    md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --agents A --tasks 10A --json\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- offer-storm --agents=A --frameworks=F --window-secs=3 --json\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --agents=A --tasks=10A --json\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- launch-storm --json      # 30k agents, 50k tasks, 10 frameworks\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- state --json             # 20k agents, 200k + 200k tasks\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- memory --json            # 40k agents, 400k tasks\n```\n");
@@ -336,27 +343,17 @@ fn main() {
     if args.first().map(String::as_str) == Some("__scale") {
         std::process::exit(mesos_bench::scale::main_with(&args[1..]));
     }
-    let quick = args.iter().any(|a| a == "--quick");
-    let out = match args.iter().position(|a| a == "--out") {
-        Some(i) => match args.get(i + 1) {
-            Some(p) => PathBuf::from(p),
-            None => {
-                eprintln!("report: flag '--out' needs a directory");
-                std::process::exit(1);
-            }
-        },
+    let f = mesos_bench::load_flags("report", ReportFlags::FLAGS, args, 1);
+    let f = ReportFlags::from_flags(&f).unwrap_or_else(|e| {
+        eprintln!("report: {e}");
+        std::process::exit(1)
+    });
+    let quick = f.quick;
+    let out = match f.out {
+        Some(p) => p,
         None if quick => std::env::temp_dir().join("mesos-rs-report-quick"),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
     };
-    let value_of_out = |i: usize| i > 0 && args[i - 1] == "--out";
-    let bad = args
-        .iter()
-        .enumerate()
-        .find(|&(i, a)| !matches!(a.as_str(), "--quick" | "--out") && !value_of_out(i));
-    if let Some((_, bad)) = bad {
-        eprintln!("report: unknown argument '{bad}' (usage: report [--quick] [--out DIR])");
-        std::process::exit(1);
-    }
     if let Err(e) = run(quick, &out) {
         eprintln!("report: {e}");
         std::process::exit(1);

@@ -1,6 +1,7 @@
 //! `scale`: the scale scenarios (offer storm, launch storm, master failover, `/master/state`,
 //! master memory) with simulated agents and frameworks in child processes. See
-//! `mesos_bench::scale` for the flags; every scenario takes `--quick` and `--json`.
+//! `mesos_bench::scale::ScaleFlags` for the flags (`scale <scenario> --help`); every scenario
+//! takes `--quick` and `--json`.
 
 fn main() {
     mesos_bench::sim::child_main_if_requested();

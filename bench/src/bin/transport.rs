@@ -1,5 +1,6 @@
-//! `transport [--quick] [--json]`: the runtime's throughput and latency, local and over loopback,
-//! each measured beside its raw baseline in the same run, plus the codec comparison.
+//! `transport [--quick] [--json] [--profile=local|remote|mpsc]`: the runtime's throughput and
+//! latency, local and over loopback, each measured beside its raw baseline in the same run, plus
+//! the codec comparison.
 //! With `--json` the last line of stdout is one JSON object of the named figures.
 
 use std::time::Duration;
@@ -7,28 +8,35 @@ use std::time::Duration;
 use libprocess::Runtime;
 use mesos_bench::{best_rate, codec_mix, local, median, remote};
 
+libprocess::flags! {
+    /// `transport`'s flags.
+    struct TransportFlags {
+        /// Smaller runs, for a smoke test
+        quick: bool = "false";
+        /// Print one JSON object of the named figures last
+        json: bool = "false";
+        /// Run one workload of ours alone for a while, for perf: local, remote or mpsc
+        profile: Option<String>;
+    }
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let mut quick = false;
-    let mut json = false;
-    let mut only: Option<String> = None;
-    for a in std::env::args().skip(1) {
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--json" => json = true,
-            s if s.starts_with("--profile=") => only = Some(s["--profile=".len()..].to_string()),
-            other => {
-                eprintln!(
-                    "transport: unknown flag '{other}' (expected --quick, --json, --profile=local|remote)"
-                );
-                std::process::exit(2);
-            }
-        }
-    }
+    let f = TransportFlags::from_flags(&mesos_bench::load_flags(
+        "transport",
+        TransportFlags::FLAGS,
+        std::env::args().skip(1),
+        2,
+    ))
+    .unwrap_or_else(|e| {
+        eprintln!("transport: {e}");
+        std::process::exit(2)
+    });
+    let (quick, json, only) = (f.quick, f.json, f.profile);
     if let Some(what) = only {
         // Runs one workload of ours alone for a while, for perf.
         let a = Runtime::local().await.expect("runtime a");
