@@ -33,7 +33,7 @@ pub(crate) struct FrameworkRec {
     /// The `Mesos-Stream-Id` of its HTTP subscription (HTTP frameworks).
     pub(crate) stream_id: Option<String>,
     /// Its framework-proxy actor (sends its events).
-    pub(crate) proxy: Option<libprocess::PID<crate::master::FrameworkProxy>>,
+    pub(crate) proxy: Option<libprocess::PID<crate::master::proxy::FrameworkProxy>>,
     pub(crate) connected: bool,
     pub(crate) offers: HashSet<OfferID>,
     pub(crate) tasks: BTreeMap<TaskID, Task>,

@@ -22,7 +22,7 @@ mod api;
 mod frameworks;
 mod metrics;
 mod offers;
-mod proxy;
+pub(crate) mod proxy;
 
 pub(crate) use proxy::FrameworkProxy;
 mod updates;
