@@ -1,25 +1,19 @@
 //! HTTP on the runtime's port: requests to `/<id>/<route>` become events of process `<id>`, in
 //! order with its messages; runtime-wide aliases map bare paths (`/health`) to a process route.
+//! This module holds the request and response types processes see; the connection handling is
+//! in `http_server`.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 
 use bytes::Bytes;
 use http_body::Frame;
-use http_body_util::BodyExt;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-
-use crate::process::{HttpReplyTx, Incoming};
-use crate::runtime::RuntimeInner;
 
 /// A client must send a request's headers within this long (idle keep-alive connections close).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -206,6 +200,9 @@ impl From<HttpResponse> for Reply {
     }
 }
 
+/// Where a process's answer to a request goes.
+pub(crate) type HttpReplyTx = oneshot::Sender<HttpResponse>;
+
 /// An HTTP request as a process event.
 pub(crate) struct HttpEvent {
     pub(crate) request: HttpRequest,
@@ -242,135 +239,6 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Stream(_) => http_body::SizeHint::default(),
         }
     }
-}
-
-/// A TCP stream with bytes already read off its front put back (the protocol sniff).
-pub(crate) struct Rewind {
-    prefix: Bytes,
-    stream: TcpStream,
-}
-
-impl Rewind {
-    pub(crate) fn new(prefix: Bytes, stream: TcpStream) -> Rewind {
-        Rewind { prefix, stream }
-    }
-}
-
-impl AsyncRead for Rewind {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewind {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
-
-/// Serves one HTTP/1.1 connection (keep-alive or not) whose first bytes were `prefix`.
-pub(crate) async fn serve(
-    rt: std::sync::Arc<RuntimeInner>,
-    prefix: Bytes,
-    stream: TcpStream,
-    peer: SocketAddr,
-) {
-    let io = TokioIo::new(Rewind::new(prefix, stream));
-    let service = hyper::service::service_fn(move |req| {
-        let rt = rt.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(rt, req, peer).await) }
-    });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(io, service)
-        .await
-    {
-        tracing::debug!(%peer, "http connection ended: {e}");
-    }
-}
-
-async fn handle(
-    rt: std::sync::Arc<RuntimeInner>,
-    req: hyper::Request<hyper::body::Incoming>,
-    peer: SocketAddr,
-) -> hyper::Response<ResponseBody> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let Some((id, route)) = rt.resolve_http(&path) else {
-        return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
-    };
-    let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_REQUEST_BODY)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            return into_hyper(HttpResponse::text(413, format!("request body: {e}")));
-        }
-    };
-    let request = HttpRequest {
-        method: parts.method,
-        path,
-        route,
-        query,
-        headers: parts.headers,
-        body,
-        peer,
-    };
-    let (tx, rx) = oneshot::channel();
-    let ev = Incoming::Http(Box::new(HttpEvent { request, reply: tx }));
-    if !rt.deliver_to_id(&id, ev) {
-        return into_hyper(HttpResponse::not_found(format!("no process '{id}'")));
-    }
-    match rx.await {
-        Ok(r) => into_hyper(r),
-        Err(_) => into_hyper(HttpResponse::text(
-            503,
-            format!("process '{id}' terminated before answering"),
-        )),
-    }
-}
-
-fn into_hyper(r: HttpResponse) -> hyper::Response<ResponseBody> {
-    let mut resp = hyper::Response::new(r.body);
-    *resp.status_mut() = r.status;
-    for (k, v) in r.headers {
-        resp.headers_mut().insert(k, v);
-    }
-    resp
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod filter;
 pub mod flags;
 pub mod http;
 pub mod http_client;
+mod http_server;
 mod message;
 pub mod metrics;
 mod process;

@@ -732,6 +732,3 @@ impl<P: Process> Runner<P> {
         best.map(|(i, _)| i)
     }
 }
-
-/// The reply channel for an HTTP event.
-pub(crate) type HttpReplyTx = oneshot::Sender<HttpResponse>;

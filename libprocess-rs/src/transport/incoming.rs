@@ -60,7 +60,7 @@ async fn handle(rt: Arc<RuntimeInner>, mut s: TcpStream, peer: SocketAddr) {
     if buf[0] == wire::MAGIC[0] {
         binary(rt, s, buf, peer).await
     } else {
-        crate::http::serve(rt, buf.freeze(), s, peer).await
+        crate::http_server::serve(rt, buf.freeze(), s, peer).await
     }
 }
 
