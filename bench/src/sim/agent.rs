@@ -24,7 +24,7 @@ use mesos_api::protocol::framework::{AgentInfo, FrameworkInfo};
 use mesos_api::protocol::task::{Source, TaskState, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, TaskID};
 
-use super::Stats;
+use super::stats::Stats;
 
 /// What a task's `data` says when it should finish right after RUNNING.
 pub const FINISH: &[u8] = b"sim:finish";
@@ -105,7 +105,7 @@ impl SimAgent {
                 RegisterAgent::NAME,
                 RegisterAgent {
                     agent: self.info.clone(),
-                    version: crate::sim::VERSION.into(),
+                    version: mesos_api::MESOS_VERSION.into(),
                     capabilities: vec!["MULTI_ROLE".into()],
                     checkpointed_resources: Default::default(),
                 },
@@ -115,7 +115,7 @@ impl SimAgent {
                 ReregisterAgent::NAME,
                 ReregisterAgent {
                     agent: self.info.clone(),
-                    version: crate::sim::VERSION.into(),
+                    version: mesos_api::MESOS_VERSION.into(),
                     capabilities: vec!["MULTI_ROLE".into()],
                     checkpointed_resources: Default::default(),
                     executor_infos: Vec::new(),
@@ -212,7 +212,7 @@ impl SimAgent {
         status.source = Some(Source::Executor);
         status.agent_id = Some(agent_id.clone());
         status.uuid = Some(uuid);
-        status.timestamp = Some(super::now_secs());
+        status.timestamp = Some(super::stats::now_secs());
         if let Some(t) = self.tasks.get_mut(tid) {
             t.state = s;
             // Keep only the newest status: a reregistration reports the state, not the history.

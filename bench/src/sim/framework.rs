@@ -15,7 +15,7 @@ use mesos_api::{FrameworkID, Resources, TaskID};
 use mesos_scheduler::{Driver, Scheduler};
 
 use super::agent::FINISH;
-use super::Stats;
+use super::stats::Stats;
 
 /// What the framework does with its offers.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -10,11 +10,12 @@
 
 pub mod agent;
 pub mod framework;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,107 +25,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use self::agent::SimAgent;
 use self::framework::{Plan, Policy, SimFramework};
+pub use self::stats::{now_secs, Counts, Stats};
 
 /// The version simulated agents report.
-pub const VERSION: &str = "1.11.0";
+pub use mesos_api::MESOS_VERSION as VERSION;
 
 /// The first argument that makes a scenario binary a simulator child.
 pub const CHILD_ARG: &str = "__sim";
-
-/// Counters of one child (or, summed, of all).
-#[derive(Default, Debug)]
-pub struct Stats {
-    /// Agents registered now.
-    pub registered: AtomicU64,
-    /// Frameworks subscribed now.
-    pub subscribed: AtomicU64,
-    /// Offers received.
-    pub offers: AtomicU64,
-    /// Tasks launched.
-    pub launched: AtomicU64,
-    /// TASK_RUNNING updates received.
-    pub running: AtomicU64,
-    /// TASK_FINISHED updates received.
-    pub finished: AtomicU64,
-    /// Other terminal updates received.
-    pub failed: AtomicU64,
-}
-
-/// A snapshot of [`Stats`].
-#[derive(Clone, Copy, Default, Debug, PartialEq)]
-pub struct Counts {
-    /// See [`Stats::registered`].
-    pub registered: u64,
-    /// See [`Stats::subscribed`].
-    pub subscribed: u64,
-    /// See [`Stats::offers`].
-    pub offers: u64,
-    /// See [`Stats::launched`].
-    pub launched: u64,
-    /// See [`Stats::running`].
-    pub running: u64,
-    /// See [`Stats::finished`].
-    pub finished: u64,
-    /// See [`Stats::failed`].
-    pub failed: u64,
-}
-
-impl Stats {
-    fn line(&self) -> String {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        format!(
-            "stats registered={} subscribed={} offers={} launched={} running={} finished={} failed={}",
-            g(&self.registered),
-            g(&self.subscribed),
-            g(&self.offers),
-            g(&self.launched),
-            g(&self.running),
-            g(&self.finished),
-            g(&self.failed)
-        )
-    }
-}
-
-impl Counts {
-    /// Parses a child's `stats ...` line.
-    pub fn parse(line: &str) -> Option<Counts> {
-        let rest = line.strip_prefix("stats ")?;
-        let mut c = Counts::default();
-        for kv in rest.split_whitespace() {
-            let (k, v) = kv.split_once('=')?;
-            let v: u64 = v.parse().ok()?;
-            match k {
-                "registered" => c.registered = v,
-                "subscribed" => c.subscribed = v,
-                "offers" => c.offers = v,
-                "launched" => c.launched = v,
-                "running" => c.running = v,
-                "finished" => c.finished = v,
-                "failed" => c.failed = v,
-                _ => {}
-            }
-        }
-        Some(c)
-    }
-
-    fn add(&mut self, o: &Counts) {
-        self.registered += o.registered;
-        self.subscribed += o.subscribed;
-        self.offers += o.offers;
-        self.launched += o.launched;
-        self.running += o.running;
-        self.finished += o.finished;
-        self.failed += o.failed;
-    }
-}
-
-/// Seconds since the epoch.
-pub fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
 
 /// Raises the open-files limit to its hard maximum; returns the soft limit now in force.
 pub fn raise_nofile() -> u64 {
