@@ -55,17 +55,50 @@ pub fn merge(tables: &[&[Flag]]) -> Vec<Flag> {
     out
 }
 
+/// What can go wrong starting a binary's parts; each names its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag's value does not do (the message names the flag).
+    #[error("{0}")]
+    Flag(String),
+    /// The runtime could not listen on its address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// `ip:port`.
+        addr: String,
+        /// Why not.
+        source: libprocess::Error,
+    },
+    /// The master or an agent could not be spawned.
+    #[error("cannot start the {what}: {source}")]
+    Start {
+        /// `master` or `agent`.
+        what: &'static str,
+        /// Why not.
+        source: libprocess::Error,
+    },
+    /// The agent could not be made.
+    #[error(transparent)]
+    Agent(#[from] mesos_agent::AgentError),
+}
+
+impl From<String> for CliError {
+    fn from(flag: String) -> CliError {
+        CliError::Flag(flag)
+    }
+}
+
 /// An agent's flags from loaded flags, with its master and work dir given (`mesos-local`
 /// runs several agents from one command line).
-pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags, String> {
+pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags, CliError> {
     let mut f = f.clone();
     f.set("master", master)?;
     f.set("work_dir", work_dir)?;
-    AgentFlags::from_flags(&f)
+    Ok(AgentFlags::from_flags(&f)?)
 }
 
 /// Binds the runtime on `--ip` / `--port` / `--advertise_ip`.
-pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, String> {
+pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
     let net = NetworkFlags::from_flags(f)?;
     let port = match port {
         Some(p) => p,
@@ -79,17 +112,23 @@ pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, String> {
         ..Config::default()
     })
     .await
-    .map_err(|e| format!("cannot listen on {ip}:{port}: {e}"))
+    .map_err(|source| CliError::Bind {
+        addr: format!("{ip}:{port}"),
+        source,
+    })
 }
 
 /// Spawns the master (id `master`) on `rt`.
-pub fn start_master(rt: &Runtime, flags: MasterFlags) -> Result<PID<Master>, String> {
+pub fn start_master(rt: &Runtime, flags: MasterFlags) -> Result<PID<Master>, CliError> {
     rt.spawn("master", Master::new(flags))
-        .map_err(|e| format!("cannot start the master: {e}"))
+        .map_err(|source| CliError::Start {
+            what: "master",
+            source,
+        })
 }
 
 /// Spawns an agent (id `slave(N)`) on `rt`; the first one also serves `/api/v1/executor`.
-pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, String> {
+pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, CliError> {
     std::fs::create_dir_all(&flags.work_dir).map_err(|e| {
         format!(
             "Flag '--work_dir': cannot create '{}': {e}",
@@ -106,11 +145,12 @@ pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, String
         Some(a) => Attributes::parse(a).map_err(|e| format!("Flag '--attributes': {e}"))?,
         None => Attributes::default(),
     };
-    let agent = Agent::new(flags, resources, attributes).map_err(|e| e.to_string())?;
+    let agent = Agent::new(flags, resources, attributes)?;
     let id = rt.unique_id("slave");
-    let pid = rt
-        .spawn(&id, agent)
-        .map_err(|e| format!("cannot start the agent: {e}"))?;
+    let pid = rt.spawn(&id, agent).map_err(|source| CliError::Start {
+        what: "agent",
+        source,
+    })?;
     // Executors that hard-code Mesos's unprefixed paths (pymesos) reach the first agent; a
     // master in the same process keeps its own `/api/v1` and `/state`.
     for (path, route) in mesos_agent::UNPREFIXED_ROUTES {
