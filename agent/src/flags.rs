@@ -98,13 +98,7 @@ impl AgentFlags {
 
     /// The agent's flag table with the containerizer's (for loading and `--help`).
     pub fn table() -> Vec<libprocess::flags::Flag> {
-        let mut t = AgentFlags::FLAGS.to_vec();
-        for f in ContainerizerFlags::FLAGS {
-            if !t.iter().any(|x| x.name == f.name) {
-                t.push(*f);
-            }
-        }
-        t
+        libprocess::flags::merge(&[AgentFlags::FLAGS, ContainerizerFlags::FLAGS])
     }
 }
 

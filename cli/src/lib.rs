@@ -42,18 +42,7 @@ pub const MASTER_PORT: &[Flag] = &[Flag::value("port", Some("5050"), "Port to li
 /// `mesos-agent`'s port flag (its other flags are [`AgentFlags::table`]).
 pub const AGENT_PORT: &[Flag] = &[Flag::value("port", Some("5051"), "Port to listen on")];
 
-/// Concatenates flag tables, the first of a name winning.
-pub fn merge(tables: &[&[Flag]]) -> Vec<Flag> {
-    let mut out: Vec<Flag> = Vec::new();
-    for t in tables {
-        for f in t.iter() {
-            if !out.iter().any(|o| o.name == f.name) {
-                out.push(*f);
-            }
-        }
-    }
-    out
-}
+pub use libprocess::flags::merge;
 
 /// What can go wrong starting a binary's parts; each names its cause.
 #[derive(Debug, thiserror::Error)]

@@ -85,6 +85,20 @@ pub struct Flags {
     values: HashMap<String, String>,
 }
 
+/// Concatenates flag tables, the first of a name winning (a program's flags are often several
+/// declared structs read from one command line).
+pub fn merge(tables: &[&[Flag]]) -> Vec<Flag> {
+    let mut out: Vec<Flag> = Vec::new();
+    for t in tables {
+        for f in t.iter() {
+            if !out.iter().any(|o| o.name == f.name) {
+                out.push(*f);
+            }
+        }
+    }
+    out
+}
+
 /// The usage text for a program's flags.
 pub fn usage(program: &str, flags: &[Flag]) -> String {
     let mut out = format!("Usage: {program} [options]\n\n");

@@ -27,9 +27,6 @@ use self::agent::SimAgent;
 use self::framework::{Plan, Policy, SimFramework};
 pub use self::stats::{now_secs, Counts, Stats};
 
-/// The version simulated agents report.
-pub use mesos_api::MESOS_VERSION as VERSION;
-
 /// The first argument that makes a scenario binary a simulator child.
 pub const CHILD_ARG: &str = "__sim";
 
