@@ -315,10 +315,15 @@ async fn terminate_jumps_ahead_of_queued_events_unless_not_injected() {
         let id = rt.unique_id("slow");
         let pid = rt.spawn(&id, Slow { seen: seen.clone() }).unwrap();
         // Hold the process busy so the pings queue up behind this dispatch.
+        // Wait until that dispatch is running: an injected terminate posted
+        // before it starts would jump ahead of it too.
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
         pid.dispatch_nowait(move |_, _| {
+            let _ = started_tx.send(());
             let _ = go_rx.recv_timeout(Duration::from_secs(5));
         });
+        within("busy", started_rx).await.unwrap();
         for seq in 0..100 {
             rt.post(
                 pid.upid(),
