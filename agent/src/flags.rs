@@ -12,8 +12,10 @@ libprocess::flags! {
     /// Flags of `mesos-agent`.
     #[derive(Clone, Debug)]
     pub struct AgentFlags {
-        /// The master: host:port (or master@host:port)
+        /// The master: host:port, master@host:port, zk://[user:pass@]host:port[,...]/path or file:///path
         pub master: String;
+        /// ZooKeeper session timeout (with --master=zk://...)
+        pub zk_session_timeout: Duration = "10secs", check positive;
         /// Where sandboxes and checkpoints live (sandboxes under <work_dir>/slaves/)
         pub work_dir: PathBuf, check not_empty;
         /// Total resources, e.g. 'cpus:4;mem:4096;ports:[31000-32000]', or a JSON array, or file://path (overrides the detected ones by name)

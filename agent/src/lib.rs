@@ -9,11 +9,10 @@
 //!   are in `mesos-cli`.
 //! - [`resources`]: detected resources and `--resources`.
 //!
-//! Module graph (no cycles): `agent` uses `paths`, `programs`, `os`, `detector`, `httpc` and
+//! Module graph (no cycles): `agent` uses `paths`, `programs`, `os`, `httpc` and
 //! `status_update_manager`; `executor` uses `programs`, `os` and `httpc`; those are leaves.
 
 mod agent;
-pub mod detector;
 pub mod error;
 pub mod executor;
 pub mod flags;
@@ -25,7 +24,6 @@ pub mod resources;
 pub mod status_update_manager;
 
 pub use agent::Agent;
-pub use detector::master_upid;
 pub use error::AgentError;
 pub use flags::AgentFlags;
 

@@ -109,6 +109,7 @@ pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
 
 /// Spawns the master (id `master`) on `rt`.
 pub fn start_master(rt: &Runtime, flags: MasterFlags) -> Result<PID<Master>, CliError> {
+    flags.validate()?;
     rt.spawn("master", Master::new(flags))
         .map_err(|source| CliError::Start {
             what: "master",

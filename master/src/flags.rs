@@ -14,8 +14,26 @@ libprocess::flags! {
         pub hostname: String = "localhost";
         /// Where the master keeps its registry (unused while the registry is in memory)
         pub work_dir: Option<PathBuf>;
-        /// Registry backend: in_memory (the durable registry is not built yet)
-        pub registry: String = "in_memory", check in_memory;
+        /// Registry backend: in_memory (lost on restart), or replicated_log (Mesos's name): durable, in ZooKeeper with --zk, else in <work_dir>/registry.json
+        pub registry: String = "in_memory", check registry_kind;
+        /// Longest time a registry write may take (then the master aborts)
+        pub registry_store_timeout: Duration = "20secs", check positive;
+        /// Longest time reading the registry at election may take (then the master aborts)
+        pub registry_fetch_timeout: Duration = "1mins", check positive;
+        /// How long unreachable and gone agents stay in the registry
+        pub registry_max_agent_age: Duration = "2weeks", check positive;
+        /// How many unreachable (and gone) agents the registry keeps at most
+        pub registry_max_agent_count: usize = "102400";
+        /// Time agents have to reregister after a failover before they are marked unreachable (Mesos's minimum is 10mins; ours is not enforced)
+        pub agent_reregister_timeout | slave_reregister_timeout: Duration = "10mins", check positive;
+        /// Largest share of the registry's agents that may be marked unreachable after a failover, e.g. 100%
+        pub recovery_agent_removal_limit | recovery_slave_removal_limit: String = "100%", check percent;
+        /// ZooKeeper group for leader election: zk://[user:pass@]host:port[,...]/path or file:///path
+        pub zk: Option<String>, check zk_url;
+        /// Size of the registry's quorum; accepted with --zk for Mesos command lines (the ZooKeeper ensemble's own quorum makes writes durable)
+        pub quorum: Option<u32>, check positive_count;
+        /// ZooKeeper session timeout: a leader cut off from ZooKeeper this long steps down
+        pub zk_session_timeout: Duration = "10secs", check positive;
         /// Time between batch allocations
         pub allocation_interval: Duration = "1secs", check positive;
         /// Time between pings to an agent
@@ -41,15 +59,57 @@ impl Default for MasterFlags {
     }
 }
 
-/// `--registry`: only `in_memory` until the durable registry lands (never accepted and
-/// ignored).
-fn in_memory(name: &str, v: &str) -> Result<(), String> {
-    if v != "in_memory" {
-        return Err(format!(
-            "Flag '--{name}': '{v}' is not supported yet; only 'in_memory' is"
-        ));
+/// `--registry`: `in_memory` or `replicated_log` (the durable store; Mesos's name).
+fn registry_kind(name: &str, v: &str) -> Result<(), String> {
+    match v {
+        "in_memory" | "replicated_log" => Ok(()),
+        _ => Err(format!(
+            "Flag '--{name}': '{v}' is not a supported option for registry persistence (in_memory, replicated_log)"
+        )),
     }
-    Ok(())
+}
+
+/// `--recovery_agent_removal_limit`: a percentage in [0, 100].
+fn percent(name: &str, v: &str) -> Result<(), String> {
+    parse_percent(v)
+        .map(|_| ())
+        .ok_or_else(|| format!("Flag '--{name}': '{v}' is not a percentage in [0%, 100%]"))
+}
+
+/// `"50%"` as 0.5.
+pub(crate) fn parse_percent(v: &str) -> Option<f64> {
+    let n: f64 = v.strip_suffix('%')?.trim().parse().ok()?;
+    (0.0..=100.0).contains(&n).then_some(n / 100.0)
+}
+
+impl MasterFlags {
+    /// Checks across flags: the durable registry needs somewhere to live.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.registry == "replicated_log" && self.zk.is_none() && self.work_dir.is_none() {
+            return Err("--work_dir needed for replicated log based registry (or give --zk to keep it in ZooKeeper)".into());
+        }
+        if self.quorum.is_some() && self.zk.is_none() {
+            return Err("Flag '--quorum' only applies with --zk".into());
+        }
+        Ok(())
+    }
+}
+
+/// `--zk`: a ZooKeeper URL (or a file holding one).
+fn zk_url(name: &str, v: &Option<String>) -> Result<(), String> {
+    match v {
+        Some(v) => mesos_detector::ZkUrl::parse(v)
+            .map(|_| ())
+            .map_err(|e| format!("Flag '--{name}': {e}")),
+        None => Ok(()),
+    }
+}
+
+fn positive_count(name: &str, v: &Option<u32>) -> Result<(), String> {
+    match v {
+        Some(0) => Err(format!("Flag '--{name}' must be at least 1")),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -91,8 +151,14 @@ mod tests {
         assert!(parse(&["--max_agent_ping_timeouts=many"])
             .unwrap_err()
             .contains("--max_agent_ping_timeouts"));
-        assert!(parse(&["--registry=replicated_log"])
+        assert!(parse(&["--registry=log"])
             .unwrap_err()
-            .contains("not supported yet"));
+            .contains("not a supported option"));
+        let f = parse(&["--registry=replicated_log"]).unwrap();
+        assert!(f.validate().unwrap_err().contains("--work_dir needed"));
+        assert!(parse(&["--recovery_agent_removal_limit=120%"]).is_err());
+        assert_eq!(parse_percent("50%"), Some(0.5));
+        let f = parse(&["--slave_reregister_timeout=3secs"]).unwrap();
+        assert_eq!(f.agent_reregister_timeout, Duration::from_secs(3));
     }
 }

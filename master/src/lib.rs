@@ -6,6 +6,7 @@
 
 mod flags;
 mod master;
+mod registry;
 mod state;
 mod validation;
 

@@ -36,6 +36,7 @@ use mesos_api::protocol::scheduler::{
 };
 use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, OfferID, TaskID};
+use mesos_detector::{MasterSpec, ZkUrl};
 
 /// The callbacks of a framework. Each gets the [`Driver`] to make calls with.
 #[allow(unused_variables)]
@@ -61,7 +62,7 @@ pub trait Scheduler: Send + 'static {
 pub struct Driver {
     rt: Runtime,
     me: UPID,
-    master: UPID,
+    master: Option<UPID>,
     info: FrameworkInfo,
     subscribed: bool,
     implicit_acks: bool,
@@ -70,7 +71,9 @@ pub struct Driver {
 
 impl Driver {
     fn call(&self, call: Call) {
-        self.rt.send_named(&self.me, &self.master, Call::NAME, call);
+        if let Some(m) = &self.master {
+            self.rt.send_named(&self.me, m, Call::NAME, call);
+        }
     }
 
     fn new_call(&self, kind: CallType) -> Call {
@@ -227,6 +230,8 @@ pub struct SchedulerProcess<S: Scheduler> {
     sched: S,
     backoff: Duration,
     generation: u64,
+    /// The ZooKeeper group to detect the master in, until initialize starts detecting.
+    detector: Option<(ZkUrl, Duration)>,
 }
 
 /// First subscription retry interval, doubling to [`MAX_BACKOFF`].
@@ -256,7 +261,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
         } else {
             RemoteConnection::Reconnect
         };
-        ctx.link_with(&self.driver.master, mode);
+        let Some(master) = self.driver.master.clone() else {
+            return;
+        };
+        ctx.link_with(&master, mode);
         let mut c = self.driver.new_call(CallType::Subscribe);
         c.subscribe = Some(Subscribe {
             framework_info: self.driver.info.clone(),
@@ -268,8 +276,27 @@ impl<S: Scheduler> SchedulerProcess<S> {
         ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, generation));
     }
 
+    /// A new leading master (with ZooKeeper): resubscribe to it.
+    fn master_detected(&mut self, ctx: &mut Context<Self>, master: Option<UPID>) {
+        if master == self.driver.master || self.driver.stop {
+            return;
+        }
+        match &master {
+            Some(m) => tracing::info!(master = %m, "new master detected"),
+            None => tracing::warn!("no leading master; waiting for one"),
+        }
+        self.driver.master = master;
+        if std::mem::replace(&mut self.driver.subscribed, false) {
+            self.sched.disconnected(&mut self.driver);
+        }
+        self.generation += 1;
+        self.backoff = INITIAL_BACKOFF;
+        let g = self.generation;
+        self.subscribe(ctx, g);
+    }
+
     fn event(&mut self, ctx: &mut Context<Self>, from: UPID, ev: Event) {
-        if from != self.driver.master {
+        if Some(&from) != self.driver.master.as_ref() {
             tracing::warn!(%from, "event not from the master; ignored");
             return;
         }
@@ -326,10 +353,29 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         });
         let g = self.generation;
         self.subscribe(ctx, g);
+        if let Some((url, timeout)) = self.detector.take() {
+            let mut leader = mesos_detector::zk::follow(url, timeout);
+            let me = ctx.pid().clone();
+            tokio::spawn(async move {
+                loop {
+                    let l = leader.borrow_and_update().clone().map(|l| l.upid);
+                    if me
+                        .dispatch(move |p: &mut Self, c| p.master_detected(c, l))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if leader.changed().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
     }
 
     fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
-        if pid != &self.driver.master || self.driver.stop {
+        if Some(pid) != self.driver.master.as_ref() || self.driver.stop {
             return;
         }
         let was = std::mem::replace(&mut self.driver.subscribed, false);
@@ -351,6 +397,29 @@ pub fn start<S: Scheduler>(
     info: FrameworkInfo,
     sched: S,
 ) -> libprocess::Result<PID<SchedulerProcess<S>>> {
+    start_detected(
+        rt,
+        &MasterSpec::Fixed(master),
+        mesos_detector::ZOOKEEPER_SESSION_TIMEOUT,
+        info,
+        sched,
+    )
+}
+
+/// Starts a framework that finds its master as `spec` says: a fixed master, or the leader of a
+/// ZooKeeper group (`zk://...`), following every change of leader (it resubscribes with its
+/// framework id to each new one and ignores events from any other).
+pub fn start_detected<S: Scheduler>(
+    rt: &Runtime,
+    spec: &MasterSpec,
+    session_timeout: Duration,
+    info: FrameworkInfo,
+    sched: S,
+) -> libprocess::Result<PID<SchedulerProcess<S>>> {
+    let (master, detector) = match spec {
+        MasterSpec::Fixed(m) => (Some(m.clone()), None),
+        MasterSpec::ZooKeeper(url) => (None, Some((url.clone(), session_timeout))),
+    };
     let id = rt.unique_id("scheduler");
     let me = UPID::new(id.as_str(), rt.address());
     let p = SchedulerProcess {
@@ -366,6 +435,7 @@ pub fn start<S: Scheduler>(
         sched,
         backoff: INITIAL_BACKOFF,
         generation: 0,
+        detector,
     };
     rt.spawn(&id, p)
 }

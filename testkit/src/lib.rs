@@ -5,6 +5,7 @@
 //! - the real binaries as child processes: [`command`] and [`Proc`], which dies with the test;
 //! - files and ports: [`walk`] over a sandbox (its symlink handling chosen with [`Links`]) and
 //!   [`free_port`];
+//! - a real ZooKeeper server: [`ZooKeeper`];
 //! - tasks: [`command_task`], a shell command with resources;
 //! - with the `scheduler` feature, the recording scheduler [`Recorder`] and the events it
 //!   records, [`Seen`];
@@ -14,6 +15,7 @@
 mod files;
 mod proc;
 mod wait;
+mod zookeeper;
 
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -23,6 +25,7 @@ mod scheduler;
 pub use files::{free_port, walk, Links};
 pub use proc::{command, Proc};
 pub use wait::{eventually, eventually_async, within, Eventually, Outcome, POLL};
+pub use zookeeper::ZooKeeper;
 
 #[cfg(feature = "cluster")]
 pub use cluster::{cluster, cluster_tweaked, cluster_with, Cluster};

@@ -29,11 +29,11 @@ use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
 use mesos_containerizer::Containerizer;
 
-use crate::detector::master_upid;
 use crate::error::AgentError;
 use crate::flags::AgentFlags;
 use crate::programs;
 use crate::status_update_manager::StatusUpdateManager;
+use mesos_detector::{MasterSpec, ZkUrl};
 use state::{Framework, NestedContainers};
 
 fn now_secs() -> f64 {
@@ -48,6 +48,10 @@ pub struct Agent {
     flags: AgentFlags,
     info: AgentInfo,
     master: Option<UPID>,
+    /// The ZooKeeper group to detect the leading master in (`--master=zk://...`).
+    detector: Option<ZkUrl>,
+    /// Bumped when the master changes, so an old registration retry chain stops.
+    registration_gen: u64,
     registered: bool,
     backoff: Duration,
     frameworks: HashMap<FrameworkID, Framework>,
@@ -75,10 +79,16 @@ impl Agent {
         resources: mesos_api::Resources,
         attributes: Attributes,
     ) -> Result<Agent, AgentError> {
-        let master = if flags.master.is_empty() {
-            None
+        let (master, detector) = if flags.master.is_empty() {
+            (None, None)
         } else {
-            Some(master_upid(&flags.master)?)
+            match MasterSpec::parse(&flags.master).map_err(|e| AgentError::Master {
+                flag: flags.master.clone(),
+                why: e.to_string(),
+            })? {
+                MasterSpec::Fixed(upid) => (Some(upid), None),
+                MasterSpec::ZooKeeper(url) => (None, Some(url)),
+            }
         };
         let mut cz_flags = flags.containerizer.clone();
         if cz_flags.init.is_none() {
@@ -99,6 +109,8 @@ impl Agent {
             backoff: flags.registration_backoff_factor,
             flags,
             master,
+            detector,
+            registration_gen: 0,
             registered: false,
             frameworks: HashMap::new(),
             removing: Default::default(),
@@ -220,6 +232,7 @@ impl Process for Agent {
         self.runtime = Some(ctx.runtime().clone());
         self.recover(ctx);
         self.try_register(ctx);
+        self.start_detection(ctx);
     }
 
     fn finalize(&mut self, _ctx: &mut Context<Self>) {
@@ -235,6 +248,11 @@ impl Process for Agent {
     }
 
     fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        if self.detector.is_some() && Some(pid) == self.master.as_ref() {
+            // With ZooKeeper the detector says which master to turn to next.
+            tracing::warn!(master = %pid, "master disconnected; waiting for a new master to be elected");
+            return;
+        }
         if Some(pid) == self.master.as_ref() && self.registered {
             tracing::warn!(master = %pid, "lost the master; reregistering");
             self.registered = false;

@@ -8,6 +8,8 @@ use libprocess::{Context, RemoteConnection, UPID};
 use mesos_api::messages::{RegisterAgent, ReregisterAgent, WireMessage};
 use mesos_api::{AgentID, MESOS_VERSION};
 
+use mesos_detector::Leader;
+
 use super::Agent;
 
 /// The longest registration retry interval (Mesos: 1 min).
@@ -66,7 +68,52 @@ impl Agent {
         }
         let d = self.backoff;
         self.backoff = (self.backoff * 2).min(MAX_REGISTRATION_BACKOFF);
-        ctx.delay(d, |a: &mut Agent, c| a.try_register(c));
+        let gen = self.registration_gen;
+        ctx.delay(d, move |a: &mut Agent, c| {
+            if a.registration_gen == gen {
+                a.try_register(c)
+            }
+        });
+    }
+
+    /// With `--master=zk://...`: follows the leading master, registering anew with each one.
+    pub(super) fn start_detection(&mut self, ctx: &mut Context<Self>) {
+        let Some(url) = self.detector.clone() else {
+            return;
+        };
+        let mut leader = mesos_detector::zk::follow(url, self.flags.zk_session_timeout);
+        let me = ctx.pid().clone();
+        tokio::spawn(async move {
+            loop {
+                let l = leader.borrow_and_update().clone();
+                if me
+                    .dispatch(move |a: &mut Agent, c| a.master_detected(c, l))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if leader.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn master_detected(&mut self, ctx: &mut Context<Self>, leader: Option<Leader>) {
+        let upid = leader.map(|l| l.upid);
+        if upid == self.master {
+            return;
+        }
+        match &upid {
+            Some(m) => tracing::info!(master = %m, "new master detected"),
+            None => tracing::warn!("lost the leading master; waiting for a new one"),
+        }
+        self.master = upid;
+        self.registered = false;
+        self.registration_gen += 1;
+        self.backoff = self.flags.registration_backoff_factor;
+        self.try_register(ctx);
     }
 
     pub(super) fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {

@@ -16,6 +16,7 @@ use mesos_api::protocol::task::{
 use mesos_api::{ExecutorID, FrameworkID, Resources, TaskID};
 use mesos_cli::flags::load_or_exit;
 use mesos_cli::{die, start_agent, start_master};
+use mesos_detector::MasterSpec;
 use mesos_master::MasterFlags;
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
 use tokio::sync::mpsc;
@@ -23,8 +24,10 @@ use tokio::sync::mpsc;
 libprocess::flags! {
     /// `mesos-execute`'s flags.
     struct ExecuteFlags {
-        /// The master (host:port), or 'local' for an embedded master and agent
+        /// The master (host:port, zk://host:port[,...]/path, file:///path), or 'local' for an embedded master and agent
         master: String;
+        /// ZooKeeper session timeout (with --master=zk://...)
+        zk_session_timeout: Duration = "10secs", check libprocess::flags::check::positive;
         /// Name of the task (also its id)
         name: Option<String>;
         /// Shell command to run
@@ -282,13 +285,14 @@ fn main() {
     let (plan, need) = plan(&f, &role).unwrap_or_else(|e| die(e));
     let kill_after = f.kill_after;
     let checkpoint = f.checkpoint;
+    let zk_session_timeout = f.zk_session_timeout;
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     let code = rt.block_on(async move {
         let r = libprocess::Runtime::local()
             .await
             .unwrap_or_else(|e| die(format!("cannot listen: {e}")));
         let mut agents = Vec::new();
-        let master_upid = if master == "local" {
+        let spec = if master == "local" {
             let m = start_master(&r, MasterFlags::default()).unwrap_or_else(|e| die(e));
             let work_dir = f.work_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir()
@@ -319,9 +323,9 @@ fn main() {
                 "Started a local cluster at {} (sandboxes under {work_dir})",
                 m.upid()
             );
-            m.upid().clone()
+            MasterSpec::Fixed(m.upid().clone())
         } else {
-            mesos_agent::master_upid(&master).unwrap_or_else(|e| die(e))
+            MasterSpec::parse(&master).unwrap_or_else(|e| die(format!("Flag '--master': {e}")))
         };
         let mut info = FrameworkInfo::new(
             &f.framework_name,
@@ -340,7 +344,7 @@ fn main() {
             all_finished: true,
             tx,
         };
-        let pid = mesos_scheduler::start(&r, master_upid, info, sched)
+        let pid = mesos_scheduler::start_detected(&r, &spec, zk_session_timeout, info, sched)
             .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
         let mut code = 1;
         let mut killing = HashSet::new();

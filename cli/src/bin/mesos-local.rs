@@ -43,8 +43,10 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
         let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        // With --zk the agents find the master through ZooKeeper, as on a real cluster.
+        let zk = mf.zk.clone();
         let m = start_master(&r, mf).unwrap_or_else(|e| die(e));
-        let master = m.upid().addr().to_string();
+        let master = zk.unwrap_or_else(|| m.upid().addr().to_string());
         let mut agents = Vec::new();
         for i in 0..n {
             // Each agent checkpoints on its own (as on its own machine).
@@ -60,7 +62,10 @@ fn main() {
             "mesos-local: master at {} with {n} agent(s); sandboxes under {work_dir}",
             m.upid()
         );
-        wait_for_signal().await;
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            _ = m.wait() => eprintln!("mesos-local: the master stopped"),
+        }
         for a in &agents {
             a.terminate(true);
             a.wait().await;

@@ -17,7 +17,14 @@ fn main() {
             .await
             .unwrap_or_default();
         eprintln!("Master {id} started at {}", m.upid());
-        wait_for_signal().await;
+        let lost = tokio::select! {
+            _ = wait_for_signal() => false,
+            _ = m.wait() => true,
+        };
         r.shutdown().await;
+        if lost {
+            // It lost its leadership (or could not lead): exit so a supervisor restarts it.
+            die("the master stopped: it lost its leadership; exiting");
+        }
     });
 }

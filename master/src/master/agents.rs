@@ -33,6 +33,10 @@ impl Master {
                 return;
             }
         }
+        if self.admitting.contains(&from) {
+            // A retry while its admission is being stored: the answer follows the store.
+            return;
+        }
         if let Some(m) = &self.metrics {
             m.slave_registrations.inc();
         }
@@ -40,9 +44,32 @@ impl Master {
         self.next_agent += 1;
         let mut info = m.agent;
         info.id = Some(id.clone());
+        self.admitting.insert(from.clone());
+        let (checkpointed, version) = (m.checkpointed_resources, m.version);
+        // Acknowledged only once its admission is stored (Mesos's rule).
+        self.registry_then(
+            ctx,
+            crate::registry::Operation::AdmitAgent(info.clone()),
+            move |master: &mut Master, c| {
+                master.admitting.remove(&from);
+                master.admit_agent(c, from, id, info, checkpointed, version);
+                master.metrics_changed(c);
+            },
+        );
+    }
+
+    fn admit_agent(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        id: AgentID,
+        info: mesos_api::protocol::framework::AgentInfo,
+        checkpointed: Resources,
+        version: String,
+    ) {
         let spec = AgentSpec {
             hostname: info.hostname.clone(),
-            total: agent_total(&info.resources, &m.checkpointed_resources),
+            total: agent_total(&info.resources, &checkpointed),
         };
         self.agents.insert(
             id.clone(),
@@ -50,9 +77,9 @@ impl Master {
                 pid: from.clone(),
                 info,
                 missed_pings: 0,
-                checkpointed: m.checkpointed_resources.clone(),
+                checkpointed,
                 registered_time: super::now_secs(),
-                version: m.version.clone(),
+                version,
                 deactivated: false,
                 disconnected: false,
             },
@@ -106,10 +133,27 @@ impl Master {
             self.reconcile_reregistered(ctx, &id, &m.tasks);
             return;
         }
-        // Unknown to this master (e.g. after a failover): admit it with its tasks.
+        // Unknown to this master (after a failover, or unreachable): admit it with its tasks.
+        // One the recovered registry holds needs no write; any other is readmitted.
+        let recovered = self.recovered_agents.remove(&id);
+        if recovered.is_none() {
+            self.registry_note(crate::registry::Operation::ReadmitAgent(m.agent.clone()));
+        }
+        let deactivated = recovered.is_some_and(|a| a.deactivated);
         let mut used: BTreeMap<FrameworkID, Resources> = BTreeMap::new();
         for fi in &m.frameworks {
             if let Some(fid) = &fi.id {
+                if !self.frameworks.contains_key(fid) {
+                    // Known to the allocator (inactive until it resubscribes), so its tasks'
+                    // resources count as its own.
+                    let spec = Self::allocator_spec(fi, Vec::new());
+                    let f2 = fid.clone();
+                    self.allocator()
+                        .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
+                            let a = p.allocator_mut();
+                            a.add_framework(&f2, spec, &[], false);
+                        });
+                }
                 self.frameworks
                     .entry(fid.clone())
                     .or_insert_with(|| FrameworkRec {
@@ -149,7 +193,7 @@ impl Master {
                 checkpointed: m.checkpointed_resources.clone(),
                 registered_time: super::now_secs(),
                 version: m.version.clone(),
-                deactivated: false,
+                deactivated,
                 disconnected: false,
             },
         );
@@ -159,7 +203,12 @@ impl Master {
         let used: Vec<(FrameworkID, Resources)> = used.into_iter().collect();
         let aid = id.clone();
         self.allocator()
-            .dispatch_nowait(move |a: &mut AllocatorProcess, c| a.add_agent(c, aid, spec, &used));
+            .dispatch_nowait(move |a: &mut AllocatorProcess, c| {
+                a.add_agent(c, aid.clone(), spec, &used);
+                if deactivated {
+                    a.allocator_mut().deactivate_agent(&aid);
+                }
+            });
         Self::send(ctx, &from, AgentReregistered { agent_id: id });
     }
 
@@ -259,6 +308,11 @@ impl Master {
     pub(crate) fn mark_agent_gone(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
         self.unreachable.remove(id);
         self.gone.insert(id.clone());
+        self.recovered_agents.remove(id);
+        self.registry_note(crate::registry::Operation::MarkGone(
+            id.clone(),
+            super::now_secs(),
+        ));
         self.remove_agent(ctx, id, true);
         self.metrics_changed(ctx);
     }
@@ -269,6 +323,10 @@ impl Master {
         };
         if !gone {
             self.unreachable.insert(id.clone());
+            self.registry_note(crate::registry::Operation::MarkUnreachable(
+                id.clone(),
+                super::now_secs(),
+            ));
         }
         self.agent_by_pid.remove(&a.pid);
         ctx.unlink(&a.pid);

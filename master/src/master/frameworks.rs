@@ -155,7 +155,7 @@ impl Master {
         }
     }
 
-    fn allocator_spec(info: &FrameworkInfo, suppressed: Vec<String>) -> FrameworkSpec {
+    pub(super) fn allocator_spec(info: &FrameworkInfo, suppressed: Vec<String>) -> FrameworkSpec {
         FrameworkSpec {
             roles: info.effective_roles().into_iter().collect(),
             gpu_resources: info.has_capability(

@@ -73,6 +73,12 @@ pub(crate) struct MasterMetrics {
     pub(crate) messages_suppress_offers: Counter,
     pub(crate) messages_register_framework: Counter,
     pub(crate) messages_unregister_framework: Counter,
+    /// 1 while this master leads.
+    pub(crate) elected: Gauge,
+    /// Agents not reregistered in time after a failover.
+    pub(crate) recovery_slave_removals: Counter,
+    /// Messages dropped because this master does not lead (or has not recovered).
+    pub(crate) dropped_messages: Counter,
     pub(crate) refresh_pending: bool,
     /// How long the last recomputation took.
     refresh_cost: Duration,
@@ -81,7 +87,6 @@ pub(crate) struct MasterMetrics {
 impl MasterMetrics {
     pub(crate) fn new(m: &Metrics) -> MasterMetrics {
         let started = Instant::now();
-        m.gauge("master/elected").set(1.0);
         m.gauge_fn("master/uptime_secs", move || {
             started.elapsed().as_secs_f64()
         });
@@ -104,6 +109,9 @@ impl MasterMetrics {
             messages_suppress_offers: m.counter("master/messages_suppress_offers"),
             messages_register_framework: m.counter("master/messages_register_framework"),
             messages_unregister_framework: m.counter("master/messages_unregister_framework"),
+            elected: m.gauge("master/elected"),
+            dropped_messages: m.counter("master/dropped_messages"),
+            recovery_slave_removals: m.counter("master/recovery_slave_removals"),
             refresh_pending: false,
             refresh_cost: Duration::ZERO,
         }

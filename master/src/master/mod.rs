@@ -20,9 +20,11 @@ use crate::state::{AgentRec, FrameworkRec, OfferRec};
 mod agents;
 mod api;
 mod frameworks;
+mod leadership;
 mod metrics;
 mod offers;
 pub(crate) mod proxy;
+mod recovery;
 
 pub(crate) use proxy::FrameworkProxy;
 mod updates;
@@ -60,6 +62,16 @@ pub struct Master {
         (mesos_api::ResourceQuantities, mesos_api::ResourceQuantities),
     >,
     metrics: Option<metrics::MasterMetrics>,
+    /// Whether it leads, and who does.
+    leadership: leadership::Leadership,
+    /// Stores the registry (once recovered).
+    registrar: Option<crate::registry::Registrar>,
+    /// Agents in the recovered registry that have not reregistered yet.
+    recovered_agents: HashMap<AgentID, crate::registry::AdmittedAgent>,
+    /// This master's PID (for registry writes finishing later).
+    self_pid: Option<PID<Master>>,
+    /// Agents whose admission is being stored (their retries are not answered twice).
+    admitting: std::collections::HashSet<UPID>,
     offers: HashMap<OfferID, OfferRec>,
     next_agent: u64,
     next_framework: u64,
@@ -94,6 +106,11 @@ impl Master {
             weights: Default::default(),
             quotas: Default::default(),
             metrics: None,
+            leadership: Default::default(),
+            registrar: None,
+            recovered_agents: HashMap::new(),
+            admitting: Default::default(),
+            self_pid: None,
             offers: HashMap::new(),
             next_agent: 0,
             next_framework: 0,
@@ -235,6 +252,7 @@ impl Process for Master {
             }),
         });
         self.metrics = Some(metrics::MasterMetrics::new(ctx.runtime().metrics()));
+        self.self_pid = Some(ctx.pid().clone());
         // The allocator actor hands its offers back to us in batches.
         let me = ctx.pid().clone();
         let offers = Box::new(move |batch: Vec<Allocation>| {
@@ -264,6 +282,9 @@ impl Process for Master {
         ctx.install_named(
             RegisterAgent::NAME,
             |m: &mut Master, c, from, msg: RegisterAgent| {
+                if !m.leading() {
+                    return;
+                }
                 m.register_agent(c, from, msg);
                 m.metrics_changed(c);
             },
@@ -271,25 +292,37 @@ impl Process for Master {
         ctx.install_named(
             ReregisterAgent::NAME,
             |m: &mut Master, c, from, msg: ReregisterAgent| {
+                if !m.leading() {
+                    return;
+                }
                 m.reregister_agent(c, from, msg);
                 m.metrics_changed(c);
             },
         );
         ctx.install_named(PongAgent::NAME, |m: &mut Master, _, from, _: PongAgent| {
-            m.pong(from)
+            if m.leading() {
+                m.pong(from)
+            }
         });
         ctx.install_named(
             StatusUpdate::NAME,
             |m: &mut Master, c, from, u: StatusUpdate| {
+                if !m.leading() {
+                    return;
+                }
                 m.status_update(c, from, u);
                 m.metrics_changed(c);
             },
         );
         ctx.install_named(Call::NAME, |m: &mut Master, c, from, call: Call| {
+            if !m.leading() {
+                return;
+            }
             m.call(c, from, call);
             m.metrics_changed(c);
         });
         self.install_routes(ctx);
+        self.start_leadership(ctx);
         self.operator_heartbeat(ctx);
         let d = self.flags.agent_ping_timeout;
         ctx.delay(d, |m: &mut Master, c| m.ping_agents(c));

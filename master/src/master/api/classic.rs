@@ -12,6 +12,7 @@ use mesos_api::{AgentID, FrameworkID, Resources};
 use serde_json::{json, Value};
 
 use super::json;
+use super::led_route;
 use super::scheduler::reject;
 use crate::master::{Master, VERSION};
 
@@ -61,7 +62,7 @@ pub(crate) fn version_json() -> Value {
 impl Master {
     pub(super) fn install_classic(ctx: &mut Context<Self>) {
         for r in ["state", "state.json"] {
-            ctx.route(r, |m: &mut Master, _, req| {
+            led_route(ctx, r, |m: &mut Master, _, req| {
                 reply(
                     method_is(&req, &["GET"]).map(|_| {
                         HttpResponse::json_bytes(200, bytes::Bytes::from(m.state_bytes()))
@@ -69,19 +70,23 @@ impl Master {
                 )
             });
         }
-        ctx.route("state-summary", |m: &mut Master, _, req| {
+        led_route(ctx, "state-summary", |m: &mut Master, _, req| {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_summary_json())))
         });
-        ctx.route("frameworks", |m: &mut Master, _, req| {
+        led_route(ctx, "frameworks", |m: &mut Master, _, req| {
             reply(m.frameworks_endpoint(&req))
         });
         for r in ["slaves", "agents"] {
-            ctx.route(r, |m: &mut Master, _, req| reply(m.slaves_endpoint(&req)));
+            led_route(ctx, r, |m: &mut Master, _, req| {
+                reply(m.slaves_endpoint(&req))
+            });
         }
         for r in ["tasks", "tasks.json"] {
-            ctx.route(r, |m: &mut Master, _, req| reply(m.tasks_endpoint(&req)));
+            led_route(ctx, r, |m: &mut Master, _, req| {
+                reply(m.tasks_endpoint(&req))
+            });
         }
-        ctx.route("roles", |m: &mut Master, _, req| {
+        led_route(ctx, "roles", |m: &mut Master, _, req| {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"roles": m.roles_json()}))))
         });
         ctx.route("flags", |m: &mut Master, _, req| {
@@ -93,32 +98,22 @@ impl Master {
         ctx.route("version", |_, _, req| {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&version_json())))
         });
-        ctx.route("redirect", |m: &mut Master, _, req| {
-            // This master is the leader (no contender yet): it points at itself.
-            let addr = m
-                .info
-                .as_ref()
-                .and_then(|i| i.address.as_ref())
-                .map(|a| format!("{}:{}", a.hostname.clone().unwrap_or_default(), a.port))
-                .unwrap_or_default();
-            let rest = req.route.strip_prefix("redirect").unwrap_or("");
-            HttpResponse::text(307, "")
-                .with_header("Location", &format!("//{addr}{rest}"))
-                .into()
-        });
-        ctx.route("teardown", |m: &mut Master, c, req| {
+        ctx.route("redirect", |m: &mut Master, _, req| m.redirect(&req).into());
+        led_route(ctx, "teardown", |m: &mut Master, c, req| {
             reply(m.teardown_endpoint(c, &req))
         });
-        ctx.route("weights", |m: &mut Master, _, req| {
-            reply(m.weights_endpoint(&req))
+        led_route(ctx, "weights", |m: &mut Master, _, req| {
+            let r = reply(m.weights_endpoint(&req));
+            m.when_stored(r)
         });
-        ctx.route("quota", |m: &mut Master, _, req| {
-            reply(m.quota_endpoint(&req))
+        led_route(ctx, "quota", |m: &mut Master, _, req| {
+            let r = reply(m.quota_endpoint(&req));
+            m.when_stored(r)
         });
-        ctx.route("reserve", |m: &mut Master, c, req| {
+        led_route(ctx, "reserve", |m: &mut Master, c, req| {
             m.reserve_endpoint(c, &req, true)
         });
-        ctx.route("unreserve", |m: &mut Master, c, req| {
+        led_route(ctx, "unreserve", |m: &mut Master, c, req| {
             m.reserve_endpoint(c, &req, false)
         });
     }

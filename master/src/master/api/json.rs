@@ -345,9 +345,13 @@ impl Master {
         o.insert("pid".into(), json!(pid));
         o.insert("hostname".into(), json!(self.flags.hostname));
         o.insert("start_time".into(), json!(self.start_time));
-        o.insert("elected_time".into(), json!(self.start_time));
-        o.insert("leader".into(), json!(pid));
-        o.insert("leader_info".into(), to_json(&self.info));
+        if let Some(t) = self.leadership.elected_time {
+            o.insert("elected_time".into(), json!(t));
+        }
+        if let Some(l) = &self.leadership.leader {
+            o.insert("leader".into(), json!(l.pid));
+            o.insert("leader_info".into(), to_json(l));
+        }
         o.insert("activated_slaves".into(), json!(active));
         o.insert(
             "deactivated_slaves".into(),

@@ -7,7 +7,7 @@ pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
 
-use libprocess::Context;
+use libprocess::{Context, HttpRequest, Reply};
 
 use super::Master;
 
@@ -38,13 +38,35 @@ impl Master {
     /// Installs the routes and their aliases.
     pub(super) fn install_routes(&mut self, ctx: &mut Context<Self>) {
         ctx.route("api/v1/scheduler", |m: &mut Master, c, req| {
-            m.scheduler_api(c, req)
+            match m.gate(&req, true) {
+                Some(r) => r.into(),
+                None => m.scheduler_api(c, req),
+            }
         });
-        ctx.route("api/v1", |m: &mut Master, c, req| m.operator_api(c, req));
+        ctx.route("api/v1", |m: &mut Master, c, req| {
+            match m.gate(&req, true) {
+                Some(r) => r.into(),
+                None => m.operator_api(c, req),
+            }
+        });
         Self::install_classic(ctx);
         let me = ctx.self_upid().id().to_string();
         for (path, route) in ALIASES {
             ctx.runtime().add_http_alias(path, &me, route);
         }
     }
+}
+
+/// A route only the leading master serves (the others redirect to it).
+pub(super) fn led_route(
+    ctx: &mut Context<Master>,
+    route: &str,
+    mut f: impl FnMut(&mut Master, &mut Context<Master>, HttpRequest) -> Reply + Send + 'static,
+) {
+    ctx.route(route, move |m: &mut Master, c, req| {
+        match m.gate(&req, false) {
+            Some(r) => r.into(),
+            None => f(m, c, req),
+        }
+    });
 }

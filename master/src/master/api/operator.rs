@@ -105,7 +105,7 @@ pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> 
 impl Master {
     pub(crate) fn operator_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
         match self.operator_call(ctx, &req) {
-            Ok(r) => r,
+            Ok(r) => self.when_stored(r),
             Err(e) => reject(e).into(),
         }
     }
@@ -164,7 +164,7 @@ impl Master {
                 json!({
                     "master_info": self.master_info_json(),
                     "start_time": self.start_time,
-                    "elected_time": self.start_time,
+                    "elected_time": self.leadership.elected_time,
                 }),
             )),
             "GET_QUOTA" => {
@@ -234,6 +234,7 @@ impl Master {
                     )));
                 };
                 a.deactivated = !active;
+                self.registry_note(crate::registry::Operation::Deactivate(id.clone(), !active));
                 let aid = id.clone();
                 self.allocator()
                     .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
@@ -382,6 +383,7 @@ impl Master {
         for (r, w) in &parsed {
             self.weights.insert(r.clone(), *w);
         }
+        self.registry_note(crate::registry::Operation::Weights(parsed.clone()));
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                 p.allocator_mut().update_weights(&parsed);
@@ -404,6 +406,10 @@ impl Master {
                 .insert(role.to_string(), (guarantees.clone(), limits.clone()));
         }
         let role = role.to_string();
+        self.registry_note(crate::registry::Operation::Quota(
+            role.clone(),
+            crate::registry::QuotaRecord::new(&guarantees, &limits),
+        ));
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                 p.allocator_mut()

@@ -1,0 +1,160 @@
+//! Leadership: without `--zk` this master leads from the start; with it, it contends in the
+//! ZooKeeper group and leads while its `json.info_` znode has the lowest sequence. A master that
+//! is not the leader drops messages, redirects HTTP requests to the leader (307, or 503 with no
+//! leader known) and sends no offers. A leader that loses its candidacy (its session is gone or
+//! another master leads) terminates at once, as Mesos's master aborts: no split brain.
+
+use libprocess::{Context, HttpRequest, HttpResponse};
+use mesos_api::protocol::framework::MasterInfo;
+use mesos_detector::{Contention, ZkUrl};
+
+use super::{now_secs, Master};
+
+/// Where this master stands.
+#[derive(Default)]
+pub(crate) struct Leadership {
+    /// The leader detected: this master without `--zk`.
+    pub(crate) leader: Option<MasterInfo>,
+    /// This master leads.
+    pub(crate) elected: bool,
+    /// It leads and has recovered its registry: it may act.
+    pub(crate) recovered: bool,
+    /// When it was elected (seconds since the epoch).
+    pub(crate) elected_time: Option<f64>,
+    /// The ZooKeeper session and znode of its candidacy.
+    pub(crate) candidacy: Option<(mesos_detector::zookeeper_client::Client, String)>,
+}
+
+impl Master {
+    /// Starts contending (with `--zk`) or takes the lead (without).
+    pub(super) fn start_leadership(&mut self, ctx: &mut Context<Self>) {
+        let Some(zk) = self.flags.zk.clone() else {
+            self.leadership.leader = self.info.clone();
+            self.elected(ctx);
+            return;
+        };
+        let url = match ZkUrl::parse(&zk) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!("--zk: {e}");
+                ctx.terminate_self();
+                return;
+            }
+        };
+        let Some(info) = self.info.clone() else {
+            return;
+        };
+        tracing::info!(zk = %url, "contending for leadership in ZooKeeper");
+        let mut events = mesos_detector::contend(url, self.flags.zk_session_timeout, info);
+        let me = ctx.pid().clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if me
+                    .dispatch(move |m: &mut Master, c| m.contention(c, ev))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn contention(&mut self, ctx: &mut Context<Self>, ev: Contention) {
+        match ev {
+            Contention::Candidate { client, node } => {
+                self.leadership.candidacy = Some((client, node));
+            }
+            Contention::Leader(l) => {
+                let me = l.as_ref().is_some_and(|l| l.id == self.id);
+                match &l {
+                    Some(i) => {
+                        tracing::info!(leader = %i.pid.clone().unwrap_or_default(), "detected a new leader")
+                    }
+                    None => tracing::info!("no leading master"),
+                }
+                self.leadership.leader = l;
+                if me && !self.leadership.elected {
+                    self.elected(ctx);
+                } else if !me && self.leadership.elected {
+                    self.abdicate(ctx, "another master leads now");
+                }
+            }
+            Contention::Lost => {
+                self.leadership.candidacy = None;
+                if self.leadership.elected {
+                    self.abdicate(ctx, "the ZooKeeper session ended");
+                }
+            }
+        }
+    }
+
+    fn elected(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!("elected as the leading master");
+        self.leadership.elected = true;
+        self.leadership.elected_time = Some(now_secs());
+        if let Some(m) = &self.metrics {
+            m.elected.set(1.0);
+        }
+        self.recover_registry(ctx);
+    }
+
+    /// Stops at once: a leader that lost its candidacy must not act on (Mesos aborts).
+    pub(super) fn abdicate(&mut self, ctx: &mut Context<Self>, why: &str) {
+        tracing::error!("lost leadership ({why}): stopping this master");
+        self.leadership.elected = false;
+        self.leadership.recovered = false;
+        if let Some(m) = &self.metrics {
+            m.elected.set(0.0);
+        }
+        ctx.terminate_self();
+    }
+
+    /// Whether messages are acted on; counts the dropped ones.
+    pub(super) fn leading(&self) -> bool {
+        let ok = self.leadership.elected && self.leadership.recovered;
+        if !ok {
+            if let Some(m) = &self.metrics {
+                m.dropped_messages.inc();
+            }
+        }
+        ok
+    }
+
+    /// Mesos's `redirect()`: 307 to the leader's `//hostname:port` plus the request's path and
+    /// query (only the base for `/redirect`), 503 when no leader is known.
+    pub(super) fn redirect(&self, req: &HttpRequest) -> HttpResponse {
+        let Some(l) = &self.leadership.leader else {
+            return HttpResponse::text(503, "No leader elected");
+        };
+        let host = l
+            .hostname
+            .clone()
+            .or_else(|| l.address.as_ref().and_then(|a| a.ip.clone()))
+            .unwrap_or_default();
+        let base = format!("//{host}:{}", l.port);
+        let route = req.route.trim_matches('/');
+        let location = if route == "redirect" {
+            base
+        } else if route.starts_with("redirect/") {
+            return HttpResponse::text(404, "");
+        } else if req.query.is_empty() {
+            format!("{base}{}", req.path)
+        } else {
+            format!("{base}{}?{}", req.path, req.query)
+        };
+        HttpResponse::text(307, "").with_header("Location", &location)
+    }
+
+    /// For every route but `/health`, `/flags`, `/version` and `/redirect`: a redirect unless
+    /// this master leads; for the v1 APIs also 503 until it has recovered.
+    pub(super) fn gate(&self, req: &HttpRequest, api: bool) -> Option<HttpResponse> {
+        if !self.leadership.elected {
+            return Some(self.redirect(req));
+        }
+        if api && !self.leadership.recovered {
+            return Some(HttpResponse::text(503, "Master has not finished recovery"));
+        }
+        None
+    }
+}

@@ -1,0 +1,359 @@
+//! The registry: what must survive a master failover or restart (Mesos's `Registry`): the
+//! admitted agents (with their deactivated state), unreachable agents with the time they became
+//! so, gone agents, quotas and weights.
+//!
+//! The [`Registrar`] applies [`Operation`]s and stores the whole registry after each batch: every
+//! operation queued while a store is in flight goes into the next store (as Mesos's registrar
+//! batches), so 40,000 agents registering at once make a handful of writes. A store that fails
+//! is fatal to the master (Mesos aborts): its callers hear the error.
+//!
+//! Where it is stored ([`store::Store`]): nowhere (`--registry=in_memory`), a file under
+//! `--work_dir` replaced atomically (`--registry=replicated_log` without `--zk`), or ZooKeeper
+//! under the `--zk` path with fenced transactions (with `--zk`).
+
+pub(crate) mod store;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use libprocess::{Counter, Gauge, Metrics};
+use mesos_api::protocol::framework::AgentInfo;
+use mesos_api::{AgentID, ResourceQuantities};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+pub(crate) use store::Store;
+
+/// An admitted agent.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct AdmittedAgent {
+    pub(crate) info: AgentInfo,
+    #[serde(default)]
+    pub(crate) deactivated: bool,
+}
+
+/// A role's quota: guarantees and limits as (name, value) pairs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct QuotaRecord {
+    pub(crate) guarantees: Vec<(String, f64)>,
+    pub(crate) limits: Vec<(String, f64)>,
+}
+
+impl QuotaRecord {
+    pub(crate) fn new(g: &ResourceQuantities, l: &ResourceQuantities) -> QuotaRecord {
+        let pairs = |q: &ResourceQuantities| {
+            q.iter()
+                .map(|(n, v)| (n.to_string(), v.as_f64()))
+                .collect::<Vec<_>>()
+        };
+        QuotaRecord {
+            guarantees: pairs(g),
+            limits: pairs(l),
+        }
+    }
+
+    pub(crate) fn quantities(&self) -> (ResourceQuantities, ResourceQuantities) {
+        let q = |p: &[(String, f64)]| {
+            ResourceQuantities::from_pairs(p.iter().map(|(n, v)| (n.as_str(), *v)))
+        };
+        (q(&self.guarantees), q(&self.limits))
+    }
+}
+
+/// The registry itself.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Registry {
+    #[serde(default)]
+    pub(crate) agents: BTreeMap<String, AdmittedAgent>,
+    /// Unreachable agents and when they became so (seconds since the epoch).
+    #[serde(default)]
+    pub(crate) unreachable: BTreeMap<String, f64>,
+    /// Gone agents and when.
+    #[serde(default)]
+    pub(crate) gone: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub(crate) quotas: BTreeMap<String, QuotaRecord>,
+    #[serde(default)]
+    pub(crate) weights: BTreeMap<String, f64>,
+}
+
+/// A change to the registry.
+#[derive(Clone, Debug)]
+pub(crate) enum Operation {
+    /// A new agent registered.
+    AdmitAgent(AgentInfo),
+    /// An agent not admitted (unreachable, or unknown after a failover) reregistered.
+    ReadmitAgent(AgentInfo),
+    /// An agent stopped answering (or did not come back after a failover).
+    MarkUnreachable(AgentID, f64),
+    /// An operator marked the agent gone.
+    MarkGone(AgentID, f64),
+    /// DEACTIVATE_AGENT / REACTIVATE_AGENT.
+    Deactivate(AgentID, bool),
+    /// A role's quota set (both empty: removed).
+    Quota(String, QuotaRecord),
+    /// Roles' weights set.
+    Weights(Vec<(String, f64)>),
+    /// Nothing: done once every operation queued before it is stored.
+    Sync,
+}
+
+/// Garbage collection of the unreachable and gone lists (Mesos's `--registry_max_agent_age`
+/// and `--registry_max_agent_count`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_agent_age: Duration,
+    pub(crate) max_agent_count: usize,
+}
+
+fn prune(list: &mut BTreeMap<String, f64>, now: f64, limits: Limits) {
+    let oldest = now - limits.max_agent_age.as_secs_f64();
+    list.retain(|_, t| *t >= oldest);
+    if list.len() > limits.max_agent_count {
+        let mut by_time: Vec<(f64, String)> = list.iter().map(|(k, t)| (*t, k.clone())).collect();
+        by_time.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let extra = list.len() - limits.max_agent_count;
+        for (_, id) in by_time.into_iter().take(extra) {
+            list.remove(&id);
+        }
+    }
+}
+
+impl Operation {
+    fn apply(self, r: &mut Registry, limits: Limits) {
+        match self {
+            Operation::AdmitAgent(info) | Operation::ReadmitAgent(info) => {
+                if let Some(id) = info.id.as_ref().map(|i| i.value.clone()) {
+                    r.unreachable.remove(&id);
+                    r.agents.insert(
+                        id,
+                        AdmittedAgent {
+                            info,
+                            deactivated: false,
+                        },
+                    );
+                }
+            }
+            Operation::MarkUnreachable(id, t) => {
+                if r.agents.remove(&id.value).is_some() {
+                    r.unreachable.insert(id.value, t);
+                    prune(&mut r.unreachable, t, limits);
+                }
+            }
+            Operation::MarkGone(id, t) => {
+                r.agents.remove(&id.value);
+                r.unreachable.remove(&id.value);
+                r.gone.insert(id.value, t);
+                prune(&mut r.gone, t, limits);
+            }
+            Operation::Deactivate(id, off) => {
+                if let Some(a) = r.agents.get_mut(&id.value) {
+                    a.deactivated = off;
+                }
+            }
+            Operation::Quota(role, q) => {
+                if q.guarantees.is_empty() && q.limits.is_empty() {
+                    r.quotas.remove(&role);
+                } else {
+                    r.quotas.insert(role, q);
+                }
+            }
+            Operation::Weights(ws) => {
+                for (role, w) in ws {
+                    r.weights.insert(role, w);
+                }
+            }
+            Operation::Sync => {}
+        }
+    }
+}
+
+/// Mesos's registrar metrics.
+struct RegistrarMetrics {
+    queued: Gauge,
+    size: Gauge,
+    fetch_ms: Gauge,
+    store_ms: Gauge,
+    stores: Counter,
+}
+
+impl RegistrarMetrics {
+    fn new(m: &Metrics) -> RegistrarMetrics {
+        RegistrarMetrics {
+            queued: m.gauge("registrar/queued_operations"),
+            size: m.gauge("registrar/registry_size_bytes"),
+            fetch_ms: m.gauge("registrar/state_fetch_ms"),
+            store_ms: m.gauge("registrar/state_store_ms"),
+            stores: m.counter("registrar/state_stores"),
+        }
+    }
+}
+
+type Done = oneshot::Sender<Result<(), String>>;
+
+/// Applies operations in batches and stores the registry after each batch.
+#[derive(Clone)]
+pub(crate) struct Registrar {
+    tx: mpsc::UnboundedSender<(Operation, Done)>,
+}
+
+/// Reads the registry from `store` (bounded by `timeout`), recording `registrar/state_fetch_ms`.
+pub(crate) async fn recover(
+    store: &mut Store,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> Result<Registry, String> {
+    let started = Instant::now();
+    let bytes = tokio::time::timeout(timeout, store.fetch())
+        .await
+        .map_err(|_| format!("fetching the registry took longer than {timeout:?}"))??;
+    let m = RegistrarMetrics::new(metrics);
+    m.fetch_ms.set(started.elapsed().as_secs_f64() * 1000.0);
+    let Some(bytes) = bytes else {
+        return Ok(Registry::default());
+    };
+    m.size.set(bytes.len() as f64);
+    serde_json::from_slice(&bytes).map_err(|e| format!("the stored registry does not parse: {e}"))
+}
+
+impl Registrar {
+    /// Starts the registrar on a recovered registry.
+    pub(crate) fn start(
+        mut store: Store,
+        mut registry: Registry,
+        store_timeout: Duration,
+        limits: Limits,
+        metrics: &Metrics,
+    ) -> Registrar {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Operation, Done)>();
+        let m = RegistrarMetrics::new(metrics);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                m.queued.set(batch.len() as f64);
+                if batch.iter().all(|(op, _)| matches!(op, Operation::Sync)) {
+                    // Everything before is stored already.
+                    for (_, d) in batch {
+                        let _ = d.send(Ok(()));
+                    }
+                    continue;
+                }
+                let mut next = registry.clone();
+                let mut done = Vec::with_capacity(batch.len());
+                for (op, d) in batch {
+                    op.apply(&mut next, limits);
+                    done.push(d);
+                }
+                let result = match serde_json::to_vec(&next) {
+                    Ok(bytes) => {
+                        let started = Instant::now();
+                        let size = bytes.len();
+                        let r = match tokio::time::timeout(store_timeout, store.store(bytes)).await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(format!(
+                                "storing the registry took longer than {store_timeout:?}"
+                            )),
+                        };
+                        m.store_ms.set(started.elapsed().as_secs_f64() * 1000.0);
+                        m.stores.inc();
+                        m.size.set(size as f64);
+                        r
+                    }
+                    Err(e) => Err(format!("cannot encode the registry: {e}")),
+                };
+                m.queued.set(rx.len() as f64);
+                match result {
+                    Ok(()) => {
+                        registry = next;
+                        for d in done {
+                            let _ = d.send(Ok(()));
+                        }
+                    }
+                    Err(e) => {
+                        let e = format!("Failed to update registry: {e}");
+                        tracing::error!("{e}");
+                        for d in done {
+                            let _ = d.send(Err(e.clone()));
+                        }
+                        // Every later operation fails too (Mesos's registrar aborts).
+                        while let Some((_, d)) = rx.recv().await {
+                            let _ = d.send(Err(e.clone()));
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        Registrar { tx }
+    }
+
+    /// Queues `op`; the receiver says when it is stored.
+    pub(crate) fn apply(&self, op: Operation) -> oneshot::Receiver<Result<(), String>> {
+        let (d, rx) = oneshot::channel();
+        if let Err(e) = self.tx.send((op, d)) {
+            let (_, d) = e.0;
+            let _ = d.send(Err("the registrar stopped".into()));
+        }
+        rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(n: u32) -> AgentInfo {
+        AgentInfo {
+            hostname: format!("h{n}"),
+            port: 5051,
+            resources: Default::default(),
+            attributes: Default::default(),
+            id: Some(AgentID::new(format!("S{n}"))),
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_agent_age: Duration::from_secs(100),
+        max_agent_count: 2,
+    };
+
+    #[test]
+    fn operations_move_agents_between_lists_and_old_entries_are_pruned() {
+        let mut r = Registry::default();
+        for n in 0..4 {
+            Operation::AdmitAgent(agent(n)).apply(&mut r, LIMITS);
+        }
+        Operation::MarkUnreachable(AgentID::new("S0"), 1000.0).apply(&mut r, LIMITS);
+        Operation::MarkUnreachable(AgentID::new("S1"), 1001.0).apply(&mut r, LIMITS);
+        Operation::MarkUnreachable(AgentID::new("S2"), 1002.0).apply(&mut r, LIMITS);
+        // At most two kept: the oldest went.
+        assert_eq!(
+            r.unreachable.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["S1", "S2"]
+        );
+        Operation::ReadmitAgent(agent(1)).apply(&mut r, LIMITS);
+        assert!(r.agents.contains_key("S1"));
+        assert!(!r.unreachable.contains_key("S1"));
+        Operation::MarkGone(AgentID::new("S3"), 1003.0).apply(&mut r, LIMITS);
+        assert!(r.gone.contains_key("S3"));
+        assert!(!r.agents.contains_key("S3"));
+        // Too old: pruned when the next one is added.
+        Operation::MarkGone(AgentID::new("S1"), 2000.0).apply(&mut r, LIMITS);
+        assert_eq!(r.gone.len(), 1);
+        Operation::Weights(vec![("a".into(), 2.0)]).apply(&mut r, LIMITS);
+        let q = QuotaRecord::new(
+            &ResourceQuantities::from_pairs([("cpus", 1.5)]),
+            &ResourceQuantities::new(),
+        );
+        Operation::Quota("a".into(), q).apply(&mut r, LIMITS);
+        let back: Registry = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back.weights["a"], 2.0);
+        assert_eq!(back.quotas["a"].quantities().0.get("cpus").as_f64(), 1.5);
+        Operation::Quota("a".into(), QuotaRecord::default()).apply(&mut r, LIMITS);
+        assert!(r.quotas.is_empty());
+    }
+}

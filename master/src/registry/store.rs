@@ -1,0 +1,239 @@
+//! Where the registry lives.
+//!
+//! - `InMemory`: nowhere (`--registry=in_memory`); a restarted master starts empty.
+//! - `File`: `<work_dir>/registry.json`, written to a temporary file, fsynced and renamed over
+//!   the old one (then the directory is fsynced), so a crash leaves the old or the new registry.
+//! - `ZooKeeper`: under the `--zk` path, beside the masters' `json.info_` znodes (clients take
+//!   the lowest `json.info_` child as the leader and skip children without a `_<number>` suffix,
+//!   so `registry` is not mistaken for a master). `<path>/registry` holds a small head
+//!   (`{"generation":g,"chunks":n}`); the registry itself is in chunk znodes
+//!   `<path>/registry/g<g>-<i>` of at most [`CHUNK`] bytes (ZooKeeper's limit is 1 MB per znode
+//!   and per request). Every write is a transaction that first checks the writer's own
+//!   `json.info_` znode (it exists only while the writer's session lives): a master whose
+//!   session ended cannot write (fencing). A store writes the new generation's chunks, then in
+//!   one transaction moves the head (checked against the version it last wrote) and deletes the
+//!   old chunks.
+
+use std::path::PathBuf;
+
+use mesos_detector::zookeeper_client as zk;
+use serde::{Deserialize, Serialize};
+use zk::{Client, CreateMode};
+
+/// The largest chunk znode written.
+pub(crate) const CHUNK: usize = 512 * 1024;
+
+/// A registry store.
+pub(crate) enum Store {
+    /// Nowhere.
+    InMemory,
+    /// A file replaced atomically.
+    File(PathBuf),
+    /// ZooKeeper, fenced by the writer's candidacy.
+    ZooKeeper(ZkStore),
+}
+
+/// The ZooKeeper store's state.
+pub(crate) struct ZkStore {
+    client: Client,
+    /// `<zk path>/registry`.
+    head: String,
+    /// The writer's `json.info_` znode.
+    fence: String,
+    acls: zk::Acls<'static>,
+    /// What this writer last saw of the head: its version, generation and chunk names.
+    version: i32,
+    generation: u64,
+    chunks: Vec<String>,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Head {
+    generation: u64,
+    chunks: usize,
+}
+
+fn zerr(what: &str, e: impl std::fmt::Display) -> String {
+    format!("ZooKeeper {what}: {e}")
+}
+
+impl ZkStore {
+    pub(crate) fn new(
+        client: Client,
+        path: &str,
+        fence: String,
+        acls: zk::Acls<'static>,
+    ) -> ZkStore {
+        ZkStore {
+            client,
+            head: format!("{path}/registry"),
+            fence,
+            acls,
+            version: -1,
+            generation: 0,
+            chunks: Vec::new(),
+        }
+    }
+
+    fn chunk_name(&self, generation: u64, i: usize) -> String {
+        format!("{}/g{generation}-{i}", self.head)
+    }
+
+    async fn fetch(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let c = &self.client;
+        let mode = CreateMode::Persistent.with_acls(self.acls);
+        let empty = serde_json::to_vec(&Head::default()).unwrap_or_default();
+        match c.create(&self.head, &empty, &mode).await {
+            Ok(_) | Err(zk::Error::NodeExists) => {}
+            Err(e) => return Err(zerr("creating the registry head", e)),
+        }
+        let (data, stat) = c
+            .get_data(&self.head)
+            .await
+            .map_err(|e| zerr("reading the registry head", e))?;
+        let head: Head = serde_json::from_slice(&data)
+            .map_err(|e| format!("the registry head does not parse: {e}"))?;
+        self.version = stat.version;
+        self.generation = head.generation;
+        self.chunks = (0..head.chunks)
+            .map(|i| self.chunk_name(head.generation, i))
+            .collect();
+        let mut bytes = Vec::new();
+        for name in &self.chunks {
+            let (d, _) = c
+                .get_data(name)
+                .await
+                .map_err(|e| zerr(&format!("reading {name}"), e))?;
+            bytes.extend_from_slice(&d);
+        }
+        // Chunks of a store that never finished (its writer lost the lead mid-way) go.
+        if let Ok(children) = c.list_children(&self.head).await {
+            for child in children {
+                let path = format!("{}/{child}", self.head);
+                if !self.chunks.contains(&path) {
+                    let _ = self.fenced_delete(&path).await;
+                }
+            }
+        }
+        Ok((head.chunks > 0).then_some(bytes))
+    }
+
+    async fn fenced_delete(&self, path: &str) -> Result<(), String> {
+        let mut txn = self.client.new_multi_writer();
+        txn.add_check_version(&self.fence, 0)
+            .map_err(|e| zerr("txn", e))?;
+        txn.add_delete(path, None).map_err(|e| zerr("txn", e))?;
+        txn.commit()
+            .await
+            .map(|_| ())
+            .map_err(|e| zerr("delete", e))
+    }
+
+    async fn store(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        let generation = self.generation + 1;
+        let mode = CreateMode::Persistent.with_acls(self.acls);
+        let mut names = Vec::new();
+        for (i, piece) in bytes.chunks(CHUNK).enumerate() {
+            let name = self.chunk_name(generation, i);
+            let mut txn = self.client.new_multi_writer();
+            txn.add_check_version(&self.fence, 0)
+                .map_err(|e| zerr("txn", e))?;
+            txn.add_create(&name, piece, &mode)
+                .map_err(|e| zerr("txn", e))?;
+            txn.commit()
+                .await
+                .map_err(|e| zerr(&format!("writing {name} (fenced by {})", self.fence), e))?;
+            names.push(name);
+        }
+        let head = serde_json::to_vec(&Head {
+            generation,
+            chunks: names.len(),
+        })
+        .map_err(|e| e.to_string())?;
+        let mut txn = self.client.new_multi_writer();
+        txn.add_check_version(&self.fence, 0)
+            .map_err(|e| zerr("txn", e))?;
+        txn.add_set_data(&self.head, &head, Some(self.version))
+            .map_err(|e| zerr("txn", e))?;
+        for old in &self.chunks {
+            txn.add_delete(old, None).map_err(|e| zerr("txn", e))?;
+        }
+        txn.commit().await.map_err(|e| {
+            zerr(
+                &format!("moving the registry head (fenced by {})", self.fence),
+                e,
+            )
+        })?;
+        self.version += 1;
+        self.generation = generation;
+        self.chunks = names;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The stored registry (None: nothing stored yet).
+    pub(crate) async fn fetch(&mut self) -> Result<Option<Vec<u8>>, String> {
+        match self {
+            Store::InMemory => Ok(None),
+            Store::File(path) => match std::fs::read(&*path) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            },
+            Store::ZooKeeper(z) => z.fetch().await,
+        }
+    }
+
+    /// Stores `bytes` as the registry.
+    pub(crate) async fn store(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        match self {
+            Store::InMemory => Ok(()),
+            Store::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            Store::ZooKeeper(z) => z.store(bytes).await,
+        }
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash leaves either the old or the new content.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{} has no directory", path.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let tmp = path.with_extension("tmp");
+    let fail = |what: &str, e: std::io::Error| format!("cannot {what} {}: {e}", tmp.display());
+    let mut f = std::fs::File::create(&tmp).map_err(|e| fail("create", e))?;
+    f.write_all(bytes).map_err(|e| fail("write", e))?;
+    f.sync_all().map_err(|e| fail("sync", e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| fail("rename", e))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_file_store_replaces_the_registry_whole() {
+        let dir = std::env::temp_dir().join(format!("registry-file-{}", std::process::id()));
+        let path = dir.join("registry.json");
+        let mut s = Store::File(path.clone());
+        assert_eq!(s.fetch().await.unwrap(), None);
+        s.store(b"{\"a\":1}".to_vec()).await.unwrap();
+        s.store(b"{\"b\":2}".to_vec()).await.unwrap();
+        assert_eq!(s.fetch().await.unwrap().unwrap(), b"{\"b\":2}");
+        assert!(!path.with_extension("tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
