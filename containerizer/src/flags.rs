@@ -159,7 +159,7 @@ libprocess::flags! {
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
         /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia
-        pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag;
+        pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
         /// The cgroup under which containers get theirs
@@ -181,7 +181,7 @@ libprocess::flags! {
         /// The fetcher's cache (default <work_dir>/fetch)
         pub fetcher_cache_dir: PathBuf => { work_dir.join("fetch") };
         /// The fetcher cache's size
-        pub fetcher_cache_size: u64 = "2GB", parse bytes;
+        pub fetcher_cache_size: u64 = "2GB", parse bytes, show show_bytes;
         /// GPUs (by minor number) the agent manages, e.g. '0,1' (gpu/nvidia; all found if unset)
         pub nvidia_gpu_devices: Option<Vec<u32>>;
     }
@@ -201,6 +201,9 @@ impl libprocess::flags::FlagValue for LauncherKind {
             _ => Err(format!("expecting 'linux' or 'posix', got '{text}'")),
         }
     }
+    fn show(&self) -> String {
+        self.as_str().to_string()
+    }
 }
 
 /// One isolator by its name (a list of them is `--isolation`, read by [`parse_isolation`],
@@ -212,6 +215,9 @@ impl libprocess::flags::FlagValue for IsolatorName {
             .copied()
             .find(|i| i.name() == text)
             .ok_or_else(|| format!("unknown or unsupported isolator '{text}'"))
+    }
+    fn show(&self) -> String {
+        self.name().to_string()
     }
 }
 
@@ -236,6 +242,19 @@ fn isolation_flag(text: &str) -> std::result::Result<Vec<IsolatorName>, String> 
         Error::Invalid(m) => m,
         other => other.to_string(),
     })
+}
+
+/// `--isolation` as given: without `filesystem/posix`, which is always on.
+fn show_isolation(v: &[IsolatorName]) -> String {
+    v.iter()
+        .filter(|i| **i != IsolatorName::FilesystemPosix)
+        .map(|i| i.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn show_bytes(v: &u64) -> String {
+    libprocess::flags::show_bytes(*v)
 }
 
 fn bytes(text: &str) -> std::result::Result<u64, String> {

@@ -79,22 +79,20 @@ impl Agent {
         self.frameworks.values().flat_map(|f| f.executors.values())
     }
 
+    /// `/flags`, GET_FLAGS and `/state`'s `flags`: every flag's name -> its value as text.
     fn flags_json(&self) -> Value {
-        let f = &self.flags;
-        let secs = |d: std::time::Duration| format!("{}secs", d.as_secs_f64());
-        json!({
-            "master": f.master,
-            "work_dir": f.work_dir.display().to_string(),
-            "resources": f.resources.clone().unwrap_or_default(),
-            "attributes": f.attributes.clone().unwrap_or_default(),
-            "hostname": f.hostname.clone().unwrap_or_default(),
-            "default_role": f.default_role,
-            "executor_registration_timeout": secs(f.executor_registration_timeout),
-            "executor_shutdown_grace_period": secs(f.executor_shutdown_grace_period),
-            "registration_backoff_factor": secs(f.registration_backoff_factor),
-            "isolation": f.containerizer.isolation.iter().filter(|i| **i != mesos_containerizer::IsolatorName::FilesystemPosix).map(|i| i.name()).collect::<Vec<_>>().join(","),
-            "launcher": f.containerizer.launcher.as_str(),
-        })
+        let mut o = serde_json::Map::new();
+        // The agent's flags, then the containerizer's (read from the same command line; a
+        // name both declare, `work_dir`, is shown once).
+        for (name, value) in self
+            .flags
+            .flag_values()
+            .into_iter()
+            .chain(self.flags.containerizer.flag_values())
+        {
+            o.entry(name).or_insert(Value::String(value));
+        }
+        Value::Object(o)
     }
 
     /// `/state`: the agent's classic state.
@@ -719,5 +717,39 @@ impl Agent {
         Ok(Reply::Later(Box::pin(async move {
             answer(rx.await.ok().flatten())
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AgentFlags;
+
+    #[test]
+    fn flags_show_every_declared_flag_as_text() {
+        let dir = std::env::temp_dir().join(format!("flags-{}", mesos_api::ids::new_uuid()));
+        let flags = AgentFlags::from_defaults(&[
+            ("master", "127.0.0.1:5050"),
+            ("work_dir", &dir.to_string_lossy()),
+            ("launcher", "posix"),
+            ("registration_backoff_factor", "50ms"),
+        ])
+        .unwrap();
+        let agent = Agent::new(flags, Default::default(), Default::default()).unwrap();
+        let j = agent.flags_json();
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in AgentFlags::table() {
+            assert!(j[f.name].is_string(), "{} missing from {j}", f.name);
+        }
+        assert_eq!(j["master"], "127.0.0.1:5050");
+        assert_eq!(j["work_dir"], dir.display().to_string());
+        assert_eq!(j["resources"], "");
+        assert_eq!(j["registration_backoff_factor"], "0.05secs");
+        assert_eq!(j["executor_registration_timeout"], "60secs");
+        assert_eq!(j["isolation"], "posix/cpu,posix/mem");
+        assert_eq!(j["launcher"], "posix");
+        assert_eq!(j["recover"], "reconnect");
+        assert_eq!(j["fetcher_cache_size"], "2GB");
+        assert_eq!(j["cgroups_enable_cfs"], "true");
     }
 }
