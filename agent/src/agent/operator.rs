@@ -17,17 +17,13 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::state::{Executor, Nested};
-use super::{now_secs, Agent};
+use super::{now_secs, reject, Agent};
 use crate::os::kill_group;
 use crate::paths;
 use mesos_api::MESOS_VERSION as VERSION;
 
 /// Mesos's limit on container nesting.
 pub(crate) const MAX_NESTING: usize = 32;
-
-fn reject(r: Rejection) -> Reply {
-    HttpResponse::text(r.status, r.message).into()
-}
 
 fn json_reply(v: &Value) -> HttpResponse {
     HttpResponse::json_bytes(
@@ -190,15 +186,14 @@ impl Agent {
             .flags
             .work_dir
             .canonicalize()
-            .map_err(|e| Rejection::new(404, format!("work dir: {e}")))?;
+            .map_err(|e| Rejection::not_found(format!("work dir: {e}")))?;
         let real = Path::new(p)
             .canonicalize()
-            .map_err(|_| Rejection::new(404, format!("'{p}' does not exist")))?;
+            .map_err(|_| Rejection::not_found(format!("'{p}' does not exist")))?;
         if !real.starts_with(&root) {
-            return Err(Rejection::new(
-                403,
-                format!("'{p}' is outside the agent's work dir"),
-            ));
+            return Err(Rejection::forbidden(format!(
+                "'{p}' is outside the agent's work dir"
+            )));
         }
         Ok(real)
     }
@@ -207,13 +202,14 @@ impl Agent {
         use std::os::unix::fs::MetadataExt;
         let dir = match self.served_path(req) {
             Ok(d) => d,
-            Err(e) => return reject(e),
+            Err(e) => return reject(e).into(),
         };
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return reject(Rejection::bad_request(format!(
                 "'{}' is not a directory",
                 dir.display()
-            )));
+            )))
+            .into();
         };
         let list: Vec<Value> = entries
             .flatten()
@@ -236,7 +232,7 @@ impl Agent {
         use std::io::{Read, Seek, SeekFrom};
         let path = match self.served_path(req) {
             Ok(p) => p,
-            Err(e) => return reject(e),
+            Err(e) => return reject(e).into(),
         };
         let q = req.query_params();
         let num = |k: &str| -> Result<Option<i64>, Rejection> {
@@ -252,14 +248,14 @@ impl Agent {
         };
         let (offset, length) = match (num("offset"), num("length")) {
             (Ok(o), Ok(l)) => (o.unwrap_or(-1), l),
-            (Err(e), _) | (_, Err(e)) => return reject(e),
+            (Err(e), _) | (_, Err(e)) => return reject(e).into(),
         };
         let Ok(mut f) = std::fs::File::open(&path) else {
-            return reject(Rejection::new(404, "cannot open the file"));
+            return reject(Rejection::not_found("cannot open the file")).into();
         };
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         if path.is_dir() {
-            return reject(Rejection::bad_request("Cannot read a directory"));
+            return reject(Rejection::bad_request("Cannot read a directory")).into();
         }
         if offset < 0 {
             return json_reply(&json!({"data": "", "offset": size})).into();
@@ -269,7 +265,7 @@ impl Agent {
         let mut buf = Vec::new();
         if f.seek(SeekFrom::Start(offset)).is_err() || f.take(length).read_to_end(&mut buf).is_err()
         {
-            return reject(Rejection::new(500, "read failed"));
+            return reject(Rejection::internal("read failed")).into();
         }
         json_reply(&json!({"data": String::from_utf8_lossy(&buf), "offset": offset})).into()
     }
@@ -277,7 +273,7 @@ impl Agent {
     fn operator_api(&mut self, req: HttpRequest) -> Reply {
         match self.operator_call(&req) {
             Ok(r) => r,
-            Err(e) => reject(e),
+            Err(e) => reject(e).into(),
         }
     }
 
@@ -315,13 +311,12 @@ impl Agent {
                 Ok(Reply::Later(Box::pin(async move {
                     match rx.await {
                         Ok(Ok(())) => HttpResponse::empty(200),
-                        Ok(Err(why)) => {
-                            HttpResponse::text(500, format!("Failed to launch container: {why}"))
-                        }
-                        Err(_) => HttpResponse::text(
-                            500,
+                        Ok(Err(why)) => reject(Rejection::internal(format!(
+                            "Failed to launch container: {why}"
+                        ))),
+                        Err(_) => reject(Rejection::internal(
                             "Failed to launch container: it ended before launching",
-                        ),
+                        )),
                     }
                 })))
             }
@@ -330,7 +325,7 @@ impl Agent {
             "KILL_NESTED_CONTAINER" => {
                 let chain = container_chain(&body["container_id"])?;
                 let n = self.nested.get(&chain.join("/")).ok_or_else(|| {
-                    Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+                    Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
                 })?;
                 let sig = body["signal"].as_i64().unwrap_or(15) as i32;
                 let sig = nix::sys::signal::Signal::try_from(sig)
@@ -436,21 +431,20 @@ impl Agent {
         }
         let key = chain.join("/");
         if self.nested.contains_key(&key) {
-            return Err(Rejection::new(
-                409,
-                format!("Container '{}' already exists", chain.join(".")),
-            ));
+            return Err(Rejection::conflict(format!(
+                "Container '{}' already exists",
+                chain.join(".")
+            )));
         }
         let parent = chain[..chain.len() - 1].join("/");
         if chain.len() > 2 && !self.nested.contains_key(&parent) {
-            return Err(Rejection::new(
-                404,
-                format!("Parent container '{parent}' not found"),
-            ));
+            return Err(Rejection::not_found(format!(
+                "Parent container '{parent}' not found"
+            )));
         }
         let mut dir = self
             .sandbox_of(&chain[0])
-            .ok_or_else(|| Rejection::new(404, format!("Container '{}' not found", chain[0])))?;
+            .ok_or_else(|| Rejection::not_found(format!("Container '{}' not found", chain[0])))?;
         dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
@@ -466,7 +460,7 @@ impl Agent {
             return Err(Rejection::bad_request("'command.value' must be set"));
         }
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Rejection::new(500, format!("cannot create the sandbox: {e}")))?;
+            .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
         let (program, args) = cmd.argv();
         let mut env = cmd.env_pairs();
         env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
@@ -488,7 +482,7 @@ impl Agent {
         let rt = self
             .runtime
             .clone()
-            .ok_or_else(|| Rejection::new(503, "the agent is starting"))?;
+            .ok_or_else(|| Rejection::unavailable("the agent is starting"))?;
         let container = self
             .containerizer
             .launch(&rt, config, events)
@@ -700,7 +694,7 @@ impl Agent {
     fn wait_nested(&mut self, body: &Value) -> Result<Reply, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         let n = self.nested.get_mut(&chain.join("/")).ok_or_else(|| {
-            Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+            Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
         })?;
         let answer = |status: Option<i32>| {
             let mut w = json!({});
