@@ -65,6 +65,13 @@ impl libprocess::flags::FlagValue for Recover {
             _ => Err(format!("expecting 'reconnect' or 'cleanup', got '{text}'")),
         }
     }
+    fn show(&self) -> String {
+        match self {
+            Recover::Reconnect => "reconnect",
+            Recover::Cleanup => "cleanup",
+        }
+        .to_string()
+    }
 }
 
 fn role(name: &str, r: &str) -> Result<(), String> {

@@ -11,26 +11,78 @@ pub const JSON: &str = "application/json";
 /// Largest call body the APIs decode (bigger ones get 413).
 pub const MAX_CALL_BYTES: usize = 4 << 20;
 
-/// Why a request is refused: an HTTP status and a one-line reason.
+/// Why a request is refused: an HTTP status and a one-line reason. Every error the master's
+/// and the agents' HTTP handlers answer is one, made by the constructors below, and each crate
+/// turns it into a response in one place (a `text/plain` body holding the reason).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// 4xx (or 503).
+    /// 4xx or 5xx.
     pub status: u16,
     /// One line, for the body.
     pub message: String,
 }
 
 impl Rejection {
-    /// A rejection with this status.
+    /// A rejection with this status (line breaks are dropped from the message).
     pub fn new(status: u16, message: impl Into<String>) -> Rejection {
         let mut message = message.into();
         message.retain(|c| c != '\n' && c != '\r');
         Rejection { status, message }
     }
 
-    /// 400.
+    /// 400 Bad Request: the request is malformed or names something unknown.
     pub fn bad_request(message: impl Into<String>) -> Rejection {
         Rejection::new(400, message)
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(message: impl Into<String>) -> Rejection {
+        Rejection::new(403, message)
+    }
+
+    /// 404 Not Found.
+    pub fn not_found(message: impl Into<String>) -> Rejection {
+        Rejection::new(404, message)
+    }
+
+    /// 405 Method Not Allowed.
+    pub fn method_not_allowed(message: impl Into<String>) -> Rejection {
+        Rejection::new(405, message)
+    }
+
+    /// 406 Not Acceptable (the `Accept` header allows nothing we answer in).
+    pub fn not_acceptable(message: impl Into<String>) -> Rejection {
+        Rejection::new(406, message)
+    }
+
+    /// 409 Conflict.
+    pub fn conflict(message: impl Into<String>) -> Rejection {
+        Rejection::new(409, message)
+    }
+
+    /// 413 Payload Too Large.
+    pub fn payload_too_large(message: impl Into<String>) -> Rejection {
+        Rejection::new(413, message)
+    }
+
+    /// 415 Unsupported Media Type.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Rejection {
+        Rejection::new(415, message)
+    }
+
+    /// 500 Internal Server Error.
+    pub fn internal(message: impl Into<String>) -> Rejection {
+        Rejection::new(500, message)
+    }
+
+    /// 501 Not Implemented.
+    pub fn not_implemented(message: impl Into<String>) -> Rejection {
+        Rejection::new(501, message)
+    }
+
+    /// 503 Service Unavailable.
+    pub fn unavailable(message: impl Into<String>) -> Rejection {
+        Rejection::new(503, message)
     }
 }
 
@@ -53,14 +105,12 @@ pub fn check_content_type(header: Option<&str>) -> Result<(), Rejection> {
     };
     match media_types(h).next().as_deref() {
         Some(JSON) => Ok(()),
-        Some("application/x-protobuf") => Err(Rejection::new(
-            415,
+        Some("application/x-protobuf") => Err(Rejection::unsupported_media_type(
             "Content-Type 'application/x-protobuf' is not supported here; use 'application/json'",
         )),
-        _ => Err(Rejection::new(
-            415,
-            format!("Expecting 'Content-Type' of 'application/json', got '{h}'"),
-        )),
+        _ => Err(Rejection::unsupported_media_type(format!(
+            "Expecting 'Content-Type' of 'application/json', got '{h}'"
+        ))),
     }
 }
 
@@ -75,23 +125,19 @@ pub fn check_accept(header: Option<&str>) -> Result<(), Rejection> {
     if media_types(h).any(|t| t == JSON || t == "*/*" || t == "application/*") {
         Ok(())
     } else {
-        Err(Rejection::new(
-            406,
-            format!("Expecting 'Accept' to allow 'application/json', got '{h}'"),
-        ))
+        Err(Rejection::not_acceptable(format!(
+            "Expecting 'Accept' to allow 'application/json', got '{h}'"
+        )))
     }
 }
 
 /// Decodes a JSON call body (400 with serde's reason when it is not one).
 pub fn decode_call<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
     if body.len() > MAX_CALL_BYTES {
-        return Err(Rejection::new(
-            413,
-            format!(
-                "Request body of {} bytes exceeds the limit of {MAX_CALL_BYTES}",
-                body.len()
-            ),
-        ));
+        return Err(Rejection::payload_too_large(format!(
+            "Request body of {} bytes exceeds the limit of {MAX_CALL_BYTES}",
+            body.len()
+        )));
     }
     let v: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
@@ -112,10 +158,9 @@ pub fn operator_call(
     body: &[u8],
 ) -> Result<(String, serde_json::Value), Rejection> {
     if method != "POST" {
-        return Err(Rejection::new(
-            405,
-            format!("Expecting a 'POST' request, received '{method}'"),
-        ));
+        return Err(Rejection::method_not_allowed(format!(
+            "Expecting a 'POST' request, received '{method}'"
+        )));
     }
     check_content_type(content_type)?;
     check_accept(accept)?;
@@ -171,6 +216,26 @@ pub fn json_record<T: serde::Serialize>(event: &T) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::protocol::scheduler::Call;
+
+    #[test]
+    fn rejections_carry_their_status_and_one_line() {
+        for (r, status) in [
+            (Rejection::bad_request("x"), 400),
+            (Rejection::forbidden("x"), 403),
+            (Rejection::not_found("x"), 404),
+            (Rejection::method_not_allowed("x"), 405),
+            (Rejection::not_acceptable("x"), 406),
+            (Rejection::conflict("x"), 409),
+            (Rejection::payload_too_large("x"), 413),
+            (Rejection::unsupported_media_type("x"), 415),
+            (Rejection::internal("x"), 500),
+            (Rejection::not_implemented("x"), 501),
+            (Rejection::unavailable("x"), 503),
+        ] {
+            assert_eq!(r, Rejection::new(status, "x"));
+        }
+        assert_eq!(Rejection::conflict("a\r\nb").message, "ab");
+    }
 
     #[test]
     fn content_type_rules() {

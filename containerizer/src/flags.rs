@@ -47,56 +47,65 @@ impl LauncherKind {
     }
 }
 
-/// One isolator, by Mesos's name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IsolatorName {
+/// Declares [`IsolatorName`] from one table of variants and Mesos's names: the enum,
+/// [`IsolatorName::ALL`] and [`IsolatorName::name`] (which `--isolation` parses by).
+macro_rules! isolators {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, )*) => {
+        /// One isolator, by Mesos's name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum IsolatorName {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl IsolatorName {
+            /// Every isolator, in order.
+            pub const ALL: &'static [IsolatorName] = &[$(IsolatorName::$variant),*];
+
+            /// Mesos's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( IsolatorName::$variant => $name, )*
+                }
+            }
+        }
+    };
+}
+
+isolators! {
     /// `posix/cpu`: CPU usage of the process tree.
-    PosixCpu,
+    PosixCpu = "posix/cpu",
     /// `posix/mem`: memory usage of the process tree.
-    PosixMem,
+    PosixMem = "posix/mem",
     /// `posix/rlimits`: `ContainerInfo.rlimit_info` applied with setrlimit.
-    PosixRlimits,
+    PosixRlimits = "posix/rlimits",
     /// `filesystem/posix`: the sandbox only (always on).
-    FilesystemPosix,
+    FilesystemPosix = "filesystem/posix",
     /// `filesystem/linux`: a mount namespace, volumes and images.
-    FilesystemLinux,
+    FilesystemLinux = "filesystem/linux",
     /// `cgroups/cpu`: cpu shares and a CFS quota from `cpus`.
-    CgroupsCpu,
+    CgroupsCpu = "cgroups/cpu",
     /// `cgroups/mem`: a memory limit from `mem`; an OOM kill is a limitation.
-    CgroupsMem,
+    CgroupsMem = "cgroups/mem",
     /// `cgroups/pids`: a process count limit (`--cgroups_pids_max`) and usage.
-    CgroupsPids,
+    CgroupsPids = "cgroups/pids",
     /// `namespaces/pid`: the container's processes in their own pid namespace.
-    NamespacesPid,
+    NamespacesPid = "namespaces/pid",
     /// `disk/du`: periodic sandbox usage; a limitation past `disk` with
     /// `--enforce_container_disk_quota`.
-    DiskDu,
+    DiskDu = "disk/du",
     /// `volume/host_path`: host path volumes.
-    VolumeHostPath,
+    VolumeHostPath = "volume/host_path",
     /// `volume/sandbox_path`: sandbox path volumes.
-    VolumeSandboxPath,
+    VolumeSandboxPath = "volume/sandbox_path",
     /// `gpu/nvidia`: NVIDIA devices and the devices cgroup allow-list.
-    GpuNvidia,
+    GpuNvidia = "gpu/nvidia",
 }
 
 impl IsolatorName {
-    /// Mesos's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            IsolatorName::PosixCpu => "posix/cpu",
-            IsolatorName::PosixMem => "posix/mem",
-            IsolatorName::PosixRlimits => "posix/rlimits",
-            IsolatorName::FilesystemPosix => "filesystem/posix",
-            IsolatorName::FilesystemLinux => "filesystem/linux",
-            IsolatorName::CgroupsCpu => "cgroups/cpu",
-            IsolatorName::CgroupsMem => "cgroups/mem",
-            IsolatorName::CgroupsPids => "cgroups/pids",
-            IsolatorName::NamespacesPid => "namespaces/pid",
-            IsolatorName::DiskDu => "disk/du",
-            IsolatorName::VolumeHostPath => "volume/host_path",
-            IsolatorName::VolumeSandboxPath => "volume/sandbox_path",
-            IsolatorName::GpuNvidia => "gpu/nvidia",
-        }
+    /// The isolator of this Mesos name (not the names standing for others: see
+    /// [`parse_isolation`]).
+    pub fn from_name(name: &str) -> Option<IsolatorName> {
+        IsolatorName::ALL.iter().copied().find(|i| i.name() == name)
     }
 
     /// Whether it needs cgroups.
@@ -108,41 +117,33 @@ impl IsolatorName {
     }
 }
 
-/// Parses `--isolation` (comma separated). `cgroups/all` stands for every cgroups isolator;
-/// `linux/rlimits` is accepted for `posix/rlimits`; `filesystem/posix` is always on.
+/// Parses `--isolation` (comma separated): each isolator by its name ([`IsolatorName::name`]),
+/// and the names that stand for others: `cgroups/all` for every cgroups isolator,
+/// `linux/rlimits` for `posix/rlimits`, `docker/runtime` for none. `filesystem/posix` is always
+/// on.
 pub fn parse_isolation(s: &str) -> Result<Vec<IsolatorName>> {
     let mut out = vec![IsolatorName::FilesystemPosix];
+    let mut add = |i: IsolatorName| {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    };
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let add: &[IsolatorName] = match name {
-            "posix/cpu" => &[IsolatorName::PosixCpu],
-            "posix/mem" => &[IsolatorName::PosixMem],
-            "posix/rlimits" | "linux/rlimits" => &[IsolatorName::PosixRlimits],
-            "filesystem/posix" => &[],
-            "filesystem/linux" => &[IsolatorName::FilesystemLinux],
-            "cgroups/cpu" => &[IsolatorName::CgroupsCpu],
-            "cgroups/mem" => &[IsolatorName::CgroupsMem],
-            "cgroups/pids" => &[IsolatorName::CgroupsPids],
-            "cgroups/all" => &[
+        match name {
+            "linux/rlimits" => add(IsolatorName::PosixRlimits),
+            "cgroups/all" => [
                 IsolatorName::CgroupsCpu,
                 IsolatorName::CgroupsMem,
                 IsolatorName::CgroupsPids,
-            ],
-            "namespaces/pid" => &[IsolatorName::NamespacesPid],
-            "disk/du" => &[IsolatorName::DiskDu],
-            "volume/host_path" => &[IsolatorName::VolumeHostPath],
-            "volume/sandbox_path" => &[IsolatorName::VolumeSandboxPath],
-            "gpu/nvidia" => &[IsolatorName::GpuNvidia],
-            "docker/runtime" => &[],
-            other => {
-                return Err(Error::Invalid(format!(
+            ]
+            .into_iter()
+            .for_each(&mut add),
+            "docker/runtime" => {}
+            other => add(IsolatorName::from_name(other).ok_or_else(|| {
+                Error::Invalid(format!(
                     "--isolation: unknown or unsupported isolator '{other}'"
-                )))
-            }
-        };
-        for i in add {
-            if !out.contains(i) {
-                out.push(*i);
-            }
+                ))
+            })?),
         }
     }
     out.sort();
@@ -159,7 +160,7 @@ libprocess::flags! {
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
         /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia
-        pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag;
+        pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
         /// The cgroup under which containers get theirs
@@ -181,7 +182,7 @@ libprocess::flags! {
         /// The fetcher's cache (default <work_dir>/fetch)
         pub fetcher_cache_dir: PathBuf => { work_dir.join("fetch") };
         /// The fetcher cache's size
-        pub fetcher_cache_size: u64 = "2GB", parse bytes;
+        pub fetcher_cache_size: u64 = "2GB", parse bytes, show show_bytes;
         /// GPUs (by minor number) the agent manages, e.g. '0,1' (gpu/nvidia; all found if unset)
         pub nvidia_gpu_devices: Option<Vec<u32>>;
     }
@@ -201,41 +202,41 @@ impl libprocess::flags::FlagValue for LauncherKind {
             _ => Err(format!("expecting 'linux' or 'posix', got '{text}'")),
         }
     }
+    fn show(&self) -> String {
+        self.as_str().to_string()
+    }
 }
 
 /// One isolator by its name (a list of them is `--isolation`, read by [`parse_isolation`],
 /// which also expands `cgroups/all`).
 impl libprocess::flags::FlagValue for IsolatorName {
     fn parse_flag(text: &str) -> std::result::Result<Self, String> {
-        ALL_ISOLATORS
-            .iter()
-            .copied()
-            .find(|i| i.name() == text)
+        IsolatorName::from_name(text)
             .ok_or_else(|| format!("unknown or unsupported isolator '{text}'"))
     }
+    fn show(&self) -> String {
+        self.name().to_string()
+    }
 }
-
-const ALL_ISOLATORS: &[IsolatorName] = &[
-    IsolatorName::PosixCpu,
-    IsolatorName::PosixMem,
-    IsolatorName::PosixRlimits,
-    IsolatorName::FilesystemPosix,
-    IsolatorName::FilesystemLinux,
-    IsolatorName::CgroupsCpu,
-    IsolatorName::CgroupsMem,
-    IsolatorName::CgroupsPids,
-    IsolatorName::NamespacesPid,
-    IsolatorName::DiskDu,
-    IsolatorName::VolumeHostPath,
-    IsolatorName::VolumeSandboxPath,
-    IsolatorName::GpuNvidia,
-];
 
 fn isolation_flag(text: &str) -> std::result::Result<Vec<IsolatorName>, String> {
     parse_isolation(text).map_err(|e| match e {
         Error::Invalid(m) => m,
         other => other.to_string(),
     })
+}
+
+/// `--isolation` as given: without `filesystem/posix`, which is always on.
+fn show_isolation(v: &[IsolatorName]) -> String {
+    v.iter()
+        .filter(|i| **i != IsolatorName::FilesystemPosix)
+        .map(|i| i.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn show_bytes(v: &u64) -> String {
+    libprocess::flags::show_bytes(*v)
 }
 
 fn bytes(text: &str) -> std::result::Result<u64, String> {
@@ -277,6 +278,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_isolator_parses_by_its_name() {
+        for i in IsolatorName::ALL {
+            assert!(parse_isolation(i.name()).unwrap().contains(i), "{i:?}");
+            assert_eq!(IsolatorName::from_name(i.name()), Some(*i));
+        }
+    }
+
+    #[test]
     fn cgroups_all_expands_and_unknown_isolators_are_named() {
         let v = parse_isolation("cgroups/all,namespaces/pid").unwrap();
         for i in [
@@ -290,6 +299,10 @@ mod tests {
         }
         let e = parse_isolation("posix/cpu,cgroups/bogus").unwrap_err();
         assert!(e.to_string().contains("cgroups/bogus"), "{e}");
+        assert_eq!(
+            parse_isolation("linux/rlimits,filesystem/posix,docker/runtime").unwrap(),
+            [IsolatorName::PosixRlimits, IsolatorName::FilesystemPosix]
+        );
         assert!(LauncherKind::parse("lxc")
             .unwrap_err()
             .to_string()

@@ -6,7 +6,8 @@
 //! aliases, help (its doc comment), default and type, from which come the struct, its
 //! [`Default`], its table of [`Flag`]s (for [`load`] and `--help`) and `from_flags`, which
 //! parses each value by its type ([`FlagValue`]: stout's durations, byte sizes, booleans) and
-//! runs the field's checks.
+//! runs the field's checks. `flag_values` shows every flag's value back as text, the way
+//! Mesos's `/flags` endpoint does ([`FlagValue::show`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -321,6 +322,9 @@ pub trait FlagValue: Sized {
     /// Parses the flag's text.
     fn parse_flag(text: &str) -> Result<Self, String>;
 
+    /// The value as text, the way `/flags` shows it (parsing it back gives the same value).
+    fn show(&self) -> String;
+
     /// The value of a flag that was not given and has no default.
     fn absent(name: &str) -> Result<Self, String> {
         Err(format!("Flag '--{name}' is required"))
@@ -331,11 +335,17 @@ impl FlagValue for String {
     fn parse_flag(text: &str) -> Result<Self, String> {
         Ok(text.to_string())
     }
+    fn show(&self) -> String {
+        self.clone()
+    }
 }
 
 impl FlagValue for PathBuf {
     fn parse_flag(text: &str) -> Result<Self, String> {
         Ok(PathBuf::from(text))
+    }
+    fn show(&self) -> String {
+        self.display().to_string()
     }
 }
 
@@ -344,14 +354,21 @@ impl FlagValue for bool {
     fn parse_flag(text: &str) -> Result<Self, String> {
         parse_bool(text)
     }
+    fn show(&self) -> String {
+        self.to_string()
+    }
     fn absent(_: &str) -> Result<Self, String> {
         Ok(false)
     }
 }
 
+/// Shown in seconds (`15secs`, `0.05secs`, `60secs`), which stout parses back.
 impl FlagValue for Duration {
     fn parse_flag(text: &str) -> Result<Self, String> {
         parse_duration(text)
+    }
+    fn show(&self) -> String {
+        show_duration(*self)
     }
 }
 
@@ -359,6 +376,9 @@ impl FlagValue for IpAddr {
     fn parse_flag(text: &str) -> Result<Self, String> {
         text.parse()
             .map_err(|_| format!("'{text}' is not an IP address"))
+    }
+    fn show(&self) -> String {
+        self.to_string()
     }
 }
 
@@ -368,14 +388,21 @@ macro_rules! number_flag {
             fn parse_flag(text: &str) -> Result<Self, String> {
                 text.trim().parse().map_err(|_| format!("'{text}' is not a valid number"))
             }
+            fn show(&self) -> String {
+                self.to_string()
+            }
         }
     )*};
 }
 number_flag!(u16, u32, u64, usize, i32, i64, f64);
 
+/// An unset optional flag shows as the empty string.
 impl<T: FlagValue> FlagValue for Option<T> {
     fn parse_flag(text: &str) -> Result<Self, String> {
         T::parse_flag(text).map(Some)
+    }
+    fn show(&self) -> String {
+        self.as_ref().map(T::show).unwrap_or_default()
     }
     fn absent(_: &str) -> Result<Self, String> {
         Ok(None)
@@ -391,9 +418,31 @@ impl<T: FlagValue> FlagValue for Vec<T> {
             .map(T::parse_flag)
             .collect()
     }
+    fn show(&self) -> String {
+        self.iter().map(T::show).collect::<Vec<_>>().join(",")
+    }
     fn absent(_: &str) -> Result<Self, String> {
         Ok(Vec::new())
     }
+}
+
+/// A duration as `/flags` shows it: in seconds (`15secs`, `0.05secs`), a form stout parses
+/// back. (Mesos picks the largest whole unit, `50ms`; ours has always shown seconds.)
+pub fn show_duration(d: Duration) -> String {
+    format!("{}secs", d.as_secs_f64())
+}
+
+/// A byte size the way stout prints one: in the largest unit that loses nothing (`2GB`,
+/// `1536KB`, `10B`).
+pub fn show_bytes(bytes: u64) -> String {
+    let mut n = bytes;
+    for unit in ["B", "KB", "MB", "GB"] {
+        if n == 0 || n & 1023 != 0 {
+            return format!("{n}{unit}");
+        }
+        n /= 1024;
+    }
+    format!("{n}TB")
 }
 
 /// A byte size in stout's form (`2GB`, `512MB`, `100KB`, `10B`, or a plain number of bytes).
@@ -405,6 +454,9 @@ impl FlagValue for Bytes {
         parse_bytes(text)
             .map(Bytes)
             .ok_or_else(|| format!("'{text}' is not a size like 2GB"))
+    }
+    fn show(&self) -> String {
+        show_bytes(self.0)
     }
 }
 
@@ -502,16 +554,29 @@ macro_rules! __flag_parse {
     };
 }
 
+/// Shows a flag's value by its type, or with the field's own function (`, show f`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flag_show {
+    ($v:expr, $ty:ty,) => {
+        <$ty as $crate::flags::FlagValue>::show($v)
+    };
+    ($v:expr, $ty:ty, $s:path) => {
+        $s($v)
+    };
+}
+
 /// Declares a struct of flags, each once: its doc comment is its help, `| alias` adds the
 /// names it also answers to, `= "text"` its default (parsed as if given), `=> { expr }` a
 /// default computed from the flags declared before it (not shown in `--help`), `, parse f` a
 /// parser of its own (`fn(&str) -> Result<T, String>`) instead of its type's [`FlagValue`],
-/// and `, check f` checks its parsed value (see [`check`](crate::flags::check)). Fields in
-/// `extra |f| { ... }` are not flags: their values are expressions that may use the loaded
-/// flags `f` and the flags declared above.
+/// `, show f` the text its value shows as (`fn(&T) -> String`, for a field with its own
+/// parser) instead of [`FlagValue::show`], and `, check f` checks its parsed value (see
+/// [`check`](crate::flags::check)). Fields in `extra |f| { ... }` are not flags: their values
+/// are expressions that may use the loaded flags `f` and the flags declared above.
 ///
-/// The macro makes the struct, `FLAGS` (its table, for [`load`] and `--help`), `from_flags`
-/// and `from_defaults`.
+/// The macro makes the struct, `FLAGS` (its table, for [`load`] and `--help`), `from_flags`,
+/// `from_defaults` and `flag_values` (every flag's name and value as text, for `/flags`).
 ///
 /// ```
 /// use std::time::Duration;
@@ -535,6 +600,8 @@ macro_rules! __flag_parse {
 /// assert_eq!(d.interval, Duration::from_secs(1));
 /// assert_eq!(d.cache, std::path::Path::new("/tmp/cache"));
 /// assert_eq!(Demo::FLAGS[0].aliases, ["round_interval"]);
+/// assert_eq!(d.flag_values()[0], ("interval", "1secs".to_string()));
+/// assert_eq!(d.flag_values()[2], ("cache", "/tmp/cache".to_string()));
 /// let f = libprocess::flags::load("demo", Demo::FLAGS, ["--round_interval=0secs".to_string()], |_| None).unwrap();
 /// assert!(Demo::from_flags(&f).unwrap_err().contains("must be positive"));
 /// ```
@@ -547,7 +614,7 @@ macro_rules! flags {
                 $(#[doc = $doc:literal])*
                 $fvis:vis $field:ident $(| $alias:ident)* : $ty:ty
                     $(= $default:literal)? $(=> $dexpr:block)?
-                    $(, parse $parser:path)? $(, check $check:path)* ;
+                    $(, parse $parser:path)? $(, show $shower:path)? $(, check $check:path)* ;
             )*
         }
         $(
@@ -600,6 +667,14 @@ macro_rules! flags {
                     $($($efield: $eexpr,)*)?
                     $( $field, )*
                 })
+            }
+
+            /// Every flag's name and current value as text (as `/flags` shows them), in
+            /// declaration order; an unset optional flag is the empty string.
+            pub fn flag_values(&self) -> ::std::vec::Vec<(&'static str, ::std::string::String)> {
+                ::std::vec![
+                    $( (stringify!($field), $crate::__flag_show!(&self.$field, $ty, $($shower)?)), )*
+                ]
             }
 
             /// These flags at their defaults, with `given` (name, text) pairs set.
@@ -699,5 +774,28 @@ mod tests {
         assert!(parse_duration("15").is_err());
         assert!(parse_duration("15parsecs").is_err());
         assert!(parse_duration("secs").is_err());
+    }
+
+    #[test]
+    fn values_show_as_text_that_parses_back() {
+        let d = Duration::from_millis(50);
+        assert_eq!(d.show(), "0.05secs");
+        assert_eq!(Duration::from_secs(60).show(), "60secs");
+        assert_eq!(parse_duration(&d.show()).unwrap(), d);
+        assert_eq!(Some(3u32).show(), "3");
+        assert_eq!(None::<u32>.show(), "");
+        assert_eq!(vec![0u32, 1].show(), "0,1");
+        assert_eq!(true.show(), "true");
+        for (n, text) in [
+            (0, "0B"),
+            (10, "10B"),
+            (1536 << 10, "1536KB"),
+            (2 << 30, "2GB"),
+            (3 << 40, "3TB"),
+            ((2 << 30) + 1, "2147483649B"),
+        ] {
+            assert_eq!(Bytes(n).show(), text);
+            assert_eq!(parse_bytes(text), Some(n));
+        }
     }
 }

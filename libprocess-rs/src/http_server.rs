@@ -17,8 +17,8 @@ use tokio::sync::oneshot;
 use crate::http::{
     HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT, MAX_REQUEST_BODY,
 };
-use crate::process::Incoming;
-use crate::runtime::RuntimeInner;
+use crate::mailbox::Incoming;
+use crate::manager::ProcessManager;
 
 /// A TCP stream with bytes already read off its front put back (the protocol sniff).
 pub(crate) struct Rewind {
@@ -76,15 +76,15 @@ impl AsyncWrite for Rewind {
 
 /// Serves one HTTP/1.1 connection (keep-alive or not) whose first bytes were `prefix`.
 pub(crate) async fn serve(
-    rt: std::sync::Arc<RuntimeInner>,
+    pm: std::sync::Arc<ProcessManager>,
     prefix: Bytes,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let service = hyper::service::service_fn(move |req| {
-        let rt = rt.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(rt, req, peer).await) }
+        let pm = pm.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(pm, req, peer).await) }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -98,13 +98,13 @@ pub(crate) async fn serve(
 }
 
 async fn handle(
-    rt: std::sync::Arc<RuntimeInner>,
+    pm: std::sync::Arc<ProcessManager>,
     req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<ResponseBody> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let Some((id, route)) = rt.resolve_http(&path) else {
+    let Some((id, route)) = pm.resolve_http(&path) else {
         return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
     };
     let (parts, body) = req.into_parts();
@@ -128,7 +128,7 @@ async fn handle(
     };
     let (tx, rx) = oneshot::channel();
     let ev = Incoming::Http(Box::new(HttpEvent { request, reply: tx }));
-    if !rt.deliver_to_id(&id, ev) {
+    if !pm.deliver_to_id(&id, ev) {
         return into_hyper(HttpResponse::not_found(format!("no process '{id}'")));
     }
     match rx.await {

@@ -1,5 +1,8 @@
 //! Processes: the [`Process`] trait, the typed [`PID`] handle, the [`Context`] a process acts
-//! through, and the event loop that runs one process on its own tokio task.
+//! through, [`Runtime::spawn`], and the event loop that runs one process on its own tokio task.
+//!
+//! Above the runtime (a context sends, links and spawns through it) and the process manager
+//! (which holds each process's [`Mailbox`]); neither imports this module.
 //!
 //! A process owns its state; everything reaches it as an event in one queue (messages, dispatched
 //! closures, HTTP requests, exited notices, terminate), handled one at a time in arrival order.
@@ -8,18 +11,20 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use crate::clock::Timer;
 use crate::error::{Error, Result};
 use crate::http::{HttpEvent, HttpRequest, HttpResponse, Reply};
+use crate::mailbox::{Core, Incoming, Mailbox, RemoteConnection};
+use crate::manager::ProcessManager;
 use crate::message::{Body, Message, MessageEvent, Name};
 use crate::queue::Queue;
-use crate::runtime::{Runtime, RuntimeInner};
+use crate::runtime::Runtime;
 use crate::upid::UPID;
 use crate::util::FxBuild;
 
@@ -31,15 +36,6 @@ pub trait Process: Send + Sized + 'static {
     fn finalize(&mut self, _ctx: &mut Context<Self>) {}
     /// A process this one linked to has exited (or its connection broke).
     fn exited(&mut self, _ctx: &mut Context<Self>, _pid: &UPID) {}
-}
-
-/// How [`Context::link_with`] treats an existing connection to a remote peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RemoteConnection {
-    /// Reuse the persistent connection if there is one.
-    Reuse,
-    /// Replace it with a new connection; every existing link moves to the new one.
-    Reconnect,
 }
 
 type DispatchFn<P> = Box<dyn FnOnce(&mut P, &mut Context<P>) + Send>;
@@ -55,88 +51,10 @@ pub(crate) enum Event<P: Process> {
     Terminate,
 }
 
-/// What every process shares with the runtime: its address, queue length and link bookkeeping.
-pub(crate) struct Core {
-    pub(crate) upid: UPID,
-    /// Set by an injected terminate: the loop stops before its next event.
-    terminating: AtomicBool,
-    /// Events of the batch being handled that are not done yet (written by the loop only).
-    batch_left: AtomicUsize,
-    finished: AtomicBool,
-    done: Notify,
-    /// Local processes linked to this one; `None` once it has exited.
-    linkers: Mutex<Option<Vec<UPID>>>,
-    /// What this process linked to, so its links are dropped when it ends.
-    links: Mutex<std::collections::HashSet<UPID>>,
-}
-
-impl Core {
-    pub(crate) fn finished(&self) -> bool {
-        self.finished.load(Ordering::Acquire)
-    }
-
-    /// Resolves once the process has finished (finalize ran, linkers notified).
-    pub(crate) async fn wait(&self) {
-        loop {
-            let n = self.done.notified();
-            tokio::pin!(n);
-            n.as_mut().enable();
-            if self.finished() {
-                return;
-            }
-            n.await;
-        }
-    }
-
-    /// Adds a local linker; false if the process has already exited.
-    pub(crate) fn add_linker(&self, linker: &UPID) -> bool {
-        let mut l = self.linkers.lock().unwrap_or_else(|e| e.into_inner());
-        match l.as_mut() {
-            Some(v) => {
-                if !v.contains(linker) {
-                    v.push(linker.clone());
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn remove_linker(&self, linker: &UPID) {
-        let mut l = self.linkers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(v) = l.as_mut() {
-            v.retain(|u| u != linker);
-        }
-    }
-
-    pub(crate) fn request_terminate(&self) {
-        self.terminating.store(true, Ordering::Release);
-    }
-}
-
-/// The untyped face of a process's queue, held by the runtime's registry.
-pub(crate) trait Mailbox: Send + Sync {
-    fn core(&self) -> &Arc<Core>;
-    /// Events queued or in the batch being handled.
-    fn queue_len(&self) -> usize;
-    /// Enqueues; gives the event back if the process is gone.
-    fn deliver(&self, ev: Incoming) -> std::result::Result<(), Incoming>;
-    /// Enqueues a message; gives it back if the process is gone.
-    fn deliver_message(&self, m: MessageEvent) -> std::result::Result<(), MessageEvent>;
-}
-
-/// An event any process can receive, whatever its type.
-pub(crate) enum Incoming {
-    Message(MessageEvent),
-    Http(Box<HttpEvent>),
-    Exited(UPID),
-    Terminate,
-}
-
 struct MailboxImpl<P: Process> {
     queue: Arc<Queue<Event<P>>>,
     core: Arc<Core>,
-    rt: Arc<RuntimeInner>,
+    pm: Arc<ProcessManager>,
 }
 
 impl<P: Process> Mailbox for MailboxImpl<P> {
@@ -155,7 +73,7 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
             Incoming::Exited(u) => Event::Exited(u),
             Incoming::Terminate => Event::Terminate,
         };
-        enqueue(&self.rt, &self.queue, typed).map_err(|ev| match ev {
+        enqueue(&self.pm, &self.queue, typed).map_err(|ev| match ev {
             Event::Message(m) => Incoming::Message(m),
             Event::Http(h) => Incoming::Http(h),
             Event::Exited(u) => Incoming::Exited(u),
@@ -164,7 +82,7 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
     }
 
     fn deliver_message(&self, m: MessageEvent) -> std::result::Result<(), MessageEvent> {
-        match enqueue(&self.rt, &self.queue, Event::Message(m)) {
+        match enqueue(&self.pm, &self.queue, Event::Message(m)) {
             Ok(()) => Ok(()),
             Err(Event::Message(m)) => Err(m),
             Err(_) => Ok(()), // enqueue gives back exactly what it was given
@@ -173,15 +91,15 @@ impl<P: Process> Mailbox for MailboxImpl<P> {
 }
 
 fn enqueue<P: Process>(
-    rt: &RuntimeInner,
+    pm: &ProcessManager,
     queue: &Queue<Event<P>>,
     ev: Event<P>,
 ) -> std::result::Result<(), Event<P>> {
-    rt.busy(1);
+    pm.busy(1);
     match queue.push(ev) {
         Ok(()) => Ok(()),
         Err(ev) => {
-            rt.busy(-1);
+            pm.busy(-1);
             Err(ev)
         }
     }
@@ -192,7 +110,7 @@ pub struct PID<P: Process> {
     upid: UPID,
     queue: Arc<Queue<Event<P>>>,
     core: Arc<Core>,
-    rt: Arc<RuntimeInner>,
+    pm: Arc<ProcessManager>,
 }
 
 impl<P: Process> Clone for PID<P> {
@@ -201,7 +119,7 @@ impl<P: Process> Clone for PID<P> {
             upid: self.upid.clone(),
             queue: self.queue.clone(),
             core: self.core.clone(),
-            rt: self.rt.clone(),
+            pm: self.pm.clone(),
         }
     }
 }
@@ -257,10 +175,10 @@ impl<P: Process> PID<P> {
     where
         F: FnOnce(&mut P, &mut Context<P>) + Send + 'static,
     {
-        if !self.rt.filter_dispatch(&self.upid, label) {
+        if !self.pm.filter_dispatch(&self.upid, label) {
             return false;
         }
-        enqueue(&self.rt, &self.queue, Event::Dispatch(Box::new(f))).is_ok()
+        enqueue(&self.pm, &self.queue, Event::Dispatch(Box::new(f))).is_ok()
     }
 
     /// Runs `f` on the process once `d` has passed on the runtime's clock.
@@ -269,7 +187,7 @@ impl<P: Process> PID<P> {
         F: FnOnce(&mut P, &mut Context<P>) + Send + 'static,
     {
         let pid = self.clone();
-        self.rt.clock.timer(d, move || {
+        self.pm.clock.timer(d, move || {
             pid.dispatch_nowait(f);
         })
     }
@@ -284,8 +202,8 @@ impl<P: Process> PID<P> {
     }
 
     fn send_event(&self, ev: MessageEvent) -> bool {
-        match self.rt.filter_message(&self.upid, ev) {
-            Some(ev) => enqueue(&self.rt, &self.queue, Event::Message(ev)).is_ok(),
+        match self.pm.filter_message(&self.upid, ev) {
+            Some(ev) => enqueue(&self.pm, &self.queue, Event::Message(ev)).is_ok(),
             None => true,
         }
     }
@@ -295,7 +213,7 @@ impl<P: Process> PID<P> {
         if inject {
             self.core.request_terminate();
         }
-        let _ = enqueue(&self.rt, &self.queue, Event::Terminate);
+        let _ = enqueue(&self.pm, &self.queue, Event::Terminate);
     }
 
     /// Resolves when the process has ended.
@@ -357,7 +275,7 @@ impl<P: Process> Context<P> {
             match body.decode::<M>(&name) {
                 Ok(m) => f(p, c, from, m),
                 Err(e) => {
-                    c.rt.inner.dropped_undecodable.inc();
+                    c.pid.pm.dropped_undecodable.inc();
                     tracing::warn!(to = %c.self_upid(), %from, "dropping message: {e}");
                 }
             }
@@ -473,7 +391,7 @@ impl<P: Process> Context<P> {
         then: impl FnOnce(&mut P, &mut Context<P>, T) + Send + 'static,
     ) {
         let done = self.defer(then);
-        self.rt.inner.handle.spawn(async move { done(fut.await) });
+        self.pid.pm.handle.spawn(async move { done(fut.await) });
     }
 
     /// Terminates this process after the current event.
@@ -530,48 +448,42 @@ impl<P: Process> Handlers<P> {
     }
 }
 
-/// Spawns `process` under `id` on `rt`; see [`Runtime::spawn`].
-pub(crate) fn spawn<P: Process>(rt: &Runtime, id: String, process: P) -> Result<PID<P>> {
-    let inner = &rt.inner;
-    let upid = UPID::new(id, inner.addr);
-    let queue = Arc::new(Queue::new());
-    let core = Arc::new(Core {
-        upid: upid.clone(),
-        terminating: AtomicBool::new(false),
-        batch_left: AtomicUsize::new(0),
-        finished: AtomicBool::new(false),
-        done: Notify::new(),
-        linkers: Mutex::new(Some(Vec::new())),
-        links: Mutex::new(std::collections::HashSet::new()),
-    });
-    let mailbox: Arc<dyn Mailbox> = Arc::new(MailboxImpl {
-        queue: queue.clone(),
-        core: core.clone(),
-        rt: inner.clone(),
-    });
-    inner.register(&upid, mailbox)?;
-    let pid = PID {
-        upid,
-        queue: queue.clone(),
-        core,
-        rt: inner.clone(),
-    };
-    let ctx = Context {
-        pid: pid.clone(),
-        rt: rt.clone(),
-        new_handlers: Vec::new(),
-        new_routes: Vec::new(),
-        stop: false,
-    };
-    inner.busy(1);
-    let runner = Runner {
-        process,
-        ctx,
-        handlers: Handlers::new(),
-        routes: Vec::new(),
-    };
-    inner.handle.spawn(runner.run(queue));
-    Ok(pid)
+impl Runtime {
+    /// Starts `process` under `id` and returns its handle; fails if the id is taken.
+    pub fn spawn<P: Process>(&self, id: &str, process: P) -> Result<PID<P>> {
+        let pm = &self.inner.pm;
+        let upid = UPID::new(id.to_string(), pm.addr);
+        let queue = Arc::new(Queue::new());
+        let core = Arc::new(Core::new(upid.clone()));
+        let mailbox: Arc<dyn Mailbox> = Arc::new(MailboxImpl {
+            queue: queue.clone(),
+            core: core.clone(),
+            pm: pm.clone(),
+        });
+        pm.register(&upid, mailbox)?;
+        let pid = PID {
+            upid,
+            queue: queue.clone(),
+            core,
+            pm: pm.clone(),
+        };
+        let ctx = Context {
+            pid: pid.clone(),
+            rt: self.clone(),
+            new_handlers: Vec::new(),
+            new_routes: Vec::new(),
+            stop: false,
+        };
+        pm.busy(1);
+        let runner = Runner {
+            process,
+            ctx,
+            handlers: Handlers::new(),
+            routes: Vec::new(),
+        };
+        pm.handle.spawn(runner.run(queue));
+        Ok(pid)
+    }
 }
 
 struct Runner<P: Process> {
@@ -584,18 +496,19 @@ struct Runner<P: Process> {
 impl<P: Process> Runner<P> {
     async fn run(mut self, queue: Arc<Queue<Event<P>>>) {
         let core = self.ctx.pid.core.clone();
-        let rt = self.ctx.pid.rt.clone();
+        let pm = self.ctx.pid.pm.clone();
+        let routes = self.ctx.rt.inner.clone();
         // Each queued event holds one `busy` count (for settle). The event that ends the loop
         // hands its count to the teardown, which releases it only when the process is gone.
         let mut ok = self.guard(|r| r.process.initialize(&mut r.ctx));
         let mut finish = !ok || self.ctx.stop;
         if !finish {
-            rt.busy(-1);
+            pm.busy(-1);
         }
         let mut buf: Vec<Event<P>> = Vec::new();
         while !finish {
             if !queue.take_all(&mut buf).await {
-                rt.busy(1);
+                pm.busy(1);
                 break;
             }
             let n = buf.len();
@@ -617,14 +530,14 @@ impl<P: Process> Runner<P> {
                         stop = true;
                         break;
                     }
-                    rt.busy(-1);
+                    pm.busy(-1);
                 }
             });
             buf.clear();
             finish = stop || !ok;
             // `drain` dropped whatever was left of the batch when we stopped early.
             core.batch_left.store(0, Ordering::Relaxed);
-            rt.busy(-((n - used) as isize));
+            pm.busy(-((n - used) as isize));
         }
         if ok {
             self.guard(|r| r.process.finalize(&mut r.ctx));
@@ -632,11 +545,11 @@ impl<P: Process> Runner<P> {
         // Close the queue first (late senders get their event back and look again), leave the
         // registry, drop this process's own links, then tell its linkers.
         let left = queue.close().len();
-        rt.busy(-(left as isize));
-        rt.unregister(&core);
+        pm.busy(-(left as isize));
+        pm.unregister(&core);
         let links = std::mem::take(&mut *core.links.lock().unwrap_or_else(|e| e.into_inner()));
         for to in links {
-            rt.unlink(&core.upid, &to);
+            routes.unlink(&core.upid, &to);
         }
         let linkers = core
             .linkers
@@ -645,12 +558,12 @@ impl<P: Process> Runner<P> {
             .take()
             .unwrap_or_default();
         for l in linkers {
-            rt.deliver(&l, Incoming::Exited(core.upid.clone()));
+            pm.deliver(&l, Incoming::Exited(core.upid.clone()));
         }
         drop(self);
         core.finished.store(true, Ordering::Release);
         core.done.notify_waiters();
-        rt.busy(-1);
+        pm.busy(-1);
     }
 
     /// Runs a hook, containing a panic: the process then terminates (linkers still hear of it).
@@ -686,7 +599,7 @@ impl<P: Process> Runner<P> {
             Event::Message(m) => match self.handlers.find(&m.name) {
                 Some(h) => h(&mut self.process, &mut self.ctx, m),
                 None => {
-                    self.ctx.rt.inner.dropped_unknown_name.inc();
+                    self.ctx.pid.pm.dropped_unknown_name.inc();
                     tracing::debug!(to = %self.ctx.pid.upid, from = %m.from, name = %m.name,
                         "dropping message with no installed handler");
                 }
@@ -707,7 +620,7 @@ impl<P: Process> Runner<P> {
                         let _ = reply.send(r);
                     }
                     Reply::Later(fut) => {
-                        self.ctx.rt.inner.handle.spawn(async move {
+                        self.ctx.pid.pm.handle.spawn(async move {
                             let _ = reply.send(fut.await);
                         });
                     }

@@ -4,41 +4,45 @@
 
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::http::Rejection;
 use mesos_api::protocol::executor::{self as exec_api, CallType};
 use mesos_api::protocol::task::{Source, TaskInfo, TaskState};
 use mesos_api::{ExecutorID, FrameworkID};
 
 use super::state::Queued;
-use super::Agent;
+use super::{reject, Agent};
 
 impl Agent {
     pub(super) fn executor_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
+        match self.executor_call(ctx, &req) {
+            Ok(r) => r,
+            Err(e) => reject(e).into(),
+        }
+    }
+
+    fn executor_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<Reply, Rejection> {
         if req.method.as_str() != "POST" {
-            return HttpResponse::text(405, "Expecting a POST request").into();
+            return Err(Rejection::method_not_allowed("Expecting a POST request"));
         }
         let ct = req.header("content-type").unwrap_or("");
         if !ct.starts_with("application/json") {
-            return HttpResponse::text(
-                415,
-                format!("Expecting 'Content-Type' of application/json (got '{ct}')"),
-            )
-            .into();
+            return Err(Rejection::unsupported_media_type(format!(
+                "Expecting 'Content-Type' of application/json (got '{ct}')"
+            )));
         }
-        let call: exec_api::Call = match serde_json::from_slice::<serde_json::Value>(&req.body)
+        let call: exec_api::Call = serde_json::from_slice::<serde_json::Value>(&req.body)
             .map_err(|e| e.to_string())
             .and_then(|v| mesos_api::protocol::from_json(&v).map_err(|e| e.to_string()))
-        {
-            Ok(c) => c,
-            Err(e) => {
-                return HttpResponse::bad_request(format!("Failed to parse the call: {e}")).into()
-            }
-        };
+            .map_err(|e| Rejection::bad_request(format!("Failed to parse the call: {e}")))?;
         let (fid, eid) = (call.framework_id.clone(), call.executor_id.clone());
         if self.executor_mut(&fid, &eid).is_none() {
-            return HttpResponse::bad_request(format!(
+            return Err(Rejection::bad_request(format!(
                 "Executor '{eid}' of framework '{fid}' is not known to this agent"
-            ))
-            .into();
+            )));
         }
         match call.kind.unwrap_or(CallType::Unknown) {
             CallType::Subscribe => {
@@ -73,25 +77,24 @@ impl Agent {
                         let _ = tx.send(event_record(&ev));
                     }
                 }
-                resp.into()
+                resp.map(Reply::from)
             }
             CallType::Update => {
                 let Some(u) = call.update else {
-                    return HttpResponse::bad_request("Expecting 'update' to be present").into();
+                    return Err(Rejection::bad_request("Expecting 'update' to be present"));
                 };
                 let mut s = u.status;
                 let Some(uuid) = s.uuid.clone() else {
-                    return HttpResponse::bad_request("Expecting 'uuid' to be present").into();
+                    return Err(Rejection::bad_request("Expecting 'uuid' to be present"));
                 };
                 let known = self
                     .executor_mut(&fid, &eid)
                     .is_some_and(|e| e.tasks.contains_key(&s.task_id));
                 if !known {
-                    return HttpResponse::bad_request(format!(
+                    return Err(Rejection::bad_request(format!(
                         "Task '{}' is not known to executor '{eid}'",
                         s.task_id
-                    ))
-                    .into();
+                    )));
                 }
                 s.source = Some(Source::Executor);
                 s.executor_id = Some(eid.clone());
@@ -115,15 +118,13 @@ impl Agent {
                     };
                     let _ = tx.send(event_record(&ev));
                 }
-                HttpResponse::empty(202).into()
+                Ok(HttpResponse::empty(202).into())
             }
-            CallType::Heartbeat => HttpResponse::empty(202).into(),
-            CallType::Message => HttpResponse::text(
-                501,
+            CallType::Heartbeat => Ok(HttpResponse::empty(202).into()),
+            CallType::Message => Err(Rejection::not_implemented(
                 "MESSAGE from executors is not supported by this agent yet",
-            )
-            .into(),
-            CallType::Unknown => HttpResponse::bad_request("Expecting 'type' to be present").into(),
+            )),
+            CallType::Unknown => Err(Rejection::bad_request("Expecting 'type' to be present")),
         }
     }
 
@@ -131,17 +132,17 @@ impl Agent {
         &mut self,
         fid: &FrameworkID,
         eid: &ExecutorID,
-    ) -> HttpResponse {
+    ) -> Result<HttpResponse, Rejection> {
         let Some(framework_info) = self.frameworks.get(fid).map(|f| f.info.clone()) else {
-            return HttpResponse::bad_request(format!(
+            return Err(Rejection::bad_request(format!(
                 "Framework '{fid}' is not known to this agent"
-            ));
+            )));
         };
         let agent_info = self.info.clone();
         let Some(e) = self.executor_mut(fid, eid) else {
-            return HttpResponse::bad_request(format!(
+            return Err(Rejection::bad_request(format!(
                 "Executor '{eid}' of framework '{fid}' is not known to this agent"
-            ));
+            )));
         };
         let (resp, tx) = HttpResponse::stream("application/json");
         let ev = exec_api::Event {
@@ -164,7 +165,7 @@ impl Agent {
         }
         e.stream = Some(tx);
         tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
-        resp
+        Ok(resp)
     }
 }
 

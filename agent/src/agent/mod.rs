@@ -36,6 +36,13 @@ use crate::status_update_manager::StatusUpdateManager;
 use mesos_detector::{MasterSpec, ZkUrl};
 use state::{Framework, NestedContainers};
 
+/// The agent's one mapping from a refused request to its answer: the rejection's status with
+/// its reason as a `text/plain` body. The operator and executor APIs and `/files` answer their
+/// errors through it.
+fn reject(r: mesos_api::http::Rejection) -> libprocess::HttpResponse {
+    libprocess::HttpResponse::text(r.status, r.message)
+}
+
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

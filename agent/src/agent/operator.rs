@@ -17,17 +17,13 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::state::{Executor, Nested};
-use super::{now_secs, Agent};
+use super::{now_secs, reject, Agent};
 use crate::os::kill_group;
 use crate::paths;
 use mesos_api::MESOS_VERSION as VERSION;
 
 /// Mesos's limit on container nesting.
 pub(crate) const MAX_NESTING: usize = 32;
-
-fn reject(r: Rejection) -> Reply {
-    HttpResponse::text(r.status, r.message).into()
-}
 
 fn json_reply(v: &Value) -> HttpResponse {
     HttpResponse::json_bytes(
@@ -79,22 +75,20 @@ impl Agent {
         self.frameworks.values().flat_map(|f| f.executors.values())
     }
 
+    /// `/flags`, GET_FLAGS and `/state`'s `flags`: every flag's name -> its value as text.
     fn flags_json(&self) -> Value {
-        let f = &self.flags;
-        let secs = |d: std::time::Duration| format!("{}secs", d.as_secs_f64());
-        json!({
-            "master": f.master,
-            "work_dir": f.work_dir.display().to_string(),
-            "resources": f.resources.clone().unwrap_or_default(),
-            "attributes": f.attributes.clone().unwrap_or_default(),
-            "hostname": f.hostname.clone().unwrap_or_default(),
-            "default_role": f.default_role,
-            "executor_registration_timeout": secs(f.executor_registration_timeout),
-            "executor_shutdown_grace_period": secs(f.executor_shutdown_grace_period),
-            "registration_backoff_factor": secs(f.registration_backoff_factor),
-            "isolation": f.containerizer.isolation.iter().filter(|i| **i != mesos_containerizer::IsolatorName::FilesystemPosix).map(|i| i.name()).collect::<Vec<_>>().join(","),
-            "launcher": f.containerizer.launcher.as_str(),
-        })
+        let mut o = serde_json::Map::new();
+        // The agent's flags, then the containerizer's (read from the same command line; a
+        // name both declare, `work_dir`, is shown once).
+        for (name, value) in self
+            .flags
+            .flag_values()
+            .into_iter()
+            .chain(self.flags.containerizer.flag_values())
+        {
+            o.entry(name).or_insert(Value::String(value));
+        }
+        Value::Object(o)
     }
 
     /// `/state`: the agent's classic state.
@@ -192,15 +186,14 @@ impl Agent {
             .flags
             .work_dir
             .canonicalize()
-            .map_err(|e| Rejection::new(404, format!("work dir: {e}")))?;
+            .map_err(|e| Rejection::not_found(format!("work dir: {e}")))?;
         let real = Path::new(p)
             .canonicalize()
-            .map_err(|_| Rejection::new(404, format!("'{p}' does not exist")))?;
+            .map_err(|_| Rejection::not_found(format!("'{p}' does not exist")))?;
         if !real.starts_with(&root) {
-            return Err(Rejection::new(
-                403,
-                format!("'{p}' is outside the agent's work dir"),
-            ));
+            return Err(Rejection::forbidden(format!(
+                "'{p}' is outside the agent's work dir"
+            )));
         }
         Ok(real)
     }
@@ -209,13 +202,14 @@ impl Agent {
         use std::os::unix::fs::MetadataExt;
         let dir = match self.served_path(req) {
             Ok(d) => d,
-            Err(e) => return reject(e),
+            Err(e) => return reject(e).into(),
         };
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return reject(Rejection::bad_request(format!(
                 "'{}' is not a directory",
                 dir.display()
-            )));
+            )))
+            .into();
         };
         let list: Vec<Value> = entries
             .flatten()
@@ -238,7 +232,7 @@ impl Agent {
         use std::io::{Read, Seek, SeekFrom};
         let path = match self.served_path(req) {
             Ok(p) => p,
-            Err(e) => return reject(e),
+            Err(e) => return reject(e).into(),
         };
         let q = req.query_params();
         let num = |k: &str| -> Result<Option<i64>, Rejection> {
@@ -254,14 +248,14 @@ impl Agent {
         };
         let (offset, length) = match (num("offset"), num("length")) {
             (Ok(o), Ok(l)) => (o.unwrap_or(-1), l),
-            (Err(e), _) | (_, Err(e)) => return reject(e),
+            (Err(e), _) | (_, Err(e)) => return reject(e).into(),
         };
         let Ok(mut f) = std::fs::File::open(&path) else {
-            return reject(Rejection::new(404, "cannot open the file"));
+            return reject(Rejection::not_found("cannot open the file")).into();
         };
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         if path.is_dir() {
-            return reject(Rejection::bad_request("Cannot read a directory"));
+            return reject(Rejection::bad_request("Cannot read a directory")).into();
         }
         if offset < 0 {
             return json_reply(&json!({"data": "", "offset": size})).into();
@@ -271,7 +265,7 @@ impl Agent {
         let mut buf = Vec::new();
         if f.seek(SeekFrom::Start(offset)).is_err() || f.take(length).read_to_end(&mut buf).is_err()
         {
-            return reject(Rejection::new(500, "read failed"));
+            return reject(Rejection::internal("read failed")).into();
         }
         json_reply(&json!({"data": String::from_utf8_lossy(&buf), "offset": offset})).into()
     }
@@ -279,7 +273,7 @@ impl Agent {
     fn operator_api(&mut self, req: HttpRequest) -> Reply {
         match self.operator_call(&req) {
             Ok(r) => r,
-            Err(e) => reject(e),
+            Err(e) => reject(e).into(),
         }
     }
 
@@ -317,13 +311,12 @@ impl Agent {
                 Ok(Reply::Later(Box::pin(async move {
                     match rx.await {
                         Ok(Ok(())) => HttpResponse::empty(200),
-                        Ok(Err(why)) => {
-                            HttpResponse::text(500, format!("Failed to launch container: {why}"))
-                        }
-                        Err(_) => HttpResponse::text(
-                            500,
+                        Ok(Err(why)) => reject(Rejection::internal(format!(
+                            "Failed to launch container: {why}"
+                        ))),
+                        Err(_) => reject(Rejection::internal(
                             "Failed to launch container: it ended before launching",
-                        ),
+                        )),
                     }
                 })))
             }
@@ -332,7 +325,7 @@ impl Agent {
             "KILL_NESTED_CONTAINER" => {
                 let chain = container_chain(&body["container_id"])?;
                 let n = self.nested.get(&chain.join("/")).ok_or_else(|| {
-                    Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+                    Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
                 })?;
                 let sig = body["signal"].as_i64().unwrap_or(15) as i32;
                 let sig = nix::sys::signal::Signal::try_from(sig)
@@ -438,21 +431,20 @@ impl Agent {
         }
         let key = chain.join("/");
         if self.nested.contains_key(&key) {
-            return Err(Rejection::new(
-                409,
-                format!("Container '{}' already exists", chain.join(".")),
-            ));
+            return Err(Rejection::conflict(format!(
+                "Container '{}' already exists",
+                chain.join(".")
+            )));
         }
         let parent = chain[..chain.len() - 1].join("/");
         if chain.len() > 2 && !self.nested.contains_key(&parent) {
-            return Err(Rejection::new(
-                404,
-                format!("Parent container '{parent}' not found"),
-            ));
+            return Err(Rejection::not_found(format!(
+                "Parent container '{parent}' not found"
+            )));
         }
         let mut dir = self
             .sandbox_of(&chain[0])
-            .ok_or_else(|| Rejection::new(404, format!("Container '{}' not found", chain[0])))?;
+            .ok_or_else(|| Rejection::not_found(format!("Container '{}' not found", chain[0])))?;
         dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
@@ -468,7 +460,7 @@ impl Agent {
             return Err(Rejection::bad_request("'command.value' must be set"));
         }
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Rejection::new(500, format!("cannot create the sandbox: {e}")))?;
+            .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
         let (program, args) = cmd.argv();
         let mut env = cmd.env_pairs();
         env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
@@ -490,7 +482,7 @@ impl Agent {
         let rt = self
             .runtime
             .clone()
-            .ok_or_else(|| Rejection::new(503, "the agent is starting"))?;
+            .ok_or_else(|| Rejection::unavailable("the agent is starting"))?;
         let container = self
             .containerizer
             .launch(&rt, config, events)
@@ -702,7 +694,7 @@ impl Agent {
     fn wait_nested(&mut self, body: &Value) -> Result<Reply, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         let n = self.nested.get_mut(&chain.join("/")).ok_or_else(|| {
-            Rejection::new(404, format!("Container '{}' not found", chain.join(".")))
+            Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
         })?;
         let answer = |status: Option<i32>| {
             let mut w = json!({});
@@ -719,5 +711,39 @@ impl Agent {
         Ok(Reply::Later(Box::pin(async move {
             answer(rx.await.ok().flatten())
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AgentFlags;
+
+    #[test]
+    fn flags_show_every_declared_flag_as_text() {
+        let dir = std::env::temp_dir().join(format!("flags-{}", mesos_api::ids::new_uuid()));
+        let flags = AgentFlags::from_defaults(&[
+            ("master", "127.0.0.1:5050"),
+            ("work_dir", &dir.to_string_lossy()),
+            ("launcher", "posix"),
+            ("registration_backoff_factor", "50ms"),
+        ])
+        .unwrap();
+        let agent = Agent::new(flags, Default::default(), Default::default()).unwrap();
+        let j = agent.flags_json();
+        let _ = std::fs::remove_dir_all(&dir);
+        for f in AgentFlags::table() {
+            assert!(j[f.name].is_string(), "{} missing from {j}", f.name);
+        }
+        assert_eq!(j["master"], "127.0.0.1:5050");
+        assert_eq!(j["work_dir"], dir.display().to_string());
+        assert_eq!(j["resources"], "");
+        assert_eq!(j["registration_backoff_factor"], "0.05secs");
+        assert_eq!(j["executor_registration_timeout"], "60secs");
+        assert_eq!(j["isolation"], "posix/cpu,posix/mem");
+        assert_eq!(j["launcher"], "posix");
+        assert_eq!(j["recover"], "reconnect");
+        assert_eq!(j["fetcher_cache_size"], "2GB");
+        assert_eq!(j["cgroups_enable_cfs"], "true");
     }
 }

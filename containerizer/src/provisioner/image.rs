@@ -2,16 +2,141 @@
 //! (a `docker save` archive `<repo>:<tag>.tar` or an OCI layout directory `<repo>:<tag>`),
 //! its layers (with store ids) and its config, and unpacking tarballs with the system `tar`.
 //!
-//! Errors here are the "why" of an [`Error::Provision`](crate::error::Error::Provision).
+//! Errors here ([`ImageError`]) are the "why" of an [`Error::Provision`].
 
 use std::fs;
-use std::io::Read;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 use super::ImageConfig;
+use crate::error::Error;
+
+/// Why an image could not be named, found or read; shown as the "why" of an
+/// [`Error::Provision`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImageError {
+    /// The name is empty.
+    #[error("the image name is empty")]
+    EmptyName,
+    /// The name is absolute or holds a NUL or a backslash.
+    #[error("an image name must be a relative 'repo[:tag]'")]
+    NotRelative,
+    /// The name has an empty, `.` or `..` component.
+    #[error("an image name may not have empty, '.' or '..' components")]
+    BadComponent,
+    /// The name ends in `:` or `@`.
+    #[error("the image tag is empty")]
+    EmptyTag,
+    /// No `--docker_registry` to read images from.
+    #[error(
+        "no --docker_registry is set: images are read from a local directory of \
+         `repo:tag.tar` archives or OCI layouts named by --docker_registry"
+    )]
+    NoRegistry,
+    /// The registry holds no such image.
+    #[error(
+        "not found in --docker_registry '{}' (looked for '{image}.tar' and an OCI layout \
+         '{image}/'); it holds: {holds}",
+        registry.display()
+    )]
+    NotFound {
+        /// The registry directory.
+        registry: PathBuf,
+        /// The normalized name.
+        image: String,
+        /// What the registry holds (see [`list`]), or `nothing`.
+        holds: String,
+    },
+    /// The directory is neither image layout.
+    #[error("neither a docker archive (no manifest.json) nor an OCI layout (no index.json)")]
+    UnknownLayout,
+    /// A manifest, index or descriptor lacks a part it must have (which, in words).
+    #[error("{0}")]
+    Malformed(&'static str),
+    /// A `docker save` archive of several images has none of this name.
+    #[error("manifest.json has {count} images and none is tagged '{name}' (tags: {tags})")]
+    NotTagged {
+        /// How many images the archive holds.
+        count: usize,
+        /// The name looked for.
+        name: String,
+        /// The tags it holds, comma separated.
+        tags: String,
+    },
+    /// A layer the manifest names is not in the archive.
+    #[error("layer '{0}' is missing from the archive")]
+    MissingLayer(String),
+    /// A layer blob the OCI manifest names is not in the layout.
+    #[error("layer blob '{0}' is missing")]
+    MissingBlob(String),
+    /// OCI indexes nest more than five deep.
+    #[error("the OCI index nests too deeply")]
+    TooDeep,
+    /// A digest is not `<alg>:<hex>`.
+    #[error("bad digest '{0}'")]
+    BadDigest(String),
+    /// A digest or name does not make a layer id (a plain file name).
+    #[error("bad layer id '{0}'")]
+    BadLayerId(String),
+    /// A path in the image is absolute or climbs out with `..`.
+    #[error("path '{0}' leaves the image")]
+    Escapes(String),
+    /// A file of the image could not be read.
+    #[error("cannot read '{path}': {source}")]
+    Read {
+        /// The file (as the image names it, or the archive's path).
+        path: String,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A JSON document of the image does not parse.
+    #[error("'{path}' is not valid JSON: {source}")]
+    Json {
+        /// The document, as the image names it.
+        path: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// A helper program (`tar`, `sha256sum`) could not be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `sha256sum` failed.
+    #[error("sha256sum '{}' failed: {stderr}", path.display())]
+    Sha256 {
+        /// The file hashed.
+        path: PathBuf,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+    /// `tar` could not unpack an archive.
+    #[error("cannot unpack '{}': {stderr}", archive.display())]
+    Unpack {
+        /// The archive.
+        archive: PathBuf,
+        /// What tar printed on stderr.
+        stderr: String,
+    },
+}
+
+impl ImageError {
+    /// The containerizer's error: provisioning `image` failed for this reason.
+    pub(crate) fn provisioning(self, image: &str) -> Error {
+        Error::Provision {
+            image: image.to_string(),
+            why: self.to_string(),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ImageError>;
 
 /// Where an image is in the registry.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,24 +167,24 @@ pub(crate) struct Layer {
 
 /// Normalizes an image name to `repo:tag` (`:latest` when there is no tag; a `repo@digest`
 /// is kept as it is) and refuses names that could leave the registry directory.
-pub(crate) fn normalize(name: &str) -> Result<String, String> {
+pub(crate) fn normalize(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
-        return Err("the image name is empty".into());
+        return Err(ImageError::EmptyName);
     }
     if name.starts_with('/') || name.contains('\0') || name.contains('\\') {
-        return Err("an image name must be a relative 'repo[:tag]'".into());
+        return Err(ImageError::NotRelative);
     }
     if name
         .split('/')
         .any(|c| c.is_empty() || c == "." || c == "..")
     {
-        return Err("an image name may not have empty, '.' or '..' components".into());
+        return Err(ImageError::BadComponent);
     }
     let last = name.rsplit('/').next().unwrap_or(name);
     if name.contains('@') || last.contains(':') {
         if name.ends_with(':') || name.ends_with('@') {
-            return Err("the image tag is empty".into());
+            return Err(ImageError::EmptyTag);
         }
         Ok(name.to_string())
     } else {
@@ -125,23 +250,25 @@ pub(crate) fn list(registry: &Path) -> Vec<String> {
 }
 
 /// Reads the image in `dir` (an unpacked docker archive or an OCI layout).
-pub(crate) fn read(dir: &Path, name: &str) -> Result<Image, String> {
+pub(crate) fn read(dir: &Path, name: &str) -> Result<Image> {
     if dir.join("manifest.json").is_file() {
         read_docker(dir, name)
     } else if dir.join("index.json").is_file() {
         read_oci(dir, name)
     } else {
-        Err("neither a docker archive (no manifest.json) nor an OCI layout (no index.json)".into())
+        Err(ImageError::UnknownLayout)
     }
 }
 
 /// A `docker save` archive: `manifest.json` names the config and the layer tars.
-fn read_docker(dir: &Path, name: &str) -> Result<Image, String> {
+fn read_docker(dir: &Path, name: &str) -> Result<Image> {
     let manifest = read_json(dir, "manifest.json")?;
     let entries = manifest
         .as_array()
         .filter(|a| !a.is_empty())
-        .ok_or("manifest.json is not a non-empty array")?;
+        .ok_or(ImageError::Malformed(
+            "manifest.json is not a non-empty array",
+        ))?;
     let tags = |e: &Value| -> Vec<String> {
         e.get("RepoTags")
             .and_then(Value::as_array)
@@ -165,31 +292,39 @@ fn read_docker(dir: &Path, name: &str) -> Result<Image, String> {
         None if entries.len() == 1 => &entries[0],
         None => {
             let all: Vec<String> = entries.iter().flat_map(tags).collect();
-            return Err(format!(
-                "manifest.json has {} images and none is tagged '{name}' (tags: {})",
-                entries.len(),
-                all.join(", ")
-            ));
+            return Err(ImageError::NotTagged {
+                count: entries.len(),
+                name: name.to_string(),
+                tags: all.join(", "),
+            });
         }
     };
     let config_path = entry
         .get("Config")
         .and_then(Value::as_str)
-        .ok_or("manifest.json: the entry has no \"Config\"")?;
+        .ok_or(ImageError::Malformed(
+            "manifest.json: the entry has no \"Config\"",
+        ))?;
     let config = read_json(dir, config_path)?;
     let (config, diff_ids) = parse_config(&config);
     let paths: Vec<&str> = entry
         .get("Layers")
         .and_then(Value::as_array)
-        .ok_or("manifest.json: the entry has no \"Layers\" array")?
+        .ok_or(ImageError::Malformed(
+            "manifest.json: the entry has no \"Layers\" array",
+        ))?
         .iter()
-        .map(|l| l.as_str().ok_or("manifest.json: a layer is not a string"))
-        .collect::<Result<_, _>>()?;
+        .map(|l| {
+            l.as_str().ok_or(ImageError::Malformed(
+                "manifest.json: a layer is not a string",
+            ))
+        })
+        .collect::<Result<_>>()?;
     let mut layers = Vec::with_capacity(paths.len());
     for (i, p) in paths.iter().enumerate() {
         let tar = inside(dir, p)?;
         if !tar.is_file() {
-            return Err(format!("layer '{p}' is missing from the archive"));
+            return Err(ImageError::MissingLayer(p.to_string()));
         }
         let id = if diff_ids.len() == paths.len() {
             layer_id(&diff_ids[i])?
@@ -213,7 +348,7 @@ fn read_docker(dir: &Path, name: &str) -> Result<Image, String> {
 }
 
 /// An OCI image layout: `index.json` -> (index ->)* manifest -> config and layer blobs.
-fn read_oci(dir: &Path, name: &str) -> Result<Image, String> {
+fn read_oci(dir: &Path, name: &str) -> Result<Image> {
     let mut doc = read_json(dir, "index.json")?;
     let tag = name.rsplit(':').next().unwrap_or("latest");
     for _ in 0..5 {
@@ -224,7 +359,7 @@ fn read_oci(dir: &Path, name: &str) -> Result<Image, String> {
             .get("manifests")
             .and_then(Value::as_array)
             .filter(|m| !m.is_empty())
-            .ok_or("the OCI index has no manifests")?;
+            .ok_or(ImageError::Malformed("the OCI index has no manifests"))?;
         let pick = manifests
             .iter()
             .find(|m| {
@@ -237,7 +372,7 @@ fn read_oci(dir: &Path, name: &str) -> Result<Image, String> {
             .unwrap_or(&manifests[0]);
         doc = read_json(dir, &blob_path(pick)?)?;
     }
-    Err("the OCI index nests too deeply".into())
+    Err(ImageError::TooDeep)
 }
 
 /// Whether a descriptor's `platform` is linux on this machine's architecture.
@@ -256,24 +391,26 @@ fn platform_matches(desc: &Value) -> bool {
 }
 
 /// An OCI image manifest's config and layers.
-fn oci_manifest(dir: &Path, manifest: &Value) -> Result<Image, String> {
+fn oci_manifest(dir: &Path, manifest: &Value) -> Result<Image> {
     let config = manifest
         .get("config")
-        .ok_or("the OCI manifest has no config")?;
+        .ok_or(ImageError::Malformed("the OCI manifest has no config"))?;
     let (config, _) = parse_config(&read_json(dir, &blob_path(config)?)?);
     let mut layers = Vec::new();
     for l in manifest
         .get("layers")
         .and_then(Value::as_array)
-        .ok_or("the OCI manifest's layers are not an array")?
+        .ok_or(ImageError::Malformed(
+            "the OCI manifest's layers are not an array",
+        ))?
     {
         let digest = l
             .get("digest")
             .and_then(Value::as_str)
-            .ok_or("an OCI layer has no digest")?;
+            .ok_or(ImageError::Malformed("an OCI layer has no digest"))?;
         let tar = inside(dir, &blob_path(l)?)?;
         if !tar.is_file() {
-            return Err(format!("layer blob '{digest}' is missing"));
+            return Err(ImageError::MissingBlob(digest.to_string()));
         }
         layers.push(Layer {
             id: layer_id(digest)?,
@@ -284,24 +421,23 @@ fn oci_manifest(dir: &Path, manifest: &Value) -> Result<Image, String> {
 }
 
 /// `blobs/<alg>/<hex>` for a descriptor's digest.
-fn blob_path(desc: &Value) -> Result<String, String> {
+fn blob_path(desc: &Value) -> Result<String> {
     let digest = desc
         .get("digest")
         .and_then(Value::as_str)
-        .ok_or("a descriptor has no digest")?;
-    let (alg, hex) = digest
-        .split_once(':')
-        .ok_or_else(|| format!("bad digest '{digest}'"))?;
+        .ok_or(ImageError::Malformed("a descriptor has no digest"))?;
+    let bad = || ImageError::BadDigest(digest.to_string());
+    let (alg, hex) = digest.split_once(':').ok_or_else(bad)?;
     let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric());
     if !ok(alg) || !ok(hex) {
-        return Err(format!("bad digest '{digest}'"));
+        return Err(bad());
     }
     Ok(format!("blobs/{alg}/{hex}"))
 }
 
 /// A layer's store id from a digest or a name: `sha256:<hex>` -> `<hex>`, other algorithms
 /// keep theirs (`sha512-<hex>`); the result is a plain file name.
-pub(crate) fn layer_id(raw: &str) -> Result<String, String> {
+pub(crate) fn layer_id(raw: &str) -> Result<String> {
     let id = match raw.split_once(':') {
         Some(("sha256", hex)) => hex.to_string(),
         Some((alg, hex)) => format!("{alg}-{hex}"),
@@ -316,7 +452,7 @@ pub(crate) fn layer_id(raw: &str) -> Result<String, String> {
     if ok {
         Ok(id)
     } else {
-        Err(format!("bad layer id '{raw}'"))
+        Err(ImageError::BadLayerId(raw.to_string()))
     }
 }
 
@@ -325,20 +461,26 @@ fn is_hex64(s: &str) -> bool {
 }
 
 /// `rel` under `dir`, refusing absolute paths and `..`.
-fn inside(dir: &Path, rel: &str) -> Result<PathBuf, String> {
+fn inside(dir: &Path, rel: &str) -> Result<PathBuf> {
     let p = Path::new(rel);
     if p.components()
         .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
     {
-        return Err(format!("path '{rel}' leaves the image"));
+        return Err(ImageError::Escapes(rel.to_string()));
     }
     Ok(dir.join(p))
 }
 
-fn read_json(dir: &Path, rel: &str) -> Result<Value, String> {
+fn read_json(dir: &Path, rel: &str) -> Result<Value> {
     let path = inside(dir, rel)?;
-    let text = fs::read(&path).map_err(|e| format!("cannot read '{rel}': {e}"))?;
-    serde_json::from_slice(&text).map_err(|e| format!("'{rel}' is not valid JSON: {e}"))
+    let text = fs::read(&path).map_err(|source| ImageError::Read {
+        path: rel.to_string(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| ImageError::Json {
+        path: rel.to_string(),
+        source,
+    })
 }
 
 /// The `config` object of an image config JSON, and its `rootfs.diff_ids`.
@@ -380,30 +522,35 @@ pub(crate) fn parse_config(v: &Value) -> (ImageConfig, Vec<String>) {
 }
 
 /// The sha256 of a file, in hex (by the system `sha256sum`).
-fn sha256(path: &Path) -> Result<String, String> {
+fn sha256(path: &Path) -> Result<String> {
     let out = Command::new("sha256sum")
         .arg(path)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run sha256sum: {e}"))?;
+        .map_err(|source| ImageError::Spawn {
+            program: "sha256sum",
+            source,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.split_whitespace().next() {
         Some(h) if out.status.success() && is_hex64(h) => Ok(h.to_string()),
-        _ => Err(format!(
-            "sha256sum '{}' failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        _ => Err(ImageError::Sha256 {
+            path: path.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
     }
 }
 
 /// Unpacks a tarball (plain, gzip, bzip2, xz or zstd, told by its magic bytes) into `into`
 /// with the system `tar`, keeping numeric owners.
-pub(crate) fn untar(archive: &Path, into: &Path) -> Result<(), String> {
+pub(crate) fn untar(archive: &Path, into: &Path) -> Result<()> {
     let mut magic = [0u8; 6];
     let n = fs::File::open(archive)
         .and_then(|mut f| f.read(&mut magic))
-        .map_err(|e| format!("cannot read '{}': {e}", archive.display()))?;
+        .map_err(|source| ImageError::Read {
+            path: archive.display().to_string(),
+            source,
+        })?;
     let magic = &magic[..n];
     let filter = if magic.starts_with(&[0x1f, 0x8b]) {
         Some("-z")
@@ -429,14 +576,16 @@ pub(crate) fn untar(archive: &Path, into: &Path) -> Result<(), String> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run tar: {e}"))?;
+        .map_err(|source| ImageError::Spawn {
+            program: "tar",
+            source,
+        })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "cannot unpack '{}': {}",
-            archive.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(ImageError::Unpack {
+            archive: archive.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }

@@ -32,7 +32,7 @@ use std::sync::{Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use image::Source;
+use image::{ImageError, Source};
 use store::{Record, Store};
 
 /// How a container's rootfs is made from the image's layers (`--image_provisioner_backend`).
@@ -149,10 +149,7 @@ impl Provisioner {
     /// the store.
     pub fn provision(&self, container_id: &str, name: &str, cached: bool) -> Result<Provisioned> {
         check_container_id(container_id)?;
-        let image = image::normalize(name).map_err(|why| Error::Provision {
-            image: name.to_string(),
-            why,
-        })?;
+        let image = image::normalize(name).map_err(|e| e.provisioning(name))?;
         let backend = match self.config.backend {
             Backend::Overlay if !self.overlay_supported() => {
                 tracing::warn!(
@@ -266,29 +263,21 @@ impl Provisioner {
                 return Ok((r, true));
             }
         }
-        let provision = |why: String| Error::Provision {
-            image: image.to_string(),
-            why,
-        };
+        let provision = |e: ImageError| e.provisioning(image);
         let Some(registry) = &self.config.docker_registry else {
-            return Err(provision(
-                "no --docker_registry is set: images are read from a local directory of \
-                 `repo:tag.tar` archives or OCI layouts named by --docker_registry"
-                    .into(),
-            ));
+            return Err(provision(ImageError::NoRegistry));
         };
         let Some(source) = image::locate(registry, image) else {
             let there = image::list(registry);
-            let there = if there.is_empty() {
-                "nothing".to_string()
-            } else {
-                there.join(", ")
-            };
-            return Err(provision(format!(
-                "not found in --docker_registry '{}' (looked for '{image}.tar' and an OCI \
-                 layout '{image}/'); it holds: {there}",
-                registry.display()
-            )));
+            return Err(provision(ImageError::NotFound {
+                registry: registry.clone(),
+                image: image.to_string(),
+                holds: if there.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    there.join(", ")
+                },
+            }));
         };
         let staging = store.staging()?;
         let dir = match source {

@@ -178,7 +178,7 @@ impl Store {
         };
         let whole = record.name == name
             && record.layers.iter().all(|id| {
-                image::layer_id(id).as_deref() == Ok(id) && self.layer_rootfs(id).is_dir()
+                image::layer_id(id).is_ok_and(|l| l == *id) && self.layer_rootfs(id).is_dir()
             });
         whole.then_some(record)
     }

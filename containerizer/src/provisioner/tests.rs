@@ -268,6 +268,42 @@ fn image_names_default_to_latest_and_refuse_escapes() {
 }
 
 #[test]
+fn image_errors_read_as_one_line_naming_the_cause() {
+    for (bad, why) in [
+        ("", "the image name is empty"),
+        ("/abs:1", "an image name must be a relative 'repo[:tag]'"),
+        (
+            "a//b",
+            "an image name may not have empty, '.' or '..' components",
+        ),
+        ("img:", "the image tag is empty"),
+    ] {
+        assert_eq!(image::normalize(bad).unwrap_err().to_string(), why);
+    }
+    assert_eq!(
+        image::layer_id("a/b").unwrap_err().to_string(),
+        "bad layer id 'a/b'"
+    );
+    let e = ImageError::NoRegistry.provisioning("busybox:latest");
+    assert_eq!(
+        e.to_string(),
+        "failed to provision image 'busybox:latest': no --docker_registry is set: images are \
+         read from a local directory of `repo:tag.tar` archives or OCI layouts named by \
+         --docker_registry"
+    );
+    let e = ImageError::NotFound {
+        registry: PathBuf::from("/r"),
+        image: "a:1".into(),
+        holds: "nothing".into(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "not found in --docker_registry '/r' (looked for 'a:1.tar' and an OCI layout 'a:1/'); \
+         it holds: nothing"
+    );
+}
+
+#[test]
 fn layer_ids_are_sanitized() {
     assert_eq!(image::layer_id("sha256:abc123").unwrap(), "abc123");
     assert_eq!(image::layer_id("sha512:ff").unwrap(), "sha512-ff");

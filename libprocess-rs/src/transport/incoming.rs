@@ -12,9 +12,10 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::wire::{self, WireError};
+use super::Transport;
+use crate::mailbox::Mailbox;
+use crate::manager::ProcessManager;
 use crate::message::{Body, MessageEvent, Name};
-use crate::process::Mailbox;
-use crate::runtime::RuntimeInner;
 use crate::upid::UPID;
 use crate::util::FxBuild;
 
@@ -23,23 +24,22 @@ const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection caches stay below this many entries.
 const CACHE_LIMIT: usize = 1024;
 
-pub(crate) async fn accept_loop(rt: Arc<RuntimeInner>, listener: TcpListener) {
+pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((s, peer)) => {
-                rt.transport.m.connections_accepted.inc();
-                let id = rt
-                    .transport
+                t.m.connections_accepted.inc();
+                let id = t
                     .next_conn
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let rt2 = rt.clone();
-                let task = rt.handle.spawn(async move {
-                    handle(rt2.clone(), s, peer).await;
-                    rt2.transport.incoming.remove(&id);
+                let t2 = t.clone();
+                let task = t.pm.handle.spawn(async move {
+                    handle(&t2, s, peer).await;
+                    t2.incoming.remove(&id);
                 });
-                rt.transport.incoming.insert(id, task.abort_handle());
+                t.incoming.insert(id, task.abort_handle());
                 if task.is_finished() {
-                    rt.transport.incoming.remove(&id);
+                    t.incoming.remove(&id);
                 }
             }
             Err(e) => {
@@ -50,7 +50,7 @@ pub(crate) async fn accept_loop(rt: Arc<RuntimeInner>, listener: TcpListener) {
     }
 }
 
-async fn handle(rt: Arc<RuntimeInner>, mut s: TcpStream, peer: SocketAddr) {
+async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
     let _ = s.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(64 << 10);
     match tokio::time::timeout(SNIFF_TIMEOUT, s.read_buf(&mut buf)).await {
@@ -58,9 +58,9 @@ async fn handle(rt: Arc<RuntimeInner>, mut s: TcpStream, peer: SocketAddr) {
         _ => return,
     }
     if buf[0] == wire::MAGIC[0] {
-        binary(rt, s, buf, peer).await
+        binary(t, s, buf, peer).await
     } else {
-        crate::http_server::serve(rt, buf.freeze(), s, peer).await
+        crate::http_server::serve(t.pm.clone(), buf.freeze(), s, peer).await
     }
 }
 
@@ -76,8 +76,8 @@ struct Caches {
     names: HashMap<Vec<u8>, Arc<str>, FxBuild>,
 }
 
-async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer: SocketAddr) {
-    let m = &rt.transport.m;
+async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: SocketAddr) {
+    let m = &t.m;
     let advertised = loop {
         match wire::parse_handshake(&buf) {
             Ok(Some((addr, n))) => {
@@ -108,7 +108,7 @@ async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer
         from: HashMap::default(),
         names: HashMap::default(),
     };
-    let max = rt.transport.max_frame;
+    let max = t.max_frame;
     loop {
         let mut received = 0u64;
         loop {
@@ -128,7 +128,7 @@ async fn binary(rt: Arc<RuntimeInner>, mut s: TcpStream, mut buf: BytesMut, peer
                 }
                 Ok(Some(n)) => {
                     let raw = buf.split_to(n).freeze();
-                    let r = wire::parse_frame(raw).and_then(|f| deliver(&rt, &mut c, f));
+                    let r = wire::parse_frame(raw).and_then(|f| deliver(&t.pm, &mut c, f));
                     if let Err(e) = r {
                         m.frames_malformed.inc();
                         m.messages_received.add(received);
@@ -213,13 +213,13 @@ fn name(c: &mut Caches, raw: &[u8]) -> Result<Arc<str>, WireError> {
     Ok(n)
 }
 
-fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
+fn deliver(pm: &ProcessManager, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
     let from = sender(c, f.from())?;
     let name = name(c, f.name())?;
     if c.to_box.is_none() || c.to != f.to_id() {
         c.to.clear();
         c.to.extend_from_slice(f.to_id());
-        c.to_box = rt.lookup(wire::text(f.to_id())?);
+        c.to_box = pm.lookup(wire::text(f.to_id())?);
     }
     let mut ev = MessageEvent {
         name: Name::Shared(name),
@@ -230,16 +230,16 @@ fn deliver(rt: &Arc<RuntimeInner>, c: &mut Caches, f: wire::Frame) -> Result<(),
         let Some(mb) = c.to_box.as_ref() else {
             break;
         };
-        match rt.deliver_message(mb, ev) {
+        match pm.deliver_message(mb, ev) {
             Ok(()) => return Ok(()),
             Err(back) => {
                 // The cached process is gone; a new one may hold the id now.
                 ev = back;
-                c.to_box = rt.lookup(wire::text(f.to_id())?);
+                c.to_box = pm.lookup(wire::text(f.to_id())?);
             }
         }
     }
-    rt.drop_no_process(wire::text(f.to_id())?, &ev);
+    pm.drop_no_process(wire::text(f.to_id())?, &ev);
     c.to.clear();
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! The binary transport: one listening socket per runtime (shared with HTTP, told apart by the
 //! first bytes), one persistent outgoing connection per remote node carrying every message to it,
 //! and remote links whose `exited` fires when that connection breaks or cannot be made.
+//!
+//! It delivers what arrives (and `exited` notices) through the process manager; the runtime
+//! owns both and routes remote sends here. The transport never imports the runtime.
 
 pub mod wire;
 
@@ -14,9 +17,9 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
+use crate::mailbox::{Incoming, RemoteConnection};
+use crate::manager::ProcessManager;
 use crate::metrics::{Counter, Metrics};
-use crate::process::{Incoming, RemoteConnection};
-use crate::runtime::RuntimeInner;
 use crate::upid::UPID;
 
 pub(crate) use incoming::accept_loop;
@@ -60,6 +63,8 @@ type NodeLinks = HashMap<UPID, HashSet<UPID>>;
 
 /// The socket manager.
 pub(crate) struct Transport {
+    /// Where what arrives is delivered.
+    pub(crate) pm: Arc<ProcessManager>,
     conns: DashMap<SocketAddr, Arc<Conn>, crate::util::FxBuild>,
     /// Tasks serving accepted connections, so shutdown can close them.
     pub(crate) incoming: DashMap<u64, tokio::task::AbortHandle>,
@@ -75,16 +80,22 @@ pub(crate) type EncodeFn<'a> =
     &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), crate::codec::CodecError>;
 
 impl Transport {
-    pub(crate) fn new(metrics: &Metrics, max_frame: usize, connect_timeout: Duration) -> Transport {
-        Transport {
+    pub(crate) fn new(
+        pm: Arc<ProcessManager>,
+        max_frame: usize,
+        connect_timeout: Duration,
+    ) -> Arc<Transport> {
+        let m = TransportMetrics::new(&pm.metrics);
+        Arc::new(Transport {
+            pm,
             conns: DashMap::default(),
             incoming: DashMap::new(),
             next_conn: std::sync::atomic::AtomicU64::new(0),
             links: Mutex::new(HashMap::new()),
             max_frame,
             connect_timeout,
-            m: TransportMetrics::new(metrics),
-        }
+            m,
+        })
     }
 
     fn links(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, NodeLinks>> {
@@ -92,7 +103,7 @@ impl Transport {
     }
 
     /// The live connection to `addr`, opening one if there is none.
-    fn conn(&self, rt: &Arc<RuntimeInner>, addr: SocketAddr) -> Arc<Conn> {
+    fn conn(self: &Arc<Self>, addr: SocketAddr) -> Arc<Conn> {
         if let Some(c) = self.conns.get(&addr) {
             return c.clone();
         }
@@ -106,23 +117,18 @@ impl Transport {
         };
         if fresh {
             self.m.connections_outgoing.inc();
-            rt.handle.spawn(outgoing::run(rt.clone(), conn.clone()));
+            self.pm
+                .handle
+                .spawn(outgoing::run(self.clone(), conn.clone()));
         }
         conn
     }
 
     /// Queues one frame for `to`; a closed connection is replaced (reconnect on the next send).
-    pub(crate) fn send(
-        &self,
-        rt: &Arc<RuntimeInner>,
-        to: &UPID,
-        from: &UPID,
-        name: &str,
-        encode: EncodeFn<'_>,
-    ) {
-        let own = rt.addr;
+    pub(crate) fn send(self: &Arc<Self>, to: &UPID, from: &UPID, name: &str, encode: EncodeFn<'_>) {
+        let own = self.pm.addr;
         for _ in 0..2 {
-            let conn = self.conn(rt, to.addr());
+            let conn = self.conn(to.addr());
             match conn.push(to.id(), from, own, name, self.max_frame, &mut *encode) {
                 outgoing::Push::Queued => return,
                 outgoing::Push::Rejected(why) => {
@@ -141,13 +147,7 @@ impl Transport {
 
     /// Records a remote link and makes sure a connection exists (or is replaced, with
     /// [`RemoteConnection::Reconnect`]; every link to that node then rides the new one).
-    pub(crate) fn link(
-        &self,
-        rt: &Arc<RuntimeInner>,
-        linker: &UPID,
-        target: &UPID,
-        mode: RemoteConnection,
-    ) {
+    pub(crate) fn link(self: &Arc<Self>, linker: &UPID, target: &UPID, mode: RemoteConnection) {
         {
             let mut links = self.links();
             let l = links
@@ -162,12 +162,12 @@ impl Transport {
         if mode == RemoteConnection::Reconnect {
             if let Some((_, old)) = self.conns.remove(&target.addr()) {
                 let pending = old.supersede();
-                let fresh = self.conn(rt, target.addr());
+                let fresh = self.conn(target.addr());
                 fresh.prepend(pending);
                 return;
             }
         }
-        self.conn(rt, target.addr());
+        self.conn(target.addr());
     }
 
     /// Removes a remote link.
@@ -187,7 +187,7 @@ impl Transport {
     }
 
     /// A connection broke (or never opened): forget it and tell every linker of that node.
-    pub(crate) fn failed(&self, rt: &Arc<RuntimeInner>, conn: &Arc<Conn>, why: &str) {
+    pub(crate) fn failed(&self, conn: &Arc<Conn>, why: &str) {
         let Some(dropped) = conn.close() else {
             return; // Already closed, or superseded by a reconnect: no exited.
         };
@@ -200,7 +200,7 @@ impl Transport {
         tracing::debug!(peer = %conn.addr, dropped, "connection closed: {why}");
         for (target, linkers) in node.unwrap_or_default() {
             for l in linkers {
-                rt.deliver(&l, Incoming::Exited(target.clone()));
+                self.pm.deliver(&l, Incoming::Exited(target.clone()));
             }
         }
     }

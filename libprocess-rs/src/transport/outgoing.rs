@@ -10,8 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::{wire, EncodeFn};
-use crate::runtime::RuntimeInner;
+use super::{wire, EncodeFn, Transport};
 use crate::upid::UPID;
 
 /// Buffers above this size are not kept for reuse after a write.
@@ -160,27 +159,26 @@ impl Conn {
 }
 
 /// The connection's life: connect, handshake, then write coalesced buffers until closed.
-pub(crate) async fn run(rt: Arc<RuntimeInner>, conn: Arc<Conn>) {
-    let t = &rt.transport;
+pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
     let stream = match tokio::time::timeout(t.connect_timeout, TcpStream::connect(conn.addr)).await
     {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             t.m.connect_failures.inc();
-            t.failed(&rt, &conn, &format!("connect failed: {e}"));
+            t.failed(&conn, &format!("connect failed: {e}"));
             return;
         }
         Err(_) => {
             t.m.connect_failures.inc();
-            t.failed(&rt, &conn, "connect timed out");
+            t.failed(&conn, "connect timed out");
             return;
         }
     };
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
     let watcher = {
-        let (rt, conn) = (rt.clone(), conn.clone());
-        rt.handle.clone().spawn(async move {
+        let (t, conn) = (t.clone(), conn.clone());
+        t.pm.handle.clone().spawn(async move {
             // Peers never write on our outgoing connection; EOF or an error means it is gone.
             let mut b = [0u8; 512];
             let why = loop {
@@ -190,11 +188,11 @@ pub(crate) async fn run(rt: Arc<RuntimeInner>, conn: Arc<Conn>) {
                     Err(e) => break format!("read error: {e}"),
                 }
             };
-            rt.transport.failed(&rt, &conn, &why);
+            t.failed(&conn, &why);
         })
     };
-    if let Err(e) = wr.write_all(&wire::handshake(rt.addr)).await {
-        t.failed(&rt, &conn, &format!("handshake write failed: {e}"));
+    if let Err(e) = wr.write_all(&wire::handshake(t.pm.addr)).await {
+        t.failed(&conn, &format!("handshake write failed: {e}"));
         watcher.abort();
         return;
     }
@@ -220,7 +218,7 @@ pub(crate) async fn run(rt: Arc<RuntimeInner>, conn: Arc<Conn>) {
             None => woken.await,
             Some(d) => {
                 if let Err(e) = wr.write_all(&d).await {
-                    t.failed(&rt, &conn, &format!("write failed: {e}"));
+                    t.failed(&conn, &format!("write failed: {e}"));
                     break;
                 }
                 t.m.bytes_sent.add(d.len() as u64);

@@ -11,23 +11,18 @@ use mesos_api::protocol::to_json;
 use mesos_api::{AgentID, FrameworkID, Resources};
 use serde_json::{json, Value};
 
-use super::json;
-use super::led_route;
-use super::scheduler::reject;
+use super::{json, led_route, reject, reply};
 use crate::master::{Master, VERSION};
 
 fn method_is(req: &HttpRequest, allowed: &[&str]) -> Result<(), Rejection> {
     if allowed.contains(&req.method.as_str()) {
         Ok(())
     } else {
-        Err(Rejection::new(
-            405,
-            format!(
-                "Expecting one of {{{}}}, received '{}'",
-                allowed.join(", "),
-                req.method
-            ),
-        ))
+        Err(Rejection::method_not_allowed(format!(
+            "Expecting one of {{{}}}, received '{}'",
+            allowed.join(", "),
+            req.method
+        )))
     }
 }
 
@@ -37,13 +32,6 @@ pub(crate) fn json_reply(v: &Value) -> HttpResponse {
         200,
         bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
     )
-}
-
-fn reply(r: Result<HttpResponse, Rejection>) -> Reply {
-    match r {
-        Ok(r) => r.into(),
-        Err(e) => reject(e).into(),
-    }
 }
 
 /// `/version`: `version` made only of dotted integers (pymesos parses it).

@@ -483,24 +483,42 @@ impl Master {
         Value::Object(o)
     }
 
-    /// `/master/flags` (and GET_FLAGS): flag name -> string value.
+    /// `/master/flags` (and GET_FLAGS): every flag's name -> its value as text.
     pub(crate) fn flags_json(&self) -> Value {
         let f = &self.flags;
-        let secs = |d: std::time::Duration| format!("{}secs", d.as_secs_f64());
-        let mut o = json!({
-            "hostname": f.hostname,
-            "allocation_interval": secs(f.allocation_interval),
-            "agent_ping_timeout": secs(f.agent_ping_timeout),
-            "max_agent_ping_timeouts": f.max_agent_ping_timeouts.to_string(),
-            "heartbeat_interval": secs(f.heartbeat_interval),
-            "max_completed_frameworks": f.max_completed_frameworks.to_string(),
-            "max_completed_tasks_per_framework": f.max_completed_tasks_per_framework.to_string(),
-            "registry": "in_memory",
-            "version": "false",
-        });
-        if let Some(t) = f.offer_timeout {
-            o["offer_timeout"] = json!(secs(t));
+        let mut o: Map<String, Value> = f
+            .flag_values()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), Value::String(value)))
+            .collect();
+        // Not flags of ours, shown as before: the heartbeat the master announces, and Mesos's
+        // `--version` (which prints the version and exits; never set on a running master).
+        o.insert(
+            "heartbeat_interval".into(),
+            json!(libprocess::flags::show_duration(f.heartbeat_interval)),
+        );
+        o.insert("version".into(), json!("false"));
+        Value::Object(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Master, MasterFlags};
+
+    #[test]
+    fn flags_show_every_declared_flag_as_text() {
+        let flags = MasterFlags::from_defaults(&[("allocation_interval", "50ms")]).unwrap();
+        let j = Master::new(flags).flags_json();
+        for f in MasterFlags::FLAGS {
+            assert!(j[f.name].is_string(), "{} missing from {j}", f.name);
         }
-        o
+        assert_eq!(j["allocation_interval"], "0.05secs");
+        assert_eq!(j["agent_ping_timeout"], "15secs");
+        assert_eq!(j["max_agent_ping_timeouts"], "5");
+        assert_eq!(j["registry"], "in_memory");
+        assert_eq!(j["offer_timeout"], "");
+        assert_eq!(j["heartbeat_interval"], "15secs");
+        assert_eq!(j["version"], "false");
     }
 }

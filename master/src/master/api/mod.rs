@@ -7,9 +7,24 @@ pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
 
-use libprocess::{Context, HttpRequest, Reply};
+use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::http::Rejection;
 
 use super::Master;
+
+/// The master's one mapping from a refused request to its answer: the rejection's status with
+/// its reason as a `text/plain` body. Every endpoint's errors go through it.
+pub(crate) fn reject(r: Rejection) -> HttpResponse {
+    HttpResponse::text(r.status, r.message)
+}
+
+/// An endpoint's result as its reply: the response, or the rejection through [`reject`].
+pub(crate) fn reply(r: Result<HttpResponse, Rejection>) -> Reply {
+    match r {
+        Ok(r) => r.into(),
+        Err(e) => reject(e).into(),
+    }
+}
 
 /// Paths served without the `/master` prefix, as Mesos does: (path, route).
 const ALIASES: &[(&str, &str)] = &[

@@ -12,8 +12,7 @@ use mesos_api::{AgentID, FrameworkID, ResourceFormat, ResourceQuantities, Resour
 use serde_json::{json, Value};
 
 use super::classic::{json_reply, quantities_map, version_json};
-use super::json;
-use super::scheduler::reject;
+use super::{json, reject};
 use crate::master::Master;
 use crate::state::{AgentRec, FrameworkRec};
 
@@ -220,7 +219,7 @@ impl Master {
             "MARK_AGENT_GONE" => {
                 let id = AgentID::new(id_field(body, &["agent_id"])?);
                 if !self.agents.contains_key(&id) && !self.unreachable.contains(&id) {
-                    return Err(Rejection::new(404, format!("Agent '{id}' not found")));
+                    return Err(Rejection::not_found(format!("Agent '{id}' not found")));
                 }
                 self.mark_agent_gone(ctx, &id);
                 ok(HttpResponse::empty(200))
@@ -468,8 +467,12 @@ impl Master {
                         .await;
                     HttpResponse::empty(ok)
                 }
-                Ok(Err(e)) => HttpResponse::text(409, format!("Resources are not available: {e}")),
-                Err(e) => HttpResponse::text(503, format!("allocator unavailable: {e}")),
+                Ok(Err(e)) => reject(Rejection::conflict(format!(
+                    "Resources are not available: {e}"
+                ))),
+                Err(e) => reject(Rejection::unavailable(format!(
+                    "allocator unavailable: {e}"
+                ))),
             }
         }))
     }

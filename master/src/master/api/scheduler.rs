@@ -7,16 +7,13 @@ use mesos_api::http::{self as api, Rejection};
 use mesos_api::ids;
 use mesos_api::protocol::scheduler::{Call, CallType};
 
+use super::reject;
 use crate::master::proxy::{Conn, HttpStream};
 use crate::master::Master;
 use crate::validation;
 
 /// The header naming a framework's subscription.
 pub(crate) const STREAM_ID: &str = "Mesos-Stream-Id";
-
-pub(crate) fn reject(r: Rejection) -> HttpResponse {
-    HttpResponse::text(r.status, r.message)
-}
 
 impl Master {
     pub(crate) fn scheduler_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
@@ -32,10 +29,10 @@ impl Master {
         req: &HttpRequest,
     ) -> Result<HttpResponse, Rejection> {
         if req.method.as_str() != "POST" {
-            return Err(Rejection::new(
-                405,
-                format!("Expecting a 'POST' request, received '{}'", req.method),
-            ));
+            return Err(Rejection::method_not_allowed(format!(
+                "Expecting a 'POST' request, received '{}'",
+                req.method
+            )));
         }
         api::check_content_type(req.header("content-type"))?;
         let call: Call = api::decode_call(&req.body)?;
@@ -71,10 +68,9 @@ impl Master {
             )));
         };
         let Some(current) = f.stream_id.as_deref().filter(|_| f.connected) else {
-            return Err(Rejection::new(
-                403,
-                format!("Framework '{fid}' is not subscribed over HTTP"),
-            ));
+            return Err(Rejection::forbidden(format!(
+                "Framework '{fid}' is not subscribed over HTTP"
+            )));
         };
         match req.header(STREAM_ID) {
             None => {
