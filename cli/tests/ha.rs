@@ -457,7 +457,7 @@ async fn a_single_master_with_the_file_registry_restarts_with_its_state() {
     eventually_async(LIMIT, "the missing agent marked unreachable", || async {
         let v = json(port, "/metrics/snapshot").await?;
         match v["master/recovery_slave_removals"].as_f64() {
-            Some(n) if n == 1.0 => Ok(()),
+            Some(1.0) => Ok(()),
             n => Err(format!("{n:?}")),
         }
     })
