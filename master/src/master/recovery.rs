@@ -51,6 +51,10 @@ impl Master {
             Ok(s) => s,
             Err(e) => return self.abdicate(ctx, &format!("Recovery failed: {e}")),
         };
+        if matches!(store, Store::InMemory) {
+            // Nothing to read: recovered at once (and nothing will be written).
+            return self.registry_recovered(ctx, store, Ok(Registry::default()));
+        }
         let timeout = self.flags.registry_fetch_timeout;
         let metrics = ctx.runtime().metrics().clone();
         let me = ctx.pid().clone();
@@ -106,13 +110,16 @@ impl Master {
             max_agent_age: self.flags.registry_max_agent_age,
             max_agent_count: self.flags.registry_max_agent_count,
         };
-        self.registrar = Some(Registrar::start(
-            store,
-            reg,
-            self.flags.registry_store_timeout,
-            limits,
-            ctx.runtime().metrics(),
-        ));
+        // In memory there is nothing to store: changes apply at once, as before the registry.
+        self.registrar = (!matches!(store, Store::InMemory)).then(|| {
+            Registrar::start(
+                store,
+                reg,
+                self.flags.registry_store_timeout,
+                limits,
+                ctx.runtime().metrics(),
+            )
+        });
         self.leadership.recovered = true;
         if expected > 0 {
             let d = self.flags.agent_reregister_timeout;
