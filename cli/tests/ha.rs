@@ -194,7 +194,18 @@ async fn three_masters_fail_over_twice_and_every_task_keeps_running() {
     // The others redirect to the leader, as Mesos's do.
     let other = (leader + 1) % 3;
     let lp = ports[leader];
-    let r = get(ports[other], "/master/state?jsonp=x").await.unwrap();
+    // A follower may detect the leader a moment after the leader knows it leads (503 "No
+    // leader elected" meanwhile).
+    let r = eventually_async(LIMIT, "the follower to detect the leader", || async {
+        let r = get(ports[other], "/master/state?jsonp=x")
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.head.status {
+            503 => Err("503".to_string()),
+            _ => Ok(r),
+        }
+    })
+    .await;
     assert_eq!(r.head.status, 307);
     assert_eq!(
         r.head.header("location"),

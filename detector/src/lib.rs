@@ -3,7 +3,8 @@
 //!
 //! - [`MasterSpec::parse`] reads `--master` / `--zk`: a fixed `host:port`, a
 //!   `zk://[user:pass@]host:port[,...]/path` group, or `file:///path` holding either.
-//! - [`follow`] watches a ZooKeeper group and always holds the latest leader.
+//! - [`zk::follow`] watches a ZooKeeper group and always holds the latest leader;
+//!   [`zk::follow_each`] hands each new leader to a process.
 //! - [`contend`] joins the group as a master (ephemeral sequential `json.info_<seq>` znode with
 //!   its `MasterInfo` as JSON, Mesos's layout, so Mesos's own tools and pymesos find our leader)
 //!   and reports the leader and the end of its candidacy.
@@ -68,25 +69,5 @@ impl Leader {
                 None
             }
         }
-    }
-}
-
-/// Follows the leading master: the receiver holds the latest leader (None while none is known).
-/// A fixed master is always the leader. Call inside a tokio runtime.
-pub fn follow(
-    spec: &MasterSpec,
-    session_timeout: Duration,
-) -> tokio::sync::watch::Receiver<Option<Leader>> {
-    match spec {
-        MasterSpec::Fixed(upid) => {
-            let (tx, rx) = tokio::sync::watch::channel(Some(Leader {
-                upid: upid.clone(),
-                info: None,
-            }));
-            // Nothing will change: keep the value readable without a live sender.
-            drop(tx);
-            rx
-        }
-        MasterSpec::ZooKeeper(url) => zk::follow(url.clone(), session_timeout),
     }
 }

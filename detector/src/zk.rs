@@ -197,6 +197,24 @@ pub fn follow(url: ZkUrl, session_timeout: Duration) -> watch::Receiver<Option<L
     rx
 }
 
+/// Follows the leader of a ZooKeeper group (as [`follow`]) and awaits `deliver` with the
+/// current leader and each later one, in order, until it returns false (its receiver is gone).
+pub fn follow_each<F, Fut>(url: ZkUrl, session_timeout: Duration, mut deliver: F)
+where
+    F: FnMut(Option<Leader>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let mut leader = follow(url, session_timeout);
+    tokio::spawn(async move {
+        loop {
+            let l = leader.borrow_and_update().clone();
+            if !deliver(l).await || leader.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// What a contending master hears.
 #[derive(Debug)]
 pub enum Contention {

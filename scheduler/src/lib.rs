@@ -354,21 +354,14 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         let g = self.generation;
         self.subscribe(ctx, g);
         if let Some((url, timeout)) = self.detector.take() {
-            let mut leader = mesos_detector::zk::follow(url, timeout);
             let me = ctx.pid().clone();
-            tokio::spawn(async move {
-                loop {
-                    let l = leader.borrow_and_update().clone().map(|l| l.upid);
-                    if me
-                        .dispatch(move |p: &mut Self, c| p.master_detected(c, l))
+            mesos_detector::zk::follow_each(url, timeout, move |l| {
+                let me = me.clone();
+                async move {
+                    let upid = l.map(|l| l.upid);
+                    me.dispatch(move |p: &mut Self, c| p.master_detected(c, upid))
                         .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    if leader.changed().await.is_err() {
-                        return;
-                    }
+                        .is_ok()
                 }
             });
         }

@@ -81,21 +81,13 @@ impl Agent {
         let Some(url) = self.detector.clone() else {
             return;
         };
-        let mut leader = mesos_detector::zk::follow(url, self.flags.zk_session_timeout);
         let me = ctx.pid().clone();
-        tokio::spawn(async move {
-            loop {
-                let l = leader.borrow_and_update().clone();
-                if me
-                    .dispatch(move |a: &mut Agent, c| a.master_detected(c, l))
+        mesos_detector::zk::follow_each(url, self.flags.zk_session_timeout, move |l| {
+            let me = me.clone();
+            async move {
+                me.dispatch(move |a: &mut Agent, c| a.master_detected(c, l))
                     .await
-                    .is_err()
-                {
-                    return;
-                }
-                if leader.changed().await.is_err() {
-                    return;
-                }
+                    .is_ok()
             }
         });
     }

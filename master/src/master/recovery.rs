@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use libprocess::{Context, HttpResponse, Reply};
+use libprocess::{Context, HttpResponse, Reply, PID};
 use mesos_allocator::AllocatorProcess;
 use mesos_api::AgentID;
 use mesos_detector::ZkUrl;
@@ -171,35 +171,15 @@ impl Master {
         let Some(r) = &self.registrar else {
             return then(self, ctx);
         };
-        let done = r.apply(op);
-        let me = ctx.pid().clone();
-        tokio::spawn(async move {
-            let res = done
-                .await
-                .unwrap_or_else(|_| Err("the registrar stopped".into()));
-            me.dispatch_nowait(move |m: &mut Master, c| match res {
-                Ok(()) => then(m, c),
-                Err(e) => m.abdicate(c, &e),
-            });
-        });
+        after_stored(ctx.pid().clone(), r.apply(op), then);
     }
 
     /// Records `op` in the registry without waiting for it (a failed write still stops the
     /// master).
     pub(super) fn registry_note(&self, op: Operation) {
-        let (Some(r), Some(me)) = (&self.registrar, &self.self_pid) else {
-            return;
-        };
-        let done = r.apply(op);
-        let me = me.clone();
-        tokio::spawn(async move {
-            if let Err(e) = done
-                .await
-                .unwrap_or_else(|_| Err("the registrar stopped".into()))
-            {
-                me.dispatch_nowait(move |m: &mut Master, c| m.abdicate(c, &e));
-            }
-        });
+        if let (Some(r), Some(me)) = (&self.registrar, &self.self_pid) {
+            after_stored(me.clone(), r.apply(op), |_, _| {});
+        }
     }
 
     /// Answers `r` (when it is a success) once every registry change queued so far is stored:
@@ -223,4 +203,21 @@ impl Master {
             }
         }))
     }
+}
+
+/// Runs `then` in the master once `done` says the write is stored; a failed write stops it.
+fn after_stored(
+    me: PID<Master>,
+    done: tokio::sync::oneshot::Receiver<Result<(), String>>,
+    then: impl FnOnce(&mut Master, &mut Context<Master>) + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let res = done
+            .await
+            .unwrap_or_else(|_| Err("the registrar stopped".into()));
+        me.dispatch_nowait(move |m: &mut Master, c| match res {
+            Ok(()) => then(m, c),
+            Err(e) => m.abdicate(c, &e),
+        });
+    });
 }
