@@ -487,3 +487,112 @@ fn walk_for_agent_id(work: &std::path::Path) -> String {
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|e| panic!("no {}: {e}", latest.display()))
 }
+
+/// pymesos (the real Python client, finding the leader through kazoo) launches tasks, keeps
+/// them across the leader's SIGKILL, resubscribes with its framework id and sees them finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymesos_follows_the_leader_through_zookeeper_and_finishes_its_tasks() {
+    let Ok(python) = std::env::var("MESOS_RS_PYTHON") else {
+        eprintln!(
+            "SKIPPED: MESOS_RS_PYTHON is not set (run .ci/pymesos-venv.sh <dir> and set it to \
+             <dir>/bin/python; .ci/test does)"
+        );
+        return;
+    };
+    if !ZooKeeper::available("pymesos_follows_the_leader") {
+        return;
+    }
+    const TASKS: usize = 4;
+    let zk = ZooKeeper::start();
+    let url = zk.url("/mesos");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut masters: Vec<Option<Proc>> =
+        ports.iter().map(|p| Some(spawn_master(&url, *p))).collect();
+    let mut alive: Vec<Option<u16>> = ports.iter().map(|p| Some(*p)).collect();
+    let leader = the_leader(&alive).await;
+    let dir = temp_dir("pymesos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _agent = spawn_agent(&url, &dir.join("agent"));
+    let go = dir.join("go");
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos/failover.py");
+    let mut py = Command::new(&python)
+        .arg(script)
+        .arg(&url)
+        .arg(&go)
+        .arg(TASKS.to_string())
+        .env("PYMESOS_SCENARIO_TIMEOUT", "90")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run the venv's python");
+    let (tx, mut lines) = mpsc::unbounded_channel();
+    let stdout = py.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let line = next_line(&mut lines).await;
+    let fid = match line.as_deref().and_then(|l| l.strip_prefix("ALL RUNNING ")) {
+        Some(f) => f.to_string(),
+        None => panic!("expected ALL RUNNING, got {line:?}: {}", stderr_of(py)),
+    };
+    if let Some(mut m) = masters[leader].take() {
+        m.kill().unwrap();
+        m.wait().unwrap();
+    }
+    alive[leader] = None;
+    let new_leader = ports[the_leader(&alive).await];
+    let line = next_line(&mut lines).await;
+    assert_eq!(
+        line.as_deref(),
+        Some(&*format!("REREGISTERED {fid}")),
+        "{}",
+        stderr_of(py)
+    );
+    // The new leader knows the framework under its id, with every task still running.
+    eventually_async(LIMIT, "the tasks running at the new leader", || async {
+        let state = json(new_leader, "/master/state").await?;
+        let fw = &state["frameworks"][0];
+        let running = fw["tasks"]
+            .as_array()
+            .map(|ts| ts.iter().filter(|t| t["state"] == "TASK_RUNNING").count());
+        match (fw["id"].as_str(), running) {
+            (Some(id), Some(TASKS)) if id == fid => Ok(()),
+            _ => Err(format!("{state}")),
+        }
+    })
+    .await;
+    std::fs::write(&go, b"").unwrap();
+    let line = next_line(&mut lines).await;
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        line.as_deref() == Some("pymesos failover PASSED") && out.status.success(),
+        "got {line:?} ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(masters);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a failed pymesos script said (after ending it).
+fn stderr_of(mut py: std::process::Child) -> String {
+    let _ = py.kill();
+    py.wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default()
+}
+
+/// The script's next stdout line (None after a minute without one, or at its end).
+async fn next_line(lines: &mut mpsc::UnboundedReceiver<String>) -> Option<String> {
+    tokio::time::timeout(Duration::from_secs(60), lines.recv())
+        .await
+        .ok()
+        .flatten()
+}

@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use http::{HttpRequest, HttpResponse, Reply};
 pub use mailbox::RemoteConnection;
 pub use message::{Body, Message, MessageEvent, Name};
-pub use metrics::{Counter, Gauge, Metrics};
+pub use metrics::{Counter, Gauge, Metrics, Timing};
 pub use process::{Context, Process, PID};
 pub use runtime::Runtime;
 pub use start::Config;

@@ -1,9 +1,10 @@
-//! A metrics registry of counters and gauges, served as flat JSON at `/metrics/snapshot`
-//! (name -> number), the shape Mesos operators scrape.
+//! A metrics registry of counters, gauges and timers, served as flat JSON at
+//! `/metrics/snapshot` (name -> number), the shape Mesos operators scrape.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
@@ -41,6 +42,101 @@ impl Gauge {
     }
 }
 
+/// Samples kept by a [`Timing`] at most (Mesos's time series capacity).
+pub const TIMING_CAPACITY: usize = 1000;
+
+/// Durations in milliseconds with statistics over a window, as Mesos's `Timer<Milliseconds>`:
+/// the snapshot shows the last value under the timer's name and, once it holds two samples,
+/// `<name>/count`, `/min`, `/max`, `/p50`, `/p90`, `/p95`, `/p99`, `/p999` and `/p9999` of the
+/// samples recorded within the window (at most [`TIMING_CAPACITY`], the newest kept).
+#[derive(Clone)]
+pub struct Timing(Arc<Mutex<TimingState>>);
+
+struct TimingState {
+    window: Duration,
+    samples: VecDeque<(Instant, f64)>,
+}
+
+impl Timing {
+    fn new(window: Duration) -> Timing {
+        Timing(Arc::new(Mutex::new(TimingState {
+            window,
+            samples: VecDeque::new(),
+        })))
+    }
+
+    /// Records one duration.
+    pub fn record(&self, d: Duration) {
+        self.record_ms(d.as_secs_f64() * 1000.0);
+    }
+
+    /// Records one value in milliseconds.
+    pub fn record_ms(&self, ms: f64) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        s.samples.push_back((now, ms));
+        s.prune(now);
+    }
+
+    /// The last value recorded (0 before any).
+    pub fn last(&self) -> f64 {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.samples.back().map_or(0.0, |(_, v)| *v)
+    }
+
+    /// The statistics entries (`/count`, `/min`, ...) of the samples within the window; empty
+    /// with fewer than two, as Mesos's.
+    fn statistics(&self, name: &str, out: &mut Vec<(String, f64)>) {
+        let mut values: Vec<f64> = {
+            let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            s.prune(Instant::now());
+            s.samples.iter().map(|(_, v)| *v).collect()
+        };
+        if values.len() < 2 {
+            return;
+        }
+        values.sort_by(f64::total_cmp);
+        out.push((format!("{name}/count"), values.len() as f64));
+        out.push((format!("{name}/max"), values[values.len() - 1]));
+        out.push((format!("{name}/min"), values[0]));
+        for (suffix, p) in [
+            ("p50", 0.5),
+            ("p90", 0.9),
+            ("p95", 0.95),
+            ("p99", 0.99),
+            ("p999", 0.999),
+            ("p9999", 0.9999),
+        ] {
+            out.push((format!("{name}/{suffix}"), percentile(&values, p)));
+        }
+    }
+}
+
+impl TimingState {
+    fn prune(&mut self, now: Instant) {
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
+        {
+            self.samples.pop_front();
+        }
+        while self.samples.len() > TIMING_CAPACITY {
+            self.samples.pop_front();
+        }
+    }
+}
+
+/// The `p` percentile of sorted `values` (at least two), interpolated linearly as Mesos does.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let pos = p * (values.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    if i + 1 >= values.len() {
+        return values[values.len() - 1];
+    }
+    values[i] + (values[i + 1] - values[i]) * (pos - i as f64)
+}
+
 type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
 
 #[derive(Clone)]
@@ -48,6 +144,7 @@ enum Metric {
     Counter(Counter),
     Gauge(Gauge),
     Computed(GaugeFn),
+    Timing(Timing),
 }
 
 /// The registry. Cloning gives another handle to the same registry.
@@ -98,6 +195,25 @@ impl Metrics {
         }
     }
 
+    /// The timer with this name (Mesos's timers carry their unit: `..._ms`), created empty
+    /// with `window` if absent.
+    pub fn timing(&self, name: &str, window: Duration) -> Timing {
+        if let Some(m) = self.map.get(name) {
+            if let Metric::Timing(t) = m.value() {
+                return t.clone();
+            }
+        }
+        match self
+            .map
+            .entry(name.to_string())
+            .or_insert_with(|| Metric::Timing(Timing::new(window)))
+            .value()
+        {
+            Metric::Timing(t) => t.clone(),
+            _ => Timing::new(window),
+        }
+    }
+
     /// A gauge computed when read.
     pub fn gauge_fn(&self, name: &str, f: impl Fn() -> f64 + Send + Sync + 'static) {
         self.map
@@ -115,14 +231,21 @@ impl Metrics {
         Some(read(&m))
     }
 
-    /// Every metric's current value, sorted by name.
+    /// Every metric's current value (and each timer's statistics), sorted by name.
     pub fn snapshot(&self) -> BTreeMap<String, f64> {
         let metrics: Vec<(String, Metric)> = self
             .map
             .iter()
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect();
-        metrics.into_iter().map(|(k, m)| (k, read(&m))).collect()
+        let mut out = Vec::with_capacity(metrics.len());
+        for (k, m) in metrics {
+            if let Metric::Timing(t) = &m {
+                t.statistics(&k, &mut out);
+            }
+            out.push((k, read(&m)));
+        }
+        out.into_iter().collect()
     }
 
     /// The snapshot as the JSON object `/metrics/snapshot` serves.
@@ -141,6 +264,7 @@ fn read(m: &Metric) -> f64 {
         Metric::Counter(c) => c.get() as f64,
         Metric::Gauge(g) => g.get(),
         Metric::Computed(f) => f(),
+        Metric::Timing(t) => t.last(),
     }
 }
 
@@ -172,5 +296,48 @@ mod tests {
         assert_eq!(s["c/computed"], 7);
         m.remove("c/computed");
         assert!(m.value("c/computed").is_none());
+    }
+
+    #[test]
+    fn timers_show_the_last_value_and_statistics_once_they_hold_two() {
+        let m = Metrics::new();
+        let t = m.timing("r/store_ms", Duration::from_secs(3600));
+        t.record_ms(5.0);
+        let s = m.snapshot_json();
+        assert_eq!(s["r/store_ms"], 5);
+        assert!(s.get("r/store_ms/count").is_none(), "{s}");
+        for v in 1..=9 {
+            t.record(Duration::from_millis(v * 10));
+        }
+        let s = m.snapshot_json();
+        assert_eq!(s["r/store_ms"], 90);
+        assert_eq!(s["r/store_ms/count"], 10);
+        assert_eq!(s["r/store_ms/min"], 5);
+        assert_eq!(s["r/store_ms/max"], 90);
+        // Sorted 5,10,..,90: position 0.5 * 9 = 4.5 lies between 40 and 50.
+        assert_eq!(s["r/store_ms/p50"], 45);
+        assert_eq!(s["r/store_ms/p9999"].as_f64().unwrap().round(), 90.0);
+        // The same timer by name; the newest TIMING_CAPACITY samples are kept.
+        let again = m.timing("r/store_ms", Duration::from_secs(1));
+        for _ in 0..TIMING_CAPACITY {
+            again.record_ms(1.0);
+        }
+        let s = m.snapshot_json();
+        assert_eq!(s["r/store_ms/count"], TIMING_CAPACITY as i64);
+        assert_eq!(s["r/store_ms/max"], 1);
+    }
+
+    #[test]
+    fn a_timer_forgets_samples_older_than_its_window() {
+        let m = Metrics::new();
+        let t = m.timing("w_ms", Duration::from_millis(50));
+        t.record_ms(1.0);
+        t.record_ms(2.0);
+        assert_eq!(m.snapshot_json()["w_ms/count"], 2);
+        std::thread::sleep(Duration::from_millis(80));
+        t.record_ms(3.0);
+        let s = m.snapshot_json();
+        assert!(s.get("w_ms/count").is_none(), "{s}");
+        assert_eq!(s["w_ms"], 3);
     }
 }

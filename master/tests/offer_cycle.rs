@@ -172,8 +172,15 @@ impl Sched {
             framework_info: info,
             suppressed_roles: vec![],
         });
-        s.call(call).await;
-        let ev = s.next("SUBSCRIBED").await;
+        // Retried as drivers do: a master drops calls until it has recovered its registry.
+        let start = std::time::Instant::now();
+        let ev = loop {
+            s.call(call.clone()).await;
+            match tokio::time::timeout(Duration::from_millis(500), s.rx.recv()).await {
+                Ok(Some(ev)) => break ev,
+                _ => assert!(start.elapsed() < LIMIT, "no SUBSCRIBED within {LIMIT:?}"),
+            }
+        };
         assert_eq!(ev.kind, Some(EventType::Subscribed), "{ev:?}");
         s.id = Some(ev.subscribed.unwrap().framework_id);
         s
@@ -633,4 +640,123 @@ async fn bad_tasks_and_an_unknown_framework_get_clear_errors_and_the_master_keep
         }
     };
     assert_eq!(again[0].resources.cpus(), 1.0);
+}
+
+/// After a restart from a durable registry, explicit reconciliation of an unknown task on an
+/// agent that has not reregistered yet gets no answer (the framework retries, as with Mesos);
+/// once `--agent_reregister_timeout` has passed the agent is unreachable and the same question
+/// is answered (LOST for a framework that is not partition-aware, UNREACHABLE for one that is).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_waits_for_agents_of_the_recovered_registry() {
+    let work = std::env::temp_dir().join(format!("master-reg-{}", mesos_api::ids::new_uuid()));
+    let flags = || MasterFlags {
+        registry: "replicated_log".into(),
+        work_dir: Some(work.clone()),
+        agent_reregister_timeout: Duration::from_secs(2),
+        ..MasterFlags::default()
+    };
+    // A first master admits the agent (stored in <work_dir>/registry.json), then stops.
+    let rt = Runtime::local().await.unwrap();
+    let first = rt.spawn("master", Master::new(flags())).unwrap();
+    let (tx, mut agent_rx) = mpsc::unbounded_channel();
+    let agent = rt
+        .spawn(
+            "slave(1)",
+            FakeAgent {
+                tx,
+                answer_pings: true,
+            },
+        )
+        .unwrap();
+    // Registration is retried until the master has recovered its (empty) registry.
+    let agent_id = loop {
+        let m = first.upid().clone();
+        agent
+            .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
+                let reg = RegisterAgent {
+                    agent: AgentInfo {
+                        hostname: "agent1".into(),
+                        port: 5051,
+                        resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
+                        attributes: Default::default(),
+                        id: None,
+                    },
+                    version: "1.11.0".into(),
+                    capabilities: vec![],
+                    checkpointed_resources: Resources::new(),
+                };
+                ctx.send_named(&m, RegisterAgent::NAME, reg);
+            })
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), agent_rx.recv()).await {
+            Ok(Some(AgentSaw::Registered(r))) => break r.agent_id,
+            Ok(other) => panic!("expected registration, got {other:?}"),
+            Err(_) => continue,
+        }
+    };
+    first.terminate(true);
+    first.wait().await;
+
+    // The restarted master knows the agent only from its registry.
+    let master = rt.spawn("master2", Master::new(flags())).unwrap();
+    let c = Cluster {
+        rt,
+        master,
+        agent,
+        agent_rx,
+        agent_id: agent_id.clone(),
+    };
+    let mut plain = Sched::start(&c, "plain", &[]).await;
+    let mut aware = Sched::start(&c, "aware", &[FrameworkCapabilityType::PartitionAware]).await;
+    let ask = |s: &Sched, agent: Option<&AgentID>| {
+        let mut r = s.new_call(CallType::Reconcile);
+        r.reconcile = Some(Reconcile {
+            tasks: vec![ReconcileTask {
+                task_id: TaskID::new("t"),
+                agent_id: agent.cloned(),
+            }],
+        });
+        r
+    };
+    for s in [&plain, &aware] {
+        s.call(ask(s, Some(&agent_id))).await;
+        s.call(ask(s, None)).await;
+    }
+    // No answer while the agent may still come back.
+    for s in [&mut plain, &mut aware] {
+        let early = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                match s.rx.recv().await {
+                    Some(e) if e.kind == Some(EventType::Update) => return e,
+                    Some(_) => continue,
+                    None => std::future::pending().await,
+                }
+            }
+        })
+        .await;
+        assert!(early.is_err(), "answered during recovery: {early:?}");
+    }
+    // After --agent_reregister_timeout: the agent is unreachable and the answers come.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (s, want) in [
+        (&mut plain, TaskState::Lost),
+        (&mut aware, TaskState::Unreachable),
+    ] {
+        for agent in [Some(&agent_id), None] {
+            s.call(ask(s, agent)).await;
+            let st = s.update().await;
+            let expected = match (agent, want) {
+                // With no agent named, the task is simply unknown.
+                (None, TaskState::Unreachable) => TaskState::Unknown,
+                _ => want,
+            };
+            assert_eq!(
+                (st.task_id.value.as_str(), st.state),
+                ("t", expected),
+                "{st:?}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
 }

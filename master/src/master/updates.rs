@@ -120,27 +120,16 @@ impl Master {
                         t.state,
                         "Reconciliation: latest task status",
                     ));
-                } else {
-                    // Unknown task: GONE if its agent is registered, UNKNOWN otherwise (LOST
-                    // for frameworks that are not partition-aware).
-                    let agent = q.agent_id.as_ref();
-                    let registered = agent.is_some_and(|a| self.agents.contains_key(a));
-                    let unreachable = agent.is_some_and(|a| self.unreachable.contains(a));
-                    let (state, msg) = match (pa, registered, unreachable) {
-                        (false, _, _) => (TaskState::Lost, "Reconciliation: task is unknown"),
-                        (true, true, _) => (
-                            TaskState::Gone,
-                            "Reconciliation: task is unknown to the agent",
-                        ),
-                        (true, false, true) => (
-                            TaskState::Unreachable,
-                            "Reconciliation: task is on an unreachable agent",
-                        ),
-                        (true, false, false) => {
-                            (TaskState::Unknown, "Reconciliation: task is unknown")
-                        }
-                    };
+                } else if let Some((state, msg)) = self.unknown_task_state(pa, q.agent_id.as_ref())
+                {
                     replies.push((q.task_id.clone(), q.agent_id.clone(), state, msg));
+                } else {
+                    tracing::info!(
+                        task = %q.task_id,
+                        framework = %fid,
+                        "dropping reconciliation: its agent (or, with no agent given, some \
+                         agent) has not yet reregistered after the master failover"
+                    );
                 }
             }
         }
@@ -151,5 +140,48 @@ impl Master {
                 master_status(&t, a.as_ref(), s, Reason::Reconciliation, msg),
             );
         }
+    }
+
+    /// What explicit reconciliation answers for a task the master does not know, as Mesos
+    /// does: nothing while its agent (or, when none is named, any agent) of the recovered
+    /// registry has not reregistered (the framework retries); GONE on a registered agent,
+    /// UNREACHABLE on an unreachable one, GONE_BY_OPERATOR on a gone one, UNKNOWN otherwise;
+    /// LOST for each of these when the framework is not partition-aware.
+    fn unknown_task_state(
+        &self,
+        partition_aware: bool,
+        agent: Option<&AgentID>,
+    ) -> Option<(TaskState, &'static str)> {
+        let recovering = match agent {
+            Some(a) => self.recovered_agents.contains_key(a),
+            None => !self.recovered_agents.is_empty(),
+        };
+        if recovering {
+            return None;
+        }
+        let is = |set: &std::collections::HashSet<AgentID>| agent.is_some_and(|a| set.contains(a));
+        let (state, msg) = if agent.is_some_and(|a| self.agents.contains_key(a)) {
+            (
+                TaskState::Gone,
+                "Reconciliation: task is unknown to the agent",
+            )
+        } else if is(&self.unreachable) {
+            (
+                TaskState::Unreachable,
+                "Reconciliation: task is unreachable",
+            )
+        } else if is(&self.gone) {
+            (
+                TaskState::GoneByOperator,
+                "Reconciliation: agent marked gone by operator",
+            )
+        } else {
+            (TaskState::Unknown, "Reconciliation: task is unknown")
+        };
+        Some(if partition_aware {
+            (state, msg)
+        } else {
+            (TaskState::Lost, msg)
+        })
     }
 }

@@ -16,7 +16,7 @@ pub(crate) mod store;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use libprocess::{Counter, Gauge, Metrics};
+use libprocess::{Counter, Gauge, Metrics, Timing};
 use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, ResourceQuantities};
 use serde::{Deserialize, Serialize};
@@ -173,7 +173,7 @@ struct RegistrarMetrics {
     queued: Gauge,
     size: Gauge,
     fetch_ms: Gauge,
-    store_ms: Gauge,
+    store_ms: Timing,
     stores: Counter,
 }
 
@@ -183,7 +183,8 @@ impl RegistrarMetrics {
             queued: m.gauge("registrar/queued_operations"),
             size: m.gauge("registrar/registry_size_bytes"),
             fetch_ms: m.gauge("registrar/state_fetch_ms"),
-            store_ms: m.gauge("registrar/state_store_ms"),
+            // Statistics over a day, as Mesos's.
+            store_ms: m.timing("registrar/state_store_ms", Duration::from_secs(24 * 3600)),
             stores: m.counter("registrar/state_stores"),
         }
     }
@@ -258,7 +259,7 @@ impl Registrar {
                                 "storing the registry took longer than {store_timeout:?}"
                             )),
                         };
-                        m.store_ms.set(started.elapsed().as_secs_f64() * 1000.0);
+                        m.store_ms.record(started.elapsed());
                         m.stores.inc();
                         m.size.set(size as f64);
                         r
