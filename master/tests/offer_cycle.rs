@@ -26,6 +26,8 @@ enum AgentSaw {
     Run(Box<RunTask>),
     Kill(#[allow(dead_code)] KillTask),
     Ack(StatusUpdateAcknowledgement),
+    Reregistered(AgentReregistered),
+    Shutdown(ShutdownFramework),
     Ping,
 }
 
@@ -40,6 +42,18 @@ impl Process for FakeAgent {
             AgentRegistered::NAME,
             |a: &mut FakeAgent, _, _, m: AgentRegistered| {
                 let _ = a.tx.send(AgentSaw::Registered(m));
+            },
+        );
+        ctx.install_named(
+            AgentReregistered::NAME,
+            |a: &mut FakeAgent, _, _, m: AgentReregistered| {
+                let _ = a.tx.send(AgentSaw::Reregistered(m));
+            },
+        );
+        ctx.install_named(
+            ShutdownFramework::NAME,
+            |a: &mut FakeAgent, _, _, m: ShutdownFramework| {
+                let _ = a.tx.send(AgentSaw::Shutdown(m));
             },
         );
         ctx.install_named(RunTask::NAME, |a: &mut FakeAgent, _, _, m: RunTask| {
@@ -759,4 +773,124 @@ async fn reconciliation_waits_for_agents_of_the_recovered_registry() {
         }
     }
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// After a master failover the new master learns of a framework from a reregistering agent;
+/// if the framework never resubscribes it is removed (its tasks shut down) once its
+/// `failover_timeout` has passed, counted from the failover; one that resubscribes in time
+/// keeps its tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_its_failover_timeout(
+) {
+    let rt = Runtime::local().await.unwrap();
+    rt.clock().pause();
+    let master = rt
+        .spawn("master", Master::new(MasterFlags::default()))
+        .unwrap();
+    let (tx, agent_rx) = mpsc::unbounded_channel();
+    let agent = rt
+        .spawn(
+            "slave(1)",
+            FakeAgent {
+                tx,
+                answer_pings: true,
+            },
+        )
+        .unwrap();
+    let agent_id = AgentID::new("old-master-S0");
+    let gone = FrameworkID::new("gone-fw");
+    let back = FrameworkID::new("back-fw");
+    let mut infos = Vec::new();
+    let mut tasks = Vec::new();
+    for (fid, timeout) in [(&gone, 30.0), (&back, 30.0)] {
+        let mut info = framework_info_with_id(fid);
+        info.failover_timeout = timeout;
+        infos.push(info);
+        tasks.push(mesos_api::messages::Task {
+            name: "t".into(),
+            task_id: TaskID::new(format!("{}-task", fid.value)),
+            framework_id: fid.clone(),
+            executor_id: None,
+            agent_id: agent_id.clone(),
+            state: TaskState::Running,
+            resources: Resources::parse("cpus:1;mem:64", "*").unwrap(),
+            statuses: vec![],
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: None,
+        });
+    }
+    let m = master.upid().clone();
+    let info = AgentInfo {
+        hostname: "agent1".into(),
+        port: 5051,
+        resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
+        attributes: Default::default(),
+        id: Some(agent_id.clone()),
+    };
+    agent
+        .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
+            let rereg = ReregisterAgent {
+                agent: info,
+                version: "1.11.0".into(),
+                capabilities: vec![],
+                checkpointed_resources: Resources::new(),
+                executor_infos: vec![],
+                tasks,
+                frameworks: infos,
+            };
+            ctx.send_named(&m, ReregisterAgent::NAME, rereg);
+        })
+        .await
+        .unwrap();
+    let mut c = Cluster {
+        rt,
+        master,
+        agent,
+        agent_rx,
+        agent_id,
+    };
+    match agent_next(&mut c).await {
+        AgentSaw::Reregistered(r) => assert_eq!(r.agent_id, c.agent_id),
+        other => panic!("expected reregistration, got {other:?}"),
+    }
+    // One framework comes back (with its id) before the timeout and keeps its task.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let spid = c.rt.spawn("back-scheduler", FakeScheduler { tx }).unwrap();
+    let mut call = Call::new(CallType::Subscribe, Some(back.clone()));
+    call.subscribe = Some(Subscribe {
+        framework_info: framework_info_with_id(&back),
+        suppressed_roles: vec![],
+    });
+    let mpid = c.master.upid().clone();
+    spid.dispatch(move |_, ctx: &mut Context<FakeScheduler>| {
+        ctx.send_named(&mpid, Call::NAME, call)
+    })
+    .await
+    .unwrap();
+    let ev = within(LIMIT, "SUBSCRIBED", rx.recv()).await.unwrap();
+    assert_eq!(ev.kind, Some(EventType::Subscribed), "{ev:?}");
+    // Nothing is shut down before the failover timeout ...
+    c.rt.clock().advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Ok(saw) = c.agent_rx.try_recv() {
+        assert!(
+            !matches!(saw, AgentSaw::Shutdown(_)),
+            "shut down early: {saw:?}"
+        );
+    }
+    // ... and only the framework that did not come back is after it.
+    c.rt.clock().advance(Duration::from_secs(2));
+    match agent_next(&mut c).await {
+        AgentSaw::Shutdown(s) => assert_eq!(s.framework_id, gone),
+        other => panic!("expected the framework shut down, got {other:?}"),
+    }
+    c.rt.clock().advance(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while let Ok(saw) = c.agent_rx.try_recv() {
+        assert!(
+            !matches!(saw, AgentSaw::Shutdown(_)),
+            "the framework that came back was shut down: {saw:?}"
+        );
+    }
 }

@@ -153,6 +153,7 @@ impl Master {
                             let a = p.allocator_mut();
                             a.add_framework(&f2, spec, &[], false);
                         });
+                    self.failover_timer(ctx, fid.clone(), 0, fi.failover_timeout);
                 }
                 self.frameworks
                     .entry(fid.clone())

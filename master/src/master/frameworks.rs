@@ -381,6 +381,20 @@ impl Master {
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
                 p.allocator_mut().deactivate_framework(&f2)
             });
+        self.failover_timer(ctx, fid, generation, timeout);
+    }
+
+    /// Removes the framework `timeout` seconds (its `failover_timeout`) from now unless it
+    /// (re)subscribes meanwhile (a new generation). Started when it disconnects, and for a
+    /// framework this master learns of from a reregistering agent after a master failover:
+    /// its failover timeout counts from the failover.
+    pub(super) fn failover_timer(
+        &self,
+        ctx: &mut Context<Self>,
+        fid: FrameworkID,
+        generation: u64,
+        timeout: f64,
+    ) {
         let d = Duration::from_secs_f64(timeout.clamp(0.0, 365.0 * 86400.0));
         ctx.delay(d, move |m: &mut Master, c| {
             let stale = m
