@@ -16,7 +16,7 @@ use mesos_master::{Master, MasterFlags};
 use serde_json::{json, Value};
 
 use crate::sim::framework::Policy;
-use crate::sim::{self, AgentSpec, FrameworkSpec, Sim};
+use crate::sim::{self, AgentSpec, FrameworkSpec, MasterAt, Sim};
 
 /// Mesos's agent in its allocator benchmarks.
 pub const AGENT_RESOURCES: &str = "cpus:24;mem:4096;disk:4096;ports:[31000-32000]";
@@ -50,6 +50,10 @@ pub struct Opts {
     pub tasks_per_offer: usize,
     /// Agents' registration backoff factor.
     pub backoff: Duration,
+    /// Failover: three masters contending through a real ZooKeeper, the registry in it.
+    pub ha: bool,
+    /// Failover with `ha`: the masters', agents' and frameworks' ZooKeeper session timeout.
+    pub zk_session_timeout: Duration,
 }
 
 impl Opts {
@@ -68,6 +72,8 @@ impl Opts {
             window: Duration::from_secs(5),
             tasks_per_offer: 1,
             backoff: Duration::from_secs(1),
+            ha: false,
+            zk_session_timeout: Duration::from_secs(10),
         };
         match scenario {
             "launch-storm" => o.frameworks = vec![10],
@@ -153,6 +159,10 @@ libprocess::flags! {
         pub tasks_per_offer: Option<usize>;
         /// Agents' registration backoff factor in ms (default: 1000)
         pub backoff_ms: Option<u64>;
+        /// Failover only: three masters (child processes) contend through a real ZooKeeper (Debian's zookeeper package) with the registry in it; agents and frameworks find the leader there; the leader is SIGKILLed
+        pub ha: bool = "false";
+        /// With --ha: the ZooKeeper session timeout of masters, agents and frameworks, in seconds (default: 10, Mesos's)
+        pub zk_session_timeout_secs: Option<u64>;
     }
 }
 
@@ -201,7 +211,20 @@ pub fn parse(args: &[String]) -> Result<(String, Opts), FlagsError> {
     if let Some(ms) = f.backoff_ms {
         o.backoff = Duration::from_millis(ms);
     }
+    o.ha = f.ha;
+    if let Some(secs) = f.zk_session_timeout_secs {
+        o.zk_session_timeout = Duration::from_secs(secs);
+    }
     let bad = |m: &str| Err(FlagsError::Bad(m.to_string()));
+    if o.ha && scenario != "failover" {
+        return bad("--ha applies to the failover scenario only");
+    }
+    if f.zk_session_timeout_secs.is_some() && !o.ha {
+        return bad("--zk-session-timeout-secs needs --ha");
+    }
+    if o.zk_session_timeout.is_zero() {
+        return bad("--zk-session-timeout-secs must be positive");
+    }
     if o.agents == 0 || o.frameworks.is_empty() || o.frameworks.contains(&0) {
         return bad("--agents and --frameworks must be at least 1");
     }
@@ -252,6 +275,11 @@ impl Host {
             port,
             flags,
         })
+    }
+
+    /// Where simulated agents and frameworks find this master.
+    pub fn at(&self) -> MasterAt {
+        MasterAt::Fixed(self.master.upid().clone())
     }
 
     /// The master's address, `127.0.0.1:port`.
@@ -315,7 +343,7 @@ async fn admit(o: &Opts, tasks: usize) -> Result<(Host, Sim, f64, u64), String> 
     let host = Host::start(master_flags(o), 0).await?;
     let rss0 = sim::rss_bytes();
     let mut s = Sim::new();
-    s.spawn_agents(host.master.upid(), &agent_spec(o))?;
+    s.spawn_agents(&host.at(), &agent_spec(o))?;
     let n = o.agents;
     let (_, took) = sim::wait_for(
         &s,
@@ -339,13 +367,13 @@ async fn admit(o: &Opts, tasks: usize) -> Result<(Host, Sim, f64, u64), String> 
 fn spawn_launchers(
     o: &Opts,
     s: &mut Sim,
-    host: &Host,
+    at: &MasterAt,
     frameworks: usize,
     tasks: usize,
     finish_every: usize,
 ) -> Result<(), String> {
     s.spawn_frameworks(
-        host.master.upid(),
+        at,
         &FrameworkSpec {
             frameworks,
             processes: o.framework_processes,
@@ -365,12 +393,12 @@ fn spawn_launchers(
 async fn launch_all(
     o: &Opts,
     s: &mut Sim,
-    host: &Host,
+    at: &MasterAt,
     frameworks: usize,
     total: usize,
 ) -> Result<f64, String> {
     let t0 = Instant::now();
-    spawn_launchers(o, s, host, frameworks, total, 0)?;
+    spawn_launchers(o, s, at, frameworks, total, 0)?;
     let s = &*s;
     let (c, _) = sim::wait_for(
         s,
@@ -395,7 +423,7 @@ async fn launch_all(
 async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
     let (host, mut s, admit_s, _) = admit(o, 0).await?;
     s.spawn_frameworks(
-        host.master.upid(),
+        &host.at(),
         &FrameworkSpec {
             frameworks,
             processes: o.framework_processes,
@@ -518,7 +546,7 @@ async fn launch_storm(o: &Opts) -> Result<Value, String> {
     let (host, mut s, admit_s, _) = admit(o, o.tasks).await?;
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
-    let launch_s = launch_all(o, &mut s, &host, frameworks, total).await?;
+    let launch_s = launch_all(o, &mut s, &host.at(), frameworks, total).await?;
     let (active, _) = host.ask(|m| m.task_counts()).await;
     s.stop().await;
     host.stop().await;
@@ -550,7 +578,7 @@ async fn populate(o: &Opts) -> Result<(Host, Sim, Value), String> {
     let rss_agents = sim::rss_bytes();
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
-    let launch_s = launch_all(o, &mut s, &host, frameworks, total).await?;
+    let launch_s = launch_all(o, &mut s, &host.at(), frameworks, total).await?;
     // Let the acknowledgements settle before reading the memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = sim::rss_bytes();
@@ -638,6 +666,199 @@ async fn failover(o: &Opts) -> Result<Value, String> {
     Ok(v)
 }
 
+// ---- failover with ZooKeeper -------------------------------------------------------------------
+
+/// `/metrics/snapshot` of the master on `port` (None when it does not answer in a second).
+async fn metrics_of(port: u16) -> Option<Value> {
+    let addr = format!("127.0.0.1:{port}");
+    let r = tokio::time::timeout(
+        Duration::from_secs(1),
+        mesos_agent::httpc::request(&addr, "GET", "/metrics/snapshot", &[], b""),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    (r.head.status == 200)
+        .then(|| serde_json::from_slice(&r.body).ok())
+        .flatten()
+}
+
+/// The index of the master (among `ports`, None for killed ones) that says it is elected.
+async fn elected_of(ports: &[Option<u16>]) -> Option<usize> {
+    for (i, p) in ports.iter().enumerate() {
+        if let Some(p) = p {
+            if metrics_of(*p)
+                .await
+                .is_some_and(|m| m["master/elected"] == 1)
+            {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// Waits (up to `limit`) for one of `ports` to lead.
+async fn await_leader(
+    masters: &Sim,
+    ports: &[Option<u16>],
+    limit: Duration,
+) -> Result<usize, String> {
+    let t0 = Instant::now();
+    loop {
+        if let Some(i) = elected_of(ports).await {
+            return Ok(i);
+        }
+        masters.check_alive()?;
+        if t0.elapsed() > limit {
+            return Err(format!("no master elected within {limit:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A metric as a count (0 when absent).
+fn count(m: &Value, name: &str) -> usize {
+    m[name].as_f64().unwrap_or(0.0) as usize
+}
+
+/// Three masters (child processes) contend through a real ZooKeeper with the registry in it;
+/// agents (one ZooKeeper session per agent process) and frameworks find the leader there. The
+/// agents register through the durable registry (`registry_admit_s`), tasks are launched, then
+/// the leader is SIGKILLed: `election_s` runs to a new leader elected (its ZooKeeper session
+/// must expire first), `failover_s` to every agent reregistered and every framework
+/// resubscribed with every task, and `registry_recover_ms` is the new leader's registry read.
+async fn failover_ha(o: &Opts) -> Result<Value, String> {
+    if !std::path::Path::new(testkit::ZOOKEEPER_JAR).exists() {
+        return Err(format!(
+            "--ha needs ZooKeeper: {} is missing (apt-get install zookeeper)",
+            testkit::ZOOKEEPER_JAR
+        ));
+    }
+    sim::check_capacity(o.agents, o.tasks, connections(o) + 3)?;
+    let zk = testkit::ZooKeeper::start();
+    let url = zk.url("/mesos");
+    let session = o.zk_session_timeout;
+    let mut masters = Sim::new();
+    let mut ports: Vec<Option<u16>> = Vec::new();
+    for _ in 0..3 {
+        let port = testkit::free_port();
+        masters.spawn_master(&sim::MasterSpec {
+            port,
+            zk: url.clone(),
+            session,
+            registry: "replicated_log".into(),
+            allocation_interval: o.allocation_interval,
+            max_completed_tasks: o.completed.max(1000),
+        })?;
+        ports.push(Some(port));
+    }
+    let leader = await_leader(&masters, &ports, Duration::from_secs(60)).await?;
+    let lp = ports[leader].unwrap_or_default();
+    let at = MasterAt::ZooKeeper {
+        url: url.clone(),
+        session,
+    };
+
+    // Admission through the registry in ZooKeeper.
+    let mut s = Sim::new();
+    let t0 = Instant::now();
+    s.spawn_agents(&at, &agent_spec(o))?;
+    let n = o.agents;
+    sim::wait_for(
+        &s,
+        "agents registering",
+        n as u64,
+        Duration::from_secs(120 + n as u64 / 100),
+        || async {
+            let m = metrics_of(lp).await.unwrap_or_default();
+            let a = count(&m, "master/slaves_active");
+            (a, a as u64)
+        },
+        |&a| a == n,
+    )
+    .await?;
+    let admit_s = t0.elapsed().as_secs_f64();
+    let stored = metrics_of(lp).await.unwrap_or_default();
+
+    let frameworks = o.frameworks[0];
+    let total = o.tasks.div_ceil(frameworks) * frameworks;
+    let launch_s = launch_all(o, &mut s, &at, frameworks, total).await?;
+    // Let the acknowledgements settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let killed = Instant::now();
+    masters.kill(leader).await?;
+    ports[leader] = None;
+    let next = await_leader(&masters, &ports, session * 3 + Duration::from_secs(30)).await?;
+    let election_s = killed.elapsed().as_secs_f64();
+    let np = ports[next].unwrap_or_default();
+    let (m, _) = sim::wait_for(
+        &s,
+        "agents reregistering",
+        n as u64,
+        Duration::from_secs(300),
+        || async {
+            let m = metrics_of(np).await.unwrap_or_default();
+            let a = count(&m, "master/slaves_active") as u64;
+            (m, a)
+        },
+        |m| {
+            count(m, "master/slaves_active") == n
+                && count(m, "master/frameworks_connected") == frameworks
+                && count(m, "master/tasks_running") >= total
+        },
+    )
+    .await?;
+    let failover_s = killed.elapsed().as_secs_f64();
+    let recover_ms = m["registrar/state_fetch_ms"].as_f64().unwrap_or(0.0);
+    let registry_bytes = m["registrar/registry_size_bytes"].as_f64().unwrap_or(0.0);
+    s.stop().await;
+    masters.stop().await;
+    drop(zk);
+    let secs = session.as_secs_f64();
+    println!(
+        "registry admission: {n} agents registered through the registry in ZooKeeper in \
+         {admit_s:.2} s ({} stores, p50 {:.0} ms, max {:.0} ms)   [target: at most 5 s at 40k]",
+        count(&stored, "registrar/state_stores"),
+        stored["registrar/state_store_ms/p50"]
+            .as_f64()
+            .unwrap_or(0.0),
+        stored["registrar/state_store_ms/max"]
+            .as_f64()
+            .unwrap_or(0.0),
+    );
+    println!(
+        "HA failover: leader SIGKILLed; a new leader elected in {election_s:.2} s (ZooKeeper \
+         session timeout {secs:.0} s); {n} agents, {frameworks} frameworks and {total} tasks back \
+         in {failover_s:.2} s   [target: at most {:.0} s; Mesos 1.5: ~19 s at 40k agents]",
+        secs + 5.0
+    );
+    println!(
+        "registry recovery: {recover_ms:.0} ms for {n} agents ({:.1} MiB)   [target: at most 1000 ms at 50k]",
+        registry_bytes / 1048576.0
+    );
+    Ok(json!({
+        "scenario": "failover",
+        "ha": true,
+        "agents": n,
+        "frameworks": frameworks,
+        "tasks": total,
+        "zk_session_timeout_s": secs,
+        "registry_admit_s": admit_s,
+        "registry_stores": count(&stored, "registrar/state_stores"),
+        "registry_store_ms_p50": stored["registrar/state_store_ms/p50"],
+        "registry_store_ms_max": stored["registrar/state_store_ms/max"],
+        "launch_s": launch_s,
+        "election_s": election_s,
+        "failover_s": failover_s,
+        "failover_after_election_s": failover_s - election_s,
+        "registry_recover_ms": recover_ms,
+        "registry_size_bytes": registry_bytes,
+        "mesos_failover_s": 19.0,
+    }))
+}
+
 // ---- /master/state ----------------------------------------------------------------------------
 
 async fn state(o: &Opts) -> Result<Value, String> {
@@ -659,7 +880,7 @@ async fn state(o: &Opts) -> Result<Value, String> {
         (0..per).filter(|n| n.is_multiple_of(finish_every)).count() * frameworks
     };
     let running = total - completed;
-    spawn_launchers(o, &mut s, &host, frameworks, total, finish_every)?;
+    spawn_launchers(o, &mut s, &host.at(), frameworks, total, finish_every)?;
     sim::wait_for(
         &s,
         "tasks launching",
@@ -741,6 +962,7 @@ pub async fn run(scenario: &str, o: &Opts) -> Result<Value, String> {
     match scenario {
         "offer-storm" => offer_storm(o).await,
         "launch-storm" => launch_storm(o).await,
+        "failover" if o.ha => failover_ha(o).await,
         "failover" => failover(o).await,
         "state" => state(o).await,
         "memory" => memory(o).await,

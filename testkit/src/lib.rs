@@ -25,7 +25,7 @@ mod scheduler;
 pub use files::{free_port, walk, Links};
 pub use proc::{command, Proc};
 pub use wait::{eventually, eventually_async, within, Eventually, Outcome, POLL};
-pub use zookeeper::ZooKeeper;
+pub use zookeeper::{ZooKeeper, ZOOKEEPER_JAR};
 
 #[cfg(feature = "cluster")]
 pub use cluster::{cluster, cluster_tweaked, cluster_with, Cluster};

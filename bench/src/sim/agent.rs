@@ -3,7 +3,8 @@
 //!
 //! - It registers (then reregisters, with everything it runs, whenever the master is lost),
 //!   retrying with a doubling backoff that starts at a random point below `backoff` (Mesos's
-//!   `--registration_backoff_factor`), and answers pings.
+//!   `--registration_backoff_factor`), and answers pings. An agent that follows a ZooKeeper
+//!   group ([`SimAgent::detected`]) waits for the next leader instead of retrying a lost one.
 //! - A launched task becomes RUNNING at once; a task whose `data` is `sim:finish` then becomes
 //!   FINISHED. Updates go out one at a time per task, the next after the master relays the
 //!   framework's acknowledgement, as a real agent's status update manager does; unacknowledged
@@ -36,6 +37,10 @@ pub struct SimAgent {
     master: UPID,
     info: AgentInfo,
     registered: bool,
+    /// Told of each new leader (ZooKeeper): a lost master is not retried.
+    detected: bool,
+    /// Ends stale retry chains when the leader changes.
+    attempt: u64,
     backoff: Duration,
     factor: Duration,
     frameworks: HashMap<FrameworkID, FrameworkInfo>,
@@ -67,6 +72,8 @@ impl SimAgent {
                 id: None,
             },
             registered: false,
+            detected: false,
+            attempt: 0,
             backoff: factor,
             factor,
             frameworks: HashMap::new(),
@@ -88,13 +95,36 @@ impl SimAgent {
         Duration::from_nanos(self.rng % nanos)
     }
 
-    fn schedule_register(&mut self, ctx: &mut Context<Self>) {
-        let d = self.random_below(self.factor);
-        ctx.delay(d, |a: &mut SimAgent, c| a.try_register(c));
+    /// An agent that follows a ZooKeeper group: it waits for [`SimAgent::new_master`] after
+    /// losing its master.
+    pub fn detected(mut self) -> SimAgent {
+        self.detected = true;
+        self
     }
 
-    fn try_register(&mut self, ctx: &mut Context<Self>) {
+    /// A new leader was detected: (re)register with it.
+    pub fn new_master(&mut self, ctx: &mut Context<Self>, master: UPID) {
+        if master == self.master && self.registered {
+            return;
+        }
+        self.master = master;
         if self.registered {
+            self.registered = false;
+            self.stats.registered.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.backoff = self.factor;
+        self.schedule_register(ctx);
+    }
+
+    fn schedule_register(&mut self, ctx: &mut Context<Self>) {
+        self.attempt += 1;
+        let attempt = self.attempt;
+        let d = self.random_below(self.factor);
+        ctx.delay(d, move |a: &mut SimAgent, c| a.try_register(c, attempt));
+    }
+
+    fn try_register(&mut self, ctx: &mut Context<Self>, attempt: u64) {
+        if self.registered || attempt != self.attempt {
             return;
         }
         // Many agents share this runtime's one connection: link without forcing a new socket.
@@ -126,7 +156,7 @@ impl SimAgent {
         }
         let d = self.backoff + self.random_below(self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        ctx.delay(d, |a: &mut SimAgent, c| a.try_register(c));
+        ctx.delay(d, move |a: &mut SimAgent, c| a.try_register(c, attempt));
     }
 
     fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {
@@ -152,7 +182,12 @@ impl SimAgent {
             self.registered = false;
             self.stats.registered.fetch_sub(1, Ordering::Relaxed);
             self.backoff = self.factor;
-            self.schedule_register(ctx);
+            if self.detected {
+                // The detector names the next leader.
+                self.attempt += 1;
+            } else {
+                self.schedule_register(ctx);
+            }
         }
     }
 

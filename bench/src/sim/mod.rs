@@ -4,7 +4,10 @@
 //! A scenario binary hosts the master (with its allocator actor) in its own process and starts
 //! itself again as children: `<exe> __sim agents k=v ...` hosts simulated agents on one or more
 //! runtimes (each runtime is one connection to the master), `<exe> __sim frameworks k=v ...`
-//! hosts simulated frameworks. Children print their counters on stdout every 50 ms
+//! hosts simulated frameworks, `<exe> __sim master k=v ...` hosts one master (the high
+//! availability scenario runs three, contending through ZooKeeper). Agents and frameworks find
+//! their master at a fixed address or through ZooKeeper ([`MasterAt`]; one ZooKeeper session
+//! per agent process). Children print their counters on stdout every 50 ms
 //! (`stats registered=.. subscribed=.. offers=.. launched=.. running=.. finished=.. failed=..`)
 //! and exit when their stdin closes, so they never outlive the scenario.
 
@@ -19,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use libprocess::{Runtime, UPID};
+use libprocess::{Runtime, PID, UPID};
 use mesos_api::Resources;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -29,6 +32,62 @@ pub use self::stats::{now_secs, Counts, Stats};
 
 /// The first argument that makes a scenario binary a simulator child.
 pub const CHILD_ARG: &str = "__sim";
+
+/// Where simulated agents and frameworks find the master.
+#[derive(Clone, Debug)]
+pub enum MasterAt {
+    /// This one.
+    Fixed(UPID),
+    /// The leader of this ZooKeeper group (`zk://host:port/path`), with this session timeout.
+    ZooKeeper {
+        /// The group's URL.
+        url: String,
+        /// The ZooKeeper session timeout.
+        session: Duration,
+    },
+}
+
+impl MasterAt {
+    fn args(&self) -> Vec<String> {
+        match self {
+            MasterAt::Fixed(m) => vec![format!("master={m}")],
+            MasterAt::ZooKeeper { url, session } => vec![
+                format!("zk={url}"),
+                format!("session_ms={}", session.as_millis()),
+            ],
+        }
+    }
+
+    fn parse(m: &BTreeMap<&str, &str>) -> Result<MasterAt, String> {
+        if let Some(url) = m.get("zk") {
+            return Ok(MasterAt::ZooKeeper {
+                url: url.to_string(),
+                session: Duration::from_millis(get(m, "session_ms")?),
+            });
+        }
+        let master: UPID = get::<String>(m, "master")?
+            .parse()
+            .map_err(|e| format!("master: {e}"))?;
+        Ok(MasterAt::Fixed(master))
+    }
+}
+
+/// How to host one master in a child process.
+#[derive(Clone, Debug)]
+pub struct MasterSpec {
+    /// Its port.
+    pub port: u16,
+    /// `--zk`.
+    pub zk: String,
+    /// `--zk_session_timeout`.
+    pub session: Duration,
+    /// `--registry`.
+    pub registry: String,
+    /// `--allocation_interval`.
+    pub allocation_interval: Duration,
+    /// `--max_completed_tasks_per_framework`.
+    pub max_completed_tasks: usize,
+}
 
 /// Raises the open-files limit to its hard maximum; returns the soft limit now in force.
 pub fn raise_nofile() -> u64 {
@@ -144,6 +203,7 @@ fn child(args: &[String]) -> Result<(), String> {
         match kind.as_str() {
             "agents" => host_agents(&m, stats.clone()).await?,
             "frameworks" => host_frameworks(&m, stats.clone()).await?,
+            "master" => host_master(&m).await?,
             other => return Err(format!("unknown child kind '{other}'")),
         }
         let mut last = String::new();
@@ -168,9 +228,7 @@ async fn runtime() -> Result<Runtime, String> {
 }
 
 async fn host_agents(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<(), String> {
-    let master: UPID = get::<String>(m, "master")?
-        .parse()
-        .map_err(|e| format!("master: {e}"))?;
+    let at = MasterAt::parse(m)?;
     let first: u64 = get(m, "first")?;
     let count: u64 = get(m, "count")?;
     let runtimes: usize = get::<usize>(m, "runtimes")?.max(1);
@@ -181,28 +239,90 @@ async fn host_agents(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<(), 
     for _ in 0..runtimes {
         rts.push(runtime().await?);
     }
-    for i in 0..count {
-        let seq = first + i;
-        let a = SimAgent::new(
-            master.clone(),
-            seq,
-            resources.clone(),
-            backoff,
-            stats.clone(),
-        );
-        rts[i as usize % runtimes]
-            .spawn(&format!("slave({seq})"), a)
-            .map_err(|e| e.to_string())?;
+    let spawn_all = move |master: UPID, detected: bool| -> Result<Vec<PID<SimAgent>>, String> {
+        let mut pids = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let seq = first + i;
+            let mut a = SimAgent::new(
+                master.clone(),
+                seq,
+                resources.clone(),
+                backoff,
+                stats.clone(),
+            );
+            if detected {
+                a = a.detected();
+            }
+            let pid = rts[i as usize % runtimes]
+                .spawn(&format!("slave({seq})"), a)
+                .map_err(|e| e.to_string())?;
+            pids.push(pid);
+        }
+        // The runtimes live as long as the process.
+        std::mem::forget(rts);
+        Ok(pids)
+    };
+    match at {
+        MasterAt::Fixed(master) => {
+            spawn_all(master, false)?;
+        }
+        MasterAt::ZooKeeper { url, session } => {
+            // One session for the whole process: the agents start with the first leader and
+            // are told of every later one.
+            let url = mesos_detector::ZkUrl::parse(&url).map_err(|e| e.to_string())?;
+            let mut spawn_all = Some(spawn_all);
+            let mut agents: Vec<PID<SimAgent>> = Vec::new();
+            mesos_detector::zk::follow_each(url, session, move |leader| {
+                if let Some(l) = leader {
+                    if let Some(spawn) = spawn_all.take() {
+                        match spawn(l.upid, true) {
+                            Ok(pids) => agents = pids,
+                            Err(e) => {
+                                eprintln!("simulator child: {e}");
+                                std::process::exit(2);
+                            }
+                        }
+                    } else {
+                        for a in &agents {
+                            let m = l.upid.clone();
+                            a.dispatch_nowait(move |a: &mut SimAgent, c| a.new_master(c, m));
+                        }
+                    }
+                }
+                std::future::ready(true)
+            });
+        }
     }
-    // The runtimes live as long as the process.
-    std::mem::forget(rts);
+    Ok(())
+}
+
+async fn host_master(m: &BTreeMap<&str, &str>) -> Result<(), String> {
+    let port: u16 = get(m, "port")?;
+    let flags = mesos_master::MasterFlags {
+        zk: Some(get::<String>(m, "zk")?),
+        zk_session_timeout: Duration::from_millis(get(m, "session_ms")?),
+        registry: get(m, "registry")?,
+        allocation_interval: Duration::from_millis(get(m, "allocation_ms")?),
+        max_completed_tasks_per_framework: get(m, "max_completed_tasks")?,
+        // Simulated agents answer pings, but a loaded 2-core machine may answer late.
+        agent_ping_timeout: Duration::from_secs(60),
+        ..mesos_master::MasterFlags::default()
+    };
+    let rt = Runtime::bind(libprocess::Config {
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+        ..libprocess::Config::default()
+    })
+    .await
+    .map_err(|e| format!("cannot bind the master's port {port}: {e}"))?;
+    rt.spawn("master", mesos_master::Master::new(flags))
+        .map_err(|e| e.to_string())?;
+    std::mem::forget(rt);
     Ok(())
 }
 
 async fn host_frameworks(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<(), String> {
-    let master: UPID = get::<String>(m, "master")?
-        .parse()
-        .map_err(|e| format!("master: {e}"))?;
+    let at = MasterAt::parse(m)?;
     let first: usize = get(m, "first")?;
     let count: usize = get(m, "count")?;
     let roles: usize = get::<usize>(m, "roles")?.max(1);
@@ -224,7 +344,16 @@ async fn host_frameworks(m: &BTreeMap<&str, &str>, stats: Arc<Stats>) -> Result<
     for i in first..first + count {
         let f = SimFramework::new(format!("sim-framework-{i}"), plan.clone(), stats.clone());
         let info = f.info(&format!("role-{}", i % roles));
-        mesos_scheduler::start(&rt, master.clone(), info, f).map_err(|e| e.to_string())?;
+        match &at {
+            MasterAt::Fixed(master) => {
+                mesos_scheduler::start(&rt, master.clone(), info, f).map_err(|e| e.to_string())?;
+            }
+            MasterAt::ZooKeeper { url, session } => {
+                let spec = mesos_detector::MasterSpec::parse(url).map_err(|e| e.to_string())?;
+                mesos_scheduler::start_detected(&rt, &spec, *session, info, f)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
     }
     std::mem::forget(rt);
     Ok(())
@@ -323,23 +452,26 @@ impl Sim {
     }
 
     /// Starts `spec.processes` processes hosting `spec.agents` agents in all.
-    pub fn spawn_agents(&mut self, master: &UPID, spec: &AgentSpec) -> Result<(), String> {
+    pub fn spawn_agents(&mut self, master: &MasterAt, spec: &AgentSpec) -> Result<(), String> {
         let p = spec.processes.clamp(1, spec.agents.max(1));
         let mut first = 0;
         for i in 0..p {
             let count = spec.agents / p + usize::from(i < spec.agents % p);
             self.spawn(
                 format!("agent host {i}"),
-                vec![
-                    "agents".into(),
-                    format!("master={master}"),
-                    format!("first={first}"),
-                    format!("count={count}"),
-                    format!("runtimes={}", spec.runtimes.max(1)),
-                    format!("resources={}", spec.resources),
-                    format!("backoff_ms={}", spec.backoff.as_millis()),
-                    "threads=1".into(),
-                ],
+                [
+                    vec!["agents".into()],
+                    master.args(),
+                    vec![
+                        format!("first={first}"),
+                        format!("count={count}"),
+                        format!("runtimes={}", spec.runtimes.max(1)),
+                        format!("resources={}", spec.resources),
+                        format!("backoff_ms={}", spec.backoff.as_millis()),
+                        "threads=1".into(),
+                    ],
+                ]
+                .concat(),
             )?;
             first += count;
         }
@@ -347,7 +479,11 @@ impl Sim {
     }
 
     /// Starts `spec.processes` processes hosting `spec.frameworks` frameworks in all.
-    pub fn spawn_frameworks(&mut self, master: &UPID, spec: &FrameworkSpec) -> Result<(), String> {
+    pub fn spawn_frameworks(
+        &mut self,
+        master: &MasterAt,
+        spec: &FrameworkSpec,
+    ) -> Result<(), String> {
         let p = spec.processes.clamp(1, spec.frameworks.max(1));
         let mut first = 0;
         for i in 0..p {
@@ -358,23 +494,56 @@ impl Sim {
             };
             self.spawn(
                 format!("framework host {i}"),
-                vec![
-                    "frameworks".into(),
-                    format!("master={master}"),
-                    format!("first={first}"),
-                    format!("count={count}"),
-                    format!("roles={}", spec.roles),
-                    format!("policy={policy}"),
-                    format!("tasks={}", spec.tasks),
-                    format!("task={}", spec.task),
-                    format!("per_offer={}", spec.tasks_per_offer),
-                    format!("finish_every={}", spec.finish_every),
-                    format!("refuse_secs={}", spec.refuse_secs),
-                    "threads=1".into(),
-                ],
+                [
+                    vec!["frameworks".into()],
+                    master.args(),
+                    vec![
+                        format!("first={first}"),
+                        format!("count={count}"),
+                        format!("roles={}", spec.roles),
+                        format!("policy={policy}"),
+                        format!("tasks={}", spec.tasks),
+                        format!("task={}", spec.task),
+                        format!("per_offer={}", spec.tasks_per_offer),
+                        format!("finish_every={}", spec.finish_every),
+                        format!("refuse_secs={}", spec.refuse_secs),
+                        "threads=1".into(),
+                    ],
+                ]
+                .concat(),
             )?;
             first += count;
         }
+        Ok(())
+    }
+
+    /// Starts a child process hosting one master.
+    pub fn spawn_master(&mut self, spec: &MasterSpec) -> Result<(), String> {
+        self.spawn(
+            format!("master on port {}", spec.port),
+            vec![
+                "master".into(),
+                format!("port={}", spec.port),
+                format!("zk={}", spec.zk),
+                format!("session_ms={}", spec.session.as_millis()),
+                format!("registry={}", spec.registry),
+                format!("allocation_ms={}", spec.allocation_interval.as_millis()),
+                format!("max_completed_tasks={}", spec.max_completed_tasks),
+                "threads=2".into(),
+            ],
+        )
+    }
+
+    /// Kills child `i` (in the order started) with SIGKILL, as a machine dies; the others are
+    /// not checked for it any more.
+    pub async fn kill(&mut self, i: usize) -> Result<(), String> {
+        let c = self
+            .children
+            .get_mut(i)
+            .ok_or_else(|| format!("no simulator child {i}"))?;
+        c.child.start_kill().map_err(|e| e.to_string())?;
+        let _ = c.child.wait().await;
+        c.what.push_str(" (killed)");
         Ok(())
     }
 
@@ -392,7 +561,7 @@ impl Sim {
         match self
             .children
             .iter()
-            .find(|c| !c.alive.load(Ordering::Relaxed))
+            .find(|c| !c.alive.load(Ordering::Relaxed) && !c.what.ends_with("(killed)"))
         {
             Some(c) => Err(format!("the simulator's {} exited", c.what)),
             None => Ok(()),

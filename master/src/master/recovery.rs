@@ -45,6 +45,13 @@ impl Master {
         }
     }
 
+    fn registry_limits(&self) -> Limits {
+        Limits {
+            max_agent_age: self.flags.registry_max_agent_age,
+            max_agent_count: self.flags.registry_max_agent_count,
+        }
+    }
+
     /// Reads the registry (in a task) and resumes in [`Master::registry_recovered`].
     pub(super) fn recover_registry(&mut self, ctx: &mut Context<Self>) {
         let mut store = match self.registry_store() {
@@ -56,10 +63,11 @@ impl Master {
             return self.registry_recovered(ctx, store, Ok(Registry::default()));
         }
         let timeout = self.flags.registry_fetch_timeout;
+        let limits = self.registry_limits();
         let metrics = ctx.runtime().metrics().clone();
         let me = ctx.pid().clone();
         tokio::spawn(async move {
-            let r = registry::recover(&mut store, timeout, &metrics).await;
+            let r = registry::recover(&mut store, timeout, limits, &metrics).await;
             me.dispatch_nowait(move |m: &mut Master, c| m.registry_recovered(c, store, r));
         });
     }
@@ -106,10 +114,7 @@ impl Master {
             .map(|(k, a)| (AgentID::new(k.clone()), a.clone()))
             .collect();
         let expected = self.recovered_agents.len();
-        let limits = Limits {
-            max_agent_age: self.flags.registry_max_agent_age,
-            max_agent_count: self.flags.registry_max_agent_count,
-        };
+        let limits = self.registry_limits();
         // In memory there is nothing to store: changes apply at once, as before the registry.
         self.registrar = (!matches!(store, Store::InMemory)).then(|| {
             Registrar::start(

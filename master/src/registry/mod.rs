@@ -77,8 +77,8 @@ pub(crate) struct Registry {
     pub(crate) weights: BTreeMap<String, f64>,
 }
 
-/// A change to the registry.
-#[derive(Clone, Debug)]
+/// A change to the registry (the ZooKeeper store logs batches of them, as JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum Operation {
     /// A new agent registered.
     AdmitAgent(AgentInfo),
@@ -198,23 +198,75 @@ pub(crate) struct Registrar {
     tx: mpsc::UnboundedSender<(Operation, Done)>,
 }
 
-/// Reads the registry from `store` (bounded by `timeout`), recording `registrar/state_fetch_ms`.
+/// Reads the registry from `store` (bounded by `timeout`): its snapshot with the logged
+/// batches after it applied, recording `registrar/state_fetch_ms` (read and decoded).
 pub(crate) async fn recover(
     store: &mut Store,
     timeout: Duration,
+    limits: Limits,
     metrics: &Metrics,
 ) -> Result<Registry, String> {
     let started = Instant::now();
-    let bytes = tokio::time::timeout(timeout, store.fetch())
+    let stored = tokio::time::timeout(timeout, store.fetch())
         .await
         .map_err(|_| format!("fetching the registry took longer than {timeout:?}"))??;
     let m = RegistrarMetrics::new(metrics);
-    m.fetch_ms.set(started.elapsed().as_secs_f64() * 1000.0);
-    let Some(bytes) = bytes else {
+    let Some(stored) = stored else {
+        m.fetch_ms.set(started.elapsed().as_secs_f64() * 1000.0);
         return Ok(Registry::default());
     };
-    m.size.set(bytes.len() as f64);
-    serde_json::from_slice(&bytes).map_err(|e| format!("the stored registry does not parse: {e}"))
+    let mut r: Registry = if stored.snapshot.is_empty() {
+        Registry::default()
+    } else {
+        serde_json::from_slice(&stored.snapshot)
+            .map_err(|e| format!("the stored registry does not parse: {e}"))?
+    };
+    for (i, entry) in stored.log.iter().enumerate() {
+        let ops: Vec<Operation> = serde_json::from_slice(entry)
+            .map_err(|e| format!("entry {i} of the registry's log does not parse: {e}"))?;
+        for op in ops {
+            op.apply(&mut r, limits);
+        }
+    }
+    m.fetch_ms.set(started.elapsed().as_secs_f64() * 1000.0);
+    m.size
+        .set((stored.snapshot.len() + stored.log.iter().map(Vec::len).sum::<usize>()) as f64);
+    Ok(r)
+}
+
+/// Stores a batch: appended to the store's log when it keeps one with room, else the whole
+/// registry as a new snapshot. Bounded by `timeout`; records `registrar/registry_size_bytes`.
+async fn write(
+    store: &mut Store,
+    registry: &Registry,
+    ops: &[Operation],
+    m: &RegistrarMetrics,
+    timeout: Duration,
+) -> Result<(), String> {
+    let entry = serde_json::to_vec(ops).map_err(|e| format!("cannot encode the batch: {e}"))?;
+    let append = store.can_append(entry.len());
+    let (size, bytes) = if append {
+        (m.size.get() + entry.len() as f64, entry)
+    } else {
+        let b =
+            serde_json::to_vec(registry).map_err(|e| format!("cannot encode the registry: {e}"))?;
+        (b.len() as f64, b)
+    };
+    let w = async {
+        if append {
+            store.append(bytes).await
+        } else {
+            store.store(bytes).await
+        }
+    };
+    match tokio::time::timeout(timeout, w).await {
+        Ok(Ok(())) => {
+            m.size.set(size);
+            Ok(())
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("storing the registry took longer than {timeout:?}")),
+    }
 }
 
 impl Registrar {
@@ -242,34 +294,24 @@ impl Registrar {
                     }
                     continue;
                 }
-                let mut next = registry.clone();
+                // On a failed write the registrar stops for good (the master aborts), so the
+                // batch applies in place.
+                let mut ops = Vec::with_capacity(batch.len());
                 let mut done = Vec::with_capacity(batch.len());
                 for (op, d) in batch {
-                    op.apply(&mut next, limits);
+                    if !matches!(op, Operation::Sync) {
+                        op.clone().apply(&mut registry, limits);
+                        ops.push(op);
+                    }
                     done.push(d);
                 }
-                let result = match serde_json::to_vec(&next) {
-                    Ok(bytes) => {
-                        let started = Instant::now();
-                        let size = bytes.len();
-                        let r = match tokio::time::timeout(store_timeout, store.store(bytes)).await
-                        {
-                            Ok(r) => r,
-                            Err(_) => Err(format!(
-                                "storing the registry took longer than {store_timeout:?}"
-                            )),
-                        };
-                        m.store_ms.record(started.elapsed());
-                        m.stores.inc();
-                        m.size.set(size as f64);
-                        r
-                    }
-                    Err(e) => Err(format!("cannot encode the registry: {e}")),
-                };
+                let started = Instant::now();
+                let result = write(&mut store, &registry, &ops, &m, store_timeout).await;
+                m.store_ms.record(started.elapsed());
+                m.stores.inc();
                 m.queued.set(rx.len() as f64);
                 match result {
                     Ok(()) => {
-                        registry = next;
                         for d in done {
                             let _ = d.send(Ok(()));
                         }
@@ -356,5 +398,113 @@ mod tests {
         assert_eq!(back.quotas["a"].quantities().0.get("cpus").as_f64(), 1.5);
         Operation::Quota("a".into(), QuotaRecord::default()).apply(&mut r, LIMITS);
         assert!(r.quotas.is_empty());
+    }
+
+    /// The ZooKeeper store under a storm of admissions: batches go to the log, snapshots come
+    /// when it outgrows them, a new reader recovers every agent, and once the writer's
+    /// candidacy znode is gone it cannot write (fencing).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_zookeeper_store_logs_batches_snapshots_and_recovers_them() {
+        if !testkit::ZooKeeper::available("the_zookeeper_store_logs_batches") {
+            return;
+        }
+        let server = testkit::ZooKeeper::start();
+        let url = mesos_detector::ZkUrl::parse(&server.url("/mesos")).unwrap();
+        let session = Duration::from_secs(10);
+        let client = mesos_detector::zk::connect(&url, session).await.unwrap();
+        let acls = mesos_detector::zk::acls(&url);
+        let mode = mesos_detector::zookeeper_client::CreateMode::Persistent.with_acls(acls);
+        client.create("/mesos", b"", &mode).await.unwrap();
+        let ephemeral = mesos_detector::zookeeper_client::CreateMode::Ephemeral.with_acls(acls);
+        let fence = "/mesos/json.info_0000000000";
+        client.create(fence, b"{}", &ephemeral).await.unwrap();
+        let mut store = Store::ZooKeeper(store::ZkStore::new(
+            client.clone(),
+            "/mesos",
+            fence.into(),
+            acls,
+        ));
+        let metrics = Metrics::new();
+        let limits = Limits {
+            max_agent_age: Duration::from_secs(3600),
+            max_agent_count: 100,
+        };
+        // As a new leader does: recover first (nothing stored yet).
+        let empty = recover(&mut store, Duration::from_secs(20), limits, &metrics)
+            .await
+            .unwrap();
+        assert!(empty.agents.is_empty());
+        let r = Registrar::start(
+            store,
+            empty,
+            Duration::from_secs(20),
+            limits,
+            &metrics,
+        );
+        // 6,000 admissions at once, then 30 waves of 300 (each waits for the one before).
+        let mut waits: Vec<_> = (0..6000)
+            .map(|n| r.apply(Operation::AdmitAgent(agent(n))))
+            .collect();
+        for wave in 0..30 {
+            for w in waves(&mut waits) {
+                w.await.unwrap().unwrap();
+            }
+            waits = (0..300)
+                .map(|n| r.apply(Operation::AdmitAgent(agent(6000 + wave * 300 + n))))
+                .collect();
+        }
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        r.apply(Operation::MarkGone(AgentID::new("S7"), 1.0))
+            .await
+            .unwrap()
+            .unwrap();
+        let stores = metrics.value("registrar/state_stores").unwrap();
+        let (head, _) = client.get_data("/mesos/registry").await.unwrap();
+        let head: serde_json::Value = serde_json::from_slice(&head).unwrap();
+        let chunks = client.list_children("/mesos/registry").await.unwrap();
+        // Far fewer snapshots than stores: most batches were appended.
+        let snapshots = head["generation"].as_u64().unwrap();
+        assert!(
+            snapshots >= 2 && (snapshots as f64) < stores / 3.0,
+            "{snapshots} snapshots in {stores} stores ({head})"
+        );
+        assert!(head["log"].as_u64().unwrap() > 0, "{head}");
+        assert!(
+            chunks.iter().all(|c| c.starts_with(&format!("g{snapshots}-"))),
+            "old generations are deleted: {chunks:?}"
+        );
+        // A new master reads it all back: the snapshot with the log applied.
+        let fence2 = "/mesos/json.info_0000000001";
+        client.create(fence2, b"{}", &ephemeral).await.unwrap();
+        let mut reader = Store::ZooKeeper(store::ZkStore::new(
+            client.clone(),
+            "/mesos",
+            fence2.into(),
+            acls,
+        ));
+        let back = recover(&mut reader, Duration::from_secs(20), limits, &Metrics::new())
+            .await
+            .unwrap();
+        assert_eq!(back.agents.len(), 14_999);
+        assert!(back.agents.contains_key("S14999") && !back.agents.contains_key("S7"));
+        assert!(back.gone.contains_key("S7"));
+        // The first writer lost its candidacy: it cannot write any more.
+        client.delete(fence, None).await.unwrap();
+        let e = r
+            .apply(Operation::AdmitAgent(agent(20_000)))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(e.contains("fenced by"), "{e}");
+        let after = recover(&mut reader, Duration::from_secs(20), limits, &Metrics::new())
+            .await
+            .unwrap();
+        assert!(!after.agents.contains_key("S20000"));
+    }
+
+    fn waves<T>(v: &mut Vec<T>) -> Vec<T> {
+        std::mem::take(v)
     }
 }
