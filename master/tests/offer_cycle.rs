@@ -682,33 +682,36 @@ async fn reconciliation_waits_for_agents_of_the_recovered_registry() {
             },
         )
         .unwrap();
-    // Registration is retried until the master has recovered its (empty) registry.
-    let agent_id = loop {
-        let m = first.upid().clone();
-        agent
-            .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
-                let reg = RegisterAgent {
-                    agent: AgentInfo {
-                        hostname: "agent1".into(),
-                        port: 5051,
-                        resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
-                        attributes: Default::default(),
-                        id: None,
-                    },
-                    version: "1.11.0".into(),
-                    capabilities: vec![],
-                    checkpointed_resources: Resources::new(),
-                };
-                ctx.send_named(&m, RegisterAgent::NAME, reg);
-            })
-            .await
-            .unwrap();
-        match tokio::time::timeout(Duration::from_millis(200), agent_rx.recv()).await {
-            Ok(Some(AgentSaw::Registered(r))) => break r.agent_id,
-            Ok(other) => panic!("expected registration, got {other:?}"),
-            Err(_) => continue,
-        }
+    // Sent once, at once: the master is still recovering its (empty) registry and keeps the
+    // registration until it has (Mesos would drop it and wait for the agent to retry).
+    let m = first.upid().clone();
+    agent
+        .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
+            let reg = RegisterAgent {
+                agent: AgentInfo {
+                    hostname: "agent1".into(),
+                    port: 5051,
+                    resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
+                    attributes: Default::default(),
+                    id: None,
+                },
+                version: "1.11.0".into(),
+                capabilities: vec![],
+                checkpointed_resources: Resources::new(),
+            };
+            ctx.send_named(&m, RegisterAgent::NAME, reg);
+        })
+        .await
+        .unwrap();
+    let agent_id = match within(LIMIT, "registration", agent_rx.recv()).await {
+        Some(AgentSaw::Registered(r)) => r.agent_id,
+        other => panic!("expected registration, got {other:?}"),
     };
+    assert_eq!(
+        rt.metrics().value("master/dropped_messages"),
+        Some(0.0),
+        "the registration was not dropped"
+    );
     first.terminate(true);
     first.wait().await;
 

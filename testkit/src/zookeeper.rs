@@ -10,7 +10,8 @@ use crate::{command, free_port, Proc};
 /// Where Debian's `zookeeper` package puts its jar.
 pub const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
 
-/// A standalone ZooKeeper server.
+/// A standalone ZooKeeper server (its log goes to the file `MESOS_RS_ZOOKEEPER_LOG` names, if
+/// set).
 #[derive(Debug)]
 pub struct ZooKeeper {
     proc: Option<Proc>,
@@ -61,16 +62,26 @@ impl ZooKeeper {
         let mut c = command("java");
         c.args([
             "-cp",
-            "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/*",
+            "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/*",
             "-Dzookeeper.admin.enableServer=false",
             "-Dzookeeper.jmx.log4j.disable=true",
-            "-Xmx256m",
+            "-Xmx1g",
             "org.apache.zookeeper.server.ZooKeeperServerMain",
         ])
         .arg(self.port.to_string())
-        .arg(&self.dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .arg(&self.dir);
+        // The server's log goes where MESOS_RS_ZOOKEEPER_LOG says (appended), else nowhere.
+        let log = std::env::var_os("MESOS_RS_ZOOKEEPER_LOG").and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        });
+        match log.and_then(|f| Some((f.try_clone().ok()?, f))) {
+            Some((out, err)) => c.stdout(out).stderr(err),
+            None => c.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
         c
     }
 

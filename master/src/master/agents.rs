@@ -178,6 +178,10 @@ impl Master {
                     .add_all(&t.resources);
             }
             if let Some(f) = self.frameworks.get_mut(&t.framework_id) {
+                self.tasks_by_agent
+                    .entry(id.clone())
+                    .or_default()
+                    .insert((t.framework_id.clone(), t.task_id.clone()));
                 f.tasks.insert(t.task_id.clone(), t);
             }
         }
@@ -222,18 +226,27 @@ impl Master {
             .map(|t| (&t.framework_id, &t.task_id))
             .collect();
         let mut missing: Vec<(FrameworkID, TaskID, Resources, bool)> = Vec::new();
-        for (fid, f) in &self.frameworks {
-            for t in f.tasks.values() {
-                if &t.agent_id == id && !t.state.is_terminal() && !have.contains(&(fid, &t.task_id))
-                {
-                    missing.push((
-                        fid.clone(),
-                        t.task_id.clone(),
-                        t.resources.clone(),
-                        f.partition_aware(),
-                    ));
-                }
+        // Only this agent's tasks (by the index; entries whose task left are pruned).
+        let mut held = self.tasks_by_agent.remove(id).unwrap_or_default();
+        held.retain(|(fid, tid)| {
+            let Some(f) = self.frameworks.get(fid) else {
+                return false;
+            };
+            let Some(t) = f.tasks.get(tid).filter(|t| &t.agent_id == id) else {
+                return false;
+            };
+            if !t.state.is_terminal() && !have.contains(&(fid, tid)) {
+                missing.push((
+                    fid.clone(),
+                    tid.clone(),
+                    t.resources.clone(),
+                    f.partition_aware(),
+                ));
             }
+            true
+        });
+        if !held.is_empty() {
+            self.tasks_by_agent.insert(id.clone(), held);
         }
         let keep = self.flags.max_completed_tasks_per_framework;
         for (fid, tid, resources, aware) in missing {
@@ -250,6 +263,9 @@ impl Master {
                 if let Some(mut t) = f.tasks.remove(&tid) {
                     t.state = state;
                     f.complete(t, keep);
+                }
+                if let Some(held) = self.tasks_by_agent.get_mut(id) {
+                    held.remove(&(fid.clone(), tid.clone()));
                 }
             }
             let (fw, ag) = (fid.clone(), id.clone());
@@ -400,6 +416,9 @@ impl Master {
                     for t in &lost {
                         if let Some(t) = f.tasks.remove(t) {
                             f.complete(t, keep);
+                        }
+                        if let Some(held) = self.tasks_by_agent.get_mut(id) {
+                            held.remove(&(fid.clone(), t.clone()));
                         }
                     }
                 }

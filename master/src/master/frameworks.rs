@@ -322,6 +322,11 @@ impl Master {
             self.offers.remove(o);
         }
         let agents: HashSet<AgentID> = f.tasks.values().map(|t| t.agent_id.clone()).collect();
+        for t in f.tasks.values() {
+            if let Some(held) = self.tasks_by_agent.get_mut(&t.agent_id) {
+                held.remove(&(fid.clone(), t.task_id.clone()));
+            }
+        }
         for a in agents {
             if let Some(rec) = self.agents.get(&a) {
                 Self::send(

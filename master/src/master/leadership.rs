@@ -4,7 +4,7 @@
 //! leader known) and sends no offers. A leader that loses its candidacy (its session is gone or
 //! another master leads) terminates at once, as Mesos's master aborts: no split brain.
 
-use libprocess::{Context, HttpRequest, HttpResponse};
+use libprocess::{Context, HttpRequest, HttpResponse, UPID};
 use mesos_api::protocol::framework::MasterInfo;
 use mesos_detector::{Contention, ZkUrl};
 
@@ -23,7 +23,18 @@ pub(crate) struct Leadership {
     pub(crate) elected_time: Option<f64>,
     /// The ZooKeeper session and znode of its candidacy.
     pub(crate) candidacy: Option<(mesos_detector::zookeeper_client::Client, String)>,
+    /// Agents' (re)registrations and frameworks' subscriptions that arrived while it was
+    /// recovering its registry, the latest per sender, handled in order once it has recovered.
+    deferred: Vec<Option<Deferred>>,
+    deferred_from: std::collections::HashMap<UPID, usize>,
 }
+
+/// A message kept until the registry is recovered.
+pub(crate) type Deferred = Box<dyn FnOnce(&mut Master, &mut Context<Master>) + Send + Sync>;
+
+/// The most messages kept while recovering (one per sender): beyond it they are dropped, as
+/// Mesos drops them all.
+const MAX_DEFERRED: usize = 200_000;
 
 impl Master {
     /// Starts contending (with `--zk`) or takes the lead (without).
@@ -104,10 +115,53 @@ impl Master {
         tracing::error!("lost leadership ({why}): stopping this master");
         self.leadership.elected = false;
         self.leadership.recovered = false;
+        self.leadership.deferred.clear();
+        self.leadership.deferred_from.clear();
         if let Some(m) = &self.metrics {
             m.elected.set(0.0);
         }
         ctx.terminate_self();
+    }
+
+    /// Whether it was elected and is recovering its registry: then agents' (re)registrations
+    /// and frameworks' subscriptions are kept ([`Master::defer`]).
+    pub(super) fn recovering(&self) -> bool {
+        self.leadership.elected && !self.leadership.recovered
+    }
+
+    /// Keeps a (re)registration or subscription from `from` that arrived while recovering
+    /// (replacing an earlier one from the same sender) to handle once recovered. Mesos drops
+    /// them, and the senders' backoff then delays a 40,000-agent failover by seconds.
+    pub(super) fn defer(&mut self, from: UPID, f: Deferred) {
+        let l = &mut self.leadership;
+        match l.deferred_from.get(&from) {
+            Some(&i) => l.deferred[i] = Some(f),
+            None if l.deferred.len() < MAX_DEFERRED => {
+                l.deferred_from.insert(from, l.deferred.len());
+                l.deferred.push(Some(f));
+            }
+            None => {
+                if let Some(m) = &self.metrics {
+                    m.dropped_messages.inc();
+                }
+            }
+        }
+    }
+
+    /// Handles what [`Master::defer`] kept (once the registry is recovered).
+    pub(super) fn run_deferred(&mut self, ctx: &mut Context<Self>) {
+        let kept = std::mem::take(&mut self.leadership.deferred);
+        self.leadership.deferred_from.clear();
+        if !kept.is_empty() {
+            tracing::info!(
+                messages = kept.len(),
+                "handling registrations that arrived during recovery"
+            );
+        }
+        for f in kept.into_iter().flatten() {
+            f(self, ctx);
+        }
+        self.metrics_changed(ctx);
     }
 
     /// Whether messages are acted on; counts the dropped ones.

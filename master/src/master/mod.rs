@@ -10,7 +10,7 @@ use mesos_api::messages::{
 };
 use mesos_api::protocol::framework::{ipv4_as_mesos_u32, Address, MasterInfo};
 use mesos_api::protocol::offer::Filters;
-use mesos_api::protocol::scheduler::{Call, Event, EventType, Update};
+use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Update};
 use mesos_api::protocol::task::{Reason, Source, TaskState, TaskStatus};
 use mesos_api::{ids, AgentID, FrameworkID, OfferID, TaskID};
 
@@ -68,6 +68,9 @@ pub struct Master {
     registrar: Option<crate::registry::Registrar>,
     /// Agents in the recovered registry that have not reregistered yet.
     recovered_agents: HashMap<AgentID, crate::registry::AdmittedAgent>,
+    /// The tasks held for each agent (frameworks' task maps are the truth; an entry whose task
+    /// has left them is skipped and pruned where read).
+    tasks_by_agent: HashMap<AgentID, std::collections::HashSet<(FrameworkID, TaskID)>>,
     /// This master's PID (for registry writes finishing later).
     self_pid: Option<PID<Master>>,
     /// Agents whose admission is being stored (their retries are not answered twice).
@@ -109,6 +112,7 @@ impl Master {
             leadership: Default::default(),
             registrar: None,
             recovered_agents: HashMap::new(),
+            tasks_by_agent: HashMap::new(),
             admitting: Default::default(),
             self_pid: None,
             offers: HashMap::new(),
@@ -282,6 +286,10 @@ impl Process for Master {
         ctx.install_named(
             RegisterAgent::NAME,
             |m: &mut Master, c, from, msg: RegisterAgent| {
+                if m.recovering() {
+                    let f = from.clone();
+                    return m.defer(f, Box::new(move |m, c| m.register_agent(c, from, msg)));
+                }
                 if !m.leading() {
                     return;
                 }
@@ -292,6 +300,10 @@ impl Process for Master {
         ctx.install_named(
             ReregisterAgent::NAME,
             |m: &mut Master, c, from, msg: ReregisterAgent| {
+                if m.recovering() {
+                    let f = from.clone();
+                    return m.defer(f, Box::new(move |m, c| m.reregister_agent(c, from, msg)));
+                }
                 if !m.leading() {
                     return;
                 }
@@ -315,6 +327,10 @@ impl Process for Master {
             },
         );
         ctx.install_named(Call::NAME, |m: &mut Master, c, from, call: Call| {
+            if m.recovering() && call.kind == Some(CallType::Subscribe) {
+                let f = from.clone();
+                return m.defer(f, Box::new(move |m, c| m.call(c, from, call)));
+            }
             if !m.leading() {
                 return;
             }

@@ -352,6 +352,10 @@ impl Master {
             labels: t.labels.clone(),
         };
         f.tasks.insert(t.task_id.clone(), task);
+        self.tasks_by_agent
+            .entry(agent_id.clone())
+            .or_default()
+            .insert((fid.clone(), t.task_id.clone()));
         let framework: FrameworkInfo = f.info.clone();
         let tid = t.task_id.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
@@ -456,6 +460,10 @@ impl Master {
                     labels: t.labels.clone(),
                 },
             );
+        }
+        let held = self.tasks_by_agent.entry(agent_id.clone()).or_default();
+        for t in &tasks {
+            held.insert((fid.clone(), t.task_id.clone()));
         }
         let framework = f.info.clone();
         let ids: Vec<TaskID> = tasks.iter().map(|t| t.task_id.clone()).collect();

@@ -27,12 +27,12 @@ impl Master {
                     .candidacy
                     .clone()
                     .ok_or("elected without a ZooKeeper candidacy")?;
-                Ok(Store::ZooKeeper(registry::store::ZkStore::new(
+                Ok(Store::ZooKeeper(Box::new(registry::store::ZkStore::new(
                     client,
                     &url.path,
                     node,
                     mesos_detector::zk::acls(&url),
-                )))
+                ))))
             }
             None => {
                 let dir = self
@@ -132,6 +132,7 @@ impl Master {
                 m.recovered_agents_timeout(c, expected, d)
             });
         }
+        self.run_deferred(ctx);
     }
 
     /// Agents of the registry that did not come back in time become unreachable (unless more

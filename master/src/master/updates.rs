@@ -80,6 +80,9 @@ impl Master {
             });
             if done {
                 if let Some(t) = f.tasks.remove(&task_id) {
+                    if let Some(held) = self.tasks_by_agent.get_mut(&t.agent_id) {
+                        held.remove(&(fid.clone(), task_id.clone()));
+                    }
                     f.complete(t, keep);
                 }
             }

@@ -418,12 +418,12 @@ mod tests {
         let ephemeral = mesos_detector::zookeeper_client::CreateMode::Ephemeral.with_acls(acls);
         let fence = "/mesos/json.info_0000000000";
         client.create(fence, b"{}", &ephemeral).await.unwrap();
-        let mut store = Store::ZooKeeper(store::ZkStore::new(
+        let mut store = Store::ZooKeeper(Box::new(store::ZkStore::new(
             client.clone(),
             "/mesos",
             fence.into(),
             acls,
-        ));
+        )));
         let metrics = Metrics::new();
         let limits = Limits {
             max_agent_age: Duration::from_secs(3600),
@@ -434,13 +434,7 @@ mod tests {
             .await
             .unwrap();
         assert!(empty.agents.is_empty());
-        let r = Registrar::start(
-            store,
-            empty,
-            Duration::from_secs(20),
-            limits,
-            &metrics,
-        );
+        let r = Registrar::start(store, empty, Duration::from_secs(20), limits, &metrics);
         // 6,000 admissions at once, then 30 waves of 300 (each waits for the one before).
         let mut waits: Vec<_> = (0..6000)
             .map(|n| r.apply(Operation::AdmitAgent(agent(n))))
@@ -472,21 +466,28 @@ mod tests {
         );
         assert!(head["log"].as_u64().unwrap() > 0, "{head}");
         assert!(
-            chunks.iter().all(|c| c.starts_with(&format!("g{snapshots}-"))),
+            chunks
+                .iter()
+                .all(|c| c.starts_with(&format!("g{snapshots}-"))),
             "old generations are deleted: {chunks:?}"
         );
         // A new master reads it all back: the snapshot with the log applied.
         let fence2 = "/mesos/json.info_0000000001";
         client.create(fence2, b"{}", &ephemeral).await.unwrap();
-        let mut reader = Store::ZooKeeper(store::ZkStore::new(
+        let mut reader = Store::ZooKeeper(Box::new(store::ZkStore::new(
             client.clone(),
             "/mesos",
             fence2.into(),
             acls,
-        ));
-        let back = recover(&mut reader, Duration::from_secs(20), limits, &Metrics::new())
-            .await
-            .unwrap();
+        )));
+        let back = recover(
+            &mut reader,
+            Duration::from_secs(20),
+            limits,
+            &Metrics::new(),
+        )
+        .await
+        .unwrap();
         assert_eq!(back.agents.len(), 14_999);
         assert!(back.agents.contains_key("S14999") && !back.agents.contains_key("S7"));
         assert!(back.gone.contains_key("S7"));
@@ -498,9 +499,14 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(e.contains("fenced by"), "{e}");
-        let after = recover(&mut reader, Duration::from_secs(20), limits, &Metrics::new())
-            .await
-            .unwrap();
+        let after = recover(
+            &mut reader,
+            Duration::from_secs(20),
+            limits,
+            &Metrics::new(),
+        )
+        .await
+        .unwrap();
         assert!(!after.agents.contains_key("S20000"));
     }
 

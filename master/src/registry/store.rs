@@ -45,7 +45,7 @@ pub(crate) enum Store {
     /// A file replaced atomically.
     File(PathBuf),
     /// ZooKeeper, fenced by the writer's candidacy.
-    ZooKeeper(ZkStore),
+    ZooKeeper(Box<ZkStore>),
 }
 
 /// The ZooKeeper store's state.
@@ -212,9 +212,11 @@ impl ZkStore {
     async fn store(&mut self, bytes: Vec<u8>) -> Result<(), String> {
         let generation = self.generation + 1;
         let mode = CreateMode::Persistent.with_acls(self.acls);
-        // Every chunk's transaction is sent at once; then their answers are awaited.
+        // Up to WINDOW chunk transactions are in flight at once (pipelined, but without
+        // making ZooKeeper buffer a whole large registry at once).
+        const WINDOW: usize = 4;
         let mut names = Vec::new();
-        let mut writes = Vec::new();
+        let mut writes = std::collections::VecDeque::new();
         for (i, piece) in bytes.chunks(CHUNK).enumerate() {
             let name = self.chunk_name(generation, i);
             let mut txn = self.client.new_multi_writer();
@@ -222,13 +224,16 @@ impl ZkStore {
                 .map_err(|e| zerr("txn", e))?;
             txn.add_create(&name, piece, &mode)
                 .map_err(|e| zerr("txn", e))?;
-            writes.push(txn.commit());
+            writes.push_back((name.clone(), txn.commit()));
             names.push(name);
-        }
-        for (name, write) in names.iter().zip(writes) {
-            write
-                .await
-                .map_err(|e| zerr(&format!("writing {name} (fenced by {})", self.fence), e))?;
+            while writes.len() >= WINDOW || (i + 1) * CHUNK >= bytes.len() {
+                let Some((name, write)) = writes.pop_front() else {
+                    break;
+                };
+                write
+                    .await
+                    .map_err(|e| zerr(&format!("writing {name} (fenced by {})", self.fence), e))?;
+            }
         }
         let head = serde_json::to_vec(&Head {
             generation,
