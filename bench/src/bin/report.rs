@@ -30,6 +30,9 @@ struct Grid {
     agents: Vec<usize>,
     frameworks: Vec<usize>,
     failover_agents: Vec<usize>,
+    /// High availability: (agents, tasks) of the failover with ZooKeeper, and the agents of
+    /// the registry recovery point (one task each).
+    ha: (usize, usize, usize),
     window: u64,
     launch: (usize, usize),
     state: (usize, usize, usize),
@@ -41,6 +44,7 @@ fn grid(quick: bool) -> Grid {
             agents: vec![500, 1_000],
             frameworks: vec![10, 50],
             failover_agents: vec![500, 1_000],
+            ha: (1_000, 5_000, 2_000),
             window: 1,
             launch: (1_000, 2_000),
             state: (500, 2_000, 2_000),
@@ -50,6 +54,7 @@ fn grid(quick: bool) -> Grid {
             agents: vec![1_000, 5_000, 10_000, 20_000, 30_000, 50_000],
             frameworks: vec![10, 100, 1_000],
             failover_agents: vec![1_000, 5_000, 10_000, 20_000, 40_000],
+            ha: (40_000, 400_000, 50_000),
             window: 3,
             launch: (30_000, 50_000),
             state: (20_000, 200_000, 200_000),
@@ -213,6 +218,23 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
         )],
     )?;
 
+    // High availability: three masters and a ZooKeeper; and the registry read at its size.
+    // (The smoke test waits out a shorter ZooKeeper session.)
+    let ha_point = |agents: usize, tasks: usize| {
+        let mut args = vec![
+            s("failover"),
+            s("--ha"),
+            format!("--agents={agents}"),
+            format!("--tasks={tasks}"),
+        ];
+        if quick {
+            args.push(s("--zk-session-timeout-secs=3"));
+        }
+        point(&args)
+    };
+    let ha = ha_point(g.ha.0, g.ha.1)?;
+    let ha_big = ha_point(g.ha.2, g.ha.2)?;
+
     let launch = point(&[
         s("launch-storm"),
         format!("--agents={}", g.launch.0),
@@ -275,6 +297,28 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
         num(&big, "failover_s"),
         yes(num(&big, "failover_s") <= 5.0)
     ));
+    let session = num(&ha, "zk_session_timeout_s");
+    md.push_str(&format!(
+        "| HA failover (3 masters, ZooKeeper, leader SIGKILLed), {} agents / {} tasks | {:.2} s (elected after {:.2} s) | ~19 s (Mesos 1.5) | <= session timeout ({session:.0} s) + 5 s | {} |\n",
+        ha["agents"],
+        ha["tasks"],
+        num(&ha, "failover_s"),
+        num(&ha, "election_s"),
+        yes(num(&ha, "failover_s") <= session + 5.0)
+    ));
+    md.push_str(&format!(
+        "| registry admission, {} agents at once (ZooKeeper) | {:.2} s | - | <= 5 s | {} |\n",
+        ha["agents"],
+        num(&ha, "registry_admit_s"),
+        yes(num(&ha, "registry_admit_s") <= 5.0)
+    ));
+    md.push_str(&format!(
+        "| registry recovery, {} agents ({:.1} MiB) | {:.0} ms | - | <= 1000 ms | {} |\n",
+        ha_big["agents"],
+        num(&ha_big, "registry_size_bytes") / 1048576.0,
+        num(&ha_big, "registry_recover_ms"),
+        yes(num(&ha_big, "registry_recover_ms") <= 1000.0)
+    ));
     md.push_str(&format!(
         "| `/master/state`, {} agents, {} running + {} completed | {:.0} ms ({:.0} MB) | ~3.1 s | <= 1 s | {} |\n",
         state["agents"], state["running_tasks"], state["completed_tasks"], num(&state, "state_ms"),
@@ -318,9 +362,37 @@ fn run(quick: bool, out: &Path) -> Result<(), String> {
             num(v, "rss_bytes_per_task")
         ));
     }
+    md.push_str(
+        "\n## High availability\n\nThree masters (child processes) contend through a real ZooKeeper \
+        (Debian's `zookeeper`, 1 GiB heap) with `--registry=replicated_log`, so the registry lives in \
+        ZooKeeper; agents (one ZooKeeper session per agent process) and frameworks find the leader \
+        there. The agents register through the registry (admission), the frameworks launch 10 tasks \
+        per agent, then the leader is SIGKILLed: election is the time until another master says it is \
+        elected (its ZooKeeper session must expire first: `--zk_session_timeout`), failover until \
+        every agent has reregistered and every framework resubscribed with every task, and recovery \
+        is the new leader's read of the registry (`registrar/state_fetch_ms`: snapshot and log read \
+        and decoded).\n\n| agents | tasks | session timeout (s) | admission (s) | registry stores | election (s) | failover (s) | after election (s) | registry (MiB) | recovery (ms) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for v in [&ha, &ha_big] {
+        md.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.0} |\n",
+            v["agents"],
+            v["tasks"],
+            num(v, "zk_session_timeout_s"),
+            num(v, "registry_admit_s"),
+            v["registry_stores"],
+            num(v, "election_s"),
+            num(v, "failover_s"),
+            num(v, "failover_after_election_s"),
+            num(v, "registry_size_bytes") / 1048576.0,
+            num(v, "registry_recover_ms"),
+        ));
+    }
     md.push_str("\n## Commands\n\n```text\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- offer-storm --agents=A --frameworks=F --window-secs=3 --json\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --agents=A --tasks=10A --json\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --ha --json    # 3 masters + ZooKeeper, 40k agents, 400k tasks\n");
+    md.push_str("cargo run --release -p mesos-bench --bin scale -- failover --ha --agents=50000 --tasks=50000 --json\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- launch-storm --json      # 30k agents, 50k tasks, 10 frameworks\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- state --json             # 20k agents, 200k + 200k tasks\n");
     md.push_str("cargo run --release -p mesos-bench --bin scale -- memory --json            # 40k agents, 400k tasks\n```\n");
