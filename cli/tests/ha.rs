@@ -136,6 +136,25 @@ async fn operator(port: u16, call: Value) -> (u16, Value) {
 
 type Framework = libprocess::PID<SchedulerProcess<Recorder>>;
 
+/// A ZooKeeper, its `/mesos` URL, three masters contending there (their ports, processes and
+/// the ports of those alive), and the index of the one that leads.
+async fn three_masters() -> (
+    ZooKeeper,
+    String,
+    Vec<u16>,
+    Vec<Option<Proc>>,
+    Vec<Option<u16>>,
+    usize,
+) {
+    let zk = ZooKeeper::start();
+    let url = zk.url("/mesos");
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let masters: Vec<Option<Proc>> = ports.iter().map(|p| Some(spawn_master(&url, *p))).collect();
+    let alive: Vec<Option<u16>> = ports.iter().map(|p| Some(*p)).collect();
+    let leader = the_leader(&alive).await;
+    (zk, url, ports, masters, alive, leader)
+}
+
 /// Reconciles `tasks` until every one is reported RUNNING by the current leader.
 async fn all_running(pid: &Framework, rx: &mut mpsc::UnboundedReceiver<Seen>, tasks: &[&str]) {
     let ids: Vec<TaskID> = tasks.iter().map(|t| TaskID::new(*t)).collect();
@@ -183,13 +202,7 @@ async fn three_masters_fail_over_twice_and_every_task_keeps_running() {
     if !ZooKeeper::available("three_masters_fail_over_twice") {
         return;
     }
-    let zk = ZooKeeper::start();
-    let url = zk.url("/mesos");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut masters: Vec<Option<Proc>> =
-        ports.iter().map(|p| Some(spawn_master(&url, *p))).collect();
-    let mut alive: Vec<Option<u16>> = ports.iter().map(|p| Some(*p)).collect();
-    let leader = the_leader(&alive).await;
+    let (_zk, url, ports, mut masters, mut alive, leader) = three_masters().await;
 
     // The others redirect to the leader, as Mesos's do.
     let other = (leader + 1) % 3;
@@ -503,13 +516,7 @@ async fn pymesos_follows_the_leader_through_zookeeper_and_finishes_its_tasks() {
         return;
     }
     const TASKS: usize = 4;
-    let zk = ZooKeeper::start();
-    let url = zk.url("/mesos");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let mut masters: Vec<Option<Proc>> =
-        ports.iter().map(|p| Some(spawn_master(&url, *p))).collect();
-    let mut alive: Vec<Option<u16>> = ports.iter().map(|p| Some(*p)).collect();
-    let leader = the_leader(&alive).await;
+    let (_zk, url, ports, mut masters, mut alive, leader) = three_masters().await;
     let dir = temp_dir("pymesos");
     std::fs::create_dir_all(&dir).unwrap();
     let _agent = spawn_agent(&url, &dir.join("agent"));

@@ -100,6 +100,22 @@ struct Cluster {
     agent_id: AgentID,
 }
 
+/// The stand-in agent's first registration.
+fn registration() -> RegisterAgent {
+    RegisterAgent {
+        agent: AgentInfo {
+            hostname: "agent1".into(),
+            port: 5051,
+            resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
+            attributes: mesos_api::Attributes::parse("rack:r1").unwrap(),
+            id: None,
+        },
+        version: "1.11.0".into(),
+        capabilities: vec![],
+        checkpointed_resources: Resources::new(),
+    }
+}
+
 async fn cluster(answer_pings: bool) -> Cluster {
     let rt = Runtime::local().await.unwrap();
     rt.clock().pause();
@@ -113,20 +129,7 @@ async fn cluster(answer_pings: bool) -> Cluster {
     let m = master.upid().clone();
     agent
         .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
-            let info = AgentInfo {
-                hostname: "agent1".into(),
-                port: 5051,
-                resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
-                attributes: mesos_api::Attributes::parse("rack:r1").unwrap(),
-                id: None,
-            };
-            let reg = RegisterAgent {
-                agent: info,
-                version: "1.11.0".into(),
-                capabilities: vec![],
-                checkpointed_resources: Resources::new(),
-            };
-            ctx.send_named(&m, RegisterAgent::NAME, reg);
+            ctx.send_named(&m, RegisterAgent::NAME, registration());
         })
         .await
         .unwrap();
@@ -687,19 +690,7 @@ async fn reconciliation_waits_for_agents_of_the_recovered_registry() {
     let m = first.upid().clone();
     agent
         .dispatch(move |_, ctx: &mut Context<FakeAgent>| {
-            let reg = RegisterAgent {
-                agent: AgentInfo {
-                    hostname: "agent1".into(),
-                    port: 5051,
-                    resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
-                    attributes: Default::default(),
-                    id: None,
-                },
-                version: "1.11.0".into(),
-                capabilities: vec![],
-                checkpointed_resources: Resources::new(),
-            };
-            ctx.send_named(&m, RegisterAgent::NAME, reg);
+            ctx.send_named(&m, RegisterAgent::NAME, registration());
         })
         .await
         .unwrap();

@@ -480,14 +480,7 @@ mod tests {
             fence2.into(),
             acls,
         )));
-        let back = recover(
-            &mut reader,
-            Duration::from_secs(20),
-            limits,
-            &Metrics::new(),
-        )
-        .await
-        .unwrap();
+        let back = read(&mut reader, limits).await;
         assert_eq!(back.agents.len(), 14_999);
         assert!(back.agents.contains_key("S14999") && !back.agents.contains_key("S7"));
         assert!(back.gone.contains_key("S7"));
@@ -499,15 +492,14 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(e.contains("fenced by"), "{e}");
-        let after = recover(
-            &mut reader,
-            Duration::from_secs(20),
-            limits,
-            &Metrics::new(),
-        )
-        .await
-        .unwrap();
+        let after = read(&mut reader, limits).await;
         assert!(!after.agents.contains_key("S20000"));
+    }
+
+    async fn read(store: &mut Store, limits: Limits) -> Registry {
+        recover(store, Duration::from_secs(20), limits, &Metrics::new())
+            .await
+            .unwrap()
     }
 
     fn waves<T>(v: &mut Vec<T>) -> Vec<T> {
