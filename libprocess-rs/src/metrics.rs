@@ -159,59 +159,61 @@ impl Metrics {
         Metrics::default()
     }
 
+    /// The metric named `name` as `pick` sees it, inserting `make()` if the name is free. A
+    /// name taken by another kind of metric gives a detached one (not registered).
+    fn get_or_insert<T>(
+        &self,
+        name: &str,
+        make: impl Fn() -> Metric,
+        pick: impl Fn(&Metric) -> Option<T>,
+    ) -> T {
+        if let Some(t) = self.map.get(name).and_then(|m| pick(m.value())) {
+            return t;
+        }
+        let found = pick(
+            self.map
+                .entry(name.to_string())
+                .or_insert_with(&make)
+                .value(),
+        );
+        found.unwrap_or_else(|| pick(&make()).expect("make() is the kind pick takes"))
+    }
+
     /// The counter with this name, created at 0 if absent.
     pub fn counter(&self, name: &str) -> Counter {
-        if let Some(m) = self.map.get(name) {
-            if let Metric::Counter(c) = m.value() {
-                return c.clone();
-            }
-        }
-        match self
-            .map
-            .entry(name.to_string())
-            .or_insert_with(|| Metric::Counter(Counter::default()))
-            .value()
-        {
-            Metric::Counter(c) => c.clone(),
-            _ => Counter::default(),
-        }
+        self.get_or_insert(
+            name,
+            || Metric::Counter(Counter::default()),
+            |m| match m {
+                Metric::Counter(c) => Some(c.clone()),
+                _ => None,
+            },
+        )
     }
 
     /// The gauge with this name, created at 0 if absent.
     pub fn gauge(&self, name: &str) -> Gauge {
-        if let Some(m) = self.map.get(name) {
-            if let Metric::Gauge(g) = m.value() {
-                return g.clone();
-            }
-        }
-        match self
-            .map
-            .entry(name.to_string())
-            .or_insert_with(|| Metric::Gauge(Gauge::default()))
-            .value()
-        {
-            Metric::Gauge(g) => g.clone(),
-            _ => Gauge::default(),
-        }
+        self.get_or_insert(
+            name,
+            || Metric::Gauge(Gauge::default()),
+            |m| match m {
+                Metric::Gauge(g) => Some(g.clone()),
+                _ => None,
+            },
+        )
     }
 
     /// The timer with this name (Mesos's timers carry their unit: `..._ms`), created empty
     /// with `window` if absent.
     pub fn timing(&self, name: &str, window: Duration) -> Timing {
-        if let Some(m) = self.map.get(name) {
-            if let Metric::Timing(t) = m.value() {
-                return t.clone();
-            }
-        }
-        match self
-            .map
-            .entry(name.to_string())
-            .or_insert_with(|| Metric::Timing(Timing::new(window)))
-            .value()
-        {
-            Metric::Timing(t) => t.clone(),
-            _ => Timing::new(window),
-        }
+        self.get_or_insert(
+            name,
+            || Metric::Timing(Timing::new(window)),
+            |m| match m {
+                Metric::Timing(t) => Some(t.clone()),
+                _ => None,
+            },
+        )
     }
 
     /// A gauge computed when read.
