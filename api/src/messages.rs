@@ -79,8 +79,10 @@ wire!(RegisterAgent => "mesos.internal.RegisterSlaveMessage");
 pub struct AgentRegistered {
     /// The new id.
     pub agent_id: AgentID,
-    /// Seconds between pings the agent should expect.
-    pub ping_interval_secs: f64,
+    /// Seconds without a ping after which the agent takes the master for lost and registers
+    /// again (Mesos's `connection.total_ping_timeout_seconds`: `agent_ping_timeout` times
+    /// `max_agent_ping_timeouts`).
+    pub total_ping_timeout_secs: f64,
 }
 wire!(AgentRegistered => "mesos.internal.SlaveRegisteredMessage");
 
@@ -114,6 +116,8 @@ wire!(ReregisterAgent => "mesos.internal.ReregisterSlaveMessage");
 pub struct AgentReregistered {
     /// Its id.
     pub agent_id: AgentID,
+    /// As in [`AgentRegistered`].
+    pub total_ping_timeout_secs: f64,
 }
 wire!(AgentReregistered => "mesos.internal.SlaveReregisteredMessage");
 
@@ -124,6 +128,15 @@ pub struct PingAgent {
     pub connected: bool,
 }
 wire!(PingAgent => "mesos.internal.PingSlaveMessage");
+
+/// Master -> agent: shut down (the agent was marked gone, or a gone agent tried to come back):
+/// the agent kills every executor, forgets its id and exits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownAgent {
+    /// Why.
+    pub message: String,
+}
+wire!(ShutdownAgent => "mesos.internal.ShutdownMessage");
 
 /// Agent -> master: answer to a ping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -274,6 +287,7 @@ mod tests {
             AgentReregistered::NAME,
             PingAgent::NAME,
             PongAgent::NAME,
+            ShutdownAgent::NAME,
             RunTask::NAME,
             RunTaskGroup::NAME,
             KillTask::NAME,

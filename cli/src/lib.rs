@@ -23,9 +23,9 @@ libprocess::flags! {
         pub advertise_ip: Option<IpAddr>;
         /// The hostname this node advertises
         pub hostname: Option<String>;
-        /// Accepted for compatibility (logs go to stderr)
+        /// Log at this level and above to stderr: INFO, WARNING or ERROR
         pub logging_level: String = "INFO";
-        /// Accepted for compatibility
+        /// Disable logging to stderr
         pub quiet: bool = "false";
     }
 }
@@ -89,6 +89,7 @@ pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags
 /// Binds the runtime on `--ip` / `--port` / `--advertise_ip`.
 pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
     let net = NetworkFlags::from_flags(f)?;
+    init_logging(&net)?;
     let port = match port {
         Some(p) => p,
         None => f.number::<u16>("port")?.unwrap_or(0),
@@ -105,6 +106,30 @@ pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
         addr: format!("{ip}:{port}"),
         source,
     })
+}
+
+/// Logs to stderr at `--logging_level` (Mesos's glog levels: INFO, WARNING, ERROR), or not at
+/// all with `--quiet`. Once per process (a second call keeps the first setting).
+pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
+    let level = match net.logging_level.to_ascii_uppercase().as_str() {
+        "INFO" => tracing::Level::INFO,
+        "WARNING" => tracing::Level::WARN,
+        "ERROR" => tracing::Level::ERROR,
+        other => {
+            return Err(CliError::Flag(format!(
+                "Flag '--logging_level': unknown level '{other}' (expected INFO, WARNING or ERROR)"
+            )))
+        }
+    };
+    if net.quiet {
+        return Ok(());
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    Ok(())
 }
 
 /// Spawns the master (id `master`) on `rt`.

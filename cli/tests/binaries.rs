@@ -183,6 +183,16 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
         text(&out.stderr)
     );
 
+    let mut c = bin("mesos-master");
+    c.args(["--port=0", "--logging_level=CHATTY"]);
+    let out = Proc::run(&mut c, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("Flag '--logging_level': unknown level 'CHATTY'"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let mut c = bin("mesos-agent");
     c.arg("--work_dir=/tmp/x");
     let out = Proc::run(&mut c, LIMIT);

@@ -175,6 +175,8 @@ impl ContainerProcess {
                 nix::unistd::Pid::from_raw(p),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            // Its whole session (tasks in their own process groups), off the actor's loop.
+            tokio::task::spawn_blocking(move || crate::launch::kill_session(p));
         }
         // The cgroup's processes too (the freezer where there is one).
         let cg = self.isolated.cgroup.clone();
@@ -213,8 +215,17 @@ impl ContainerProcess {
         let shared = self.shared.clone();
         let config = self.config.clone();
         let isolated = self.isolated.clone();
+        let leader = self.os_pid;
         ctx.spawn_then(
             tokio::task::spawn_blocking(move || {
+                // The first process is gone; nothing it started outlives it (an executor
+                // killed with -9 leaves its task reparented, still in its session).
+                if let Some(sid) = leader {
+                    let n = crate::launch::kill_session(sid);
+                    if n > 0 {
+                        tracing::info!(container = %config.id, processes = n, "killed what the container's first process left running");
+                    }
+                }
                 for i in &shared.isolators {
                     if let Err(e) = i.cleanup(&config, &isolated) {
                         tracing::warn!(container = %config.id, isolator = i.name(), "cleanup: {e}");
@@ -363,7 +374,17 @@ fn start(
             return Err(e);
         }
     }
-    paths::write_os_pid(&shared.flags.work_dir, &cfg.id.value, os_pid);
+    if let Err(e) = paths::write_os_pid(&shared.flags.work_dir, &cfg.id.value, os_pid) {
+        // Unrecorded, a restarted agent could neither adopt nor clean it up: it does not run.
+        let group = nix::unistd::Pid::from_raw(os_pid);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(group, None);
+        return Err(Error::io(
+            "cannot checkpoint the pid of",
+            paths::checkpoint_dir(&shared.flags.work_dir, &cfg.id.value),
+            e,
+        ));
+    }
     Ok((pidfd, os_pid))
 }
 

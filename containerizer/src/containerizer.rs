@@ -238,6 +238,7 @@ impl Containerizer {
                 nix::unistd::Pid::from_raw(p),
                 nix::sys::signal::Signal::SIGKILL,
             );
+            crate::launch::kill_session(p);
         }
         if let Some(cg) = &self.cgroups {
             let c = cg.open(id, &self.controllers);

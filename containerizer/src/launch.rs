@@ -584,3 +584,47 @@ pub fn resolve(program: &Path, env: &[(String, String)]) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| program.to_path_buf())
 }
+
+/// The session id of process `pid` (field 6 of `/proc/<pid>/stat`), if it is still there.
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces or ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After it: state, ppid, pgrp, session.
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// SIGKILLs every process of session `sid`: a container's first process leads its own
+/// session, and what it starts stays in that session even when its parent dies and it is
+/// reparented (a task in its own process group under a killed executor), so a posix
+/// container ends whole. Repeats while new members appear (bounded). Blocking: it reads
+/// `/proc`. Returns how many processes it signalled.
+pub fn kill_session(sid: i32) -> usize {
+    if sid <= 1 {
+        return 0;
+    }
+    let me = std::process::id() as i32;
+    let mut killed = 0;
+    for _ in 0..10 {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return killed;
+        };
+        let members: Vec<i32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|p| *p != me && session_of(*p) == Some(sid))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for p in members {
+            if nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::SIGKILL)
+                .is_ok()
+            {
+                killed += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    killed
+}

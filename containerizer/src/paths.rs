@@ -18,10 +18,16 @@ pub fn checkpoint_dir(work_dir: &Path, id: &str) -> PathBuf {
 }
 
 /// Checkpoints the OS pid of a container's first process (best effort).
-pub fn write_os_pid(work_dir: &Path, id: &str, os_pid: i32) {
+pub fn write_os_pid(work_dir: &Path, id: &str, os_pid: i32) -> std::io::Result<()> {
     let dir = checkpoint_dir(work_dir, id);
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join(PID_FILE), os_pid.to_string());
+    std::fs::create_dir_all(&dir)?;
+    // Through a rename: a full disk leaves no torn pid behind.
+    let tmp = dir.join(format!("{PID_FILE}.tmp"));
+    std::fs::write(&tmp, os_pid.to_string())
+        .and_then(|_| std::fs::rename(&tmp, dir.join(PID_FILE)))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// The checkpointed OS pid in a container's checkpoint directory, if any.

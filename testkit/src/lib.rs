@@ -6,6 +6,8 @@
 //! - files and ports: [`walk`] over a sandbox (its symlink handling chosen with [`Links`]) and
 //!   [`free_port`];
 //! - a real ZooKeeper server: [`ZooKeeper`];
+//! - real network partitions in network namespaces: [`netns::Net`];
+//! - HTTP calls to the real binaries: [`http::get`], [`http::json`], [`http::operator`];
 //! - tasks: [`command_task`], a shell command with resources;
 //! - with the `scheduler` feature, the recording scheduler [`Recorder`] and the events it
 //!   records, [`Seen`];
@@ -13,6 +15,8 @@
 //!   [`cluster_with`] and [`cluster_tweaked`].
 
 mod files;
+pub mod http;
+pub mod netns;
 mod proc;
 mod wait;
 mod zookeeper;

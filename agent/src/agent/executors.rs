@@ -165,7 +165,32 @@ impl Agent {
         for t in tasks {
             e.tasks.insert(t.task_id.clone(), t);
         }
-        self.checkpoint_launch(&fid, &eid, &launched);
+        if let Err(why) = self.checkpoint_launch(&fid, &eid, &launched) {
+            // Not durable: a restarted agent would not know these tasks. They fail now,
+            // with the reason, rather than be lost later.
+            self.checkpoint_failed(&why);
+            let why = format!("the agent could not checkpoint the task: {why}");
+            for t in &launched {
+                if let Some(e) = self.executor_mut(&fid, &eid) {
+                    e.tasks.remove(&t.task_id);
+                }
+                let s = self.agent_status(
+                    &t.task_id,
+                    &eid,
+                    TaskState::Failed,
+                    Reason::ContainerLaunchFailed,
+                    &why,
+                );
+                self.handle_update(ctx, &fid, Some(eid.clone()), s);
+            }
+            if self
+                .executor_mut(&fid, &eid)
+                .is_some_and(|e| e.tasks.is_empty())
+            {
+                self.shutdown_executor(ctx, &fid, &eid);
+            }
+            return;
+        }
         let Some(e) = self.executor_mut(&fid, &eid) else {
             return;
         };
@@ -346,7 +371,17 @@ impl Agent {
                 {
                     e.os_pid = Some(pid);
                     tracing::info!(framework = %fid, executor = %eid, pid, "executor launched");
-                    self.checkpoint_pid(fid, eid, pid);
+                    if let Err(why) = self.checkpoint_pid(fid, eid, pid) {
+                        // A restarted agent could not adopt it: it ends now, its tasks fail
+                        // with the reason.
+                        self.checkpoint_failed(&why);
+                        if let Some(e) = self.executor_mut(fid, eid) {
+                            e.launch_failure = Some(format!(
+                                "the agent could not checkpoint the executor: {why}"
+                            ));
+                        }
+                        self.shutdown_executor(ctx, fid, eid);
+                    }
                 }
             }
             ContainerEvent::Failed(why) => {

@@ -22,8 +22,8 @@ use std::time::Duration;
 use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
     AgentRegistered, AgentReregistered, CheckpointResources, KillTask, PingAgent, PongAgent,
-    RunTask, RunTaskGroup, ShutdownExecutor, ShutdownFramework, StatusUpdateAcknowledgement,
-    WireMessage,
+    RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor, ShutdownFramework,
+    StatusUpdateAcknowledgement, WireMessage,
 };
 use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
@@ -61,6 +61,16 @@ pub struct Agent {
     registration_gen: u64,
     registered: bool,
     backoff: Duration,
+    /// How long without a ping before the master is taken for lost (from the master, at
+    /// registration: its `agent_ping_timeout` x `max_agent_ping_timeouts`).
+    ping_timeout: Option<Duration>,
+    /// Bumped at each ping, so only the timer armed by the last one fires.
+    ping_gen: u64,
+    /// `slave/checkpoint_failures`, once the process runs.
+    checkpoint_failures: Option<libprocess::Counter>,
+    /// Set once the master told this agent to shut down: the agent stops registering and
+    /// its process ends.
+    shut_down: Option<String>,
     frameworks: HashMap<FrameworkID, Framework>,
     /// Frameworks the master shut down: their streams go once their executors are gone.
     removing: std::collections::HashSet<FrameworkID>,
@@ -119,6 +129,10 @@ impl Agent {
             detector,
             registration_gen: 0,
             registered: false,
+            ping_timeout: None,
+            ping_gen: 0,
+            shut_down: None,
+            checkpoint_failures: None,
             frameworks: HashMap::new(),
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
@@ -136,6 +150,12 @@ impl Agent {
     /// Whether the master has (re)registered this agent.
     pub fn registered(&self) -> bool {
         self.registered
+    }
+
+    /// Why the master told this agent to shut down, once it did (the agent process then
+    /// terminates itself).
+    pub fn shut_down(&self) -> Option<&str> {
+        self.shut_down.as_deref()
     }
 
     /// Running executors.
@@ -180,21 +200,30 @@ impl Process for Agent {
         }
         ctx.install_named(
             AgentRegistered::NAME,
-            |a: &mut Agent, c, from, m: AgentRegistered| a.on_registered(c, from, m.agent_id),
+            |a: &mut Agent, c, from, m: AgentRegistered| {
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+            },
         );
         ctx.install_named(
             AgentReregistered::NAME,
-            |a: &mut Agent, c, from, m: AgentReregistered| a.on_registered(c, from, m.agent_id),
+            |a: &mut Agent, c, from, m: AgentReregistered| {
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+            },
         );
         ctx.install_named(PingAgent::NAME, |a: &mut Agent, c, from, p: PingAgent| {
             if Some(&from) == a.master.as_ref() {
                 c.send_named(&from, PongAgent::NAME, PongAgent {});
+                a.pinged(c);
                 if !p.connected && a.registered {
                     a.registered = false;
                     a.try_register(c);
                 }
             }
         });
+        ctx.install_named(
+            ShutdownAgent::NAME,
+            |a: &mut Agent, c, from, m: ShutdownAgent| a.shutdown_by_master(c, from, m.message),
+        );
         ctx.install_named(
             CheckpointResources::NAME,
             |a: &mut Agent, _, from, m: CheckpointResources| {
@@ -237,6 +266,8 @@ impl Process for Agent {
         Self::install_operator_routes(ctx);
         self.self_pid = Some(ctx.pid().clone());
         self.runtime = Some(ctx.runtime().clone());
+        self.checkpoint_failures =
+            Some(ctx.runtime().metrics().counter("slave/checkpoint_failures"));
         self.recover(ctx);
         self.try_register(ctx);
         self.start_detection(ctx);

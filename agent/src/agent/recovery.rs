@@ -64,19 +64,26 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) {
+/// Writes `bytes` to `path` through a temporary file and a rename, so a failed write (a full
+/// disk) leaves the old content, never a torn one.
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let r = path
         .parent()
         .map(std::fs::create_dir_all)
         .transpose()
         .and_then(|_| {
             let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, serde_json::to_vec(v).unwrap_or_default())?;
-            std::fs::rename(&tmp, path)
+            let w = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+            if w.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            w
         });
-    if let Err(e) = r {
-        tracing::warn!("cannot checkpoint '{}': {e}", path.display());
-    }
+    r.map_err(|e| format!("cannot checkpoint '{}': {e}", path.display()))
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+    write_atomic(path, &serde_json::to_vec(v).unwrap_or_default())
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
@@ -138,32 +145,44 @@ impl Agent {
         ))
     }
 
+    /// A checkpoint could not be written: said loudly (an error in the log and the
+    /// `slave/checkpoint_failures` counter); the caller decides what the work it was for
+    /// becomes.
+    pub(super) fn checkpoint_failed(&self, why: &str) {
+        tracing::error!("{why}");
+        if let Some(c) = &self.checkpoint_failures {
+            c.inc();
+        }
+    }
+
     /// Records the agent's id once registered.
     pub(super) fn checkpoint_agent(&self) {
         if let Some(id) = &self.info.id {
             let p = paths::latest_agent_path(&self.flags.work_dir);
             let _ = std::fs::create_dir_all(paths::agent_meta_dir(&self.flags.work_dir, id));
-            if let Err(e) = std::fs::write(&p, &id.value) {
-                tracing::warn!("cannot checkpoint the agent id: {e}");
+            if let Err(e) = write_atomic(&p, id.value.as_bytes()) {
+                self.checkpoint_failed(&e);
             }
         }
     }
 
-    /// Records a framework, an executor and its tasks when it is launched.
+    /// Records a framework, an executor and its tasks when it is launched. An error means
+    /// the launch could not be made durable (the caller fails the tasks: an agent restart
+    /// would not find them).
     pub(super) fn checkpoint_launch(
         &mut self,
         fid: &FrameworkID,
         eid: &ExecutorID,
         tasks: &[Task],
-    ) {
+    ) -> Result<(), String> {
         if !self.checkpoints(fid) {
-            return;
+            return Ok(());
         }
         let Some(em) = self.executor_meta(fid, eid) else {
-            return;
+            return Ok(());
         };
         let Some(e) = self.frameworks.get(fid).and_then(|f| f.executors.get(eid)) else {
-            return;
+            return Ok(());
         };
         if let Some(f) = self.frameworks.get(fid) {
             let fp = em
@@ -171,7 +190,7 @@ impl Agent {
                 .and_then(Path::parent)
                 .map(paths::framework_info_path);
             if let Some(fp) = fp.filter(|p| !p.exists()) {
-                write_json(&fp, &f.info);
+                write_json(&fp, &f.info)?;
             }
         }
         let ep = paths::executor_info_path(&em);
@@ -187,27 +206,37 @@ impl Agent {
                     mem_bytes: e.limits.mem_bytes,
                     disk_bytes: e.limits.disk_bytes,
                 },
-            );
+            )?;
         }
         for t in tasks {
             if let Some(tp) = self.task_meta(fid, eid, &t.task_id) {
-                write_json(&paths::task_info_path(&tp), t);
+                write_json(&paths::task_info_path(&tp), t)?;
                 self.task_dirs.insert((fid.clone(), t.task_id.clone()), tp);
             }
         }
+        Ok(())
     }
 
-    /// Records the pid of an executor's container.
-    pub(super) fn checkpoint_pid(&self, fid: &FrameworkID, eid: &ExecutorID, os_pid: i32) {
+    /// Records the pid of an executor's container (an error: a restarted agent could not
+    /// adopt it).
+    pub(super) fn checkpoint_pid(
+        &self,
+        fid: &FrameworkID,
+        eid: &ExecutorID,
+        os_pid: i32,
+    ) -> Result<(), String> {
         if !self.checkpoints(fid) {
-            return;
+            return Ok(());
         }
         let Some(e) = self.frameworks.get(fid).and_then(|f| f.executors.get(eid)) else {
-            return;
+            return Ok(());
         };
-        if let Some(em) = self.executor_meta(fid, eid) {
-            let p = paths::forked_pid_path(&paths::run_dir(&em, &e.container_id));
-            write_json(&p, &os_pid);
+        match self.executor_meta(fid, eid) {
+            Some(em) => {
+                let p = paths::forked_pid_path(&paths::run_dir(&em, &e.container_id));
+                write_json(&p, &os_pid)
+            }
+            None => Ok(()),
         }
     }
 
@@ -225,7 +254,12 @@ impl Agent {
             f.write_all(&line)
         });
         if let Err(e) = r {
-            tracing::warn!("cannot checkpoint a status update: {e}");
+            // The update still goes to the master from memory; a restart before it is
+            // acknowledged would resend an older state.
+            self.checkpoint_failed(&format!(
+                "cannot checkpoint a status update in '{}': {e}",
+                p.display()
+            ));
         }
     }
 
@@ -293,7 +327,12 @@ impl Agent {
         let _ = std::fs::create_dir_all(paths::meta_dir(&work_dir));
         let now = boot_id();
         let before = std::fs::read_to_string(paths::boot_id_path(&work_dir)).ok();
-        let _ = std::fs::write(paths::boot_id_path(&work_dir), &now);
+        if before.as_deref().map(str::trim) != Some(now.as_str()) {
+            // Atomically: a torn boot id (a full disk) would read as a reboot next time.
+            if let Err(e) = write_atomic(&paths::boot_id_path(&work_dir), now.as_bytes()) {
+                self.checkpoint_failed(&e);
+            }
+        }
         let latest = std::fs::read_to_string(paths::latest_agent_path(&work_dir))
             .ok()
             .map(|s| s.trim().to_string())
@@ -343,6 +382,7 @@ impl Agent {
             self.containerizer.checkpointed().into_iter().collect();
         for (fid_s, fdir) in dirs(&paths::frameworks_dir(agent_dir)) {
             let Some(info) = read_json::<FrameworkInfo>(&paths::framework_info_path(&fdir)) else {
+                tracing::error!(framework = %fid_s, "no readable framework.info in its checkpoint: its executors cannot be recovered and are destroyed");
                 let _ = std::fs::remove_dir_all(&fdir);
                 continue;
             };

@@ -11,6 +11,7 @@ use mesos_api::{AgentID, MESOS_VERSION};
 use mesos_detector::Leader;
 
 use super::Agent;
+use crate::paths;
 
 /// The longest registration retry interval (Mesos: 1 min).
 const MAX_REGISTRATION_BACKOFF: Duration = Duration::from_secs(60);
@@ -22,7 +23,7 @@ fn capabilities() -> Vec<String> {
 
 impl Agent {
     pub(super) fn try_register(&mut self, ctx: &mut Context<Self>) {
-        if self.registered {
+        if self.registered || self.shut_down.is_some() {
             return;
         }
         let Some(master) = self.master.clone() else {
@@ -108,12 +109,28 @@ impl Agent {
         self.try_register(ctx);
     }
 
-    pub(super) fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {
-        if Some(&from) != self.master.as_ref() {
+    pub(super) fn on_registered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        id: AgentID,
+        total_ping_timeout_secs: f64,
+    ) {
+        if Some(&from) != self.master.as_ref() || self.shut_down.is_some() {
             return;
+        }
+        if total_ping_timeout_secs.is_finite() && total_ping_timeout_secs > 0.0 {
+            self.ping_timeout = Some(Duration::from_secs_f64(total_ping_timeout_secs));
+            self.pinged(ctx);
         }
         if self.info.id.as_ref().is_some_and(|old| old != &id) {
             tracing::warn!(old = ?self.info.id, new = %id, "master gave a new agent id");
+        }
+        if self.registered {
+            // The answer to a retry (queued while the master was unreachable): the pending
+            // updates already went at the first answer; sending them again would duplicate
+            // them.
+            return;
         }
         tracing::info!(agent = %id, "registered with the master");
         self.info.id = Some(id);
@@ -123,5 +140,55 @@ impl Agent {
         for u in self.updates.heads() {
             self.forward(ctx, u);
         }
+    }
+}
+
+impl Agent {
+    /// A ping from the master (or a registration): the master is alive. If no other ping
+    /// follows within the total ping timeout, the master has most likely removed this agent
+    /// (a partition, or this agent was stopped): it reconnects and reregisters, as a Mesos
+    /// agent re-detects its master.
+    pub(super) fn pinged(&mut self, ctx: &mut Context<Self>) {
+        self.ping_gen += 1;
+        let Some(timeout) = self.ping_timeout else {
+            return;
+        };
+        let gen = self.ping_gen;
+        ctx.delay(timeout, move |a: &mut Agent, c| {
+            if a.ping_gen != gen || !a.registered || a.shut_down.is_some() {
+                return;
+            }
+            tracing::warn!(
+                master = ?a.master.as_ref().map(|m| m.to_string()),
+                "no ping from the master for {timeout:?}: it has probably marked this agent unreachable; reconnecting and reregistering"
+            );
+            a.registered = false;
+            a.registration_gen += 1;
+            a.backoff = a.flags.registration_backoff_factor;
+            a.try_register(c);
+        });
+    }
+
+    /// The master told this agent to shut down (it was marked gone, or it is gone and tried to
+    /// come back): every executor and nested container is killed, the agent forgets its id
+    /// (`meta/slaves/latest`), so a restart on this work dir registers as a new agent, and the
+    /// agent process ends.
+    pub(super) fn shutdown_by_master(&mut self, ctx: &mut Context<Self>, from: UPID, why: String) {
+        if Some(&from) != self.master.as_ref() {
+            tracing::warn!(%from, "ignoring a shutdown from a process that is not the master");
+            return;
+        }
+        tracing::error!(
+            "the master asked this agent to shut down: {why}; killing every executor and exiting"
+        );
+        self.shut_down = Some(why);
+        self.registered = false;
+        let latest = paths::latest_agent_path(&self.flags.work_dir);
+        if let Err(e) = std::fs::remove_file(&latest) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove {}: {e}", latest.display());
+            }
+        }
+        ctx.terminate_self();
     }
 }

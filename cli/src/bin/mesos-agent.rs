@@ -18,9 +18,16 @@ fn main() {
         let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
         let a = start_agent(&r, af).unwrap_or_else(|e| die(e));
         eprintln!("Agent started at {}; registering with {master}", a.upid());
-        wait_for_signal().await;
-        a.terminate(true);
-        a.wait().await;
+        tokio::select! {
+            _ = wait_for_signal() => {
+                a.terminate(true);
+                a.wait().await;
+            }
+            _ = a.wait() => {
+                // The master told it to shut down (its reason is logged above).
+                eprintln!("The agent was shut down by the master; exiting");
+            }
+        }
         r.shutdown().await;
     });
 }

@@ -2,17 +2,23 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use libprocess::{Context, UPID};
+use libprocess::{Context, RemoteConnection, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, WireMessage,
+    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, ShutdownAgent,
+    ShutdownFramework, WireMessage,
 };
+use mesos_api::protocol::framework::FrameworkCapabilityType;
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
 use mesos_api::protocol::task::{Reason, TaskState};
 use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
 use crate::state::{AgentRec, FrameworkRec};
+
+/// Why a known agent's reregistration lacks a task.
+const AGENT_RESTARTED: &str =
+    "the agent reregistered without it (it restarted and did not recover the task)";
 
 impl Master {
     pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
@@ -27,7 +33,7 @@ impl Master {
                 // A retried registration: answer again.
                 let reply = AgentRegistered {
                     agent_id: id,
-                    ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
+                    total_ping_timeout_secs: self.total_ping_timeout_secs(),
                 };
                 Self::send(ctx, &from, reply);
                 return;
@@ -92,7 +98,7 @@ impl Master {
             .dispatch_nowait(move |a: &mut AllocatorProcess, c| a.add_agent(c, aid, spec, &[]));
         let reply = AgentRegistered {
             agent_id: id,
-            ping_interval_secs: self.flags.agent_ping_timeout.as_secs_f64(),
+            total_ping_timeout_secs: self.total_ping_timeout_secs(),
         };
         Self::send(ctx, &from, reply);
     }
@@ -108,31 +114,62 @@ impl Master {
             return;
         };
         if self.gone.contains(&id) {
-            tracing::warn!(%from, agent = %id, "agent was marked gone; refusing its reregistration");
+            tracing::warn!(%from, agent = %id, "agent was marked gone; refusing its reregistration and telling it to shut down");
+            Self::send(
+                ctx,
+                &from,
+                ShutdownAgent {
+                    message: "Agent has been marked gone".into(),
+                },
+            );
             return;
         }
         if let Some(mm) = &self.metrics {
             mm.slave_reregistrations.inc();
         }
-        self.unreachable.remove(&id);
+        let was_unreachable = self.unreachable.remove(&id);
+        let reported: HashSet<(FrameworkID, TaskID)> = m
+            .tasks
+            .iter()
+            .map(|t| (t.framework_id.clone(), t.task_id.clone()))
+            .collect();
+        // Frameworks whose tasks on this agent must end: removed ones (torn down while the
+        // agent was away), and, when the agent comes back from unreachable, those that are not
+        // partition-aware (they were told TASK_LOST and may have run the work elsewhere).
+        let shut: HashSet<FrameworkID> = m
+            .frameworks
+            .iter()
+            .filter_map(|fi| fi.id.as_ref().map(|id| (id, fi)))
+            .filter(|(fid, fi)| {
+                self.removed.contains(*fid)
+                    || (was_unreachable
+                        && !fi.has_capability(FrameworkCapabilityType::PartitionAware))
+            })
+            .map(|(fid, _)| fid.clone())
+            .collect();
+        for fid in &shut {
+            tracing::info!(agent = %id, framework = %fid, "shutting down the framework's executors on the reregistering agent (removed, or not partition-aware and told its tasks were lost)");
+            Self::send(
+                ctx,
+                &from,
+                ShutdownFramework {
+                    framework_id: fid.clone(),
+                },
+            );
+        }
         if let Some(old) = self.agents.get_mut(&id) {
             // Known agent, new connection.
+            tracing::info!(agent = %id, %from, "known agent reregistered");
             self.agent_by_pid.remove(&old.pid);
             old.pid = from.clone();
             old.missed_pings = 0;
             old.disconnected = false;
             self.agent_by_pid.insert(from.clone(), id.clone());
-            ctx.link(&from);
-            Self::send(
-                ctx,
-                &from,
-                AgentReregistered {
-                    agent_id: id.clone(),
-                },
-            );
-            self.reconcile_reregistered(ctx, &id, &m.tasks);
+            ctx.link_with(&from, RemoteConnection::Reconnect);
+            self.reregistered(ctx, &from, &id, &reported, AGENT_RESTARTED);
             return;
         }
+        tracing::info!(agent = %id, %from, was_unreachable, tasks = m.tasks.len(), "agent reregistered");
         // Unknown to this master (after a failover, or unreachable): admit it with its tasks.
         // One the recovered registry holds needs no write; any other is readmitted.
         let recovered = self.recovered_agents.remove(&id);
@@ -142,7 +179,7 @@ impl Master {
         let deactivated = recovered.is_some_and(|a| a.deactivated);
         let mut used: BTreeMap<FrameworkID, Resources> = BTreeMap::new();
         for fi in &m.frameworks {
-            if let Some(fid) = &fi.id {
+            if let Some(fid) = fi.id.as_ref().filter(|f| !shut.contains(*f)) {
                 if !self.frameworks.contains_key(fid) {
                     // Known to the allocator (inactive until it resubscribes), so its tasks'
                     // resources count as its own.
@@ -171,7 +208,11 @@ impl Master {
                     });
             }
         }
+        let mut back = Vec::new();
         for t in m.tasks {
+            if shut.contains(&t.framework_id) {
+                continue;
+            }
             if !t.state.is_terminal() {
                 used.entry(t.framework_id.clone())
                     .or_default()
@@ -182,8 +223,22 @@ impl Master {
                     .entry(id.clone())
                     .or_default()
                     .insert((t.framework_id.clone(), t.task_id.clone()));
+                if was_unreachable && !t.state.is_terminal() {
+                    // Told UNREACHABLE: the framework now hears where its task stands (a
+                    // task that ended meanwhile is told by the agent's own update, which
+                    // follows, reliably).
+                    back.push((t.framework_id.clone(), t.task_id.clone(), t.state));
+                }
                 f.tasks.insert(t.task_id.clone(), t);
             }
+        }
+        for (fid, tid, state) in back {
+            let why = "Unreachable agent re-reregistered";
+            self.master_update(
+                ctx,
+                &fid,
+                master_status(&tid, Some(&id), state, Reason::AgentReregistered, why),
+            );
         }
         let spec = AgentSpec {
             hostname: m.agent.hostname.clone(),
@@ -204,7 +259,7 @@ impl Master {
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
         self.agent_added(&id);
-        ctx.link(&from);
+        ctx.link_with(&from, RemoteConnection::Reconnect);
         let used: Vec<(FrameworkID, Resources)> = used.into_iter().collect();
         let aid = id.clone();
         self.allocator()
@@ -214,17 +269,46 @@ impl Master {
                     a.allocator_mut().deactivate_agent(&aid);
                 }
             });
-        Self::send(ctx, &from, AgentReregistered { agent_id: id });
+        // Tasks of partition-aware frameworks held as UNREACHABLE that the agent no longer
+        // runs are gone.
+        self.reregistered(ctx, &from, &id, &reported, "the agent came back without it");
+    }
+
+    /// Answers a reregistration and settles the tasks the agent did not report (`why`).
+    fn reregistered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: &UPID,
+        id: &AgentID,
+        reported: &HashSet<(FrameworkID, TaskID)>,
+        why: &str,
+    ) {
+        Self::send(
+            ctx,
+            from,
+            AgentReregistered {
+                agent_id: id.clone(),
+                total_ping_timeout_secs: self.total_ping_timeout_secs(),
+            },
+        );
+        self.reconcile_reregistered(ctx, id, reported, why);
+    }
+
+    /// Seconds without a ping after which an agent takes this master for lost.
+    pub(super) fn total_ping_timeout_secs(&self) -> f64 {
+        self.flags.agent_ping_timeout.as_secs_f64() * self.flags.max_agent_ping_timeouts as f64
     }
 
     /// A known agent came back (e.g. after restarting) without some of the tasks the master
     /// holds for it: they are gone (tasks of frameworks that do not checkpoint are not
     /// recovered). They become LOST (DROPPED for partition-aware frameworks), as in Mesos.
-    fn reconcile_reregistered(&mut self, ctx: &mut Context<Self>, id: &AgentID, reported: &[Task]) {
-        let have: HashSet<(&FrameworkID, &TaskID)> = reported
-            .iter()
-            .map(|t| (&t.framework_id, &t.task_id))
-            .collect();
+    fn reconcile_reregistered(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &AgentID,
+        have: &HashSet<(FrameworkID, TaskID)>,
+        why: &str,
+    ) {
         let mut missing: Vec<(FrameworkID, TaskID, Resources, bool)> = Vec::new();
         // Only this agent's tasks (by the index; entries whose task left are pruned).
         let mut held = self.tasks_by_agent.remove(id).unwrap_or_default();
@@ -235,7 +319,7 @@ impl Master {
             let Some(t) = f.tasks.get(tid).filter(|t| &t.agent_id == id) else {
                 return false;
             };
-            if !t.state.is_terminal() && !have.contains(&(fid, tid)) {
+            if !t.state.is_terminal() && !have.contains(&(fid.clone(), tid.clone())) {
                 missing.push((
                     fid.clone(),
                     tid.clone(),
@@ -255,7 +339,7 @@ impl Master {
             } else {
                 TaskState::Lost
             };
-            tracing::info!(task = %tid, agent = %id, "task not reported by the reregistered agent: {state}");
+            tracing::info!(task = %tid, agent = %id, "task not reported by the reregistered agent ({why}): {state}");
             if let Some(m) = &self.metrics {
                 m.terminal(state);
             }
@@ -273,7 +357,6 @@ impl Master {
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                     p.recover_resources(c, fw, ag, &resources, None)
                 });
-            let why = "the agent restarted without it (its framework does not checkpoint)";
             self.master_update(
                 ctx,
                 &fid,
@@ -323,6 +406,16 @@ impl Master {
     /// MARK_AGENT_GONE: the agent is gone for good; its tasks become GONE_BY_OPERATOR (LOST for
     /// frameworks that are not partition-aware) and it may not reregister.
     pub(crate) fn mark_agent_gone(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        if let Some(a) = self.agents.get(id) {
+            // Mesos tells a gone agent to shut down: its executors and tasks are killed.
+            Self::send(
+                ctx,
+                &a.pid,
+                ShutdownAgent {
+                    message: "Agent has been marked gone".into(),
+                },
+            );
+        }
         self.unreachable.remove(id);
         self.gone.insert(id.clone());
         self.recovered_agents.remove(id);

@@ -81,7 +81,7 @@ impl Master {
     ) {
         let fid = fid.clone();
         match call.kind.unwrap_or(CallType::Unknown) {
-            CallType::Teardown => self.remove_framework(ctx, &fid),
+            CallType::Teardown => self.remove_framework(ctx, &fid, false),
             CallType::Shutdown => {
                 let Some(s) = call.shutdown else { return };
                 match self.agents.get(&s.agent_id) {
@@ -313,10 +313,24 @@ impl Master {
         }
     }
 
-    pub(super) fn remove_framework(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID) {
+    /// Removes a framework (it tore itself down, an operator tore it down, or its failover
+    /// timeout passed): its tasks end TASK_KILLED with REASON_FRAMEWORK_REMOVED, the agents shut
+    /// its executors down and its connection is dropped (an HTTP stream is closed). With `tell`
+    /// (an operator's teardown) a connected framework first hears ERROR "Framework has been
+    /// removed", the answer a later SUBSCRIBE with its id gets too.
+    pub(super) fn remove_framework(
+        &mut self,
+        ctx: &mut Context<Self>,
+        fid: &FrameworkID,
+        tell: bool,
+    ) {
+        if tell && self.frameworks.get(fid).is_some_and(|f| f.connected) {
+            self.send_event(ctx, fid, Event::error("Framework has been removed"));
+        }
         let Some(f) = self.frameworks.remove(fid) else {
             return;
         };
+        tracing::info!(framework = %fid, tasks = f.tasks.len(), "removing the framework");
         self.removed.insert(fid.clone());
         for o in &f.offers {
             self.offers.remove(o);
@@ -349,7 +363,22 @@ impl Master {
         f.proxy = None;
         f.offers.clear();
         let keep = self.flags.max_completed_tasks_per_framework;
-        for t in std::mem::take(&mut f.tasks).into_values() {
+        for mut t in std::mem::take(&mut f.tasks).into_values() {
+            if !t.state.is_terminal() {
+                let s = master_status(
+                    &t.task_id,
+                    Some(&t.agent_id),
+                    TaskState::Killed,
+                    Reason::FrameworkRemoved,
+                    "Framework removed",
+                );
+                self.task_updated(fid, &s, TaskState::Killed);
+                if let Some(m) = &self.metrics {
+                    m.terminal(TaskState::Killed);
+                }
+                t.state = TaskState::Killed;
+                t.statuses.push(s);
+            }
             f.complete(t, keep);
         }
         while self.completed_frameworks.len() >= self.flags.max_completed_frameworks.max(1) {
@@ -407,7 +436,7 @@ impl Master {
                 .get(&fid)
                 .is_none_or(|f| f.connected || f.generation != generation);
             if !stale {
-                m.remove_framework(c, &fid);
+                m.remove_framework(c, &fid, false);
             }
         });
     }

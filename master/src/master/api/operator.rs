@@ -218,7 +218,14 @@ impl Master {
             }
             "MARK_AGENT_GONE" => {
                 let id = AgentID::new(id_field(body, &["agent_id"])?);
-                if !self.agents.contains_key(&id) && !self.unreachable.contains(&id) {
+                if self.gone.contains(&id) {
+                    // Marking a gone agent again changes nothing (200, as in Mesos).
+                    return ok(HttpResponse::empty(200));
+                }
+                if !self.agents.contains_key(&id)
+                    && !self.unreachable.contains(&id)
+                    && !self.recovered_agents.contains_key(&id)
+                {
                     return Err(Rejection::not_found(format!("Agent '{id}' not found")));
                 }
                 self.mark_agent_gone(ctx, &id);
@@ -355,7 +362,7 @@ impl Master {
                 "No framework found with specified ID '{fid}'"
             )));
         }
-        self.remove_framework(ctx, fid);
+        self.remove_framework(ctx, fid, true);
         self.metrics_changed(ctx);
         Ok(())
     }

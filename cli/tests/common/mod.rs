@@ -1,0 +1,180 @@
+//! What the fault and partition tests share: a framework on the test's runtime, launching a
+//! task on the first offer, waiting for a task's next state, reconciling, and finding (and
+//! waiting out) a task's processes by a tag in their command line.
+
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use libprocess::{Config, Runtime, PID, UPID};
+use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
+use mesos_api::protocol::task::{Reason, TaskState, TaskStatus};
+use mesos_api::{AgentID, TaskID};
+use mesos_scheduler::SchedulerProcess;
+use testkit::{command_task, next, Eventually, Recorder, Seen};
+use tokio::sync::mpsc;
+
+/// The longest any one step may take.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// A framework of the test (the Rust SDK on the test's own runtime).
+pub struct Framework {
+    pub rt: Runtime,
+    pub pid: PID<SchedulerProcess<Recorder>>,
+    pub rx: mpsc::UnboundedReceiver<Seen>,
+}
+
+/// Starts a framework named `name` against the master at `master` (`ip:port`), its runtime
+/// listening on `ip`; partition-aware and checkpointing as asked.
+pub async fn framework(
+    ip: IpAddr,
+    master: &str,
+    name: &str,
+    partition_aware: bool,
+    checkpoint: bool,
+    failover_timeout: f64,
+) -> Framework {
+    let rt = Runtime::bind(Config {
+        ip,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut info = FrameworkInfo::new(name, "root");
+    info.checkpoint = checkpoint;
+    info.failover_timeout = failover_timeout;
+    if partition_aware {
+        info.capabilities.push(FrameworkCapability {
+            kind: Some(FrameworkCapabilityType::PartitionAware),
+        });
+    }
+    let master = UPID::new("master", master.parse().unwrap());
+    let pid = mesos_scheduler::start(&rt, master, info, Recorder(tx)).unwrap();
+    Framework { rt, pid, rx }
+}
+
+impl Framework {
+    /// Launches one task (id, shell command) of half a cpu and 32 MB on the first offer and
+    /// waits until it is RUNNING; returns its agent.
+    pub async fn launch(&mut self, id: &str, cmd: &str) -> AgentID {
+        loop {
+            let offer = loop {
+                if let Seen::Offers(mut o) = next(&mut self.rx, LIMIT).await {
+                    break o.remove(0);
+                }
+            };
+            let task = command_task(id, &offer.agent_id, cmd, "cpus:0.5;mem:32");
+            let oid = offer.id.clone();
+            self.pid
+                .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+                    p.driver().launch(&oid, vec![task], None)
+                })
+                .await
+                .unwrap();
+            let s = self
+                .state_of(id, |s| s != TaskState::Staging && s != TaskState::Starting)
+                .await;
+            if s.reason == Some(Reason::InvalidOffers) {
+                // The offer was rescinded meanwhile (--offer_timeout): the next one.
+                continue;
+            }
+            assert_eq!(s.state, TaskState::Running, "task {id}: {s:?}");
+            return offer.agent_id;
+        }
+    }
+
+    /// The next update of task `id` whose state satisfies `wanted` (other updates of it and
+    /// other events are skipped).
+    pub async fn state_of(&mut self, id: &str, wanted: impl Fn(TaskState) -> bool) -> TaskStatus {
+        loop {
+            if let Seen::Update(s) = next(&mut self.rx, LIMIT).await {
+                if s.task_id.value == id && wanted(s.state) {
+                    return s;
+                }
+            }
+        }
+    }
+
+    /// Every update of task `id` seen within `quiet` (none expected, say).
+    pub async fn updates_within(&mut self, id: &str, quiet: Duration) -> Vec<TaskStatus> {
+        let mut out = Vec::new();
+        let end = tokio::time::Instant::now() + quiet;
+        while let Ok(Some(seen)) = tokio::time::timeout_at(end, self.rx.recv()).await {
+            if let Seen::Update(s) = seen {
+                if s.task_id.value == id {
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    /// Explicit reconciliation of task `id`: the master's answer (other updates of the task,
+    /// such as an agent's, are skipped).
+    pub async fn reconcile(&mut self, id: &str) -> TaskStatus {
+        let tid = TaskID::new(id);
+        self.pid
+            .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+                p.driver().reconcile(vec![(tid, None)])
+            })
+            .await
+            .unwrap();
+        loop {
+            let s = self.state_of(id, |_| true).await;
+            if s.reason == Some(Reason::Reconciliation) {
+                return s;
+            }
+        }
+    }
+}
+
+/// Pids of the processes whose command line contains `tag`.
+pub fn processes(tag: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read_to_string(e.path().join("cmdline")) {
+            if p != me && cmd.replace('\0', " ").contains(tag) {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// Waits up to `limit` until no process's command line contains `tag`.
+pub async fn processes_end(limit: Duration, tag: &str) {
+    Eventually::new(limit, format!("the processes of '{tag}' to end"))
+        .every(Duration::from_millis(100))
+        .until_async(|| {
+            let left = processes(tag);
+            std::future::ready(if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still running: {left:?}"))
+            })
+        })
+        .await;
+}
+
+/// SIGKILLs whatever still runs with `tag` (a test's cleanup).
+pub fn kill_all(tag: &str) {
+    for p in processes(tag) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// The parent pid of `pid`.
+pub fn ppid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
