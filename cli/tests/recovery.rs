@@ -2,10 +2,13 @@
 //! again, and check what the framework sees (isolation with cgroups and a pid namespace when
 //! the tests run as root, as in CI).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{processes, processes_end};
 use libprocess::{Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::task::{
@@ -178,21 +181,6 @@ fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
-/// Pids of the `sleep` processes a task started (its container's processes).
-fn sleepers(tag: &str) -> Vec<i32> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read_to_string(e.path().join("cmdline")) {
-            if cmd.replace('\0', " ").contains(tag) {
-                if let Ok(p) = e.file_name().to_string_lossy().parse() {
-                    v.push(p);
-                }
-            }
-        }
-    }
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_and_restarted_agent_keeps_checkpointed_tasks_which_then_finish() {
     let s = setup(&[]);
@@ -209,7 +197,7 @@ async fn a_killed_and_restarted_agent_keeps_checkpointed_tasks_which_then_finish
         ],
     )
     .await;
-    let before = sleepers("sleep 7.77");
+    let before = processes("sleep 7.77");
     assert!(!before.is_empty(), "the late task's process was not found");
     agent.kill().unwrap(); // SIGKILL
     agent.wait().unwrap();
@@ -252,29 +240,8 @@ async fn tasks_of_a_framework_that_does_not_checkpoint_are_lost_when_the_agent_r
     let st = terminal_states(&mut rx, &["volatile"]).await.remove(0);
     assert_eq!(st.state, TaskState::Lost, "{st:?}");
     assert_eq!(st.reason, Some(Reason::AgentRestarted), "{st:?}");
-    // Its processes are gone.
-    gone(
-        Duration::from_secs(10),
-        "the task's processes to end (not outlive the restart)",
-        "sleep 60.61",
-    )
-    .await;
-}
-
-/// Waits up to `limit` for no process's command line to contain `tag`; panics naming `what`
-/// and the pids left if some still does.
-async fn gone(limit: Duration, what: &str, tag: &str) {
-    Eventually::new(limit, what)
-        .every(Duration::from_millis(100))
-        .until_async(|| {
-            let left = sleepers(tag);
-            std::future::ready(if left.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("still running: {left:?}"))
-            })
-        })
-        .await;
+    // Its processes are gone (they do not outlive the restart).
+    processes_end(Duration::from_secs(10), "sleep 60.61").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,9 +263,8 @@ async fn a_changed_boot_id_or_recover_cleanup_makes_a_new_agent_and_kills_old_co
             &["--recover=cleanup"]
         };
         let _agent = s.agent(extra);
-        // The old container is destroyed.
-        let what = format!("{how}: the old container to be destroyed (not survive)");
-        gone(Duration::from_secs(15), &what, &tag).await;
+        // The old container is destroyed (it does not survive).
+        processes_end(Duration::from_secs(15), &tag).await;
         // The task is lost with the old agent, and a new agent id is offered.
         let mut lost = false;
         let mut new_agent = None;
@@ -394,7 +360,7 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
         }
     }
     assert_eq!(nested_count(&agent_containers(s.agent_port).await), 3);
-    let before = sleepers("sleep 61.7");
+    let before = processes("sleep 61.7");
     // Each task's shell and its sleep.
     assert!(before.len() >= 2, "the tasks' processes were not found");
     agent.kill().unwrap(); // SIGKILL
