@@ -175,8 +175,6 @@ impl ContainerProcess {
                 nix::unistd::Pid::from_raw(p),
                 nix::sys::signal::Signal::SIGKILL,
             );
-            // Its whole session (tasks in their own process groups), off the actor's loop.
-            tokio::task::spawn_blocking(move || crate::launch::kill_session(p));
         }
         // The cgroup's processes too (the freezer where there is one).
         let cg = self.isolated.cgroup.clone();

@@ -152,12 +152,6 @@ impl Agent {
         self.registered
     }
 
-    /// Why the master told this agent to shut down, once it did (the agent process then
-    /// terminates itself).
-    pub fn shut_down(&self) -> Option<&str> {
-        self.shut_down.as_deref()
-    }
-
     /// Running executors.
     pub fn executor_count(&self) -> usize {
         self.frameworks.values().map(|f| f.executors.len()).sum()
