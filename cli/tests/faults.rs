@@ -38,10 +38,13 @@ fn cluster(flags: &[&str]) -> Cluster {
         .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    let master = format!("127.0.0.1:{port}");
+    let mut m = Proc::spawn(&mut m);
+    m.await_listening(&master, LIMIT);
     Cluster {
-        master: format!("127.0.0.1:{port}"),
+        master,
         work: std::env::temp_dir().join(format!("mesos-faults-{}", mesos_api::ids::new_uuid())),
-        _master: Proc::spawn(&mut m),
+        _master: m,
     }
 }
 

@@ -7,7 +7,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use testkit::{eventually, free_port, Proc};
+use testkit::{free_port, Proc};
 
 #[test]
 fn pymesos_scheduler_and_executor_run_against_mesos_local() {
@@ -20,7 +20,7 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
     };
     let port = free_port();
     let work = std::env::temp_dir().join(format!("mesos-pymesos-{}", mesos_api::ids::new_uuid()));
-    let local = Proc::spawn(
+    let mut local = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-local"))
             .args([
                 format!("--port={port}"),
@@ -32,11 +32,7 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
             .stderr(Stdio::null()),
     );
     // Up when its port takes connections.
-    eventually(
-        Duration::from_secs(30),
-        "mesos-local to come up (take connections)",
-        || std::net::TcpStream::connect(("127.0.0.1", port)).map(drop),
-    );
+    local.await_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30));
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos");
     let out = Command::new(&python)
         .arg(format!("{dir}/scenario.py"))

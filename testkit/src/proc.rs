@@ -60,6 +60,23 @@ impl Proc {
         }
     }
 
+    /// Waits at most `limit` for the process to take TCP connections on `addr` (a binary is up
+    /// once its port listens). Panics, naming the program, if it exits first or the time runs
+    /// out.
+    pub fn await_listening(&mut self, addr: &str, limit: Duration) {
+        let name = self.name.clone();
+        crate::eventually(
+            limit,
+            format!("{name} to take connections on {addr}"),
+            || {
+                if let Ok(Some(status)) = self.try_wait() {
+                    panic!("{name} exited ({status}) before taking connections on {addr}");
+                }
+                std::net::TcpStream::connect(addr).map(drop)
+            },
+        );
+    }
+
     /// Spawns `c` with its stdout and stderr piped and waits at most `limit` for it to exit,
     /// handing back its status and everything it wrote. Panics, naming the program, if it runs
     /// longer (and kills it).
