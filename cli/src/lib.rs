@@ -86,8 +86,13 @@ pub fn agent_flags(f: &Flags, master: &str, work_dir: &str) -> Result<AgentFlags
     Ok(AgentFlags::from_flags(&f)?)
 }
 
-/// Binds the runtime on `--ip` / `--port` / `--advertise_ip`.
-pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
+/// Binds the runtime on `--ip` / `--port` / `--advertise_ip`, with the send timeout of
+/// [`libprocess::Config::send_timeout`] (the master's: its total ping timeout).
+pub async fn bind(
+    f: &Flags,
+    port: Option<u16>,
+    send_timeout: Option<std::time::Duration>,
+) -> Result<Runtime, CliError> {
     let net = NetworkFlags::from_flags(f)?;
     init_logging(&net)?;
     let port = match port {
@@ -99,6 +104,7 @@ pub async fn bind(f: &Flags, port: Option<u16>) -> Result<Runtime, CliError> {
         ip,
         port,
         advertise_ip: net.advertise_ip,
+        send_timeout,
         ..Config::default()
     })
     .await

@@ -1,6 +1,7 @@
 //! Real network partitions (root only): the master and an agent each in their own network
 //! namespace on a private bridge, the test's frameworks in the root namespace, links cut and
-//! healed with `nft` rules (both ways or one way) while tasks run. Each scenario ends with an
+//! healed with `nft` rules (both ways or one way, between the agent and the master or between
+//! the master and the frameworks) while tasks run. Each scenario ends with an
 //! explicit reconciliation whose answers must match what the agent actually runs.
 //!
 //! Without root (or without `ip`/`nft`) the tests say why and pass, unless
@@ -15,12 +16,15 @@ use std::time::Duration;
 use common::{framework, kill_all, processes, processes_end, Framework, LIMIT};
 use mesos_api::protocol::task::{Reason, TaskState};
 use testkit::netns::{Dir, Net, Node};
-use testkit::{http, Proc};
+use testkit::{http, Proc, Seen};
 
-/// The master pings every 400 ms and removes an agent after 5 missed pings (2 s).
+/// The master pings every 400 ms and removes an agent after 5 missed pings (2 s); that is also
+/// how long it lets any peer leave its data unacknowledged (its send timeout). It sends
+/// frameworks a heartbeat every 200 ms, so the SDK takes a silent master for lost after 1 s.
 const MASTER_FLAGS: &[&str] = &[
     "--agent_ping_timeout=400ms",
     "--max_agent_ping_timeouts=5",
+    "--heartbeat_interval=200ms",
     "--allocation_interval=50ms",
     "--offer_timeout=1secs",
 ];
@@ -95,6 +99,16 @@ fn partitioned() -> Partitioned {
 impl Partitioned {
     async fn framework(&self, name: &str, partition_aware: bool) -> Framework {
         framework(self.host, &self.master, name, partition_aware, true, 60.0).await
+    }
+
+    /// Cuts the master off from the test's frameworks (the host), both ways.
+    fn cut_frameworks(&self) {
+        self.net
+            .cut(&self.master_node, self.net.host_ip(), Dir::Both);
+    }
+
+    fn heal_frameworks(&self) {
+        self.net.heal(&self.master_node);
     }
 
     fn cut(&self, dir: Dir) {
@@ -229,4 +243,90 @@ async fn updates_made_during_a_partition_arrive_after_it_once_and_in_order() {
         "{r:?}"
     );
     assert_eq!(p.metric("master/slaves_active").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framework_cut_off_for_less_than_its_failover_timeout_resubscribes_and_keeps_its_task() {
+    if !runnable("short framework partition") {
+        return;
+    }
+    let p = partitioned();
+    let mut f = framework(p.host, &p.master, "patient", true, true, 60.0).await;
+    let tag = "sleep 85.1";
+    f.launch("t", tag).await;
+    let id = f.id().await.expect("subscribed");
+    p.cut_frameworks();
+    // The SDK hears no heartbeat for 1 s and says so; the master's connection to it breaks
+    // after 2 s of unacknowledged heartbeats (the framework is then disconnected, with 60 s to
+    // come back).
+    f.seen("the SDK to take the master for lost", |s| {
+        matches!(s, Seen::Disconnected)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    p.heal_frameworks();
+    // It subscribes again under the same id, and its task never stopped.
+    let s = f
+        .seen("the framework to resubscribe", |s| {
+            matches!(s, Seen::Subscribed(_) | Seen::Error(_))
+        })
+        .await;
+    assert!(matches!(&s, Seen::Subscribed(i) if *i == id), "{s:?}");
+    assert!(!processes(tag).is_empty(), "the task died");
+    assert_eq!(f.reconcile("t").await.state, TaskState::Running);
+    let seen = f.updates_within("t", Duration::from_secs(2)).await;
+    assert!(seen.is_empty(), "{seen:?}");
+    let state = http::json(&p.master, "/master/state").await.unwrap();
+    let fw = &state["frameworks"][0];
+    assert_eq!(fw["id"], id.value.as_str(), "{state}");
+    assert_eq!(fw["active"], true, "{fw}");
+    assert_eq!(fw["tasks"][0]["state"], "TASK_RUNNING", "{fw}");
+    kill_all(tag);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_framework_cut_off_for_longer_than_its_failover_timeout_is_removed_and_told_so() {
+    if !runnable("long framework partition") {
+        return;
+    }
+    let p = partitioned();
+    let mut f = framework(p.host, &p.master, "hasty", true, true, 1.0).await;
+    let tag = "sleep 86.1";
+    f.launch("t", tag).await;
+    p.cut_frameworks();
+    // 2 s of unacknowledged heartbeats, then 1 s of failover timeout: the master removes the
+    // framework and kills its task on the agent (which it still reaches) while the framework
+    // is cut off.
+    processes_end(LIMIT, tag).await;
+    p.heal_frameworks();
+    // Back, it resubscribes and is told it was removed; the SDK stops.
+    let s = f
+        .seen("the framework to hear it was removed", |s| {
+            matches!(s, Seen::Subscribed(_) | Seen::Error(_))
+        })
+        .await;
+    assert!(
+        matches!(&s, Seen::Error(m) if m.contains("Framework has been removed")),
+        "{s:?}"
+    );
+    // The master agrees with the agent: nothing runs, the task ended KILLED because its
+    // framework was removed.
+    let (code, v) = http::operator(&p.master, &serde_json::json!({"type": "GET_TASKS"}))
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let tasks = &v["get_tasks"];
+    assert!(
+        tasks["tasks"].as_array().is_none_or(|t| t.is_empty()),
+        "{tasks}"
+    );
+    let done = &tasks["completed_tasks"][0];
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
+    let last = done["statuses"].as_array().and_then(|s| s.last()).cloned();
+    assert_eq!(
+        last.unwrap_or_default()["reason"],
+        "REASON_FRAMEWORK_REMOVED",
+        "{done}"
+    );
+    assert!(processes(tag).is_empty());
 }

@@ -30,6 +30,13 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// How long an outgoing connect may take before links see `exited`.
     pub connect_timeout: Duration,
+    /// How long data written on a connection (either way: messages, HTTP responses, event
+    /// streams) may stay unacknowledged by the peer's TCP before the connection is taken for
+    /// broken (`TCP_USER_TIMEOUT`): links to that peer then see `exited`. This is how a node
+    /// notices a peer cut off by a network partition while it keeps sending to it (the master's
+    /// pings and heartbeats). `None` leaves the kernel's default, about 15 minutes of
+    /// retransmissions.
+    pub send_timeout: Option<Duration>,
 }
 
 impl Default for Config {
@@ -40,6 +47,7 @@ impl Default for Config {
             advertise_ip: None,
             max_frame_bytes: transport::wire::DEFAULT_MAX_FRAME,
             connect_timeout: Duration::from_secs(5),
+            send_timeout: None,
         }
     }
 }
@@ -57,7 +65,12 @@ impl Runtime {
                 local.ip()
             });
         let pm = ProcessManager::new(SocketAddr::new(ip, local.port()), Metrics::new());
-        let transport = Transport::new(pm.clone(), config.max_frame_bytes, config.connect_timeout);
+        let transport = Transport::new(
+            pm.clone(),
+            config.max_frame_bytes,
+            config.connect_timeout,
+            config.send_timeout,
+        );
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));
         let weak = Arc::downgrade(&pm);
         let timers = tokio::spawn(pm.clock.clone().drive(move |d| {

@@ -46,10 +46,19 @@ libprocess::flags! {
         pub max_completed_frameworks: usize = "50";
         /// Completed tasks kept in memory per framework for the state endpoints
         pub max_completed_tasks_per_framework: usize = "1000";
+        /// Time between HEARTBEAT events to each framework (binary transport and HTTP) and operator event stream (fixed at 15secs in Mesos)
+        pub heartbeat_interval: Duration = "15secs", check positive;
     }
-    extra |_f| {
-        /// Heartbeat period announced to frameworks (15 s; not a flag in Mesos either).
-        pub heartbeat_interval: Duration = Duration::from_secs(15),
+}
+
+impl MasterFlags {
+    /// How long an agent may go without answering pings (`agent_ping_timeout` x
+    /// `max_agent_ping_timeouts`). Agents are told it and take the master for lost after as long
+    /// without a ping; the master's runtime takes any peer that leaves its data unacknowledged
+    /// this long for cut off (its send timeout), which is how it notices a partitioned framework.
+    pub fn total_ping_timeout(&self) -> Duration {
+        self.agent_ping_timeout
+            .saturating_mul(self.max_agent_ping_timeouts)
     }
 }
 

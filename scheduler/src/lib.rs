@@ -3,7 +3,9 @@
 //! Implement [`Scheduler`] (every callback has a default that does nothing) and [`start`] it
 //! with a [`FrameworkInfo`] and the master's UPID. The SDK subscribes (retrying with backoff
 //! until SUBSCRIBED), resubscribes with the framework id when the connection to the master
-//! breaks (a failover within `failover_timeout` keeps the framework's tasks), and by default
+//! breaks or the master falls silent (no event, heartbeats included, for
+//! [`MISSED_HEARTBEATS`] heartbeat intervals: a network partition), which within
+//! `failover_timeout` keeps the framework's tasks, and by default
 //! acknowledges each status update after [`Scheduler::update`] returns. Calls go through the
 //! [`Driver`] handed to every callback.
 //!
@@ -23,7 +25,7 @@
 //! # }
 //! ```
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libprocess::{Context, Process, RemoteConnection, Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
@@ -232,7 +234,14 @@ pub struct SchedulerProcess<S: Scheduler> {
     generation: u64,
     /// The ZooKeeper group to detect the master in, until initialize starts detecting.
     detector: Option<(ZkUrl, Duration)>,
+    /// When the master was last heard from (any event).
+    heard: Instant,
 }
+
+/// Heartbeat intervals (announced in SUBSCRIBED) without any event from the master after which
+/// the SDK takes it for lost and resubscribes over a fresh connection (the interval Mesos's
+/// scheduler API documentation suggests).
+pub const MISSED_HEARTBEATS: u32 = 5;
 
 /// First subscription retry interval, doubling to [`MAX_BACKOFF`].
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
@@ -276,6 +285,40 @@ impl<S: Scheduler> SchedulerProcess<S> {
         ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, generation));
     }
 
+    /// Checks, every heartbeat interval while subscribed (in `generation`), that the master
+    /// still speaks; after [`MISSED_HEARTBEATS`] silent intervals the connection is taken for
+    /// broken.
+    fn watch_heartbeats(&mut self, ctx: &mut Context<Self>, generation: u64, interval: Duration) {
+        if generation != self.generation || !self.driver.subscribed || self.driver.stop {
+            return;
+        }
+        let silent = ctx
+            .runtime()
+            .clock()
+            .now()
+            .saturating_duration_since(self.heard);
+        if silent < interval * MISSED_HEARTBEATS {
+            ctx.delay(interval, move |p: &mut Self, c| {
+                p.watch_heartbeats(c, generation, interval)
+            });
+            return;
+        }
+        tracing::warn!(
+            silent_secs = silent.as_secs_f64(),
+            "no event from the master (not even a heartbeat); reconnecting"
+        );
+        self.driver.subscribed = false;
+        self.sched.disconnected(&mut self.driver);
+        self.generation += 1;
+        self.backoff = INITIAL_BACKOFF;
+        if let Some(m) = self.driver.master.clone() {
+            // The old connection may be stuck in the partition: drop it for a fresh one.
+            ctx.link_with(&m, RemoteConnection::Reconnect);
+        }
+        let g = self.generation;
+        self.subscribe(ctx, g);
+    }
+
     /// A new leading master (with ZooKeeper): resubscribe to it.
     fn master_detected(&mut self, ctx: &mut Context<Self>, master: Option<UPID>) {
         if master == self.driver.master || self.driver.stop {
@@ -300,14 +343,26 @@ impl<S: Scheduler> SchedulerProcess<S> {
             tracing::warn!(%from, "event not from the master; ignored");
             return;
         }
+        self.heard = ctx.runtime().clock().now();
         let d = &mut self.driver;
         match ev.kind.unwrap_or(EventType::Unknown) {
             EventType::Subscribed => {
                 if let Some(s) = ev.subscribed {
+                    let first = !d.subscribed;
                     d.subscribed = true;
                     d.info.id = Some(s.framework_id.clone());
                     self.backoff = INITIAL_BACKOFF;
                     self.sched.subscribed(d, &s.framework_id);
+                    let every = s
+                        .heartbeat_interval_seconds
+                        .filter(|s| s.is_finite() && *s > 0.0)
+                        .map(|s| Duration::from_secs_f64(s.min(86400.0)));
+                    if let (true, Some(every)) = (first, every) {
+                        let g = self.generation;
+                        ctx.delay(every, move |p: &mut Self, c| {
+                            p.watch_heartbeats(c, g, every)
+                        });
+                    }
                 }
             }
             EventType::Offers => {
@@ -429,6 +484,7 @@ pub fn start_detected<S: Scheduler>(
         backoff: INITIAL_BACKOFF,
         generation: 0,
         detector,
+        heard: rt.clock().now(),
     };
     rt.spawn(&id, p)
 }

@@ -15,7 +15,7 @@ fn main() {
     let master = af.master.clone();
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
-        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let r = bind(&f, None, None).await.unwrap_or_else(|e| die(e));
         let a = start_agent(&r, af).unwrap_or_else(|e| die(e));
         eprintln!("Agent started at {}; registering with {master}", a.upid());
         tokio::select! {

@@ -42,7 +42,9 @@ fn main() {
     let work_dir = f.get("work_dir").unwrap_or("/tmp/mesos").to_string();
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
-        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let r = bind(&f, None, Some(mf.total_ping_timeout()))
+            .await
+            .unwrap_or_else(|e| die(e));
         // With --zk the agents find the master through ZooKeeper, as on a real cluster.
         let zk = mf.zk.clone();
         let m = start_master(&r, mf).unwrap_or_else(|e| die(e));

@@ -10,7 +10,9 @@ fn main() {
     let mf = MasterFlags::from_flags(&f).unwrap_or_else(|e| die(e));
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
-        let r = bind(&f, None).await.unwrap_or_else(|e| die(e));
+        let r = bind(&f, None, Some(mf.total_ping_timeout()))
+            .await
+            .unwrap_or_else(|e| die(e));
         let m = start_master(&r, mf).unwrap_or_else(|e| die(e));
         let id = m
             .dispatch(|m: &mut mesos_master::Master, _| m.id().to_string())

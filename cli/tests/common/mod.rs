@@ -10,7 +10,7 @@ use std::time::Duration;
 use libprocess::{Config, Runtime, PID, UPID};
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use mesos_api::protocol::task::{Reason, TaskState, TaskStatus};
-use mesos_api::{AgentID, TaskID};
+use mesos_api::{AgentID, FrameworkID, TaskID};
 use mesos_scheduler::SchedulerProcess;
 use testkit::{command_task, next, Eventually, Recorder, Seen};
 use tokio::sync::mpsc;
@@ -95,6 +95,28 @@ impl Framework {
                 }
             }
         }
+    }
+
+    /// The next callback that satisfies `wanted` (`what` names it if none comes); others are
+    /// skipped.
+    pub async fn seen(&mut self, what: &str, wanted: impl Fn(&Seen) -> bool) -> Seen {
+        testkit::within(LIMIT, what, async {
+            loop {
+                let s = next(&mut self.rx, LIMIT).await;
+                if wanted(&s) {
+                    return s;
+                }
+            }
+        })
+        .await
+    }
+
+    /// The framework's id (once subscribed).
+    pub async fn id(&self) -> Option<FrameworkID> {
+        self.pid
+            .dispatch(|p: &mut SchedulerProcess<Recorder>, _| p.driver().framework_id().cloned())
+            .await
+            .unwrap()
     }
 
     /// Every update of task `id` seen within `quiet` (none expected, say).

@@ -51,7 +51,7 @@ pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
 }
 
 async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
-    let _ = s.set_nodelay(true);
+    t.tune(&s);
     let mut buf = BytesMut::with_capacity(64 << 10);
     match tokio::time::timeout(SNIFF_TIMEOUT, s.read_buf(&mut buf)).await {
         Ok(Ok(n)) if n > 0 => {}

@@ -72,6 +72,8 @@ pub(crate) struct Transport {
     links: Mutex<HashMap<SocketAddr, NodeLinks>>,
     pub(crate) max_frame: usize,
     pub(crate) connect_timeout: Duration,
+    /// TCP_USER_TIMEOUT for every connection, when set.
+    send_timeout: Option<Duration>,
     pub(crate) m: TransportMetrics,
 }
 
@@ -84,6 +86,7 @@ impl Transport {
         pm: Arc<ProcessManager>,
         max_frame: usize,
         connect_timeout: Duration,
+        send_timeout: Option<Duration>,
     ) -> Arc<Transport> {
         let m = TransportMetrics::new(&pm.metrics);
         Arc::new(Transport {
@@ -94,8 +97,23 @@ impl Transport {
             links: Mutex::new(HashMap::new()),
             max_frame,
             connect_timeout,
+            send_timeout,
             m,
         })
+    }
+
+    /// Sets up a new connection's socket (either way): no Nagle delay, and the send timeout
+    /// when one is configured.
+    pub(crate) fn tune(&self, s: &tokio::net::TcpStream) {
+        let _ = s.set_nodelay(true);
+        if let Some(d) = self.send_timeout {
+            let ms = u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1);
+            if let Err(e) =
+                nix::sys::socket::setsockopt(s, nix::sys::socket::sockopt::TcpUserTimeout, &ms)
+            {
+                tracing::warn!("cannot set the send timeout (TCP_USER_TIMEOUT): {e}");
+            }
+        }
     }
 
     fn links(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, NodeLinks>> {

@@ -174,7 +174,7 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
             return;
         }
     };
-    let _ = stream.set_nodelay(true);
+    t.tune(&stream);
     let (mut rd, mut wr) = stream.into_split();
     let watcher = {
         let (t, conn) = (t.clone(), conn.clone());

@@ -296,7 +296,7 @@ impl Master {
 
     /// Seconds without a ping after which an agent takes this master for lost.
     pub(super) fn total_ping_timeout_secs(&self) -> f64 {
-        self.flags.agent_ping_timeout.as_secs_f64() * self.flags.max_agent_ping_timeouts as f64
+        self.flags.total_ping_timeout().as_secs_f64()
     }
 
     /// A known agent came back (e.g. after restarting) without some of the tasks the master

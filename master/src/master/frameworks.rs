@@ -402,6 +402,9 @@ impl Master {
         let (generation, timeout, offers) = match self.frameworks.get_mut(&fid) {
             Some(f) => {
                 f.connected = false;
+                if let Some(p) = &f.proxy {
+                    p.dispatch_nowait(|p: &mut FrameworkProxy, _| p.quiet());
+                }
                 let offers: Vec<OfferID> = f.offers.iter().cloned().collect();
                 (f.generation, f.info.failover_timeout, offers)
             }

@@ -4,8 +4,12 @@
 //!
 //! A framework is connected one of two ways: a scheduler process (binary transport; events go out
 //! as named messages under the master's UPID, as Mesos's do) or an HTTP subscription (events go
-//! out as RecordIO records, one per HTTP chunk, on the SUBSCRIBE response, with a HEARTBEAT every
-//! heartbeat interval). When an HTTP stream's client goes away the proxy tells the master.
+//! out as RecordIO records, one per HTTP chunk, on the SUBSCRIBE response). Either way the proxy
+//! sends a HEARTBEAT every `--heartbeat_interval` while the framework is connected: an HTTP
+//! client or the SDK that hears none for a while reconnects, and a partitioned peer leaves them
+//! unacknowledged, which breaks the connection after the runtime's send timeout (the master
+//! then takes the framework for disconnected). When an HTTP stream's client goes away the proxy
+//! tells the master.
 
 use std::time::Duration;
 
@@ -107,18 +111,27 @@ impl FrameworkProxy {
         self.watch(ctx);
     }
 
+    /// The master took the framework for disconnected: no more heartbeats (nor stream watching)
+    /// until it subscribes again.
+    pub(crate) fn quiet(&mut self) {
+        self.generation += 1;
+        self.stop_watch = None;
+    }
+
     pub(crate) fn deliver(&mut self, ctx: &mut Context<Self>, ev: Event) {
         self.target.send(ctx.runtime(), self.master.upid(), ev);
     }
 
-    /// For an HTTP target: heartbeats, and a notice to the master when the client goes away.
+    /// Heartbeats to the current target and, for an HTTP one, a notice to the master when the
+    /// client goes away.
     fn watch(&mut self, ctx: &mut Context<Self>) {
         self.generation += 1;
         self.stop_watch = None;
+        let generation = self.generation;
+        self.schedule_heartbeat(ctx, generation);
         let Conn::Http(s) = &self.target else {
             return;
         };
-        let generation = self.generation;
         let tx = s.tx.clone();
         let stream = s.id.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -141,7 +154,6 @@ impl FrameworkProxy {
                 });
             },
         );
-        self.schedule_heartbeat(ctx, generation);
     }
 
     fn schedule_heartbeat(&self, ctx: &mut Context<Self>, generation: u64) {
@@ -150,10 +162,12 @@ impl FrameworkProxy {
         }
         ctx.delay(self.heartbeat, move |p: &mut FrameworkProxy, c| {
             if p.generation == generation {
-                if let Conn::Http(s) = &p.target {
-                    s.send(&Event::new(EventType::Heartbeat));
-                    p.schedule_heartbeat(c, generation);
-                }
+                p.target.send(
+                    c.runtime(),
+                    p.master.upid(),
+                    Event::new(EventType::Heartbeat),
+                );
+                p.schedule_heartbeat(c, generation);
             }
         });
     }

@@ -491,12 +491,8 @@ impl Master {
             .into_iter()
             .map(|(name, value)| (name.to_string(), Value::String(value)))
             .collect();
-        // Not flags of ours, shown as before: the heartbeat the master announces, and Mesos's
-        // `--version` (which prints the version and exits; never set on a running master).
-        o.insert(
-            "heartbeat_interval".into(),
-            json!(libprocess::flags::show_duration(f.heartbeat_interval)),
-        );
+        // Not a flag of ours, shown as Mesos does: `--version` (which prints the version and
+        // exits; never set on a running master).
         o.insert("version".into(), json!("false"));
         Value::Object(o)
     }
