@@ -6,7 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libprocess::flags::check::positive;
+use mesos_api::auth::{check_authenticators, credentials_for, Credential};
 use mesos_containerizer::ContainerizerFlags;
+
+fn authenticators(name: &str, v: &str) -> Result<(), String> {
+    check_authenticators(name, v)
+}
 
 libprocess::flags! {
     /// Flags of `mesos-agent`.
@@ -40,8 +45,27 @@ libprocess::flags! {
         pub recovery_timeout: Duration = "15mins", check positive;
         /// Containerizers: mesos (the Docker containerizer is not built)
         pub containerizers: String = "mesos", check only_mesos;
+        /// File of credentials for HTTP authentication: JSON {"credentials":[{"principal":..,"secret":..}]} or 'principal secret' lines (with or without file://)
+        pub http_credentials: Option<String>;
+        /// Require HTTP authentication (realm mesos-agent-readonly) for read-only endpoints: /state, /files/*, /monitor/statistics, /metrics/snapshot
+        pub authenticate_http_readonly: bool = "false";
+        /// Require HTTP authentication (realm mesos-agent-readwrite) for the operator API (/api/v1)
+        pub authenticate_http_readwrite: bool = "false";
+        /// HTTP authenticators (only 'basic' is built in)
+        pub http_authenticators: String = "basic", check authenticators;
     }
     extra |f| {
+        /// The principals and secrets of `--http_credentials`, read at start.
+        pub http_credential_list: Vec<Credential> = credentials_for(
+            "http_credentials",
+            http_credentials.as_deref(),
+            [
+                (authenticate_http_readonly, "authenticate_http_readonly"),
+                (authenticate_http_readwrite, "authenticate_http_readwrite"),
+            ]
+            .into_iter()
+            .find_map(|(on, name)| on.then_some(name)),
+        )?,
         /// The containerizer's flags (`--launcher`, `--isolation`, cgroups, images, fetcher),
         /// read from the same command line.
         pub containerizer: ContainerizerFlags = ContainerizerFlags::from_flags(f)?,

@@ -38,6 +38,9 @@ pub struct HttpRequest {
     pub body: Bytes,
     /// The client's address.
     pub peer: SocketAddr,
+    /// Who the request proved to be, when its route's realm authenticates
+    /// ([`crate::auth`]); `None` on open routes.
+    pub principal: Option<String>,
 }
 
 impl HttpRequest {

@@ -125,6 +125,7 @@ async fn handle(
         headers: parts.headers,
         body,
         peer,
+        principal: None,
     };
     let (tx, rx) = oneshot::channel();
     let ev = Incoming::Http(Box::new(HttpEvent { request, reply: tx }));

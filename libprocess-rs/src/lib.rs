@@ -7,6 +7,7 @@
 //! remote node, and gives processes links with libprocess's exited semantics, a pausable clock
 //! and a metrics registry. With the `test-util` feature: `settle()` and message/dispatch filters.
 
+pub mod auth;
 pub mod clock;
 pub mod codec;
 mod error;

@@ -6,6 +6,7 @@
 //! runtime, nor `process`. The transport and the HTTP server deliver through it; the runtime
 //! owns it and routes to it or to the transport.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -37,6 +38,10 @@ pub(crate) struct ProcessManager {
     pub(crate) metrics: Metrics,
     /// Exact HTTP paths served by a process's route: path -> (process id, route).
     aliases: DashMap<String, (String, String)>,
+    /// HTTP authenticators by realm ([`crate::auth`]).
+    authenticators: std::sync::RwLock<HashMap<String, Arc<dyn crate::auth::Authenticator>>>,
+    /// The realm of the runtime's own endpoints.
+    builtin_realm: std::sync::RwLock<Option<String>>,
     pub(crate) dropped_unknown_name: Counter,
     pub(crate) dropped_undecodable: Counter,
     dropped_no_process: Counter,
@@ -61,6 +66,8 @@ impl ProcessManager {
             dropped_invalid_upid: metrics.counter("libprocess/messages_dropped_invalid_upid"),
             metrics,
             aliases: DashMap::new(),
+            authenticators: Default::default(),
+            builtin_realm: Default::default(),
             #[cfg(feature = "test-util")]
             pending: std::sync::atomic::AtomicIsize::new(0),
             #[cfg(feature = "test-util")]
@@ -71,6 +78,55 @@ impl ProcessManager {
             weak.upgrade().map_or(0.0, |p| p.registry.len() as f64)
         });
         pm
+    }
+
+    /// Installs the authenticator of `realm`, or with `None` opens the realm.
+    pub(crate) fn set_authenticator(
+        &self,
+        realm: &str,
+        a: Option<Arc<dyn crate::auth::Authenticator>>,
+    ) {
+        let mut m = self
+            .authenticators
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        match a {
+            Some(a) => m.insert(realm.to_string(), a),
+            None => m.remove(realm),
+        };
+    }
+
+    /// Puts the runtime's own endpoints in `realm` (`None`: open).
+    pub(crate) fn set_builtin_realm(&self, realm: Option<String>) {
+        *self
+            .builtin_realm
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = realm;
+    }
+
+    /// The authenticator of a route's realm, if that realm authenticates; `None` names the
+    /// runtime's own endpoints' realm.
+    pub(crate) fn authenticator(
+        &self,
+        realm: Option<&str>,
+    ) -> Option<Arc<dyn crate::auth::Authenticator>> {
+        let builtin;
+        let realm = match realm {
+            Some(r) => r,
+            None => {
+                builtin = self
+                    .builtin_realm
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone()?;
+                builtin.as_str()
+            }
+        };
+        let m = self
+            .authenticators
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        m.get(realm).cloned()
     }
 
     /// Counts events queued or running, for `settle` (test-util only).

@@ -42,6 +42,23 @@ type DispatchFn<P> = Box<dyn FnOnce(&mut P, &mut Context<P>) + Send>;
 type Handler<P> = Box<dyn FnMut(&mut P, &mut Context<P>, MessageEvent) + Send>;
 type RouteFn<P> = Box<dyn FnMut(&mut P, &mut Context<P>, HttpRequest) -> Reply + Send>;
 
+/// Which authentication realm a route is in.
+enum Realm {
+    /// None: always open.
+    Open,
+    /// The runtime's own endpoints' realm ([`crate::Runtime::set_builtin_realm`]).
+    Builtin,
+    /// A named realm.
+    Named(Box<str>),
+}
+
+/// A route: its path under the process, its realm and its handler.
+struct Route<P: Process> {
+    path: String,
+    realm: Realm,
+    f: RouteFn<P>,
+}
+
 /// One event in a process's queue.
 pub(crate) enum Event<P: Process> {
     Message(MessageEvent),
@@ -233,7 +250,7 @@ pub struct Context<P: Process> {
     pid: PID<P>,
     rt: Runtime,
     new_handlers: Vec<(Box<str>, Handler<P>)>,
-    new_routes: Vec<(String, RouteFn<P>)>,
+    new_routes: Vec<Route<P>>,
     stop: bool,
 }
 
@@ -304,8 +321,34 @@ impl<P: Process> Context<P> {
         route: &str,
         f: impl FnMut(&mut P, &mut Context<P>, HttpRequest) -> Reply + Send + 'static,
     ) {
-        let r = route.trim_matches('/').to_string();
-        self.new_routes.push((r, Box::new(f)));
+        self.add_route(route, Realm::Open, Box::new(f));
+    }
+
+    /// [`Context::route`] in an authentication realm: when the runtime has an authenticator
+    /// for `realm` ([`crate::Runtime::set_authenticator`]), a request it does not accept is
+    /// answered with its `401` and an accepted one carries its principal
+    /// ([`HttpRequest::principal`]); without one the route is open.
+    pub fn route_in(
+        &mut self,
+        realm: &str,
+        route: &str,
+        f: impl FnMut(&mut P, &mut Context<P>, HttpRequest) -> Reply + Send + 'static,
+    ) {
+        self.add_route(route, Realm::Named(realm.into()), Box::new(f));
+    }
+
+    /// [`Context::route`] in the realm of the runtime's own endpoints (`/metrics/snapshot`).
+    pub(crate) fn route_builtin(
+        &mut self,
+        route: &str,
+        f: impl FnMut(&mut P, &mut Context<P>, HttpRequest) -> Reply + Send + 'static,
+    ) {
+        self.add_route(route, Realm::Builtin, Box::new(f));
+    }
+
+    fn add_route(&mut self, route: &str, realm: Realm, f: RouteFn<P>) {
+        let path = route.trim_matches('/').to_string();
+        self.new_routes.push(Route { path, realm, f });
     }
 
     /// Sends `msg` to `to` with this process as the sender.
@@ -490,7 +533,7 @@ struct Runner<P: Process> {
     process: P,
     ctx: Context<P>,
     handlers: Handlers<P>,
-    routes: Vec<(String, RouteFn<P>)>,
+    routes: Vec<Route<P>>,
 }
 
 impl<P: Process> Runner<P> {
@@ -588,9 +631,9 @@ impl<P: Process> Runner<P> {
         for (name, h) in self.ctx.new_handlers.drain(..) {
             self.handlers.insert(name, h);
         }
-        for (route, f) in self.ctx.new_routes.drain(..) {
-            self.routes.retain(|(r, _)| *r != route);
-            self.routes.push((route, f));
+        for route in self.ctx.new_routes.drain(..) {
+            self.routes.retain(|r| r.path != route.path);
+            self.routes.push(route);
         }
     }
 
@@ -606,9 +649,24 @@ impl<P: Process> Runner<P> {
             },
             Event::Dispatch(f) => f(&mut self.process, &mut self.ctx),
             Event::Http(h) => {
-                let HttpEvent { request, reply } = *h;
+                let HttpEvent { mut request, reply } = *h;
                 let reply_now = match self.find_route(&request.route) {
-                    Some(i) => (self.routes[i].1)(&mut self.process, &mut self.ctx, request),
+                    Some(i) => {
+                        let route = &mut self.routes[i];
+                        let auth = match &route.realm {
+                            Realm::Open => None,
+                            Realm::Builtin => self.ctx.pid.pm.authenticator(None),
+                            Realm::Named(n) => self.ctx.pid.pm.authenticator(Some(n)),
+                        };
+                        match auth.map(|a| a.authenticate(&request)) {
+                            Some(Err(refused)) => Reply::Now(refused),
+                            Some(Ok(principal)) => {
+                                request.principal = Some(principal);
+                                (route.f)(&mut self.process, &mut self.ctx, request)
+                            }
+                            None => (route.f)(&mut self.process, &mut self.ctx, request),
+                        }
+                    }
                     None => Reply::Now(HttpResponse::not_found(format!(
                         "no route '/{}' on process '{}'",
                         request.route,
@@ -634,7 +692,7 @@ impl<P: Process> Runner<P> {
     /// Exact route first, then the longest route that is a `/`-bounded prefix of the path.
     fn find_route(&self, path: &str) -> Option<usize> {
         let mut best: Option<(usize, usize)> = None;
-        for (i, (r, _)) in self.routes.iter().enumerate() {
+        for (i, Route { path: r, .. }) in self.routes.iter().enumerate() {
             let hit = path == r
                 || (path.starts_with(r.as_str())
                     && (r.is_empty() || path.as_bytes().get(r.len()) == Some(&b'/')));

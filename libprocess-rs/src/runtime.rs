@@ -150,6 +150,22 @@ impl Runtime {
         self.inner.pm.add_alias(path, id, route, false)
     }
 
+    /// Makes routes in `realm` ([`Context::route_in`](crate::Context::route_in)) authenticate
+    /// with `a`; `None` opens them again.
+    pub fn set_authenticator(
+        &self,
+        realm: &str,
+        a: Option<std::sync::Arc<dyn crate::auth::Authenticator>>,
+    ) {
+        self.inner.pm.set_authenticator(realm, a);
+    }
+
+    /// Puts the runtime's own endpoints (`/metrics/snapshot`) in `realm` (Mesos: the
+    /// read-only realm); `None` (the default) leaves them open.
+    pub fn set_builtin_realm(&self, realm: Option<String>) {
+        self.inner.pm.set_builtin_realm(realm);
+    }
+
     /// Open outgoing connections.
     pub fn outgoing_connections(&self) -> usize {
         self.inner.transport.outgoing_count()

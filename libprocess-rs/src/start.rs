@@ -94,7 +94,7 @@ struct MetricsProcess;
 
 impl Process for MetricsProcess {
     fn initialize(&mut self, ctx: &mut Context<Self>) {
-        ctx.route("snapshot", |_, ctx, _req| {
+        ctx.route_builtin("snapshot", |_, ctx, _req| {
             Reply::from(HttpResponse::json(&ctx.runtime().metrics().snapshot_json()))
         });
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libprocess::flags::check::positive;
+use mesos_api::auth::{check_authenticators, credentials_for, Credential};
 
 libprocess::flags! {
     /// Flags of `mesos-master`.
@@ -46,8 +47,34 @@ libprocess::flags! {
         pub max_completed_frameworks: usize = "50";
         /// Completed tasks kept in memory per framework for the state endpoints
         pub max_completed_tasks_per_framework: usize = "1000";
+        /// File of credentials: JSON {"credentials":[{"principal":..,"secret":..}]} or 'principal secret' lines (with or without file://)
+        pub credentials: Option<String>;
+        /// Require HTTP authentication (realm mesos-master-readonly) for read-only endpoints: /state, /tasks, /flags, /metrics/snapshot, ...
+        pub authenticate_http_readonly: bool = "false";
+        /// Require HTTP authentication (realm mesos-master-readwrite) for endpoints that change state: /api/v1, /teardown, /quota, /weights, /reserve, ...
+        pub authenticate_http_readwrite: bool = "false";
+        /// HTTP authenticators for the two realms above (only 'basic' is built in)
+        pub http_authenticators: String = "basic", check authenticators;
+        /// Require HTTP frameworks to authenticate (realm mesos-master-scheduler); a framework's principal must then match its FrameworkInfo's
+        pub authenticate_http_frameworks: bool = "false";
+        /// HTTP framework authenticators (only 'basic'); required with --authenticate_http_frameworks
+        pub http_framework_authenticators: Option<String>, check framework_authenticators;
         /// Time between HEARTBEAT events to each framework (binary transport and HTTP) and operator event stream (fixed at 15secs in Mesos)
         pub heartbeat_interval: Duration = "15secs", check positive;
+    }
+    extra |_f| {
+        /// The principals and secrets of `--credentials`, read at start.
+        pub credential_list: Vec<Credential> = credentials_for(
+            "credentials",
+            credentials.as_deref(),
+            [
+                (authenticate_http_readonly, "authenticate_http_readonly"),
+                (authenticate_http_readwrite, "authenticate_http_readwrite"),
+                (authenticate_http_frameworks, "authenticate_http_frameworks"),
+            ]
+            .into_iter()
+            .find_map(|(on, name)| on.then_some(name)),
+        )?,
     }
 }
 
@@ -66,6 +93,15 @@ impl Default for MasterFlags {
     fn default() -> MasterFlags {
         MasterFlags::from_defaults(&[]).expect("the master's defaults parse")
     }
+}
+
+fn authenticators(name: &str, v: &str) -> Result<(), String> {
+    check_authenticators(name, v)
+}
+
+fn framework_authenticators(name: &str, v: &Option<String>) -> Result<(), String> {
+    v.as_deref()
+        .map_or(Ok(()), |v| check_authenticators(name, v))
 }
 
 /// `--registry`: `in_memory` or `replicated_log` (the durable store; Mesos's name).
@@ -96,6 +132,9 @@ impl MasterFlags {
     pub fn validate(&self) -> Result<(), String> {
         if self.registry == "replicated_log" && self.zk.is_none() && self.work_dir.is_none() {
             return Err("--work_dir needed for replicated log based registry (or give --zk to keep it in ZooKeeper)".into());
+        }
+        if self.authenticate_http_frameworks && self.http_framework_authenticators.is_none() {
+            return Err("Missing `--http_framework_authenticators` flag. This must be used in conjunction with `--authenticate_http_frameworks`".into());
         }
         if self.quorum.is_some() && self.zk.is_none() {
             return Err("Flag '--quorum' only applies with --zk".into());

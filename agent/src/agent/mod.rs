@@ -257,6 +257,7 @@ impl Process for Agent {
         ctx.route("api/v1/executor", |a: &mut Agent, c, req| {
             a.executor_api(c, req)
         });
+        self.install_authenticators(ctx);
         Self::install_operator_routes(ctx);
         self.self_pid = Some(ctx.pid().clone());
         self.runtime = Some(ctx.runtime().clone());

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::auth::{AGENT_READONLY, AGENT_READWRITE};
 use mesos_api::http::{self as api, Rejection};
 use mesos_api::protocol::task::CommandInfo;
 use mesos_api::protocol::to_json;
@@ -58,16 +59,46 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
 }
 
 impl Agent {
+    /// Makes the realms that `--authenticate_http_*` name authenticate with HTTP Basic against
+    /// `--http_credentials`; the runtime's own endpoints (`/metrics/snapshot`) are read-only.
+    pub(super) fn install_authenticators(&self, ctx: &mut Context<Self>) {
+        let f = &self.flags;
+        let realms: Vec<&str> = [
+            (f.authenticate_http_readonly, AGENT_READONLY),
+            (f.authenticate_http_readwrite, AGENT_READWRITE),
+        ]
+        .into_iter()
+        .filter_map(|(on, realm)| on.then_some(realm))
+        .collect();
+        let creds: Vec<(String, String)> = f
+            .http_credential_list
+            .iter()
+            .map(|c| (c.principal.clone(), c.secret.clone()))
+            .collect();
+        let builtin = f.authenticate_http_readonly.then_some(AGENT_READONLY);
+        libprocess::auth::install_basic(ctx.runtime(), &realms, &creds, builtin);
+    }
+
     pub(super) fn install_operator_routes(ctx: &mut Context<Self>) {
-        ctx.route("api/v1", |a: &mut Agent, _, req| a.operator_api(req));
-        for r in ["state", "state.json"] {
-            ctx.route(r, |a: &mut Agent, _, _| json_reply(&a.state_json()).into());
-        }
-        ctx.route("files/browse", |a: &mut Agent, _, req| a.files_browse(&req));
-        ctx.route("files/read", |a: &mut Agent, _, req| a.files_read(&req));
-        ctx.route("monitor/statistics", |a: &mut Agent, _, _| {
-            json_reply(&Value::Array(a.statistics())).into()
+        ctx.route_in(AGENT_READWRITE, "api/v1", |a: &mut Agent, _, req| {
+            a.operator_api(req)
         });
+        for r in ["state", "state.json"] {
+            ctx.route_in(AGENT_READONLY, r, |a: &mut Agent, _, _| {
+                json_reply(&a.state_json()).into()
+            });
+        }
+        ctx.route_in(AGENT_READONLY, "files/browse", |a: &mut Agent, _, req| {
+            a.files_browse(&req)
+        });
+        ctx.route_in(AGENT_READONLY, "files/read", |a: &mut Agent, _, req| {
+            a.files_read(&req)
+        });
+        ctx.route_in(
+            AGENT_READONLY,
+            "monitor/statistics",
+            |a: &mut Agent, _, _| json_reply(&Value::Array(a.statistics())).into(),
+        );
         ctx.route("health", |_, _, _| HttpResponse::empty(200).into());
     }
 

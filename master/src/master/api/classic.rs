@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::auth::{MASTER_READONLY, MASTER_READWRITE};
 use mesos_api::http::Rejection;
 use mesos_api::protocol::to_json;
 use mesos_api::{AgentID, FrameworkID, Resources};
@@ -50,7 +51,7 @@ pub(crate) fn version_json() -> Value {
 impl Master {
     pub(super) fn install_classic(ctx: &mut Context<Self>) {
         for r in ["state", "state.json"] {
-            led_route(ctx, r, |m: &mut Master, _, req| {
+            led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
                 reply(
                     method_is(&req, &["GET"]).map(|_| {
                         HttpResponse::json_bytes(200, bytes::Bytes::from(m.state_bytes()))
@@ -58,26 +59,34 @@ impl Master {
                 )
             });
         }
-        led_route(ctx, "state-summary", |m: &mut Master, _, req| {
-            reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_summary_json())))
-        });
-        led_route(ctx, "frameworks", |m: &mut Master, _, req| {
-            reply(m.frameworks_endpoint(&req))
-        });
+        led_route(
+            ctx,
+            MASTER_READONLY,
+            "state-summary",
+            |m: &mut Master, _, req| {
+                reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_summary_json())))
+            },
+        );
+        led_route(
+            ctx,
+            MASTER_READONLY,
+            "frameworks",
+            |m: &mut Master, _, req| reply(m.frameworks_endpoint(&req)),
+        );
         for r in ["slaves", "agents"] {
-            led_route(ctx, r, |m: &mut Master, _, req| {
+            led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
                 reply(m.slaves_endpoint(&req))
             });
         }
         for r in ["tasks", "tasks.json"] {
-            led_route(ctx, r, |m: &mut Master, _, req| {
+            led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
                 reply(m.tasks_endpoint(&req))
             });
         }
-        led_route(ctx, "roles", |m: &mut Master, _, req| {
+        led_route(ctx, MASTER_READONLY, "roles", |m: &mut Master, _, req| {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"roles": m.roles_json()}))))
         });
-        ctx.route("flags", |m: &mut Master, _, req| {
+        ctx.route_in(MASTER_READONLY, "flags", |m: &mut Master, _, req| {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"flags": m.flags_json()}))))
         });
         ctx.route("health", |_, _, req| {
@@ -87,23 +96,37 @@ impl Master {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&version_json())))
         });
         ctx.route("redirect", |m: &mut Master, _, req| m.redirect(&req).into());
-        led_route(ctx, "teardown", |m: &mut Master, c, req| {
-            reply(m.teardown_endpoint(c, &req))
-        });
-        led_route(ctx, "weights", |m: &mut Master, _, req| {
-            let r = reply(m.weights_endpoint(&req));
-            m.when_stored(r)
-        });
-        led_route(ctx, "quota", |m: &mut Master, _, req| {
+        led_route(
+            ctx,
+            MASTER_READWRITE,
+            "teardown",
+            |m: &mut Master, c, req| reply(m.teardown_endpoint(c, &req)),
+        );
+        led_route(
+            ctx,
+            MASTER_READWRITE,
+            "weights",
+            |m: &mut Master, _, req| {
+                let r = reply(m.weights_endpoint(&req));
+                m.when_stored(r)
+            },
+        );
+        led_route(ctx, MASTER_READWRITE, "quota", |m: &mut Master, _, req| {
             let r = reply(m.quota_endpoint(&req));
             m.when_stored(r)
         });
-        led_route(ctx, "reserve", |m: &mut Master, c, req| {
-            m.reserve_endpoint(c, &req, true)
-        });
-        led_route(ctx, "unreserve", |m: &mut Master, c, req| {
-            m.reserve_endpoint(c, &req, false)
-        });
+        led_route(
+            ctx,
+            MASTER_READWRITE,
+            "reserve",
+            |m: &mut Master, c, req| m.reserve_endpoint(c, &req, true),
+        );
+        led_route(
+            ctx,
+            MASTER_READWRITE,
+            "unreserve",
+            |m: &mut Master, c, req| m.reserve_endpoint(c, &req, false),
+        );
     }
 
     fn frameworks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {

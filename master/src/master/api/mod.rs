@@ -7,7 +7,9 @@ pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
 
+use libprocess::auth::install_basic;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
+use mesos_api::auth::{MASTER_READONLY, MASTER_READWRITE, MASTER_SCHEDULER};
 use mesos_api::http::Rejection;
 
 use super::Master;
@@ -50,20 +52,46 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 impl Master {
+    /// Makes the realms that `--authenticate_http_*` name authenticate with HTTP Basic against
+    /// `--credentials`; the runtime's own endpoints (`/metrics/snapshot`) are read-only.
+    fn install_authenticators(&self, ctx: &mut Context<Self>) {
+        let f = &self.flags;
+        let realms: Vec<&str> = [
+            (f.authenticate_http_readonly, MASTER_READONLY),
+            (f.authenticate_http_readwrite, MASTER_READWRITE),
+            (f.authenticate_http_frameworks, MASTER_SCHEDULER),
+        ]
+        .into_iter()
+        .filter_map(|(on, realm)| on.then_some(realm))
+        .collect();
+        let creds: Vec<(String, String)> = f
+            .credential_list
+            .iter()
+            .map(|c| (c.principal.clone(), c.secret.clone()))
+            .collect();
+        let builtin = f.authenticate_http_readonly.then_some(MASTER_READONLY);
+        install_basic(ctx.runtime(), &realms, &creds, builtin);
+    }
+
     /// Installs the routes and their aliases.
     pub(super) fn install_routes(&mut self, ctx: &mut Context<Self>) {
-        ctx.route("api/v1/scheduler", |m: &mut Master, c, req| {
-            match m.gate(&req, true) {
+        self.install_authenticators(ctx);
+        ctx.route_in(
+            MASTER_SCHEDULER,
+            "api/v1/scheduler",
+            |m: &mut Master, c, req| match m.gate(&req, true) {
                 Some(r) => r.into(),
                 None => m.scheduler_api(c, req),
-            }
-        });
-        ctx.route("api/v1", |m: &mut Master, c, req| {
-            match m.gate(&req, true) {
+            },
+        );
+        ctx.route_in(
+            MASTER_READWRITE,
+            "api/v1",
+            |m: &mut Master, c, req| match m.gate(&req, true) {
                 Some(r) => r.into(),
                 None => m.operator_api(c, req),
-            }
-        });
+            },
+        );
         Self::install_classic(ctx);
         let me = ctx.self_upid().id().to_string();
         for (path, route) in ALIASES {
@@ -72,13 +100,14 @@ impl Master {
     }
 }
 
-/// A route only the leading master serves (the others redirect to it).
+/// A route in `realm` only the leading master serves (the others redirect to it).
 pub(super) fn led_route(
     ctx: &mut Context<Master>,
+    realm: &str,
     route: &str,
     mut f: impl FnMut(&mut Master, &mut Context<Master>, HttpRequest) -> Reply + Send + 'static,
 ) {
-    ctx.route(route, move |m: &mut Master, c, req| {
+    ctx.route_in(realm, route, move |m: &mut Master, c, req| {
         match m.gate(&req, false) {
             Some(r) => r.into(),
             None => f(m, c, req),

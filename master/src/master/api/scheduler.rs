@@ -50,6 +50,13 @@ impl Master {
                     "Expecting 'subscribe' to be present",
                 ));
             };
+            if let (Some(p), Some(fp)) = (&req.principal, &s.framework_info.principal) {
+                if p != fp {
+                    return Err(Rejection::bad_request(format!(
+                        "Authenticated principal '{p}' does not match principal '{fp}' set in `FrameworkInfo`"
+                    )));
+                }
+            }
             let id = ids::new_uuid();
             let (resp, tx) = HttpResponse::stream(api::JSON);
             let resp = resp.with_header(STREAM_ID, &id);
@@ -67,6 +74,13 @@ impl Master {
                 "Framework '{fid}' cannot be found"
             )));
         };
+        if let (Some(p), Some(fp)) = (&req.principal, &f.info.principal) {
+            if p != fp {
+                return Err(Rejection::forbidden(format!(
+                    "Authenticated principal '{p}' does not match principal '{fp}' of framework '{fid}'"
+                )));
+            }
+        }
         let Some(current) = f.stream_id.as_deref().filter(|_| f.connected) else {
             return Err(Rejection::forbidden(format!(
                 "Framework '{fid}' is not subscribed over HTTP"

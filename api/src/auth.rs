@@ -1,0 +1,134 @@
+//! Credentials and HTTP authentication realms, as Mesos names them.
+//!
+//! A credentials file (`--credentials` on the master, `--http_credentials` on the agent) is
+//! Mesos's JSON, `{"credentials": [{"principal": "ops", "secret": "..."}]}`, or its older text
+//! form, one `principal secret` pair per line. The flag names a path, with or without
+//! `file://`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The master's realm for read-only endpoints (`/state`, `/metrics/snapshot`, ...).
+pub const MASTER_READONLY: &str = "mesos-master-readonly";
+/// The master's realm for endpoints that change things (`/api/v1`, `/teardown`, `/quota`, ...).
+pub const MASTER_READWRITE: &str = "mesos-master-readwrite";
+/// The master's realm for the v1 scheduler API.
+pub const MASTER_SCHEDULER: &str = "mesos-master-scheduler";
+/// The agent's realm for read-only endpoints (`/state`, `/files/*`, ...).
+pub const AGENT_READONLY: &str = "mesos-agent-readonly";
+/// The agent's realm for endpoints that change things (`/api/v1`).
+pub const AGENT_READWRITE: &str = "mesos-agent-readwrite";
+
+/// One principal and its secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct Credential {
+    /// Who.
+    pub principal: String,
+    /// The shared secret.
+    #[serde(default)]
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        write!(f, "Credential({})", self.principal)
+    }
+}
+
+#[derive(Deserialize)]
+struct CredentialsJson {
+    credentials: Vec<Credential>,
+}
+
+/// Reads a credentials file named as a flag names it (`/path` or `file:///path`); the error
+/// says which file and what is wrong with it.
+pub fn read_credentials(flag: &str) -> Result<Vec<Credential>, String> {
+    let path = flag.strip_prefix("file://").unwrap_or(flag);
+    let text = std::fs::read_to_string(Path::new(path))
+        .map_err(|e| format!("cannot read credentials file '{path}': {e}"))?;
+    parse_credentials(&text).map_err(|e| format!("credentials file '{path}': {e}"))
+}
+
+/// Parses credentials: Mesos's JSON form, or text lines of `principal secret`.
+pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, String> {
+    let trimmed = text.trim_start();
+    let creds = if trimmed.starts_with('{') {
+        serde_json::from_str::<CredentialsJson>(trimmed)
+            .map_err(|e| format!("invalid JSON: {e}"))?
+            .credentials
+    } else {
+        let mut v = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let mut words = line.split_whitespace();
+            let Some(principal) = words.next() else {
+                continue;
+            };
+            let (Some(secret), None) = (words.next(), words.next()) else {
+                return Err(format!("line {}: expected 'principal secret'", i + 1));
+            };
+            v.push(Credential {
+                principal: principal.to_string(),
+                secret: secret.to_string(),
+            });
+        }
+        v
+    };
+    if let Some(c) = creds.iter().find(|c| c.principal.is_empty()) {
+        return Err(format!("a credential has an empty principal: {c:?}"));
+    }
+    Ok(creds)
+}
+
+/// Checks `--http_authenticators` (and the like): Mesos's built-in `basic` is the one
+/// authenticator there is (Mesos loads others as modules, which we do not).
+pub fn check_authenticators(flag: &str, v: &str) -> Result<(), String> {
+    match v.split(',').map(str::trim).find(|a| *a != "basic") {
+        None => Ok(()),
+        Some(other) => Err(format!(
+            "Flag '--{flag}': unknown HTTP authenticator '{other}' (only 'basic' is built in; modules are not supported)"
+        )),
+    }
+}
+
+/// The credentials HTTP authentication needs: those of `flag_value` (a file) if given, none
+/// when no realm authenticates, and an error naming `flag` when one does but no file is given.
+pub fn credentials_for(
+    flag: &str,
+    flag_value: Option<&str>,
+    needed_by: Option<&str>,
+) -> Result<Vec<Credential>, String> {
+    match (flag_value, needed_by) {
+        (Some(v), _) => read_credentials(v).map_err(|e| format!("Flag '--{flag}': {e}")),
+        (None, Some(by)) => Err(format!(
+            "--{by} needs credentials: give them with --{flag}=<file> (no credentials for the 'basic' HTTP authenticator)"
+        )),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_parse_and_bad_ones_say_why() {
+        let j = parse_credentials(
+            r#"{"credentials":[{"principal":"a","secret":"x"},{"principal":"b","secret":"y"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(j.len(), 2);
+        assert_eq!((j[1].principal.as_str(), j[1].secret.as_str()), ("b", "y"));
+        let t = parse_credentials("a x\n\n  b   y\n").unwrap();
+        assert_eq!(t, j);
+        assert!(parse_credentials("a x extra")
+            .unwrap_err()
+            .contains("line 1"));
+        assert!(parse_credentials("{\"credentials\": 3}")
+            .unwrap_err()
+            .contains("invalid JSON"));
+        assert!(parse_credentials(r#"{"credentials":[{"principal":""}]}"#).is_err());
+        assert!(!format!("{:?}", j[0]).contains('x'));
+    }
+}
