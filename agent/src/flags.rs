@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libprocess::flags::check::positive;
+use mesos_api::acls::{Acls, Authorizer, LocalAuthorizer};
 use mesos_api::auth::{check_authenticators, credentials_for, Credential};
 use mesos_containerizer::ContainerizerFlags;
 
@@ -53,8 +54,17 @@ libprocess::flags! {
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators (only 'basic' is built in)
         pub http_authenticators: String = "basic", check authenticators;
+        /// ACLs (Mesos's JSON, or a path to a file of it, with or without file://) for the local authorizer; the agent enforces launch_nested_containers_as_user
+        pub acls: Option<String>;
     }
     extra |f| {
+        /// The local authorizer of `--acls` (none: everything is allowed).
+        pub authorizer: Option<std::sync::Arc<dyn Authorizer>> = acls
+            .as_deref()
+            .map(Acls::from_flag)
+            .transpose()
+            .map_err(|e| format!("Flag '--acls': {e}"))?
+            .map(|a| std::sync::Arc::new(LocalAuthorizer::new(a)) as std::sync::Arc<dyn Authorizer>),
         /// The principals and secrets of `--http_credentials`, read at start.
         pub http_credential_list: Vec<Credential> = credentials_for(
             "http_credentials",

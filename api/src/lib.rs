@@ -2,6 +2,7 @@
 //! ranges, sets; roles and the reservation stack; persistent-volume disk info), their arithmetic,
 //! the `--resources` / `--attributes` grammars, role-name rules, and the Mesos v1 JSON forms.
 
+pub mod acls;
 pub mod auth;
 mod error;
 pub mod http;

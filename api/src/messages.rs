@@ -56,6 +56,9 @@ pub struct Task {
     /// Labels.
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The user it runs as, when its command names one (else its framework's).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Agent -> master: first registration.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use common::LIMIT;
 use libprocess::http_client::{request, stream, Response};
+use mesos_api::protocol::task::{Reason, TaskState};
 use serde_json::json;
+use testkit::Seen;
 use testkit::{free_port, Proc};
 
 /// `Authorization` values: base64 of `ops:s3cret` (known), `ops:wrong` (a wrong secret).
@@ -155,6 +157,10 @@ async fn the_agents_endpoints_authenticate_in_their_realms() {
     let creds = Creds::new();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
+    // ops may launch nested containers as nobody only.
+    let acls = json!({"launch_nested_containers_as_user": [
+        {"principals": {"values": ["ops"]}, "users": {"values": ["nobody"]}},
+        {"principals": {"type": "ANY"}, "users": {"type": "NONE"}}]});
     // No master: the agent keeps trying to register, and serves HTTP meanwhile.
     let mut a = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
@@ -162,6 +168,7 @@ async fn the_agents_endpoints_authenticate_in_their_realms() {
             .arg(format!("--port={port}"))
             .arg(format!("--work_dir={}", creds.0.join("agent").display()))
             .arg(format!("--http_credentials={}", creds.file()))
+            .arg(format!("--acls={acls}"))
             .args([
                 "--authenticate_http_readonly",
                 "--authenticate_http_readwrite",
@@ -188,12 +195,39 @@ async fn the_agents_endpoints_authenticate_in_their_realms() {
         call(&addr, "GET", "/health", None, "").await.head.status,
         200
     );
+    // Authorized before anything is looked up: as root, refused; as nobody, allowed (and then
+    // the parent is not found).
+    let launch = |user: &str| {
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+            "container_id": {"value": "child", "parent": {"value": "no-such-parent"}},
+            "command": {"value": "true", "user": user}}})
+        .to_string()
+    };
+    let r = call(&addr, "POST", "/api/v1", Some(OPS), &launch("root")).await;
+    assert_eq!(r.head.status, 403);
+    let why = String::from_utf8_lossy(&r.body);
+    assert!(
+        why.contains("not authorized to launch nested containers as user 'root'"),
+        "{why}"
+    );
+    let r = call(&addr, "POST", "/api/v1", Some(OPS), &launch("nobody")).await;
+    assert_eq!(r.head.status, 404, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[test]
 fn authentication_flags_that_cannot_work_are_refused_by_name() {
     let creds = Creds::new();
-    let cases: [(&str, &[String], &str); 5] = [
+    let cases: [(&str, &[String], &str); 7] = [
+        (
+            env!("CARGO_BIN_EXE_mesos-master"),
+            &[r#"--acls={"get_endpoints": []}"#.into()],
+            "--acls",
+        ),
+        (
+            env!("CARGO_BIN_EXE_mesos-master"),
+            &["--acls=/nonexistent/acls.json".into()],
+            "--acls",
+        ),
         (
             env!("CARGO_BIN_EXE_mesos-master"),
             &["--authenticate_http_readonly".into()],
@@ -238,4 +272,226 @@ fn authentication_flags_that_cannot_work_are_refused_by_name() {
         assert!(!out.status.success(), "{args:?} started: {err}");
         assert!(err.contains(named), "{args:?}: {err}");
     }
+}
+
+/// `dev:d3v`.
+const DEV: &str = "Basic ZGV2OmQzdg==";
+
+/// A framework of `user` with `principal` against `master`.
+async fn framework_of(master: &str, name: &str, user: &str, principal: &str) -> common::Framework {
+    let mut info = mesos_api::protocol::framework::FrameworkInfo::new(name, user);
+    info.principal = Some(principal.to_string());
+    common::framework_with(std::net::IpAddr::from([127, 0, 0, 1]), master, info).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_decide_who_registers_runs_tears_down_and_sees_what() {
+    let creds = Creds::new();
+    let c = json!({"credentials": [
+        {"principal": "ops", "secret": "s3cret"},
+        {"principal": "dev", "secret": "d3v"}]});
+    std::fs::write(creds.0.join("credentials.json"), c.to_string()).unwrap();
+    // ops sees and tears down everything; dev sees what runs as 'nobody' and may run tasks
+    // only as 'nobody'; 'banned' may not register; only ops reads the flags.
+    let see = |action: &str| {
+        json!([
+            {"principals": {"values": ["ops"]}, "users": {"type": "ANY"}},
+            {"principals": {"values": ["dev"]}, "users": {"values": ["nobody"]}},
+            {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
+        ])
+        .as_array()
+        .map(|a| (action.to_string(), json!(a)))
+        .unwrap()
+    };
+    let mut acls = serde_json::Map::new();
+    for a in ["view_frameworks", "view_tasks"] {
+        let (k, v) = see(a);
+        acls.insert(k, v);
+    }
+    acls.insert(
+        "teardown_frameworks".into(),
+        json!([
+            {"principals": {"values": ["ops"]}, "framework_principals": {"type": "ANY"}},
+            {"principals": {"type": "ANY"}, "framework_principals": {"type": "NONE"}},
+        ]),
+    );
+    acls.insert(
+        "register_frameworks".into(),
+        json!([{"principals": {"values": ["banned"]}, "roles": {"type": "NONE"}}]),
+    );
+    acls.insert(
+        "run_tasks".into(),
+        json!([
+            {"principals": {"values": ["dev"]}, "users": {"values": ["nobody"]}},
+            {"principals": {"values": ["dev"]}, "users": {"type": "NONE"}},
+        ]),
+    );
+    acls.insert(
+        "view_flags".into(),
+        json!([
+            {"principals": {"values": ["ops"]}, "flags": {"type": "ANY"}},
+            {"principals": {"type": "ANY"}, "flags": {"type": "NONE"}},
+        ]),
+    );
+    let acls_file = creds.0.join("acls.json");
+    std::fs::write(&acls_file, serde_json::Value::Object(acls).to_string()).unwrap();
+
+    let port = free_port();
+    let master = format!("127.0.0.1:{port}");
+    let mut m = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+            .arg(format!("--port={port}"))
+            .arg(format!("--credentials={}", creds.file()))
+            .arg(format!("--acls={}", acls_file.display()))
+            .args([
+                "--authenticate_http_readonly",
+                "--authenticate_http_readwrite",
+                "--allocation_interval=50ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    m.await_listening(&master, LIMIT);
+    let _agent = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+            .arg(format!("--master={master}"))
+            .arg(format!("--port={}", free_port()))
+            .arg(format!("--work_dir={}", creds.0.join("agent").display()))
+            .args(["--resources=cpus:4;mem:1024", "--launcher=posix"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+
+    // A framework whose principal may not register with its role is told so.
+    let mut banned = framework_of(&master, "banned", "root", "banned").await;
+    let s = banned
+        .seen("the banned framework's refusal", |s| {
+            matches!(s, Seen::Error(_) | Seen::Subscribed(_))
+        })
+        .await;
+    assert!(
+        matches!(&s, Seen::Error(m) if m.contains("not authorized to register with role '*'")),
+        "{s:?}"
+    );
+
+    // dev may run tasks as nobody, not as root.
+    let mut dev = framework_of(&master, "dev-fw", "nobody", "dev").await;
+    let s = dev.try_launch("as-root", "sleep 93.1", Some("root")).await;
+    assert_eq!(s.state, TaskState::Error, "{s:?}");
+    assert_eq!(s.reason, Some(Reason::TaskUnauthorized), "{s:?}");
+    dev.launch("dev-task", "sleep 93.2").await;
+    let mut ops = framework_of(&master, "ops-fw", "root", "ops").await;
+    ops.launch("ops-task", "sleep 93.3").await;
+
+    // What each principal sees.
+    let state = |who: &'static str| {
+        let master = master.clone();
+        async move {
+            let r = call(&master, "GET", "/master/state", Some(who), "").await;
+            assert_eq!(r.head.status, 200);
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+        }
+    };
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = v["frameworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let all = state(OPS).await;
+    assert_eq!(names(&all), ["dev-fw", "ops-fw"]);
+    assert!(all.get("flags").is_some());
+    let mine = state(DEV).await;
+    assert_eq!(names(&mine), ["dev-fw"]);
+    assert_eq!(mine["frameworks"][0]["tasks"][0]["id"], "dev-task");
+    assert!(mine.get("flags").is_none(), "dev may not view the flags");
+    let r = call(&master, "GET", "/master/tasks", Some(DEV), "").await;
+    let tasks: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"dev-task") && !ids.contains(&"ops-task"),
+        "{ids:?}"
+    );
+    let r = call(
+        &master,
+        "POST",
+        "/api/v1",
+        Some(DEV),
+        r#"{"type":"GET_TASKS"}"#,
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let live = v["get_tasks"]["tasks"].as_array().unwrap();
+    assert_eq!(live.len(), 1, "{v}");
+    assert_eq!(live[0]["task_id"]["value"], "dev-task");
+    // The operator stream's first event (the state) is filtered the same way.
+    let (head, mut events) = stream(
+        &master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json"), ("Authorization", DEV)],
+        br#"{"type":"SUBSCRIBE"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(head.status, 200);
+    let first = events.next_record().await.unwrap().unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    let fws = &first["subscribed"]["get_state"]["get_frameworks"]["frameworks"];
+    assert_eq!(fws.as_array().map(Vec::len), Some(1), "{first}");
+    assert_eq!(
+        call(&master, "GET", "/master/flags", Some(DEV), "")
+            .await
+            .head
+            .status,
+        403
+    );
+    assert_eq!(
+        call(&master, "GET", "/master/flags", Some(OPS), "")
+            .await
+            .head
+            .status,
+        200
+    );
+
+    // Only ops tears frameworks down.
+    let dev_id = dev.id().await.unwrap();
+    let body = format!("frameworkId={}", dev_id.value);
+    let teardown = |who: &'static str| {
+        let (master, body) = (master.clone(), body.clone());
+        async move {
+            let headers = [
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Authorization", who),
+            ];
+            request(
+                &master,
+                "POST",
+                "/master/teardown",
+                &headers,
+                body.as_bytes(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let r = teardown(DEV).await;
+    assert_eq!(r.head.status, 403);
+    let why = String::from_utf8_lossy(&r.body);
+    assert!(
+        why.contains("Principal 'dev' is not authorized to tear down"),
+        "{why}"
+    );
+    assert_eq!(teardown(OPS).await.head.status, 200);
+    common::processes_end(LIMIT, "sleep 93.2").await;
+    common::kill_all("sleep 93.3");
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libprocess::flags::check::positive;
+use mesos_api::acls::Acls;
 use mesos_api::auth::{check_authenticators, credentials_for, Credential};
 
 libprocess::flags! {
@@ -59,10 +60,18 @@ libprocess::flags! {
         pub authenticate_http_frameworks: bool = "false";
         /// HTTP framework authenticators (only 'basic'); required with --authenticate_http_frameworks
         pub http_framework_authenticators: Option<String>, check framework_authenticators;
+        /// ACLs (Mesos's JSON, or a path to a file of it, with or without file://) for the local authorizer; without it everything is allowed
+        pub acls: Option<String>;
         /// Time between HEARTBEAT events to each framework (binary transport and HTTP) and operator event stream (fixed at 15secs in Mesos)
         pub heartbeat_interval: Duration = "15secs", check positive;
     }
     extra |_f| {
+        /// The ACLs of `--acls`, read at start.
+        pub acl_rules: Option<Acls> = acls
+            .as_deref()
+            .map(Acls::from_flag)
+            .transpose()
+            .map_err(|e| format!("Flag '--acls': {e}"))?,
         /// The principals and secrets of `--credentials`, read at start.
         pub credential_list: Vec<Credential> = credentials_for(
             "credentials",

@@ -89,6 +89,7 @@ mod tests {
             status_update_state: None,
             status_update_uuid: None,
             labels: None,
+            user: None,
         }
     }
 

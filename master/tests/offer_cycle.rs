@@ -812,6 +812,7 @@ async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_i
             status_update_state: None,
             status_update_uuid: None,
             labels: None,
+            user: None,
         });
     }
     let m = master.upid().clone();

@@ -106,6 +106,7 @@ impl Agent {
             status_update_state: None,
             status_update_uuid: None,
             labels: t.labels.clone(),
+            user: t.command.as_ref().and_then(|c| c.user.clone()),
         }
     }
 

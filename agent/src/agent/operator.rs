@@ -334,7 +334,7 @@ impl Agent {
             // Answered once the container has launched, as Mesos does (a task is not RUNNING
             // before its process exists).
             "LAUNCH_NESTED_CONTAINER" => {
-                let key = self.launch_nested(&body)?;
+                let key = self.launch_nested(req.principal.as_deref(), &body)?;
                 let (tx, rx) = oneshot::channel();
                 if let Some(n) = self.nested.get_mut(&key) {
                     n.launch_waiters.push(tx);
@@ -351,7 +351,9 @@ impl Agent {
                     }
                 })))
             }
-            "LAUNCH_NESTED_CONTAINER_SESSION" => self.launch_nested_session(&body),
+            "LAUNCH_NESTED_CONTAINER_SESSION" => {
+                self.launch_nested_session(req.principal.as_deref(), &body)
+            }
             "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
             "KILL_NESTED_CONTAINER" => {
                 let chain = container_chain(&body["container_id"])?;
@@ -453,12 +455,43 @@ impl Agent {
             .map(|e| e.directory.clone())
     }
 
-    fn launch_nested(&mut self, body: &Value) -> Result<String, Rejection> {
+    /// LAUNCH_NESTED_CONTAINER for `principal` (403 unless it may
+    /// `launch_nested_containers_as_user` as the user the container would run as: its
+    /// command's, else its parent executor's framework's).
+    fn launch_nested(
+        &mut self,
+        principal: Option<&str>,
+        body: &Value,
+    ) -> Result<String, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         if chain.len() < 2 {
             return Err(Rejection::bad_request(
                 "'container_id.parent' must be present",
             ));
+        }
+        if let Some(a) = &self.flags.authorizer {
+            let user = body["command"]["user"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    self.frameworks
+                        .values()
+                        .find(|f| {
+                            f.executors
+                                .values()
+                                .any(|e| e.container_id.value == chain[0])
+                        })
+                        .map(|f| f.info.user.clone())
+                });
+            let user = user.as_deref().unwrap_or("root");
+            if !a.authorized("launch_nested_containers_as_user", principal, Some(user)) {
+                let who = principal.map_or("An unauthenticated request".to_string(), |p| {
+                    format!("Principal '{p}'")
+                });
+                return Err(Rejection::forbidden(format!(
+                    "{who} is not authorized to launch nested containers as user '{user}'"
+                )));
+            }
         }
         let key = chain.join("/");
         if self.nested.contains_key(&key) {
@@ -534,8 +567,12 @@ impl Agent {
     /// LAUNCH_NESTED_CONTAINER_SESSION: launches like LAUNCH_NESTED_CONTAINER and streams the
     /// container's stdout and stderr back as RecordIO `ProcessIO` DATA records until it ends;
     /// the container is killed when the client goes away.
-    fn launch_nested_session(&mut self, body: &Value) -> Result<Reply, Rejection> {
-        let key = self.launch_nested(body)?;
+    fn launch_nested_session(
+        &mut self,
+        principal: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply, Rejection> {
+        let key = self.launch_nested(principal, body)?;
         let mut dir = self
             .sandbox_of(key.split('/').next().unwrap_or_default())
             .unwrap_or_default();

@@ -114,6 +114,7 @@ fn populate(rt: &Runtime, master: &UPID, agents: usize, tasks: usize) {
                 status_update_state: Some(TaskState::Running),
                 status_update_uuid: None,
                 labels: None,
+                user: None,
             });
         }
         let msg = ReregisterAgent {

@@ -216,6 +216,7 @@ impl SimAgent {
                 status_update_state: None,
                 status_update_uuid: None,
                 labels: t.labels,
+                user: None,
             },
         );
         self.update(ctx, &fid, &t.task_id, TaskState::Running);

@@ -35,13 +35,6 @@ pub async fn framework(
     checkpoint: bool,
     failover_timeout: f64,
 ) -> Framework {
-    let rt = Runtime::bind(Config {
-        ip,
-        ..Config::default()
-    })
-    .await
-    .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
     let mut info = FrameworkInfo::new(name, "root");
     info.checkpoint = checkpoint;
     info.failover_timeout = failover_timeout;
@@ -50,6 +43,19 @@ pub async fn framework(
             kind: Some(FrameworkCapabilityType::PartitionAware),
         });
     }
+    framework_with(ip, master, info).await
+}
+
+/// Starts a framework of `info` against the master at `master` (`ip:port`), its runtime
+/// listening on `ip`.
+pub async fn framework_with(ip: IpAddr, master: &str, info: FrameworkInfo) -> Framework {
+    let rt = Runtime::bind(Config {
+        ip,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
     let master = UPID::new("master", master.parse().unwrap());
     let pid = mesos_scheduler::start(&rt, master, info, Recorder(tx)).unwrap();
     Framework { rt, pid, rx }
@@ -59,13 +65,25 @@ impl Framework {
     /// Launches one task (id, shell command) of half a cpu and 32 MB on the first offer and
     /// waits until it is RUNNING; returns its agent.
     pub async fn launch(&mut self, id: &str, cmd: &str) -> AgentID {
+        let s = self.try_launch(id, cmd, None).await;
+        assert_eq!(s.state, TaskState::Running, "task {id}: {s:?}");
+        s.agent_id.expect("the task's agent")
+    }
+
+    /// Launches one task as [`Framework::launch`] does, its command run as `user` if given,
+    /// and hands back its first state past STAGING and STARTING (the next offer is tried when
+    /// the first was rescinded meanwhile).
+    pub async fn try_launch(&mut self, id: &str, cmd: &str, user: Option<&str>) -> TaskStatus {
         loop {
             let offer = loop {
                 if let Seen::Offers(mut o) = next(&mut self.rx, LIMIT).await {
                     break o.remove(0);
                 }
             };
-            let task = command_task(id, &offer.agent_id, cmd, "cpus:0.5;mem:32");
+            let mut task = command_task(id, &offer.agent_id, cmd, "cpus:0.5;mem:32");
+            if let Some(c) = task.command.as_mut() {
+                c.user = user.map(str::to_string);
+            }
             let oid = offer.id.clone();
             self.pid
                 .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
@@ -80,8 +98,7 @@ impl Framework {
                 // The offer was rescinded meanwhile (--offer_timeout): the next one.
                 continue;
             }
-            assert_eq!(s.state, TaskState::Running, "task {id}: {s:?}");
-            return offer.agent_id;
+            return s;
         }
     }
 

@@ -441,7 +441,7 @@ impl Master {
         self.agent_by_pid.remove(&a.pid);
         ctx.unlink(&a.pid);
         let removed_id = id.clone();
-        self.operator_event(|_| {
+        self.operator_event(None, |_| {
             serde_json::json!({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": removed_id.value}}})
         });
         let offers: Vec<OfferID> = self

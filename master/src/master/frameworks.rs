@@ -195,6 +195,20 @@ impl Master {
             self.refuse(ctx, conn, "Framework has been removed");
             return;
         }
+        let principal = info.principal.as_deref();
+        if let Some(role) = info
+            .effective_roles()
+            .into_iter()
+            .find(|r| !self.authorized("register_frameworks", principal, Some(r)))
+        {
+            let who = principal.map_or("A framework without a principal".to_string(), |p| {
+                format!("Framework principal '{p}'")
+            });
+            let why = format!("{who} is not authorized to register with role '{role}'");
+            tracing::info!(framework = %info.name, "refused: {why}");
+            self.refuse(ctx, conn, &why);
+            return;
+        }
         let fid = match &info.id {
             Some(id) => id.clone(),
             None => {
@@ -384,13 +398,16 @@ impl Master {
         while self.completed_frameworks.len() >= self.flags.max_completed_frameworks.max(1) {
             self.completed_frameworks.pop_front();
         }
-        self.operator_event(|_| {
-            serde_json::json!({"type": "FRAMEWORK_REMOVED", "framework_removed": {
-                "framework_info": mesos_api::protocol::to_json(&f.info)}})
-        });
+        let info = mesos_api::protocol::to_json(&f.info);
         if self.flags.max_completed_frameworks > 0 {
             self.completed_frameworks.push_back(f);
         }
+        // Who may hear it is decided on its completed record (with none kept, only subscribers
+        // that may see everything do).
+        self.operator_event(Some((fid, None)), |_| {
+            serde_json::json!({"type": "FRAMEWORK_REMOVED", "framework_removed": {
+                "framework_info": info}})
+        });
         let f2 = fid.clone();
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {

@@ -19,6 +19,7 @@ use crate::state::{AgentRec, FrameworkRec, OfferRec};
 
 mod agents;
 mod api;
+mod authz;
 mod frameworks;
 mod leadership;
 mod metrics;
@@ -32,9 +33,17 @@ mod updates;
 /// The version this master reports.
 pub use mesos_api::MESOS_VERSION as VERSION;
 
+/// An operator API SUBSCRIBE stream and the principal that opened it (what it may see).
+pub(crate) struct Subscriber {
+    tx: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
+    principal: Option<String>,
+}
+
 /// See the crate docs.
 pub struct Master {
     flags: MasterFlags,
+    /// The local authorizer of `--acls` (none: everything is allowed).
+    authorizer: Option<std::sync::Arc<dyn mesos_api::acls::Authorizer>>,
     id: String,
     info: Option<MasterInfo>,
     allocator: Option<PID<AllocatorProcess>>,
@@ -53,7 +62,7 @@ pub struct Master {
     /// When this master started and was elected (seconds since the epoch).
     start_time: f64,
     /// Operator API subscribers (v1 SUBSCRIBE streams).
-    subscribers: Vec<tokio::sync::mpsc::UnboundedSender<bytes::Bytes>>,
+    subscribers: Vec<Subscriber>,
     /// Role weights set by operators.
     weights: std::collections::BTreeMap<String, f64>,
     /// Role quotas set by operators: (guarantees, limits).
@@ -92,6 +101,10 @@ impl Master {
     /// A master with these flags (spawn it on a runtime; its id is `master`).
     pub fn new(flags: MasterFlags) -> Master {
         Master {
+            authorizer: flags.acl_rules.clone().map(|a| {
+                std::sync::Arc::new(mesos_api::acls::LocalAuthorizer::new(a))
+                    as std::sync::Arc<dyn mesos_api::acls::Authorizer>
+            }),
             flags,
             id: ids::new_uuid(),
             info: None,

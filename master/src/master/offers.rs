@@ -221,6 +221,11 @@ impl Master {
                             self.task_error(ctx, fid, &t, &agent_id, Reason::TaskInvalid, &why);
                             continue;
                         }
+                        if let Some(why) = self.run_as_refused(fid, &t) {
+                            let r = Reason::TaskUnauthorized;
+                            self.task_error(ctx, fid, &t, &agent_id, r, &why);
+                            continue;
+                        }
                         let mut used = t.resources.clone();
                         if let Some(e) = &t.executor {
                             used.add_all(&e.resources);
@@ -247,6 +252,13 @@ impl Master {
                         if let Some(why) = why {
                             for t in &tasks {
                                 let r = Reason::TaskGroupInvalid;
+                                self.task_error(ctx, fid, t, &agent_id, r, &why);
+                            }
+                            continue;
+                        }
+                        if let Some(why) = tasks.iter().find_map(|t| self.run_as_refused(fid, t)) {
+                            for t in &tasks {
+                                let r = Reason::TaskGroupUnauthorized;
                                 self.task_error(ctx, fid, t, &agent_id, r, &why);
                             }
                             continue;
@@ -350,6 +362,7 @@ impl Master {
             status_update_state: None,
             status_update_uuid: None,
             labels: t.labels.clone(),
+            user: t.command.as_ref().and_then(|c| c.user.clone()),
         };
         f.tasks.insert(t.task_id.clone(), task);
         self.tasks_by_agent
@@ -360,6 +373,32 @@ impl Master {
         let tid = t.task_id.clone();
         Self::send(ctx, &agent.pid, RunTask { framework, task: t });
         self.task_added(fid, &tid);
+    }
+
+    /// Why the framework may not run task `t` as its user (`run_tasks`: its command's user,
+    /// else its executor's, else the framework's), if it may not.
+    fn run_as_refused(&self, fid: &FrameworkID, t: &TaskInfo) -> Option<String> {
+        let f = self.frameworks.get(fid)?;
+        let user = t
+            .command
+            .as_ref()
+            .and_then(|c| c.user.as_deref())
+            .or_else(|| {
+                t.executor
+                    .as_ref()
+                    .and_then(|e| e.command.as_ref()?.user.as_deref())
+            })
+            .unwrap_or(&f.info.user);
+        let principal = f.info.principal.as_deref();
+        if self.authorized("run_tasks", principal, Some(user)) {
+            return None;
+        }
+        let who = principal.map_or("A framework without a principal".to_string(), |p| {
+            format!("Framework principal '{p}'")
+        });
+        Some(format!(
+            "{who} is not authorized to launch tasks as user '{user}'"
+        ))
     }
 
     /// TASK_ERROR from the master for a task that cannot be launched.
@@ -458,6 +497,7 @@ impl Master {
                     status_update_state: None,
                     status_update_uuid: None,
                     labels: t.labels.clone(),
+                    user: t.command.as_ref().and_then(|c| c.user.clone()),
                 },
             );
         }

@@ -52,11 +52,10 @@ impl Master {
     pub(super) fn install_classic(ctx: &mut Context<Self>) {
         for r in ["state", "state.json"] {
             led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
-                reply(
-                    method_is(&req, &["GET"]).map(|_| {
-                        HttpResponse::json_bytes(200, bytes::Bytes::from(m.state_bytes()))
-                    }),
-                )
+                reply(method_is(&req, &["GET"]).map(|_| {
+                    let state = m.state_bytes(m.viewer(req.principal.as_deref()));
+                    HttpResponse::json_bytes(200, bytes::Bytes::from(state))
+                }))
             });
         }
         led_route(
@@ -64,7 +63,11 @@ impl Master {
             MASTER_READONLY,
             "state-summary",
             |m: &mut Master, _, req| {
-                reply(method_is(&req, &["GET"]).map(|_| json_reply(&m.state_summary_json())))
+                reply(
+                    method_is(&req, &["GET"]).map(|_| {
+                        json_reply(&m.state_summary_json(m.viewer(req.principal.as_deref())))
+                    }),
+                )
             },
         );
         led_route(
@@ -87,7 +90,15 @@ impl Master {
             reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"roles": m.roles_json()}))))
         });
         ctx.route_in(MASTER_READONLY, "flags", |m: &mut Master, _, req| {
-            reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"flags": m.flags_json()}))))
+            reply(method_is(&req, &["GET"]).and_then(|_| {
+                m.authorize(
+                    "view_flags",
+                    req.principal.as_deref(),
+                    None,
+                    "view the flags",
+                )?;
+                Ok(json_reply(&json!({"flags": m.flags_json()})))
+            }))
         });
         ctx.route("health", |_, _, req| {
             reply(method_is(&req, &["GET", "HEAD"]).map(|_| HttpResponse::empty(200)))
@@ -132,22 +143,26 @@ impl Master {
     fn frameworks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET"])?;
         let want = req.query_params().remove("framework_id");
-        let pick = |id: &FrameworkID| want.as_ref().is_none_or(|w| *w == id.value);
+        let viewer = self.viewer(req.principal.as_deref());
+        let pick = |id: &FrameworkID, f: &crate::state::FrameworkRec| {
+            want.as_ref().is_none_or(|w| *w == id.value) && viewer.framework(f)
+        };
         let view = |id: &FrameworkID, f: &crate::state::FrameworkRec| {
             let role = json::role_of(f);
-            serde_json::to_value(json::framework_view(self, id, f, &role)).unwrap_or_default()
+            serde_json::to_value(json::framework_view(self, id, f, &role, viewer))
+                .unwrap_or_default()
         };
         let frameworks: Vec<Value> = self
             .frameworks
             .iter()
-            .filter(|(id, _)| pick(id))
+            .filter(|(id, f)| pick(id, f))
             .map(|(id, f)| view(id, f))
             .collect();
         let completed: Vec<Value> = self
             .completed_frameworks
             .iter()
             .filter_map(|f| f.info.id.as_ref().map(|id| (id, f)))
-            .filter(|(id, _)| pick(id))
+            .filter(|(id, f)| pick(id, f))
             .map(|(id, f)| view(id, f))
             .collect();
         Ok(json_reply(&json!({
@@ -204,12 +219,13 @@ impl Master {
                 .iter()
                 .filter_map(|f| f.info.id.as_ref().map(|id| (id, f))),
         );
+        let viewer = self.viewer(req.principal.as_deref());
         for (fid, f) in all {
-            if framework_id.is_some_and(|w| *w != fid.value) {
+            if framework_id.is_some_and(|w| *w != fid.value) || !viewer.framework(f) {
                 continue;
             }
             for t in f.tasks.values().chain(f.completed.iter()) {
-                if task_id.is_some_and(|w| *w != t.task_id.value) {
+                if task_id.is_some_and(|w| *w != t.task_id.value) || !viewer.task(t, f) {
                     continue;
                 }
                 let at = t.statuses.last().and_then(|s| s.timestamp).unwrap_or(0.0);
@@ -272,7 +288,7 @@ impl Master {
             ));
         };
         let fid = FrameworkID::new(id.clone());
-        self.operator_teardown(ctx, &fid)?;
+        self.operator_teardown(ctx, req.principal.as_deref(), &fid)?;
         Ok(HttpResponse::empty(200))
     }
 
@@ -283,7 +299,7 @@ impl Master {
         }
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
-        self.update_weights(&v)?;
+        self.update_weights(req.principal.as_deref(), &v)?;
         Ok(HttpResponse::empty(200))
     }
 
@@ -293,6 +309,12 @@ impl Master {
             "GET" => Ok(json_reply(&self.quota_status_json())),
             "DELETE" => {
                 let role = req.route.strip_prefix("quota/").unwrap_or("");
+                self.authorize(
+                    "update_quotas",
+                    req.principal.as_deref(),
+                    Some(role),
+                    &format!("remove the quota of role '{role}'"),
+                )?;
                 if !self.quotas.contains_key(role) {
                     return Err(Rejection::bad_request(format!(
                         "Failed to remove quota: role '{role}' has no quota set"
@@ -311,6 +333,12 @@ impl Master {
                     .to_string();
                 mesos_api::roles::validate(&role)
                     .map_err(|e| Rejection::bad_request(e.to_string()))?;
+                self.authorize(
+                    "update_quotas",
+                    req.principal.as_deref(),
+                    Some(&role),
+                    &format!("set the quota of role '{role}'"),
+                )?;
                 let guarantee = Resources::from_json(&v["guarantee"])
                     .map_err(|e| Rejection::bad_request(format!("Invalid 'guarantee': {e}")))?;
                 let q = mesos_api::ResourceQuantities::from_resources(&guarantee);

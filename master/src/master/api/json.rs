@@ -9,6 +9,7 @@ use mesos_api::{AgentID, FrameworkID, Full, ResourceFormat, Resources, Summary};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::master::authz::Viewer;
 use crate::master::{Master, VERSION};
 use crate::state::{AgentRec, FrameworkRec};
 
@@ -49,20 +50,32 @@ impl Serialize for Statuses<'_> {
     }
 }
 
-/// A framework's tasks (active or completed), each written as it is read.
-pub(crate) enum TaskList<'a> {
-    Active(
-        &'a std::collections::BTreeMap<mesos_api::TaskID, Task>,
-        &'a str,
-    ),
-    Completed(&'a std::collections::VecDeque<Task>, &'a str),
+/// A framework's tasks (active or completed) that the viewer may see, each written as it is
+/// read.
+pub(crate) struct TaskList<'a> {
+    f: &'a FrameworkRec,
+    completed: bool,
+    role: &'a str,
+    viewer: Viewer<'a>,
 }
 
 impl Serialize for TaskList<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            TaskList::Active(m, role) => s.collect_seq(m.values().map(|t| task(t, role))),
-            TaskList::Completed(q, role) => s.collect_seq(q.iter().map(|t| task(t, role))),
+        let (f, v, role) = (self.f, self.viewer, self.role);
+        if self.completed {
+            s.collect_seq(
+                f.completed
+                    .iter()
+                    .filter(|t| v.task(t, f))
+                    .map(|t| task(t, role)),
+            )
+        } else {
+            s.collect_seq(
+                f.tasks
+                    .values()
+                    .filter(|t| v.task(t, f))
+                    .map(|t| task(t, role)),
+            )
         }
     }
 }
@@ -97,18 +110,25 @@ pub(crate) struct FrameworkView<'a> {
     completed_tasks: TaskList<'a>,
 }
 
-/// A framework with its tasks, offers and executors.
+/// A framework with its tasks (those `viewer` may see), offers and executors.
 pub(crate) fn framework_view<'a>(
     m: &Master,
     fid: &FrameworkID,
     f: &'a FrameworkRec,
     role: &'a str,
+    viewer: Viewer<'a>,
 ) -> FrameworkView<'a> {
+    let list = |completed| TaskList {
+        f,
+        completed,
+        role,
+        viewer,
+    };
     FrameworkView {
         head: framework(m, fid, f, true),
-        tasks: TaskList::Active(&f.tasks, role),
+        tasks: list(false),
         unreachable_tasks: [],
-        completed_tasks: TaskList::Completed(&f.completed, role),
+        completed_tasks: list(true),
     }
 }
 
@@ -365,7 +385,7 @@ impl Master {
     /// `/master/state`, serialized straight into bytes. The frameworks (with every task, most
     /// of it) are written on this thread while a second one writes the head and the agents;
     /// the two objects are then joined (so `frameworks` comes first in the object).
-    pub(crate) fn state_bytes(&self) -> Vec<u8> {
+    pub(crate) fn state_bytes(&self, viewer: Viewer) -> Vec<u8> {
         #[derive(Serialize)]
         struct Frameworks<'a> {
             frameworks: Vec<FrameworkView<'a>>,
@@ -375,7 +395,8 @@ impl Master {
         struct Rest<'a> {
             #[serde(flatten)]
             head: Map<String, Value>,
-            flags: Value,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            flags: Option<Value>,
             slaves: Agents<'a>,
             recovered_slaves: [(); 0],
             orphan_tasks: [(); 0],
@@ -385,7 +406,7 @@ impl Master {
             let usage = agent_usage(self);
             let view = Rest {
                 head: self.state_head(),
-                flags: self.flags_json(),
+                flags: viewer.flags().then(|| self.flags_json()),
                 slaves: Agents {
                     m: self,
                     usage: &usage,
@@ -411,17 +432,22 @@ impl Master {
                 frameworks: self
                     .frameworks
                     .iter()
+                    .filter(|(_, f)| viewer.framework(f))
                     .map(|(id, f)| {
                         let role = roles.get(id).map_or("*", String::as_str);
-                        framework_view(self, id, f, role)
+                        framework_view(self, id, f, role, viewer)
                     })
                     .collect(),
                 completed_frameworks: self
                     .completed_frameworks
                     .iter()
                     .zip(&completed_roles)
+                    .filter(|(f, _)| viewer.framework(f))
                     .filter_map(|(f, r)| {
-                        f.info.id.as_ref().map(|id| framework_view(self, id, f, r))
+                        f.info
+                            .id
+                            .as_ref()
+                            .map(|id| framework_view(self, id, f, r, viewer))
                     })
                     .collect(),
             };
@@ -438,7 +464,7 @@ impl Master {
     }
 
     /// `/master/state-summary`: agents and frameworks with counts, no task lists.
-    pub(crate) fn state_summary_json(&self) -> Value {
+    pub(crate) fn state_summary_json(&self, viewer: Viewer) -> Value {
         let mut o = self.state_head();
         let usage = agent_usage(self);
         let mut counts: HashMap<&AgentID, Map<String, Value>> = HashMap::new();
@@ -468,6 +494,7 @@ impl Master {
         let frameworks: Vec<Value> = self
             .frameworks
             .iter()
+            .filter(|(_, f)| viewer.framework(f))
             .map(|(id, f)| {
                 let mut j = framework(self, id, f, false);
                 let agents: std::collections::BTreeSet<&str> = f

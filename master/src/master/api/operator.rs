@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use super::classic::{json_reply, quantities_map, version_json};
 use super::{json, reject};
-use crate::master::Master;
+use crate::master::authz::Viewer;
+use crate::master::{Master, Subscriber};
 use crate::state::{AgentRec, FrameworkRec};
 
 /// Mesos's timestamp form.
@@ -122,9 +123,12 @@ impl Master {
         )?;
         let body = &body;
         let ok = |r: HttpResponse| Ok(Reply::from(r));
+        let principal = req.principal.as_deref();
+        let viewer = self.viewer(principal);
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
             "GET_FLAGS" => {
+                self.authorize("view_flags", principal, None, "view the flags")?;
                 let flags = api::name_values(&self.flags_json());
                 ok(respond(&kind, json!({"flags": flags})))
             }
@@ -133,11 +137,11 @@ impl Master {
                 let metrics = api::name_values(&ctx.runtime().metrics().snapshot_json());
                 ok(respond(&kind, json!({"metrics": metrics})))
             }
-            "GET_STATE" => ok(respond(&kind, self.v1_state())),
+            "GET_STATE" => ok(respond(&kind, self.v1_state(viewer))),
             "GET_AGENTS" => ok(respond(&kind, self.v1_agents())),
-            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks())),
+            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
             "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
-            "GET_TASKS" => ok(respond(&kind, self.v1_tasks())),
+            "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),
             "GET_ROLES" => {
                 let roles: Vec<Value> = self
                     .roles_json()
@@ -155,7 +159,7 @@ impl Master {
             }
             "GET_WEIGHTS" => ok(respond(&kind, json!({"weight_infos": self.weights_json()}))),
             "UPDATE_WEIGHTS" => {
-                self.update_weights(field(body, &["weight_infos"])?)?;
+                self.update_weights(principal, field(body, &["weight_infos"])?)?;
                 ok(HttpResponse::empty(200))
             }
             "GET_MASTER" => ok(respond(
@@ -199,6 +203,12 @@ impl Master {
                             "Role '{role}': guarantees exceed limits"
                         )));
                     }
+                    self.authorize(
+                        "update_quotas",
+                        principal,
+                        Some(role),
+                        &format!("update the quota of role '{role}'"),
+                    )?;
                     parsed.push((role.to_string(), g, l));
                 }
                 for (role, g, l) in parsed {
@@ -213,11 +223,12 @@ impl Master {
             }
             "TEARDOWN" => {
                 let fid = FrameworkID::new(id_field(body, &["framework_id"])?);
-                self.operator_teardown(ctx, &fid)?;
+                self.operator_teardown(ctx, principal, &fid)?;
                 ok(HttpResponse::empty(200))
             }
             "MARK_AGENT_GONE" => {
                 let id = AgentID::new(id_field(body, &["agent_id"])?);
+                self.authorize("mark_agents_gone", principal, None, "mark agents gone")?;
                 if self.gone.contains(&id) {
                     // Marking a gone agent again changes nothing (200, as in Mesos).
                     return ok(HttpResponse::empty(200));
@@ -269,12 +280,15 @@ impl Master {
                 let ev = json!({
                     "type": "SUBSCRIBED",
                     "subscribed": {
-                        "get_state": self.v1_state(),
+                        "get_state": self.v1_state(viewer),
                         "heartbeat_interval_seconds": self.flags.heartbeat_interval.as_secs_f64(),
                     }
                 });
                 let _ = tx.send(Bytes::from(api::json_record(&ev)));
-                self.subscribers.push(tx);
+                self.subscribers.push(Subscriber {
+                    tx,
+                    principal: req.principal.clone(),
+                });
                 ok(resp)
             }
             other => Err(Rejection::bad_request(format!(
@@ -283,11 +297,11 @@ impl Master {
         }
     }
 
-    pub(crate) fn v1_state(&self) -> Value {
+    pub(crate) fn v1_state(&self, viewer: Viewer) -> Value {
         json!({
-            "get_tasks": self.v1_tasks(),
+            "get_tasks": self.v1_tasks(viewer),
             "get_executors": self.v1_executors(),
-            "get_frameworks": self.v1_frameworks(),
+            "get_frameworks": self.v1_frameworks(viewer),
             "get_agents": self.v1_agents(),
         })
     }
@@ -302,15 +316,17 @@ impl Master {
         json!({"agents": agents, "recovered_agents": []})
     }
 
-    fn v1_frameworks(&self) -> Value {
+    fn v1_frameworks(&self, viewer: Viewer) -> Value {
         let f: Vec<Value> = self
             .frameworks
             .values()
+            .filter(|f| viewer.framework(f))
             .map(|f| v1_framework(self, f, true))
             .collect();
         let c: Vec<Value> = self
             .completed_frameworks
             .iter()
+            .filter(|f| viewer.framework(f))
             .map(|f| v1_framework(self, f, false))
             .collect();
         json!({"frameworks": f, "completed_frameworks": c})
@@ -337,38 +353,53 @@ impl Master {
         json!({"executors": seen.into_values().collect::<Vec<_>>(), "orphan_executors": []})
     }
 
-    fn v1_tasks(&self) -> Value {
+    fn v1_tasks(&self, viewer: Viewer) -> Value {
         let mut tasks = Vec::new();
         let mut completed = Vec::new();
         for f in self
             .frameworks
             .values()
             .chain(self.completed_frameworks.iter())
+            .filter(|f| viewer.framework(f))
         {
-            tasks.extend(f.tasks.values().map(to_json));
-            completed.extend(f.completed.iter().map(to_json));
+            let seen = |t: &&mesos_api::messages::Task| viewer.task(t, f);
+            tasks.extend(f.tasks.values().filter(seen).map(to_json));
+            completed.extend(f.completed.iter().filter(seen).map(to_json));
         }
         json!({"tasks": tasks, "completed_tasks": completed, "unreachable_tasks": [], "pending_tasks": []})
     }
 
-    /// TEARDOWN (operator): 400 when the framework is unknown.
+    /// TEARDOWN (operator) for `principal`: 400 when the framework is unknown, 403 when the
+    /// principal may not tear down frameworks of its principal (`teardown_frameworks`).
     pub(crate) fn operator_teardown(
         &mut self,
         ctx: &mut Context<Self>,
+        principal: Option<&str>,
         fid: &FrameworkID,
     ) -> Result<(), Rejection> {
-        if !self.frameworks.contains_key(fid) {
+        let Some(f) = self.frameworks.get(fid) else {
             return Err(Rejection::bad_request(format!(
                 "No framework found with specified ID '{fid}'"
             )));
-        }
+        };
+        self.authorize(
+            "teardown_frameworks",
+            principal,
+            f.info.principal.as_deref(),
+            &format!("tear down framework '{fid}'"),
+        )?;
         self.remove_framework(ctx, fid, true);
         self.metrics_changed(ctx);
         Ok(())
     }
 
     /// Sets role weights from `[{"role":..,"weight":..}]`.
-    pub(crate) fn update_weights(&mut self, v: &Value) -> Result<(), Rejection> {
+    /// Sets weights for `principal` (403 unless it may `update_weights` of every role named).
+    pub(crate) fn update_weights(
+        &mut self,
+        principal: Option<&str>,
+        v: &Value,
+    ) -> Result<(), Rejection> {
         let arr = v
             .as_array()
             .ok_or_else(|| Rejection::bad_request("Expecting an array of weight infos"))?;
@@ -384,6 +415,12 @@ impl Master {
                     "Role '{role}': weight must be a positive number"
                 )));
             }
+            self.authorize(
+                "update_weights",
+                principal,
+                Some(role),
+                &format!("update the weight of role '{role}'"),
+            )?;
             parsed.push((role.to_string(), weight));
         }
         for (r, w) in &parsed {
@@ -484,20 +521,55 @@ impl Master {
         }))
     }
 
-    /// Sends an operator event to every SUBSCRIBE stream (built only if there is one).
-    pub(crate) fn operator_event(&self, make: impl FnOnce(&Master) -> Value) {
+    /// Sends an operator event to every SUBSCRIBE stream (built only if there is one) whose
+    /// principal may see what it is `about` (a framework, and maybe one of its tasks).
+    pub(crate) fn operator_event(
+        &self,
+        about: Option<(&FrameworkID, Option<&mesos_api::TaskID>)>,
+        make: impl FnOnce(&Master) -> Value,
+    ) {
         if self.subscribers.is_empty() {
             return;
         }
         let rec = Bytes::from(api::json_record(&make(self)));
         for s in &self.subscribers {
-            let _ = s.send(rec.clone());
+            if about.is_none_or(|(f, t)| self.may_see(s.principal.as_deref(), f, t)) {
+                let _ = s.tx.send(rec.clone());
+            }
         }
+    }
+
+    /// Whether `principal` may see framework `fid` (and its task `tid`), live or completed.
+    fn may_see(
+        &self,
+        principal: Option<&str>,
+        fid: &FrameworkID,
+        tid: Option<&mesos_api::TaskID>,
+    ) -> bool {
+        if self.authorizer.is_none() {
+            return true;
+        }
+        let viewer = self.viewer(principal);
+        let f = self.frameworks.get(fid).or_else(|| {
+            self.completed_frameworks
+                .iter()
+                .find(|f| f.info.id.as_ref() == Some(fid))
+        });
+        let Some(f) = f.filter(|f| viewer.framework(f)) else {
+            return false;
+        };
+        let Some(tid) = tid else {
+            return true;
+        };
+        f.tasks
+            .get(tid)
+            .or_else(|| f.completed.iter().find(|t| &t.task_id == tid))
+            .is_some_and(|t| viewer.task(t, f))
     }
 
     /// TASK_ADDED for a task the master just recorded.
     pub(crate) fn task_added(&self, fid: &FrameworkID, task: &mesos_api::TaskID) {
-        self.operator_event(|m| {
+        self.operator_event(Some((fid, Some(task))), |m| {
             let t = m.frameworks.get(fid).and_then(|f| f.tasks.get(task));
             json!({"type": "TASK_ADDED", "task_added": {"task": to_json(&t)}})
         });
@@ -510,7 +582,7 @@ impl Master {
         status: &mesos_api::protocol::task::TaskStatus,
         state: mesos_api::protocol::task::TaskState,
     ) {
-        self.operator_event(|_| {
+        self.operator_event(Some((fid, Some(&status.task_id))), |_| {
             json!({"type": "TASK_UPDATED", "task_updated": {
                 "framework_id": {"value": fid.value},
                 "status": to_json(status),
@@ -521,7 +593,7 @@ impl Master {
 
     /// AGENT_ADDED.
     pub(crate) fn agent_added(&self, id: &AgentID) {
-        self.operator_event(|m| {
+        self.operator_event(None, |m| {
             let a = m.agents.get(id).map(|a| v1_agent(a, None));
             json!({"type": "AGENT_ADDED", "agent_added": {"agent": a}})
         });
@@ -529,7 +601,7 @@ impl Master {
 
     /// FRAMEWORK_ADDED or FRAMEWORK_UPDATED.
     pub(crate) fn framework_changed(&self, fid: &FrameworkID, added: bool) {
-        self.operator_event(|m| {
+        self.operator_event(Some((fid, None)), |m| {
             let f = m.frameworks.get(fid).map(|f| v1_framework(m, f, false));
             if added {
                 json!({"type": "FRAMEWORK_ADDED", "framework_added": {"framework": f}})
@@ -543,7 +615,7 @@ impl Master {
     /// interval.
     pub(crate) fn operator_heartbeat(&mut self, ctx: &mut Context<Self>) {
         let rec = Bytes::from(api::json_record(&json!({"type": "HEARTBEAT"})));
-        self.subscribers.retain(|s| s.send(rec.clone()).is_ok());
+        self.subscribers.retain(|s| s.tx.send(rec.clone()).is_ok());
         let d = self.flags.heartbeat_interval;
         if !d.is_zero() {
             ctx.delay(d, |m: &mut Master, c| m.operator_heartbeat(c));

@@ -45,7 +45,7 @@ impl Master {
                     "Subscribe calls should not include the '{STREAM_ID}' header"
                 )));
             }
-            let Some(s) = call.subscribe else {
+            let Some(mut s) = call.subscribe else {
                 return Err(Rejection::bad_request(
                     "Expecting 'subscribe' to be present",
                 ));
@@ -56,6 +56,11 @@ impl Master {
                         "Authenticated principal '{p}' does not match principal '{fp}' set in `FrameworkInfo`"
                     )));
                 }
+            }
+            // Authenticated without naming a principal: it is the one it proved (as Mesos
+            // sets it), which authorization then uses.
+            if s.framework_info.principal.is_none() {
+                s.framework_info.principal = req.principal.clone();
             }
             let id = ids::new_uuid();
             let (resp, tx) = HttpResponse::stream(api::JSON);
