@@ -105,6 +105,8 @@ pub async fn bind(
         port,
         advertise_ip: net.advertise_ip,
         send_timeout,
+        // A node that advertises another IP than its own is behind NAT: so may its peers be.
+        accept_unmatched_advertised_ip: net.advertise_ip.is_some(),
         ..Config::default()
     })
     .await

@@ -495,3 +495,75 @@ async fn acls_decide_who_registers_runs_tears_down_and_sees_what() {
     common::processes_end(LIMIT, "sleep 93.2").await;
     common::kill_all("sleep 93.3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_take_over_a_connected_agents_address() {
+    let creds = Creds::new();
+    let port = free_port();
+    let master = format!("127.0.0.1:{port}");
+    let mut m = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    m.await_listening(&master, LIMIT);
+    let _agent = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+            .arg(format!("--master={master}"))
+            .arg(format!("--port={}", free_port()))
+            .arg(format!("--work_dir={}", creds.0.join("agent").display()))
+            .args(["--resources=cpus:1;mem:128", "--launcher=posix"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let agent = testkit::Eventually::new(LIMIT, "the agent to register")
+        .until_async(|| async {
+            let v = testkit::http::json(&master, "/master/state").await?;
+            let a = &v["slaves"][0];
+            match (a["id"].as_str(), a["pid"].as_str()) {
+                (Some(id), Some(pid)) => Ok((id.to_string(), pid.to_string())),
+                _ => Err(format!("{v}")),
+            }
+        })
+        .await;
+    // Another node reregisters "as" that agent, from its own (real) address.
+    let rt = libprocess::Runtime::bind(libprocess::Config::default())
+        .await
+        .unwrap();
+    let me = libprocess::UPID::new("slave(1)", rt.address());
+    let to = libprocess::UPID::new("master", master.parse().unwrap());
+    let forged = mesos_api::messages::ReregisterAgent {
+        agent: mesos_api::protocol::framework::AgentInfo {
+            hostname: "impostor".into(),
+            port: rt.address().port() as i32,
+            resources: Default::default(),
+            attributes: Default::default(),
+            id: Some(mesos_api::AgentID::new(agent.0.clone())),
+        },
+        version: mesos_api::MESOS_VERSION.into(),
+        capabilities: Vec::new(),
+        checkpointed_resources: Default::default(),
+        executor_infos: Vec::new(),
+        tasks: Vec::new(),
+        frameworks: Vec::new(),
+    };
+    use mesos_api::messages::WireMessage;
+    rt.send_named(&me, &to, mesos_api::messages::ReregisterAgent::NAME, forged);
+    testkit::Eventually::new(LIMIT, "the forged reregistration to be refused")
+        .until_async(|| async {
+            let v = testkit::http::json(&master, "/metrics/snapshot").await?;
+            let n = v["master/slave_reregistrations_refused"].as_f64();
+            if n == Some(1.0) {
+                Ok(())
+            } else {
+                Err(format!("refused: {n:?}"))
+            }
+        })
+        .await;
+    let v = testkit::http::json(&master, "/master/state").await.unwrap();
+    let a = &v["slaves"][0];
+    assert_eq!(a["pid"], agent.1.as_str(), "{a}");
+    assert_ne!(a["hostname"], "impostor", "{a}");
+    assert_eq!(a["active"], true, "{a}");
+}

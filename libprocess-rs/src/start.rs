@@ -37,6 +37,11 @@ pub struct Config {
     /// pings and heartbeats). `None` leaves the kernel's default, about 15 minutes of
     /// retransmissions.
     pub send_timeout: Option<Duration>,
+    /// Whether peers may advertise (in the binary handshake) an IP other than the one they
+    /// connect from. Off, such a connection is refused: a peer speaks for its own address
+    /// only (frames whose sender names another node are dropped either way). Nodes behind
+    /// NAT need it on.
+    pub accept_unmatched_advertised_ip: bool,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
             max_frame_bytes: transport::wire::DEFAULT_MAX_FRAME,
             connect_timeout: Duration::from_secs(5),
             send_timeout: None,
+            accept_unmatched_advertised_ip: false,
         }
     }
 }
@@ -70,6 +76,7 @@ impl Runtime {
             config.max_frame_bytes,
             config.connect_timeout,
             config.send_timeout,
+            config.accept_unmatched_advertised_ip,
         );
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));
         let weak = Arc::downgrade(&pm);

@@ -502,3 +502,65 @@ async fn shutting_a_runtime_down_closes_its_connections_and_peers_see_exited() {
         Seen::Exited(echo.upid().clone())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_speaks_only_for_the_address_it_connects_from() {
+    let (rt, _rec, mut rx) = small_node().await;
+    let a = rt.address();
+    let m = rt.metrics().clone();
+    let ping = |seq| {
+        postcard::to_stdvec(&Ping {
+            seq,
+            payload: String::new(),
+        })
+        .unwrap()
+    };
+    // raw_binary advertises 127.0.0.1:1, the IP it connects from.
+    let mut s = raw_binary(a).await;
+    // Claiming to be another node (the master, say): dropped and counted.
+    s.write_all(&frame(
+        "rec",
+        "master@127.0.0.1:5050",
+        "example.Ping",
+        &ping(1),
+    ))
+    .await
+    .unwrap();
+    // Its own node, in full or by id alone: delivered.
+    s.write_all(&frame("rec", "me@127.0.0.1:1", "example.Ping", &ping(2)))
+        .await
+        .unwrap();
+    s.write_all(&frame("rec", "me", "example.Ping", &ping(3)))
+        .await
+        .unwrap();
+    for want in [2, 3] {
+        match within("ping", rx.recv()).await.unwrap() {
+            Seen::Ping(from, seq) => {
+                assert_eq!(seq, want);
+                assert_eq!(from.to_string(), "me@127.0.0.1:1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        m.value("libprocess/transport/frames_forged_sender"),
+        Some(1.0)
+    );
+    // A handshake that advertises another IP than the connection's is refused.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(&wire::handshake("10.1.2.3:5050".parse().unwrap()))
+        .await
+        .unwrap();
+    s.write_all(&frame("rec", "me", "example.Ping", &ping(4)))
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut s).await);
+    assert_eq!(
+        m.value("libprocess/transport/handshakes_refused"),
+        Some(1.0)
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing from the refused connection"
+    );
+}

@@ -14,7 +14,6 @@ use tokio::net::{TcpListener, TcpStream};
 use super::wire::{self, WireError};
 use super::Transport;
 use crate::mailbox::Mailbox;
-use crate::manager::ProcessManager;
 use crate::message::{Body, MessageEvent, Name};
 use crate::upid::UPID;
 use crate::util::FxBuild;
@@ -99,6 +98,11 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
             }
         }
     };
+    if advertised.ip() != peer.ip() && !t.accept_unmatched_ip {
+        m.handshakes_refused.inc();
+        tracing::warn!(%peer, %advertised, "closing connection: the handshake advertises another IP than the connection's");
+        return;
+    }
     let mut c = Caches {
         peer: advertised,
         to: Vec::new(),
@@ -128,7 +132,7 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
                 }
                 Ok(Some(n)) => {
                     let raw = buf.split_to(n).freeze();
-                    let r = wire::parse_frame(raw).and_then(|f| deliver(&t.pm, &mut c, f));
+                    let r = wire::parse_frame(raw).and_then(|f| deliver(t, &mut c, f));
                     if let Err(e) = r {
                         m.frames_malformed.inc();
                         m.messages_received.add(received);
@@ -160,20 +164,27 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
     }
 }
 
-fn sender(c: &mut Caches, raw: &[u8]) -> Result<UPID, WireError> {
+/// The sender a frame names: `id` (a process of the connection's node) or `id@ip:port`, which
+/// must be that node too (`Ok(None)`: it names another one, the frame is forged).
+fn sender(c: &mut Caches, raw: &[u8]) -> Result<Option<UPID>, WireError> {
     if raw.is_empty() {
-        return Ok(UPID::none());
+        return Ok(Some(UPID::none()));
     }
     if c.last_from.0 == raw {
-        return Ok(c.last_from.1.clone());
+        return Ok(Some(c.last_from.1.clone()));
     }
     let u = match c.from.get(raw) {
         Some(u) => u.clone(),
         None => {
             let s = wire::text(raw)?;
             let u = if s.contains('@') {
-                s.parse::<UPID>()
-                    .map_err(|_| WireError::Malformed("sender is not a UPID"))?
+                let u = s
+                    .parse::<UPID>()
+                    .map_err(|_| WireError::Malformed("sender is not a UPID"))?;
+                if u.addr() != c.peer {
+                    return Ok(None);
+                }
+                u
             } else {
                 UPID::new(s, c.peer)
             };
@@ -187,7 +198,7 @@ fn sender(c: &mut Caches, raw: &[u8]) -> Result<UPID, WireError> {
     c.last_from.0.clear();
     c.last_from.0.extend_from_slice(raw);
     c.last_from.1 = u.clone();
-    Ok(u)
+    Ok(Some(u))
 }
 
 fn name(c: &mut Caches, raw: &[u8]) -> Result<Arc<str>, WireError> {
@@ -213,8 +224,13 @@ fn name(c: &mut Caches, raw: &[u8]) -> Result<Arc<str>, WireError> {
     Ok(n)
 }
 
-fn deliver(pm: &ProcessManager, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
-    let from = sender(c, f.from())?;
+fn deliver(t: &Transport, c: &mut Caches, f: wire::Frame) -> Result<(), WireError> {
+    let pm = &*t.pm;
+    let Some(from) = sender(c, f.from())? else {
+        t.m.frames_forged_sender.inc();
+        tracing::warn!(peer = %c.peer, sender = %String::from_utf8_lossy(f.from()), "dropping a frame whose sender is another node");
+        return Ok(());
+    };
     let name = name(c, f.name())?;
     if c.to_box.is_none() || c.to != f.to_id() {
         c.to.clear();

@@ -37,6 +37,8 @@ pub(crate) struct TransportMetrics {
     pub(crate) messages_received: Counter,
     pub(crate) bytes_sent: Counter,
     pub(crate) messages_dropped_unsent: Counter,
+    pub(crate) frames_forged_sender: Counter,
+    pub(crate) handshakes_refused: Counter,
 }
 
 impl TransportMetrics {
@@ -53,6 +55,8 @@ impl TransportMetrics {
             messages_received: c("messages_received"),
             bytes_sent: c("bytes_sent"),
             messages_dropped_unsent: c("messages_dropped_unsent"),
+            frames_forged_sender: c("frames_forged_sender"),
+            handshakes_refused: c("handshakes_refused"),
         }
     }
 }
@@ -74,6 +78,8 @@ pub(crate) struct Transport {
     pub(crate) connect_timeout: Duration,
     /// TCP_USER_TIMEOUT for every connection, when set.
     send_timeout: Option<Duration>,
+    /// Whether a handshake may advertise an IP other than the one it connects from.
+    pub(crate) accept_unmatched_ip: bool,
     pub(crate) m: TransportMetrics,
 }
 
@@ -87,6 +93,7 @@ impl Transport {
         max_frame: usize,
         connect_timeout: Duration,
         send_timeout: Option<Duration>,
+        accept_unmatched_ip: bool,
     ) -> Arc<Transport> {
         let m = TransportMetrics::new(&pm.metrics);
         Arc::new(Transport {
@@ -98,6 +105,7 @@ impl Transport {
             max_frame,
             connect_timeout,
             send_timeout,
+            accept_unmatched_ip,
             m,
         })
     }

@@ -113,6 +113,20 @@ impl Master {
             tracing::warn!(%from, "reregistration without an agent id; ignoring");
             return;
         };
+        if let Some(a) = self
+            .agents
+            .get(&id)
+            .filter(|a| a.pid != from && !a.disconnected)
+        {
+            // A live agent's address is not replaced on another connection's word: the agent
+            // itself reregisters over its own connection (same address), and one that moved is
+            // readmitted once its old connection broke or it was marked unreachable.
+            tracing::warn!(%from, agent = %id, at = %a.pid, "refusing a reregistration of a connected agent from another address");
+            if let Some(mm) = &self.metrics {
+                mm.slave_reregistrations_refused.inc();
+            }
+            return;
+        }
         if self.gone.contains(&id) {
             tracing::warn!(%from, agent = %id, "agent was marked gone; refusing its reregistration and telling it to shut down");
             Self::send(

@@ -60,6 +60,8 @@ pub(crate) struct MasterMetrics {
     terminal: Vec<Counter>,
     pub(crate) slave_registrations: Counter,
     pub(crate) slave_reregistrations: Counter,
+    /// Reregistrations of a connected agent from another address, refused.
+    pub(crate) slave_reregistrations_refused: Counter,
     pub(crate) slave_removals: Counter,
     pub(crate) slave_removals_unhealthy: Counter,
     pub(crate) valid_status_updates: Counter,
@@ -95,6 +97,7 @@ impl MasterMetrics {
             terminal: TERMINAL.iter().map(|(_, n)| m.counter(n)).collect(),
             slave_registrations: m.counter("master/slave_registrations"),
             slave_reregistrations: m.counter("master/slave_reregistrations"),
+            slave_reregistrations_refused: m.counter("master/slave_reregistrations_refused"),
             slave_removals: m.counter("master/slave_removals"),
             slave_removals_unhealthy: m.counter("master/slave_removals/reason_unhealthy"),
             valid_status_updates: m.counter("master/valid_status_updates"),
