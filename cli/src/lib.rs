@@ -95,6 +95,7 @@ pub async fn bind(
 ) -> Result<Runtime, CliError> {
     let net = NetworkFlags::from_flags(f)?;
     init_logging(&net)?;
+    return_large_buffers();
     let port = match port {
         Some(p) => p,
         None => f.number::<u16>("port")?.unwrap_or(0),
@@ -114,6 +115,20 @@ pub async fn bind(
         addr: format!("{ip}:{port}"),
         source,
     })
+}
+
+/// Makes the allocator give large buffers (request bodies, frames, state replies) back to the
+/// system when they are freed: glibc otherwise raises its mmap threshold after the first large
+/// free and keeps later ones in its heap, so a burst of large requests would leave the process
+/// that much larger for good.
+#[allow(unsafe_code)]
+pub fn return_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets one of the allocator's parameters; it is safe to call at any
+    // time.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_MMAP_THRESHOLD, 256 << 10);
+    }
 }
 
 /// Logs to stderr at `--logging_level` (Mesos's glog levels: INFO, WARNING, ERROR), or not at

@@ -625,14 +625,36 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     )
     .unwrap();
     assert_eq!(size["offset"], 11);
-    assert_eq!(
-        get(a, &format!("{prefix}/files/read?path=/etc/passwd"))
+    // Outside the sandboxes (directly, through `..`, percent-encoded or through a link) is
+    // answered exactly as a missing path: nothing tells what exists elsewhere.
+    std::os::unix::fs::symlink("/etc", format!("{dir}/escape")).unwrap();
+    for (p, shown) in [
+        ("/etc/passwd".to_string(), "/etc/passwd".to_string()),
+        ("/etc/no-such-file".into(), "/etc/no-such-file".into()),
+        (
+            format!("{dir}/../../../../../../../../etc/passwd"),
+            format!("{dir}/../../../../../../../../etc/passwd"),
+        ),
+        (
+            format!("{dir}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd"),
+            format!("{dir}/../../../../../../../etc/passwd"),
+        ),
+        (
+            format!("{dir}/escape/passwd"),
+            format!("{dir}/escape/passwd"),
+        ),
+        (format!("{dir}/no-such-file"), format!("{dir}/no-such-file")),
+    ] {
+        let r = get(a, &format!("{prefix}/files/read?path={p}"))
             .await
-            .unwrap()
-            .head
-            .status,
-        403
-    );
+            .unwrap();
+        assert_eq!(r.head.status, 404, "{p}");
+        assert_eq!(
+            String::from_utf8_lossy(&r.body),
+            format!("'{shown}' not found"),
+            "{p}"
+        );
+    }
     assert_eq!(
         get(a, &format!("{prefix}/files/read?path={stdout}&length=x"))
             .await

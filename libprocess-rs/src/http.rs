@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 /// A client must send a request's headers within this long (idle keep-alive connections close).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The largest request body accepted (larger gets 413).
-pub const MAX_REQUEST_BODY: usize = 64 << 20;
+/// The largest request body accepted by default (larger gets 413); see
+/// [`crate::Config::max_request_body`].
+pub const MAX_REQUEST_BODY: usize = 4 << 20;
 
 /// A request delivered to a process.
 #[derive(Debug)]

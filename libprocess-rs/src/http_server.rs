@@ -14,9 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use crate::http::{
-    HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT, MAX_REQUEST_BODY,
-};
+use crate::http::{HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT};
+use crate::limits::{Limits, SMALL};
 use crate::mailbox::Incoming;
 use crate::manager::ProcessManager;
 
@@ -77,14 +76,15 @@ impl AsyncWrite for Rewind {
 /// Serves one HTTP/1.1 connection (keep-alive or not) whose first bytes were `prefix`.
 pub(crate) async fn serve(
     pm: std::sync::Arc<ProcessManager>,
+    limits: std::sync::Arc<Limits>,
     prefix: Bytes,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let service = hyper::service::service_fn(move |req| {
-        let pm = pm.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(pm, req, peer).await) }
+        let (pm, limits) = (pm.clone(), limits.clone());
+        async move { Ok::<_, std::convert::Infallible>(handle(pm, &limits, req, peer).await) }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -99,6 +99,7 @@ pub(crate) async fn serve(
 
 async fn handle(
     pm: std::sync::Arc<ProcessManager>,
+    limits: &Limits,
     req: hyper::Request<hyper::body::Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<ResponseBody> {
@@ -108,14 +109,9 @@ async fn handle(
         return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
     };
     let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_REQUEST_BODY)
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            return into_hyper(HttpResponse::text(413, format!("request body: {e}")));
-        }
+    let body = match read_body(limits, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(r) => return into_hyper(r),
     };
     let request = HttpRequest {
         method: parts.method,
@@ -137,6 +133,60 @@ async fn handle(
         Err(_) => into_hyper(HttpResponse::text(
             503,
             format!("process '{id}' terminated before answering"),
+        )),
+    }
+}
+
+/// A request's body within the limits: 413 when it is (or says it will be) larger than the
+/// limit, 503 when the memory budget has no room for it in time, 408 when it does not arrive in
+/// time.
+async fn read_body(
+    limits: &Limits,
+    headers: &hyper::HeaderMap,
+    body: hyper::body::Incoming,
+) -> Result<Bytes, HttpResponse> {
+    use http_body::Body as _;
+    let max = limits.max_body;
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > max as u64) {
+        return Err(HttpResponse::text(
+            413,
+            format!("Request body of {n} bytes exceeds the limit of {max} bytes"),
+        ));
+    }
+    let need = match declared {
+        Some(n) => n as usize,
+        None if body.is_end_stream() => 0,
+        None => max,
+    };
+    let _share = if need > SMALL {
+        match limits.reserve(need).await {
+            Some(p) => Some(p),
+            None => {
+                return Err(HttpResponse::text(
+                    503,
+                    "Too many request bodies in flight; retry later",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let read = http_body_util::Limited::new(body, max).collect();
+    match tokio::time::timeout(limits.read_timeout, read).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) => Err(HttpResponse::text(
+            413,
+            format!("Request body exceeds the limit of {max} bytes: {e}"),
+        )),
+        Err(_) => Err(HttpResponse::text(
+            408,
+            format!(
+                "The request body did not arrive within {:?}",
+                limits.read_timeout
+            ),
         )),
     }
 }

@@ -17,6 +17,7 @@ pub mod flags;
 pub mod http;
 pub mod http_client;
 mod http_server;
+mod limits;
 mod mailbox;
 mod manager;
 mod message;

@@ -42,6 +42,19 @@ pub struct Config {
     /// only (frames whose sender names another node are dropped either way). Nodes behind
     /// NAT need it on.
     pub accept_unmatched_advertised_ip: bool,
+    /// The largest HTTP request body (larger gets 413 before it is read).
+    pub max_request_body: usize,
+    /// How long an HTTP request body or a binary frame may take to arrive once started (then
+    /// 408, or the connection closes).
+    pub read_timeout: Duration,
+    /// Memory for request bodies and frames in flight (beyond 64 KiB each), shared by every
+    /// connection: readers wait for their share (up to `read_timeout`, then 503 or a closed
+    /// connection), so many large or stalled requests cannot grow the node without bound.
+    pub memory_budget: usize,
+    /// Connections accepted at once, in all.
+    pub max_connections: usize,
+    /// Connections accepted at once from one IP address.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -54,6 +67,11 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             send_timeout: None,
             accept_unmatched_advertised_ip: false,
+            max_request_body: crate::http::MAX_REQUEST_BODY,
+            read_timeout: Duration::from_secs(30),
+            memory_budget: 128 << 20,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }
@@ -77,6 +95,13 @@ impl Runtime {
             config.connect_timeout,
             config.send_timeout,
             config.accept_unmatched_advertised_ip,
+            crate::limits::Limits::new(
+                config.max_request_body,
+                config.read_timeout,
+                config.memory_budget,
+                config.max_connections,
+                config.max_connections_per_ip,
+            ),
         );
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));
         let weak = Arc::downgrade(&pm);

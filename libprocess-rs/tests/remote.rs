@@ -564,3 +564,120 @@ async fn a_peer_speaks_only_for_the_address_it_connects_from() {
         "nothing from the refused connection"
     );
 }
+
+/// A node with tight limits: 64 KiB bodies, 300 ms to finish one, a 1 MiB budget, 4
+/// connections per IP.
+async fn tight_node() -> (Runtime, libprocess::PID<Recorder>) {
+    let rt = Runtime::bind(Config {
+        max_request_body: 64 << 10,
+        read_timeout: Duration::from_millis(300),
+        memory_budget: 1 << 20,
+        max_connections_per_ip: 4,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let (r, _rx) = Recorder::new(false);
+    let pid = rt.spawn("rec", r).unwrap();
+    (rt, pid)
+}
+
+/// Reads an HTTP response's status line off `s`.
+async fn status_of(s: &mut TcpStream) -> String {
+    let mut b = vec![0u8; 256];
+    let n = within("a response", s.read(&mut b)).await.unwrap();
+    String::from_utf8_lossy(&b[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_stalled_or_too_many_requests_are_bounded() {
+    let (rt, _rec) = tight_node().await;
+    let a = rt.address();
+    let m = rt.metrics().clone();
+    // A body declared larger than the limit: 413 before any of it is read.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(b"POST /rec/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(status_of(&mut s).await.contains(" 413 "));
+    // A chunked body that grows past it: 413.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(b"POST /rec/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 40 << 10, "a".repeat(40 << 10));
+    for _ in 0..3 {
+        s.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    assert!(status_of(&mut s).await.contains(" 413 "));
+    // A body that stalls: 408 after the read timeout.
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(b"POST /rec/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+        .await
+        .unwrap();
+    assert!(status_of(&mut s).await.contains(" 408 "));
+    // A binary frame that stalls: its connection closes after the read timeout.
+    let mut s = raw_binary(a).await;
+    s.write_all(&frame("rec", "me", "example.Ping", &[0u8; 10])[..8])
+        .await
+        .unwrap();
+    assert!(closed_by_server(&mut s).await);
+    assert_eq!(m.value("libprocess/transport/frames_timed_out"), Some(1.0));
+    // A frame larger than the whole memory budget (but under the frame limit) is refused.
+    let mut s = raw_binary(a).await;
+    s.write_all(&((2u32 << 20) + 16).to_le_bytes())
+        .await
+        .unwrap();
+    s.write_all(&[0u8; 4096]).await.unwrap();
+    assert!(closed_by_server(&mut s).await);
+    assert_eq!(
+        m.value("libprocess/transport/frames_over_budget"),
+        Some(1.0)
+    );
+    // Connections per IP are capped: the fifth open one is closed at once.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(raw_binary(a).await);
+    }
+    testkit_wait(|| {
+        m.value("libprocess/transport/connections_accepted")
+            .unwrap_or(0.0)
+            >= 9.0
+    })
+    .await;
+    let mut fifth = TcpStream::connect(a).await.unwrap();
+    assert!(closed_by_server(&mut fifth).await);
+    assert_eq!(
+        m.value("libprocess/transport/connections_refused"),
+        Some(1.0)
+    );
+    drop(open);
+    // Room again once they close.
+    let mut again = TcpStream::connect(a).await;
+    for _ in 0..50 {
+        let mut s = again.unwrap();
+        s.write_all(b"GET /rec/none HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let line = status_of(&mut s).await;
+        if line.contains(" 404 ") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        again = TcpStream::connect(a).await;
+    }
+    panic!("no connection admitted after the others closed");
+}
+
+async fn testkit_wait(mut cond: impl FnMut() -> bool) {
+    within("a condition", async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}

@@ -58,6 +58,9 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
     Ok(out)
 }
 
+/// The most `/files/read` returns at once (Mesos's web UI reads pages of 50 KB).
+const MAX_READ: u64 = 1 << 20;
+
 impl Agent {
     /// Makes the realms that `--authenticate_http_*` name authenticate with HTTP Basic against
     /// `--http_credentials`; the runtime's own endpoints (`/metrics/snapshot`) are read-only.
@@ -213,18 +216,19 @@ impl Agent {
         let p = q
             .get("path")
             .ok_or_else(|| Rejection::bad_request("Expecting 'path' query parameter"))?;
+        // Only the sandboxes are served. A path outside them (after resolving links and `..`)
+        // gets the same answer as a missing one, so the endpoint tells nothing about the rest
+        // of the machine.
+        let not_found = || Rejection::not_found(format!("'{p}' not found"));
         let root = self
             .flags
             .work_dir
+            .join("slaves")
             .canonicalize()
-            .map_err(|e| Rejection::not_found(format!("work dir: {e}")))?;
-        let real = Path::new(p)
-            .canonicalize()
-            .map_err(|_| Rejection::not_found(format!("'{p}' does not exist")))?;
+            .map_err(|_| not_found())?;
+        let real = Path::new(p).canonicalize().map_err(|_| not_found())?;
         if !real.starts_with(&root) {
-            return Err(Rejection::forbidden(format!(
-                "'{p}' is outside the agent's work dir"
-            )));
+            return Err(not_found());
         }
         Ok(real)
     }
@@ -257,8 +261,8 @@ impl Agent {
         json_reply(&Value::Array(list)).into()
     }
 
-    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}`; offset -1 (or none) with no
-    /// length reports the size.
+    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}` (at most [`MAX_READ`] bytes a
+    /// read); offset -1 (or none) with no length reports the size.
     fn files_read(&self, req: &HttpRequest) -> Reply {
         use std::io::{Read, Seek, SeekFrom};
         let path = match self.served_path(req) {
@@ -282,7 +286,8 @@ impl Agent {
             (Err(e), _) | (_, Err(e)) => return reject(e).into(),
         };
         let Ok(mut f) = std::fs::File::open(&path) else {
-            return reject(Rejection::not_found("cannot open the file")).into();
+            let p = req.query_params().remove("path").unwrap_or_default();
+            return reject(Rejection::not_found(format!("'{p}' not found"))).into();
         };
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         if path.is_dir() {
@@ -292,7 +297,9 @@ impl Agent {
             return json_reply(&json!({"data": "", "offset": size})).into();
         }
         let offset = (offset as u64).min(size);
-        let length = length.map_or(1 << 20, |l| l.clamp(0, 16 << 20) as u64);
+        // At most 1 MiB a read (page through larger files), so a reply stays a few MiB even
+        // with every byte escaped.
+        let length = length.map_or(MAX_READ, |l| l.clamp(0, MAX_READ as i64) as u64);
         let mut buf = Vec::new();
         if f.seek(SeekFrom::Start(offset)).is_err() || f.take(length).read_to_end(&mut buf).is_err()
         {

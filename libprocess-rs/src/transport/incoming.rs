@@ -27,12 +27,19 @@ pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((s, peer)) => {
+                let Some(admitted) = t.limits.admit(peer.ip()) else {
+                    t.m.connections_refused.inc();
+                    tracing::warn!(%peer, "refusing a connection: too many open");
+                    drop(s);
+                    continue;
+                };
                 t.m.connections_accepted.inc();
                 let id = t
                     .next_conn
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let t2 = t.clone();
                 let task = t.pm.handle.spawn(async move {
+                    let _admitted = admitted;
                     handle(&t2, s, peer).await;
                     t2.incoming.remove(&id);
                 });
@@ -59,7 +66,7 @@ async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
     if buf[0] == wire::MAGIC[0] {
         binary(t, s, buf, peer).await
     } else {
-        crate::http_server::serve(t.pm.clone(), buf.freeze(), s, peer).await
+        crate::http_server::serve(t.pm.clone(), t.limits.clone(), buf.freeze(), s, peer).await
     }
 }
 
@@ -113,6 +120,9 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
         names: HashMap::default(),
     };
     let max = t.max_frame;
+    // The budget share of the large frame being read, and since when a partial frame waits.
+    let mut permit: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut pending_since: Option<tokio::time::Instant> = None;
     loop {
         let mut received = 0u64;
         loop {
@@ -125,12 +135,25 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
                 }
                 Ok(None) => break,
                 Ok(Some(n)) if buf.len() < n => {
+                    // A large frame waits for its share of the memory budget before it is
+                    // read on (back-pressure); one that cannot get it closes its connection.
+                    if n > crate::limits::SMALL && permit.is_none() {
+                        permit = t.limits.reserve(n).await;
+                        if permit.is_none() {
+                            m.frames_over_budget.inc();
+                            m.messages_received.add(received);
+                            tracing::warn!(%peer, bytes = n, "closing connection: no memory for its frame in time");
+                            return;
+                        }
+                    }
                     // Grow towards a large frame gradually: a length prefix alone does not get
                     // to reserve its whole size.
                     buf.reserve((n - buf.len()).min(1 << 20));
                     break;
                 }
                 Ok(Some(n)) => {
+                    permit = None;
+                    pending_since = None;
                     let raw = buf.split_to(n).freeze();
                     let r = wire::parse_frame(raw).and_then(|f| deliver(t, &mut c, f));
                     if let Err(e) = r {
@@ -144,10 +167,29 @@ async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: Socket
             }
         }
         m.messages_received.add(received);
+        if buf.is_empty() && buf.capacity() > 1 << 20 {
+            // Let a large frame's memory go with it, not with the connection.
+            buf = BytesMut::with_capacity(64 << 10);
+        }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(64 << 10);
         }
-        match s.read_buf(&mut buf).await {
+        let read = if buf.is_empty() {
+            s.read_buf(&mut buf).await
+        } else {
+            // A started frame must arrive within the read timeout.
+            let since = *pending_since.get_or_insert_with(tokio::time::Instant::now);
+            let deadline = since + t.limits.read_timeout;
+            match tokio::time::timeout_at(deadline, s.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    m.frames_timed_out.inc();
+                    tracing::warn!(%peer, bytes = buf.len(), "closing connection: a frame did not arrive in time");
+                    return;
+                }
+            }
+        };
+        match read {
             Ok(0) => {
                 if !buf.is_empty() {
                     m.frames_truncated.inc();

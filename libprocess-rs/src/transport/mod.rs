@@ -39,6 +39,9 @@ pub(crate) struct TransportMetrics {
     pub(crate) messages_dropped_unsent: Counter,
     pub(crate) frames_forged_sender: Counter,
     pub(crate) handshakes_refused: Counter,
+    pub(crate) connections_refused: Counter,
+    pub(crate) frames_timed_out: Counter,
+    pub(crate) frames_over_budget: Counter,
 }
 
 impl TransportMetrics {
@@ -57,6 +60,9 @@ impl TransportMetrics {
             messages_dropped_unsent: c("messages_dropped_unsent"),
             frames_forged_sender: c("frames_forged_sender"),
             handshakes_refused: c("handshakes_refused"),
+            connections_refused: c("connections_refused"),
+            frames_timed_out: c("frames_timed_out"),
+            frames_over_budget: c("frames_over_budget"),
         }
     }
 }
@@ -80,6 +86,8 @@ pub(crate) struct Transport {
     send_timeout: Option<Duration>,
     /// Whether a handshake may advertise an IP other than the one it connects from.
     pub(crate) accept_unmatched_ip: bool,
+    /// Connection caps, read timeouts and the memory budget.
+    pub(crate) limits: Arc<crate::limits::Limits>,
     pub(crate) m: TransportMetrics,
 }
 
@@ -94,6 +102,7 @@ impl Transport {
         connect_timeout: Duration,
         send_timeout: Option<Duration>,
         accept_unmatched_ip: bool,
+        limits: Arc<crate::limits::Limits>,
     ) -> Arc<Transport> {
         let m = TransportMetrics::new(&pm.metrics);
         Arc::new(Transport {
@@ -106,6 +115,7 @@ impl Transport {
             connect_timeout,
             send_timeout,
             accept_unmatched_ip,
+            limits,
             m,
         })
     }
