@@ -274,6 +274,21 @@ fn authentication_flags_that_cannot_work_are_refused_by_name() {
     }
 }
 
+/// The distinct real uids of the processes whose command line contains `tag`.
+fn uids_of(tag: &str) -> Vec<String> {
+    let mut uids: Vec<String> = common::processes(tag)
+        .into_iter()
+        .filter_map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(1).map(str::to_string)
+        })
+        .collect();
+    uids.sort();
+    uids.dedup();
+    uids
+}
+
 /// `dev:d3v`.
 const DEV: &str = "Basic ZGV2OmQzdg==";
 
@@ -382,6 +397,17 @@ async fn acls_decide_who_registers_runs_tears_down_and_sees_what() {
     dev.launch("dev-task", "sleep 93.2").await;
     let mut ops = framework_of(&master, "ops-fw", "root", "ops").await;
     ops.launch("ops-task", "sleep 93.3").await;
+    // Each task runs as its framework's user (the agent runs as root in CI).
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(
+            uids_of("sleep 93.2"),
+            ["65534"],
+            "dev's task runs as nobody"
+        );
+        assert_eq!(uids_of("sleep 93.3"), ["0"], "ops's task runs as root");
+    } else {
+        println!("not root: tasks cannot change user; their uids are not checked");
+    }
 
     // What each principal sees.
     let state = |who: &'static str| {

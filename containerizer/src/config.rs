@@ -21,6 +21,10 @@ pub enum ImageUse {
 /// The environment variable that tells the command executor its task's rootfs.
 pub const TASK_ROOTFS_ENV: &str = "MESOS_RS_TASK_ROOTFS";
 
+/// The environment variable that tells the command executor (which stays root to enter its
+/// task's rootfs) the user its task runs as.
+pub const TASK_USER_ENV: &str = "MESOS_RS_TASK_USER";
+
 /// Resource limits for a container.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Limits {

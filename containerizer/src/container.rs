@@ -300,9 +300,19 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         i.prepare(cfg, state, &mut info)?;
     }
     let LaunchInfo {
-        isolation: iso,
-        env,
+        isolation: mut iso,
+        mut env,
     } = info;
+    let user = run_as(f.switch_user, cfg)?;
+    if env.iter().any(|(k, _)| k == crate::TASK_ROOTFS_ENV) {
+        // The command executor enters its task's rootfs (which needs root), then becomes the
+        // user for the task only.
+        if let Some(u) = &user {
+            env.push((crate::TASK_USER_ENV.into(), u.name.clone()));
+        }
+    } else {
+        iso.run_as = user.clone();
+    }
     if !cfg.uris.is_empty() {
         let r = shared
             .fetcher
@@ -353,7 +363,41 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         stdout: open("stdout")?,
         stderr: open("stderr")?,
     };
+    if let Some(u) = &user {
+        // The sandbox is the user's, as in Mesos (its parents stay the agent's).
+        let (uid, gid) = (
+            Some(nix::unistd::Uid::from_raw(u.uid)),
+            Some(nix::unistd::Gid::from_raw(u.gid)),
+        );
+        for p in [
+            cfg.sandbox.clone(),
+            cfg.sandbox.join("stdout"),
+            cfg.sandbox.join("stderr"),
+        ] {
+            nix::unistd::chown(&p, uid, gid)
+                .map_err(|e| Error::io("cannot give to its user", &p, std::io::Error::from(e)))?;
+        }
+    }
     Ok(Prepared { spec, plan })
+}
+
+/// The user a container runs as, with `--switch_user`: its config's (`None`: the agent's own,
+/// as is a user the agent already is).
+fn run_as(switch_user: bool, cfg: &ContainerConfig) -> Result<Option<launch::RunAs>> {
+    let Some(user) = cfg.user.as_deref().filter(|u| switch_user && !u.is_empty()) else {
+        return Ok(None);
+    };
+    let u = launch::RunAs::lookup(user)?;
+    let me = nix::unistd::geteuid();
+    if u.uid == me.as_raw() {
+        return Ok(None);
+    }
+    if !me.is_root() {
+        return Err(Error::Invalid(format!(
+            "cannot run as user '{user}': the agent does not run as root (--switch_user=false runs containers as the agent's user)"
+        )));
+    }
+    Ok(Some(u))
 }
 
 /// Prepares and starts a container (blocking): its OS pid, checkpointed, and a pidfd.

@@ -185,6 +185,8 @@ libprocess::flags! {
         pub fetcher_cache_size: u64 = "2GB", parse bytes, show show_bytes;
         /// GPUs (by minor number) the agent manages, e.g. '0,1' (gpu/nvidia; all found if unset)
         pub nvidia_gpu_devices: Option<Vec<u32>>;
+        /// Run each container as its user (the command's, else the framework's), which must exist on the agent; needs root. false: everything runs as the agent's user
+        pub switch_user: bool = "true";
     }
     extra |_f| {
         /// The status-keeping init nested containers without an image start under, when the

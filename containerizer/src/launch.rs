@@ -73,6 +73,41 @@ pub struct Isolation {
     pub rootfs: Option<Rootfs>,
     /// Resource limits.
     pub rlimits: Vec<Rlimit>,
+    /// The user to become last, after everything that needs root.
+    pub run_as: Option<RunAs>,
+}
+
+/// A user to run as: ids resolved before the fork (name lookups are not async-signal-safe).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunAs {
+    /// The user's name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+    /// Its supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl RunAs {
+    /// Looks `user` up in the system's user database, with its groups.
+    pub fn lookup(user: &str) -> Result<RunAs> {
+        let u = nix::unistd::User::from_name(user)
+            .map_err(|e| Error::Invalid(format!("cannot look user '{user}' up: {e}")))?
+            .ok_or_else(|| Error::Invalid(format!("user '{user}' does not exist on this agent")))?;
+        let name = CString::new(user.as_bytes())
+            .map_err(|_| Error::Invalid("a user name with a NUL byte".into()))?;
+        let groups = nix::unistd::getgrouplist(&name, u.gid)
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_else(|_| vec![u.gid.as_raw()]);
+        Ok(RunAs {
+            name: user.to_string(),
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            groups,
+        })
+    }
 }
 
 struct CMount {
@@ -90,6 +125,7 @@ pub struct Plan {
     rootfs: Option<(CString, CString, CString, CString, CString)>,
     workdir: Option<CString>,
     rlimits: Vec<Rlimit>,
+    run_as: Option<(nix::unistd::Uid, nix::unistd::Gid, Vec<nix::unistd::Gid>)>,
 }
 
 fn cstr(p: &Path) -> Result<CString> {
@@ -196,6 +232,16 @@ impl Plan {
             rootfs,
             workdir,
             rlimits: iso.rlimits.clone(),
+            run_as: iso.run_as.as_ref().map(|u| {
+                (
+                    nix::unistd::Uid::from_raw(u.uid),
+                    nix::unistd::Gid::from_raw(u.gid),
+                    u.groups
+                        .iter()
+                        .map(|g| nix::unistd::Gid::from_raw(*g))
+                        .collect(),
+                )
+            }),
         })
     }
 
@@ -210,6 +256,19 @@ impl Plan {
     /// As [`Plan::enter`]; with `cloned` the namespaces were made by `clone` already (the
     /// caller is pid 1 of its pid namespace), so there is nothing to unshare or fork.
     unsafe fn enter_with(&self, cloned: bool) -> std::io::Result<()> {
+        self.isolate(cloned)?;
+        // Last, once nothing needs root any more: the user (groups, then gid, then uid).
+        if let Some((uid, gid, groups)) = &self.run_as {
+            let err = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
+            nix::unistd::setgroups(groups).map_err(err)?;
+            nix::unistd::setgid(*gid).map_err(err)?;
+            nix::unistd::setuid(*uid).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// The steps of [`Plan::enter_with`] that need root: cgroups, limits, namespaces, mounts.
+    unsafe fn isolate(&self, cloned: bool) -> std::io::Result<()> {
         use nix::fcntl::{open, OFlag};
         use nix::sys::stat::Mode;
         let err = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);

@@ -40,7 +40,7 @@ pub mod usage;
 
 pub use config::{
     ContainerConfig, Event, ImageUse, Limitation, Limits, ResourceStatistics, Termination,
-    TASK_ROOTFS_ENV,
+    TASK_ROOTFS_ENV, TASK_USER_ENV,
 };
 pub use container::ContainerProcess;
 pub use containerizer::{Container, Containerizer};

@@ -151,6 +151,7 @@ async fn read_body(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let Some(n) = declared.filter(|n| *n > max as u64) {
+        limits.bodies_too_large.inc();
         return Err(HttpResponse::text(
             413,
             format!("Request body of {n} bytes exceeds the limit of {max} bytes"),
@@ -165,10 +166,11 @@ async fn read_body(
         match limits.reserve(need).await {
             Some(p) => Some(p),
             None => {
+                limits.bodies_over_budget.inc();
                 return Err(HttpResponse::text(
                     503,
                     "Too many request bodies in flight; retry later",
-                ))
+                ));
             }
         }
     } else {
@@ -177,17 +179,23 @@ async fn read_body(
     let read = http_body_util::Limited::new(body, max).collect();
     match tokio::time::timeout(limits.read_timeout, read).await {
         Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) => Err(HttpResponse::text(
-            413,
-            format!("Request body exceeds the limit of {max} bytes: {e}"),
-        )),
-        Err(_) => Err(HttpResponse::text(
-            408,
-            format!(
-                "The request body did not arrive within {:?}",
-                limits.read_timeout
-            ),
-        )),
+        Ok(Err(e)) => {
+            limits.bodies_too_large.inc();
+            Err(HttpResponse::text(
+                413,
+                format!("Request body exceeds the limit of {max} bytes: {e}"),
+            ))
+        }
+        Err(_) => {
+            limits.bodies_timed_out.inc();
+            Err(HttpResponse::text(
+                408,
+                format!(
+                    "The request body did not arrive within {:?}",
+                    limits.read_timeout
+                ),
+            ))
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::metrics::{Counter, Metrics};
+
 /// Bodies and frames up to this size need no share of the budget (the common case: a
 /// connection's read buffer holds them anyway).
 pub(crate) const SMALL: usize = 64 << 10;
@@ -27,6 +29,10 @@ pub(crate) struct Limits {
     max_per_ip: usize,
     total: AtomicUsize,
     per_ip: DashMap<IpAddr, usize>,
+    /// HTTP bodies refused: too large (413), too slow (408), no memory in time (503).
+    pub(crate) bodies_too_large: Counter,
+    pub(crate) bodies_timed_out: Counter,
+    pub(crate) bodies_over_budget: Counter,
 }
 
 /// An admitted connection; counted until dropped.
@@ -54,7 +60,9 @@ impl Limits {
         budget_bytes: usize,
         max_connections: usize,
         max_per_ip: usize,
+        metrics: &Metrics,
     ) -> Arc<Limits> {
+        let c = |n: &str| metrics.counter(&format!("libprocess/http/{n}"));
         let budget_kib = budget_bytes.div_ceil(1024).clamp(1, Semaphore::MAX_PERMITS);
         Arc::new(Limits {
             max_body,
@@ -65,6 +73,9 @@ impl Limits {
             max_per_ip,
             total: AtomicUsize::new(0),
             per_ip: DashMap::new(),
+            bodies_too_large: c("bodies_too_large"),
+            bodies_timed_out: c("bodies_timed_out"),
+            bodies_over_budget: c("bodies_over_budget"),
         })
     }
 
@@ -110,7 +121,7 @@ mod tests {
 
     #[test]
     fn connections_are_capped_in_all_and_per_ip() {
-        let l = Limits::new(1024, Duration::from_secs(1), 1 << 20, 3, 2);
+        let l = Limits::new(1024, Duration::from_secs(1), 1 << 20, 3, 2, &Metrics::new());
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         let a1 = l.admit(a).unwrap();
         let _a2 = l.admit(a).unwrap();
@@ -123,7 +134,14 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_makes_readers_wait_and_refuses_what_never_fits() {
-        let l = Limits::new(1024, Duration::from_millis(100), 1 << 20, 10, 10);
+        let l = Limits::new(
+            1024,
+            Duration::from_millis(100),
+            1 << 20,
+            10,
+            10,
+            &Metrics::new(),
+        );
         let big = l.reserve(800 << 10).await.unwrap();
         // Not enough left: waits the read timeout, then gives up.
         assert!(l.reserve(400 << 10).await.is_none());

@@ -101,6 +101,7 @@ impl Runtime {
                 config.memory_budget,
                 config.max_connections,
                 config.max_connections_per_ip,
+                &pm.metrics,
             ),
         );
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));

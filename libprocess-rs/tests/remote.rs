@@ -585,7 +585,8 @@ async fn tight_node() -> (Runtime, libprocess::PID<Recorder>) {
 /// Reads an HTTP response's status line off `s`.
 async fn status_of(s: &mut TcpStream) -> String {
     let mut b = vec![0u8; 256];
-    let n = within("a response", s.read(&mut b)).await.unwrap();
+    // A reset (a refused connection) reads as no status.
+    let n = within("a response", s.read(&mut b)).await.unwrap_or(0);
     String::from_utf8_lossy(&b[..n])
         .lines()
         .next()
@@ -611,15 +612,19 @@ async fn large_stalled_or_too_many_requests_are_bounded() {
         .unwrap();
     let chunk = format!("{:x}\r\n{}\r\n", 40 << 10, "a".repeat(40 << 10));
     for _ in 0..3 {
-        s.write_all(chunk.as_bytes()).await.unwrap();
+        // The server may answer and close before it has read everything: a write may fail.
+        let _ = s.write_all(chunk.as_bytes()).await;
     }
-    assert!(status_of(&mut s).await.contains(" 413 "));
+    // Its 413 may be lost to the reset that closing with unread data causes: counted either
+    // way.
+    testkit_wait(|| m.value("libprocess/http/bodies_too_large").unwrap_or(0.0) >= 2.0).await;
     // A body that stalls: 408 after the read timeout.
     let mut s = TcpStream::connect(a).await.unwrap();
     s.write_all(b"POST /rec/x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
         .await
         .unwrap();
     assert!(status_of(&mut s).await.contains(" 408 "));
+    assert_eq!(m.value("libprocess/http/bodies_timed_out"), Some(1.0));
     // A binary frame that stalls: its connection closes after the read timeout.
     let mut s = raw_binary(a).await;
     s.write_all(&frame("rec", "me", "example.Ping", &[0u8; 10])[..8])

@@ -265,6 +265,14 @@ impl Agent {
                 (program, Vec::new())
             }
         };
+        // Its command's user, else its framework's (Mesos's rule; the containerizer switches to
+        // it with --switch_user).
+        let user = user.filter(|u| !u.is_empty()).or_else(|| {
+            self.frameworks
+                .get(fid)
+                .map(|f| f.info.user.clone())
+                .filter(|u| !u.is_empty())
+        });
         let upid = ctx.self_upid();
         let addr = upid.addr();
         let grace = self.flags.executor_shutdown_grace_period;

@@ -456,6 +456,21 @@ impl Agent {
     }
 
     /// The sandbox of a top-level container (an executor's).
+    /// The user a nested container runs as: its command's, else its top-level container's
+    /// framework's.
+    fn nested_user(&self, command_user: Option<&str>, top: &str) -> Option<String> {
+        command_user
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .or_else(|| {
+                self.frameworks
+                    .values()
+                    .find(|f| f.executors.values().any(|e| e.container_id.value == top))
+                    .map(|f| f.info.user.clone())
+                    .filter(|u| !u.is_empty())
+            })
+    }
+
     fn sandbox_of(&self, container: &str) -> Option<PathBuf> {
         self.executors()
             .find(|e| e.container_id.value == container)
@@ -477,19 +492,7 @@ impl Agent {
             ));
         }
         if let Some(a) = &self.flags.authorizer {
-            let user = body["command"]["user"]
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| {
-                    self.frameworks
-                        .values()
-                        .find(|f| {
-                            f.executors
-                                .values()
-                                .any(|e| e.container_id.value == chain[0])
-                        })
-                        .map(|f| f.info.user.clone())
-                });
+            let user = self.nested_user(body["command"]["user"].as_str(), &chain[0]);
             let user = user.as_deref().unwrap_or("root");
             if !a.authorized("launch_nested_containers_as_user", principal, Some(user)) {
                 let who = principal.map_or("An unauthenticated request".to_string(), |p| {
@@ -547,7 +550,7 @@ impl Agent {
             container_info,
             image_use: mesos_containerizer::ImageUse::Enter,
             uris: cmd.uris.clone(),
-            user: cmd.user.clone(),
+            user: self.nested_user(cmd.user.as_deref(), &chain[0]),
         };
         let events = self.nested_events(&key);
         let rt = self

@@ -98,7 +98,12 @@ impl Engine {
                 readonly: v.mode == mesos_api::protocol::container::VolumeMode::Ro,
             });
         }
+        let run_as = match std::env::var(mesos_containerizer::TASK_USER_ENV) {
+            Ok(u) => Some(launch::RunAs::lookup(&u).map_err(|e| e.to_string())?),
+            Err(_) => None,
+        };
         let iso = Isolation {
+            run_as,
             mounts,
             rootfs: Some(Rootfs {
                 path: rootfs,
