@@ -54,10 +54,24 @@ libprocess::flags! {
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators (only 'basic' is built in)
         pub http_authenticators: String = "basic", check authenticators;
+        /// This agent's credential for authenticating with the master: JSON {"principal":..,"secret":..} or a 'principal secret' line (with or without file://)
+        pub credential: Option<String>;
+        /// Authentication retries wait a random time in [0, b x 2^n] (n: failed attempts so far)
+        pub authentication_backoff_factor: Duration = "1secs", check positive;
+        /// How long the first authentication attempt may take; doubled after each that times out
+        pub authentication_timeout_min: Duration = "5secs", check positive;
+        /// The longest an authentication attempt may take
+        pub authentication_timeout_max: Duration = "1mins", check positive;
         /// ACLs (Mesos's JSON, or a path to a file of it, with or without file://) for the local authorizer; the agent enforces launch_nested_containers_as_user
         pub acls: Option<String>;
     }
     extra |f| {
+        /// The credential of `--credential`, read at start.
+        pub credential_entry: Option<Credential> = credential
+            .as_deref()
+            .map(mesos_api::auth::read_credential)
+            .transpose()
+            .map_err(|e| format!("Flag '--credential': {e}"))?,
         /// The local authorizer of `--acls` (none: everything is allowed).
         pub authorizer: Option<std::sync::Arc<dyn Authorizer>> = acls
             .as_deref()

@@ -23,7 +23,7 @@ pub mod programs;
 pub mod resources;
 pub mod status_update_manager;
 
-pub use agent::Agent;
+pub use agent::{Agent, Stopped};
 pub use error::AgentError;
 pub use flags::AgentFlags;
 

@@ -81,6 +81,74 @@ pub fn parse_credentials(text: &str) -> Result<Vec<Credential>, String> {
     Ok(creds)
 }
 
+/// The one SASL mechanism of the binary transport's authentication (Mesos's default
+/// authenticator): the secret never travels, only an HMAC of the master's challenge.
+pub const CRAM_MD5: &str = "CRAM-MD5";
+
+/// A CRAM-MD5 response (RFC 2195): `principal`, a space, and the lowercase hex HMAC-MD5 of the
+/// challenge keyed with the secret.
+pub fn cram_md5_response(principal: &str, secret: &str, challenge: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<md5::Md5>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(challenge);
+    let digest = mac.finalize().into_bytes();
+    let mut out = format!("{principal} ").into_bytes();
+    for b in digest {
+        out.extend_from_slice(format!("{b:02x}").as_bytes());
+    }
+    out
+}
+
+/// The principal a CRAM-MD5 `response` to `challenge` proves against `credentials`, if it
+/// proves one.
+pub fn cram_md5_check(
+    credentials: &[Credential],
+    challenge: &[u8],
+    response: &[u8],
+) -> Option<String> {
+    let text = std::str::from_utf8(response).ok()?;
+    let (principal, _) = text.split_once(' ')?;
+    let c = credentials.iter().find(|c| c.principal == principal)?;
+    let want = cram_md5_response(&c.principal, &c.secret, challenge);
+    // Compared in time that depends only on the lengths.
+    let same = want.len() == response.len()
+        && want
+            .iter()
+            .zip(response)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    same.then(|| c.principal.clone())
+}
+
+/// Reads one credential (`--credential` of the agent, `mesos-execute`'s file): Mesos's JSON
+/// `{"principal": .., "secret": ..}` or a `principal secret` line, from a path with or without
+/// `file://`.
+pub fn read_credential(flag: &str) -> Result<Credential, String> {
+    let path = flag.strip_prefix("file://").unwrap_or(flag);
+    let text = std::fs::read_to_string(Path::new(path))
+        .map_err(|e| format!("cannot read credential file '{path}': {e}"))?;
+    let t = text.trim_start();
+    let c = if t.starts_with('{') {
+        serde_json::from_str::<Credential>(t)
+            .map_err(|e| format!("credential file '{path}': invalid JSON: {e}"))?
+    } else {
+        let mut all =
+            parse_credentials(&text).map_err(|e| format!("credential file '{path}': {e}"))?;
+        if all.len() != 1 {
+            return Err(format!(
+                "credential file '{path}': expected one 'principal secret' line, found {}",
+                all.len()
+            ));
+        }
+        all.remove(0)
+    };
+    if c.principal.is_empty() {
+        return Err(format!("credential file '{path}': empty principal"));
+    }
+    Ok(c)
+}
+
 /// Checks `--http_authenticators` (and the like): Mesos's built-in `basic` is the one
 /// authenticator there is (Mesos loads others as modules, which we do not).
 pub fn check_authenticators(flag: &str, v: &str) -> Result<(), String> {
@@ -111,6 +179,28 @@ pub fn credentials_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cram_md5_matches_rfc_2195_and_proves_only_the_right_secret() {
+        // RFC 2195's example.
+        let challenge = b"<1896.697170952@postoffice.reston.mci.net>";
+        let r = cram_md5_response("tim", "tanstaaftanstaaf", challenge);
+        assert_eq!(r, b"tim b913a602c7eda7a495b4e6e7334d3890".to_vec());
+        let creds = vec![Credential {
+            principal: "tim".into(),
+            secret: "tanstaaftanstaaf".into(),
+        }];
+        assert_eq!(
+            cram_md5_check(&creds, challenge, &r).as_deref(),
+            Some("tim")
+        );
+        let wrong = cram_md5_response("tim", "guess", challenge);
+        assert_eq!(cram_md5_check(&creds, challenge, &wrong), None);
+        let replayed = cram_md5_response("tim", "tanstaaftanstaaf", b"<another@challenge>");
+        assert_eq!(cram_md5_check(&creds, challenge, &replayed), None);
+        assert_eq!(cram_md5_check(&creds, challenge, b"nobody 00"), None);
+        assert_eq!(cram_md5_check(&creds, challenge, &[0xff, 0xfe]), None);
+    }
 
     #[test]
     fn both_forms_parse_and_bad_ones_say_why() {

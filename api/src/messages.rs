@@ -141,6 +141,36 @@ pub struct ShutdownAgent {
 }
 wire!(ShutdownAgent => "mesos.internal.ShutdownMessage");
 
+/// Agent or scheduler -> master: authenticate with `mechanism` (CRAM-MD5) before
+/// (re)registering; the master answers with a challenge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Authenticate {
+    /// The SASL mechanism.
+    pub mechanism: String,
+}
+wire!(Authenticate => "mesos.internal.AuthenticateMessage");
+
+/// One SASL step: master -> client, the challenge; client -> master, the response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticationStep {
+    /// The step's bytes.
+    pub data: Vec<u8>,
+}
+wire!(AuthenticationStep => "mesos.internal.AuthenticationStepMessage");
+
+/// Master -> client: authenticated (as the principal of its response).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticationCompleted {}
+wire!(AuthenticationCompleted => "mesos.internal.AuthenticationCompletedMessage");
+
+/// Master -> client: the master refused the authentication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthenticationFailed {
+    /// Why.
+    pub error: String,
+}
+wire!(AuthenticationFailed => "mesos.internal.AuthenticationFailedMessage");
+
 /// Agent -> master: answer to a ping.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PongAgent {}

@@ -41,6 +41,21 @@ impl Drop for Creds {
     }
 }
 
+/// A master started with `args` on a free port, once it listens: (its process, `ip:port`).
+fn master(args: &[String]) -> (Proc, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut m = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+            .arg(format!("--port={port}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    m.await_listening(&addr, LIMIT);
+    (m, addr)
+}
+
 async fn call(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -> Response {
     let mut headers = vec![("Content-Type", "application/json")];
     if let Some(a) = auth {
@@ -75,22 +90,13 @@ async fn guarded(addr: &str, method: &str, path: &str, body: &str, realm: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_masters_endpoints_authenticate_in_their_realms() {
     let creds = Creds::new();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut m = Proc::spawn(
-        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--credentials=file://{}", creds.file()))
-            .args([
-                "--authenticate_http_readonly",
-                "--authenticate_http_readwrite",
-                "--authenticate_http_frameworks",
-                "--http_framework_authenticators=basic",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    m.await_listening(&addr, LIMIT);
+    let (_m, addr) = master(&[
+        format!("--credentials=file://{}", creds.file()),
+        "--authenticate_http_readonly".into(),
+        "--authenticate_http_readwrite".into(),
+        "--authenticate_http_frameworks".into(),
+        "--http_framework_authenticators=basic".into(),
+    ]);
     let ro = "mesos-master-readonly";
     for path in [
         "/master/state",
@@ -351,22 +357,13 @@ async fn acls_decide_who_registers_runs_tears_down_and_sees_what() {
     let acls_file = creds.0.join("acls.json");
     std::fs::write(&acls_file, serde_json::Value::Object(acls).to_string()).unwrap();
 
-    let port = free_port();
-    let master = format!("127.0.0.1:{port}");
-    let mut m = Proc::spawn(
-        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--credentials={}", creds.file()))
-            .arg(format!("--acls={}", acls_file.display()))
-            .args([
-                "--authenticate_http_readonly",
-                "--authenticate_http_readwrite",
-                "--allocation_interval=50ms",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    m.await_listening(&master, LIMIT);
+    let (_m, master) = master(&[
+        format!("--credentials={}", creds.file()),
+        format!("--acls={}", acls_file.display()),
+        "--authenticate_http_readonly".into(),
+        "--authenticate_http_readwrite".into(),
+        "--allocation_interval=50ms".into(),
+    ]);
     let _agent = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
             .arg(format!("--master={master}"))
@@ -525,15 +522,7 @@ async fn acls_decide_who_registers_runs_tears_down_and_sees_what() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stranger_cannot_take_over_a_connected_agents_address() {
     let creds = Creds::new();
-    let port = free_port();
-    let master = format!("127.0.0.1:{port}");
-    let mut m = Proc::spawn(
-        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    m.await_listening(&master, LIMIT);
+    let (_m, master) = master(&[]);
     let _agent = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
             .arg(format!("--master={master}"))
@@ -592,4 +581,132 @@ async fn a_stranger_cannot_take_over_a_connected_agents_address() {
     assert_eq!(a["pid"], agent.1.as_str(), "{a}");
     assert_ne!(a["hostname"], "impostor", "{a}");
     assert_eq!(a["active"], true, "{a}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_and_frameworks_authenticate_before_they_register() {
+    let creds = Creds::new();
+    let c = json!({"credentials": [
+        {"principal": "ops", "secret": "s3cret"},
+        {"principal": "agent1", "secret": "4g3nt"}]});
+    std::fs::write(creds.0.join("credentials.json"), c.to_string()).unwrap();
+    let good = creds.0.join("agent-good.json");
+    std::fs::write(
+        &good,
+        json!({"principal": "agent1", "secret": "4g3nt"}).to_string(),
+    )
+    .unwrap();
+    let bad = creds.0.join("agent-bad.txt");
+    std::fs::write(&bad, "agent1 guessed\n").unwrap();
+
+    let (_m, master) = master(&[
+        format!("--credentials={}", creds.file()),
+        "--authenticate_agents".into(),
+        "--authenticate_frameworks".into(),
+        "--allocation_interval=50ms".into(),
+    ]);
+    let agent = |name: &str, credential: Option<&std::path::Path>| {
+        let mut c = testkit::command(env!("CARGO_BIN_EXE_mesos-agent"));
+        c.arg(format!("--master={master}"))
+            .arg(format!("--port={}", free_port()))
+            .arg(format!("--work_dir={}", creds.0.join(name).display()))
+            .args([
+                "--resources=cpus:2;mem:256",
+                "--launcher=posix",
+                "--registration_backoff_factor=100ms",
+            ]);
+        if let Some(p) = credential {
+            c.arg(format!("--credential={}", p.display()));
+        }
+        c
+    };
+    let metric = |name: &'static str| {
+        let master = master.clone();
+        async move {
+            let v = testkit::http::json(&master, "/metrics/snapshot")
+                .await
+                .unwrap();
+            v[name].as_f64().unwrap_or(-1.0)
+        }
+    };
+    let slaves = || {
+        let master = master.clone();
+        async move {
+            let v = testkit::http::json(&master, "/master/state").await.unwrap();
+            v["slaves"].as_array().map_or(0, Vec::len)
+        }
+    };
+
+    // Without a credential an agent is refused (and counted), again and again.
+    let mut plain = agent("plain", None);
+    let plain = Proc::spawn(plain.stdout(Stdio::null()).stderr(Stdio::null()));
+    testkit::Eventually::new(LIMIT, "the unauthenticated agent to be refused")
+        .until_async(|| async {
+            let n = metric("master/unauthenticated_refusals").await;
+            if n >= 2.0 {
+                Ok(())
+            } else {
+                Err(format!("refusals: {n}"))
+            }
+        })
+        .await;
+    assert_eq!(slaves().await, 0);
+    drop(plain);
+    // A wrong secret: the master refuses it and the agent exits saying so.
+    let out = Proc::run(&mut agent("bad", Some(&bad)), LIMIT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Master refused authentication"), "{err}");
+    assert_eq!(slaves().await, 0);
+    // The right one registers.
+    let mut good_agent = agent("good", Some(&good));
+    let _good = Proc::spawn(good_agent.stdout(Stdio::null()).stderr(Stdio::null()));
+    testkit::Eventually::new(LIMIT, "the authenticated agent to register")
+        .until_async(|| async {
+            match slaves().await {
+                1 => Ok(()),
+                n => Err(format!("{n} agents")),
+            }
+        })
+        .await;
+
+    // Frameworks: refused without credentials, refused with a wrong secret, served with the
+    // right one.
+    let execute = |extra: &[&str]| {
+        let mut c = testkit::command(env!("CARGO_BIN_EXE_mesos-execute"));
+        c.arg(format!("--master={master}"))
+            .args([
+                "--name=authn",
+                "--command=true",
+                "--resources=cpus:0.5;mem:32",
+            ])
+            .args(extra);
+        Proc::run(&mut c, LIMIT)
+    };
+    let out = execute(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("is not authenticated"), "{err}");
+    let out = execute(&["--principal=ops", "--secret=wrong"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("Master refused authentication"), "{err}");
+    let out = execute(&["--principal=ops", "--secret=s3cret"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("TASK_FINISHED"), "{text}");
+    let v = testkit::http::json(&master, "/master/state").await.unwrap();
+    let done = &v["completed_frameworks"];
+    assert!(
+        done.as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["principal"] == "ops"),
+        "{done}"
+    );
+    assert!(metric("master/authentication_failures").await >= 2.0);
 }

@@ -48,6 +48,14 @@ libprocess::flags! {
         pub max_completed_frameworks: usize = "50";
         /// Completed tasks kept in memory per framework for the state endpoints
         pub max_completed_tasks_per_framework: usize = "1000";
+        /// Require agents to authenticate (CRAM-MD5 against --credentials) before they register
+        pub authenticate_agents | authenticate_slaves: bool = "false";
+        /// Require frameworks on the binary transport to authenticate (CRAM-MD5 against --credentials) before they subscribe
+        pub authenticate_frameworks: bool = "false";
+        /// Authenticators of the binary transport (only 'crammd5' is built in)
+        pub authenticators: String = "crammd5", check only_crammd5;
+        /// Time a client has to answer the authentication challenge
+        pub authentication_v0_timeout: Duration = "15secs", check positive;
         /// File of credentials: JSON {"credentials":[{"principal":..,"secret":..}]} or 'principal secret' lines (with or without file://)
         pub credentials: Option<String>;
         /// Require HTTP authentication (realm mesos-master-readonly) for read-only endpoints: /state, /tasks, /flags, /metrics/snapshot, ...
@@ -55,7 +63,7 @@ libprocess::flags! {
         /// Require HTTP authentication (realm mesos-master-readwrite) for endpoints that change state: /api/v1, /teardown, /quota, /weights, /reserve, ...
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators for the two realms above (only 'basic' is built in)
-        pub http_authenticators: String = "basic", check authenticators;
+        pub http_authenticators: String = "basic", check basic_only;
         /// Require HTTP frameworks to authenticate (realm mesos-master-scheduler); a framework's principal must then match its FrameworkInfo's
         pub authenticate_http_frameworks: bool = "false";
         /// HTTP framework authenticators (only 'basic'); required with --authenticate_http_frameworks
@@ -77,6 +85,8 @@ libprocess::flags! {
             "credentials",
             credentials.as_deref(),
             [
+                (authenticate_agents, "authenticate_agents"),
+                (authenticate_frameworks, "authenticate_frameworks"),
                 (authenticate_http_readonly, "authenticate_http_readonly"),
                 (authenticate_http_readwrite, "authenticate_http_readwrite"),
                 (authenticate_http_frameworks, "authenticate_http_frameworks"),
@@ -104,7 +114,16 @@ impl Default for MasterFlags {
     }
 }
 
-fn authenticators(name: &str, v: &str) -> Result<(), String> {
+fn only_crammd5(name: &str, v: &str) -> Result<(), String> {
+    match v.split(',').map(str::trim).find(|a| *a != "crammd5") {
+        None => Ok(()),
+        Some(other) => Err(format!(
+            "Flag '--{name}': unknown authenticator '{other}' (only 'crammd5' is built in; modules are not supported)"
+        )),
+    }
+}
+
+fn basic_only(name: &str, v: &str) -> Result<(), String> {
     check_authenticators(name, v)
 }
 

@@ -28,6 +28,10 @@
 use std::time::{Duration, Instant};
 
 use libprocess::{Context, Process, RemoteConnection, Runtime, PID, UPID};
+use mesos_api::auth::{cram_md5_response, Credential, CRAM_MD5};
+use mesos_api::messages::{
+    Authenticate, AuthenticationCompleted, AuthenticationFailed, AuthenticationStep, WireMessage,
+};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{
     Filters, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
@@ -236,6 +240,10 @@ pub struct SchedulerProcess<S: Scheduler> {
     detector: Option<(ZkUrl, Duration)>,
     /// When the master was last heard from (any event).
     heard: Instant,
+    /// The credential to authenticate with before subscribing (CRAM-MD5), if any.
+    credential: Option<Credential>,
+    /// Authenticated for the subscription attempt under way.
+    authenticated: bool,
 }
 
 /// Heartbeat intervals (announced in SUBSCRIBED) without any event from the master after which
@@ -274,15 +282,76 @@ impl<S: Scheduler> SchedulerProcess<S> {
             return;
         };
         ctx.link_with(&master, mode);
+        if self.credential.is_some() && !self.authenticated {
+            // SUBSCRIBE follows once authenticated.
+            ctx.send_named(
+                &master,
+                Authenticate::NAME,
+                Authenticate {
+                    mechanism: CRAM_MD5.into(),
+                },
+            );
+        } else {
+            self.send_subscribe();
+        }
+        let d = self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        ctx.delay(d, move |p: &mut Self, c| {
+            // An unanswered attempt authenticates anew (the master forgets an authentication
+            // with its connection).
+            p.authenticated = false;
+            p.subscribe(c, generation)
+        });
+    }
+
+    fn send_subscribe(&mut self) {
         let mut c = self.driver.new_call(CallType::Subscribe);
         c.subscribe = Some(Subscribe {
             framework_info: self.driver.info.clone(),
             suppressed_roles: Vec::new(),
         });
         self.driver.call(c);
-        let d = self.backoff;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, generation));
+    }
+
+    /// The master's authentication messages: its challenge is answered, its completion sends
+    /// SUBSCRIBE, its refusal is an error that stops the SDK (as Mesos's driver aborts).
+    fn install_authentication(ctx: &mut Context<Self>) {
+        ctx.install_named(
+            AuthenticationStep::NAME,
+            |p: &mut Self, c, from, m: AuthenticationStep| {
+                let Some(cred) = p.credential.as_ref() else {
+                    return;
+                };
+                if Some(&from) != p.driver.master.as_ref() {
+                    return;
+                }
+                let data = cram_md5_response(&cred.principal, &cred.secret, &m.data);
+                c.send_named(&from, AuthenticationStep::NAME, AuthenticationStep { data });
+            },
+        );
+        ctx.install_named(
+            AuthenticationCompleted::NAME,
+            |p: &mut Self, _, from, _: AuthenticationCompleted| {
+                if Some(&from) != p.driver.master.as_ref() || p.driver.subscribed {
+                    return;
+                }
+                p.authenticated = true;
+                p.send_subscribe();
+            },
+        );
+        ctx.install_named(
+            AuthenticationFailed::NAME,
+            |p: &mut Self, c, from, m: AuthenticationFailed| {
+                if Some(&from) != p.driver.master.as_ref() {
+                    return;
+                }
+                let why = format!("Master refused authentication: {}", m.error);
+                tracing::error!("{why}");
+                p.sched.error(&mut p.driver, &why);
+                p.driver.stop = true;
+                c.terminate_self();
+            },
+        );
     }
 
     /// Checks, every heartbeat interval while subscribed (in `generation`), that the master
@@ -309,6 +378,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
         );
         self.driver.subscribed = false;
         self.sched.disconnected(&mut self.driver);
+        self.authenticated = false;
         self.generation += 1;
         self.backoff = INITIAL_BACKOFF;
         if let Some(m) = self.driver.master.clone() {
@@ -334,6 +404,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
         }
         self.generation += 1;
         self.backoff = INITIAL_BACKOFF;
+        self.authenticated = false;
         let g = self.generation;
         self.subscribe(ctx, g);
     }
@@ -406,6 +477,7 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         ctx.install_named(Event::NAME, |p: &mut Self, c, from, ev: Event| {
             p.event(c, from, ev)
         });
+        Self::install_authentication(ctx);
         let g = self.generation;
         self.subscribe(ctx, g);
         if let Some((url, timeout)) = self.detector.take() {
@@ -430,6 +502,7 @@ impl<S: Scheduler> Process for SchedulerProcess<S> {
         if was {
             self.sched.disconnected(&mut self.driver);
         }
+        self.authenticated = false;
         self.generation += 1;
         self.backoff = INITIAL_BACKOFF;
         let g = self.generation;
@@ -464,6 +537,20 @@ pub fn start_detected<S: Scheduler>(
     info: FrameworkInfo,
     sched: S,
 ) -> libprocess::Result<PID<SchedulerProcess<S>>> {
+    start_with(rt, spec, session_timeout, info, None, sched)
+}
+
+/// [`start_detected`], authenticating with `credential` (CRAM-MD5) before each subscription
+/// when given: what a master with `--authenticate_frameworks` requires. A master that refuses
+/// the credential is reported through [`Scheduler::error`] and the SDK stops.
+pub fn start_with<S: Scheduler>(
+    rt: &Runtime,
+    spec: &MasterSpec,
+    session_timeout: Duration,
+    info: FrameworkInfo,
+    credential: Option<Credential>,
+    sched: S,
+) -> libprocess::Result<PID<SchedulerProcess<S>>> {
     let (master, detector) = match spec {
         MasterSpec::Fixed(m) => (Some(m.clone()), None),
         MasterSpec::ZooKeeper(url) => (None, Some((url.clone(), session_timeout))),
@@ -485,6 +572,8 @@ pub fn start_detected<S: Scheduler>(
         generation: 0,
         detector,
         heard: rt.clock().now(),
+        credential,
+        authenticated: false,
     };
     rt.spawn(&id, p)
 }

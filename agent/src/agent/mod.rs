@@ -50,6 +50,15 @@ fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Why an agent process ended on its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The master told it to shut down (it was marked gone): a normal end.
+    ShutDown(String),
+    /// The master refused its authentication: it cannot work with this master.
+    Refused(String),
+}
+
 /// See the module docs.
 pub struct Agent {
     flags: AgentFlags,
@@ -71,6 +80,10 @@ pub struct Agent {
     /// Set once the master told this agent to shut down: the agent stops registering and
     /// its process ends.
     shut_down: Option<String>,
+    /// Why the agent process ended, for its binary to report (and exit with).
+    stopped: std::sync::Arc<std::sync::Mutex<Option<Stopped>>>,
+    /// Authentication with the current master (with `--credential`).
+    auth: registration::AuthState,
     frameworks: HashMap<FrameworkID, Framework>,
     /// Frameworks the master shut down: their streams go once their executors are gone.
     removing: std::collections::HashSet<FrameworkID>,
@@ -90,6 +103,11 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Where the agent records why it stopped on its own (read it once the process ended).
+    pub fn stopped(&self) -> std::sync::Arc<std::sync::Mutex<Option<Stopped>>> {
+        self.stopped.clone()
+    }
+
     /// An agent with these flags and resources (spawn it under an id like `slave(1)`).
     pub fn new(
         flags: AgentFlags,
@@ -132,6 +150,8 @@ impl Agent {
             ping_timeout: None,
             ping_gen: 0,
             shut_down: None,
+            stopped: Default::default(),
+            auth: Default::default(),
             checkpoint_failures: None,
             frameworks: HashMap::new(),
             removing: Default::default(),
@@ -210,6 +230,7 @@ impl Process for Agent {
                 a.pinged(c);
                 if !p.connected && a.registered {
                     a.registered = false;
+                    a.auth.done = false;
                     a.try_register(c);
                 }
             }
@@ -258,6 +279,7 @@ impl Process for Agent {
             a.executor_api(c, req)
         });
         self.install_authenticators(ctx);
+        Self::install_authentication(ctx);
         Self::install_operator_routes(ctx);
         self.self_pid = Some(ctx.pid().clone());
         self.runtime = Some(ctx.runtime().clone());
@@ -289,6 +311,7 @@ impl Process for Agent {
         if Some(pid) == self.master.as_ref() && self.registered {
             tracing::warn!(master = %pid, "lost the master; reregistering");
             self.registered = false;
+            self.auth.done = false;
             self.backoff = self.flags.registration_backoff_factor;
             self.try_register(ctx);
         }

@@ -1,11 +1,19 @@
 //! Registering with the master: RegisterAgent for a new agent, ReregisterAgent (with every
 //! framework, executor and task) for one that has an id, retried with backoff until the master
-//! answers.
+//! answers. With `--credential` each attempt first authenticates (CRAM-MD5): an attempt that
+//! times out is retried after a random backoff (`--authentication_backoff_factor`, timeouts
+//! from `--authentication_timeout_min` doubling to `--authentication_timeout_max`); a refusal
+//! ends the agent, as in Mesos.
 
+use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use libprocess::{Context, RemoteConnection, UPID};
-use mesos_api::messages::{RegisterAgent, ReregisterAgent, WireMessage};
+use mesos_api::auth::{cram_md5_response, CRAM_MD5};
+use mesos_api::messages::{
+    Authenticate, AuthenticationCompleted, AuthenticationFailed, AuthenticationStep, RegisterAgent,
+    ReregisterAgent, WireMessage,
+};
 use mesos_api::{AgentID, MESOS_VERSION};
 
 use mesos_detector::Leader;
@@ -21,7 +29,121 @@ fn capabilities() -> Vec<String> {
     vec!["MULTI_ROLE".into(), "TASK_KILLING_STATE".into()]
 }
 
+/// Where authentication with the current master stands.
+#[derive(Debug, Default)]
+pub(super) struct AuthState {
+    /// Authenticated for the registration attempt under way.
+    pub(super) done: bool,
+    /// An attempt is under way (its generation).
+    pending: Option<u64>,
+    generation: u64,
+    /// Attempts that timed out in a row.
+    failures: u32,
+}
+
+/// A random duration in [0, max].
+fn jitter(max: Duration) -> Duration {
+    let r = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    max.mul_f64((r % 10_000) as f64 / 10_000.0)
+}
+
 impl Agent {
+    pub(super) fn install_authentication(ctx: &mut Context<Self>) {
+        ctx.install_named(
+            AuthenticationStep::NAME,
+            |a: &mut Agent, c, from, m: AuthenticationStep| a.auth_challenge(c, from, m),
+        );
+        ctx.install_named(
+            AuthenticationCompleted::NAME,
+            |a: &mut Agent, c, from, _: AuthenticationCompleted| a.auth_completed(c, from),
+        );
+        ctx.install_named(
+            AuthenticationFailed::NAME,
+            |a: &mut Agent, c, from, m: AuthenticationFailed| a.auth_refused(c, from, m.error),
+        );
+    }
+
+    /// Starts an authentication attempt (once none is under way), timed out after the current
+    /// timeout and then retried after a random backoff.
+    fn authenticate(&mut self, ctx: &mut Context<Self>) {
+        let Some(master) = self.master.clone() else {
+            return;
+        };
+        if self.auth.pending.is_some() || self.shut_down.is_some() {
+            return;
+        }
+        self.auth.generation += 1;
+        let gen = self.auth.generation;
+        self.auth.pending = Some(gen);
+        ctx.link_with(&master, RemoteConnection::Reconnect);
+        ctx.send_named(
+            &master,
+            Authenticate::NAME,
+            Authenticate {
+                mechanism: CRAM_MD5.into(),
+            },
+        );
+        let f = &self.flags;
+        let timeout = f
+            .authentication_timeout_min
+            .saturating_mul(1 << self.auth.failures.min(16))
+            .min(f.authentication_timeout_max);
+        ctx.delay(timeout, move |a: &mut Agent, c| {
+            if a.auth.pending != Some(gen) {
+                return;
+            }
+            a.auth.pending = None;
+            a.auth.failures += 1;
+            let wait = jitter(
+                a.flags
+                    .authentication_backoff_factor
+                    .saturating_mul(1 << a.auth.failures.min(16)),
+            );
+            tracing::warn!(
+                "authentication with the master timed out after {timeout:?}; retrying in {wait:?}"
+            );
+            c.delay(wait, |a: &mut Agent, c| a.try_register(c));
+        });
+    }
+
+    fn auth_challenge(&mut self, ctx: &mut Context<Self>, from: UPID, m: AuthenticationStep) {
+        let (Some(c), true) = (
+            self.flags.credential_entry.as_ref(),
+            self.auth.pending.is_some() && Some(&from) == self.master.as_ref(),
+        ) else {
+            return;
+        };
+        let data = cram_md5_response(&c.principal, &c.secret, &m.data);
+        ctx.send_named(&from, AuthenticationStep::NAME, AuthenticationStep { data });
+    }
+
+    fn auth_completed(&mut self, ctx: &mut Context<Self>, from: UPID) {
+        if self.auth.pending.is_none() || Some(&from) != self.master.as_ref() {
+            return;
+        }
+        tracing::info!("authenticated with the master");
+        self.auth.pending = None;
+        self.auth.failures = 0;
+        self.auth.done = true;
+        self.try_register(ctx);
+    }
+
+    /// The master refused the credential: nothing to retry with, so the agent ends (Mesos's
+    /// agent exits too).
+    fn auth_refused(&mut self, ctx: &mut Context<Self>, from: UPID, why: String) {
+        if self.auth.pending.is_none() || Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let why = format!("Master refused authentication: {why}");
+        tracing::error!("{why}; exiting");
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(super::Stopped::Refused(why.clone()));
+        self.shut_down = Some(why);
+        ctx.terminate_self();
+    }
+
     pub(super) fn try_register(&mut self, ctx: &mut Context<Self>) {
         if self.registered || self.shut_down.is_some() {
             return;
@@ -29,7 +151,14 @@ impl Agent {
         let Some(master) = self.master.clone() else {
             return;
         };
-        ctx.link_with(&master, RemoteConnection::Reconnect);
+        if self.flags.credential_entry.is_some() && !self.auth.done {
+            // Registration follows once authenticated.
+            self.authenticate(ctx);
+            return;
+        }
+        if self.flags.credential_entry.is_none() {
+            ctx.link_with(&master, RemoteConnection::Reconnect);
+        }
         match &self.info.id {
             None => ctx.send_named(
                 &master,
@@ -72,6 +201,9 @@ impl Agent {
         let gen = self.registration_gen;
         ctx.delay(d, move |a: &mut Agent, c| {
             if a.registration_gen == gen {
+                // An unanswered attempt: the next one authenticates anew (the master forgets
+                // an authentication with its connection).
+                a.auth.done = false;
                 a.try_register(c)
             }
         });
@@ -103,7 +235,9 @@ impl Agent {
             None => tracing::warn!("lost the leading master; waiting for a new one"),
         }
         self.master = upid;
+        self.auth = AuthState::default();
         self.registered = false;
+        self.auth.done = false;
         self.registration_gen += 1;
         self.backoff = self.flags.registration_backoff_factor;
         self.try_register(ctx);
@@ -163,6 +297,7 @@ impl Agent {
                 "no ping from the master for {timeout:?}: it has probably marked this agent unreachable; reconnecting and reregistering"
             );
             a.registered = false;
+            a.auth.done = false;
             a.registration_gen += 1;
             a.backoff = a.flags.registration_backoff_factor;
             a.try_register(c);
@@ -181,6 +316,8 @@ impl Agent {
         tracing::error!(
             "the master asked this agent to shut down: {why}; killing every executor and exiting"
         );
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(super::Stopped::ShutDown(why.clone()));
         self.shut_down = Some(why);
         self.registered = false;
         let latest = paths::latest_agent_path(&self.flags.work_dir);

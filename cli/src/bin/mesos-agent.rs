@@ -17,17 +17,29 @@ fn main() {
     rt.block_on(async {
         let r = bind(&f, None, None).await.unwrap_or_else(|e| die(e));
         let a = start_agent(&r, af).unwrap_or_else(|e| die(e));
+        let stopped = a
+            .dispatch(|a: &mut mesos_agent::Agent, _| a.stopped())
+            .await
+            .unwrap_or_default();
         eprintln!("Agent started at {}; registering with {master}", a.upid());
-        tokio::select! {
+        let refused = tokio::select! {
             _ = wait_for_signal() => {
                 a.terminate(true);
                 a.wait().await;
+                None
             }
-            _ = a.wait() => {
-                // The master told it to shut down (its reason is logged above).
-                eprintln!("The agent was shut down by the master; exiting");
-            }
-        }
+            _ = a.wait() => match stopped.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                Some(mesos_agent::Stopped::Refused(why)) => Some(why),
+                Some(mesos_agent::Stopped::ShutDown(why)) => {
+                    eprintln!("The agent was shut down by the master ({why}); exiting");
+                    None
+                }
+                None => None,
+            },
+        };
         r.shutdown().await;
+        if let Some(why) = refused {
+            die(why);
+        }
     });
 }

@@ -56,6 +56,12 @@ libprocess::flags! {
         num_agents: usize = "1";
         /// With --master=local: the agents' work dir (default: a new directory in /tmp)
         work_dir: Option<String>;
+        /// The principal to authenticate with (with --secret), and the framework's principal
+        principal: Option<String>;
+        /// The secret of --principal
+        secret: Option<String>;
+        /// A credential file instead of --principal and --secret: JSON {"principal":..,"secret":..} or a 'principal secret' line
+        credential: Option<String>;
     }
 }
 
@@ -286,6 +292,22 @@ fn main() {
     let kill_after = f.kill_after;
     let checkpoint = f.checkpoint;
     let zk_session_timeout = f.zk_session_timeout;
+    let credential = match (&f.principal, &f.secret, &f.credential) {
+        (None, None, None) => None,
+        (Some(p), Some(s), None) => Some(mesos_api::auth::Credential {
+            principal: p.clone(),
+            secret: s.clone(),
+        }),
+        (None, None, Some(file)) => Some(
+            mesos_api::auth::read_credential(file)
+                .unwrap_or_else(|e| die(format!("Flag '--credential': {e}"))),
+        ),
+        (Some(_), None, None) => die("Flag '--principal' needs '--secret'"),
+        (None, Some(_), None) => die("Flag '--secret' needs '--principal'"),
+        _ => {
+            die("Flag '--credential' replaces '--principal' and '--secret': give one or the other")
+        }
+    };
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     let code = rt.block_on(async move {
         let r = libprocess::Runtime::local()
@@ -332,6 +354,7 @@ fn main() {
             std::env::var("USER").unwrap_or_else(|_| "root".into()),
         );
         info.checkpoint = checkpoint;
+        info.principal = credential.as_ref().map(|c| c.principal.clone());
         info.roles = vec![role.clone()];
         info.capabilities = vec![FrameworkCapability {
             kind: Some(FrameworkCapabilityType::MultiRole),
@@ -344,8 +367,9 @@ fn main() {
             all_finished: true,
             tx,
         };
-        let pid = mesos_scheduler::start_detected(&r, &spec, zk_session_timeout, info, sched)
-            .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
+        let pid =
+            mesos_scheduler::start_with(&r, &spec, zk_session_timeout, info, credential, sched)
+                .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
         let mut code = 1;
         let mut killing = HashSet::new();
         while let Some(m) = rx.recv().await {

@@ -22,6 +22,9 @@ const AGENT_RESTARTED: &str =
 
 impl Master {
     pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
+        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "registration") {
+            return;
+        }
         if let Some(id) = self.agent_by_pid.get(&from).cloned() {
             if self.agents.get(&id).is_some_and(|a| a.disconnected) {
                 // A new agent at the address of one whose connection broke (it restarted
@@ -109,6 +112,9 @@ impl Master {
         from: UPID,
         m: ReregisterAgent,
     ) {
+        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "reregistration") {
+            return;
+        }
         let Some(id) = m.agent.id.clone() else {
             tracing::warn!(%from, "reregistration without an agent id; ignoring");
             return;

@@ -190,7 +190,27 @@ impl Master {
 
     /// SUBSCRIBE (validated): a new framework, or a known one reconnecting or failing over.
     pub(crate) fn subscribe(&mut self, ctx: &mut Context<Self>, conn: Conn, s: Subscribe) {
-        let info = s.framework_info;
+        let mut info = s.framework_info;
+        if let Conn::Pid(pid) = &conn {
+            if !self.authenticated_enough(pid, self.flags.authenticate_frameworks, "subscription") {
+                let why = format!("Framework at {pid} is not authenticated");
+                self.refuse(ctx, conn, &why);
+                return;
+            }
+            if let Some(p) = self.principal_of(pid) {
+                match &info.principal {
+                    Some(fp) if fp != p => {
+                        let why = format!(
+                            "Framework principal '{fp}' does not match authenticated principal '{p}'"
+                        );
+                        self.refuse(ctx, conn, &why);
+                        return;
+                    }
+                    Some(_) => {}
+                    None => info.principal = Some(p.to_string()),
+                }
+            }
+        }
         if info.id.as_ref().is_some_and(|id| self.removed.contains(id)) {
             self.refuse(ctx, conn, "Framework has been removed");
             return;
@@ -217,7 +237,6 @@ impl Master {
                 id
             }
         };
-        let mut info = info;
         info.id = Some(fid.clone());
         let spec = Self::allocator_spec(&info, s.suppressed_roles);
         let pid = conn.pid().cloned();

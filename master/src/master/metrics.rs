@@ -60,6 +60,10 @@ pub(crate) struct MasterMetrics {
     terminal: Vec<Counter>,
     pub(crate) slave_registrations: Counter,
     pub(crate) slave_reregistrations: Counter,
+    /// Authentications refused (wrong credentials, timed out, unknown mechanism).
+    pub(crate) authentication_failures: Counter,
+    /// Registrations and subscriptions refused because their sender did not authenticate.
+    pub(crate) unauthenticated_refusals: Counter,
     /// Reregistrations of a connected agent from another address, refused.
     pub(crate) slave_reregistrations_refused: Counter,
     pub(crate) slave_removals: Counter,
@@ -98,6 +102,8 @@ impl MasterMetrics {
             slave_registrations: m.counter("master/slave_registrations"),
             slave_reregistrations: m.counter("master/slave_reregistrations"),
             slave_reregistrations_refused: m.counter("master/slave_reregistrations_refused"),
+            authentication_failures: m.counter("master/authentication_failures"),
+            unauthenticated_refusals: m.counter("master/unauthenticated_refusals"),
             slave_removals: m.counter("master/slave_removals"),
             slave_removals_unhealthy: m.counter("master/slave_removals/reason_unhealthy"),
             valid_status_updates: m.counter("master/valid_status_updates"),

@@ -6,7 +6,8 @@ use std::time::Duration;
 use libprocess::{Context, Process, PID, UPID};
 use mesos_allocator::{Allocation, AllocatorProcess, HierarchicalAllocator, Options, RunTimes};
 use mesos_api::messages::{
-    PongAgent, RegisterAgent, ReregisterAgent, StatusUpdate, Task, WireMessage,
+    Authenticate, AuthenticationStep, PongAgent, RegisterAgent, ReregisterAgent, StatusUpdate,
+    Task, WireMessage,
 };
 use mesos_api::protocol::framework::{ipv4_as_mesos_u32, Address, MasterInfo};
 use mesos_api::protocol::offer::Filters;
@@ -19,6 +20,7 @@ use crate::state::{AgentRec, FrameworkRec, OfferRec};
 
 mod agents;
 mod api;
+mod authn;
 mod authz;
 mod frameworks;
 mod leadership;
@@ -42,6 +44,11 @@ pub(crate) struct Subscriber {
 /// See the crate docs.
 pub struct Master {
     flags: MasterFlags,
+    /// Challenges sent, by client, with their sequence number (`--authenticate_*`).
+    authenticating: HashMap<UPID, (Vec<u8>, u64)>,
+    auth_seq: u64,
+    /// Principals clients proved, by UPID.
+    authenticated: HashMap<UPID, String>,
     /// The local authorizer of `--acls` (none: everything is allowed).
     authorizer: Option<std::sync::Arc<dyn mesos_api::acls::Authorizer>>,
     id: String,
@@ -101,6 +108,9 @@ impl Master {
     /// A master with these flags (spawn it on a runtime; its id is `master`).
     pub fn new(flags: MasterFlags) -> Master {
         Master {
+            authenticating: HashMap::new(),
+            auth_seq: 0,
+            authenticated: HashMap::new(),
             authorizer: flags.acl_rules.clone().map(|a| {
                 std::sync::Arc::new(mesos_api::acls::LocalAuthorizer::new(a))
                     as std::sync::Arc<dyn mesos_api::acls::Authorizer>
@@ -324,6 +334,14 @@ impl Process for Master {
                 m.metrics_changed(c);
             },
         );
+        ctx.install_named(
+            Authenticate::NAME,
+            |m: &mut Master, c, from, msg: Authenticate| m.authenticate(c, from, msg),
+        );
+        ctx.install_named(
+            AuthenticationStep::NAME,
+            |m: &mut Master, c, from, msg: AuthenticationStep| m.authentication_step(c, from, msg),
+        );
         ctx.install_named(PongAgent::NAME, |m: &mut Master, _, from, _: PongAgent| {
             if m.leading() {
                 m.pong(from)
@@ -364,6 +382,9 @@ impl Process for Master {
     }
 
     fn exited(&mut self, ctx: &mut Context<Self>, pid: &UPID) {
+        // A client's authentication lasts as long as its connection.
+        self.authenticated.remove(pid);
+        self.authenticating.remove(pid);
         // An agent's connection broke: health checks decide (it may come back).
         if let Some(id) = self.agent_by_pid.get(pid) {
             if let Some(a) = self.agents.get_mut(id) {
