@@ -118,22 +118,8 @@ impl Body {
     /// The next RecordIO record, `None` when the stream ends cleanly between records.
     pub async fn next_record(&mut self) -> io::Result<Option<Vec<u8>>> {
         loop {
-            if let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
-                let len: usize = std::str::from_utf8(&self.pending[..nl])
-                    .ok()
-                    .and_then(|t| t.trim().parse().ok())
-                    .ok_or_else(|| bad("bad RecordIO length"))?;
-                let end = nl
-                    .checked_add(1)
-                    .and_then(|start| start.checked_add(len))
-                    .ok_or_else(|| bad("bad RecordIO length"))?;
-                if self.pending.len() >= end {
-                    let rec = self.pending[nl + 1..end].to_vec();
-                    self.pending.drain(..end);
-                    return Ok(Some(rec));
-                }
-            } else if self.pending.len() > 20 {
-                return Err(bad("bad RecordIO length"));
+            if let Some(rec) = take_record(&mut self.pending).map_err(bad)? {
+                return Ok(Some(rec));
             }
             match self.next_piece().await? {
                 Some(p) => self.pending.extend_from_slice(&p),
@@ -142,6 +128,33 @@ impl Body {
             }
         }
     }
+}
+
+/// Takes the first whole RecordIO record (`<decimal length>\n<data>`) off the front of
+/// `pending`: `Ok(None)` while more bytes are needed, an error for a length that is not a
+/// number (or could never be one: more than 20 bytes without a newline).
+pub fn take_record(pending: &mut Vec<u8>) -> Result<Option<Vec<u8>>, &'static str> {
+    let Some(nl) = pending.iter().position(|&b| b == b'\n') else {
+        return if pending.len() > 20 {
+            Err("bad RecordIO length")
+        } else {
+            Ok(None)
+        };
+    };
+    let len: usize = std::str::from_utf8(&pending[..nl])
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or("bad RecordIO length")?;
+    let end = nl
+        .checked_add(1)
+        .and_then(|start| start.checked_add(len))
+        .ok_or("bad RecordIO length")?;
+    if pending.len() < end {
+        return Ok(None);
+    }
+    let rec = pending[nl + 1..end].to_vec();
+    pending.drain(..end);
+    Ok(Some(rec))
 }
 
 /// Sends one request on `io` with exactly `headers` (add `Host` yourself) and reads the
@@ -271,6 +284,24 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    #[test]
+    fn records_come_off_whole_and_bad_lengths_are_errors() {
+        let mut p = b"5\nhello3\nab".to_vec();
+        assert_eq!(take_record(&mut p), Ok(Some(b"hello".to_vec())));
+        assert_eq!(take_record(&mut p), Ok(None), "half a record");
+        p.push(b'c');
+        assert_eq!(take_record(&mut p), Ok(Some(b"abc".to_vec())));
+        assert!(p.is_empty());
+        for bad in [
+            &b"x\n"[..],
+            b"-1\nz",
+            b"99999999999999999999999\n",
+            &[b'1'; 21],
+        ] {
+            assert!(take_record(&mut bad.to_vec()).is_err(), "{bad:?}");
+        }
+    }
 
     /// Serves `response` (raw bytes) to one connection, then closes it; yields the request head.
     async fn serve_once(response: &'static [u8]) -> (String, tokio::task::JoinHandle<String>) {

@@ -359,3 +359,25 @@ fn check_container_id(id: &str) -> Result<()> {
 
 /// A random (version 4) UUID (mesos-api's).
 pub(crate) use mesos_api::ids::new_uuid as uuid;
+
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Reads an image directory whose manifest is `data` (`manifest.json` of a docker archive,
+    /// or with `oci` the `index.json` of an OCI layout), as an image of `--docker_registry` is
+    /// read. An error is the expected outcome; a panic or a read outside the directory is not.
+    pub fn read_image_manifest(data: &[u8], oci: bool) -> bool {
+        let dir = std::env::temp_dir().join(format!("mesos-fuzz-image-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let (this, other) = if oci {
+            ("index.json", "manifest.json")
+        } else {
+            ("manifest.json", "index.json")
+        };
+        let _ = std::fs::remove_file(dir.join(other));
+        if std::fs::write(dir.join(this), data).is_err() {
+            return false;
+        }
+        super::image::read(&dir, "library/busybox:latest").is_ok()
+    }
+}
