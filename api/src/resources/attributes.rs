@@ -52,10 +52,9 @@ impl Attributes {
             let value = if value.starts_with('[') || value.starts_with('{') {
                 AttributeValue::Value(parse_value_token(value).map_err(|why| err(&why))?)
             } else if let Ok(v) = value.parse::<f64>() {
-                if !v.is_finite() {
-                    return Err(err("scalar is not finite"));
-                }
-                AttributeValue::Value(Value::Scalar(Scalar::from_f64(v)))
+                let s = Scalar::checked_from_f64(v)
+                    .ok_or_else(|| err("scalar is not finite or out of range"))?;
+                AttributeValue::Value(Value::Scalar(s))
             } else if value.is_empty() {
                 return Err(err("empty attribute value"));
             } else {

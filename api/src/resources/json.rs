@@ -79,10 +79,9 @@ pub(crate) fn value_from_json(v: &Json) -> std::result::Result<Value, String> {
             let x = v["scalar"]["value"]
                 .as_f64()
                 .ok_or("missing scalar.value")?;
-            if !x.is_finite() {
-                return Err("scalar is not finite".into());
-            }
-            Ok(Value::Scalar(Scalar::from_f64(x)))
+            Scalar::checked_from_f64(x)
+                .map(Value::Scalar)
+                .ok_or_else(|| format!("scalar {x} is not finite or beyond {}", Scalar::MAX_VALUE))
         }
         Some("RANGES") => {
             let mut out = Vec::new();

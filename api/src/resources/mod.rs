@@ -40,9 +40,19 @@ impl Scalar {
     /// Zero.
     pub const ZERO: Scalar = Scalar(0);
 
+    /// The largest scalar accepted from input (10^12: an exabyte of memory in MB), far inside
+    /// what thousandths in an `i64` hold, so sums of many never overflow.
+    pub const MAX_VALUE: f64 = 1e12;
+
     /// Rounds a float to the nearest thousandth.
     pub fn from_f64(v: f64) -> Scalar {
         Scalar((v * 1000.0).round() as i64)
+    }
+
+    /// [`Scalar::from_f64`] of a value read from input: `None` unless finite and within
+    /// [`Scalar::MAX_VALUE`] either way.
+    pub fn checked_from_f64(v: f64) -> Option<Scalar> {
+        (v.is_finite() && v.abs() <= Self::MAX_VALUE).then(|| Scalar::from_f64(v))
     }
 
     /// The value as a float.
@@ -93,7 +103,7 @@ impl Value {
 
     fn add(&mut self, other: &Value) {
         match (self, other) {
-            (Value::Scalar(a), Value::Scalar(b)) => a.0 += b.0,
+            (Value::Scalar(a), Value::Scalar(b)) => a.0 = a.0.saturating_add(b.0),
             (Value::Ranges(a), Value::Ranges(b)) => a.add(b),
             (Value::Set(a), Value::Set(b)) => a.extend(b.iter().cloned()),
             _ => {}
@@ -102,7 +112,7 @@ impl Value {
 
     fn subtract(&mut self, other: &Value) {
         match (self, other) {
-            (Value::Scalar(a), Value::Scalar(b)) => a.0 -= b.0,
+            (Value::Scalar(a), Value::Scalar(b)) => a.0 = a.0.saturating_sub(b.0),
             (Value::Ranges(a), Value::Ranges(b)) => a.subtract(b),
             (Value::Set(a), Value::Set(b)) => a.retain(|x| !b.contains(x)),
             _ => {}

@@ -74,10 +74,13 @@ pub(crate) fn parse_value_token(v: &str) -> std::result::Result<Value, String> {
     let x: f64 = v
         .parse()
         .map_err(|_| format!("'{v}' is not a scalar, [ranges] or {{set}}"))?;
-    if !x.is_finite() || x < 0.0 {
-        return Err(format!("scalar '{v}' must be a finite number >= 0"));
+    match Scalar::checked_from_f64(x).filter(|_| x >= 0.0) {
+        Some(s) => Ok(Value::Scalar(s)),
+        None => Err(format!(
+            "scalar '{v}' must be a number from 0 to {}",
+            Scalar::MAX_VALUE
+        )),
     }
-    Ok(Value::Scalar(Scalar::from_f64(x)))
 }
 
 impl Resources {

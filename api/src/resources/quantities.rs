@@ -69,7 +69,7 @@ impl ResourceQuantities {
     /// Adds to one entry.
     pub fn add_one(&mut self, name: &str, v: Scalar) {
         let cur = self.get(name);
-        self.set(name, Scalar(cur.0 + v.0));
+        self.set(name, Scalar(cur.0.saturating_add(v.0)));
     }
 
     /// Adds every entry of `o`.

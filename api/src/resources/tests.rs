@@ -247,3 +247,28 @@ proptest! {
         prop_assert_eq!(back, a);
     }
 }
+
+/// Found by the `resources` fuzz target: a huge scalar saturated to `i64::MAX` thousandths and
+/// adding a second `mem` overflowed (a panic in debug builds). Scalars beyond
+/// `Scalar::MAX_VALUE` are refused; sums saturate.
+#[test]
+fn huge_scalars_are_refused_and_sums_never_overflow() {
+    let text = "cpus:4;mem:10207777777777777777777777777777777777;portss:4;mem:1420;ports::0";
+    let e = Resources::parse(text, "*").unwrap_err().to_string();
+    assert!(e.contains("from 0 to"), "{e}");
+    assert!(
+        Resources::parse("mem:1000000000000", "*").is_ok(),
+        "10^12 is the limit"
+    );
+    assert!(Resources::parse("mem:1000000000001", "*").is_err());
+    let big = serde_json::json!([{"name": "mem", "type": "SCALAR", "scalar": {"value": 1e300}}]);
+    assert!(Resources::from_json(&big).is_err());
+    let mut r = Resources::new();
+    for _ in 0..3 {
+        r.add_all(&Resources::from(vec![Resource::new(
+            "mem",
+            Value::Scalar(Scalar(i64::MAX / 2)),
+        )]));
+    }
+    assert_eq!(r.scalar("mem").millis(), i64::MAX);
+}

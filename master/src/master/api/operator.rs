@@ -635,13 +635,15 @@ fn scalar_map(v: &Value, what: &str) -> Result<ResourceQuantities, Rejection> {
     for (name, s) in o {
         let x = s["value"]
             .as_f64()
-            .filter(|x| x.is_finite() && *x >= 0.0)
+            .filter(|x| *x >= 0.0)
+            .and_then(mesos_api::Scalar::checked_from_f64)
             .ok_or_else(|| {
                 Rejection::bad_request(format!(
-                    "'{what}.{name}.value' must be a non-negative number"
+                    "'{what}.{name}.value' must be a number from 0 to {}",
+                    mesos_api::Scalar::MAX_VALUE
                 ))
             })?;
-        q.set(name, mesos_api::Scalar::from_f64(x));
+        q.set(name, x);
     }
     Ok(q)
 }
