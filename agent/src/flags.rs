@@ -10,6 +10,26 @@ use mesos_api::acls::{Acls, Authorizer, LocalAuthorizer};
 use mesos_api::auth::{check_authenticators, credentials_for, Credential};
 use mesos_containerizer::ContainerizerFlags;
 
+/// `--jwt_secret_key`'s content; required with `--authenticate_http_executors`.
+fn executor_secret(path: Option<&str>, required: bool) -> Result<Option<Vec<u8>>, String> {
+    match path {
+        Some(p) => {
+            let p = p.strip_prefix("file://").unwrap_or(p);
+            let key = std::fs::read(p)
+                .map_err(|e| format!("Flag '--jwt_secret_key': cannot read '{p}': {e}"))?;
+            if key.is_empty() {
+                return Err(format!("Flag '--jwt_secret_key': '{p}' is empty"));
+            }
+            Ok(Some(key))
+        }
+        None if required => Err(
+            "--authenticate_http_executors needs a key: give it with --jwt_secret_key=<file>"
+                .into(),
+        ),
+        None => Ok(None),
+    }
+}
+
 fn authenticators(name: &str, v: &str) -> Result<(), String> {
     check_authenticators(name, v)
 }
@@ -54,6 +74,10 @@ libprocess::flags! {
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators (only 'basic' is built in)
         pub http_authenticators: String = "basic", check authenticators;
+        /// Executors must call the executor API with the token the agent gives each (MESOS_EXECUTOR_AUTHENTICATION_TOKEN, a JWT signed with --jwt_secret_key; realm mesos-agent-executor)
+        pub authenticate_http_executors: bool = "false";
+        /// File holding the key executor tokens are signed with (HS256)
+        pub jwt_secret_key | executor_secret_key: Option<String>;
         /// This agent's credential for authenticating with the master: JSON {"principal":..,"secret":..} or a 'principal secret' line (with or without file://)
         pub credential: Option<String>;
         /// Authentication retries wait a random time in [0, b x 2^n] (n: failed attempts so far)
@@ -66,6 +90,12 @@ libprocess::flags! {
         pub acls: Option<String>;
     }
     extra |f| {
+        /// The key of `--jwt_secret_key`, read at start (required by
+        /// `--authenticate_http_executors`).
+        pub executor_secret: Option<Vec<u8>> = executor_secret(
+            jwt_secret_key.as_deref(),
+            authenticate_http_executors,
+        )?,
         /// The credential of `--credential`, read at start.
         pub credential_entry: Option<Credential> = credential
             .as_deref()

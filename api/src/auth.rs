@@ -9,6 +9,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+/// The agent's realm for the executor API (executors prove themselves with their token).
+pub const AGENT_EXECUTOR: &str = "mesos-agent-executor";
+
 /// The master's realm for read-only endpoints (`/state`, `/metrics/snapshot`, ...).
 pub const MASTER_READONLY: &str = "mesos-master-readonly";
 /// The master's realm for endpoints that change things (`/api/v1`, `/teardown`, `/quota`, ...).
@@ -121,6 +124,45 @@ pub fn cram_md5_check(
     same.then(|| c.principal.clone())
 }
 
+/// A JSON Web Token signed with HMAC-SHA256 (`HS256`) over `claims`: what an agent with
+/// `--authenticate_http_executors` gives each executor (Mesos's executor secret).
+pub fn jwt_sign(key: &[u8], claims: &serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let head = b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = b64.encode(claims.to_string());
+    let signing = format!("{head}.{body}");
+    format!("{signing}.{}", b64.encode(hs256(key, signing.as_bytes())))
+}
+
+/// The claims of `token` if it is an `HS256` JWT signed with `key`.
+pub fn jwt_verify(key: &[u8], token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signing, sig) = token.rsplit_once('.')?;
+    let (head, body) = signing.split_once('.')?;
+    let header: serde_json::Value = serde_json::from_slice(&b64.decode(head).ok()?).ok()?;
+    if header["alg"] != "HS256" {
+        return None;
+    }
+    let want = hs256(key, signing.as_bytes());
+    let got = b64.decode(sig).ok()?;
+    let same = want.len() == got.len()
+        && want.iter().zip(&got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !same {
+        return None;
+    }
+    serde_json::from_slice(&b64.decode(body).ok()?).ok()
+}
+
+fn hs256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// Reads one credential (`--credential` of the agent, `mesos-execute`'s file): Mesos's JSON
 /// `{"principal": .., "secret": ..}` or a `principal secret` line, from a path with or without
 /// `file://`.
@@ -200,6 +242,30 @@ mod tests {
         assert_eq!(cram_md5_check(&creds, challenge, &replayed), None);
         assert_eq!(cram_md5_check(&creds, challenge, b"nobody 00"), None);
         assert_eq!(cram_md5_check(&creds, challenge, &[0xff, 0xfe]), None);
+    }
+
+    #[test]
+    fn a_jwt_verifies_only_with_its_key_and_unchanged() {
+        let claims = serde_json::json!({"fid": "F", "eid": "E", "cid": "C"});
+        let t = jwt_sign(b"k3y", &claims);
+        assert_eq!(t.split('.').count(), 3);
+        assert_eq!(jwt_verify(b"k3y", &t), Some(claims));
+        assert_eq!(jwt_verify(b"other", &t), None);
+        // Another executor's claims under the same signature.
+        let (_, rest) = t.split_once('.').unwrap();
+        let (_, sig) = rest.split_once('.').unwrap();
+        use base64::Engine;
+        let forged_body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"fid":"F","eid":"X","cid":"C"}"#);
+        let head = t.split('.').next().unwrap();
+        assert_eq!(
+            jwt_verify(b"k3y", &format!("{head}.{forged_body}.{sig}")),
+            None
+        );
+        // alg none is not a signature.
+        let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+        assert_eq!(jwt_verify(b"k3y", &format!("{none}.{forged_body}.")), None);
+        assert_eq!(jwt_verify(b"k3y", "garbage"), None);
     }
 
     #[test]

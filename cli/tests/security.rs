@@ -223,7 +223,7 @@ async fn the_agents_endpoints_authenticate_in_their_realms() {
 #[test]
 fn authentication_flags_that_cannot_work_are_refused_by_name() {
     let creds = Creds::new();
-    let cases: [(&str, &[String], &str); 7] = [
+    let cases: [(&str, &[String], &str); 8] = [
         (
             env!("CARGO_BIN_EXE_mesos-master"),
             &[r#"--acls={"get_endpoints": []}"#.into()],
@@ -265,6 +265,15 @@ fn authentication_flags_that_cannot_work_are_refused_by_name() {
                 "--authenticate_http_readwrite".into(),
             ],
             "--http_credentials",
+        ),
+        (
+            env!("CARGO_BIN_EXE_mesos-agent"),
+            &[
+                "--master=127.0.0.1:1".into(),
+                "--work_dir=/tmp/unused".into(),
+                "--authenticate_http_executors".into(),
+            ],
+            "--jwt_secret_key",
         ),
     ];
     for (bin, args, named) in cases {
@@ -709,4 +718,66 @@ async fn agents_and_frameworks_authenticate_before_they_register() {
         "{done}"
     );
     assert!(metric("master/authentication_failures").await >= 2.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_use_their_own_token_and_only_for_themselves() {
+    let creds = Creds::new();
+    let key = creds.0.join("jwt.key");
+    std::fs::write(&key, "an executor secret").unwrap();
+    let (_m, master) = master(&["--allocation_interval=50ms".into()]);
+    let port = free_port();
+    let agent_addr = format!("127.0.0.1:{port}");
+    let _agent = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+            .arg(format!("--master={master}"))
+            .arg(format!("--port={port}"))
+            .arg(format!("--work_dir={}", creds.0.join("agent").display()))
+            .arg(format!("--jwt_secret_key={}", key.display()))
+            .args([
+                "--authenticate_http_executors",
+                "--resources=cpus:2;mem:256",
+                "--launcher=posix",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    // The command executor subscribes and reports with its token: the task runs.
+    let mut f = framework_of(&master, "tokens", "root", "ops").await;
+    f.launch("tok", "sleep 94.1").await;
+    let fid = f.id().await.unwrap().value;
+    let path = "/slave(1)/api/v1/executor";
+    let update = json!({"type": "MESSAGE", "framework_id": {"value": fid},
+        "executor_id": {"value": "tok"}, "message": {"data": ""}})
+    .to_string();
+    // No token, or one signed with another key: 401 in the executor realm.
+    let r = call(&agent_addr, "POST", path, None, &update).await;
+    assert_eq!(r.head.status, 401);
+    assert_eq!(
+        r.head.header("WWW-Authenticate"),
+        Some("Bearer realm=\"mesos-agent-executor\"")
+    );
+    let claims = |eid: &str| json!({"fid": fid, "eid": eid, "cid": "c"});
+    let forged = mesos_api::auth::jwt_sign(b"guessed", &claims("tok"));
+    let r = call(
+        &agent_addr,
+        "POST",
+        path,
+        Some(&format!("Bearer {forged}")),
+        &update,
+    )
+    .await;
+    assert_eq!(r.head.status, 401);
+    // A valid token of another executor does not speak for this one.
+    let other = mesos_api::auth::jwt_sign(b"an executor secret", &claims("other"));
+    let r = call(
+        &agent_addr,
+        "POST",
+        path,
+        Some(&format!("Bearer {other}")),
+        &update,
+    )
+    .await;
+    assert_eq!(r.head.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    common::kill_all("sleep 94.1");
 }

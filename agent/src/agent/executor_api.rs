@@ -39,6 +39,17 @@ impl Agent {
             .and_then(|v| mesos_api::protocol::from_json(&v).map_err(|e| e.to_string()))
             .map_err(|e| Rejection::bad_request(format!("Failed to parse the call: {e}")))?;
         let (fid, eid) = (call.framework_id.clone(), call.executor_id.clone());
+        // With --authenticate_http_executors the principal is the token's claims: an executor
+        // acts for itself only.
+        if let Some(claims) = &req.principal {
+            let c: serde_json::Value = serde_json::from_str(claims).unwrap_or_default();
+            if c["fid"] != fid.value.as_str() || c["eid"] != eid.value.as_str() {
+                return Err(Rejection::forbidden(format!(
+                    "The executor's token is for executor {} of framework {}, not '{eid}' of '{fid}'",
+                    c["eid"], c["fid"]
+                )));
+            }
+        }
         if self.executor_mut(&fid, &eid).is_none() {
             return Err(Rejection::bad_request(format!(
                 "Executor '{eid}' of framework '{fid}' is not known to this agent"

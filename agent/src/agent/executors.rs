@@ -304,6 +304,17 @@ impl Agent {
         ] {
             env.push((k.into(), v));
         }
+        if let Some(key) = &self.flags.executor_secret {
+            // Its token for the executor API (--authenticate_http_executors): it names this
+            // executor only.
+            let claims = serde_json::json!({
+                "fid": fid.value, "eid": info.executor_id.value, "cid": container_id.value,
+            });
+            env.push((
+                "MESOS_EXECUTOR_AUTHENTICATION_TOKEN".into(),
+                mesos_api::auth::jwt_sign(key, &claims),
+            ));
+        }
         // The container holds the executor's resources and its tasks'.
         let mut total = info.resources.clone();
         for t in tasks {

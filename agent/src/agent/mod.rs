@@ -275,9 +275,11 @@ impl Process for Agent {
             StatusUpdateAcknowledgement::NAME,
             |a: &mut Agent, c, from, m: StatusUpdateAcknowledgement| a.acknowledgement(c, from, m),
         );
-        ctx.route("api/v1/executor", |a: &mut Agent, c, req| {
-            a.executor_api(c, req)
-        });
+        ctx.route_in(
+            mesos_api::auth::AGENT_EXECUTOR,
+            "api/v1/executor",
+            |a: &mut Agent, c, req| a.executor_api(c, req),
+        );
         self.install_authenticators(ctx);
         Self::install_authentication(ctx);
         Self::install_operator_routes(ctx);

@@ -61,6 +61,29 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
 /// The most `/files/read` returns at once (Mesos's web UI reads pages of 50 KB).
 const MAX_READ: u64 = 1 << 20;
 
+/// The executor API's authenticator with `--authenticate_http_executors`: a `Bearer` token the
+/// agent signed; the principal it proves is the token's claims (JSON: `fid`, `eid`, `cid`).
+struct ExecutorTokens {
+    key: Vec<u8>,
+}
+
+impl libprocess::auth::Authenticator for ExecutorTokens {
+    fn authenticate(&self, req: &HttpRequest) -> Result<String, HttpResponse> {
+        let token = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim);
+        match token.and_then(|t| mesos_api::auth::jwt_verify(&self.key, t)) {
+            Some(claims) => Ok(claims.to_string()),
+            None => {
+                let challenge = format!("Bearer realm=\"{}\"", mesos_api::auth::AGENT_EXECUTOR);
+                Err(HttpResponse::text(401, "Missing or invalid executor token")
+                    .with_header("WWW-Authenticate", &challenge))
+            }
+        }
+    }
+}
+
 impl Agent {
     /// Makes the realms that `--authenticate_http_*` name authenticate with HTTP Basic against
     /// `--http_credentials`; the runtime's own endpoints (`/metrics/snapshot`) are read-only.
@@ -80,6 +103,13 @@ impl Agent {
             .collect();
         let builtin = f.authenticate_http_readonly.then_some(AGENT_READONLY);
         libprocess::auth::install_basic(ctx.runtime(), &realms, &creds, builtin);
+        if let (true, Some(key)) = (f.authenticate_http_executors, &f.executor_secret) {
+            let a = ExecutorTokens { key: key.clone() };
+            ctx.runtime().set_authenticator(
+                mesos_api::auth::AGENT_EXECUTOR,
+                Some(std::sync::Arc::new(a)),
+            );
+        }
     }
 
     pub(super) fn install_operator_routes(ctx: &mut Context<Self>) {

@@ -25,6 +25,8 @@ pub(super) struct Conn {
     pub(super) operator: String,
     pub(super) framework_id: FrameworkID,
     pub(super) executor_id: ExecutorID,
+    /// `Bearer <token>` when the agent gave one (MESOS_EXECUTOR_AUTHENTICATION_TOKEN).
+    authorization: Option<String>,
 }
 
 impl Conn {
@@ -41,7 +43,19 @@ impl Conn {
             operator: format!("/{id}/api/v1"),
             framework_id: FrameworkID::new(env("MESOS_FRAMEWORK_ID")?),
             executor_id: ExecutorID::new(env("MESOS_EXECUTOR_ID")?),
+            authorization: std::env::var("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+                .ok()
+                .map(|t| format!("Bearer {t}")),
         })
+    }
+
+    /// The headers of a JSON call, with the executor's token when it has one.
+    pub(super) fn headers(&self) -> Vec<(&'static str, &str)> {
+        let mut h = JSON_HEADERS.to_vec();
+        if let Some(a) = &self.authorization {
+            h.push(("Authorization", a.as_str()));
+        }
+        h
     }
 
     pub(super) fn call(&self, kind: CallType) -> Call {
@@ -52,9 +66,15 @@ impl Conn {
     /// empty 200), or why not. `Err(None)` means the agent could not be reached.
     pub(super) async fn operator_call(&self, call: Value) -> Result<Value, Option<String>> {
         let body = serde_json::to_vec(&call).unwrap_or_default();
-        let r = httpc::request(&self.endpoint, "POST", &self.operator, JSON_HEADERS, &body)
-            .await
-            .map_err(|_| None)?;
+        let r = httpc::request(
+            &self.endpoint,
+            "POST",
+            &self.operator,
+            &self.headers(),
+            &body,
+        )
+        .await
+        .map_err(|_| None)?;
         if r.head.status != 200 {
             return Err(Some(format!(
                 "{} ({})",
@@ -105,7 +125,7 @@ pub(super) async fn subscribe<I: Send + 'static>(
         &conn.endpoint,
         "POST",
         &conn.path,
-        JSON_HEADERS,
+        &conn.headers(),
         &json_body(&sub),
     )
     .await

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use crate::httpc;
 use crate::os::kill_group;
 use crate::programs::{self, MODE_ENV};
-use conn::{env, json_body, nested_id, parse_secs, subscribe, Conn, JSON_HEADERS};
+use conn::{env, json_body, nested_id, parse_secs, subscribe, Conn};
 pub use error::ExecutorError;
 
 mod command;
@@ -173,8 +173,14 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
             c.update = Some(CallUpdate { status });
             let body = json_body(&c);
             for attempt in 0..5u32 {
-                match httpc::request(&uconn.endpoint, "POST", &uconn.path, JSON_HEADERS, &body)
-                    .await
+                match httpc::request(
+                    &uconn.endpoint,
+                    "POST",
+                    &uconn.path,
+                    &uconn.headers(),
+                    &body,
+                )
+                .await
                 {
                     Ok(r) if r.head.status == 202 => break,
                     Ok(r) => {
