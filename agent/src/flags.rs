@@ -30,10 +30,6 @@ fn executor_secret(path: Option<&str>, required: bool) -> Result<Option<Vec<u8>>
     }
 }
 
-fn authenticators(name: &str, v: &str) -> Result<(), String> {
-    check_authenticators(name, v)
-}
-
 libprocess::flags! {
     /// Flags of `mesos-agent`.
     #[derive(Clone, Debug)]
@@ -73,7 +69,7 @@ libprocess::flags! {
         /// Require HTTP authentication (realm mesos-agent-readwrite) for the operator API (/api/v1)
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators (only 'basic' is built in)
-        pub http_authenticators: String = "basic", check authenticators;
+        pub http_authenticators: String = "basic", check check_authenticators;
         /// Executors must call the executor API with the token the agent gives each (MESOS_EXECUTOR_AUTHENTICATION_TOKEN, a JWT signed with --jwt_secret_key; realm mesos-agent-executor)
         pub authenticate_http_executors: bool = "false";
         /// File holding the key executor tokens are signed with (HS256)

@@ -63,7 +63,7 @@ libprocess::flags! {
         /// Require HTTP authentication (realm mesos-master-readwrite) for endpoints that change state: /api/v1, /teardown, /quota, /weights, /reserve, ...
         pub authenticate_http_readwrite: bool = "false";
         /// HTTP authenticators for the two realms above (only 'basic' is built in)
-        pub http_authenticators: String = "basic", check basic_only;
+        pub http_authenticators: String = "basic", check check_authenticators;
         /// Require HTTP frameworks to authenticate (realm mesos-master-scheduler); a framework's principal must then match its FrameworkInfo's
         pub authenticate_http_frameworks: bool = "false";
         /// HTTP framework authenticators (only 'basic'); required with --authenticate_http_frameworks
@@ -121,10 +121,6 @@ fn only_crammd5(name: &str, v: &str) -> Result<(), String> {
             "Flag '--{name}': unknown authenticator '{other}' (only 'crammd5' is built in; modules are not supported)"
         )),
     }
-}
-
-fn basic_only(name: &str, v: &str) -> Result<(), String> {
-    check_authenticators(name, v)
 }
 
 fn framework_authenticators(name: &str, v: &Option<String>) -> Result<(), String> {
