@@ -66,6 +66,9 @@ pub enum CliError {
         /// Why not.
         source: libprocess::Error,
     },
+    /// The `LIBPROCESS_SSL_*` environment asks for TLS that cannot be set up.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The agent could not be made.
     #[error(transparent)]
     Agent(#[from] mesos_agent::AgentError),
@@ -101,6 +104,7 @@ pub async fn bind(
         None => f.number::<u16>("port")?.unwrap_or(0),
     };
     let ip = net.ip;
+    let tls = libprocess::tls::Tls::from_env().map_err(CliError::Tls)?;
     Runtime::bind(Config {
         ip,
         port,
@@ -108,6 +112,7 @@ pub async fn bind(
         send_timeout,
         // A node that advertises another IP than its own is behind NAT: so may its peers be.
         accept_unmatched_advertised_ip: net.advertise_ip.is_some(),
+        tls,
         ..Config::default()
     })
     .await

@@ -2,7 +2,9 @@
 //! piece as they arrive, or as a RecordIO stream (`<length>\n<record>`). Executors, the fetcher,
 //! tools and tests use it.
 //!
-//! [`request`] and [`stream`] connect to `addr`, send `Host: addr` and `Content-Length` with the
+//! [`request`] and [`stream`] connect to `addr` (`host:port`, `http://host:port`, or
+//! `https://host:port` for TLS with the process's `LIBPROCESS_SSL_*` set-up, see
+//! [`crate::tls::client_from_env`]), send `Host: host:port` and `Content-Length` with the
 //! caller's headers; [`send`] uses a connection the caller made and sends only the caller's
 //! headers (the fetcher sets its own `Host`). Bodies by length, chunked or up to the close are
 //! decoded by hyper; a malformed response or a connection closed early is an [`io::Error`] that
@@ -159,13 +161,16 @@ pub fn take_record(pending: &mut Vec<u8>) -> Result<Option<Vec<u8>>, &'static st
 
 /// Sends one request on `io` with exactly `headers` (add `Host` yourself) and reads the
 /// response's head; the body follows in the returned [`Body`]. Header names go out title-cased.
-pub async fn send(
-    io: TcpStream,
+pub async fn send<S>(
+    io: S,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> io::Result<(Head, Body)> {
+) -> io::Result<(Head, Body)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -249,14 +254,71 @@ pub async fn stream(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<(Head, Body)> {
-    let s = TcpStream::connect(addr).await?;
+    let (tls, hostport) = split_scheme(addr)?;
+    let tls = if tls {
+        Some(crate::tls::client_from_env()?)
+    } else {
+        None
+    };
+    open(tls.as_deref(), hostport, method, path, headers, body).await
+}
+
+/// [`stream`] over TLS with this set-up (its client certificate and server check), whatever
+/// the scheme of `addr`.
+pub async fn stream_tls(
+    tls: &crate::tls::Tls,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<(Head, Body)> {
+    let (_, hostport) = split_scheme(addr)?;
+    open(Some(tls), hostport, method, path, headers, body).await
+}
+
+/// Whether `addr` asks for TLS, and its `host:port`.
+fn split_scheme(addr: &str) -> io::Result<(bool, &str)> {
+    let (tls, rest) = match addr.split_once("://") {
+        Some(("https", rest)) => (true, rest),
+        Some(("http", rest)) => (false, rest),
+        Some((other, _)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("unsupported scheme '{other}' in '{addr}'"),
+            ))
+        }
+        None => (false, addr),
+    };
+    Ok((tls, rest.trim_end_matches('/')))
+}
+
+async fn open(
+    tls: Option<&crate::tls::Tls>,
+    hostport: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<(Head, Body)> {
+    let s = TcpStream::connect(hostport).await?;
     s.set_nodelay(true)?;
     let length = body.len().to_string();
     let mut all = Vec::with_capacity(headers.len() + 2);
-    all.push(("Host", addr));
+    all.push(("Host", hostport));
     all.push(("Content-Length", length.as_str()));
     all.extend_from_slice(headers);
-    send(s, method, path, &all, body).await
+    match tls {
+        Some(tls) => {
+            let host = match hostport.rsplit_once(':') {
+                Some((h, p)) if p.parse::<u16>().is_ok() => h,
+                _ => hostport,
+            };
+            let s = tls.connect(host, s).await?;
+            send(s, method, path, &all, body).await
+        }
+        None => send(s, method, path, &all, body).await,
+    }
 }
 
 /// Sends a request and reads the whole response.
@@ -268,6 +330,20 @@ pub async fn request(
     body: &[u8],
 ) -> io::Result<Response> {
     let (head, mut b) = stream(addr, method, path, headers, body).await?;
+    let body = b.read_all().await?;
+    Ok(Response { head, body })
+}
+
+/// [`request`] over TLS with this set-up.
+pub async fn request_tls(
+    tls: &crate::tls::Tls,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
+    let (head, mut b) = stream_tls(tls, addr, method, path, headers, body).await?;
     let body = b.read_all().await?;
     Ok(Response { head, body })
 }

@@ -1,86 +1,31 @@
 //! The HTTP side of the runtime's port: serves each connection the transport's protocol sniff
-//! hands over (HTTP/1.1 with keep-alive, on hyper) and turns each request into an event of the
+//! hands over (HTTP/1.1 with keep-alive, on hyper; in clear or inside TLS) and turns each request into an event of the
 //! process its path names.
 
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskCx, Poll};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
 use crate::http::{HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT};
 use crate::limits::{Limits, SMALL};
 use crate::mailbox::Incoming;
 use crate::manager::ProcessManager;
-
-/// A TCP stream with bytes already read off its front put back (the protocol sniff).
-pub(crate) struct Rewind {
-    prefix: Bytes,
-    stream: TcpStream,
-}
-
-impl Rewind {
-    pub(crate) fn new(prefix: Bytes, stream: TcpStream) -> Rewind {
-        Rewind { prefix, stream }
-    }
-}
-
-impl AsyncRead for Rewind {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.prefix.is_empty() {
-            let n = this.prefix.len().min(buf.remaining());
-            buf.put_slice(&this.prefix.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewind {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut TaskCx<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-}
+use crate::stream::Rewind;
 
 /// Serves one HTTP/1.1 connection (keep-alive or not) whose first bytes were `prefix`.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S>(
     pm: std::sync::Arc<ProcessManager>,
     limits: std::sync::Arc<Limits>,
     prefix: Bytes,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let io = TokioIo::new(Rewind::new(prefix, stream));
     let service = hyper::service::service_fn(move |req| {
         let (pm, limits) = (pm.clone(), limits.clone());

@@ -26,6 +26,8 @@ mod process;
 mod queue;
 mod runtime;
 mod start;
+pub mod stream;
+pub mod tls;
 pub mod transport;
 mod upid;
 pub mod util;

@@ -55,6 +55,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Connections accepted at once from one IP address.
     pub max_connections_per_ip: usize,
+    /// TLS for the port and for outgoing connections (see [`crate::tls`]); binaries set it
+    /// from the `LIBPROCESS_SSL_*` environment with [`crate::tls::Tls::from_env`].
+    pub tls: Option<Arc<crate::tls::Tls>>,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             memory_budget: 128 << 20,
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
+            tls: None,
         }
     }
 }
@@ -103,6 +107,7 @@ impl Runtime {
                 config.max_connections_per_ip,
                 &pm.metrics,
             ),
+            config.tls.clone(),
         );
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));
         let weak = Arc::downgrade(&pm);

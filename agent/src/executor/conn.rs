@@ -32,6 +32,13 @@ pub(super) struct Conn {
 impl Conn {
     pub(super) fn from_env() -> Result<Conn, ExecutorError> {
         let endpoint = env("MESOS_AGENT_ENDPOINT")?;
+        // With TLS on (executors inherit the agent's LIBPROCESS_SSL_*), the agent is reached over
+        // https, with the same certificate set-up, as Mesos's executors do.
+        let endpoint = if libprocess::tls::enabled_in_env() {
+            format!("https://{endpoint}")
+        } else {
+            endpoint
+        };
         // `slave(1)@ip:port` names the agent process that serves the executor API.
         let id = std::env::var("MESOS_SLAVE_PID")
             .ok()

@@ -310,9 +310,14 @@ fn main() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     let code = rt.block_on(async move {
-        let r = libprocess::Runtime::local()
-            .await
-            .unwrap_or_else(|e| die(format!("cannot listen: {e}")));
+        // TLS as the LIBPROCESS_SSL_* environment says (the master may require it).
+        let tls = libprocess::tls::Tls::from_env().unwrap_or_else(|e| die(format!("TLS: {e}")));
+        let r = libprocess::Runtime::bind(libprocess::Config {
+            tls,
+            ..libprocess::Config::default()
+        })
+        .await
+        .unwrap_or_else(|e| die(format!("cannot listen: {e}")));
         let mut agents = Vec::new();
         let spec = if master == "local" {
             let m = start_master(&r, MasterFlags::default()).unwrap_or_else(|e| die(e));

@@ -1,5 +1,5 @@
-//! Accepting connections: the first bytes tell a binary peer (handshake magic) from an HTTP
-//! client. Binary connections are read frame by frame; anything malformed closes only that
+//! Accepting connections: the first bytes tell a TLS client (a handshake record) from a plain
+//! one, and then, in clear or inside TLS, a binary peer (handshake magic) from an HTTP client. Binary connections are read frame by frame; anything malformed closes only that
 //! connection, with a log line and a metric.
 
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::wire::{self, WireError};
@@ -56,13 +56,56 @@ pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
     }
 }
 
-async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
-    t.tune(&s);
+/// The first bytes of a new connection (within the sniff timeout); `None` when there are none.
+async fn first_bytes<S: AsyncRead + Unpin>(s: &mut S) -> Option<BytesMut> {
     let mut buf = BytesMut::with_capacity(64 << 10);
     match tokio::time::timeout(SNIFF_TIMEOUT, s.read_buf(&mut buf)).await {
-        Ok(Ok(n)) if n > 0 => {}
-        _ => return,
+        Ok(Ok(n)) if n > 0 => Some(buf),
+        _ => None,
     }
+}
+
+async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
+    t.tune(&s);
+    let Some(buf) = first_bytes(&mut s).await else {
+        return;
+    };
+    match &t.tls {
+        Some(tls) if buf[0] == crate::tls::HANDSHAKE_RECORD => {
+            let rewound = crate::stream::Rewind::new(buf.freeze(), s);
+            let accepted = tokio::time::timeout(SNIFF_TIMEOUT, tls.acceptor().accept(rewound));
+            let mut s = match accepted.await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    t.m.tls_handshakes_failed.inc();
+                    tracing::warn!(%peer, "closing connection: TLS handshake failed: {e}");
+                    return;
+                }
+                Err(_) => {
+                    t.m.tls_handshakes_failed.inc();
+                    tracing::warn!(%peer, "closing connection: TLS handshake timed out");
+                    return;
+                }
+            };
+            t.m.tls_connections_accepted.inc();
+            let Some(buf) = first_bytes(&mut s).await else {
+                return;
+            };
+            serve(t, s, buf, peer).await
+        }
+        Some(tls) if !tls.downgrade() => {
+            t.m.plain_connections_refused.inc();
+            tracing::warn!(%peer, "closing connection: it does not speak TLS (no downgrade)");
+        }
+        _ => serve(t, s, buf, peer).await,
+    }
+}
+
+/// Serves a connection (in clear or inside TLS) as its first bytes say: binary or HTTP.
+async fn serve<S>(t: &Transport, s: S, buf: BytesMut, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     if buf[0] == wire::MAGIC[0] {
         binary(t, s, buf, peer).await
     } else {
@@ -82,7 +125,12 @@ struct Caches {
     names: HashMap<Vec<u8>, Arc<str>, FxBuild>,
 }
 
-async fn binary(t: &Transport, mut s: TcpStream, mut buf: BytesMut, peer: SocketAddr) {
+async fn binary<S: AsyncRead + Unpin>(
+    t: &Transport,
+    mut s: S,
+    mut buf: BytesMut,
+    peer: SocketAddr,
+) {
     let m = &t.m;
     let advertised = loop {
         match wire::parse_handshake(&buf) {

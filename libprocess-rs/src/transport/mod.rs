@@ -42,6 +42,9 @@ pub(crate) struct TransportMetrics {
     pub(crate) connections_refused: Counter,
     pub(crate) frames_timed_out: Counter,
     pub(crate) frames_over_budget: Counter,
+    pub(crate) tls_connections_accepted: Counter,
+    pub(crate) tls_handshakes_failed: Counter,
+    pub(crate) plain_connections_refused: Counter,
 }
 
 impl TransportMetrics {
@@ -63,6 +66,9 @@ impl TransportMetrics {
             connections_refused: c("connections_refused"),
             frames_timed_out: c("frames_timed_out"),
             frames_over_budget: c("frames_over_budget"),
+            tls_connections_accepted: c("tls_connections_accepted"),
+            tls_handshakes_failed: c("tls_handshakes_failed"),
+            plain_connections_refused: c("plain_connections_refused"),
         }
     }
 }
@@ -88,6 +94,8 @@ pub(crate) struct Transport {
     pub(crate) accept_unmatched_ip: bool,
     /// Connection caps, read timeouts and the memory budget.
     pub(crate) limits: Arc<crate::limits::Limits>,
+    /// TLS, both ways, when enabled.
+    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
     pub(crate) m: TransportMetrics,
 }
 
@@ -103,6 +111,7 @@ impl Transport {
         send_timeout: Option<Duration>,
         accept_unmatched_ip: bool,
         limits: Arc<crate::limits::Limits>,
+        tls: Option<Arc<crate::tls::Tls>>,
     ) -> Arc<Transport> {
         let m = TransportMetrics::new(&pm.metrics);
         Arc::new(Transport {
@@ -116,6 +125,7 @@ impl Transport {
             send_timeout,
             accept_unmatched_ip,
             limits,
+            tls,
             m,
         })
     }

@@ -6,11 +6,11 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use super::{wire, EncodeFn, Transport};
+use crate::stream::Stream;
 use crate::upid::UPID;
 
 /// Buffers above this size are not kept for reuse after a write.
@@ -158,10 +158,11 @@ impl Conn {
     }
 }
 
-/// The connection's life: connect, handshake, then write coalesced buffers until closed.
+/// The connection's life: connect (TLS when enabled), handshake, then write coalesced buffers
+/// until closed.
 pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
-    let stream = match tokio::time::timeout(t.connect_timeout, TcpStream::connect(conn.addr)).await
-    {
+    let connect = crate::tls::connect_node(t.tls.as_deref(), conn.addr, |s| t.tune(s));
+    let stream = match tokio::time::timeout(t.connect_timeout, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             t.m.connect_failures.inc();
@@ -174,8 +175,23 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
             return;
         }
     };
-    t.tune(&stream);
-    let (mut rd, mut wr) = stream.into_split();
+    match stream {
+        Stream::Plain(s) => {
+            let (rd, wr) = s.into_split();
+            drive(t, conn, rd, wr).await
+        }
+        tls => {
+            let (rd, wr) = tokio::io::split(tls);
+            drive(t, conn, rd, wr).await
+        }
+    }
+}
+
+async fn drive<R, W>(t: Arc<Transport>, conn: Arc<Conn>, mut rd: R, mut wr: W)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let watcher = {
         let (t, conn) = (t.clone(), conn.clone());
         t.pm.handle.clone().spawn(async move {
@@ -191,7 +207,8 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
             t.failed(&conn, &why);
         })
     };
-    if let Err(e) = wr.write_all(&wire::handshake(t.pm.addr)).await {
+    let hs = wire::handshake(t.pm.addr);
+    if let Err(e) = write_out(&mut wr, &hs).await {
         t.failed(&conn, &format!("handshake write failed: {e}"));
         watcher.abort();
         return;
@@ -217,7 +234,7 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
         match data {
             None => woken.await,
             Some(d) => {
-                if let Err(e) = wr.write_all(&d).await {
+                if let Err(e) = write_out(&mut wr, &d).await {
                     t.failed(&conn, &format!("write failed: {e}"));
                     break;
                 }
@@ -230,4 +247,11 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
         }
     }
     watcher.abort();
+}
+
+/// Writes all of `d` and flushes it (TLS holds records back until flushed; TCP's flush is
+/// free).
+async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, d: &[u8]) -> std::io::Result<()> {
+    wr.write_all(d).await?;
+    wr.flush().await
 }
