@@ -1,6 +1,7 @@
-//! `transport [--quick] [--json] [--profile=local|remote|mpsc]`: the runtime's throughput and
-//! latency, local and over loopback, each measured beside its raw baseline in the same run, plus
-//! the codec comparison.
+//! `transport [--quick] [--json] [--profile=local|remote|mpsc] [--tls]`: the runtime's
+//! throughput and latency, local and over loopback, each measured beside its raw baseline in the
+//! same run, plus the codec comparison. With `--tls`: remote throughput and ping-pong between two
+//! runtimes on mutual TLS beside two in clear, interleaved in the same run.
 //! With `--json` the last line of stdout is one JSON object of the named figures.
 
 use std::time::Duration;
@@ -17,6 +18,8 @@ libprocess::flags! {
         json: bool = "false";
         /// Run one workload of ours alone for a while, for perf: local, remote or mpsc
         profile: Option<String>;
+        /// Compare remote messaging over TLS (certificates made at run time) with plain TCP
+        tls: bool = "false";
     }
 }
 
@@ -37,6 +40,9 @@ async fn main() {
         std::process::exit(2)
     });
     let (quick, json, only) = (f.quick, f.json, f.profile);
+    if f.tls {
+        return tls_vs_plain(quick, json).await;
+    }
     if let Some(what) = only {
         // Runs one workload of ours alone for a while, for perf.
         let a = Runtime::local().await.expect("runtime a");
@@ -157,5 +163,83 @@ async fn main() {
                 (f.round_trip.as_secs_f64() * 1e9).round().into();
         }
         println!("{obj}");
+    }
+}
+
+/// Remote send throughput and ping-pong between two TLS runtimes beside two plain ones.
+async fn tls_vs_plain(quick: bool, json: bool) {
+    let (n, n_pp, rounds) = if quick {
+        (300_000, 3_000, 3)
+    } else {
+        (3_000_000, 30_000, 5)
+    };
+    let dir = std::env::temp_dir().join(format!("bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("certificate dir");
+    let certs = libprocess::tls::test_certs::TestCerts::create(&dir);
+    let tls = libprocess::tls::Tls::new(&certs.settings()).expect("TLS set-up");
+    let secure = || {
+        Runtime::bind(libprocess::Config {
+            tls: Some(tls.clone()),
+            ..libprocess::Config::default()
+        })
+    };
+    let (ta, tb) = (secure().await.expect("tls a"), secure().await.expect("tls b"));
+    let (pa, pb) = (
+        Runtime::local().await.expect("plain a"),
+        Runtime::local().await.expect("plain b"),
+    );
+    let (mut t, mut p) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        t.push(remote::runtime_throughput(&ta, &tb, n).await);
+        p.push(remote::runtime_throughput(&pa, &pb, n).await);
+    }
+    let (tls_rate, plain_rate) = (best_rate(t), best_rate(p));
+    let (mut t, mut p) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        t.extend(local::runtime_pingpong(&ta, &tb, n_pp / rounds as u64).await);
+        p.extend(local::runtime_pingpong(&pa, &pb, n_pp / rounds as u64).await);
+    }
+    let (tls_pp, plain_pp) = (median(&mut t), median(&mut p));
+    let _ = std::fs::remove_dir_all(&dir);
+    let accepted = |rt: &Runtime| {
+        rt.metrics().snapshot_json()["libprocess/transport/tls_connections_accepted"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(
+        accepted(&ta) >= 1 && accepted(&tb) >= 1 && accepted(&pb) == 0,
+        "the TLS runtimes did not talk TLS"
+    );
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "workload", "TLS", "plain TCP", "ratio"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14.0} {:>8.2}",
+        "remote send, msgs/s",
+        tls_rate,
+        plain_rate,
+        tls_rate / plain_rate
+    );
+    println!(
+        "{:<44} {:>14.2} {:>14.2} {:>8.2}",
+        "remote ping-pong p50, us",
+        us(tls_pp),
+        us(plain_pp),
+        us(tls_pp) / us(plain_pp)
+    );
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "quick": quick,
+                "tls_msgs_per_s": tls_rate.round(),
+                "plain_msgs_per_s": plain_rate.round(),
+                "tls_ratio_vs_plain": tls_rate / plain_rate,
+                "tls_pingpong_p50_us": us(tls_pp),
+                "plain_pingpong_p50_us": us(plain_pp),
+                "tls_pingpong_ratio_vs_plain": us(tls_pp) / us(plain_pp),
+            })
+        );
     }
 }
