@@ -1,16 +1,18 @@
 //! A real Mesos client library against us: pymesos 0.3.15's scheduler and executor drive a
 //! `mesos-local` (`tests/pymesos/scenario.py`: 20 tasks run and acknowledged, a kill,
-//! reconciliation, a custom pymesos executor). It needs the Python venv `.ci/pymesos-venv.sh`
-//! makes; `.ci/run` passes its interpreter in `MESOS_RS_PYTHON`. Without it the test says why
-//! it did nothing.
+//! reconciliation, a custom pymesos executor), in clear and over mutual TLS (`tls_patch.py`
+//! swaps pymesos's plain connections for TLS ones with the `LIBPROCESS_SSL_*` certificates).
+//! It needs the Python venv `.ci/pymesos-venv.sh` makes; `.ci/run` passes its interpreter in
+//! `MESOS_RS_PYTHON`. Without it the tests say why they did nothing.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use libprocess::tls::test_certs::TestCerts;
 use testkit::{free_port, Proc};
 
-#[test]
-fn pymesos_scheduler_and_executor_run_against_mesos_local() {
+/// Runs the scenario against a `mesos-local` with this environment (also the scenario's).
+fn scenario(env: &[(String, String)]) {
     let Ok(python) = std::env::var("MESOS_RS_PYTHON") else {
         eprintln!(
             "SKIPPED: MESOS_RS_PYTHON is not set (run .ci/pymesos-venv.sh <dir> and set it to \
@@ -22,6 +24,7 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
     let work = std::env::temp_dir().join(format!("mesos-pymesos-{}", mesos_api::ids::new_uuid()));
     let mut local = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-local"))
+            .envs(env.iter().cloned())
             .args([
                 format!("--port={port}"),
                 "--num_agents=1".into(),
@@ -35,6 +38,7 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
     local.await_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30));
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos");
     let out = Command::new(&python)
+        .envs(env.iter().cloned())
         .arg(format!("{dir}/scenario.py"))
         .arg(format!("127.0.0.1:{port}"))
         .arg(format!("{dir}/executor.py"))
@@ -50,4 +54,23 @@ fn pymesos_scheduler_and_executor_run_against_mesos_local() {
         "pymesos scenario failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
+    if !env.is_empty() {
+        assert!(stdout.contains("pymesos talks TLS"), "{stdout}");
+    }
+}
+
+#[test]
+fn pymesos_scheduler_and_executor_run_against_mesos_local() {
+    scenario(&[]);
+}
+
+#[test]
+fn pymesos_runs_over_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("mesos-pymesos-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certs = TestCerts::create(&dir);
+    // No downgrade: every connection, the scheduler's, the executor's and the master's and
+    // agent's own, is TLS with a certificate the CA signed.
+    scenario(&certs.env(false));
+    let _ = std::fs::remove_dir_all(&dir);
 }

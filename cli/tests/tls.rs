@@ -190,3 +190,53 @@ async fn with_downgrade_plain_frameworks_and_clients_are_served_too() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tls_settings_that_cannot_work_stop_the_binaries_naming_them() {
+    let (_dir, certs) = Dir::new();
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (
+            vec![("LIBPROCESS_SSL_ENABLED", "true".into())],
+            "LIBPROCESS_SSL_CERT_FILE",
+        ),
+        (
+            vec![
+                ("LIBPROCESS_SSL_ENABLED", "true".into()),
+                ("LIBPROCESS_SSL_CERT_FILE", "/nonexistent.pem".into()),
+                ("LIBPROCESS_SSL_KEY_FILE", certs.key.display().to_string()),
+            ],
+            "/nonexistent.pem",
+        ),
+        (
+            vec![
+                ("LIBPROCESS_SSL_ENABLED", "true".into()),
+                ("LIBPROCESS_SSL_CERT_FILE", certs.cert.display().to_string()),
+                ("LIBPROCESS_SSL_KEY_FILE", certs.key.display().to_string()),
+                ("LIBPROCESS_SSL_CIPHERS", "AES128-SHA".into()),
+            ],
+            "LIBPROCESS_SSL_CIPHERS",
+        ),
+        (
+            vec![("LIBPROCESS_SSL_ENABLED", "maybe".into())],
+            "LIBPROCESS_SSL_ENABLED",
+        ),
+    ];
+    for (env, says) in cases {
+        for bin in [
+            env!("CARGO_BIN_EXE_mesos-master"),
+            env!("CARGO_BIN_EXE_mesos-execute"),
+        ] {
+            let mut c = testkit::command(bin);
+            c.envs(env.iter().map(|(k, v)| (k, v)));
+            if bin.ends_with("mesos-execute") {
+                c.args(["--master=127.0.0.1:1", "--name=x", "--command=true"]);
+            } else {
+                c.arg(format!("--port={}", free_port()));
+            }
+            let out = Proc::run(&mut c, LIMIT);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{bin} {env:?}: {err}");
+            assert!(err.contains(says), "{bin} {env:?}: {err}");
+        }
+    }
+}

@@ -183,7 +183,10 @@ async fn tls_vs_plain(quick: bool, json: bool) {
             ..libprocess::Config::default()
         })
     };
-    let (ta, tb) = (secure().await.expect("tls a"), secure().await.expect("tls b"));
+    let (ta, tb) = (
+        secure().await.expect("tls a"),
+        secure().await.expect("tls b"),
+    );
     let (pa, pb) = (
         Runtime::local().await.expect("plain a"),
         Runtime::local().await.expect("plain b"),

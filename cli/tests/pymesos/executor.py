@@ -16,6 +16,8 @@ import traceback
 from addict import Dict
 from pymesos import Executor, MesosExecutorDriver, encode_data
 
+import tls_patch
+
 MESSAGE = "hello from pymesos executor"
 DATA = b"pymesos-executor"
 
@@ -86,6 +88,8 @@ def main():
     log("environment: %s" % " ".join(
         "%s=%s" % (k, v) for k, v in sorted(os.environ.items())
         if k.startswith("MESOS_")))
+    if tls_patch.install():
+        log("pymesos talks TLS (LIBPROCESS_SSL_* inherited from the agent)")
     driver = MesosExecutorDriver(PyExecutor(), use_addict=True)
     driver.run()
     log("driver stopped")

@@ -33,6 +33,8 @@ import traceback
 
 from pymesos import MesosSchedulerDriver, Scheduler, decode_data
 
+import tls_patch
+
 N_SHORT = 20
 TIMEOUT = float(os.environ.get("PYMESOS_SCENARIO_TIMEOUT", "60"))
 REFUSE = {"refuse_seconds": 1.0}
@@ -433,6 +435,8 @@ def main(argv):
               file=sys.stderr)
         return 2
 
+    if tls_patch.install():
+        log("pymesos talks TLS (LIBPROCESS_SSL_* in the environment)")
     sched = CompatScheduler(executor_path)
     framework = {
         "user": os.environ.get("USER") or getpass.getuser(),
