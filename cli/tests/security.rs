@@ -781,3 +781,108 @@ async fn executors_use_their_own_token_and_only_for_themselves() {
     assert_eq!(r.head.status, 403, "{}", String::from_utf8_lossy(&r.body));
     common::kill_all("sleep 94.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_tokens_open_the_operator_api_to_their_own_nested_containers_only() {
+    use mesos_api::protocol::task::{ExecutorInfo, TaskGroupInfo};
+    use mesos_scheduler::SchedulerProcess;
+    use testkit::Recorder;
+
+    let creds = Creds::new();
+    let key = creds.0.join("jwt.key");
+    std::fs::write(&key, "an executor secret").unwrap();
+    let (_m, master) = master(&["--allocation_interval=50ms".into()]);
+    let port = free_port();
+    let agent_addr = format!("127.0.0.1:{port}");
+    let _agent = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+            .arg(format!("--master={master}"))
+            .arg(format!("--port={port}"))
+            .arg(format!("--work_dir={}", creds.0.join("agent").display()))
+            .arg(format!("--jwt_secret_key={}", key.display()))
+            .arg(format!("--http_credentials={}", creds.file()))
+            .args([
+                "--authenticate_http_executors",
+                "--authenticate_http_readwrite",
+                "--resources=cpus:2;mem:256",
+                "--launcher=posix",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    // A default executor launches its task group's nested containers on the guarded operator
+    // API with its own token: the tasks run.
+    let mut f = framework_of(&master, "group-tokens", "root", "ops").await;
+    let offer = loop {
+        if let Seen::Offers(mut o) = testkit::next(&mut f.rx, LIMIT).await {
+            break o.remove(0);
+        }
+    };
+    let executor = ExecutorInfo::default_executor(
+        mesos_api::ExecutorID::new("default"),
+        mesos_api::Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+    );
+    let tasks = vec![testkit::command_task(
+        "grouped",
+        &offer.agent_id,
+        "echo grouped",
+        "cpus:0.5;mem:32",
+    )];
+    let oid = offer.id.clone();
+    f.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver()
+                .launch_group(&oid, executor, TaskGroupInfo { tasks }, None)
+        })
+        .await
+        .unwrap();
+    let s = f.state_of("grouped", |s| s.is_terminal()).await;
+    assert_eq!(s.state, TaskState::Finished, "{s:?}");
+
+    // Tokens on the operator API: only nested containers of the token's own container.
+    let fid = f.id().await.unwrap().value;
+    let token = |cid: &str| {
+        let claims = json!({"fid": fid, "eid": "default", "cid": cid});
+        format!(
+            "Bearer {}",
+            mesos_api::auth::jwt_sign(b"an executor secret", &claims)
+        )
+    };
+    let launch = |parent: &str| {
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+            "container_id": {"value": "intruder", "parent": {"value": parent}},
+            "command": {"value": "true"}}})
+        .to_string()
+    };
+    let mine = token("mine");
+    let r = call(
+        &agent_addr,
+        "POST",
+        "/slave(1)/api/v1",
+        Some(&mine),
+        &launch("yours"),
+    )
+    .await;
+    assert_eq!(r.head.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let state = json!({"type": "GET_STATE"}).to_string();
+    let r = call(&agent_addr, "POST", "/slave(1)/api/v1", Some(&mine), &state).await;
+    assert_eq!(r.head.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let forged = format!(
+        "Bearer {}",
+        mesos_api::auth::jwt_sign(b"guessed", &json!({"cid": "mine"}))
+    );
+    let r = call(
+        &agent_addr,
+        "POST",
+        "/slave(1)/api/v1",
+        Some(&forged),
+        &state,
+    )
+    .await;
+    assert_eq!(r.head.status, 401);
+    // Operators still use their Basic credentials.
+    let r = call(&agent_addr, "POST", "/slave(1)/api/v1", None, &state).await;
+    assert_eq!(r.head.status, 401);
+    let r = call(&agent_addr, "POST", "/slave(1)/api/v1", Some(OPS), &state).await;
+    assert_eq!(r.head.status, 200);
+}

@@ -84,6 +84,42 @@ impl libprocess::auth::Authenticator for ExecutorTokens {
     }
 }
 
+/// The operator API's authenticator with `--authenticate_http_readwrite` and executor tokens:
+/// a `Bearer` token proves an executor (the principal is its claims), anything else must be an
+/// operator's Basic credentials.
+struct TokenOrBasic {
+    tokens: ExecutorTokens,
+    basic: libprocess::auth::BasicAuthenticator,
+}
+
+impl libprocess::auth::Authenticator for TokenOrBasic {
+    fn authenticate(&self, req: &HttpRequest) -> Result<String, HttpResponse> {
+        let bearer = req
+            .header("authorization")
+            .is_some_and(|h| h.trim_start().starts_with("Bearer "));
+        if bearer {
+            self.tokens.authenticate(req)
+        } else {
+            self.basic.authenticate(req)
+        }
+    }
+}
+
+/// The executor a principal is, when it came from an executor token: its container's id.
+fn executor_container(principal: Option<&str>) -> Option<String> {
+    let claims: Value = serde_json::from_str(principal?).ok()?;
+    claims["cid"].as_str().map(str::to_string)
+}
+
+/// The calls an executor's token is good for on the operator API, and only on containers nested
+/// in its own.
+const EXECUTOR_CALLS: [&str; 4] = [
+    "LAUNCH_NESTED_CONTAINER",
+    "LAUNCH_NESTED_CONTAINER_SESSION",
+    "WAIT_NESTED_CONTAINER",
+    "KILL_NESTED_CONTAINER",
+];
+
 impl Agent {
     /// Makes the realms that `--authenticate_http_*` name authenticate with HTTP Basic against
     /// `--http_credentials`; the runtime's own endpoints (`/metrics/snapshot`) are read-only.
@@ -109,6 +145,16 @@ impl Agent {
                 mesos_api::auth::AGENT_EXECUTOR,
                 Some(std::sync::Arc::new(a)),
             );
+            // The operator API takes executor tokens too (a default executor launches its
+            // tasks' nested containers there), besides the operators' Basic credentials.
+            if f.authenticate_http_readwrite {
+                let a = TokenOrBasic {
+                    tokens: ExecutorTokens { key: key.clone() },
+                    basic: libprocess::auth::BasicAuthenticator::new(AGENT_READWRITE, creds),
+                };
+                ctx.runtime()
+                    .set_authenticator(AGENT_READWRITE, Some(std::sync::Arc::new(a)));
+            }
         }
     }
 
@@ -353,6 +399,22 @@ impl Agent {
             &req.body,
         )?;
         let ok = |r: HttpResponse| Ok(Reply::from(r));
+        // An executor (its token's claims) acts only on containers nested in its own, and is
+        // then not subject to the operators' ACLs (Mesos's implicit executor rules).
+        let (principal, skip_acls) = match executor_container(req.principal.as_deref()) {
+            Some(own) => {
+                let chain = container_chain(&body["container_id"])?;
+                if !EXECUTOR_CALLS.contains(&kind.as_str()) || chain.len() < 2 || chain[0] != own {
+                    return Err(Rejection::forbidden(format!(
+                        "An executor's token is good only for {} on containers nested in its \
+                         own ('{own}')",
+                        EXECUTOR_CALLS.join(", ")
+                    )));
+                }
+                (None, true)
+            }
+            None => (req.principal.as_deref(), false),
+        };
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
             "GET_VERSION" => ok(respond(
@@ -371,7 +433,7 @@ impl Agent {
             // Answered once the container has launched, as Mesos does (a task is not RUNNING
             // before its process exists).
             "LAUNCH_NESTED_CONTAINER" => {
-                let key = self.launch_nested(req.principal.as_deref(), &body)?;
+                let key = self.launch_nested(principal, skip_acls, &body)?;
                 let (tx, rx) = oneshot::channel();
                 if let Some(n) = self.nested.get_mut(&key) {
                     n.launch_waiters.push(tx);
@@ -389,7 +451,7 @@ impl Agent {
                 })))
             }
             "LAUNCH_NESTED_CONTAINER_SESSION" => {
-                self.launch_nested_session(req.principal.as_deref(), &body)
+                self.launch_nested_session(principal, skip_acls, &body)
             }
             "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
             "KILL_NESTED_CONTAINER" => {
@@ -513,6 +575,7 @@ impl Agent {
     fn launch_nested(
         &mut self,
         principal: Option<&str>,
+        skip_acls: bool,
         body: &Value,
     ) -> Result<String, Rejection> {
         let chain = container_chain(&body["container_id"])?;
@@ -521,7 +584,7 @@ impl Agent {
                 "'container_id.parent' must be present",
             ));
         }
-        if let Some(a) = &self.flags.authorizer {
+        if let Some(a) = self.flags.authorizer.as_ref().filter(|_| !skip_acls) {
             let user = self.nested_user(body["command"]["user"].as_str(), &chain[0]);
             let user = user.as_deref().unwrap_or("root");
             if !a.authorized("launch_nested_containers_as_user", principal, Some(user)) {
@@ -610,9 +673,10 @@ impl Agent {
     fn launch_nested_session(
         &mut self,
         principal: Option<&str>,
+        skip_acls: bool,
         body: &Value,
     ) -> Result<Reply, Rejection> {
-        let key = self.launch_nested(principal, body)?;
+        let key = self.launch_nested(principal, skip_acls, body)?;
         let mut dir = self
             .sandbox_of(key.split('/').next().unwrap_or_default())
             .unwrap_or_default();
