@@ -319,6 +319,8 @@ fn master_flags(o: &Opts) -> MasterFlags {
         max_completed_tasks_per_framework: o.completed.max(1000),
         // Simulated agents answer pings, but a loaded 2-core machine may answer late.
         agent_ping_timeout: Duration::from_secs(60),
+        // Simulated agents share a few runtimes: many register over one connection.
+        max_agents_per_connection: 0,
         ..MasterFlags::default()
     }
 }

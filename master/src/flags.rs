@@ -42,6 +42,9 @@ libprocess::flags! {
         pub agent_ping_timeout | slave_ping_timeout: Duration = "15secs", check positive;
         /// Missed pings before an agent is unreachable
         pub max_agent_ping_timeouts | max_slave_ping_timeouts: u32 = "5";
+        /// Agents one remote node (one connection, one advertised ip:port) may register; more
+        /// are refused (0: no limit). Agents in the master's own process are not counted
+        pub max_agents_per_connection: usize = "1";
         /// Time after which an unused offer is rescinded (default: none)
         pub offer_timeout: Option<Duration>, check positive;
         /// Completed frameworks kept in memory for the state endpoints

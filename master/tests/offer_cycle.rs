@@ -889,3 +889,58 @@ async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_i
         );
     }
 }
+
+/// Registers `n` stand-in agents from one runtime (one connection) with a master started with
+/// `cap` agents per connection; returns how many were registered and the refusals counted.
+async fn register_from_one_connection(n: usize, cap: usize) -> (usize, f64) {
+    let master_rt = Runtime::local().await.unwrap();
+    let master = master_rt
+        .spawn(
+            "master",
+            Master::new(MasterFlags {
+                max_agents_per_connection: cap,
+                ..MasterFlags::default()
+            }),
+        )
+        .unwrap();
+    let agents_rt = Runtime::local().await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for i in 1..=n {
+        let a = agents_rt
+            .spawn(
+                &format!("slave({i})"),
+                FakeAgent {
+                    tx: tx.clone(),
+                    answer_pings: true,
+                },
+            )
+            .unwrap();
+        let m = master.upid().clone();
+        a.dispatch(move |_, ctx: &mut Context<FakeAgent>| {
+            let mut r = registration();
+            r.agent.hostname = format!("agent{i}");
+            ctx.send_named(&m, RegisterAgent::NAME, r);
+        })
+        .await
+        .unwrap();
+    }
+    let mut registered = 0;
+    while let Ok(Some(saw)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+        if matches!(saw, AgentSaw::Registered(_)) {
+            registered += 1;
+        }
+    }
+    let refused = master_rt.metrics().snapshot_json()["master/slave_registrations_refused"]
+        .as_f64()
+        .unwrap_or(-1.0);
+    (registered, refused)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_registers_as_many_agents_as_allowed() {
+    // The default: one agent per connection; the others are refused and counted.
+    assert_eq!(register_from_one_connection(5, 1).await, (1, 4.0));
+    assert_eq!(register_from_one_connection(5, 3).await, (3, 2.0));
+    // 0: no limit (simulators register thousands over a few connections).
+    assert_eq!(register_from_one_connection(5, 0).await, (5, 0.0));
+}

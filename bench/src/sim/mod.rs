@@ -306,6 +306,8 @@ async fn host_master(m: &BTreeMap<&str, &str>) -> Result<(), String> {
         max_completed_tasks_per_framework: get(m, "max_completed_tasks")?,
         // Simulated agents answer pings, but a loaded 2-core machine may answer late.
         agent_ping_timeout: Duration::from_secs(60),
+        // Simulated agents share a few runtimes: many register over one connection.
+        max_agents_per_connection: 0,
         ..mesos_master::MasterFlags::default()
     };
     let rt = Runtime::bind(libprocess::Config {

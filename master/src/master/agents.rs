@@ -46,6 +46,9 @@ impl Master {
             // A retry while its admission is being stored: the answer follows the store.
             return;
         }
+        if self.connection_full(ctx, &from) {
+            return;
+        }
         if let Some(m) = &self.metrics {
             m.slave_registrations.inc();
         }
@@ -65,6 +68,26 @@ impl Master {
                 master.metrics_changed(c);
             },
         );
+    }
+
+    /// Whether `from`'s node already holds as many agents as one connection may register
+    /// (`--max_agents_per_connection`); if so the registration is refused and counted. Agents
+    /// in the master's own process (`mesos-local`, in-process clusters) are not limited.
+    fn connection_full(&self, ctx: &Context<Self>, from: &UPID) -> bool {
+        let cap = self.flags.max_agents_per_connection;
+        let node = from.addr();
+        if cap == 0 || node == ctx.self_upid().addr() {
+            return false;
+        }
+        let admitting = self.admitting.iter().filter(|p| p.addr() == node).count();
+        if self.agent_by_pid.at(node) + admitting < cap {
+            return false;
+        }
+        tracing::warn!(%from, cap, "refusing an agent registration: its connection holds as many agents as one may (--max_agents_per_connection)");
+        if let Some(m) = &self.metrics {
+            m.slave_registrations_refused.inc();
+        }
+        true
     }
 
     fn admit_agent(
@@ -131,6 +154,10 @@ impl Master {
             if let Some(mm) = &self.metrics {
                 mm.slave_reregistrations_refused.inc();
             }
+            return;
+        }
+        let moves = !matches!(self.agents.get(&id), Some(a) if a.pid == from);
+        if moves && self.connection_full(ctx, &from) {
             return;
         }
         if self.gone.contains(&id) {

@@ -66,6 +66,7 @@ pub(crate) struct MasterMetrics {
     pub(crate) unauthenticated_refusals: Counter,
     /// Reregistrations of a connected agent from another address, refused.
     pub(crate) slave_reregistrations_refused: Counter,
+    pub(crate) slave_registrations_refused: Counter,
     pub(crate) slave_removals: Counter,
     pub(crate) slave_removals_unhealthy: Counter,
     pub(crate) valid_status_updates: Counter,
@@ -102,6 +103,7 @@ impl MasterMetrics {
             slave_registrations: m.counter("master/slave_registrations"),
             slave_reregistrations: m.counter("master/slave_reregistrations"),
             slave_reregistrations_refused: m.counter("master/slave_reregistrations_refused"),
+            slave_registrations_refused: m.counter("master/slave_registrations_refused"),
             authentication_failures: m.counter("master/authentication_failures"),
             unauthenticated_refusals: m.counter("master/unauthenticated_refusals"),
             slave_removals: m.counter("master/slave_removals"),

@@ -18,6 +18,7 @@ use mesos_api::{ids, AgentID, FrameworkID, OfferID, TaskID};
 use crate::flags::MasterFlags;
 use crate::state::{AgentRec, FrameworkRec, OfferRec};
 
+mod agent_pids;
 mod agents;
 mod api;
 mod authn;
@@ -56,7 +57,7 @@ pub struct Master {
     allocator: Option<PID<AllocatorProcess>>,
     run_times: RunTimes,
     agents: HashMap<AgentID, AgentRec>,
-    agent_by_pid: HashMap<UPID, AgentID>,
+    agent_by_pid: agent_pids::AgentPids,
     frameworks: HashMap<FrameworkID, FrameworkRec>,
     /// Frameworks torn down or failed over past their timeout: they may not come back.
     removed: std::collections::HashSet<FrameworkID>,
@@ -121,7 +122,7 @@ impl Master {
             allocator: None,
             run_times: RunTimes::default(),
             agents: HashMap::new(),
-            agent_by_pid: HashMap::new(),
+            agent_by_pid: agent_pids::AgentPids::default(),
             frameworks: HashMap::new(),
             removed: Default::default(),
             unreachable: Default::default(),
