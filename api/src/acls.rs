@@ -15,53 +15,83 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 /// The actions this implementation enforces: (name in the ACLs document, its object field).
-/// Mesos's other actions are refused when they appear in `--acls` (accepting and ignoring
-/// them would leave the operator thinking something is protected).
+/// One ACLs document serves the master and the agents (as in Mesos); each enforces its share
+/// (see [`MASTER_ONLY`] and [`AGENT_ONLY`]; the rest both do). Mesos's other actions are
+/// refused when they appear in `--acls` (accepting and ignoring them would leave the operator
+/// thinking something is protected).
 pub const ENFORCED: &[(&str, &str)] = &[
     ("register_frameworks", "roles"),
     ("run_tasks", "users"),
     ("teardown_frameworks", "framework_principals"),
     ("update_weights", "roles"),
     ("update_quotas", "roles"),
+    ("get_quotas", "roles"),
+    ("view_roles", "roles"),
+    ("reserve_resources", "roles"),
+    ("unreserve_resources", "reserver_principals"),
     ("view_frameworks", "users"),
     ("view_tasks", "users"),
+    ("view_executors", "users"),
     ("view_flags", "flags"),
     ("mark_agents_gone", "agents"),
+    ("register_agents", "agents"),
+    ("deactivate_agents", "agents"),
+    ("reactivate_agents", "agents"),
     ("launch_nested_containers_as_user", "users"),
+    ("launch_nested_container_sessions_as_user", "users"),
+    ("kill_nested_containers", "users"),
+    ("wait_nested_containers", "users"),
+    ("view_containers", "users"),
+    ("access_sandboxes", "users"),
+];
+
+/// Actions only the master checks (the rest of [`ENFORCED`] that are not [`AGENT_ONLY`], the
+/// `view_*` ones, both check on their own endpoints).
+pub const MASTER_ONLY: &[&str] = &[
+    "register_frameworks",
+    "run_tasks",
+    "teardown_frameworks",
+    "update_weights",
+    "update_quotas",
+    "get_quotas",
+    "view_roles",
+    "reserve_resources",
+    "unreserve_resources",
+    "mark_agents_gone",
+    "register_agents",
+    "deactivate_agents",
+    "reactivate_agents",
+];
+
+/// Actions only agents check.
+pub const AGENT_ONLY: &[&str] = &[
+    "launch_nested_containers_as_user",
+    "launch_nested_container_sessions_as_user",
+    "kill_nested_containers",
+    "wait_nested_containers",
+    "view_containers",
+    "access_sandboxes",
 ];
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
 const NOT_ENFORCED: &[&str] = &[
-    "reserve_resources",
-    "unreserve_resources",
     "create_volumes",
     "destroy_volumes",
     "resize_volumes",
     "get_endpoints",
-    "get_quotas",
-    "view_executors",
-    "access_sandboxes",
     "access_mesos_logs",
-    "view_roles",
     "launch_nested_containers_under_parent_with_user",
-    "kill_nested_containers",
-    "wait_nested_containers",
-    "launch_nested_container_sessions_as_user",
     "launch_nested_container_sessions_under_parent_with_user",
     "attach_containers_input",
     "attach_containers_output",
-    "view_containers",
     "set_log_level",
     "remove_nested_containers",
-    "register_agents",
     "update_maintenance_schedules",
     "get_maintenance_schedules",
     "start_maintenances",
     "stop_maintenances",
     "get_maintenance_statuses",
     "drain_agents",
-    "deactivate_agents",
-    "reactivate_agents",
     "launch_standalone_containers",
     "kill_standalone_containers",
     "wait_standalone_containers",
@@ -304,6 +334,18 @@ mod tests {
         assert!(a.authorized("run_tasks", None, Some("nobody")));
         assert!(a.authorized("run_tasks", Some("eve"), Some("nobody")));
         assert!(!a.authorized("run_tasks", Some("eve"), Some("root")));
+    }
+
+    #[test]
+    fn each_enforced_action_has_its_enforcers() {
+        for a in MASTER_ONLY.iter().chain(AGENT_ONLY) {
+            assert!(ENFORCED.iter().any(|(e, _)| e == a), "{a}");
+            assert!(!NOT_ENFORCED.contains(a), "{a}");
+        }
+        assert!(!MASTER_ONLY.iter().any(|a| AGENT_ONLY.contains(a)));
+        for (a, _) in ENFORCED {
+            assert!(!NOT_ENFORCED.contains(a), "{a}");
+        }
     }
 
     #[test]

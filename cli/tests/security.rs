@@ -3,72 +3,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
+use common::secure::*;
 use common::LIMIT;
 use libprocess::http_client::{request, stream, Response};
 use mesos_api::protocol::task::{Reason, TaskState};
 use serde_json::json;
 use testkit::Seen;
 use testkit::{free_port, Proc};
-
-/// `Authorization` values: base64 of `ops:s3cret` (known), `ops:wrong` (a wrong secret).
-const OPS: &str = "Basic b3BzOnMzY3JldA==";
-const WRONG: &str = "Basic b3BzOndyb25n";
-
-/// A temporary directory with a credentials file (Mesos's JSON) for `ops`.
-struct Creds(PathBuf);
-
-impl Creds {
-    fn new() -> Creds {
-        let dir = std::env::temp_dir().join(format!("mesos-sec-{}", mesos_api::ids::new_uuid()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let c = json!({"credentials": [{"principal": "ops", "secret": "s3cret"}]});
-        std::fs::write(dir.join("credentials.json"), c.to_string()).unwrap();
-        Creds(dir)
-    }
-
-    fn file(&self) -> String {
-        self.0.join("credentials.json").display().to_string()
-    }
-}
-
-impl Drop for Creds {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A master started with `args` on a free port, once it listens: (its process, `ip:port`).
-fn master(args: &[String]) -> (Proc, String) {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut m = Proc::spawn(
-        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-            .arg(format!("--port={port}"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    m.await_listening(&addr, LIMIT);
-    (m, addr)
-}
-
-async fn call(addr: &str, method: &str, path: &str, auth: Option<&str>, body: &str) -> Response {
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(a) = auth {
-        headers.push(("Authorization", a));
-    }
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        request(addr, method, path, &headers, body.as_bytes()),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{method} {path}: no answer"))
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-}
 
 /// `path` answers 401 with a Basic challenge in `realm` without credentials and with a wrong
 /// secret, and something else with the right ones (returned).
@@ -302,16 +245,6 @@ fn uids_of(tag: &str) -> Vec<String> {
     uids.sort();
     uids.dedup();
     uids
-}
-
-/// `dev:d3v`.
-const DEV: &str = "Basic ZGV2OmQzdg==";
-
-/// A framework of `user` with `principal` against `master`.
-async fn framework_of(master: &str, name: &str, user: &str, principal: &str) -> common::Framework {
-    let mut info = mesos_api::protocol::framework::FrameworkInfo::new(name, user);
-    info.principal = Some(principal.to_string());
-    common::framework_with(std::net::IpAddr::from([127, 0, 0, 1]), master, info).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

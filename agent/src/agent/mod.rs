@@ -6,6 +6,7 @@
 //! their containers), [`status_updates`], the v1 [`executor_api`], the [`operator`] API and
 //! endpoints, and checkpointing and [`recovery`]. The records they share are in [`state`].
 
+mod authz;
 mod executor_api;
 mod executors;
 mod operator;

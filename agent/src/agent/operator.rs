@@ -17,6 +17,7 @@ use mesos_api::ResourceFormat;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use super::authz::{executor_user, Viewer};
 use super::state::{Executor, Nested};
 use super::{now_secs, reject, Agent};
 use crate::os::kill_group;
@@ -111,6 +112,10 @@ fn executor_container(principal: Option<&str>) -> Option<String> {
     claims["cid"].as_str().map(str::to_string)
 }
 
+/// The ACL actions of LAUNCH_NESTED_CONTAINER and LAUNCH_NESTED_CONTAINER_SESSION.
+const LAUNCH_ACL: &str = "launch_nested_containers_as_user";
+const LAUNCH_SESSION_ACL: &str = "launch_nested_container_sessions_as_user";
+
 /// The calls an executor's token is good for on the operator API, and only on containers nested
 /// in its own.
 const EXECUTOR_CALLS: [&str; 4] = [
@@ -163,8 +168,8 @@ impl Agent {
             a.operator_api(req)
         });
         for r in ["state", "state.json"] {
-            ctx.route_in(AGENT_READONLY, r, |a: &mut Agent, _, _| {
-                json_reply(&a.state_json()).into()
+            ctx.route_in(AGENT_READONLY, r, |a: &mut Agent, _, req| {
+                json_reply(&a.state_json(a.viewer(req.principal.as_deref()))).into()
             });
         }
         ctx.route_in(AGENT_READONLY, "files/browse", |a: &mut Agent, _, req| {
@@ -202,18 +207,21 @@ impl Agent {
     }
 
     /// `/state`: the agent's classic state.
-    fn state_json(&self) -> Value {
+    fn state_json(&self, viewer: Viewer) -> Value {
         let frameworks: Vec<Value> = self
             .frameworks
             .iter()
+            .filter(|(_, f)| viewer.framework(f))
             .map(|(fid, f)| {
                 let executors: Vec<Value> = f
                     .executors
                     .values()
+                    .filter(|e| viewer.executor(e, f))
                     .map(|e| {
                         let tasks: Vec<Value> = e
                             .tasks
                             .values()
+                            .filter(|t| viewer.task(t.user.as_deref(), f))
                             .map(|t| {
                                 json!({
                                     "id": t.task_id.value, "name": t.name,
@@ -255,7 +263,7 @@ impl Agent {
             "unreserved_resources_full": self.info.resources.unreserved().to_json(ResourceFormat::Refined),
             "attributes": self.info.attributes.to_json_object(),
             "master_hostname": self.master.as_ref().map(|m| m.addr().ip().to_string()),
-            "flags": self.flags_json(),
+            "flags": if viewer.flags() { self.flags_json() } else { json!({}) },
             "frameworks": frameworks,
             "completed_frameworks": [],
         })
@@ -306,6 +314,16 @@ impl Agent {
         if !real.starts_with(&root) {
             return Err(not_found());
         }
+        let user = self.sandbox_user(&real);
+        self.authorize(
+            "access_sandboxes",
+            req.principal.as_deref(),
+            user.as_deref(),
+            &format!(
+                "access the sandbox of user '{}'",
+                user.as_deref().unwrap_or("unknown")
+            ),
+        )?;
         Ok(real)
     }
 
@@ -415,6 +433,7 @@ impl Agent {
             }
             None => (req.principal.as_deref(), false),
         };
+        let viewer = self.viewer(principal);
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
             "GET_VERSION" => ok(respond(
@@ -422,18 +441,19 @@ impl Agent {
                 json!({"version_info": {"version": VERSION, "build_version": env!("CARGO_PKG_VERSION")}}),
             )),
             "GET_FLAGS" => {
+                self.authorize("view_flags", principal, None, "view the flags")?;
                 let flags = api::name_values(&self.flags_json());
                 ok(respond(&kind, json!({"flags": flags})))
             }
-            "GET_STATE" => ok(respond(&kind, self.v1_state())),
-            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks())),
-            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
-            "GET_TASKS" => ok(respond(&kind, self.v1_tasks())),
-            "GET_CONTAINERS" => ok(respond(&kind, self.v1_containers())),
+            "GET_STATE" => ok(respond(&kind, self.v1_state(viewer))),
+            "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
+            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors(viewer))),
+            "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),
+            "GET_CONTAINERS" => ok(respond(&kind, self.v1_containers(viewer))),
             // Answered once the container has launched, as Mesos does (a task is not RUNNING
             // before its process exists).
             "LAUNCH_NESTED_CONTAINER" => {
-                let key = self.launch_nested(principal, skip_acls, &body)?;
+                let key = self.launch_nested(LAUNCH_ACL, principal, skip_acls, &body)?;
                 let (tx, rx) = oneshot::channel();
                 if let Some(n) = self.nested.get_mut(&key) {
                     n.launch_waiters.push(tx);
@@ -453,8 +473,12 @@ impl Agent {
             "LAUNCH_NESTED_CONTAINER_SESSION" => {
                 self.launch_nested_session(principal, skip_acls, &body)
             }
-            "WAIT_NESTED_CONTAINER" => self.wait_nested(&body),
+            "WAIT_NESTED_CONTAINER" => {
+                self.authorize_on_nested("wait_nested_containers", principal, skip_acls, &body)?;
+                self.wait_nested(&body)
+            }
             "KILL_NESTED_CONTAINER" => {
+                self.authorize_on_nested("kill_nested_containers", principal, skip_acls, &body)?;
                 let chain = container_chain(&body["container_id"])?;
                 let n = self.nested.get(&chain.join("/")).ok_or_else(|| {
                     Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
@@ -476,45 +500,56 @@ impl Agent {
         }
     }
 
-    fn v1_state(&self) -> Value {
+    fn v1_state(&self, viewer: Viewer) -> Value {
         json!({
-            "get_tasks": self.v1_tasks(),
-            "get_executors": self.v1_executors(),
-            "get_frameworks": self.v1_frameworks(),
+            "get_tasks": self.v1_tasks(viewer),
+            "get_executors": self.v1_executors(viewer),
+            "get_frameworks": self.v1_frameworks(viewer),
         })
     }
 
-    fn v1_frameworks(&self) -> Value {
+    fn v1_frameworks(&self, viewer: Viewer) -> Value {
         let f: Vec<Value> = self
             .frameworks
             .values()
+            .filter(|f| viewer.framework(f))
             .map(|f| json!({"framework_info": to_json(&f.info)}))
             .collect();
         json!({"frameworks": f, "completed_frameworks": []})
     }
 
-    fn v1_executors(&self) -> Value {
+    fn v1_executors(&self, viewer: Viewer) -> Value {
         let e: Vec<Value> = self
-            .executors()
-            .map(|e| json!({"executor_info": to_json(&e.info)}))
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values().map(move |e| (e, f)))
+            .filter(|(e, f)| viewer.executor(e, f))
+            .map(|(e, _)| json!({"executor_info": to_json(&e.info)}))
             .collect();
         json!({"executors": e, "completed_executors": []})
     }
 
-    fn v1_tasks(&self) -> Value {
+    fn v1_tasks(&self, viewer: Viewer) -> Value {
         let t: Vec<Value> = self
-            .executors()
-            .flat_map(|e| e.tasks.values())
-            .map(to_json)
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values().map(move |e| (e, f)))
+            .flat_map(|(e, f)| e.tasks.values().map(move |t| (t, f)))
+            .filter(|(t, f)| viewer.task(t.user.as_deref(), f))
+            .map(|(t, _)| to_json(t))
             .collect();
         json!({"launched_tasks": t, "queued_tasks": [], "pending_tasks": [],
                "terminated_tasks": [], "completed_tasks": []})
     }
 
-    fn v1_containers(&self) -> Value {
+    fn v1_containers(&self, viewer: Viewer) -> Value {
         let mut out = Vec::new();
         for (fid, f) in &self.frameworks {
-            for e in f.executors.values() {
+            for e in f
+                .executors
+                .values()
+                .filter(|e| viewer.container(Some(&executor_user(e, f))))
+            {
                 out.push(json!({
                     "framework_id": {"value": fid.value},
                     "executor_id": {"value": e.info.executor_id.value},
@@ -524,7 +559,11 @@ impl Agent {
                 }));
             }
         }
-        for (id, n) in &self.nested {
+        for (id, n) in self
+            .nested
+            .iter()
+            .filter(|(_, n)| viewer.container(n.user.as_deref()))
+        {
             let parts: Vec<&str> = id.split('/').collect();
             let mut cid = Value::Null;
             for p in parts {
@@ -574,6 +613,7 @@ impl Agent {
     /// command's, else its parent executor's framework's).
     fn launch_nested(
         &mut self,
+        action: &str,
         principal: Option<&str>,
         skip_acls: bool,
         body: &Value,
@@ -584,17 +624,20 @@ impl Agent {
                 "'container_id.parent' must be present",
             ));
         }
-        if let Some(a) = self.flags.authorizer.as_ref().filter(|_| !skip_acls) {
+        if !skip_acls {
             let user = self.nested_user(body["command"]["user"].as_str(), &chain[0]);
             let user = user.as_deref().unwrap_or("root");
-            if !a.authorized("launch_nested_containers_as_user", principal, Some(user)) {
-                let who = principal.map_or("An unauthenticated request".to_string(), |p| {
-                    format!("Principal '{p}'")
-                });
-                return Err(Rejection::forbidden(format!(
-                    "{who} is not authorized to launch nested containers as user '{user}'"
-                )));
-            }
+            let what = if action == LAUNCH_SESSION_ACL {
+                "launch nested container sessions"
+            } else {
+                "launch nested containers"
+            };
+            self.authorize(
+                action,
+                principal,
+                Some(user),
+                &format!("{what} as user '{user}'"),
+            )?;
         }
         let key = chain.join("/");
         if self.nested.contains_key(&key) {
@@ -629,6 +672,7 @@ impl Agent {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
         let (program, args) = cmd.argv();
+        let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
         let mut env = cmd.env_pairs();
         env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
         env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
@@ -643,7 +687,7 @@ impl Agent {
             container_info,
             image_use: mesos_containerizer::ImageUse::Enter,
             uris: cmd.uris.clone(),
-            user: self.nested_user(cmd.user.as_deref(), &chain[0]),
+            user: user.clone(),
         };
         let events = self.nested_events(&key);
         let rt = self
@@ -662,9 +706,43 @@ impl Agent {
                 exit: None,
                 waiters: Vec::new(),
                 launch_waiters: Vec::new(),
+                user,
             },
         );
         Ok(key)
+    }
+
+    /// `action` (`kill_nested_containers`, `wait_nested_containers`) on the nested container
+    /// `body` names, its user the object (unless an executor acts on its own containers).
+    fn authorize_on_nested(
+        &self,
+        action: &str,
+        principal: Option<&str>,
+        skip_acls: bool,
+        body: &Value,
+    ) -> Result<(), Rejection> {
+        if skip_acls || self.flags.authorizer.is_none() {
+            return Ok(());
+        }
+        let chain = container_chain(&body["container_id"])?;
+        let user = match self.nested.get(&chain.join("/")) {
+            Some(n) => n.user.clone(),
+            None => return Ok(()), // Not found: the call answers 404.
+        };
+        let verb = if action == "kill_nested_containers" {
+            "kill"
+        } else {
+            "wait for"
+        };
+        self.authorize(
+            action,
+            principal,
+            user.as_deref(),
+            &format!(
+                "{verb} nested containers of user '{}'",
+                user.as_deref().unwrap_or("unknown")
+            ),
+        )
     }
 
     /// LAUNCH_NESTED_CONTAINER_SESSION: launches like LAUNCH_NESTED_CONTAINER and streams the
@@ -676,7 +754,7 @@ impl Agent {
         skip_acls: bool,
         body: &Value,
     ) -> Result<Reply, Rejection> {
-        let key = self.launch_nested(principal, skip_acls, body)?;
+        let key = self.launch_nested(LAUNCH_SESSION_ACL, principal, skip_acls, body)?;
         let mut dir = self
             .sandbox_of(key.split('/').next().unwrap_or_default())
             .unwrap_or_default();
@@ -822,6 +900,9 @@ impl Agent {
             match self.containerizer.recover(rt, config, pid, events) {
                 Ok(c) => {
                     tracing::info!(container = %id, pid, "recovered a nested container");
+                    // Its command's user is not kept: its framework's stands for it.
+                    let top = key.split('/').next().unwrap_or_default();
+                    let user = self.nested_user(None, top);
                     self.nested.insert(
                         key,
                         Nested {
@@ -830,6 +911,7 @@ impl Agent {
                             exit: None,
                             waiters: Vec::new(),
                             launch_waiters: Vec::new(),
+                            user,
                         },
                     );
                     adopted.push(id);

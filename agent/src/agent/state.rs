@@ -79,6 +79,9 @@ pub(super) struct Nested {
     pub(super) waiters: Vec<oneshot::Sender<Option<i32>>>,
     /// LAUNCH_NESTED_CONTAINER calls answered once it has launched (or failed to).
     pub(super) launch_waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    /// The user it runs as (its command's, else its framework's), when known: the object of
+    /// the ACLs on it.
+    pub(super) user: Option<String>,
 }
 
 /// Nested containers by their id chain joined with '/'.

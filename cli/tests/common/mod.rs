@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod secure;
+
 use std::net::IpAddr;
 use std::time::Duration;
 

@@ -22,7 +22,9 @@ const AGENT_RESTARTED: &str =
 
 impl Master {
     pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
-        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "registration") {
+        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "registration")
+            || !self.may_register_agent(&from)
+        {
             return;
         }
         if let Some(id) = self.agent_by_pid.get(&from).cloned() {
@@ -68,6 +70,20 @@ impl Master {
                 master.metrics_changed(c);
             },
         );
+    }
+
+    /// `register_agents` for the principal `from` authenticated as (none: the subject ANY);
+    /// a refusal is logged and counted, and the agent keeps retrying.
+    fn may_register_agent(&self, from: &UPID) -> bool {
+        let principal = self.authenticated.get(from).map(String::as_str);
+        if self.authorized("register_agents", principal, None) {
+            return true;
+        }
+        tracing::warn!(%from, principal, "refusing an agent registration: not authorized to register agents");
+        if let Some(m) = &self.metrics {
+            m.slave_registrations_refused.inc();
+        }
+        false
     }
 
     /// Whether `from`'s node already holds as many agents as one connection may register
@@ -135,7 +151,9 @@ impl Master {
         from: UPID,
         m: ReregisterAgent,
     ) {
-        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "reregistration") {
+        if !self.authenticated_enough(&from, self.flags.authenticate_agents, "reregistration")
+            || !self.may_register_agent(&from)
+        {
             return;
         }
         let Some(id) = m.agent.id.clone() else {

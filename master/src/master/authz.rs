@@ -1,6 +1,7 @@
 //! Authorization: before acting for a principal the master asks its [`Authorizer`] (Mesos's
 //! local authorizer over `--acls`; without `--acls` everything is allowed), and what a principal
-//! may not view (`view_frameworks`, `view_tasks`) is left out of the state it reads.
+//! may not view (`view_frameworks`, `view_tasks`, `view_executors`, `view_roles`, `get_quotas`)
+//! is left out of the state it reads.
 //!
 //! The principal of an operator request is the one HTTP authentication proved (none when its
 //! realm does not authenticate: the subject ANY). A framework's is its `FrameworkInfo.principal`
@@ -32,6 +33,25 @@ impl Viewer<'_> {
     pub(crate) fn flags(&self) -> bool {
         self.authorizer
             .is_none_or(|a| a.authorized("view_flags", self.principal, None))
+    }
+
+    /// `view_roles`, the object being the role.
+    pub(crate) fn role(&self, role: &str) -> bool {
+        self.authorizer
+            .is_none_or(|a| a.authorized("view_roles", self.principal, Some(role)))
+    }
+
+    /// `get_quotas`, the object being the role.
+    pub(crate) fn quota(&self, role: &str) -> bool {
+        self.authorizer
+            .is_none_or(|a| a.authorized("get_quotas", self.principal, Some(role)))
+    }
+
+    /// `view_executors`, the object being the framework's user (the master knows executors by
+    /// their ids only).
+    pub(crate) fn executor(&self, f: &FrameworkRec) -> bool {
+        self.authorizer
+            .is_none_or(|a| a.authorized("view_executors", self.principal, Some(&f.info.user)))
     }
 
     /// `view_tasks`, the object being the task's user (its command's, else its framework's).

@@ -295,6 +295,19 @@ impl Master {
                         OperationType::Create => Operation::Create(v(op.create)),
                         _ => Operation::Destroy(v(op.destroy)),
                     };
+                    if let Operation::Reserve(res) | Operation::Unreserve(res) = &operation {
+                        let principal = self
+                            .frameworks
+                            .get(fid)
+                            .and_then(|f| f.info.principal.clone());
+                        let reserve = matches!(operation, Operation::Reserve(_));
+                        if let Err(e) =
+                            self.authorize_reservation(principal.as_deref(), res, reserve)
+                        {
+                            tracing::warn!(framework = %fid, "dropping {}: {}", kind.as_str(), e.message);
+                            continue;
+                        }
+                    }
                     match operation.conversion() {
                         Ok((from, to)) => {
                             let (from, to) = (

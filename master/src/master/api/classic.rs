@@ -13,6 +13,7 @@ use mesos_api::{AgentID, FrameworkID, Resources};
 use serde_json::{json, Value};
 
 use super::{json, led_route, reject, reply};
+use crate::master::authz::Viewer;
 use crate::master::{Master, VERSION};
 
 fn method_is(req: &HttpRequest, allowed: &[&str]) -> Result<(), Rejection> {
@@ -87,7 +88,11 @@ impl Master {
             });
         }
         led_route(ctx, MASTER_READONLY, "roles", |m: &mut Master, _, req| {
-            reply(method_is(&req, &["GET"]).map(|_| json_reply(&json!({"roles": m.roles_json()}))))
+            let viewer = m.viewer(req.principal.as_deref());
+            reply(
+                method_is(&req, &["GET"])
+                    .map(|_| json_reply(&json!({"roles": m.roles_json(viewer)}))),
+            )
         });
         ctx.route_in(MASTER_READONLY, "flags", |m: &mut Master, _, req| {
             reply(method_is(&req, &["GET"]).and_then(|_| {
@@ -248,8 +253,8 @@ impl Master {
         Ok(json_reply(&json!({"tasks": out})))
     }
 
-    /// Roles known from weights, quota, frameworks and reservations.
-    pub(crate) fn roles_json(&self) -> Vec<Value> {
+    /// Roles known from weights, quota, frameworks and reservations (those `viewer` may see).
+    pub(crate) fn roles_json(&self, viewer: Viewer) -> Vec<Value> {
         let mut roles: BTreeMap<String, (Vec<String>, Resources)> = BTreeMap::new();
         for r in self.weights.keys().chain(self.quotas.keys()) {
             roles.entry(r.clone()).or_default();
@@ -264,6 +269,7 @@ impl Master {
         }
         roles
             .into_iter()
+            .filter(|(name, _)| viewer.role(name))
             .map(|(name, (frameworks, used))| {
                 json!({
                     "name": name,
@@ -295,7 +301,9 @@ impl Master {
     fn weights_endpoint(&mut self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET", "PUT"])?;
         if req.method.as_str() == "GET" {
-            return Ok(json_reply(&self.weights_json()));
+            return Ok(json_reply(
+                &self.weights_json(self.viewer(req.principal.as_deref())),
+            ));
         }
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
@@ -306,7 +314,9 @@ impl Master {
     fn quota_endpoint(&mut self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET", "POST", "DELETE"])?;
         match req.method.as_str() {
-            "GET" => Ok(json_reply(&self.quota_status_json())),
+            "GET" => Ok(json_reply(
+                &self.quota_status_json(self.viewer(req.principal.as_deref())),
+            )),
             "DELETE" => {
                 let role = req.route.strip_prefix("quota/").unwrap_or("");
                 self.authorize(
@@ -372,16 +382,22 @@ impl Master {
             .map_err(|e| e.to_string())
             .and_then(|v| Resources::from_json(&v).map_err(|e| e.to_string()));
         match parsed {
-            Ok(r) => self.operator_reserve(ctx, AgentID::new(agent.clone()), r, reserve, 200),
+            Ok(r) => {
+                if let Err(e) = self.authorize_reservation(req.principal.as_deref(), &r, reserve) {
+                    return reject(e).into();
+                }
+                self.operator_reserve(ctx, AgentID::new(agent.clone()), r, reserve, 200)
+            }
             Err(e) => reject(Rejection::bad_request(format!("Invalid 'resources': {e}"))).into(),
         }
     }
 
     /// `{"infos":[{"role":..,"guarantee":[..]}]}`, the form `/master/quota` reports.
-    pub(crate) fn quota_status_json(&self) -> Value {
+    pub(crate) fn quota_status_json(&self, viewer: Viewer) -> Value {
         let infos: Vec<Value> = self
             .quotas
             .iter()
+            .filter(|(role, _)| viewer.quota(role))
             .map(|(role, (g, l))| {
                 json!({
                     "role": role,
@@ -393,10 +409,11 @@ impl Master {
         json!({"infos": infos})
     }
 
-    pub(crate) fn weights_json(&self) -> Value {
+    pub(crate) fn weights_json(&self, viewer: Viewer) -> Value {
         Value::Array(
             self.weights
                 .iter()
+                .filter(|(r, _)| viewer.role(r))
                 .map(|(r, w)| json!({"role": r, "weight": w}))
                 .collect(),
         )

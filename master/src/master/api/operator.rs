@@ -140,11 +140,11 @@ impl Master {
             "GET_STATE" => ok(respond(&kind, self.v1_state(viewer))),
             "GET_AGENTS" => ok(respond(&kind, self.v1_agents())),
             "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
-            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors())),
+            "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors(viewer))),
             "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),
             "GET_ROLES" => {
                 let roles: Vec<Value> = self
-                    .roles_json()
+                    .roles_json(viewer)
                     .into_iter()
                     .map(|r| {
                         json!({
@@ -157,7 +157,10 @@ impl Master {
                     .collect();
                 ok(respond(&kind, json!({"roles": roles})))
             }
-            "GET_WEIGHTS" => ok(respond(&kind, json!({"weight_infos": self.weights_json()}))),
+            "GET_WEIGHTS" => ok(respond(
+                &kind,
+                json!({"weight_infos": self.weights_json(viewer)}),
+            )),
             "UPDATE_WEIGHTS" => {
                 self.update_weights(principal, field(body, &["weight_infos"])?)?;
                 ok(HttpResponse::empty(200))
@@ -174,11 +177,12 @@ impl Master {
                 let configs: Vec<Value> = self
                     .quotas
                     .iter()
+                    .filter(|(r, _)| viewer.quota(r))
                     .map(|(r, (g, l))| {
                         json!({"role": r, "guarantees": quantities_map(g), "limits": quantities_map(l)})
                     })
                     .collect();
-                let mut status = self.quota_status_json();
+                let mut status = self.quota_status_json(viewer);
                 status["configs"] = Value::Array(configs);
                 ok(respond(&kind, json!({"status": status})))
             }
@@ -219,6 +223,7 @@ impl Master {
             "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
                 let agent = AgentID::new(id_field(body, &["agent_id"])?);
                 let resources = resources_field(body, &["resources"])?;
+                self.authorize_reservation(principal, &resources, kind == "RESERVE_RESOURCES")?;
                 Ok(self.operator_reserve(ctx, agent, resources, kind == "RESERVE_RESOURCES", 202))
             }
             "TEARDOWN" => {
@@ -245,6 +250,11 @@ impl Master {
             "DEACTIVATE_AGENT" | "REACTIVATE_AGENT" => {
                 let id = AgentID::new(id_field(body, &["agent_id"])?);
                 let active = kind == "REACTIVATE_AGENT";
+                if active {
+                    self.authorize("reactivate_agents", principal, None, "reactivate agents")?;
+                } else {
+                    self.authorize("deactivate_agents", principal, None, "deactivate agents")?;
+                }
                 let Some(a) = self.agents.get_mut(&id) else {
                     return Err(Rejection::bad_request(format!(
                         "Agent '{id}' is not registered"
@@ -300,7 +310,7 @@ impl Master {
     pub(crate) fn v1_state(&self, viewer: Viewer) -> Value {
         json!({
             "get_tasks": self.v1_tasks(viewer),
-            "get_executors": self.v1_executors(),
+            "get_executors": self.v1_executors(viewer),
             "get_frameworks": self.v1_frameworks(viewer),
             "get_agents": self.v1_agents(),
         })
@@ -332,9 +342,9 @@ impl Master {
         json!({"frameworks": f, "completed_frameworks": c})
     }
 
-    fn v1_executors(&self) -> Value {
+    fn v1_executors(&self, viewer: Viewer) -> Value {
         let mut seen: HashMap<(&str, &str), Value> = HashMap::new();
-        for f in self.frameworks.values() {
+        for f in self.frameworks.values().filter(|f| viewer.executor(f)) {
             for t in f.tasks.values() {
                 if let Some(e) = &t.executor_id {
                     seen.entry((&e.value, &t.agent_id.value))
@@ -463,6 +473,41 @@ impl Master {
 
     /// Operator RESERVE / UNRESERVE of an agent's unallocated resources: 409 if they are not
     /// available, `ok` (200 or 202) when applied.
+    /// `reserve_resources` for each reservation's role, or `unreserve_resources` for each
+    /// reservation's principal (the one who reserved it).
+    pub(crate) fn authorize_reservation(
+        &self,
+        principal: Option<&str>,
+        resources: &Resources,
+        reserve: bool,
+    ) -> Result<(), Rejection> {
+        for r in resources.iter() {
+            let Some(last) = r.reservations.last() else {
+                continue;
+            };
+            if reserve {
+                self.authorize(
+                    "reserve_resources",
+                    principal,
+                    Some(&last.role),
+                    &format!("reserve resources for role '{}'", last.role),
+                )?;
+            } else {
+                let by = last.principal.as_deref();
+                self.authorize(
+                    "unreserve_resources",
+                    principal,
+                    by,
+                    &format!(
+                        "unreserve resources reserved by {}",
+                        by.map_or("no principal".to_string(), |p| format!("'{p}'"))
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn operator_reserve(
         &mut self,
         ctx: &mut Context<Self>,
