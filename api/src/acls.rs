@@ -266,6 +266,26 @@ pub trait Authorizer: Send + Sync + std::fmt::Debug {
     fn authorized(&self, action: &str, principal: Option<&str>, object: Option<&str>) -> bool;
 }
 
+/// Asks `authorizer` (none: everything is allowed) whether `principal` may do `action` to
+/// `object`, as a request's answer: a 403 saying who may not do `what`.
+pub fn authorize(
+    authorizer: Option<&dyn Authorizer>,
+    action: &str,
+    principal: Option<&str>,
+    object: Option<&str>,
+    what: &str,
+) -> Result<(), crate::http::Rejection> {
+    if authorizer.is_none_or(|a| a.authorized(action, principal, object)) {
+        return Ok(());
+    }
+    let who = principal.map_or("An unauthenticated request".to_string(), |p| {
+        format!("Principal '{p}'")
+    });
+    Err(crate::http::Rejection::forbidden(format!(
+        "{who} is not authorized to {what}"
+    )))
+}
+
 /// Mesos's local authorizer: the ACLs of `--acls`, checked in order.
 #[derive(Debug, Clone, Default)]
 pub struct LocalAuthorizer {

@@ -81,19 +81,8 @@ impl Agent {
         object: Option<&str>,
         what: &str,
     ) -> Result<(), Rejection> {
-        let Some(a) = &self.flags.authorizer else {
-            return Ok(());
-        };
-        if a.authorized(action, principal, object) {
-            return Ok(());
-        }
-        let who = principal.map_or("An unauthenticated request".to_string(), |p| {
-            format!("Principal '{p}'")
-        });
-        tracing::info!(action, principal, object, "not authorized");
-        Err(Rejection::forbidden(format!(
-            "{who} is not authorized to {what}"
-        )))
+        let a = self.flags.authorizer.as_deref();
+        mesos_api::acls::authorize(a, action, principal, object, what)
     }
 
     /// The user whose sandbox `path` (resolved, under the work directory) is in: the user of

@@ -92,15 +92,7 @@ impl Master {
         object: Option<&str>,
         what: &str,
     ) -> Result<(), Rejection> {
-        if self.authorized(action, principal, object) {
-            return Ok(());
-        }
-        let who = principal.map_or("An unauthenticated request".to_string(), |p| {
-            format!("Principal '{p}'")
-        });
-        tracing::info!(action, principal, object, "not authorized");
-        Err(Rejection::forbidden(format!(
-            "{who} is not authorized to {what}"
-        )))
+        let a = self.authorizer.as_deref();
+        mesos_api::acls::authorize(a, action, principal, object, what)
     }
 }
