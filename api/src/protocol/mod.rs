@@ -29,6 +29,17 @@ pub fn to_json<T: Serialize>(v: &T) -> Value {
 
 /// Reads a protocol value from its v1 JSON form.
 pub fn from_json<T: DeserializeOwned>(v: &Value) -> Result<T, crate::ApiError> {
+    // In stout's JSON (how Mesos reads calls) a `null` member is an unset field, whatever the
+    // field's type; clients that write every field of a message send the unset ones so.
+    let stripped;
+    let v = if has_null_member(v) {
+        let mut c = v.clone();
+        strip_nulls(&mut c);
+        stripped = c;
+        &stripped
+    } else {
+        v
+    };
     T::deserialize(v).map_err(|e| crate::ApiError::Json {
         what: std::any::type_name::<T>()
             .rsplit("::")
@@ -36,6 +47,27 @@ pub fn from_json<T: DeserializeOwned>(v: &Value) -> Result<T, crate::ApiError> {
             .unwrap_or("value"),
         why: e.to_string(),
     })
+}
+
+/// Whether some object, at any depth, has a `null` member.
+fn has_null_member(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.values().any(|x| x.is_null() || has_null_member(x)),
+        Value::Array(a) => a.iter().any(has_null_member),
+        _ => false,
+    }
+}
+
+/// Drops the `null` members of objects, at every depth.
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 /// Drops nulls (unset optional fields) and empty arrays (empty repeated fields) from objects.

@@ -180,3 +180,137 @@ fn scheduler_calls_and_events_use_the_proto_shapes() {
         100.0
     );
 }
+
+/// Calls as clients send them, with most fields set (each must decode).
+fn full_calls() -> Vec<(&'static str, serde_json::Value)> {
+    let task = json!({
+        "name": "t", "task_id": {"value": "t1"}, "agent_id": {"value": "a1"},
+        "resources": [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}, "role": "*"},
+            {"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 31000, "end": 31001}]}}
+        ],
+        "command": {"value": "echo hi", "shell": true, "user": "nobody",
+                    "uris": [{"value": "http://x/y.tgz", "extract": true, "executable": false, "cache": false}],
+                    "environment": {"variables": [{"name": "A", "type": "VALUE", "value": "b"}]}},
+        "labels": {"labels": [{"key": "k", "value": "v"}]},
+        "kill_policy": {"grace_period": {"nanoseconds": 1000000000}}
+    });
+    vec![
+        (
+            "scheduler",
+            json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+                "user": "root", "name": "full", "failover_timeout": 10.0, "checkpoint": true,
+                "roles": ["a", "b"], "hostname": "h", "principal": "p", "webui_url": "http://u",
+                "capabilities": [{"type": "MULTI_ROLE"}, {"type": "PARTITION_AWARE"}],
+                "labels": {"labels": [{"key": "k", "value": "v"}]}},
+                "suppressed_roles": ["b"]}}),
+        ),
+        (
+            "scheduler",
+            json!({"type": "ACCEPT", "framework_id": {"value": "f"}, "accept": {
+                "offer_ids": [{"value": "o1"}],
+                "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}],
+                "filters": {"refuse_seconds": 5.0}}}),
+        ),
+        (
+            "scheduler",
+            json!({"type": "KILL", "framework_id": {"value": "f"}, "kill": {
+                "task_id": {"value": "t1"}, "agent_id": {"value": "a1"}}}),
+        ),
+        (
+            "scheduler",
+            json!({"type": "RECONCILE", "framework_id": {"value": "f"}, "reconcile": {
+                "tasks": [{"task_id": {"value": "t1"}, "agent_id": {"value": "a1"}}]}}),
+        ),
+        (
+            "scheduler",
+            json!({"type": "ACKNOWLEDGE", "framework_id": {"value": "f"}, "acknowledge": {
+                "agent_id": {"value": "a1"}, "task_id": {"value": "t1"}, "uuid": "AAECAwQFBgcICQoLDA0ODw=="}}),
+        ),
+        (
+            "executor",
+            json!({"type": "UPDATE", "framework_id": {"value": "f"}, "executor_id": {"value": "e"},
+                "update": {"status": {"task_id": {"value": "t1"}, "state": "TASK_RUNNING",
+                    "source": "SOURCE_EXECUTOR", "message": "m", "data": "aGk=",
+                    "uuid": "AAECAwQFBgcICQoLDA0ODw==", "healthy": true, "timestamp": 1.5}}}),
+        ),
+    ]
+}
+
+/// Decodes `v` as the API's call type; errors compared by their text.
+fn decode(api: &str, v: &serde_json::Value) -> Result<String, String> {
+    match api {
+        "scheduler" => from_json::<super::scheduler::Call>(v).map(|c| format!("{c:?}")),
+        _ => from_json::<super::executor::Call>(v).map(|c| format!("{c:?}")),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The paths (object keys from the root) of every member of every object in `v`.
+fn member_paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    if let serde_json::Value::Object(m) = v {
+        for (k, x) in m {
+            at.push(k.clone());
+            out.push(at.clone());
+            member_paths(x, at, out);
+            at.pop();
+        }
+    }
+}
+
+fn member_mut<'a>(
+    v: &'a mut serde_json::Value,
+    path: &[String],
+) -> Option<&'a mut serde_json::Value> {
+    path.iter().try_fold(v, |v, k| v.get_mut(k))
+}
+
+#[test]
+fn the_full_calls_decode() {
+    for (api, c) in full_calls() {
+        assert!(decode(api, &c).is_ok(), "{c}: {:?}", decode(api, &c));
+    }
+}
+
+proptest::proptest! {
+    /// stout's reading: a `null` member is an unset field and unknown members are ignored, so
+    /// a call with some fields taken out decodes exactly as the same call with those fields
+    /// `null` and with unknown members added anywhere.
+    #[test]
+    fn nulls_are_unset_fields_and_unknown_members_are_ignored(
+        which in 0usize..6,
+        picks in proptest::collection::vec(proptest::num::usize::ANY, 0..6),
+        extras in proptest::collection::vec(proptest::num::usize::ANY, 0..4),
+    ) {
+        let (api, call) = full_calls().swap_remove(which);
+        let mut paths = Vec::new();
+        member_paths(&call, &mut Vec::new(), &mut paths);
+        // Never the call's `type`: that one says which call it is.
+        paths.retain(|p| p != &["type".to_string()]);
+        let (mut removed, mut nulled) = (call.clone(), call.clone());
+        for pick in &picks {
+            let path = &paths[pick % paths.len()];
+            let (parent, key) = path.split_at(path.len() - 1);
+            if let Some(serde_json::Value::Object(m)) = member_mut(&mut removed, parent) {
+                m.remove(&key[0]);
+            }
+            if let Some(x) = member_mut(&mut nulled, path) {
+                *x = serde_json::Value::Null;
+            }
+        }
+        let with_extras = {
+            let mut v = nulled.clone();
+            for (i, e) in extras.iter().enumerate() {
+                let path = &paths[e % paths.len()];
+                let parent = &path[..path.len() - 1];
+                if let Some(serde_json::Value::Object(m)) = member_mut(&mut v, parent) {
+                    m.insert(format!("unknown_{i}"), json!({"nested": [1, null, "x"]}));
+                }
+            }
+            v
+        };
+        let expected = decode(api, &removed);
+        proptest::prop_assert_eq!(&decode(api, &nulled), &expected, "{}", nulled);
+        proptest::prop_assert_eq!(&decode(api, &with_extras), &expected, "{}", with_extras);
+    }
+}
