@@ -331,6 +331,14 @@ async fn http_framework_launches_acknowledges_and_kills() {
         get(a, "/master/tasks?limit=x").await.unwrap().head.status,
         400
     );
+    // As in Mesos (an int used as a size_t): a negative limit is no limit, a negative offset
+    // is past the end.
+    let count = |path: &'static str| async move {
+        let t: Value = serde_json::from_slice(&get(a, path).await.unwrap().body).unwrap();
+        t["tasks"].as_array().unwrap().len()
+    };
+    assert_eq!(count("/master/tasks?limit=-1").await, 2);
+    assert_eq!(count("/master/tasks?offset=-1").await, 0);
     // KILL gives TASK_KILLED.
     let kill = json!({"framework_id": fid, "type": "KILL", "kill": {"task_id": {"value": "long"}}});
     assert_eq!(call(a, &s, kill).await.head.status, 202);

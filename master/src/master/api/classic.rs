@@ -197,12 +197,18 @@ impl Master {
     fn tasks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
         method_is(req, &["GET"])?;
         let q = req.query_params();
+        // Mesos reads both as an int and uses them as a size_t: a negative limit is no limit,
+        // a negative offset is past the end. (Mesos takes what is not a number for the
+        // default; we answer 400.)
         let num = |k: &str, d: usize| -> Result<usize, Rejection> {
             match q.get(k) {
                 None => Ok(d),
-                Some(v) => v.parse().map_err(|_| {
-                    Rejection::bad_request(format!("Failed to parse '{k}': '{v}' is not a number"))
-                }),
+                Some(v) => match v.trim().parse::<i32>() {
+                    Ok(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                    Err(_) => Err(Rejection::bad_request(format!(
+                        "Failed to parse '{k}': '{v}' is not a number"
+                    ))),
+                },
             }
         };
         let limit = num("limit", 100)?;
