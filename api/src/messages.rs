@@ -229,6 +229,48 @@ pub struct ShutdownFramework {
 }
 wire!(ShutdownFramework => "mesos.internal.ShutdownFrameworkMessage");
 
+/// Master -> agent: a framework's MESSAGE for one of its executors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameworkToExecutor {
+    /// The agent.
+    pub agent_id: AgentID,
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The executor.
+    pub executor_id: ExecutorID,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+wire!(FrameworkToExecutor => "mesos.internal.FrameworkToExecutorMessage");
+
+/// Agent -> master: an executor's MESSAGE for its framework.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorToFramework {
+    /// The agent.
+    pub agent_id: AgentID,
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The executor.
+    pub executor_id: ExecutorID,
+    /// The payload.
+    pub data: Vec<u8>,
+}
+wire!(ExecutorToFramework => "mesos.internal.ExecutorToFrameworkMessage");
+
+/// Agent -> master: an executor ended (the framework hears a FAILURE event).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExitedExecutor {
+    /// The agent.
+    pub agent_id: AgentID,
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The executor.
+    pub executor_id: ExecutorID,
+    /// Its wait status, when known.
+    pub status: Option<i32>,
+}
+wire!(ExitedExecutor => "mesos.internal.ExitedExecutorMessage");
+
 /// Master -> agent: the agent's dynamic reservations and persistent volumes after an offer
 /// operation (the agent reports them when it reregisters).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

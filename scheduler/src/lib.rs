@@ -37,11 +37,11 @@ use mesos_api::protocol::offer::{
     Filters, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
 };
 use mesos_api::protocol::scheduler::{
-    Accept, Acknowledge, Call, CallType, Decline, Event, EventType, Failure, Kill, Reconcile,
-    ReconcileTask, Roles, Subscribe,
+    Accept, Acknowledge, Call, CallType, Decline, Event, EventType, Failure, FrameworkMessage,
+    Kill, Reconcile, ReconcileTask, Roles, Subscribe,
 };
 use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo, TaskStatus};
-use mesos_api::{AgentID, FrameworkID, OfferID, TaskID};
+use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
 use mesos_detector::{MasterSpec, ZkUrl};
 
 /// The callbacks of a framework. Each gets the [`Driver`] to make calls with.
@@ -58,6 +58,8 @@ pub trait Scheduler: Send + 'static {
     fn update(&mut self, d: &mut Driver, status: &TaskStatus) {}
     /// FAILURE: an agent (or an executor) is gone.
     fn failure(&mut self, d: &mut Driver, failure: &Failure) {}
+    /// MESSAGE: data an executor sent the framework.
+    fn message(&mut self, d: &mut Driver, message: &FrameworkMessage) {}
     /// ERROR: the master refused the framework; the SDK stops.
     fn error(&mut self, d: &mut Driver, message: &str) {}
     /// The connection to the master broke; the SDK is resubscribing.
@@ -158,6 +160,17 @@ impl Driver {
     pub fn decline(&self, offer_ids: Vec<OfferID>, filters: Option<Filters>) {
         let mut c = self.new_call(CallType::Decline);
         c.decline = Some(Decline { offer_ids, filters });
+        self.call(c);
+    }
+
+    /// MESSAGE: `data` for the framework's executor on an agent (best effort, as in Mesos).
+    pub fn message(&self, agent_id: AgentID, executor_id: ExecutorID, data: Vec<u8>) {
+        let mut c = self.new_call(CallType::Message);
+        c.message = Some(FrameworkMessage {
+            agent_id,
+            executor_id,
+            data,
+        });
         self.call(c);
     }
 
@@ -457,6 +470,11 @@ impl<S: Scheduler> SchedulerProcess<S> {
             EventType::Failure => {
                 if let Some(f) = ev.failure {
                     self.sched.failure(d, &f);
+                }
+            }
+            EventType::Message => {
+                if let Some(m) = ev.message {
+                    self.sched.message(d, &m);
                 }
             }
             EventType::Error => {

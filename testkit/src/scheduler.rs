@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mesos_api::protocol::offer::Offer;
-use mesos_api::protocol::scheduler::Failure;
+use mesos_api::protocol::scheduler::{Failure, FrameworkMessage};
 use mesos_api::protocol::task::TaskStatus;
 use mesos_api::{FrameworkID, OfferID};
 use mesos_scheduler::{Driver, Scheduler};
@@ -22,6 +22,8 @@ pub enum Seen {
     Update(TaskStatus),
     /// FAILURE of an agent or an executor.
     Failure(Failure),
+    /// MESSAGE from an executor.
+    Message(FrameworkMessage),
     /// ERROR: the master refused the framework.
     Error(String),
     /// The connection to the master broke (the SDK resubscribes by itself).
@@ -57,6 +59,9 @@ impl Scheduler for Recorder {
     }
     fn failure(&mut self, _: &mut Driver, f: &Failure) {
         let _ = self.0.send(Seen::Failure(f.clone()));
+    }
+    fn message(&mut self, _: &mut Driver, m: &FrameworkMessage) {
+        let _ = self.0.send(Seen::Message(m.clone()));
     }
     fn error(&mut self, _: &mut Driver, m: &str) {
         let _ = self.0.send(Seen::Error(m.to_string()));

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::http::Rejection;
+use mesos_api::messages::{ExecutorToFramework, FrameworkToExecutor, WireMessage};
 use mesos_api::protocol::executor::{self as exec_api, CallType};
 use mesos_api::protocol::task::{Source, TaskInfo, TaskState};
 use mesos_api::{ExecutorID, FrameworkID};
@@ -132,9 +133,32 @@ impl Agent {
                 Ok(HttpResponse::empty(202).into())
             }
             CallType::Heartbeat => Ok(HttpResponse::empty(202).into()),
-            CallType::Message => Err(Rejection::not_implemented(
-                "MESSAGE from executors is not supported by this agent yet",
-            )),
+            CallType::Message => {
+                let Some(m) = call.message else {
+                    return Err(Rejection::bad_request("Expecting 'message' to be present"));
+                };
+                if self.executor_mut(&fid, &eid).is_none() {
+                    return Err(Rejection::bad_request(format!(
+                        "Executor '{eid}' of framework '{fid}' is not known to this agent"
+                    )));
+                }
+                // To the framework, through the master (Mesos's ExecutorToFrameworkMessage).
+                match (&self.master, &self.info.id) {
+                    (Some(master), Some(agent_id)) => {
+                        let msg = ExecutorToFramework {
+                            agent_id: agent_id.clone(),
+                            framework_id: fid,
+                            executor_id: eid,
+                            data: m.data,
+                        };
+                        ctx.send_named(master, ExecutorToFramework::NAME, msg);
+                        Ok(HttpResponse::empty(202).into())
+                    }
+                    _ => Err(Rejection::unavailable(
+                        "The agent is not registered with a master",
+                    )),
+                }
+            }
             CallType::Unknown => Err(Rejection::bad_request("Expecting 'type' to be present")),
         }
     }
@@ -177,6 +201,25 @@ impl Agent {
         e.stream = Some(tx);
         tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
         Ok(resp)
+    }
+}
+
+impl Agent {
+    /// A framework's MESSAGE, from the master: a MESSAGE event on the executor's stream
+    /// (dropped, as Mesos drops it, when the executor has not subscribed).
+    pub(super) fn framework_message(&mut self, m: FrameworkToExecutor) {
+        let stream = self
+            .executor_mut(&m.framework_id, &m.executor_id)
+            .and_then(|e| e.stream.clone());
+        let Some(tx) = stream else {
+            tracing::warn!(framework = %m.framework_id, executor = %m.executor_id, "dropping a framework message: the executor is not subscribed");
+            return;
+        };
+        let ev = exec_api::Event {
+            message: Some(exec_api::Message { data: m.data }),
+            ..exec_api::Event::new(exec_api::EventType::Message)
+        };
+        let _ = tx.send(event_record(&ev));
     }
 }
 

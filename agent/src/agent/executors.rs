@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use libprocess::{Context, UPID};
-use mesos_api::messages::{KillTask, RunTask, RunTaskGroup, Task};
+use mesos_api::messages::{ExitedExecutor, KillTask, RunTask, RunTaskGroup, Task, WireMessage};
 use mesos_api::protocol::executor as exec_api;
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::task::{
@@ -473,6 +473,18 @@ impl Agent {
         self.forget_nested_of(&cid.value);
         let how = t.message.clone();
         tracing::info!(framework = %fid, executor = %eid, "executor {how}");
+        // The framework hears of it as a FAILURE event (Mesos's ExitedExecutorMessage), unless
+        // the agent made the executor for a command task (the framework never named it).
+        let named = !matches!(e.kind, ExecKind::Command);
+        if let (true, Some(master), Some(agent_id)) = (named, &self.master, &self.info.id) {
+            let msg = ExitedExecutor {
+                agent_id: agent_id.clone(),
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                status: t.status,
+            };
+            ctx.send_named(master, ExitedExecutor::NAME, msg);
+        }
         let (state, reason, message) = match (&t.limitation, &e.launch_failure) {
             (Some(l), _) => (TaskState::Failed, l.reason, l.message.clone()),
             (None, Some(why)) => (

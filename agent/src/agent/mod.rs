@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, CheckpointResources, KillTask, PingAgent, PongAgent,
-    RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor, ShutdownFramework,
-    StatusUpdateAcknowledgement, WireMessage,
+    AgentRegistered, AgentReregistered, CheckpointResources, FrameworkToExecutor, KillTask,
+    PingAgent, PongAgent, RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor,
+    ShutdownFramework, StatusUpdateAcknowledgement, WireMessage,
 };
 use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
@@ -269,6 +269,14 @@ impl Process for Agent {
             |a: &mut Agent, c, from, m: ShutdownExecutor| {
                 if Some(&from) == a.master.as_ref() {
                     a.shutdown_executor(c, &m.framework_id, &m.executor_id)
+                }
+            },
+        );
+        ctx.install_named(
+            FrameworkToExecutor::NAME,
+            |a: &mut Agent, _, from, m: FrameworkToExecutor| {
+                if Some(&from) == a.master.as_ref() {
+                    a.framework_message(m)
                 }
             },
         );

@@ -14,7 +14,7 @@ import time
 import traceback
 
 from addict import Dict
-from pymesos import Executor, MesosExecutorDriver, encode_data
+from pymesos import Executor, MesosExecutorDriver, decode_data, encode_data
 
 import tls_patch
 
@@ -27,6 +27,9 @@ def log(msg):
 
 
 class PyExecutor(Executor):
+    def __init__(self):
+        self.messaged = threading.Event()
+
     def registered(self, driver, executor_info, framework_info, agent_info):
         log("registered: executor %s framework %s agent %s" % (
             executor_info.executor_id.value, framework_info.id.value,
@@ -48,7 +51,10 @@ class PyExecutor(Executor):
                 update.state = "TASK_RUNNING"
                 update.message = "pymesos executor running"
                 driver.sendStatusUpdate(update)
-                time.sleep(0.5)
+                # The scheduler sends a framework message once it sees
+                # TASK_RUNNING; the answer goes out before TASK_FINISHED.
+                if not self.messaged.wait(20):
+                    log("no framework message within 20s")
 
                 update = Dict()
                 update.task_id.value = task.task_id.value
@@ -75,7 +81,10 @@ class PyExecutor(Executor):
         driver.stop()
 
     def frameworkMessage(self, driver, message):
-        log("frameworkMessage %r" % (message,))
+        data = decode_data(message)
+        log("frameworkMessage %r" % (data,))
+        driver.sendFrameworkMessage(encode_data(b"pong: " + data))
+        self.messaged.set()
 
     def shutdown(self, driver):
         log("shutdown")

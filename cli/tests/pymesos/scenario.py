@@ -17,7 +17,9 @@ Steps:
   4. reconcile implicitly and explicitly (killed task + one finished task), and
      expect an UPDATE for each explicitly reconciled task;
   5. launch a task on a custom executor (executor.py, a pymesos executor) and
-     expect TASK_RUNNING then TASK_FINISHED carrying its message;
+     expect TASK_RUNNING; send the executor a framework message, which it
+     answers with one of its own; then TASK_FINISHED carrying its message, and
+     when the executor exits, executorLost (a FAILURE event) with status 0;
   6. driver.stop() (pymesos sends TEARDOWN).
 Every UPDATE carrying a uuid must be acknowledged by pymesos (implicit
 acknowledgements) with a 2xx answer from the master.
@@ -31,7 +33,7 @@ import threading
 import time
 import traceback
 
-from pymesos import MesosSchedulerDriver, Scheduler, decode_data
+from pymesos import MesosSchedulerDriver, Scheduler, decode_data, encode_data
 
 import tls_patch
 
@@ -40,6 +42,8 @@ TIMEOUT = float(os.environ.get("PYMESOS_SCENARIO_TIMEOUT", "60"))
 REFUSE = {"refuse_seconds": 1.0}
 EXECUTOR_MESSAGE = "hello from pymesos executor"
 EXECUTOR_DATA = b"pymesos-executor"
+PING = b"ping from the scheduler"
+PONG = b"pong: " + PING
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
             "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR",
             "TASK_UNKNOWN"}
@@ -122,6 +126,9 @@ class CompatScheduler(Scheduler):
         self.reconcile_last = None
         self.reconciled = {}        # task_id -> status seen after reconcile
         self.exec_task_id = "pyexec-task"
+        self.ping_sent = False
+        self.pong = None
+        self.executor_lost = None
         self.teardown_ok = None
         command = "%s %s" % (shlex.quote(sys.executable),
                              shlex.quote(os.path.abspath(executor_path)))
@@ -178,7 +185,11 @@ class CompatScheduler(Scheduler):
             msgs = [s.get("message") for s in
                     self.statuses.get(self.exec_task_id, [])]
             return ("custom-executor task lacks TASK_RUNNING+TASK_FINISHED "
-                    "(got %s, messages %s)" % (st, msgs))
+                    "(got %s, messages %s; framework message sent %s, "
+                    "answer %r)" % (st, msgs, self.ping_sent, self.pong))
+        if p == "executor-exit":
+            return "no executorLost (FAILURE event) for the custom executor"
+
         return "phase %s" % p
 
     def enter(self, phase, pending=()):
@@ -240,9 +251,23 @@ class CompatScheduler(Scheduler):
     def executorLost(self, driver, executor_id, agent_id, status):
         log("executor lost: %s on %s status %s" % (
             executor_id.value, agent_id.value, status))
+        with self.lock:
+            if executor_id.value != "pyexec":
+                return
+            self.executor_lost = status
+            if self.phase == "executor-exit":
+                if status != 0:
+                    self.fail("custom executor exited with status %r, "
+                              "expected 0" % status)
+                    return
+                self.enter("done")
+                self.done.set()
 
     def frameworkMessage(self, driver, executor_id, agent_id, data):
         log("framework message from %s: %r" % (executor_id.value, data))
+        with self.lock:
+            if executor_id.value == "pyexec":
+                self.pong = decode_data(data)
 
     def resourceOffers(self, driver, offers):
         with self.lock:
@@ -342,7 +367,18 @@ class CompatScheduler(Scheduler):
                                   state, status.get("message"),
                                   status.get("reason")))
             elif tid == self.exec_task_id and self.phase == "executor":
+                if state == "TASK_RUNNING" and not self.ping_sent:
+                    self.ping_sent = True
+                    log("sendFrameworkMessage to pyexec")
+                    driver.sendFrameworkMessage(
+                        {"value": "pyexec"},
+                        {"value": self.launched[tid]}, encode_data(PING))
                 if state == "TASK_FINISHED":
+                    if self.pong != PONG:
+                        self.fail("the executor's answer to the framework "
+                                  "message is %r, expected %r"
+                                  % (self.pong, PONG))
+                        return
                     if "TASK_RUNNING" not in self.states[tid]:
                         self.fail("custom-executor task FINISHED without "
                                   "TASK_RUNNING first (got %s)"
@@ -366,8 +402,11 @@ class CompatScheduler(Scheduler):
                         self.fail("custom-executor TASK_FINISHED source is %s"
                                   % status.get("source"))
                         return
-                    self.enter("done")
-                    self.done.set()
+                    if self.executor_lost is not None:
+                        self.enter("done")
+                        self.done.set()
+                    else:
+                        self.enter("executor-exit")
                 elif state in TERMINAL:
                     self.fail("custom-executor task ended %s (message %r, "
                               "reason %s)" % (state, status.get("message"),

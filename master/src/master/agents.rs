@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use libprocess::{Context, RemoteConnection, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, PingAgent, RegisterAgent, ReregisterAgent, ShutdownAgent,
-    ShutdownFramework, WireMessage,
+    AgentRegistered, AgentReregistered, ExecutorToFramework, ExitedExecutor, PingAgent,
+    RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework, WireMessage,
 };
 use mesos_api::protocol::framework::FrameworkCapabilityType;
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
@@ -428,6 +428,63 @@ impl Master {
                 master_status(&tid, Some(id), state, Reason::AgentRestarted, why),
             );
         }
+    }
+
+    /// An executor's MESSAGE, from its agent: a MESSAGE event for the framework.
+    pub(super) fn executor_message(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: ExecutorToFramework,
+    ) {
+        let from_its_agent = self.agent_by_pid.get(&from) == Some(&m.agent_id);
+        let metrics = self.metrics.as_ref();
+        if !from_its_agent || !self.frameworks.contains_key(&m.framework_id) {
+            if let Some(mm) = metrics {
+                mm.invalid_executor_to_framework_messages.inc();
+            }
+            tracing::warn!(%from, framework = %m.framework_id, "dropping an executor message: unknown agent or framework");
+            return;
+        }
+        if let Some(mm) = metrics {
+            mm.messages_executor_to_framework.inc();
+        }
+        let ev = Event {
+            message: Some(mesos_api::protocol::scheduler::FrameworkMessage {
+                agent_id: m.agent_id,
+                executor_id: m.executor_id,
+                data: m.data,
+            }),
+            ..Event::new(EventType::Message)
+        };
+        self.send_event(ctx, &m.framework_id, ev);
+    }
+
+    /// An executor ended: a FAILURE event for its framework with its exit status.
+    pub(super) fn exited_executor(
+        &mut self,
+        ctx: &mut Context<Self>,
+        from: UPID,
+        m: ExitedExecutor,
+    ) {
+        if self.agent_by_pid.get(&from) != Some(&m.agent_id) {
+            return;
+        }
+        if let Some(mm) = &self.metrics {
+            mm.messages_exited_executor.inc();
+        }
+        if !self.frameworks.contains_key(&m.framework_id) {
+            return;
+        }
+        let ev = Event {
+            failure: Some(mesos_api::protocol::scheduler::Failure {
+                agent_id: Some(m.agent_id),
+                executor_id: Some(m.executor_id),
+                status: m.status,
+            }),
+            ..Event::new(EventType::Failure)
+        };
+        self.send_event(ctx, &m.framework_id, ev);
     }
 
     pub(super) fn pong(&mut self, from: UPID) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use libprocess::{Context, UPID};
 use mesos_allocator::{AllocatorProcess, FrameworkSpec};
-use mesos_api::messages::{ShutdownExecutor, ShutdownFramework};
+use mesos_api::messages::{FrameworkToExecutor, ShutdownExecutor, ShutdownFramework};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Subscribe, Subscribed};
 use mesos_api::{AgentID, FrameworkID, OfferID};
@@ -141,6 +141,32 @@ impl Master {
             CallType::UpdateFramework => {
                 if let Some(u) = call.update_framework {
                     self.update_framework(&fid, u);
+                }
+            }
+            CallType::Message => {
+                let Some(m) = call.message else { return };
+                match self.agents.get(&m.agent_id) {
+                    Some(a) => {
+                        if let Some(mm) = &self.metrics {
+                            mm.messages_framework_to_executor.inc();
+                        }
+                        Self::send(
+                            ctx,
+                            &a.pid,
+                            FrameworkToExecutor {
+                                agent_id: m.agent_id,
+                                framework_id: fid.clone(),
+                                executor_id: m.executor_id,
+                                data: m.data,
+                            },
+                        )
+                    }
+                    None => {
+                        if let Some(mm) = &self.metrics {
+                            mm.invalid_framework_to_executor_messages.inc();
+                        }
+                        tracing::warn!(framework = %fid, agent = %m.agent_id, "dropping a framework message: its agent is not registered");
+                    }
                 }
             }
             // Resource requests are advisory in Mesos; the allocator does not use them.

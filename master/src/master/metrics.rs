@@ -67,6 +67,11 @@ pub(crate) struct MasterMetrics {
     /// Reregistrations of a connected agent from another address, refused.
     pub(crate) slave_reregistrations_refused: Counter,
     pub(crate) slave_registrations_refused: Counter,
+    pub(crate) messages_framework_to_executor: Counter,
+    pub(crate) invalid_framework_to_executor_messages: Counter,
+    pub(crate) messages_executor_to_framework: Counter,
+    pub(crate) invalid_executor_to_framework_messages: Counter,
+    pub(crate) messages_exited_executor: Counter,
     pub(crate) slave_removals: Counter,
     pub(crate) slave_removals_unhealthy: Counter,
     pub(crate) valid_status_updates: Counter,
@@ -104,6 +109,13 @@ impl MasterMetrics {
             slave_reregistrations: m.counter("master/slave_reregistrations"),
             slave_reregistrations_refused: m.counter("master/slave_reregistrations_refused"),
             slave_registrations_refused: m.counter("master/slave_registrations_refused"),
+            messages_framework_to_executor: m.counter("master/messages_framework_to_executor"),
+            invalid_framework_to_executor_messages: m
+                .counter("master/invalid_framework_to_executor_messages"),
+            messages_executor_to_framework: m.counter("master/messages_executor_to_framework"),
+            invalid_executor_to_framework_messages: m
+                .counter("master/invalid_executor_to_framework_messages"),
+            messages_exited_executor: m.counter("master/messages_exited_executor"),
             authentication_failures: m.counter("master/authentication_failures"),
             unauthenticated_refusals: m.counter("master/unauthenticated_refusals"),
             slave_removals: m.counter("master/slave_removals"),

@@ -6,8 +6,8 @@ use std::time::Duration;
 use libprocess::{Context, Process, PID, UPID};
 use mesos_allocator::{Allocation, AllocatorProcess, HierarchicalAllocator, Options, RunTimes};
 use mesos_api::messages::{
-    Authenticate, AuthenticationStep, PongAgent, RegisterAgent, ReregisterAgent, StatusUpdate,
-    Task, WireMessage,
+    Authenticate, AuthenticationStep, ExecutorToFramework, ExitedExecutor, PongAgent,
+    RegisterAgent, ReregisterAgent, StatusUpdate, Task, WireMessage,
 };
 use mesos_api::protocol::framework::{ipv4_as_mesos_u32, Address, MasterInfo};
 use mesos_api::protocol::offer::Filters;
@@ -348,6 +348,22 @@ impl Process for Master {
                 m.pong(from)
             }
         });
+        ctx.install_named(
+            ExecutorToFramework::NAME,
+            |m: &mut Master, c, from, msg: ExecutorToFramework| {
+                if m.leading() {
+                    m.executor_message(c, from, msg);
+                }
+            },
+        );
+        ctx.install_named(
+            ExitedExecutor::NAME,
+            |m: &mut Master, c, from, msg: ExitedExecutor| {
+                if m.leading() {
+                    m.exited_executor(c, from, msg);
+                }
+            },
+        );
         ctx.install_named(
             StatusUpdate::NAME,
             |m: &mut Master, c, from, u: StatusUpdate| {
