@@ -694,6 +694,51 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     );
     let v: Value = serde_json::from_slice(&op(json!({"type": "GET_HEALTH"})).await.body).unwrap();
     assert_eq!(v["get_health"]["healthy"], true);
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_AGENT"})).await.body).unwrap();
+    assert!(
+        v["get_agent"]["agent_info"]["id"]["value"].is_string(),
+        "{v}"
+    );
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_METRICS"})).await.body).unwrap();
+    assert!(
+        v["get_metrics"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "slave/checkpoint_failures"),
+        "{v}"
+    );
+    // LIST_FILES and READ_FILE: the v1 forms of /files (mode a number, mtime in ns, data in
+    // base64 with the file's size).
+    let v: Value = serde_json::from_slice(
+        &op(json!({"type": "LIST_FILES", "list_files": {"path": dir}}))
+            .await
+            .body,
+    )
+    .unwrap();
+    let out = v["list_files"]["file_infos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"].as_str().unwrap().ends_with("/stdout"))
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(out["size"], 11, "{out}");
+    assert!(out["mode"].as_u64().unwrap() & 0o100000 != 0, "{out}");
+    assert!(out["mtime"]["nanoseconds"].as_u64().unwrap() > 0, "{out}");
+    let v: Value = serde_json::from_slice(
+        &op(json!({"type": "READ_FILE", "read_file": {"path": stdout, "offset": 2, "length": 4}}))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        v["read_file"],
+        json!({"size": 11, "data": "MjM0NQ=="}),
+        "{v}"
+    );
+    let r =
+        op(json!({"type": "READ_FILE", "read_file": {"path": "/etc/passwd", "offset": 0}})).await;
+    assert_eq!(r.head.status, 404);
     // Nested containers: launch, wait for the exit status, kill.
     let nested = |id: &str| json!({"value": id, "parent": {"value": container}});
     let r = op(

@@ -9,6 +9,7 @@
 mod authz;
 mod executor_api;
 mod executors;
+mod files;
 mod operator;
 mod recovery;
 mod registration;

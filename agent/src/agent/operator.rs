@@ -6,7 +6,7 @@
 //! (`<sandbox>/containers/<id>`) and cgroups, in their own process group; they end with their
 //! top-level container.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::auth::{AGENT_READONLY, AGENT_READWRITE};
@@ -27,7 +27,7 @@ use mesos_api::MESOS_VERSION as VERSION;
 /// Mesos's limit on container nesting.
 pub(crate) const MAX_NESTING: usize = 32;
 
-fn json_reply(v: &Value) -> HttpResponse {
+pub(super) fn json_reply(v: &Value) -> HttpResponse {
     HttpResponse::json_bytes(
         200,
         bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
@@ -58,9 +58,6 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
     out.reverse();
     Ok(out)
 }
-
-/// The most `/files/read` returns at once (Mesos's web UI reads pages of 50 KB).
-const MAX_READ: u64 = 1 << 20;
 
 /// The executor API's authenticator with `--authenticate_http_executors`: a `Bearer` token the
 /// agent signed; the principal it proves is the token's claims (JSON: `fid`, `eid`, `cid`).
@@ -294,114 +291,6 @@ impl Agent {
             .collect()
     }
 
-    /// A path the files endpoints may serve: inside the work dir, after resolving links.
-    fn served_path(&self, req: &HttpRequest) -> Result<PathBuf, Rejection> {
-        let q = req.query_params();
-        let p = q
-            .get("path")
-            .ok_or_else(|| Rejection::bad_request("Expecting 'path' query parameter"))?;
-        // Only the sandboxes are served. A path outside them (after resolving links and `..`)
-        // gets the same answer as a missing one, so the endpoint tells nothing about the rest
-        // of the machine.
-        let not_found = || Rejection::not_found(format!("'{p}' not found"));
-        let root = self
-            .flags
-            .work_dir
-            .join("slaves")
-            .canonicalize()
-            .map_err(|_| not_found())?;
-        let real = Path::new(p).canonicalize().map_err(|_| not_found())?;
-        if !real.starts_with(&root) {
-            return Err(not_found());
-        }
-        let user = self.sandbox_user(&real);
-        self.authorize(
-            "access_sandboxes",
-            req.principal.as_deref(),
-            user.as_deref(),
-            &format!(
-                "access the sandbox of user '{}'",
-                user.as_deref().unwrap_or("unknown")
-            ),
-        )?;
-        Ok(real)
-    }
-
-    fn files_browse(&self, req: &HttpRequest) -> Reply {
-        use std::os::unix::fs::MetadataExt;
-        let dir = match self.served_path(req) {
-            Ok(d) => d,
-            Err(e) => return reject(e).into(),
-        };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return reject(Rejection::bad_request(format!(
-                "'{}' is not a directory",
-                dir.display()
-            )))
-            .into();
-        };
-        let list: Vec<Value> = entries
-            .flatten()
-            .filter_map(|e| {
-                let m = e.metadata().ok()?;
-                Some(json!({
-                    "path": e.path().display().to_string(),
-                    "size": m.len(), "nlink": m.nlink(), "mtime": m.mtime(),
-                    "mode": format!("{:o}", m.mode()), "uid": m.uid().to_string(),
-                    "gid": m.gid().to_string(),
-                }))
-            })
-            .collect();
-        json_reply(&Value::Array(list)).into()
-    }
-
-    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}` (at most [`MAX_READ`] bytes a
-    /// read); offset -1 (or none) with no length reports the size.
-    fn files_read(&self, req: &HttpRequest) -> Reply {
-        use std::io::{Read, Seek, SeekFrom};
-        let path = match self.served_path(req) {
-            Ok(p) => p,
-            Err(e) => return reject(e).into(),
-        };
-        let q = req.query_params();
-        let num = |k: &str| -> Result<Option<i64>, Rejection> {
-            q.get(k)
-                .map(|v| {
-                    v.parse::<i64>().map_err(|_| {
-                        Rejection::bad_request(format!(
-                            "Failed to parse '{k}': '{v}' is not a number"
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        let (offset, length) = match (num("offset"), num("length")) {
-            (Ok(o), Ok(l)) => (o.unwrap_or(-1), l),
-            (Err(e), _) | (_, Err(e)) => return reject(e).into(),
-        };
-        let Ok(mut f) = std::fs::File::open(&path) else {
-            let p = req.query_params().remove("path").unwrap_or_default();
-            return reject(Rejection::not_found(format!("'{p}' not found"))).into();
-        };
-        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-        if path.is_dir() {
-            return reject(Rejection::bad_request("Cannot read a directory")).into();
-        }
-        if offset < 0 {
-            return json_reply(&json!({"data": "", "offset": size})).into();
-        }
-        let offset = (offset as u64).min(size);
-        // At most 1 MiB a read (page through larger files), so a reply stays a few MiB even
-        // with every byte escaped.
-        let length = length.map_or(MAX_READ, |l| l.clamp(0, MAX_READ as i64) as u64);
-        let mut buf = Vec::new();
-        if f.seek(SeekFrom::Start(offset)).is_err() || f.take(length).read_to_end(&mut buf).is_err()
-        {
-            return reject(Rejection::internal("read failed")).into();
-        }
-        json_reply(&json!({"data": String::from_utf8_lossy(&buf), "offset": offset})).into()
-    }
-
     fn operator_api(&mut self, req: HttpRequest) -> Reply {
         match self.operator_call(&req) {
             Ok(r) => r,
@@ -446,6 +335,20 @@ impl Agent {
                 ok(respond(&kind, json!({"flags": flags})))
             }
             "GET_STATE" => ok(respond(&kind, self.v1_state(viewer))),
+            "GET_AGENT" => ok(respond(&kind, json!({"agent_info": to_json(&self.info)}))),
+            "GET_METRICS" => {
+                let snapshot = self
+                    .runtime
+                    .as_ref()
+                    .map(|rt| rt.metrics().snapshot_json())
+                    .unwrap_or_default();
+                ok(respond(
+                    &kind,
+                    json!({"metrics": api::name_values(&snapshot)}),
+                ))
+            }
+            "LIST_FILES" => ok(respond(&kind, self.list_files_call(principal, &body)?)),
+            "READ_FILE" => ok(respond(&kind, self.read_file_call(principal, &body)?)),
             "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
             "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors(viewer))),
             "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),
