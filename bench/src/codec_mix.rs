@@ -65,6 +65,7 @@ pub fn offer_batch() -> OfferBatch {
             executor_ids: Vec::new(),
             unavailability: None,
             allocation_info: None,
+            url: None,
         })
         .collect()
 }

@@ -165,6 +165,30 @@ async fn subscribe_streams_records_with_a_stream_id_and_offers() {
         .unwrap()
         .iter()
         .any(|r| r["name"] == "cpus"));
+    // Every field of Mesos's v1 Offer that applies here is written (not `domain`: no fault
+    // domains; not `unavailability`: no maintenance; `attributes` and `executor_ids` only when
+    // there are some, as Mesos leaves out empty repeated fields).
+    let fields: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+    for f in [
+        "id",
+        "framework_id",
+        "agent_id",
+        "hostname",
+        "url",
+        "resources",
+        "allocation_info",
+    ] {
+        assert!(fields.contains(&f), "offer lacks '{f}': {o}");
+    }
+    // Clients find the agent's endpoints from the offer's URL.
+    assert_eq!(o["url"]["scheme"], "http");
+    assert!(
+        o["url"]["path"].as_str().unwrap().starts_with("/slave("),
+        "{o}"
+    );
+    assert_eq!(o["url"]["address"]["ip"], "127.0.0.1");
+    assert!(o["url"]["address"]["port"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(o["allocation_info"]["role"], "*");
     // Declining answers 202 and the framework shows in /master/state.
     let d = call(
         &l.addr,

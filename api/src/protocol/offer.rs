@@ -59,6 +59,21 @@ pub struct Offer {
     /// The role (MULTI_ROLE frameworks).
     #[serde(default)]
     pub allocation_info: Option<AllocationInfo>,
+    /// Where the agent's HTTP endpoints are (`http`, its address, `/slave(1)`).
+    #[serde(default)]
+    pub url: Option<Url>,
+}
+
+/// A URL as Mesos's `URL` message writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Url {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Host and port.
+    pub address: super::framework::Address,
+    /// The path (`/slave(1)`).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 fn refuse_default() -> f64 {

@@ -6,10 +6,10 @@ use libprocess::Context;
 use mesos_allocator::{Allocation, AllocatorProcess, Operation};
 use mesos_api::messages::{CheckpointResources, KillTask, RunTask, RunTaskGroup, Task};
 use mesos_api::protocol::framework::FrameworkInfo;
-use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType};
+use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType, Url};
 use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
 use mesos_api::protocol::task::{ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState};
-use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
+use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
 use crate::state::OfferRec;
@@ -37,6 +37,17 @@ impl Master {
             let Some(agent) = self.agents.get(&a.agent_id) else {
                 continue;
             };
+            // The framework's executors already on the agent (Mesos fills these in).
+            let mut executor_ids: Vec<ExecutorID> = self
+                .frameworks
+                .get(&a.framework_id)
+                .into_iter()
+                .flat_map(|f| f.tasks.values())
+                .filter(|t| t.agent_id == a.agent_id)
+                .filter_map(|t| t.executor_id.clone())
+                .collect();
+            executor_ids.sort();
+            executor_ids.dedup();
             let offer = Offer {
                 id: id.clone(),
                 framework_id: a.framework_id.clone(),
@@ -44,11 +55,12 @@ impl Master {
                 hostname: agent.info.hostname.clone(),
                 resources: a.resources.clone(),
                 attributes: agent.info.attributes.clone(),
-                executor_ids: Vec::new(),
+                executor_ids,
                 unavailability: None,
                 allocation_info: Some(AllocationInfo {
                     role: Some(a.role.clone()),
                 }),
+                url: Some(agent_url(&agent.pid, &agent.info.hostname)),
             };
             self.offers.insert(
                 id.clone(),
@@ -570,5 +582,19 @@ impl Master {
 fn allocate_if_bare(r: &mut Resources, role: &str) {
     if r.iter().all(|x| x.allocation_role.is_none()) {
         *r = r.allocate(role);
+    }
+}
+
+/// Where an agent's HTTP endpoints are, as Mesos puts it in offers: `http` (Mesos writes `http`
+/// even with TLS on), the agent's hostname, IP and port, and its process's path.
+fn agent_url(pid: &libprocess::UPID, hostname: &str) -> Url {
+    Url {
+        scheme: "http".into(),
+        address: mesos_api::protocol::framework::Address {
+            hostname: Some(hostname.to_string()),
+            ip: Some(pid.addr().ip().to_string()),
+            port: i32::from(pid.addr().port()),
+        },
+        path: Some(format!("/{}", pid.id())),
     }
 }
