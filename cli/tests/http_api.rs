@@ -330,7 +330,20 @@ async fn http_framework_launches_acknowledges_and_kills() {
         }
         match (st["task_id"]["value"].as_str(), st["state"].as_str()) {
             (Some("quick"), Some("TASK_FINISHED")) => quick_done = true,
-            (Some("long"), Some("TASK_RUNNING")) => long_running = true,
+            (Some("long"), Some("TASK_RUNNING")) => {
+                long_running = true;
+                // The fields Mesos sets on an executor's update.
+                for f in ["agent_id", "executor_id", "uuid", "timestamp", "source"] {
+                    assert!(!st[f].is_null(), "update lacks '{f}': {st}");
+                }
+                let c = &st["container_status"];
+                assert!(c["container_id"]["value"].is_string(), "{st}");
+                assert!(c["executor_pid"].as_u64().unwrap_or(0) > 0, "{st}");
+                assert_eq!(
+                    c["network_infos"][0]["ip_addresses"][0]["ip_address"], "127.0.0.1",
+                    "{st}"
+                );
+            }
             (_, Some(s)) => assert!(
                 ["TASK_STARTING", "TASK_RUNNING"].contains(&s),
                 "unexpected {ev}"

@@ -4,7 +4,7 @@
 
 use libprocess::{Context, UPID};
 use mesos_api::messages::{StatusUpdate, StatusUpdateAcknowledgement, WireMessage};
-use mesos_api::protocol::task::TaskStatus;
+use mesos_api::protocol::task::{ContainerStatus, IpAddress, NetworkInfo, TaskStatus};
 use mesos_api::{AgentID, ExecutorID, FrameworkID};
 
 use super::{now_secs, Agent};
@@ -22,6 +22,25 @@ impl Agent {
         status.agent_id = self.info.id.clone();
         if status.timestamp.is_none() {
             status.timestamp = Some(now_secs());
+        }
+        // The task's container, its executor's pid and, with host networking, the agent's IP
+        // (Mesos fills these in the same way).
+        let exec = eid
+            .as_ref()
+            .and_then(|e| self.frameworks.get(fid)?.executors.get(e));
+        if let (Some(e), None) = (exec, &status.container_status) {
+            let ip = ctx.self_upid().addr().ip().to_string();
+            status.container_status = Some(ContainerStatus {
+                container_id: Some(e.container_id.clone()),
+                executor_pid: e.os_pid.and_then(|p| u32::try_from(p).ok()),
+                network_infos: vec![NetworkInfo {
+                    ip_addresses: vec![IpAddress {
+                        protocol: None,
+                        ip_address: Some(ip),
+                    }],
+                    name: None,
+                }],
+            });
         }
         let mut latest = Some(status.state);
         if let Some(t) = eid

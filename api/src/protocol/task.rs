@@ -300,6 +300,46 @@ pub struct TaskStatus {
     /// Labels.
     #[serde(default)]
     pub labels: Option<Labels>,
+    /// The task's container, as its agent sees it.
+    #[serde(default)]
+    pub container_status: Option<ContainerStatus>,
+}
+
+/// A container's status (Mesos's `ContainerStatus`): its id, its executor's pid and its
+/// addresses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    /// The container.
+    #[serde(default)]
+    pub container_id: Option<crate::ids::ContainerID>,
+    /// Its networks and their addresses (the agent's, for host networking).
+    #[serde(default)]
+    pub network_infos: Vec<NetworkInfo>,
+    /// The OS pid of the executor.
+    #[serde(default)]
+    pub executor_pid: Option<u32>,
+}
+
+/// One network a container is on, with its addresses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Its addresses.
+    #[serde(default)]
+    pub ip_addresses: Vec<IpAddress>,
+    /// The network's name (CNI), when not the host's.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An address on a network.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpAddress {
+    /// `IPv4` (the default) or `IPv6`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// The address.
+    #[serde(default)]
+    pub ip_address: Option<String>,
 }
 
 impl TaskStatus {
@@ -318,6 +358,7 @@ impl TaskStatus {
             uuid: None,
             healthy: None,
             labels: None,
+            container_status: None,
         }
     }
 }
