@@ -30,7 +30,7 @@ impl Agent {
             .and_then(|e| self.frameworks.get(fid)?.executors.get(e));
         if let (Some(e), None) = (exec, &status.container_status) {
             let ip = ctx.self_upid().addr().ip().to_string();
-            status.container_status = Some(ContainerStatus {
+            status.container_status = Some(Box::new(ContainerStatus {
                 container_id: Some(e.container_id.clone()),
                 executor_pid: e.os_pid.and_then(|p| u32::try_from(p).ok()),
                 network_infos: vec![NetworkInfo {
@@ -40,7 +40,7 @@ impl Agent {
                     }],
                     name: None,
                 }],
-            });
+            }));
         }
         let mut latest = Some(status.state);
         if let Some(t) = eid

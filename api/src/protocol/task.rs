@@ -300,9 +300,9 @@ pub struct TaskStatus {
     /// Labels.
     #[serde(default)]
     pub labels: Option<Labels>,
-    /// The task's container, as its agent sees it.
+    /// The task's container, as its agent sees it (boxed: most statuses in memory have none).
     #[serde(default)]
-    pub container_status: Option<ContainerStatus>,
+    pub container_status: Option<Box<ContainerStatus>>,
 }
 
 /// A container's status (Mesos's `ContainerStatus`): its id, its executor's pid and its
