@@ -1094,3 +1094,57 @@ async fn monitor_statistics_and_get_containers_report_cgroup_usage() {
     assert_eq!(cs["cpus_limit"], 0.25, "{v}");
     assert!(cs["cpus_nr_periods"].as_u64().unwrap_or(0) > 0, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_runs() {
+    use mesos_api::protocol::container::{
+        ContainerInfo, ContainerType, DockerInfo, NetworkInfo, TtyInfo,
+    };
+    let c = cluster(&launcher_dir(), 1, "cpus:4;mem:1024").await;
+    let mut fw = framework(&c, info("unsupported")).await;
+    let marker = c.work.join("ran-on-the-host");
+    let docker = ContainerInfo {
+        kind: ContainerType::Docker,
+        docker: Some(DockerInfo {
+            image: "busybox".into(),
+            ..DockerInfo::default()
+        }),
+        ..ContainerInfo::mesos()
+    };
+    let cni = ContainerInfo {
+        network_infos: vec![NetworkInfo {
+            name: Some("net1".into()),
+            ..NetworkInfo::default()
+        }],
+        ..ContainerInfo::mesos()
+    };
+    let tty = ContainerInfo {
+        tty_info: Some(TtyInfo::default()),
+        ..ContainerInfo::mesos()
+    };
+    for (id, container, says) in [
+        ("docker", docker, "type DOCKER"),
+        ("cni", cni, "network_infos"),
+        ("tty", tty, "tty_info"),
+    ] {
+        let o = offers(&mut fw).await.remove(0);
+        let mut t = command_task(
+            id,
+            &o.agent_id,
+            &format!("touch {}", marker.display()),
+            "cpus:0.5;mem:32",
+        );
+        t.container = Some(container);
+        launch(&fw, &o.id, vec![t]).await;
+        let states = states_until_terminal(&mut fw, id).await;
+        let last = states.last().unwrap();
+        assert_eq!(last.state, TaskState::Failed, "{id}: {states:?}");
+        assert_eq!(last.reason, Some(Reason::ContainerLaunchFailed), "{id}");
+        let msg = last.message.clone().unwrap_or_default();
+        assert!(msg.contains(says), "{id}: {msg}");
+    }
+    assert!(
+        !marker.exists(),
+        "a task ran on the host without its container"
+    );
+}

@@ -144,15 +144,14 @@ impl Agent {
                 }
                 Err(e) => {
                     let why = e.to_string();
+                    let reason = match e {
+                        AgentError::Launch(_) => Reason::ContainerLaunchFailed,
+                        _ => Reason::ExecutorTerminated,
+                    };
                     tracing::warn!(framework = %fid, executor = %eid, "{why}");
                     for t in tasks {
-                        let s = self.agent_status(
-                            &t.task_id,
-                            &eid,
-                            TaskState::Failed,
-                            Reason::ExecutorTerminated,
-                            &why,
-                        );
+                        let s =
+                            self.agent_status(&t.task_id, &eid, TaskState::Failed, reason, &why);
                         self.handle_update(ctx, &fid, Some(eid.clone()), s);
                     }
                     return;
@@ -328,6 +327,15 @@ impl Agent {
             ),
             _ => (info.container.clone(), ImageUse::Enter),
         };
+        // What the containerizer cannot honour fails the launch, never runs without it.
+        let nested = tasks.iter().filter_map(|t| t.container.as_ref());
+        for c in container_info.iter().chain(nested) {
+            if let Some(why) = c.unsupported() {
+                return Err(AgentError::Launch(format!(
+                    "Failed to launch container: {why}"
+                )));
+            }
+        }
         let config = ContainerConfig {
             id: container_id.clone(),
             parent: None,

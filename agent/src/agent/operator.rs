@@ -561,13 +561,19 @@ impl Agent {
         dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
-        let container_info = match &body["container"] {
-            Value::Null => None,
-            c => Some(
-                mesos_api::protocol::from_json(c)
-                    .map_err(|e| Rejection::bad_request(format!("Invalid 'container': {e}")))?,
-            ),
-        };
+        let container_info: Option<mesos_api::protocol::container::ContainerInfo> =
+            match &body["container"] {
+                Value::Null => None,
+                c => Some(
+                    mesos_api::protocol::from_json(c)
+                        .map_err(|e| Rejection::bad_request(format!("Invalid 'container': {e}")))?,
+                ),
+            };
+        if let Some(why) = container_info.as_ref().and_then(|c| c.unsupported()) {
+            return Err(Rejection::bad_request(format!(
+                "Invalid 'container': {why}"
+            )));
+        }
         let value = cmd.value.clone().unwrap_or_default();
         if value.is_empty() {
             return Err(Rejection::bad_request("'command.value' must be set"));

@@ -4,7 +4,8 @@
 
 use libprocess::{Context, UPID};
 use mesos_api::messages::{StatusUpdate, StatusUpdateAcknowledgement, WireMessage};
-use mesos_api::protocol::task::{ContainerStatus, IpAddress, NetworkInfo, TaskStatus};
+use mesos_api::protocol::container::{IpAddress, NetworkInfo};
+use mesos_api::protocol::task::{ContainerStatus, TaskStatus};
 use mesos_api::{AgentID, ExecutorID, FrameworkID};
 
 use super::{now_secs, Agent};
@@ -38,7 +39,7 @@ impl Agent {
                         protocol: None,
                         ip_address: Some(ip),
                     }],
-                    name: None,
+                    ..NetworkInfo::default()
                 }],
             }));
         }

@@ -191,6 +191,140 @@ pub struct ContainerInfo {
     /// Resource limits.
     #[serde(default)]
     pub rlimit_info: Option<RLimitInfo>,
+    /// A Docker container's settings (type DOCKER).
+    #[serde(default)]
+    pub docker: Option<DockerInfo>,
+    /// The networks to join (CNI).
+    #[serde(default)]
+    pub network_infos: Vec<NetworkInfo>,
+    /// Linux settings: capabilities, PID namespace sharing, IPC.
+    #[serde(default)]
+    pub linux_info: Option<LinuxInfo>,
+    /// A terminal for the container.
+    #[serde(default)]
+    pub tty_info: Option<TtyInfo>,
+}
+
+/// A Docker container's settings (Mesos's `ContainerInfo.DockerInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerInfo {
+    /// The image.
+    pub image: String,
+    /// HOST, BRIDGE, NONE or USER.
+    #[serde(default)]
+    pub network: Option<String>,
+    /// Port mappings.
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+    /// Privileged mode.
+    #[serde(default)]
+    pub privileged: Option<bool>,
+    /// Extra `docker run` parameters.
+    #[serde(default)]
+    pub parameters: Vec<Parameter>,
+    /// Pull the image even when present.
+    #[serde(default)]
+    pub force_pull_image: Option<bool>,
+}
+
+/// A host port mapped into a container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PortMapping {
+    /// On the host.
+    pub host_port: u32,
+    /// In the container.
+    pub container_port: u32,
+    /// `tcp` or `udp`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// A key and a value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// The key.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// One network a container is on (or asks to join), with its addresses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkInfo {
+    /// Its addresses.
+    #[serde(default)]
+    pub ip_addresses: Vec<IpAddress>,
+    /// The network's name (CNI), when not the host's.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Security groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Labels for the network plugin.
+    #[serde(default)]
+    pub labels: Option<super::task::Labels>,
+    /// Port mappings on this network.
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+}
+
+/// An address on a network.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IpAddress {
+    /// `IPv4` (the default) or `IPv6`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// The address.
+    #[serde(default)]
+    pub ip_address: Option<String>,
+}
+
+/// Linux settings of a container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinuxInfo {
+    /// Capabilities (deprecated form).
+    #[serde(default)]
+    pub capability_info: Option<CapabilityInfo>,
+    /// The bounding set.
+    #[serde(default)]
+    pub bounding_capabilities: Option<CapabilityInfo>,
+    /// The effective set.
+    #[serde(default)]
+    pub effective_capabilities: Option<CapabilityInfo>,
+    /// Share the parent's PID namespace.
+    #[serde(default)]
+    pub share_pid_namespace: Option<bool>,
+    /// PRIVATE or SHARE_PARENT.
+    #[serde(default)]
+    pub ipc_mode: Option<String>,
+    /// /dev/shm size in MB.
+    #[serde(default)]
+    pub shm_size: Option<u32>,
+}
+
+/// A set of Linux capabilities, by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CapabilityInfo {
+    /// The capabilities.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// A terminal for a container.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TtyInfo {
+    /// Its size.
+    #[serde(default)]
+    pub window_size: Option<WindowSize>,
+}
+
+/// A terminal's size.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowSize {
+    /// Rows.
+    pub rows: u32,
+    /// Columns.
+    pub columns: u32,
 }
 
 impl ContainerInfo {
@@ -202,7 +336,49 @@ impl ContainerInfo {
             hostname: None,
             mesos: None,
             rlimit_info: None,
+            docker: None,
+            network_infos: Vec::new(),
+            linux_info: None,
+            tty_info: None,
         }
+    }
+
+    /// Why the Mesos containerizer cannot run this container as asked, if it cannot: what is
+    /// set is honoured or refused with this reason, never dropped.
+    pub fn unsupported(&self) -> Option<String> {
+        match self.kind {
+            ContainerType::Mesos => {}
+            ContainerType::Docker => {
+                return Some(
+                    "a container of type DOCKER needs the Docker containerizer, and this agent \
+                     runs only the Mesos containerizer (--containerizers=mesos); give the image \
+                     as 'mesos.image' with type MESOS instead"
+                        .into(),
+                )
+            }
+            ContainerType::Unknown => return Some("the container's type is unknown".into()),
+        }
+        if self.docker.is_some() {
+            return Some("'docker' is for containers of type DOCKER".into());
+        }
+        if !self.network_infos.is_empty() {
+            return Some(
+                "'network_infos' (CNI networks) is not supported by this agent yet: containers \
+                 share the host's network"
+                    .into(),
+            );
+        }
+        if self.linux_info.is_some() {
+            return Some(
+                "'linux_info' (capabilities, PID namespace sharing, IPC mode, /dev/shm) is not \
+                 supported by this agent yet"
+                    .into(),
+            );
+        }
+        if self.tty_info.is_some() {
+            return Some("'tty_info' (a terminal) is not supported by this agent yet".into());
+        }
+        None
     }
 
     /// The Docker image name, if the container has one.

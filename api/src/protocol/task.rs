@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use super::command::{CommandInfo, CommandUri, Environment, Variable, VariableType};
-use super::container::{ContainerInfo, HealthCheck};
+use super::container::{ContainerInfo, HealthCheck, NetworkInfo};
 use super::enums::proto_enum;
 use crate::ids::{AgentID, ExecutorID, FrameworkID, TaskID};
 use crate::resources::Resources;
@@ -318,28 +318,6 @@ pub struct ContainerStatus {
     /// The OS pid of the executor.
     #[serde(default)]
     pub executor_pid: Option<u32>,
-}
-
-/// One network a container is on, with its addresses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct NetworkInfo {
-    /// Its addresses.
-    #[serde(default)]
-    pub ip_addresses: Vec<IpAddress>,
-    /// The network's name (CNI), when not the host's.
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-/// An address on a network.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct IpAddress {
-    /// `IPv4` (the default) or `IPv6`.
-    #[serde(default)]
-    pub protocol: Option<String>,
-    /// The address.
-    #[serde(default)]
-    pub ip_address: Option<String>,
 }
 
 impl TaskStatus {
