@@ -59,6 +59,43 @@ pub struct Task {
     /// The user it runs as, when its command names one (else its framework's).
     #[serde(default)]
     pub user: Option<String>,
+    /// What else its TaskInfo set, shown in state (boxed: most tasks set none of it).
+    #[serde(default)]
+    pub details: Option<Box<TaskDetails>>,
+}
+
+/// The parts of a TaskInfo the state endpoints show beside a task, when set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskDetails {
+    /// Its container.
+    #[serde(default)]
+    pub container: Option<crate::protocol::container::ContainerInfo>,
+    /// Its service-discovery names.
+    #[serde(default)]
+    pub discovery: Option<crate::protocol::task::DiscoveryInfo>,
+    /// Its health check.
+    #[serde(default)]
+    pub health_check: Option<crate::protocol::container::HealthCheck>,
+    /// Its kill policy.
+    #[serde(default)]
+    pub kill_policy: Option<crate::protocol::task::KillPolicy>,
+    /// Its maximum completion time.
+    #[serde(default)]
+    pub max_completion_time: Option<crate::protocol::task::DurationInfo>,
+}
+
+impl TaskDetails {
+    /// The details `t` sets, if any.
+    pub fn of(t: &crate::protocol::task::TaskInfo) -> Option<Box<TaskDetails>> {
+        let d = TaskDetails {
+            container: t.container.clone(),
+            discovery: t.discovery.clone(),
+            health_check: t.health_check.clone(),
+            kill_policy: t.kill_policy.clone(),
+            max_completion_time: t.max_completion_time,
+        };
+        (d != TaskDetails::default()).then(|| Box::new(d))
+    }
 }
 
 /// Agent -> master: first registration.

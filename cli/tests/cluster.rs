@@ -1148,3 +1148,63 @@ async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_ru
         "a task ran on the host without its container"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_fields_are_kept_honoured_or_refused_never_dropped() {
+    use mesos_api::protocol::task::{CheckInfo, DiscoveryInfo, ScalarLimit};
+    let c = cluster(&launcher_dir(), 1, "cpus:4;mem:1024").await;
+    let mut fw = framework(&c, info("fields")).await;
+
+    // max_completion_time: killed once RUNNING that long, and FAILED with the reason.
+    let o = offers(&mut fw).await.remove(0);
+    let mut t = command_task("bounded", &o.agent_id, "sleep 60", "cpus:0.5;mem:32");
+    t.max_completion_time = Some(DurationInfo::from_duration(Duration::from_millis(300)));
+    t.discovery = Some(DiscoveryInfo {
+        visibility: Some("FRAMEWORK".into()),
+        name: Some("bounded-svc".into()),
+        ..DiscoveryInfo::default()
+    });
+    launch(&fw, &o.id, vec![t]).await;
+    // Shown in the master's state while it runs.
+    let addr = c.rt.address().to_string();
+    let state = eventually_async(LIMIT, "the task in /master/state", || async {
+        let v = testkit::http::json(&addr, "/master/state").await?;
+        let t = v["frameworks"][0]["tasks"][0].clone();
+        if t.is_null() {
+            Err(format!("no task yet: {v}"))
+        } else {
+            Ok(t)
+        }
+    })
+    .await;
+    assert_eq!(state["discovery"]["name"], "bounded-svc", "{state}");
+    assert!(
+        state["max_completion_time"]["nanoseconds"].is_number(),
+        "{state}"
+    );
+    let states = states_until_terminal(&mut fw, "bounded").await;
+    let last = states.last().unwrap();
+    assert_eq!(last.state, TaskState::Failed, "{states:?}");
+    assert_eq!(last.reason, Some(Reason::MaxCompletionTimeReached));
+
+    // check and limits are not supported yet: refused, saying so.
+    let o = offers(&mut fw).await.remove(0);
+    let mut checked = command_task("checked", &o.agent_id, "true", "cpus:0.5;mem:32");
+    checked.check = Some(CheckInfo {
+        kind: Some("COMMAND".into()),
+        ..CheckInfo::default()
+    });
+    let mut limited = command_task("limited", &o.agent_id, "true", "cpus:0.5;mem:32");
+    limited
+        .limits
+        .insert("mem".into(), ScalarLimit { value: 64.0 });
+    launch(&fw, &o.id, vec![checked, limited]).await;
+    for (id, says) in [("checked", "'check'"), ("limited", "'limits'")] {
+        let s = states_until_terminal(&mut fw, id).await;
+        let last = s.last().unwrap();
+        assert_eq!(last.state, TaskState::Error, "{id}: {s:?}");
+        assert_eq!(last.reason, Some(Reason::TaskInvalid), "{id}");
+        let msg = last.message.clone().unwrap_or_default();
+        assert!(msg.contains(says), "{id}: {msg}");
+    }
+}

@@ -90,6 +90,7 @@ mod tests {
             status_update_uuid: None,
             labels: None,
             user: None,
+            details: None,
         }
     }
 

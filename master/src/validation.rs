@@ -46,6 +46,26 @@ pub(crate) fn task_error(
         }
         _ => {}
     }
+    // Set and not honoured would be worse than refused.
+    if task.check.is_some() {
+        return Some(format!(
+            "task '{}': 'check' (checks reported as check_status) is not supported yet; \
+             'health_check' is",
+            task.task_id
+        ));
+    }
+    if !task.limits.is_empty() {
+        return Some(format!(
+            "task '{}': 'limits' is not supported yet: a task's resources are its limits",
+            task.task_id
+        ));
+    }
+    if task.max_completion_time.is_some_and(|d| d.nanoseconds < 0) {
+        return Some(format!(
+            "task '{}': 'max_completion_time' must not be negative",
+            task.task_id
+        ));
+    }
     let mut wanted = task.resources.clone();
     if let Some(e) = &task.executor {
         wanted.add_all(&e.resources);

@@ -813,6 +813,7 @@ async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_i
             status_update_uuid: None,
             labels: None,
             user: None,
+            details: None,
         });
     }
     let m = master.upid().clone();

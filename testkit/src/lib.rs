@@ -57,5 +57,9 @@ pub fn command_task(id: &str, agent: &AgentID, cmd: &str, res: &str) -> TaskInfo
         labels: None,
         container: None,
         health_check: None,
+        check: None,
+        discovery: None,
+        limits: Default::default(),
+        max_completion_time: None,
     }
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use libprocess::{Context, UPID};
-use mesos_api::messages::{ExitedExecutor, KillTask, RunTask, RunTaskGroup, Task, WireMessage};
+use mesos_api::messages::{
+    ExitedExecutor, KillTask, RunTask, RunTaskGroup, Task, TaskDetails, WireMessage,
+};
 use mesos_api::protocol::executor as exec_api;
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::task::{
@@ -107,6 +109,7 @@ impl Agent {
             status_update_uuid: None,
             labels: t.labels.clone(),
             user: t.command.as_ref().and_then(|c| c.user.clone()),
+            details: TaskDetails::of(t),
         }
     }
 

@@ -45,7 +45,7 @@ impl Engine {
                     let _ = tx.send(Input::Exited(t, ended));
                 });
                 self.status(&tid, TaskState::Running, None);
-                self.start_health_check(&tid);
+                self.watch(&tid);
             }
             Err(e) => self.status(
                 &tid,

@@ -95,7 +95,7 @@ impl Engine {
             return;
         }
         self.status(&tid, TaskState::Running, None);
-        self.start_health_check(&tid);
+        self.watch(&tid);
     }
 
     /// Waits (WAIT_NESTED_CONTAINER) for a task's nested container to end.

@@ -93,6 +93,8 @@ enum Input {
     /// A WAIT_NESTED_CONTAINER lost the agent: wait again once resubscribed.
     WaitLost(TaskID),
     Escalate(TaskID),
+    /// A task's `max_completion_time` is up.
+    Overdue(TaskID),
     /// Try subscribing again after losing the agent.
     Resubscribe,
     Health(health::HealthReport),
@@ -126,6 +128,8 @@ struct Running {
     checker: Option<health::Checker>,
     /// Why its health check had it killed.
     unhealthy: Option<String>,
+    /// Set when it was killed for running past its `max_completion_time`.
+    overdue: bool,
 }
 
 struct Engine {
@@ -227,6 +231,7 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
             Input::WaitLost(tid) => engine.rewait.push(tid),
             Input::Health(report) => engine.health(report),
             Input::Escalate(tid) => engine.signal(&tid, Signal::SIGKILL),
+            Input::Overdue(tid) => engine.overdue(&tid),
             Input::Disconnected(why) if checkpoint && !engine.shutting_down => {
                 eprintln!("executor: lost the agent ({why}); waiting up to {recovery_timeout:?} for it to come back");
                 lost_at.get_or_insert_with(std::time::Instant::now);
@@ -307,6 +312,7 @@ impl Running {
             group,
             checker: None,
             unhealthy: None,
+            overdue: false,
         }
     }
 }
@@ -497,7 +503,9 @@ impl Engine {
             Ended::Unknown => (false, "Command terminated with unknown status".into()),
             Ended::Error(e) => (false, e.clone()),
         };
-        let state = if r.killing {
+        let state = if r.overdue {
+            TaskState::Failed
+        } else if r.killing {
             TaskState::Killed
         } else if ok {
             TaskState::Finished
@@ -506,6 +514,10 @@ impl Engine {
         };
         let mut s = TaskStatus::new(tid.clone(), state);
         s.message = Some(msg);
+        if r.overdue {
+            s.reason = Some(Reason::MaxCompletionTimeReached);
+            s.message = Some("Task exceeded its maximum completion time".into());
+        }
         if let Some(why) = &r.unhealthy {
             s.healthy = Some(false);
             s.message = Some(format!("{why}; {}", s.message.unwrap_or_default()));
@@ -514,6 +526,38 @@ impl Engine {
         if state != TaskState::Finished {
             self.kill_group_of(r.group);
         }
+    }
+
+    /// Starts what watches a task that just became RUNNING: its `max_completion_time` and its
+    /// health check.
+    fn watch(&mut self, tid: &TaskID) {
+        let limit = self
+            .infos
+            .get(tid)
+            .and_then(|t| t.max_completion_time)
+            .map(|d| d.as_duration());
+        if let Some(limit) = limit {
+            let tx = self.input.clone();
+            let t = tid.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                let _ = tx.send(Input::Overdue(t));
+            });
+        }
+        self.start_health_check(tid);
+    }
+
+    /// A task ran past its `max_completion_time`: it is killed and fails with
+    /// REASON_MAX_COMPLETION_TIME_REACHED (Mesos's rule).
+    fn overdue(&mut self, tid: &TaskID) {
+        let Some(r) = self.tasks.get_mut(tid) else {
+            return;
+        };
+        if r.killing {
+            return;
+        }
+        r.overdue = true;
+        self.kill_task(tid, None);
     }
 
     /// Starts the health checker of a task that just became RUNNING, if it has a health check.

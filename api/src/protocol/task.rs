@@ -253,6 +253,129 @@ pub struct TaskInfo {
     /// Its health check.
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
+    /// A check whose results go out as `check_status` (not supported yet: refused).
+    #[serde(default)]
+    pub check: Option<CheckInfo>,
+    /// How service discovery names it (kept and shown; nothing here acts on it).
+    #[serde(default)]
+    pub discovery: Option<DiscoveryInfo>,
+    /// Resource limits above its requests (not supported yet: refused).
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, ScalarLimit>,
+    /// Once RUNNING this long, the task is killed and fails
+    /// (REASON_MAX_COMPLETION_TIME_REACHED).
+    #[serde(default)]
+    pub max_completion_time: Option<DurationInfo>,
+}
+
+/// A limit's value (Mesos's `Value.Scalar`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalarLimit {
+    /// The value (`inf` is not representable in JSON; none means unlimited in Mesos).
+    pub value: f64,
+}
+
+/// A task check (Mesos's `CheckInfo`): COMMAND, HTTP or TCP, with its timing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckInfo {
+    /// COMMAND, HTTP or TCP.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The command check's command (`{"command": CommandInfo}`).
+    #[serde(default)]
+    pub command: Option<CheckCommand>,
+    /// The HTTP check (`{"port", "path"}`).
+    #[serde(default)]
+    pub http: Option<HttpCheck>,
+    /// The TCP check (`{"port"}`).
+    #[serde(default)]
+    pub tcp: Option<TcpCheck>,
+    /// Seconds before the first check.
+    #[serde(default)]
+    pub delay_seconds: Option<f64>,
+    /// Seconds between checks.
+    #[serde(default)]
+    pub interval_seconds: Option<f64>,
+    /// Seconds a check may take.
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+}
+
+/// A command check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckCommand {
+    /// The command.
+    pub command: CommandInfo,
+}
+
+/// An HTTP check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpCheck {
+    /// The port.
+    pub port: u32,
+    /// The path.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// A TCP check.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TcpCheck {
+    /// The port.
+    pub port: u32,
+}
+
+/// How service discovery names a task (Mesos's `DiscoveryInfo`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryInfo {
+    /// FRAMEWORK, CLUSTER or EXTERNAL.
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its environment (prod, test, ...).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Its location.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Its version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Its ports.
+    #[serde(default)]
+    pub ports: Option<DiscoveryPorts>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+}
+
+/// The ports of a `DiscoveryInfo`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryPorts {
+    /// The ports.
+    #[serde(default)]
+    pub ports: Vec<DiscoveryPort>,
+}
+
+/// One port a task serves on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiscoveryPort {
+    /// The number.
+    pub number: u32,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// tcp or udp.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// FRAMEWORK, CLUSTER or EXTERNAL.
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<Labels>,
 }
 
 /// Tasks launched together under one executor.

@@ -181,6 +181,10 @@ async fn run(args: &Args) -> Result<(), String> {
                             labels: None,
                             container: None,
                             health_check: None,
+                            check: None,
+                            discovery: None,
+                            limits: Default::default(),
+                            max_completion_time: None,
                         });
                         launched += 1;
                     }

@@ -115,6 +115,7 @@ fn populate(rt: &Runtime, master: &UPID, agents: usize, tasks: usize) {
                 status_update_uuid: None,
                 labels: None,
                 user: None,
+                details: None,
             });
         }
         let msg = ReregisterAgent {

@@ -217,6 +217,7 @@ impl SimAgent {
                 status_update_uuid: None,
                 labels: t.labels,
                 user: None,
+                details: None,
             },
         );
         self.update(ctx, &fid, &t.task_id, TaskState::Running);

@@ -101,6 +101,10 @@ impl SimFramework {
                 labels: None,
                 container: None,
                 health_check: None,
+                check: None,
+                discovery: None,
+                limits: Default::default(),
+                max_completion_time: None,
             });
         }
         out

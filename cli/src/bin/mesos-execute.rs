@@ -241,6 +241,10 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                 labels: None,
                 container,
                 health_check: None,
+                check: None,
+                discovery: None,
+                limits: Default::default(),
+                max_completion_time: None,
             };
             Ok((Plan::Task(Box::new(t)), need))
         }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use libprocess::Context;
 use mesos_allocator::{Allocation, AllocatorProcess, Operation};
-use mesos_api::messages::{CheckpointResources, KillTask, RunTask, RunTaskGroup, Task};
+use mesos_api::messages::{
+    CheckpointResources, KillTask, RunTask, RunTaskGroup, Task, TaskDetails,
+};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType, Url};
 use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
@@ -388,6 +390,7 @@ impl Master {
             status_update_uuid: None,
             labels: t.labels.clone(),
             user: t.command.as_ref().and_then(|c| c.user.clone()),
+            details: TaskDetails::of(&t),
         };
         f.tasks.insert(t.task_id.clone(), task);
         self.tasks_by_agent
@@ -523,6 +526,7 @@ impl Master {
                     status_update_uuid: None,
                     labels: t.labels.clone(),
                     user: t.command.as_ref().and_then(|c| c.user.clone()),
+                    details: TaskDetails::of(t),
                 },
             );
         }

@@ -27,6 +27,9 @@ pub(crate) struct TaskView<'a> {
     statuses: Statuses<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     labels: Option<Value>,
+    /// `container`, `discovery`, `health_check`, `kill_policy`, `max_completion_time`, when set.
+    #[serde(flatten)]
+    details: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -97,6 +100,7 @@ pub(crate) fn task<'a>(t: &'a Task, role: &'a str) -> TaskView<'a> {
         role,
         statuses: Statuses(&t.statuses),
         labels: t.labels.as_ref().map(|l| to_json(&l.labels)),
+        details: t.details.as_ref().map(|d| to_json(&**d)),
     }
 }
 
