@@ -1195,9 +1195,7 @@ async fn task_fields_are_kept_honoured_or_refused_never_dropped() {
         ..CheckInfo::default()
     });
     let mut limited = command_task("limited", &o.agent_id, "true", "cpus:0.5;mem:32");
-    limited
-        .limits
-        .insert("mem".into(), ScalarLimit { value: 64.0 });
+    limited.limits = Some([("mem".to_string(), ScalarLimit { value: 64.0 })].into());
     launch(&fw, &o.id, vec![checked, limited]).await;
     for (id, says) in [("checked", "'check'"), ("limited", "'limits'")] {
         let s = states_until_terminal(&mut fw, id).await;

@@ -54,7 +54,7 @@ pub(crate) fn task_error(
             task.task_id
         ));
     }
-    if !task.limits.is_empty() {
+    if task.limits.as_ref().is_some_and(|l| !l.is_empty()) {
         return Some(format!(
             "task '{}': 'limits' is not supported yet: a task's resources are its limits",
             task.task_id

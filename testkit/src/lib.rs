@@ -59,7 +59,7 @@ pub fn command_task(id: &str, agent: &AgentID, cmd: &str, res: &str) -> TaskInfo
         health_check: None,
         check: None,
         discovery: None,
-        limits: Default::default(),
+        limits: None,
         max_completion_time: None,
     }
 }

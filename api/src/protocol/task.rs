@@ -261,7 +261,7 @@ pub struct TaskInfo {
     pub discovery: Option<DiscoveryInfo>,
     /// Resource limits above its requests (not supported yet: refused).
     #[serde(default)]
-    pub limits: std::collections::BTreeMap<String, ScalarLimit>,
+    pub limits: Option<std::collections::BTreeMap<String, ScalarLimit>>,
     /// Once RUNNING this long, the task is killed and fails
     /// (REASON_MAX_COMPLETION_TIME_REACHED).
     #[serde(default)]

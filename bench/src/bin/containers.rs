@@ -183,7 +183,7 @@ async fn run(args: &Args) -> Result<(), String> {
                             health_check: None,
                             check: None,
                             discovery: None,
-                            limits: Default::default(),
+                            limits: None,
                             max_completion_time: None,
                         });
                         launched += 1;

@@ -103,7 +103,7 @@ impl SimFramework {
                 health_check: None,
                 check: None,
                 discovery: None,
-                limits: Default::default(),
+                limits: None,
                 max_completion_time: None,
             });
         }

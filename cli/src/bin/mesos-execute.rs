@@ -243,7 +243,7 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                 health_check: None,
                 check: None,
                 discovery: None,
-                limits: Default::default(),
+                limits: None,
                 max_completion_time: None,
             };
             Ok((Plan::Task(Box::new(t)), need))
