@@ -166,6 +166,54 @@ fn mesos_execute_runs_a_task_group_from_a_file() {
 }
 
 #[test]
+fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
+    let dir = temp_dir("taskinfo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("task.json");
+    std::fs::write(
+        &file,
+        r#"{"name":"from-file","task_id":{"value":"from-file"},
+            "resources":[{"name":"cpus","type":"SCALAR","scalar":{"value":0.2}},
+                         {"name":"mem","type":"SCALAR","scalar":{"value":32}}],
+            "command":{"value":"echo from a TaskInfo"},
+            "labels":{"labels":[{"key":"k","value":"v"}]},
+            "discovery":null}"#,
+    )
+    .unwrap();
+    let mut c = bin("mesos-execute");
+    c.arg("--master=local")
+        .arg(format!("--task={}", file.display()))
+        .arg("--framework_capabilities=PARTITION_AWARE,TASK_KILLING_STATE")
+        .arg(format!("--work_dir={}", dir.join("work").display()));
+    let out = Proc::run(&mut c, LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("TASK_FINISHED for task 'from-file'"),
+        "{stdout}"
+    );
+    // What cannot work is refused, naming the flag.
+    for (flag, says) in [
+        (
+            "--framework_capabilities=FLYING",
+            "unknown capability 'FLYING'",
+        ),
+        ("--content_type=protobuf", "--content_type"),
+    ] {
+        let mut c = bin("mesos-execute");
+        c.args(["--master=local", "--name=x", "--command=true", flag]);
+        let out = Proc::run(&mut c, LIMIT);
+        assert!(!out.status.success(), "{flag}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{flag}: {}",
+            text(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_flags_exit_with_a_message_naming_the_flag() {
     let mut c = bin("mesos-master");
     c.arg("--bogus=1");

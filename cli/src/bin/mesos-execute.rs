@@ -36,6 +36,12 @@ libprocess::flags! {
         resources: String = "cpus:1;mem:128";
         /// A JSON file holding a TaskGroupInfo, run under the default executor
         task_group: Option<String>;
+        /// A JSON file holding a TaskInfo (its agent_id may be left out), instead of --command
+        task: Option<String>;
+        /// Comma-separated framework capabilities to enable besides MULTI_ROLE (e.g. PARTITION_AWARE,TASK_KILLING_STATE)
+        framework_capabilities: Option<String>;
+        /// How calls are encoded: only 'json' (Mesos's 'protobuf' is not spoken here)
+        content_type: String = "json", check content_type;
         /// Whether the framework checkpoints (survives agent restarts)
         checkpoint: bool = "false";
         /// Kill the task this long after it is RUNNING (e.g. 10secs)
@@ -63,6 +69,45 @@ libprocess::flags! {
         /// A credential file instead of --principal and --secret: JSON {"principal":..,"secret":..} or a 'principal secret' line
         credential: Option<String>;
     }
+}
+
+/// `--content_type`: JSON is what we speak.
+fn content_type(name: &str, v: &str) -> Result<(), String> {
+    match v {
+        "json" => Ok(()),
+        "protobuf" => Err(format!(
+            "Flag '--{name}': 'protobuf' is not supported (the APIs speak JSON only); use 'json'"
+        )),
+        other => Err(format!(
+            "Flag '--{name}': '{other}' is not 'json' or 'protobuf'"
+        )),
+    }
+}
+
+/// The capabilities `--framework_capabilities` names, besides MULTI_ROLE.
+fn capabilities(f: &ExecuteFlags) -> Result<Vec<FrameworkCapability>, String> {
+    let mut out = vec![FrameworkCapability {
+        kind: Some(FrameworkCapabilityType::MultiRole),
+    }];
+    for name in f
+        .framework_capabilities
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let kind: FrameworkCapabilityType = serde_json::from_value(serde_json::json!(name))
+            .map_err(|_| format!("Flag '--framework_capabilities': unknown capability '{name}'"))?;
+        if kind == FrameworkCapabilityType::Unknown {
+            return Err(format!(
+                "Flag '--framework_capabilities': unknown capability '{name}'"
+            ));
+        }
+        if !out.iter().any(|c| c.kind == Some(kind)) {
+            out.push(FrameworkCapability { kind: Some(kind) });
+        }
+    }
+    Ok(out)
 }
 
 /// `--role` must be a valid role name.
@@ -197,10 +242,41 @@ fn environment(f: &ExecuteFlags) -> Result<Option<Environment>, String> {
     Ok(Some(Environment { variables }))
 }
 
+/// A JSON file's value, with `agent_id` filled in (as empty: the offer decides) on each task
+/// object `tasks` finds.
+fn read_json_file(
+    flag: &str,
+    path: &str,
+    tasks: impl Fn(&mut serde_json::Value) -> Vec<&mut serde_json::Value>,
+) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Flag '--{flag}': cannot read '{path}': {e}"))?;
+    let mut v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("Flag '--{flag}': '{path}' is not JSON: {e}"))?;
+    for t in tasks(&mut v) {
+        if let Some(o) = t.as_object_mut() {
+            o.entry("agent_id")
+                .or_insert_with(|| serde_json::json!({"value": ""}));
+        }
+    }
+    Ok(v)
+}
+
 fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
+    if let Some(path) = f.task.as_deref() {
+        if f.command.is_some() || f.task_group.is_some() {
+            return Err("Flag '--task' replaces --command and --task_group".into());
+        }
+        let v = read_json_file("task", path, |v| vec![v])?;
+        let mut t: TaskInfo =
+            mesos_api::protocol::from_json(&v).map_err(|e| format!("Flag '--task': {e}"))?;
+        t.resources = t.resources.unallocate();
+        let need = t.resources.clone();
+        return Ok((Plan::Task(Box::new(t)), need));
+    }
     match (f.task_group.as_deref(), f.command.as_deref()) {
         (Some(_), Some(_)) => Err("Either --command or --task_group, not both".into()),
-        (None, None) => Err("One of --command or --task_group is required".into()),
+        (None, None) => Err("One of --command, --task or --task_group is required".into()),
         (None, Some(cmd)) => {
             let name = f
                 .name
@@ -249,19 +325,13 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
             Ok((Plan::Task(Box::new(t)), need))
         }
         (Some(path), None) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("Flag '--task_group': cannot read '{path}': {e}"))?;
-            let mut v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("Flag '--task_group': '{path}' is not JSON: {e}"))?;
             // The agent is chosen from the offer: an absent agent_id is fine.
-            if let Some(tasks) = v.get_mut("tasks").and_then(|t| t.as_array_mut()) {
-                for t in tasks {
-                    if let Some(o) = t.as_object_mut() {
-                        o.entry("agent_id")
-                            .or_insert_with(|| serde_json::json!({"value": ""}));
-                    }
-                }
-            }
+            let v = read_json_file("task_group", path, |v| {
+                v.get_mut("tasks")
+                    .and_then(|t| t.as_array_mut())
+                    .map(|a| a.iter_mut().collect())
+                    .unwrap_or_default()
+            })?;
             let g: TaskGroupInfo = mesos_api::protocol::from_json(&v)
                 .map_err(|e| format!("Flag '--task_group': {e}"))?;
             if g.tasks.is_empty() {
@@ -293,6 +363,7 @@ fn main() {
     }
     let role = f.role.clone();
     let (plan, need) = plan(&f, &role).unwrap_or_else(|e| die(e));
+    let caps = capabilities(&f).unwrap_or_else(|e| die(e));
     let kill_after = f.kill_after;
     let checkpoint = f.checkpoint;
     let zk_session_timeout = f.zk_session_timeout;
@@ -365,9 +436,7 @@ fn main() {
         info.checkpoint = checkpoint;
         info.principal = credential.as_ref().map(|c| c.principal.clone());
         info.roles = vec![role.clone()];
-        info.capabilities = vec![FrameworkCapability {
-            kind: Some(FrameworkCapabilityType::MultiRole),
-        }];
+        info.capabilities = caps;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let sched = Execute {
             plan: Some(plan),
