@@ -152,11 +152,29 @@ pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
     if net.quiet {
         return Ok(());
     }
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let base = tracing_subscriber::filter::LevelFilter::from_level(level);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(base);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    if tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .try_init()
+        .is_ok()
+    {
+        // SET_LOGGING_LEVEL: glog's verbose levels over --logging_level (1: debug, 2+: trace).
+        libprocess::logging::install(move |v| {
+            let f = match v {
+                0 => base,
+                1 => base.max(tracing_subscriber::filter::LevelFilter::DEBUG),
+                _ => tracing_subscriber::filter::LevelFilter::TRACE,
+            };
+            let _ = handle.reload(f);
+        });
+    }
     Ok(())
 }
 

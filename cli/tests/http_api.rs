@@ -517,6 +517,26 @@ async fn operator_api_answers_calls_and_streams_events() {
     assert_eq!(r.head.status, 200, "{}", text(&r));
     let v: Value = serde_json::from_slice(&op(json!({"type": "GET_QUOTA"})).await.body).unwrap();
     assert_eq!(v["get_quota"]["status"]["configs"][0]["role"], "ops");
+    // The logging level: raised for a while, then back to 0.
+    let level = || async {
+        let v: Value =
+            serde_json::from_slice(&op(json!({"type": "GET_LOGGING_LEVEL"})).await.body).unwrap();
+        v["get_logging_level"]["level"].as_u64()
+    };
+    assert_eq!(level().await, Some(0));
+    let set = json!({"type": "SET_LOGGING_LEVEL", "set_logging_level": {
+        "level": 2, "duration": {"nanoseconds": 1_000_000_000u64}}});
+    assert_eq!(op(set).await.head.status, 200);
+    assert_eq!(level().await, Some(2));
+    eventually_async(LIMIT, "the level to go back to 0", || async {
+        match level().await {
+            Some(0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let bad = json!({"type": "SET_LOGGING_LEVEL", "set_logging_level": {"level": 1}});
+    assert_eq!(op(bad).await.head.status, 400);
     // Bad calls: 400 with a reason; unknown agent in DEACTIVATE_AGENT: 400.
     assert_eq!(op(json!({"type": "NOT_A_CALL"})).await.head.status, 400);
     assert_eq!(op(json!({"type": "TEARDOWN"})).await.head.status, 400);

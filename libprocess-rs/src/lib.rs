@@ -18,6 +18,7 @@ pub mod http;
 pub mod http_client;
 mod http_server;
 mod limits;
+pub mod logging;
 mod mailbox;
 mod manager;
 mod message;

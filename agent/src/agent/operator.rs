@@ -325,6 +325,15 @@ impl Agent {
         let viewer = self.viewer(principal);
         match kind.as_str() {
             "GET_HEALTH" => ok(respond(&kind, json!({"healthy": true}))),
+            "GET_LOGGING_LEVEL" => ok(respond(
+                &kind,
+                json!({"level": libprocess::logging::level()}),
+            )),
+            "SET_LOGGING_LEVEL" => {
+                let (level, duration) = api::logging_level_call(&body)?;
+                libprocess::logging::set_level(level, duration).map_err(Rejection::unavailable)?;
+                ok(HttpResponse::empty(200))
+            }
             "GET_VERSION" => ok(respond(
                 &kind,
                 json!({"version_info": {"version": VERSION, "build_version": env!("CARGO_PKG_VERSION")}}),
