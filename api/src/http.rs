@@ -212,6 +212,27 @@ pub fn json_record<T: serde::Serialize>(event: &T) -> Vec<u8> {
     record(&body)
 }
 
+/// SET_LOGGING_LEVEL's payload: the verbose level and for how long (both required).
+pub fn logging_level_call(
+    payload: &serde_json::Value,
+) -> Result<(u32, std::time::Duration), Rejection> {
+    let level = payload["level"]
+        .as_u64()
+        .and_then(|l| u32::try_from(l).ok())
+        .ok_or_else(|| {
+            Rejection::bad_request("Expecting 'set_logging_level.level' to be present")
+        })?;
+    let ns = payload["duration"]["nanoseconds"]
+        .as_i64()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            Rejection::bad_request(
+                "Expecting 'set_logging_level.duration.nanoseconds' to be a non-negative number",
+            )
+        })?;
+    Ok((level, std::time::Duration::from_nanos(ns as u64)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,25 +308,4 @@ mod tests {
     fn records_are_length_prefixed() {
         assert_eq!(record(b"{}"), b"2\n{}".to_vec());
     }
-}
-
-/// SET_LOGGING_LEVEL's payload: the verbose level and for how long (both required).
-pub fn logging_level_call(
-    payload: &serde_json::Value,
-) -> Result<(u32, std::time::Duration), Rejection> {
-    let level = payload["level"]
-        .as_u64()
-        .and_then(|l| u32::try_from(l).ok())
-        .ok_or_else(|| {
-            Rejection::bad_request("Expecting 'set_logging_level.level' to be present")
-        })?;
-    let ns = payload["duration"]["nanoseconds"]
-        .as_i64()
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            Rejection::bad_request(
-                "Expecting 'set_logging_level.duration.nanoseconds' to be a non-negative number",
-            )
-        })?;
-    Ok((level, std::time::Duration::from_nanos(ns as u64)))
 }
