@@ -132,7 +132,7 @@ impl Master {
                 json!({"level": libprocess::logging::level()}),
             )),
             "SET_LOGGING_LEVEL" => {
-                let (level, duration) = api::logging_level_call(&body)?;
+                let (level, duration) = api::logging_level_call(body)?;
                 libprocess::logging::set_level(level, duration).map_err(Rejection::unavailable)?;
                 ok(HttpResponse::empty(200))
             }
