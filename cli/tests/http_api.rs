@@ -832,6 +832,28 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     )
     .unwrap();
     assert_eq!(w["wait_nested_container"]["exit_status"], 9);
+    // REMOVE_NESTED_CONTAINER: a running one is refused; an ended one goes, sandbox and all.
+    let r = op(
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+        "container_id": nested("n3"), "command": {"shell": true, "value": "sleep 60"}}}),
+    )
+    .await;
+    assert_eq!(r.head.status, 200);
+    let remove = |id: &str| {
+        json!({"type": "REMOVE_NESTED_CONTAINER",
+               "remove_nested_container": {"container_id": nested(id)}})
+    };
+    assert_eq!(op(remove("n3")).await.head.status, 400);
+    let kill = json!({"type": "KILL_NESTED_CONTAINER", "kill_nested_container": {
+        "container_id": nested("n3"), "signal": 9}});
+    assert_eq!(op(kill).await.head.status, 200);
+    let wait = json!({"type": "WAIT_NESTED_CONTAINER",
+                      "wait_nested_container": {"container_id": nested("n3")}});
+    assert_eq!(op(wait).await.head.status, 200);
+    assert!(std::path::Path::new(&format!("{dir}/containers/n3")).exists());
+    assert_eq!(op(remove("n3")).await.head.status, 200);
+    assert!(!std::path::Path::new(&format!("{dir}/containers/n3")).exists());
+    assert_eq!(op(remove("n3")).await.head.status, 404);
     // Unknown parent: 404; no parent: 400; a duplicate: 409.
     let orphan = json!({"value": "x", "parent": {"value": "nope"}});
     let r = op(

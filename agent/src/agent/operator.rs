@@ -115,11 +115,12 @@ const LAUNCH_SESSION_ACL: &str = "launch_nested_container_sessions_as_user";
 
 /// The calls an executor's token is good for on the operator API, and only on containers nested
 /// in its own.
-const EXECUTOR_CALLS: [&str; 4] = [
+const EXECUTOR_CALLS: [&str; 5] = [
     "LAUNCH_NESTED_CONTAINER",
     "LAUNCH_NESTED_CONTAINER_SESSION",
     "WAIT_NESTED_CONTAINER",
     "KILL_NESTED_CONTAINER",
+    "REMOVE_NESTED_CONTAINER",
 ];
 
 impl Agent {
@@ -384,6 +385,11 @@ impl Agent {
             }
             "LAUNCH_NESTED_CONTAINER_SESSION" => {
                 self.launch_nested_session(principal, skip_acls, &body)
+            }
+            "REMOVE_NESTED_CONTAINER" => {
+                self.authorize_on_nested("kill_nested_containers", principal, skip_acls, &body)?;
+                self.remove_nested(&body)?;
+                ok(HttpResponse::empty(200))
             }
             "WAIT_NESTED_CONTAINER" => {
                 self.authorize_on_nested("wait_nested_containers", principal, skip_acls, &body)?;
@@ -837,6 +843,39 @@ impl Agent {
                 Err(e) => tracing::warn!(container = %id, "cannot recover: {e}"),
             }
         }
+    }
+
+    /// REMOVE_NESTED_CONTAINER: forgets a nested container that has ended and deletes its
+    /// sandbox; one still running (or with nested containers of its own) is refused.
+    fn remove_nested(&mut self, body: &Value) -> Result<(), Rejection> {
+        let chain = container_chain(&body["container_id"])?;
+        let key = chain.join("/");
+        let name = chain.join(".");
+        let n = self
+            .nested
+            .get(&key)
+            .ok_or_else(|| Rejection::not_found(format!("Container '{name}' not found")))?;
+        if n.exit.is_none() {
+            return Err(Rejection::bad_request(format!(
+                "Container '{name}' has not terminated yet"
+            )));
+        }
+        let inner = format!("{key}/");
+        if self.nested.keys().any(|k| k.starts_with(&inner)) {
+            return Err(Rejection::bad_request(format!(
+                "Container '{name}' still has nested containers"
+            )));
+        }
+        self.nested.remove(&key);
+        if let Some(top) = self.sandbox_of(&chain[0]) {
+            let dir = paths::nested_sandbox_dir(&top, &chain[1..]);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), "cannot remove a nested sandbox: {e}");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn destroy_nested(&mut self, key: &str) {
