@@ -193,46 +193,17 @@ async fn acls_guard_agents_roles_quota_reservations_and_what_agents_show() {
         let field = kind.to_ascii_lowercase();
         json!({"type": kind, field: {"agent_id": {"value": agent_id}, "resources": res(role, by)}})
     };
-    let (s, v) = v1(
-        &master,
-        "/api/v1",
-        DEV_AUTH,
-        reserve("RESERVE_RESOURCES", "prod", "dev"),
-    )
-    .await;
-    assert_eq!(s, 403, "{v}");
-    let (s, v) = v1(
-        &master,
-        "/api/v1",
-        DEV_AUTH,
-        reserve("RESERVE_RESOURCES", "dev", "dev"),
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let (s, v) = v1(
-        &master,
-        "/api/v1",
-        OPS,
-        reserve("RESERVE_RESOURCES", "prod", "ops"),
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
-    let (s, v) = v1(
-        &master,
-        "/api/v1",
-        DEV_AUTH,
-        reserve("UNRESERVE_RESOURCES", "prod", "ops"),
-    )
-    .await;
-    assert_eq!(s, 403, "{v}");
-    let (s, v) = v1(
-        &master,
-        "/api/v1",
-        DEV_AUTH,
-        reserve("UNRESERVE_RESOURCES", "dev", "dev"),
-    )
-    .await;
-    assert_eq!(s, 202, "{v}");
+    // In order (each changes what the next finds): who, what, for role, reserved by, answer.
+    for (auth, kind, role, by, status) in [
+        (DEV_AUTH, "RESERVE_RESOURCES", "prod", "dev", 403),
+        (DEV_AUTH, "RESERVE_RESOURCES", "dev", "dev", 202),
+        (OPS, "RESERVE_RESOURCES", "prod", "ops", 202),
+        (DEV_AUTH, "UNRESERVE_RESOURCES", "prod", "ops", 403),
+        (DEV_AUTH, "UNRESERVE_RESOURCES", "dev", "dev", 202),
+    ] {
+        let (s, v) = v1(&master, "/api/v1", auth, reserve(kind, role, by)).await;
+        assert_eq!(s, status, "{kind} for {role} by {by}: {v}");
+    }
 
     // deactivate_agents / reactivate_agents.
     for kind in ["DEACTIVATE_AGENT", "REACTIVATE_AGENT"] {
