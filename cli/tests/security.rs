@@ -653,15 +653,13 @@ async fn agents_and_frameworks_authenticate_before_they_register() {
     assert!(metric("master/authentication_failures").await >= 2.0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn executors_use_their_own_token_and_only_for_themselves() {
-    let creds = Creds::new();
+/// An agent of `master` that gives its executors tokens signed with "an executor secret"
+/// (`--authenticate_http_executors`), with `extra` flags: (its process, `ip:port`).
+fn token_agent(creds: &Creds, master: &str, extra: &[&str]) -> (Proc, String) {
     let key = creds.0.join("jwt.key");
     std::fs::write(&key, "an executor secret").unwrap();
-    let (_m, master) = master(&["--allocation_interval=50ms".into()]);
     let port = free_port();
-    let agent_addr = format!("127.0.0.1:{port}");
-    let _agent = Proc::spawn(
+    let agent = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
             .arg(format!("--master={master}"))
             .arg(format!("--port={port}"))
@@ -672,9 +670,18 @@ async fn executors_use_their_own_token_and_only_for_themselves() {
                 "--resources=cpus:2;mem:256",
                 "--launcher=posix",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
+    (agent, format!("127.0.0.1:{port}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_use_their_own_token_and_only_for_themselves() {
+    let creds = Creds::new();
+    let (_m, master) = master(&["--allocation_interval=50ms".into()]);
+    let (_agent, agent_addr) = token_agent(&creds, &master, &[]);
     // The command executor subscribes and reports with its token: the task runs.
     let mut f = framework_of(&master, "tokens", "root", "ops").await;
     f.launch("tok", "sleep 94.1").await;
@@ -722,26 +729,12 @@ async fn executor_tokens_open_the_operator_api_to_their_own_nested_containers_on
     use testkit::Recorder;
 
     let creds = Creds::new();
-    let key = creds.0.join("jwt.key");
-    std::fs::write(&key, "an executor secret").unwrap();
     let (_m, master) = master(&["--allocation_interval=50ms".into()]);
-    let port = free_port();
-    let agent_addr = format!("127.0.0.1:{port}");
-    let _agent = Proc::spawn(
-        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
-            .arg(format!("--master={master}"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--work_dir={}", creds.0.join("agent").display()))
-            .arg(format!("--jwt_secret_key={}", key.display()))
-            .arg(format!("--http_credentials={}", creds.file()))
-            .args([
-                "--authenticate_http_executors",
-                "--authenticate_http_readwrite",
-                "--resources=cpus:2;mem:256",
-                "--launcher=posix",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
+    let http_credentials = format!("--http_credentials={}", creds.file());
+    let (_agent, agent_addr) = token_agent(
+        &creds,
+        &master,
+        &[&http_credentials, "--authenticate_http_readwrite"],
     );
     // A default executor launches its task group's nested containers on the guarded operator
     // API with its own token: the tasks run.

@@ -17,13 +17,6 @@ pub enum Stream {
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-impl Stream {
-    /// Whether it runs over TLS.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Client(_))
-    }
-}
-
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -67,6 +67,17 @@ fn boolean(name: &str, v: &str) -> Result<bool, String> {
     }
 }
 
+/// A setting's value and the name it was found under: `LIBPROCESS_SSL_<key>`, else the older
+/// `SSL_<key>`.
+fn lookup(get: &impl Fn(&str) -> Option<String>, key: &str) -> Option<(String, String)> {
+    let new = format!("LIBPROCESS_SSL_{key}");
+    if let Some(v) = get(&new) {
+        return Some((new, v));
+    }
+    let old = format!("SSL_{key}");
+    get(&old).map(|v| (old, v))
+}
+
 impl TlsSettings {
     /// The settings in this process's environment; `None` when TLS is not enabled.
     pub fn from_env() -> Result<Option<TlsSettings>, String> {
@@ -76,15 +87,7 @@ impl TlsSettings {
     /// The settings `get` gives for the `LIBPROCESS_SSL_*` (or legacy `SSL_*`) variables;
     /// `None` when TLS is not enabled. An error names the variable.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Option<TlsSettings>, String> {
-        // The value and the name it was found under.
-        let var = |key: &str| -> Option<(String, String)> {
-            let new = format!("LIBPROCESS_SSL_{key}");
-            if let Some(v) = get(&new) {
-                return Some((new, v));
-            }
-            let old = format!("SSL_{key}");
-            get(&old).map(|v| (old, v))
-        };
+        let var = |key: &str| lookup(&get, key);
         let flag = |key: &str, default: bool| -> Result<bool, String> {
             match var(key) {
                 Some((n, v)) => boolean(&n, &v),
@@ -460,11 +463,8 @@ impl rustls::server::ResolvesServerCert for NoCert {
 /// Whether the process environment enables TLS (`LIBPROCESS_SSL_ENABLED`): executors then talk
 /// to their agent over `https://`, as Mesos's do.
 pub fn enabled_in_env() -> bool {
-    ["LIBPROCESS_SSL_ENABLED", "SSL_ENABLED"].iter().any(|k| {
-        std::env::var(k)
-            .ok()
-            .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1"))
-    })
+    lookup(&|k: &str| std::env::var(k).ok(), "ENABLED")
+        .is_some_and(|(n, v)| boolean(&n, &v) == Ok(true))
 }
 
 /// Connects to `addr` and, with `tls`, runs the client handshake (naming the IP); with
