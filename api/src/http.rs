@@ -1,12 +1,44 @@
 //! Rules the v1 HTTP APIs share (scheduler, executor, operator): which media types a request may
-//! carry and accept, RecordIO framing of streamed events, and decoding a JSON call into a
-//! rejection with a one-line reason.
+//! carry and accept, RecordIO framing of streamed events, and decoding a call (JSON or protobuf)
+//! into a rejection with a one-line reason.
 
 use serde::de::DeserializeOwned;
 
-/// The only media type we read and write. Mesos also speaks `application/x-protobuf`; we answer
-/// it with 415 (request) or 406 (response) and a message saying so.
+use crate::protobuf;
+
+/// The JSON media type (stout's JSON form of the v1 messages).
 pub const JSON: &str = "application/json";
+/// The protobuf media type (the v1 messages' binary form, Mesos's field numbers).
+pub const PROTOBUF: &str = "application/x-protobuf";
+
+/// How a call's body or an answer is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/json`.
+    Json,
+    /// `application/x-protobuf`.
+    Protobuf,
+}
+
+impl Encoding {
+    /// The media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Encoding::Json => JSON,
+            Encoding::Protobuf => PROTOBUF,
+        }
+    }
+
+    /// Writes `value` (a v1 message `message`, e.g. [`protobuf::SCHEDULER_EVENT`]) in this
+    /// encoding. An error says the value does not fit the schema, which is our bug.
+    pub fn encode<T: serde::Serialize>(self, message: &str, value: &T) -> Result<Vec<u8>, String> {
+        let json = crate::protocol::to_json(value);
+        match self {
+            Encoding::Json => serde_json::to_vec(&json).map_err(|e| e.to_string()),
+            Encoding::Protobuf => protobuf::encode(message, &json),
+        }
+    }
+}
 
 /// Largest call body the APIs decode (bigger ones get 413).
 pub const MAX_CALL_BYTES: usize = 4 << 20;
@@ -96,75 +128,110 @@ fn media_types(header: &str) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// Checks a request's `Content-Type`: missing is 400, anything but JSON 415.
-pub fn check_content_type(header: Option<&str>) -> Result<(), Rejection> {
+/// Checks a request's `Content-Type`: missing is 400, JSON or protobuf are read, anything else
+/// is 415.
+pub fn check_content_type(header: Option<&str>) -> Result<Encoding, Rejection> {
     let Some(h) = header else {
         return Err(Rejection::bad_request(
             "Expecting 'Content-Type' to be present",
         ));
     };
     match media_types(h).next().as_deref() {
-        Some(JSON) => Ok(()),
-        Some("application/x-protobuf") => Err(Rejection::unsupported_media_type(
-            "Content-Type 'application/x-protobuf' is not supported here; use 'application/json'",
-        )),
+        Some(JSON) => Ok(Encoding::Json),
+        Some(PROTOBUF) => Ok(Encoding::Protobuf),
         _ => Err(Rejection::unsupported_media_type(format!(
-            "Expecting 'Content-Type' of 'application/json', got '{h}'"
+            "Expecting 'Content-Type' of {JSON} or {PROTOBUF}, got '{h}'"
         ))),
     }
 }
 
-/// Checks a request's `Accept`: missing, `*/*`, `application/*` or JSON are fine, else 406.
-pub fn check_accept(header: Option<&str>) -> Result<(), Rejection> {
-    let Some(h) = header else {
-        return Ok(());
+/// Checks a request's `Accept` as Mesos does: JSON when it is allowed (no header, `*/*`,
+/// `application/*` or JSON itself), else protobuf when that is, else 406.
+pub fn check_accept(header: Option<&str>) -> Result<Encoding, Rejection> {
+    let Some(h) = header.filter(|h| !h.trim().is_empty()) else {
+        return Ok(Encoding::Json);
     };
-    if h.trim().is_empty() {
-        return Ok(());
-    }
     if media_types(h).any(|t| t == JSON || t == "*/*" || t == "application/*") {
-        Ok(())
+        Ok(Encoding::Json)
+    } else if media_types(h).any(|t| t == PROTOBUF) {
+        Ok(Encoding::Protobuf)
     } else {
         Err(Rejection::not_acceptable(format!(
-            "Expecting 'Accept' to allow 'application/json', got '{h}'"
+            "Expecting 'Accept' to allow '{PROTOBUF}' or '{JSON}', got '{h}'"
         )))
     }
 }
 
-/// Decodes a JSON call body (400 with serde's reason when it is not one).
-pub fn decode_call<T: DeserializeOwned>(body: &[u8]) -> Result<T, Rejection> {
+/// The JSON form of a call body: parsed JSON, or a protobuf `message` (e.g.
+/// [`protobuf::SCHEDULER_CALL`]) transcoded to JSON. 400 with the reason when it is neither,
+/// 413 when it is too big.
+pub fn call_json(
+    encoding: Encoding,
+    message: &str,
+    body: &[u8],
+) -> Result<serde_json::Value, Rejection> {
     if body.len() > MAX_CALL_BYTES {
         return Err(Rejection::payload_too_large(format!(
             "Request body of {} bytes exceeds the limit of {MAX_CALL_BYTES}",
             body.len()
         )));
     }
-    let v: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?;
+    let v: serde_json::Value = match encoding {
+        Encoding::Json => serde_json::from_slice(body)
+            .map_err(|e| Rejection::bad_request(format!("Failed to parse body into JSON: {e}")))?,
+        Encoding::Protobuf => protobuf::decode(message, body).map_err(|e| {
+            Rejection::bad_request(format!("Failed to parse body into Call protobuf: {e}"))
+        })?,
+    };
     if !v.is_object() {
         return Err(Rejection::bad_request("Expecting a JSON object"));
     }
+    Ok(v)
+}
+
+/// Decodes a call body of the v1 `message` into its type (400 with serde's reason when it is
+/// not one).
+pub fn decode_call<T: DeserializeOwned>(
+    encoding: Encoding,
+    message: &str,
+    body: &[u8],
+) -> Result<T, Rejection> {
+    let v = call_json(encoding, message, body)?;
     crate::protocol::from_json(&v)
         .map_err(|e| Rejection::bad_request(format!("Failed to convert JSON into Call: {e}")))
 }
 
-/// Checks a v1 call request in Mesos's order (POST, `Content-Type`, `Accept`, the body) and
-/// returns the call's `type` with its payload (the value under the lowercase type name; null
-/// when absent). The operator APIs of the master and the agent read their calls with it.
+/// An operator API call: its `type`, its payload (the value under the lowercase type name; null
+/// when absent) and how the answer is to be encoded.
+#[derive(Debug)]
+pub struct OperatorCall {
+    /// The call's `type`.
+    pub kind: String,
+    /// The call's payload.
+    pub payload: serde_json::Value,
+    /// The answer's encoding (from `Accept`).
+    pub accept: Encoding,
+}
+
+/// Checks a v1 operator call request in Mesos's order (POST, `Content-Type`, the body,
+/// `Accept`). `message` is the API's call message ([`protobuf::MASTER_CALL`] or
+/// [`protobuf::AGENT_CALL`]). The operator APIs of the master and the agent read their calls
+/// with it.
 pub fn operator_call(
     method: &str,
     content_type: Option<&str>,
     accept: Option<&str>,
     body: &[u8],
-) -> Result<(String, serde_json::Value), Rejection> {
+    message: &str,
+) -> Result<OperatorCall, Rejection> {
     if method != "POST" {
         return Err(Rejection::method_not_allowed(format!(
             "Expecting a 'POST' request, received '{method}'"
         )));
     }
-    check_content_type(content_type)?;
-    check_accept(accept)?;
-    let mut call: serde_json::Value = decode_call(body)?;
+    let encoding = check_content_type(content_type)?;
+    let mut call = call_json(encoding, message, body)?;
+    let accept = check_accept(accept)?;
     let kind = call["type"]
         .as_str()
         .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
@@ -173,7 +240,11 @@ pub fn operator_call(
         .get_mut(kind.to_ascii_lowercase().as_str())
         .map(serde_json::Value::take)
         .unwrap_or_default();
-    Ok((kind, payload))
+    Ok(OperatorCall {
+        kind,
+        payload,
+        accept,
+    })
 }
 
 /// An operator API answer: `{"type": KIND, "<kind>": payload}`.
@@ -197,6 +268,13 @@ pub fn name_values(object: &serde_json::Value) -> serde_json::Value {
     )
 }
 
+/// An operator answer's JSON body re-encoded as the protobuf `message` (e.g.
+/// [`protobuf::MASTER_RESPONSE`]), for a client that accepts only protobuf.
+pub fn json_body_as_protobuf(message: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    protobuf::encode(message, &v)
+}
+
 /// One RecordIO record: `<decimal length>\n<data>`.
 pub fn record(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
@@ -206,10 +284,20 @@ pub fn record(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The JSON form of an event, as one RecordIO record.
-pub fn json_record<T: serde::Serialize>(event: &T) -> Vec<u8> {
-    let body = serde_json::to_vec(&crate::protocol::to_json(event)).unwrap_or_default();
-    record(&body)
+/// An event of the v1 `message` in `encoding`, as one RecordIO record. An event that does not
+/// fit the schema (our bug) is logged and left out.
+pub fn event_record<T: serde::Serialize>(
+    encoding: Encoding,
+    message: &str,
+    event: &T,
+) -> Option<bytes::Bytes> {
+    match encoding.encode(message, event) {
+        Ok(body) => Some(record(&body).into()),
+        Err(e) => {
+            tracing::error!("dropping an event: {e}");
+            None
+        }
+    }
 }
 
 /// SET_LOGGING_LEVEL's payload: the verbose level and for how long (both required).
@@ -261,12 +349,13 @@ mod tests {
     #[test]
     fn content_type_rules() {
         assert_eq!(check_content_type(None).unwrap_err().status, 400);
-        assert!(check_content_type(Some("application/json; charset=utf-8")).is_ok());
         assert_eq!(
-            check_content_type(Some("application/x-protobuf"))
-                .unwrap_err()
-                .status,
-            415
+            check_content_type(Some("application/json; charset=utf-8")),
+            Ok(Encoding::Json)
+        );
+        assert_eq!(
+            check_content_type(Some("application/x-protobuf")),
+            Ok(Encoding::Protobuf)
         );
         assert_eq!(
             check_content_type(Some("text/plain")).unwrap_err().status,
@@ -276,15 +365,21 @@ mod tests {
 
     #[test]
     fn accept_rules() {
-        assert!(check_accept(None).is_ok());
-        assert!(check_accept(Some("*/*")).is_ok());
-        assert!(check_accept(Some("text/html, application/json;q=0.9")).is_ok());
+        assert_eq!(check_accept(None), Ok(Encoding::Json));
+        assert_eq!(check_accept(Some("*/*")), Ok(Encoding::Json));
+        assert_eq!(
+            check_accept(Some("text/html, application/json;q=0.9")),
+            Ok(Encoding::Json)
+        );
         assert_eq!(check_accept(Some("text/html")).unwrap_err().status, 406);
         assert_eq!(
-            check_accept(Some("application/x-protobuf"))
-                .unwrap_err()
-                .status,
-            406
+            check_accept(Some("application/x-protobuf")),
+            Ok(Encoding::Protobuf)
+        );
+        // JSON wins when both are allowed, as in Mesos.
+        assert_eq!(
+            check_accept(Some("application/x-protobuf, application/json")),
+            Ok(Encoding::Json)
         );
     }
 
@@ -296,12 +391,18 @@ mod tests {
             b"{\"type\":7}",
             b"{\"type\":\"ACCEPT\",\"accept\":{\"offer_ids\":[{}]}}",
         ] {
-            let r = decode_call::<Call>(body).unwrap_err();
+            let r =
+                decode_call::<Call>(Encoding::Json, protobuf::SCHEDULER_CALL, body).unwrap_err();
             assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(body));
             assert!(!r.message.contains('\n'));
         }
         let big = vec![b' '; MAX_CALL_BYTES + 1];
-        assert_eq!(decode_call::<Call>(&big).unwrap_err().status, 413);
+        for e in [Encoding::Json, Encoding::Protobuf] {
+            let r = decode_call::<Call>(e, protobuf::SCHEDULER_CALL, &big);
+            assert_eq!(r.unwrap_err().status, 413);
+        }
+        let r = decode_call::<Call>(Encoding::Protobuf, protobuf::SCHEDULER_CALL, b"\xff\xff");
+        assert_eq!(r.unwrap_err().status, 400);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod error;
 pub mod http;
 pub mod ids;
 pub mod messages;
+pub mod protobuf;
 pub mod protocol;
 pub mod resources;
 pub mod roles;

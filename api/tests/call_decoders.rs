@@ -2,7 +2,8 @@
 //! JSON, valid calls with fields swapped for wrong types) decodes or is refused with a 4xx and
 //! a one-line reason.
 
-use mesos_api::http::decode_call;
+use mesos_api::http::{decode_call, Encoding};
+use mesos_api::protobuf::{EXECUTOR_CALL, SCHEDULER_CALL};
 use mesos_api::protocol::{executor, scheduler};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -82,12 +83,15 @@ fn mutate(v: &mut Value, mut pick: usize, with: Value) {
 }
 
 fn check(body: &[u8]) {
-    for r in [
-        decode_call::<scheduler::Call>(body).err(),
-        decode_call::<executor::Call>(body).err(),
-    ]
-    .into_iter()
-    .flatten()
+    for r in [Encoding::Json, Encoding::Protobuf]
+        .into_iter()
+        .flat_map(|e| {
+            [
+                decode_call::<scheduler::Call>(e, SCHEDULER_CALL, body).err(),
+                decode_call::<executor::Call>(e, EXECUTOR_CALL, body).err(),
+            ]
+        })
+        .flatten()
     {
         assert!((400..500).contains(&r.status), "status {}", r.status);
         assert!(
@@ -124,6 +128,16 @@ proptest! {
 fn valid_calls_decode() {
     for v in valid_calls() {
         let body = serde_json::to_vec(&v).unwrap();
-        assert!(decode_call::<scheduler::Call>(&body).is_ok(), "{v}");
+        assert!(
+            decode_call::<scheduler::Call>(Encoding::Json, SCHEDULER_CALL, &body).is_ok(),
+            "{v}"
+        );
+        // The same call as protobuf decodes to the same value.
+        let pb = mesos_api::protobuf::encode(SCHEDULER_CALL, &v).unwrap();
+        assert_eq!(
+            decode_call::<scheduler::Call>(Encoding::Protobuf, SCHEDULER_CALL, &pb).unwrap(),
+            decode_call::<scheduler::Call>(Encoding::Json, SCHEDULER_CALL, &body).unwrap(),
+            "{v}"
+        );
     }
 }

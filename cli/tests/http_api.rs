@@ -152,6 +152,30 @@ async fn call(addr: &str, s: &Sub, c: Value) -> httpc::Response {
     .await
 }
 
+/// Launches `task` (0.1 cpus, 32 MB; its agent filled in) on the next offer and acknowledges
+/// its updates until it runs. Returns the offer.
+async fn run_until_running(addr: &str, s: &mut Sub, mut task: Value) -> Value {
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = offers["offers"]["offers"][0].clone();
+    task["agent_id"] = o["agent_id"].clone();
+    task["resources"] = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                               {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]);
+    let accept = json!({"framework_id": {"value": s.framework_id}, "type": "ACCEPT", "accept": {
+        "offer_ids": [o["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [task]}}]}});
+    assert_eq!(call(addr, s, accept).await.head.status, 202);
+    loop {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        let st = &ev["update"]["status"];
+        let ack = json!({"framework_id": {"value": s.framework_id}, "type": "ACKNOWLEDGE",
+            "acknowledge": {"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": st["uuid"]}});
+        assert_eq!(call(addr, s, ack).await.head.status, 202);
+        if st["state"] == "TASK_RUNNING" {
+            return o;
+        }
+    }
+}
+
 #[tokio::test]
 async fn subscribe_streams_records_with_a_stream_id_and_offers() {
     let l = local(1).await;
@@ -627,26 +651,9 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     let l = local(1).await;
     let a = &l.addr;
     let mut s = subscribe(a, &subscribe_call("agent-api")).await;
-    let offers = next_of(&mut s.body, "OFFERS").await;
-    let o = &offers["offers"]["offers"][0];
-    let accept = json!({"framework_id": {"value": s.framework_id}, "type": "ACCEPT", "accept": {
-        "offer_ids": [o["id"]],
-        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
-            {"name": "talker", "task_id": {"value": "talker"}, "agent_id": o["agent_id"],
-             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
-                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
-             "command": {"shell": true, "value": "echo 0123456789; sleep 60"}}]}}]}});
-    assert_eq!(call(a, &s, accept).await.head.status, 202);
-    loop {
-        let ev = next_of(&mut s.body, "UPDATE").await;
-        let st = &ev["update"]["status"];
-        let ack = json!({"framework_id": {"value": s.framework_id}, "type": "ACKNOWLEDGE",
-            "acknowledge": {"agent_id": st["agent_id"], "task_id": st["task_id"], "uuid": st["uuid"]}});
-        assert_eq!(call(a, &s, ack).await.head.status, 202);
-        if st["state"] == "TASK_RUNNING" {
-            break;
-        }
-    }
+    let task = json!({"name": "talker", "task_id": {"value": "talker"},
+        "command": {"shell": true, "value": "echo 0123456789; sleep 60"}});
+    run_until_running(a, &mut s, task).await;
     let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
     let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
     let prefix = format!("/{}", pid.split('@').next().unwrap());
@@ -982,4 +989,158 @@ async fn http_and_binary_frameworks_share_offers() {
         serde_json::from_slice(&get(&l.addr, "/master/state").await.unwrap().body).unwrap();
     assert_eq!(st["frameworks"].as_array().unwrap().len(), 2);
     rt.shutdown().await;
+}
+
+/// Where `got` differs from `want` (numbers compared as numbers; an empty list and no list are
+/// the same, as in protobuf): the paths of what was lost or changed.
+fn differences(want: &Value, got: &Value, path: &str, out: &mut Vec<String>) {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => {
+            for (k, wv) in w {
+                let p = format!("{path}.{k}");
+                match g.get(k) {
+                    Some(gv) => differences(wv, gv, &p, out),
+                    None if wv.as_array().is_some_and(Vec::is_empty) => {}
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => {
+            for (i, (wv, gv)) in w.iter().zip(g).enumerate() {
+                differences(wv, gv, &format!("{path}[{i}]"), out);
+            }
+        }
+        (Value::Number(w), Value::Number(g)) if w.as_f64() == g.as_f64() => {}
+        (w, g) if w == g => {}
+        _ => out.push(format!("{path}: {want} became {got}")),
+    }
+}
+
+/// Every operator answer, of the master and of an agent, fits Mesos's v1 schema: its JSON
+/// loses nothing through protobuf (each field is Mesos's, of Mesos's shape), and a client
+/// accepting only protobuf gets the same answer in protobuf.
+#[tokio::test]
+async fn operator_answers_fit_the_v1_schema_and_come_in_protobuf() {
+    use mesos_api::protobuf;
+    let l = local(1).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("schema")).await;
+    let task = json!({"name": "sleeper", "task_id": {"value": "sleeper"},
+        "labels": {"labels": [{"key": "k", "value": "v"}]},
+        "command": {"shell": true, "value": "sleep 60"}});
+    let o = run_until_running(a, &mut s, task).await;
+    let agent_path = o["url"]["path"].as_str().unwrap().to_string();
+    let apis = [
+        (
+            "/api/v1".to_string(),
+            protobuf::MASTER_CALL,
+            protobuf::MASTER_RESPONSE,
+            &[
+                "GET_HEALTH",
+                "GET_FLAGS",
+                "GET_VERSION",
+                "GET_METRICS",
+                "GET_LOGGING_LEVEL",
+                "GET_STATE",
+                "GET_AGENTS",
+                "GET_FRAMEWORKS",
+                "GET_EXECUTORS",
+                "GET_TASKS",
+                "GET_ROLES",
+                "GET_WEIGHTS",
+                "GET_MASTER",
+                "GET_QUOTA",
+            ][..],
+        ),
+        (
+            format!("{agent_path}/api/v1"),
+            protobuf::AGENT_CALL,
+            protobuf::AGENT_RESPONSE,
+            &[
+                "GET_HEALTH",
+                "GET_FLAGS",
+                "GET_VERSION",
+                "GET_METRICS",
+                "GET_LOGGING_LEVEL",
+                "GET_STATE",
+                "GET_AGENT",
+                "GET_FRAMEWORKS",
+                "GET_EXECUTORS",
+                "GET_TASKS",
+                "GET_CONTAINERS",
+            ][..],
+        ),
+    ];
+    let mut lost = Vec::new();
+    for (path, call_message, response_message, kinds) in apis {
+        for kind in kinds {
+            let body = json!({ "type": kind });
+            let r = post(a, &path, &[JSON], &body).await;
+            assert_eq!(r.head.status, 200, "{path} {kind}: {}", text(&r));
+            let answer: Value = serde_json::from_slice(&r.body).unwrap();
+            let through = protobuf::decode(
+                response_message,
+                &protobuf::encode(response_message, &answer).unwrap(),
+            )
+            .unwrap();
+            differences(&answer, &through, &format!("{path} {kind}"), &mut lost);
+            // The same call in protobuf, answered in protobuf.
+            let pb = protobuf::encode(call_message, &body).unwrap();
+            let headers = [
+                ("Content-Type", "application/x-protobuf"),
+                ("Accept", "application/x-protobuf"),
+            ];
+            let r = tokio::time::timeout(LIMIT, httpc::request(a, "POST", &path, &headers, &pb))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                r.head.status,
+                200,
+                "{path} {kind} in protobuf: {}",
+                text(&r)
+            );
+            assert_eq!(
+                r.head.header("content-type"),
+                Some("application/x-protobuf"),
+                "{path} {kind}"
+            );
+            let decoded = protobuf::decode(response_message, &r.body).unwrap();
+            assert_eq!(decoded["type"], *kind, "{path} {kind}");
+        }
+    }
+    // The operator event stream: SUBSCRIBED (the whole state) fits, and comes in protobuf.
+    for accept in ["application/json", "application/x-protobuf"] {
+        let (head, mut body) = httpc::stream(
+            a,
+            "POST",
+            "/api/v1",
+            &[JSON, ("Accept", accept)],
+            br#"{"type": "SUBSCRIBE"}"#,
+        )
+        .await
+        .unwrap();
+        assert_eq!(head.header("content-type"), Some(accept));
+        let rec = tokio::time::timeout(LIMIT, body.next_record())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let ev = if accept == "application/json" {
+            serde_json::from_slice(&rec).unwrap()
+        } else {
+            protobuf::decode(protobuf::MASTER_EVENT, &rec).unwrap()
+        };
+        assert_eq!(ev["type"], "SUBSCRIBED");
+        let through = protobuf::decode(
+            protobuf::MASTER_EVENT,
+            &protobuf::encode(protobuf::MASTER_EVENT, &ev).unwrap(),
+        )
+        .unwrap();
+        differences(&ev, &through, "SUBSCRIBE", &mut lost);
+    }
+    assert!(
+        lost.is_empty(),
+        "answers that do not fit the schema: {lost:#?}"
+    );
 }

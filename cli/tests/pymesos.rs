@@ -11,15 +11,9 @@ use std::time::Duration;
 use libprocess::tls::test_certs::TestCerts;
 use testkit::{free_port, Proc};
 
-/// Runs the scenario against a `mesos-local` with this environment (also the scenario's).
-fn scenario(env: &[(String, String)]) {
-    let Ok(python) = std::env::var("MESOS_RS_PYTHON") else {
-        eprintln!(
-            "SKIPPED: MESOS_RS_PYTHON is not set (run .ci/pymesos-venv.sh <dir> and set it to \
-             <dir>/bin/python; .ci/run does)"
-        );
-        return;
-    };
+/// A `mesos-local` with one agent and this environment, up (its port takes connections): the
+/// process, its port and its work dir.
+fn mesos_local(env: &[(String, String)]) -> (Proc, u16, std::path::PathBuf) {
     let port = free_port();
     let work = std::env::temp_dir().join(format!("mesos-pymesos-{}", mesos_api::ids::new_uuid()));
     let mut local = Proc::spawn(
@@ -34,29 +28,73 @@ fn scenario(env: &[(String, String)]) {
             ])
             .stderr(Stdio::null()),
     );
-    // Up when its port takes connections.
     local.await_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(30));
+    (local, port, work)
+}
+
+/// Runs `script` (in `tests/pymesos`) with the venv's python against a `mesos-local` with this
+/// environment (also the script's), passing the master's address and then `args`; it must
+/// exit 0 and print `passed`. Returns its stdout; None (saying why) without the venv.
+fn run_script(
+    env: &[(String, String)],
+    script: &str,
+    args: &[&str],
+    passed: &str,
+) -> Option<String> {
+    let Ok(python) = std::env::var("MESOS_RS_PYTHON") else {
+        eprintln!(
+            "SKIPPED: MESOS_RS_PYTHON is not set (run .ci/pymesos-venv.sh <dir> and set it to \
+             <dir>/bin/python; .ci/run does)"
+        );
+        return None;
+    };
+    let (local, port, work) = mesos_local(env);
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos");
     let out = Command::new(&python)
         .envs(env.iter().cloned())
-        .arg(format!("{dir}/scenario.py"))
+        .arg(format!("{dir}/{script}"))
         .arg(format!("127.0.0.1:{port}"))
-        .arg(format!("{dir}/executor.py"))
+        .args(args)
         .env("PYMESOS_SCENARIO_TIMEOUT", "90")
+        .env("PROTOBUF_FRAMEWORK_TIMEOUT", "60")
         .output()
         .expect("cannot run the venv's python");
     drop(local);
     let _ = std::fs::remove_dir_all(&work);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        out.status.success() && stdout.contains("pymesos scenario PASSED"),
-        "pymesos scenario failed ({}):\n{stdout}\n{stderr}",
+        out.status.success() && stdout.contains(passed),
+        "{script} failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
+    Some(stdout)
+}
+
+/// Runs the pymesos scenario against a `mesos-local` with this environment.
+fn scenario(env: &[(String, String)]) {
+    let executor = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pymesos/executor.py");
+    let Some(stdout) = run_script(env, "scenario.py", &[executor], "pymesos scenario PASSED")
+    else {
+        return;
+    };
     if !env.is_empty() {
         assert!(stdout.contains("pymesos talks TLS"), "{stdout}");
     }
+}
+
+/// A framework written only against Mesos's v1 protos, speaking protobuf, with Python's own
+/// protobuf package (`tests/pymesos/protobuf_framework.py`): subscribes, launches, acknowledges,
+/// asks the master's and the agent's operator APIs, kills and tears down.
+#[test]
+fn a_protobuf_framework_from_the_v1_protos_runs_a_task() {
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/proto/mesos-v1.pb");
+    run_script(
+        &[],
+        "protobuf_framework.py",
+        &[schema],
+        "protobuf framework PASSED",
+    );
 }
 
 #[test]

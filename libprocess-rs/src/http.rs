@@ -204,6 +204,64 @@ impl From<HttpResponse> for Reply {
     }
 }
 
+impl Reply {
+    /// This reply with `f` applied to its response, now or when it resolves.
+    pub fn map(self, f: impl FnOnce(HttpResponse) -> HttpResponse + Send + 'static) -> Reply {
+        match self {
+            Reply::Now(r) => Reply::Now(f(r)),
+            Reply::Later(fut) => Reply::Later(Box::pin(async move { f(fut.await) })),
+        }
+    }
+
+    /// This reply with [`HttpResponse::reencode_json`] applied, now or when it resolves.
+    pub fn reencode_json(
+        self,
+        content_type: &'static str,
+        f: impl FnOnce(&[u8]) -> Result<Vec<u8>, String> + Send + 'static,
+    ) -> Reply {
+        self.map(move |r| r.reencode_json(content_type, f))
+    }
+}
+
+impl HttpResponse {
+    /// The `Content-Type` header, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == hyper::header::CONTENT_TYPE)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    /// A whole-body 200 JSON answer rewritten by `f` into another media type; any other
+    /// response (an error, a stream, another type) is returned as it is. When `f` fails the
+    /// answer is a 500 with its reason.
+    pub fn reencode_json(
+        self,
+        content_type: &'static str,
+        f: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+    ) -> HttpResponse {
+        let is_json = self
+            .content_type()
+            .is_some_and(|t| t.starts_with("application/json"));
+        match &self.body {
+            ResponseBody::Full(b) if self.status == StatusCode::OK && is_json => match f(b) {
+                Ok(body) => {
+                    let mut r = self;
+                    r.body = ResponseBody::Full(Bytes::from(body));
+                    r.headers.retain(|(n, _)| *n != hyper::header::CONTENT_TYPE);
+                    r.headers.push((
+                        hyper::header::CONTENT_TYPE,
+                        HeaderValue::from_static(content_type),
+                    ));
+                    r
+                }
+                Err(e) => HttpResponse::text(500, e),
+            },
+            _ => self,
+        }
+    }
+}
+
 /// Where a process's answer to a request goes.
 pub(crate) type HttpReplyTx = oneshot::Sender<HttpResponse>;
 

@@ -4,11 +4,13 @@
 
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
-use mesos_api::http::Rejection;
+use mesos_api::http::{self as api, Encoding, Rejection};
 use mesos_api::messages::{ExecutorToFramework, FrameworkToExecutor, WireMessage};
+use mesos_api::protobuf;
 use mesos_api::protocol::executor::{self as exec_api, CallType};
 use mesos_api::protocol::task::{Source, TaskInfo, TaskState};
 use mesos_api::{ExecutorID, FrameworkID};
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::state::Queued;
 use super::{reject, Agent};
@@ -29,16 +31,8 @@ impl Agent {
         if req.method.as_str() != "POST" {
             return Err(Rejection::method_not_allowed("Expecting a POST request"));
         }
-        let ct = req.header("content-type").unwrap_or("");
-        if !ct.starts_with("application/json") {
-            return Err(Rejection::unsupported_media_type(format!(
-                "Expecting 'Content-Type' of application/json (got '{ct}')"
-            )));
-        }
-        let call: exec_api::Call = serde_json::from_slice::<serde_json::Value>(&req.body)
-            .map_err(|e| e.to_string())
-            .and_then(|v| mesos_api::protocol::from_json(&v).map_err(|e| e.to_string()))
-            .map_err(|e| Rejection::bad_request(format!("Failed to parse the call: {e}")))?;
+        let encoding = api::check_content_type(req.header("content-type"))?;
+        let call: exec_api::Call = api::decode_call(encoding, protobuf::EXECUTOR_CALL, &req.body)?;
         let (fid, eid) = (call.framework_id.clone(), call.executor_id.clone());
         // With --authenticate_http_executors the principal is the token's claims: an executor
         // acts for itself only.
@@ -58,7 +52,8 @@ impl Agent {
         }
         match call.kind.unwrap_or(CallType::Unknown) {
             CallType::Subscribe => {
-                let resp = self.executor_subscribe(&fid, &eid);
+                let accept = api::check_accept(req.header("accept"))?;
+                let resp = self.executor_subscribe(&fid, &eid, accept);
                 // A resubscribing executor resends what the agent may not have received.
                 let resent = call
                     .subscribe
@@ -86,7 +81,7 @@ impl Agent {
                             acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
                             ..exec_api::Event::new(exec_api::EventType::Acknowledged)
                         };
-                        let _ = tx.send(event_record(&ev));
+                        tx.send(&ev);
                     }
                 }
                 resp.map(Reply::from)
@@ -128,7 +123,7 @@ impl Agent {
                         acknowledged: Some(exec_api::Acknowledged { task_id: tid, uuid }),
                         ..exec_api::Event::new(exec_api::EventType::Acknowledged)
                     };
-                    let _ = tx.send(event_record(&ev));
+                    tx.send(&ev);
                 }
                 Ok(HttpResponse::empty(202).into())
             }
@@ -167,6 +162,7 @@ impl Agent {
         &mut self,
         fid: &FrameworkID,
         eid: &ExecutorID,
+        accept: Encoding,
     ) -> Result<HttpResponse, Rejection> {
         let Some(framework_info) = self.frameworks.get(fid).map(|f| f.info.clone()) else {
             return Err(Rejection::bad_request(format!(
@@ -179,7 +175,11 @@ impl Agent {
                 "Executor '{eid}' of framework '{fid}' is not known to this agent"
             )));
         };
-        let (resp, tx) = HttpResponse::stream("application/json");
+        let (resp, tx) = HttpResponse::stream(accept.media_type());
+        let tx = ExecutorStream {
+            tx,
+            encoding: accept,
+        };
         let ev = exec_api::Event {
             subscribed: Some(exec_api::Subscribed {
                 executor_info: e.info.clone(),
@@ -189,14 +189,12 @@ impl Agent {
             }),
             ..exec_api::Event::new(exec_api::EventType::Subscribed)
         };
-        let _ = tx.send(event_record(&ev));
+        tx.send(&ev);
         for q in e.queued.drain(..) {
-            let _ = tx.send(launch_record(&q));
+            tx.send(&launch_event(&q));
         }
         if e.shutting_down {
-            let _ = tx.send(event_record(&exec_api::Event::new(
-                exec_api::EventType::Shutdown,
-            )));
+            tx.send(&exec_api::Event::new(exec_api::EventType::Shutdown));
         }
         e.stream = Some(tx);
         tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
@@ -219,17 +217,30 @@ impl Agent {
             message: Some(exec_api::Message { data: m.data }),
             ..exec_api::Event::new(exec_api::EventType::Message)
         };
-        let _ = tx.send(event_record(&ev));
+        tx.send(&ev);
     }
 }
 
-pub(super) fn event_record(ev: &exec_api::Event) -> Bytes {
-    let body = serde_json::to_vec(&mesos_api::protocol::to_json(ev)).unwrap_or_default();
-    Bytes::from(crate::httpc::record(&body))
+/// A subscribed executor's event stream: the response body's sender and the encoding its
+/// executor accepts.
+#[derive(Clone)]
+pub(super) struct ExecutorStream {
+    tx: UnboundedSender<Bytes>,
+    encoding: Encoding,
 }
 
-pub(super) fn launch_record(q: &Queued) -> Bytes {
-    let ev = match q {
+impl ExecutorStream {
+    /// Sends one event as one record (nothing when the executor has gone).
+    pub(super) fn send(&self, ev: &exec_api::Event) {
+        if let Some(r) = api::event_record(self.encoding, protobuf::EXECUTOR_EVENT, ev) {
+            let _ = self.tx.send(r);
+        }
+    }
+}
+
+/// The LAUNCH or LAUNCH_GROUP event of a queued launch.
+pub(super) fn launch_event(q: &Queued) -> exec_api::Event {
+    match q {
         Queued::Task(t) => exec_api::Event {
             launch: Some(exec_api::Launch {
                 task: TaskInfo::clone(t),
@@ -242,6 +253,5 @@ pub(super) fn launch_record(q: &Queued) -> Bytes {
             }),
             ..exec_api::Event::new(exec_api::EventType::LaunchGroup)
         },
-    };
-    event_record(&ev)
+    }
 }

@@ -19,7 +19,7 @@ use mesos_containerizer::{
     ContainerConfig, Event as ContainerEvent, ImageUse, Limits, Termination,
 };
 
-use super::executor_api::{event_record, launch_record};
+use super::executor_api::launch_event;
 use super::state::{ExecKind, Executor, Framework, Queued};
 use super::Agent;
 use crate::error::AgentError;
@@ -199,7 +199,7 @@ impl Agent {
         };
         match &e.stream {
             Some(tx) => {
-                let _ = tx.send(launch_record(&item));
+                tx.send(&launch_event(&item));
             }
             None => e.queued.push(item),
         }
@@ -599,7 +599,7 @@ impl Agent {
                 }),
                 ..exec_api::Event::new(exec_api::EventType::Kill)
             };
-            let _ = tx.send(event_record(&ev));
+            tx.send(&ev);
         }
     }
 
@@ -616,9 +616,7 @@ impl Agent {
         e.shutting_down = true;
         match &e.stream {
             Some(tx) => {
-                let _ = tx.send(event_record(&exec_api::Event::new(
-                    exec_api::EventType::Shutdown,
-                )));
+                tx.send(&exec_api::Event::new(exec_api::EventType::Shutdown));
                 let (f, x, c) = (fid.clone(), eid.clone(), e.container_id.clone());
                 ctx.delay(grace, move |a: &mut Agent, _| {
                     if let Some(e) = a.executor_mut(&f, &x) {

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::auth::{AGENT_READONLY, AGENT_READWRITE};
-use mesos_api::http::{self as api, Rejection};
+use mesos_api::http::{self as api, Encoding, Rejection};
+use mesos_api::protobuf;
 use mesos_api::protocol::task::CommandInfo;
 use mesos_api::protocol::to_json;
 use mesos_api::ResourceFormat;
@@ -293,19 +294,32 @@ impl Agent {
     }
 
     fn operator_api(&mut self, req: HttpRequest) -> Reply {
-        match self.operator_call(&req) {
-            Ok(r) => r,
-            Err(e) => reject(e).into(),
-        }
-    }
-
-    fn operator_call(&mut self, req: &HttpRequest) -> Result<Reply, Rejection> {
-        let (kind, body) = api::operator_call(
+        let call = match api::operator_call(
             req.method.as_str(),
             req.header("content-type"),
             req.header("accept"),
             &req.body,
-        )?;
+            protobuf::AGENT_CALL,
+        ) {
+            Ok(c) => c,
+            Err(e) => return reject(e).into(),
+        };
+        let accept = call.accept;
+        match (self.operator_call(&req, call), accept) {
+            (Ok(r), Encoding::Json) => r,
+            (Ok(r), Encoding::Protobuf) => r.reencode_json(api::PROTOBUF, |body| {
+                api::json_body_as_protobuf(protobuf::AGENT_RESPONSE, body)
+            }),
+            (Err(e), _) => reject(e).into(),
+        }
+    }
+
+    fn operator_call(
+        &mut self,
+        req: &HttpRequest,
+        call: api::OperatorCall,
+    ) -> Result<Reply, Rejection> {
+        let (kind, body) = (call.kind, call.payload);
         let ok = |r: HttpResponse| Ok(Reply::from(r));
         // An executor (its token's claims) acts only on containers nested in its own, and is
         // then not subject to the operators' ACLs (Mesos's implicit executor rules).
@@ -337,7 +351,8 @@ impl Agent {
             }
             "GET_VERSION" => ok(respond(
                 &kind,
-                json!({"version_info": {"version": VERSION, "build_version": env!("CARGO_PKG_VERSION")}}),
+                json!({"version_info": {"version": VERSION, "build_date": "", "build_time": 0,
+                    "build_user": "", "git_sha": ""}}),
             )),
             "GET_FLAGS" => {
                 self.authorize("view_flags", principal, None, "view the flags")?;

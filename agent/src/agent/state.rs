@@ -5,13 +5,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use bytes::Bytes;
 use mesos_api::messages::Task;
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::task::{ExecutorInfo, TaskGroupInfo, TaskInfo};
 use mesos_api::{ContainerID, ExecutorID, TaskID};
 use mesos_containerizer::{Container, Limits};
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 /// Which executor runs a container's tasks.
@@ -51,7 +49,7 @@ pub(super) struct Executor {
     /// The container's limits (the executor's resources and its tasks').
     pub(super) limits: Limits,
     /// The executor's event stream, once subscribed.
-    pub(super) stream: Option<UnboundedSender<Bytes>>,
+    pub(super) stream: Option<super::executor_api::ExecutorStream>,
     /// Launches waiting for the executor to subscribe.
     pub(super) queued: Vec<Queued>,
     /// Every task not yet terminal-and-acknowledged, with its latest state.

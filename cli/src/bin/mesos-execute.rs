@@ -40,7 +40,7 @@ libprocess::flags! {
         task: Option<String>;
         /// Comma-separated framework capabilities to enable besides MULTI_ROLE (e.g. PARTITION_AWARE,TASK_KILLING_STATE)
         framework_capabilities: Option<String>;
-        /// How calls are encoded: only 'json' (Mesos's 'protobuf' is not spoken here)
+        /// How calls are encoded: only 'json' (mesos-execute does not offer Mesos's 'protobuf')
         content_type: String = "json", check content_type;
         /// Whether the framework checkpoints (survives agent restarts)
         checkpoint: bool = "false";
@@ -71,12 +71,13 @@ libprocess::flags! {
     }
 }
 
-/// `--content_type`: JSON is what we speak.
+/// `--content_type`: JSON is what mesos-execute speaks (the APIs take protobuf from other
+/// clients).
 fn content_type(name: &str, v: &str) -> Result<(), String> {
     match v {
         "json" => Ok(()),
         "protobuf" => Err(format!(
-            "Flag '--{name}': 'protobuf' is not supported (the APIs speak JSON only); use 'json'"
+            "Flag '--{name}': 'protobuf' is not supported by mesos-execute; use 'json'"
         )),
         other => Err(format!(
             "Flag '--{name}': '{other}' is not 'json' or 'protobuf'"

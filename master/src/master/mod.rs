@@ -40,6 +40,7 @@ pub use mesos_api::MESOS_VERSION as VERSION;
 pub(crate) struct Subscriber {
     tx: tokio::sync::mpsc::UnboundedSender<bytes::Bytes>,
     principal: Option<String>,
+    encoding: mesos_api::http::Encoding,
 }
 
 /// See the crate docs.

@@ -15,21 +15,27 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use libprocess::{Context, Process, PID, UPID};
+use mesos_api::http::{self, Encoding};
+use mesos_api::protobuf;
 use mesos_api::protocol::scheduler::{Event, EventType};
 use mesos_api::FrameworkID;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Master;
 
-/// An HTTP subscription: its `Mesos-Stream-Id` and the response body's chunk sender.
+/// An HTTP subscription: its `Mesos-Stream-Id`, the response body's chunk sender and the
+/// encoding its client accepts.
 pub(crate) struct HttpStream {
     pub(crate) id: String,
     pub(crate) tx: UnboundedSender<Bytes>,
+    pub(crate) encoding: Encoding,
 }
 
 impl HttpStream {
     fn send(&self, ev: &Event) {
-        let _ = self.tx.send(Bytes::from(mesos_api::http::json_record(ev)));
+        if let Some(r) = http::event_record(self.encoding, protobuf::SCHEDULER_EVENT, ev) {
+            let _ = self.tx.send(r);
+        }
     }
 }
 

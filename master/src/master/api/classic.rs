@@ -36,17 +36,24 @@ pub(crate) fn json_reply(v: &Value) -> HttpResponse {
     )
 }
 
-/// `/version`: `version` made only of dotted integers (pymesos parses it).
-pub(crate) fn version_json() -> Value {
+/// The v1 `VersionInfo` (GET_VERSION): `version` made only of dotted integers (pymesos parses
+/// it).
+pub(crate) fn version_info_json() -> Value {
     json!({
         "version": VERSION,
-        "build_version": env!("CARGO_PKG_VERSION"),
         "build_date": "",
         "build_time": 0,
         "build_user": "",
         "git_sha": "",
-        "implementation": "mesos-rs",
     })
+}
+
+/// `/version`: the `VersionInfo` with which implementation this is, and its own version.
+pub(crate) fn version_json() -> Value {
+    let mut v = version_info_json();
+    v["build_version"] = json!(env!("CARGO_PKG_VERSION"));
+    v["implementation"] = json!("mesos-rs");
+    v
 }
 
 impl Master {

@@ -10,7 +10,7 @@ pub(crate) mod scheduler;
 use libprocess::auth::install_basic;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::auth::{MASTER_READONLY, MASTER_READWRITE, MASTER_SCHEDULER};
-use mesos_api::http::Rejection;
+use mesos_api::http::{Encoding, Rejection, PROTOBUF};
 
 use super::Master;
 
@@ -18,6 +18,17 @@ use super::Master;
 /// its reason as a `text/plain` body. Every endpoint's errors go through it.
 pub(crate) fn reject(r: Rejection) -> HttpResponse {
     HttpResponse::text(r.status, r.message)
+}
+
+/// An operator answer in the encoding the client accepts: a JSON answer is re-encoded as the
+/// protobuf `message` for a client that accepts only protobuf.
+pub(crate) fn encode_reply(reply: Reply, accept: Encoding, message: &'static str) -> Reply {
+    match accept {
+        Encoding::Json => reply,
+        Encoding::Protobuf => reply.reencode_json(PROTOBUF, move |body| {
+            mesos_api::http::json_body_as_protobuf(message, body)
+        }),
+    }
 }
 
 /// An endpoint's result as its reply: the response, or the rejection through [`reject`].

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_allocator::{AllocatorProcess, Operation, Quota};
-use mesos_api::http::{self as api, Rejection};
+use mesos_api::http::{self as api, Encoding, Rejection};
+use mesos_api::protobuf;
 use mesos_api::protocol::to_json;
 use mesos_api::{AgentID, FrameworkID, ResourceFormat, ResourceQuantities, Resources};
 use serde_json::{json, Value};
 
-use super::classic::{json_reply, quantities_map, version_json};
+use super::classic::{json_reply, quantities_map, version_info_json};
 use super::{json, reject};
 use crate::master::authz::Viewer;
 use crate::master::{Master, Subscriber};
@@ -104,8 +105,19 @@ pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> 
 
 impl Master {
     pub(crate) fn operator_api(&mut self, ctx: &mut Context<Self>, req: HttpRequest) -> Reply {
-        match self.operator_call(ctx, &req) {
-            Ok(r) => self.when_stored(r),
+        let call = match api::operator_call(
+            req.method.as_str(),
+            req.header("content-type"),
+            req.header("accept"),
+            &req.body,
+            protobuf::MASTER_CALL,
+        ) {
+            Ok(c) => c,
+            Err(e) => return reject(e).into(),
+        };
+        let accept = call.accept;
+        match self.operator_call(ctx, &req, call) {
+            Ok(r) => super::encode_reply(self.when_stored(r), accept, protobuf::MASTER_RESPONSE),
             Err(e) => reject(e).into(),
         }
     }
@@ -114,13 +126,9 @@ impl Master {
         &mut self,
         ctx: &mut Context<Self>,
         req: &HttpRequest,
+        call: api::OperatorCall,
     ) -> Result<Reply, Rejection> {
-        let (kind, body) = api::operator_call(
-            req.method.as_str(),
-            req.header("content-type"),
-            req.header("accept"),
-            &req.body,
-        )?;
+        let (kind, body) = (call.kind, call.payload);
         let body = &body;
         let ok = |r: HttpResponse| Ok(Reply::from(r));
         let principal = req.principal.as_deref();
@@ -141,7 +149,7 @@ impl Master {
                 let flags = api::name_values(&self.flags_json());
                 ok(respond(&kind, json!({"flags": flags})))
             }
-            "GET_VERSION" => ok(respond(&kind, json!({"version_info": version_json()}))),
+            "GET_VERSION" => ok(respond(&kind, json!({"version_info": version_info_json()}))),
             "GET_METRICS" => {
                 let metrics = api::name_values(&ctx.runtime().metrics().snapshot_json());
                 ok(respond(&kind, json!({"metrics": metrics})))
@@ -295,7 +303,7 @@ impl Master {
                 ok(HttpResponse::empty(200))
             }
             "SUBSCRIBE" => {
-                let (resp, tx) = HttpResponse::stream(api::JSON);
+                let (resp, tx) = HttpResponse::stream(call.accept.media_type());
                 let ev = json!({
                     "type": "SUBSCRIBED",
                     "subscribed": {
@@ -303,10 +311,13 @@ impl Master {
                         "heartbeat_interval_seconds": self.flags.heartbeat_interval.as_secs_f64(),
                     }
                 });
-                let _ = tx.send(Bytes::from(api::json_record(&ev)));
+                if let Some(r) = api::event_record(call.accept, protobuf::MASTER_EVENT, &ev) {
+                    let _ = tx.send(r);
+                }
                 self.subscribers.push(Subscriber {
                     tx,
                     principal: req.principal.clone(),
+                    encoding: call.accept,
                 });
                 ok(resp)
             }
@@ -585,10 +596,16 @@ impl Master {
         if self.subscribers.is_empty() {
             return;
         }
-        let rec = Bytes::from(api::json_record(&make(self)));
+        let ev = make(self);
+        let mut records: [Option<Option<Bytes>>; 2] = [None, None];
         for s in &self.subscribers {
             if about.is_none_or(|(f, t)| self.may_see(s.principal.as_deref(), f, t)) {
-                let _ = s.tx.send(rec.clone());
+                let rec = records[s.encoding as usize].get_or_insert_with(|| {
+                    api::event_record(s.encoding, protobuf::MASTER_EVENT, &ev)
+                });
+                if let Some(r) = rec {
+                    let _ = s.tx.send(r.clone());
+                }
             }
         }
     }
@@ -668,8 +685,11 @@ impl Master {
     /// HEARTBEAT to operator subscribers (dropping closed streams), then again after the
     /// interval.
     pub(crate) fn operator_heartbeat(&mut self, ctx: &mut Context<Self>) {
-        let rec = Bytes::from(api::json_record(&json!({"type": "HEARTBEAT"})));
-        self.subscribers.retain(|s| s.tx.send(rec.clone()).is_ok());
+        let heartbeat = json!({"type": "HEARTBEAT"});
+        let records = [Encoding::Json, Encoding::Protobuf]
+            .map(|e| api::event_record(e, protobuf::MASTER_EVENT, &heartbeat).unwrap_or_default());
+        self.subscribers
+            .retain(|s| s.tx.send(records[s.encoding as usize].clone()).is_ok());
         let d = self.flags.heartbeat_interval;
         if !d.is_zero() {
             ctx.delay(d, |m: &mut Master, c| m.operator_heartbeat(c));

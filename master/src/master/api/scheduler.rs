@@ -5,6 +5,7 @@
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::http::{self as api, Rejection};
 use mesos_api::ids;
+use mesos_api::protobuf;
 use mesos_api::protocol::scheduler::{Call, CallType};
 
 use super::reject;
@@ -34,12 +35,12 @@ impl Master {
                 req.method
             )));
         }
-        api::check_content_type(req.header("content-type"))?;
-        let call: Call = api::decode_call(&req.body)?;
+        let encoding = api::check_content_type(req.header("content-type"))?;
+        let call: Call = api::decode_call(encoding, protobuf::SCHEDULER_CALL, &req.body)?;
         validation::scheduler_call(&call).map_err(Rejection::bad_request)?;
         self.count_call(call.kind.unwrap_or(CallType::Unknown));
         if call.kind == Some(CallType::Subscribe) {
-            api::check_accept(req.header("accept"))?;
+            let accept = api::check_accept(req.header("accept"))?;
             if req.header(STREAM_ID).is_some() {
                 return Err(Rejection::bad_request(format!(
                     "Subscribe calls should not include the '{STREAM_ID}' header"
@@ -63,9 +64,14 @@ impl Master {
                 s.framework_info.principal = req.principal.clone();
             }
             let id = ids::new_uuid();
-            let (resp, tx) = HttpResponse::stream(api::JSON);
+            let (resp, tx) = HttpResponse::stream(accept.media_type());
             let resp = resp.with_header(STREAM_ID, &id);
-            self.subscribe(ctx, Conn::Http(HttpStream { id, tx }), s);
+            let stream = HttpStream {
+                id,
+                tx,
+                encoding: accept,
+            };
+            self.subscribe(ctx, Conn::Http(stream), s);
             self.metrics_changed(ctx);
             return Ok(resp);
         }
