@@ -50,6 +50,8 @@ libprocess::flags! {
         pub default_role: String = "*", check role;
         /// Time an executor has to subscribe
         pub executor_registration_timeout: Duration = "1mins", check positive;
+        /// How often HTTP executors get a HEARTBEAT event (ours: Mesos fixes it at 30 minutes)
+        pub executor_heartbeat_interval: Duration = "30mins", check positive;
         /// Time an executor has to exit after SHUTDOWN
         pub executor_shutdown_grace_period: Duration = "5secs";
         /// First registration retry interval (then doubling, up to 1 min)

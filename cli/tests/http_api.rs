@@ -2,6 +2,8 @@
 //! process: the scheduler API's rules in Mesos's order, event streams, the operator API and the
 //! classic JSON endpoints.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -28,6 +30,11 @@ impl Drop for Local {
 }
 
 async fn local(agents: usize) -> Local {
+    local_with(agents, &[]).await
+}
+
+/// [`local`] with `extra` flags.
+async fn local_with(agents: usize, extra: &[&str]) -> Local {
     let port = free_port();
     let work = std::env::temp_dir().join(format!("mesos-http-{}", mesos_api::ids::new_uuid()));
     let child = Proc::spawn(
@@ -39,6 +46,7 @@ async fn local(agents: usize) -> Local {
                 "--resources=cpus:2;mem:512;disk:1024;ports:[31000-31010]".into(),
                 "--allocation_interval=50ms".into(),
             ])
+            .args(extra)
             .stderr(Stdio::null()),
     );
     let l = Local {
@@ -1143,4 +1151,61 @@ async fn operator_answers_fit_the_v1_schema_and_come_in_protobuf() {
         lost.is_empty(),
         "answers that do not fit the schema: {lost:#?}"
     );
+}
+
+/// The executor API in protobuf, as a Java or Go executor speaks it: an executor (here the test,
+/// standing in for the `sleep` the agent started as the executor) subscribes in protobuf and
+/// gets SUBSCRIBED, its LAUNCH and then HEARTBEATs (every `--executor_heartbeat_interval`), all
+/// protobuf records.
+#[tokio::test]
+async fn executors_subscribe_in_protobuf_and_hear_heartbeats() {
+    use mesos_api::protobuf;
+    let l = local_with(1, &["--executor_heartbeat_interval=200ms"]).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("custom-executor")).await;
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    let o = &offers["offers"]["offers"][0];
+    let accept = json!({"framework_id": {"value": s.framework_id}, "type": "ACCEPT", "accept": {
+        "offer_ids": [o["id"]],
+        "operations": [{"type": "LAUNCH", "launch": {"task_infos": [
+            {"name": "t", "task_id": {"value": "t"}, "agent_id": o["agent_id"],
+             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}],
+             "executor": {"executor_id": {"value": "silent"},
+                          "command": {"shell": true, "value": "sleep 30.3"}}}]}}]}});
+    assert_eq!(call(a, &s, accept).await.head.status, 202);
+    let subscribe = json!({"type": "SUBSCRIBE", "framework_id": {"value": s.framework_id},
+        "executor_id": {"value": "silent"}, "subscribe": {}});
+    let body = protobuf::encode(protobuf::EXECUTOR_CALL, &subscribe).unwrap();
+    let path = format!("{}/api/v1/executor", o["url"]["path"].as_str().unwrap());
+    let headers = [
+        ("Content-Type", "application/x-protobuf"),
+        ("Accept", "application/x-protobuf"),
+    ];
+    // The agent knows the executor once its launch arrived.
+    let (head, mut events) = within(LIMIT, "the executor to be known to the agent", async {
+        loop {
+            let (head, events) = httpc::stream(a, "POST", &path, &headers, &body)
+                .await
+                .unwrap();
+            if head.status == 200 {
+                return (head, events);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(head.header("content-type"), Some("application/x-protobuf"));
+    let mut kinds = Vec::new();
+    while kinds.iter().filter(|k| *k == "HEARTBEAT").count() < 2 {
+        let rec = tokio::time::timeout(LIMIT, events.next_record())
+            .await
+            .expect("no event in time")
+            .unwrap()
+            .expect("the stream ended");
+        let ev = protobuf::decode(protobuf::EXECUTOR_EVENT, &rec).unwrap();
+        kinds.push(ev["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(kinds[..2], ["SUBSCRIBED", "LAUNCH"], "{kinds:?}");
+    common::kill_all("sleep 30.3");
 }

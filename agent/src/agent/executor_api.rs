@@ -170,6 +170,7 @@ impl Agent {
             )));
         };
         let agent_info = self.info.clone();
+        let heartbeat = self.flags.executor_heartbeat_interval;
         let Some(e) = self.executor_mut(fid, eid) else {
             return Err(Rejection::bad_request(format!(
                 "Executor '{eid}' of framework '{fid}' is not known to this agent"
@@ -196,6 +197,7 @@ impl Agent {
         if e.shutting_down {
             tx.send(&exec_api::Event::new(exec_api::EventType::Shutdown));
         }
+        tx.heartbeat(heartbeat);
         e.stream = Some(tx);
         tracing::debug!(framework = %fid, executor = %eid, kind = ?e.kind, dir = %e.directory.display(), "executor subscribed");
         Ok(resp)
@@ -235,6 +237,32 @@ impl ExecutorStream {
         if let Some(r) = api::event_record(self.encoding, protobuf::EXECUTOR_EVENT, ev) {
             let _ = self.tx.send(r);
         }
+    }
+
+    /// A HEARTBEAT on this stream every `interval` (as Mesos's agent sends its HTTP executors),
+    /// for as long as the agent keeps the stream: a stream the agent replaced or dropped, or
+    /// whose executor went away, gets no more.
+    fn heartbeat(&self, interval: std::time::Duration) {
+        let weak = self.tx.downgrade();
+        let encoding = self.encoding;
+        let Some(beat) = api::event_record(
+            encoding,
+            protobuf::EXECUTOR_EVENT,
+            &exec_api::Event::new(exec_api::EventType::Heartbeat),
+        ) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                tick.tick().await;
+                match weak.upgrade() {
+                    Some(tx) if tx.send(beat.clone()).is_ok() => {}
+                    _ => return,
+                }
+            }
+        });
     }
 }
 
