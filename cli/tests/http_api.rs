@@ -549,6 +549,35 @@ async fn operator_api_answers_calls_and_streams_events() {
     assert_eq!(r.head.status, 200, "{}", text(&r));
     let v: Value = serde_json::from_slice(&op(json!({"type": "GET_QUOTA"})).await.body).unwrap();
     assert_eq!(v["get_quota"]["status"]["configs"][0]["role"], "ops");
+    // The deprecated SET_QUOTA: the guarantee is the limit too; once per role; REMOVE_QUOTA.
+    let set = json!({"type": "SET_QUOTA", "set_quota": {"quota_request": {"role": "legacy",
+        "guarantee": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}}]}}});
+    assert_eq!(op(set.clone()).await.head.status, 200);
+    let r = op(set).await;
+    assert_eq!(r.head.status, 400);
+    assert!(text(&r).contains("already has quota"), "{}", text(&r));
+    let v: Value = serde_json::from_slice(&op(json!({"type": "GET_QUOTA"})).await.body).unwrap();
+    let legacy = v["get_quota"]["status"]["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["role"] == "legacy")
+        .cloned()
+        .unwrap_or_else(|| panic!("no quota for 'legacy': {v}"));
+    assert_eq!(legacy["guarantees"]["cpus"]["value"], 1.0, "{legacy}");
+    assert_eq!(legacy["limits"]["cpus"]["value"], 1.0, "{legacy}");
+    let remove = json!({"type": "REMOVE_QUOTA", "remove_quota": {"role": "legacy"}});
+    assert_eq!(op(remove.clone()).await.head.status, 200);
+    let r = op(remove).await;
+    assert_eq!(r.head.status, 400);
+    assert!(text(&r).contains("has no quota set"), "{}", text(&r));
+    // No operation is tracked (operation feedback is not built): an empty list.
+    let v: Value =
+        serde_json::from_slice(&op(json!({"type": "GET_OPERATIONS"})).await.body).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "GET_OPERATIONS", "get_operations": {"operations": []}})
+    );
     // The logging level: raised for a while, then back to 0.
     let level = || async {
         let v: Value =
@@ -1058,6 +1087,7 @@ async fn operator_answers_fit_the_v1_schema_and_come_in_protobuf() {
                 "GET_WEIGHTS",
                 "GET_MASTER",
                 "GET_QUOTA",
+                "GET_OPERATIONS",
             ][..],
         ),
         (
@@ -1076,6 +1106,7 @@ async fn operator_answers_fit_the_v1_schema_and_come_in_protobuf() {
                 "GET_EXECUTORS",
                 "GET_TASKS",
                 "GET_CONTAINERS",
+                "GET_OPERATIONS",
             ][..],
         ),
     ];

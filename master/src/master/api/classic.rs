@@ -332,43 +332,71 @@ impl Master {
             )),
             "DELETE" => {
                 let role = req.route.strip_prefix("quota/").unwrap_or("");
-                self.authorize(
-                    "update_quotas",
-                    req.principal.as_deref(),
-                    Some(role),
-                    &format!("remove the quota of role '{role}'"),
-                )?;
-                if !self.quotas.contains_key(role) {
-                    return Err(Rejection::bad_request(format!(
-                        "Failed to remove quota: role '{role}' has no quota set"
-                    )));
-                }
-                self.set_quota(role, Default::default(), Default::default());
+                self.remove_quota(req.principal.as_deref(), role)?;
                 Ok(HttpResponse::empty(200))
             }
             _ => {
                 let v: Value = serde_json::from_slice(&req.body).map_err(|e| {
                     Rejection::bad_request(format!("Failed to parse body into JSON: {e}"))
                 })?;
-                let role = v["role"]
-                    .as_str()
-                    .ok_or_else(|| Rejection::bad_request("Expecting 'role' to be present"))?
-                    .to_string();
-                mesos_api::roles::validate(&role)
-                    .map_err(|e| Rejection::bad_request(e.to_string()))?;
-                self.authorize(
-                    "update_quotas",
-                    req.principal.as_deref(),
-                    Some(&role),
-                    &format!("set the quota of role '{role}'"),
-                )?;
-                let guarantee = Resources::from_json(&v["guarantee"])
-                    .map_err(|e| Rejection::bad_request(format!("Invalid 'guarantee': {e}")))?;
-                let q = mesos_api::ResourceQuantities::from_resources(&guarantee);
-                self.set_quota(&role, q, Default::default());
+                self.set_quota_request(req.principal.as_deref(), &v)?;
                 Ok(HttpResponse::empty(200))
             }
         }
+    }
+
+    /// A legacy `QuotaRequest` (`/master/quota` POST, SET_QUOTA): the role's guarantee becomes
+    /// both its guarantees and its limits, as in Mesos; a role with quota already is refused.
+    pub(crate) fn set_quota_request(
+        &mut self,
+        principal: Option<&str>,
+        v: &Value,
+    ) -> Result<(), Rejection> {
+        let role = v["role"]
+            .as_str()
+            .ok_or_else(|| Rejection::bad_request("Expecting 'role' to be present"))?
+            .to_string();
+        mesos_api::roles::validate(&role).map_err(|e| {
+            Rejection::bad_request(format!("Failed to validate set quota request: {e}"))
+        })?;
+        if self.quotas.contains_key(&role) {
+            return Err(Rejection::bad_request(format!(
+                "Failed to validate set quota request: Cannot set quota for role '{role}' \
+                 which already has quota"
+            )));
+        }
+        self.authorize(
+            "update_quotas",
+            principal,
+            Some(&role),
+            &format!("set the quota of role '{role}'"),
+        )?;
+        let guarantee = Resources::from_json(&v["guarantee"])
+            .map_err(|e| Rejection::bad_request(format!("Invalid 'guarantee': {e}")))?;
+        let q = mesos_api::ResourceQuantities::from_resources(&guarantee);
+        self.set_quota(&role, q.clone(), q);
+        Ok(())
+    }
+
+    /// `/master/quota/<role>` DELETE, REMOVE_QUOTA: the role's quota goes.
+    pub(crate) fn remove_quota(
+        &mut self,
+        principal: Option<&str>,
+        role: &str,
+    ) -> Result<(), Rejection> {
+        self.authorize(
+            "update_quotas",
+            principal,
+            Some(role),
+            &format!("remove the quota of role '{role}'"),
+        )?;
+        if !self.quotas.contains_key(role) {
+            return Err(Rejection::bad_request(format!(
+                "Failed to remove quota: Role '{role}' has no quota set"
+            )));
+        }
+        self.set_quota(role, Default::default(), Default::default());
+        Ok(())
     }
 
     /// `/master/reserve` and `/master/unreserve`: form `slaveId=<id>&resources=<JSON array>`.

@@ -237,6 +237,20 @@ impl Master {
                 }
                 ok(HttpResponse::empty(200))
             }
+            "SET_QUOTA" => {
+                self.set_quota_request(principal, field(body, &["quota_request"])?)?;
+                ok(HttpResponse::empty(200))
+            }
+            "REMOVE_QUOTA" => {
+                let role = field(body, &["role"])?
+                    .as_str()
+                    .ok_or_else(|| Rejection::bad_request("'role' must be a string"))?;
+                self.remove_quota(principal, role)?;
+                ok(HttpResponse::empty(200))
+            }
+            // Operations with ids (operation feedback) and resource providers are not built, so
+            // the master tracks no operations.
+            "GET_OPERATIONS" => ok(respond(&kind, json!({"operations": []}))),
             "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
                 let agent = AgentID::new(id_field(body, &["agent_id"])?);
                 let resources = resources_field(body, &["resources"])?;
