@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mesos_api::{
-    roles, AgentID, FrameworkID, Resource, ResourceQuantities, Resources, Scalar, Value,
+    roles, AgentID, Attributes, FrameworkID, Resource, ResourceQuantities, Resources, Scalar, Value,
 };
 
 use rustc_hash::FxBuildHasher as FxBuild;
@@ -34,6 +34,8 @@ const MAX_FILTER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 struct Agent {
     id: AgentID,
+    hostname: String,
+    attributes: Attributes,
     total: Resources,
     /// `total` minus what frameworks hold (unallocated form), kept up to date; what each
     /// framework holds lives with the framework.
@@ -477,6 +479,13 @@ impl HierarchicalAllocator {
                     if agent.has_gpus && !f.spec.gpu_resources {
                         continue;
                     }
+                    if f.spec
+                        .offer_constraints
+                        .as_ref()
+                        .is_some_and(|c| c.excludes(&role_name, &agent.hostname, &agent.attributes))
+                    {
+                        continue;
+                    }
                     let quota_in_play = !plan.is_empty() || quota_stage;
                     // Common case: everything available goes to this framework. Move it out of
                     // the agent (put back if the offer does not happen) instead of copying it.
@@ -725,6 +734,8 @@ impl Allocator for HierarchicalAllocator {
         self.scratch_q = q;
         self.agents[ai as usize] = Some(Agent {
             id: id.clone(),
+            hostname: spec.hostname,
+            attributes: spec.attributes,
             has_gpus: spec.total.scalar("gpus").0 > 0,
             available: spec.total.clone(),
             total: spec.total,

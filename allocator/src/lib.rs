@@ -6,6 +6,7 @@
 //! is the thin actor around any [`Allocator`]: requests for allocation add agents to a candidate
 //! set and enqueue one run if none is pending; a periodic run every allocation interval.
 
+pub mod constraints;
 mod hierarchical;
 mod operation;
 mod process;
@@ -14,6 +15,7 @@ mod rng;
 pub mod sorter;
 mod types;
 
+pub use constraints::OfferConstraintsFilter;
 pub use hierarchical::HierarchicalAllocator;
 pub use operation::Operation;
 pub use process::{quantile, AllocatorProcess, OfferCallback, Run, RunTimes, RUN_WINDOW};

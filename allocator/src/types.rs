@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use mesos_api::{AgentID, FrameworkID, ResourceQuantities, Resources};
+use mesos_api::{AgentID, Attributes, FrameworkID, ResourceQuantities, Resources};
+
+use crate::constraints::OfferConstraintsFilter;
 
 use crate::sorter::SorterKind;
 
@@ -16,6 +18,8 @@ pub struct FrameworkSpec {
     pub gpu_resources: bool,
     /// Roles it has suppressed offers for.
     pub suppressed_roles: BTreeSet<String>,
+    /// Which agents it is offered, per role (none: every agent).
+    pub offer_constraints: Option<OfferConstraintsFilter>,
 }
 
 impl FrameworkSpec {
@@ -35,6 +39,8 @@ pub struct AgentSpec {
     pub hostname: String,
     /// Its total resources (with static and dynamic reservations).
     pub total: Resources,
+    /// Its attributes (offer constraints read them).
+    pub attributes: Attributes,
 }
 
 /// A role's quota: guarantees (allocated first, kept as headroom) and limits (never exceeded).

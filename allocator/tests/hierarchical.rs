@@ -16,6 +16,7 @@ fn agent(a: &mut HierarchicalAllocator, id: &str, total: &str) {
     a.add_agent(
         &AgentID::new(id),
         AgentSpec {
+            attributes: Default::default(),
             hostname: id.into(),
             total: res(total),
         },
@@ -468,4 +469,72 @@ fn update_framework_changes_roles_and_suppression() {
     let o = run(&mut a, T0);
     assert_eq!(o.len(), 1);
     assert_eq!(o[0].2, "r2");
+}
+
+/// Offer constraints (Mesos 1.11): a framework with constraints in a role is offered only the
+/// agents they allow, in that role; in its other roles, and for other frameworks, nothing
+/// changes. Updating the framework changes which agents it gets.
+#[test]
+fn offer_constraints_keep_agents_from_a_framework_in_a_role() {
+    let mut a = alloc();
+    for (id, attrs) in [("a1", "rack:r1"), ("a2", "rack:r2"), ("a3", "level:3")] {
+        a.add_agent(
+            &AgentID::new(id),
+            AgentSpec {
+                hostname: format!("host-{id}"),
+                total: res("cpus:1;mem:512"),
+                attributes: mesos_api::Attributes::parse(attrs).unwrap(),
+            },
+            &[],
+        );
+    }
+    let constraints = |v: serde_json::Value| {
+        let c: mesos_api::protocol::scheduler::OfferConstraints =
+            mesos_api::protocol::from_json(&v).unwrap();
+        let roles = ["web".to_string()].into_iter().collect();
+        mesos_allocator::OfferConstraintsFilter::new(&c, &roles, 4096).unwrap()
+    };
+    // In "web", only rack r1 or a host named host-a3 (where `rack` does not exist).
+    let spec = FrameworkSpec {
+        offer_constraints: Some(constraints(
+            serde_json::json!({"role_constraints": {"web": {
+            "groups": [
+                {"attribute_constraints": [{"selector": {"attribute_name": "rack"},
+                    "predicate": {"text_equals": {"value": "r1"}}}]},
+                {"attribute_constraints": [{"selector": {"pseudoattribute_type": "HOSTNAME"},
+                    "predicate": {"text_matches": {"regex": "host-a[3-9]"}}}]}]}}}),
+        )),
+        ..FrameworkSpec::with_roles(["web"])
+    };
+    a.add_framework(&FrameworkID::new("f"), spec, &[], true);
+    let offers = run(&mut a, Duration::ZERO);
+    let agents: Vec<&str> = offers.iter().map(|o| o.1.as_str()).collect();
+    assert_eq!(agents, ["a1", "a3"], "{offers:?}");
+    // Another framework without constraints takes what is left.
+    framework(&mut a, "g", &["web"]);
+    let second = run(&mut a, Duration::ZERO);
+    let g: Vec<_> = second
+        .iter()
+        .map(|o| (o.0.as_str(), o.1.as_str()))
+        .collect();
+    assert_eq!(g, [("g", "a2")], "{second:?}");
+    // Everything back; g goes; f's constraints become "rack is not r1", which a missing rack
+    // satisfies: f is offered a2 and a3, never a1.
+    decline_all(&mut a, &offers, None, Duration::ZERO);
+    decline_all(&mut a, &second, None, Duration::ZERO);
+    a.remove_framework(&FrameworkID::new("g"));
+    let spec = FrameworkSpec {
+        offer_constraints: Some(constraints(
+            serde_json::json!({"role_constraints": {"web": {
+            "groups": [{"attribute_constraints": [{"selector": {"attribute_name": "rack"},
+                "predicate": {"text_not_equals": {"value": "r1"}}}]}]}}}),
+        )),
+        ..FrameworkSpec::with_roles(["web"])
+    };
+    a.update_framework(&FrameworkID::new("f"), spec);
+    let agents: Vec<_> = run(&mut a, Duration::ZERO)
+        .into_iter()
+        .map(|o| o.1)
+        .collect();
+    assert_eq!(agents, ["a2", "a3"]);
 }

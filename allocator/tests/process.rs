@@ -46,6 +46,7 @@ async fn a_burst_of_agents_shares_one_run_and_one_batch() {
     for i in 0..100 {
         pid.dispatch_nowait(move |p: &mut AllocatorProcess, ctx| {
             let spec = AgentSpec {
+                attributes: Default::default(),
                 hostname: format!("h{i}"),
                 total: Resources::parse("cpus:1;mem:128", "*").unwrap(),
             };
@@ -91,6 +92,7 @@ async fn declined_resources_come_back_after_the_filter_on_the_actor_clock() {
     pid.dispatch(|p: &mut AllocatorProcess, ctx| {
         p.add_framework(ctx, FrameworkID::new("f"), FrameworkSpec::with_roles(["r"]));
         let spec = AgentSpec {
+            attributes: Default::default(),
             hostname: "h".into(),
             total: Resources::parse("cpus:1;mem:128", "*").unwrap(),
         };

@@ -91,6 +91,7 @@ pub fn decline_offers(
     let used = Resources::parse(USED, "*").expect("used");
     let specs: Vec<AgentSpec> = (0..agents)
         .map(|_| AgentSpec {
+            attributes: Default::default(),
             hostname: String::new(),
             total: total.clone(),
         })
@@ -186,6 +187,7 @@ pub fn large_and_small_quota(
         a.add_agent(
             &agent_id(i),
             AgentSpec {
+                attributes: Default::default(),
                 hostname: String::new(),
                 total: total.clone(),
             },
@@ -224,6 +226,7 @@ pub fn multi_framework(rounds: usize) -> (Duration, Duration) {
         a.add_agent(
             &agent_id(i),
             AgentSpec {
+                attributes: Default::default(),
                 hostname: String::new(),
                 total: total.clone(),
             },

@@ -1240,3 +1240,91 @@ async fn executors_subscribe_in_protobuf_and_hear_heartbeats() {
     assert_eq!(kinds[..2], ["SUBSCRIBED", "LAUNCH"], "{kinds:?}");
     common::kill_all("sleep 30.3");
 }
+
+/// Offer constraints over the scheduler API: invalid ones refuse the subscription (ERROR) or
+/// the UPDATE_FRAMEWORK (400); valid ones decide which agents the framework is offered, and
+/// the operator API shows them.
+#[tokio::test]
+async fn offer_constraints_choose_the_agents_a_framework_is_offered() {
+    let l = local_with(1, &["--attributes=rack:r1;level:2"]).await;
+    let a = &l.addr;
+    let rack = |predicate: Value| {
+        json!({"role_constraints": {"*": {"groups": [{"attribute_constraints": [
+            {"selector": {"attribute_name": "rack"}, "predicate": predicate}]}]}}})
+    };
+    let with = |constraints: Value| {
+        let mut c = subscribe_call("constrained");
+        c["subscribe"]["offer_constraints"] = constraints;
+        c
+    };
+    // A role the framework is not in, a bad regex: ERROR, and the stream ends.
+    for (bad, says) in [
+        (
+            json!({"role_constraints": {"other": {"groups": [{"attribute_constraints": [
+                {"selector": {"attribute_name": "rack"}, "predicate": {"exists": {}}}]}]}}}),
+            "not contained in the set of roles",
+        ),
+        (
+            rack(json!({"text_matches": {"regex": "r(1"}})),
+            "Failed to construct regex",
+        ),
+    ] {
+        let b = serde_json::to_vec(&with(bad)).unwrap();
+        let (head, mut body) = httpc::stream(a, "POST", "/api/v1/scheduler", &[JSON], &b)
+            .await
+            .unwrap();
+        assert_eq!(head.status, 200);
+        let ev = next_event(&mut body).await;
+        assert_eq!(ev["type"], "ERROR", "{ev}");
+        let message = ev["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Offer constraints are not valid"),
+            "{message}"
+        );
+        assert!(message.contains(says), "{message}");
+    }
+    // Only rack r2: the one agent (rack r1) is never offered.
+    let mut s = subscribe(a, &with(rack(json!({"text_equals": {"value": "r2"}})))).await;
+    let none = tokio::time::timeout(Duration::from_secs(1), next_of(&mut s.body, "OFFERS")).await;
+    assert!(
+        none.is_err(),
+        "offered an agent the constraints exclude: {none:?}"
+    );
+    // UPDATE_FRAMEWORK with invalid constraints: 400 with the reason.
+    let fid = json!({"value": s.framework_id});
+    let update = |constraints: Value| {
+        json!({"framework_id": fid, "type": "UPDATE_FRAMEWORK", "update_framework": {
+            "framework_info": {"id": fid, "user": "root", "name": "constrained",
+                               "failover_timeout": 100},
+            "offer_constraints": constraints}})
+    };
+    let r = call(a, &s, update(rack(json!({})))).await;
+    assert_eq!(r.head.status, 400, "{}", text(&r));
+    assert!(
+        text(&r).contains("'UpdateFramework' call is not valid"),
+        "{}",
+        text(&r)
+    );
+    // Rack r1 (or, for `level`, a SCALAR attribute: text predicates hold for it): offered.
+    let r = call(
+        a,
+        &s,
+        update(rack(json!({"text_matches": {"regex": "r[0-9]"}}))),
+    )
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let offers = next_of(&mut s.body, "OFFERS").await;
+    assert_eq!(offers["offers"]["offers"].as_array().unwrap().len(), 1);
+    let v: Value = serde_json::from_slice(
+        &post(a, "/api/v1", &[JSON], &json!({"type": "GET_FRAMEWORKS"}))
+            .await
+            .body,
+    )
+    .unwrap();
+    let shown = &v["get_frameworks"]["frameworks"][0]["offer_constraints"];
+    assert_eq!(
+        shown["role_constraints"]["*"]["groups"][0]["attribute_constraints"][0]["predicate"],
+        json!({"text_matches": {"regex": "r[0-9]"}}),
+        "{v}"
+    );
+}

@@ -45,6 +45,8 @@ libprocess::flags! {
         /// Agents one remote node (one connection, one advertised ip:port) may register; more
         /// are refused (0: no limit). Agents in the master's own process are not counted
         pub max_agents_per_connection: usize = "1";
+        /// Most memory one regex of a framework's offer constraints may take (RE2 syntax; a bigger one makes the SUBSCRIBE or UPDATE_FRAMEWORK invalid)
+        pub offer_constraints_re2_max_mem: libprocess::flags::Bytes = "4KB";
         /// Time after which an unused offer is rescinded (default: none)
         pub offer_timeout: Option<Duration>, check positive;
         /// Completed frameworks kept in memory for the state endpoints

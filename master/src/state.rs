@@ -44,6 +44,8 @@ pub(crate) struct FrameworkRec {
     pub(crate) generation: u64,
     /// When it first subscribed (seconds since the epoch).
     pub(crate) registered_time: f64,
+    /// Its offer constraints, as it gave them.
+    pub(crate) offer_constraints: Option<mesos_api::protocol::scheduler::OfferConstraints>,
 }
 
 impl FrameworkRec {
@@ -107,6 +109,7 @@ mod tests {
             completed: VecDeque::new(),
             generation: 0,
             registered_time: 0.0,
+            offer_constraints: None,
         };
         for n in 0..5 {
             f.complete(task(n), 3);

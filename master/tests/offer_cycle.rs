@@ -188,6 +188,7 @@ impl Sched {
         call.subscribe = Some(Subscribe {
             framework_info: info,
             suppressed_roles: vec![],
+            offer_constraints: None,
         });
         // Retried as drivers do: a master drops calls until it has recovered its registry.
         let start = std::time::Instant::now();
@@ -501,6 +502,7 @@ async fn a_newer_subscription_fails_the_old_one_over() {
     call.subscribe = Some(Subscribe {
         framework_info: info,
         suppressed_roles: vec![],
+        offer_constraints: None,
     });
     second
         .dispatch(move |_, ctx: &mut Context<FakeScheduler>| ctx.send_named(&m, Call::NAME, call))
@@ -857,6 +859,7 @@ async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_i
     call.subscribe = Some(Subscribe {
         framework_info: framework_info_with_id(&back),
         suppressed_roles: vec![],
+        offer_constraints: None,
     });
     let mpid = c.master.upid().clone();
     spid.dispatch(move |_, ctx: &mut Context<FakeScheduler>| {

@@ -322,6 +322,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
         c.subscribe = Some(Subscribe {
             framework_info: self.driver.info.clone(),
             suppressed_roles: Vec::new(),
+            offer_constraints: None,
         });
         self.driver.call(c);
     }

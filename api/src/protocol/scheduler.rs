@@ -60,6 +60,111 @@ pub struct Subscribe {
     /// Roles to subscribe suppressed.
     #[serde(default)]
     pub suppressed_roles: Vec<String>,
+    /// Which agents the framework is offered, per role (unset: no constraints).
+    #[serde(default)]
+    pub offer_constraints: Option<OfferConstraints>,
+}
+
+/// A framework's offer constraints (Mesos 1.11): per role, groups of attribute constraints. An
+/// agent is offered to the framework in a role with constraints only if it satisfies every
+/// constraint of at least one of the role's groups.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OfferConstraints {
+    /// By role.
+    #[serde(default)]
+    pub role_constraints: std::collections::BTreeMap<String, RoleConstraints>,
+}
+
+/// A role's constraint groups (any one must hold).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleConstraints {
+    /// The groups.
+    #[serde(default)]
+    pub groups: Vec<ConstraintGroup>,
+}
+
+/// Constraints that must all hold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConstraintGroup {
+    /// The constraints.
+    #[serde(default)]
+    pub attribute_constraints: Vec<AttributeConstraint>,
+}
+
+/// A predicate on one (pseudo)attribute of an agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributeConstraint {
+    /// Which (pseudo)attribute.
+    #[serde(default)]
+    pub selector: Option<Selector>,
+    /// What must hold of it.
+    #[serde(default)]
+    pub predicate: Option<Predicate>,
+}
+
+proto_enum!(
+    /// A property of an agent that is not one of its attributes.
+    PseudoattributeType {
+        Unknown = 0 => "UNKNOWN",
+        Hostname = 1 => "HOSTNAME",
+        Region = 2 => "REGION",
+        Zone = 3 => "ZONE",
+    } fallback Unknown
+);
+
+/// Which (pseudo)attribute a constraint reads (exactly one of the two).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Selector {
+    /// A pseudoattribute.
+    #[serde(default)]
+    pub pseudoattribute_type: Option<PseudoattributeType>,
+    /// The first agent attribute of this name.
+    #[serde(default)]
+    pub attribute_name: Option<String>,
+}
+
+/// A predicate with no argument (`exists`, `not_exists`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoArgument {}
+
+/// A text to compare with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextValue {
+    /// The text.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A regular expression (RE2 syntax) to match the whole text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TextRegex {
+    /// The expression.
+    #[serde(default)]
+    pub regex: String,
+}
+
+/// What must hold of the selected (pseudo)attribute (exactly one is set). The text predicates
+/// hold for any attribute that is not TEXT, as in Mesos (the scheduler filters those itself).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Predicate {
+    /// It exists.
+    #[serde(default)]
+    pub exists: Option<NoArgument>,
+    /// It does not exist.
+    #[serde(default)]
+    pub not_exists: Option<NoArgument>,
+    /// It exists and is this text.
+    #[serde(default)]
+    pub text_equals: Option<TextValue>,
+    /// It does not exist or is another text.
+    #[serde(default)]
+    pub text_not_equals: Option<TextValue>,
+    /// It exists and the regex matches all of it.
+    #[serde(default)]
+    pub text_matches: Option<TextRegex>,
+    /// It does not exist or the regex does not match all of it.
+    #[serde(default)]
+    pub text_not_matches: Option<TextRegex>,
 }
 
 /// ACCEPT.

@@ -118,6 +118,7 @@ impl Master {
         let spec = AgentSpec {
             hostname: info.hostname.clone(),
             total: agent_total(&info.resources, &checkpointed),
+            attributes: info.attributes.clone(),
         };
         self.agents.insert(
             id.clone(),
@@ -248,7 +249,7 @@ impl Master {
                 if !self.frameworks.contains_key(fid) {
                     // Known to the allocator (inactive until it resubscribes), so its tasks'
                     // resources count as its own.
-                    let spec = Self::allocator_spec(fi, Vec::new());
+                    let spec = Self::allocator_spec(fi, Vec::new(), None);
                     let f2 = fid.clone();
                     self.allocator()
                         .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
@@ -270,6 +271,7 @@ impl Master {
                         completed: Default::default(),
                         generation: 0,
                         registered_time: super::now_secs(),
+                        offer_constraints: None,
                     });
             }
         }
@@ -308,6 +310,7 @@ impl Master {
         let spec = AgentSpec {
             hostname: m.agent.hostname.clone(),
             total: agent_total(&m.agent.resources, &m.checkpointed_resources),
+            attributes: m.agent.attributes.clone(),
         };
         self.agents.insert(
             id.clone(),

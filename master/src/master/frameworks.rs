@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use libprocess::{Context, UPID};
-use mesos_allocator::{AllocatorProcess, FrameworkSpec};
+use mesos_allocator::{AllocatorProcess, FrameworkSpec, OfferConstraintsFilter};
 use mesos_api::messages::{FrameworkToExecutor, ShutdownExecutor, ShutdownFramework};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Subscribe, Subscribed};
@@ -140,7 +140,7 @@ impl Master {
             CallType::Reconcile => self.reconcile(ctx, &fid, call.reconcile.unwrap_or_default()),
             CallType::UpdateFramework => {
                 if let Some(u) = call.update_framework {
-                    self.update_framework(&fid, u);
+                    self.update_framework(ctx, &fid, u);
                 }
             }
             CallType::Message => {
@@ -181,25 +181,58 @@ impl Master {
         }
     }
 
-    pub(super) fn allocator_spec(info: &FrameworkInfo, suppressed: Vec<String>) -> FrameworkSpec {
+    pub(super) fn allocator_spec(
+        info: &FrameworkInfo,
+        suppressed: Vec<String>,
+        offer_constraints: Option<OfferConstraintsFilter>,
+    ) -> FrameworkSpec {
         FrameworkSpec {
             roles: info.effective_roles().into_iter().collect(),
             gpu_resources: info.has_capability(
                 mesos_api::protocol::framework::FrameworkCapabilityType::GpuResources,
             ),
             suppressed_roles: suppressed.into_iter().collect(),
+            offer_constraints,
         }
     }
 
+    /// A SUBSCRIBE's or UPDATE_FRAMEWORK's offer constraints, checked and compiled for the
+    /// framework's roles (None when it sets none); the error says why they are invalid.
+    pub(crate) fn offer_constraints(
+        &self,
+        s: &Subscribe,
+    ) -> Result<Option<OfferConstraintsFilter>, String> {
+        let Some(c) = &s.offer_constraints else {
+            return Ok(None);
+        };
+        let roles = s.framework_info.effective_roles().into_iter().collect();
+        let max_mem =
+            usize::try_from(self.flags.offer_constraints_re2_max_mem.0).unwrap_or(usize::MAX);
+        OfferConstraintsFilter::new(c, &roles, max_mem)
+            .map(Some)
+            .map_err(|e| format!("Offer constraints are not valid: {e}"))
+    }
+
     /// UPDATE_FRAMEWORK: new roles, capabilities and the like, without a new connection.
-    fn update_framework(&mut self, fid: &FrameworkID, u: Subscribe) {
+    fn update_framework(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, u: Subscribe) {
+        // An HTTP framework's call was checked before it was accepted; a binary-transport
+        // framework hears why here.
+        let constraints = match self.offer_constraints(&u) {
+            Ok(c) => c,
+            Err(why) => {
+                let why = format!("'UpdateFramework' call is not valid: {why}");
+                self.send_event(ctx, fid, Event::error(why));
+                return;
+            }
+        };
         let Some(f) = self.frameworks.get_mut(fid) else {
             return;
         };
         let mut info = u.framework_info;
         info.id = Some(fid.clone());
-        let spec = Self::allocator_spec(&info, u.suppressed_roles);
+        let spec = Self::allocator_spec(&info, u.suppressed_roles, constraints);
         f.info = info;
+        f.offer_constraints = u.offer_constraints;
         let f2 = fid.clone();
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
@@ -264,7 +297,18 @@ impl Master {
             }
         };
         info.id = Some(fid.clone());
-        let spec = Self::allocator_spec(&info, s.suppressed_roles);
+        let constraints = match self.offer_constraints(&Subscribe {
+            framework_info: info.clone(),
+            suppressed_roles: Vec::new(),
+            offer_constraints: s.offer_constraints.clone(),
+        }) {
+            Ok(c) => c,
+            Err(why) => {
+                self.refuse(ctx, conn, &why);
+                return;
+            }
+        };
+        let spec = Self::allocator_spec(&info, s.suppressed_roles, constraints);
         let pid = conn.pid().cloned();
         let stream_id = conn.stream_id().map(str::to_string);
         let added = !self.frameworks.contains_key(&fid);
@@ -273,6 +317,7 @@ impl Master {
             let old = std::mem::replace(&mut f.pid, pid.clone());
             f.stream_id = stream_id;
             f.info = info;
+            f.offer_constraints = s.offer_constraints;
             f.connected = true;
             f.generation += 1;
             if let Some(old) = old.filter(|o| Some(o) != pid.as_ref()) {
@@ -298,6 +343,7 @@ impl Master {
                     tasks: BTreeMap::new(),
                     completed: Default::default(),
                     generation: 1,
+                    offer_constraints: s.offer_constraints,
                     registered_time: now_secs(),
                 },
             );

@@ -217,6 +217,9 @@ pub(crate) fn framework(m: &Master, fid: &FrameworkID, f: &FrameworkRec, detail:
     if let Some(p) = &i.principal {
         o["principal"] = json!(p);
     }
+    if let Some(c) = &f.offer_constraints {
+        o["offer_constraints"] = mesos_api::protocol::to_json(c);
+    }
     if detail {
         o["offers"] = f
             .offers

@@ -65,6 +65,9 @@ pub(crate) fn v1_framework(m: &Master, f: &FrameworkRec, detail: bool) -> Value 
         "allocated_resources": used.to_json(ResourceFormat::Refined),
         "offered_resources": offered.to_json(ResourceFormat::Refined),
     });
+    if let Some(c) = &f.offer_constraints {
+        o["offer_constraints"] = to_json(c);
+    }
     if detail {
         let offers: Vec<Value> = f
             .offers

@@ -112,6 +112,11 @@ impl Master {
             Some(_) => {}
         }
         let status = if call.kind == Some(CallType::UpdateFramework) {
+            if let Some(u) = &call.update_framework {
+                self.offer_constraints(u).map_err(|e| {
+                    Rejection::bad_request(format!("'UpdateFramework' call is not valid: {e}"))
+                })?;
+            }
             200
         } else {
             202
