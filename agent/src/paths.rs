@@ -123,6 +123,12 @@ pub fn task_updates_path(task_dir: &Path) -> PathBuf {
     task_dir.join("task.updates")
 }
 
+/// A standalone container's sandbox (LAUNCH_CONTAINER without a parent):
+/// `<work_dir>/containers/<id>`.
+pub fn standalone_sandbox_dir(work_dir: &Path, id: &str) -> PathBuf {
+    work_dir.join("containers").join(id)
+}
+
 /// A nested container's sandbox: `containers/<id>` below its parent's, for each level of
 /// `chain` (the ids below the top-level container, outermost first).
 pub fn nested_sandbox_dir<S: AsRef<str>>(top_sandbox: &Path, chain: &[S]) -> PathBuf {
@@ -161,6 +167,7 @@ mod tests {
             Path::new("/w/meta/slaves/A/frameworks/F/executors/E/runs/C/pids/forked.pid")
         );
         assert_eq!(latest_agent_path(w), Path::new("/w/meta/slaves/latest"));
+        assert_eq!(standalone_sandbox_dir(w, "c"), Path::new("/w/containers/c"));
         assert_eq!(
             nested_sandbox_dir(Path::new("/s"), &["x", "y"]),
             Path::new("/s/containers/x/containers/y")

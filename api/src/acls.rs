@@ -43,6 +43,10 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("wait_nested_containers", "users"),
     ("view_containers", "users"),
     ("access_sandboxes", "users"),
+    ("launch_standalone_containers", "users"),
+    ("kill_standalone_containers", "users"),
+    ("wait_standalone_containers", "users"),
+    ("remove_standalone_containers", "users"),
 ];
 
 /// Actions only the master checks (the rest of [`ENFORCED`] that are not [`AGENT_ONLY`], the
@@ -71,6 +75,10 @@ pub const AGENT_ONLY: &[&str] = &[
     "wait_nested_containers",
     "view_containers",
     "access_sandboxes",
+    "launch_standalone_containers",
+    "kill_standalone_containers",
+    "wait_standalone_containers",
+    "remove_standalone_containers",
 ];
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
@@ -92,10 +100,6 @@ const NOT_ENFORCED: &[&str] = &[
     "stop_maintenances",
     "get_maintenance_statuses",
     "drain_agents",
-    "launch_standalone_containers",
-    "kill_standalone_containers",
-    "wait_standalone_containers",
-    "remove_standalone_containers",
     "view_standalone_containers",
     "modify_resource_provider_configs",
     "mark_resource_providers_gone",

@@ -44,6 +44,8 @@ fn acls() -> Value {
         "view_tasks": users(),
         "view_containers": users(),
         "access_sandboxes": users(),
+        "launch_standalone_containers": users(),
+        "kill_standalone_containers": users(),
     })
 }
 
@@ -307,6 +309,43 @@ async fn acls_guard_agents_roles_quota_reservations_and_what_agents_show() {
     };
     assert_eq!(read(dir_of("nobody")).await, 200);
     assert_eq!(read(dir_of("root")).await, 403);
+    // Standalone containers: dev launches and kills them as `nobody` only.
+    let standalone = |kind: &str, id: &str, user: &str| {
+        let c = json!({"container_id": {"value": id},
+            "command": {"value": "sleep 95.3", "user": user},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}],
+            "signal": 9});
+        json!({"type": kind, kind.to_ascii_lowercase(): c})
+    };
+    let agent_v1 = |auth: &'static str, body: Value| {
+        let agent_addr = agent_addr.clone();
+        async move { v1(&agent_addr, "/slave(1)/api/v1", auth, body).await.0 }
+    };
+    assert_eq!(
+        agent_v1(DEV_AUTH, standalone("LAUNCH_CONTAINER", "s-root", "root")).await,
+        403
+    );
+    assert_eq!(
+        agent_v1(DEV_AUTH, standalone("LAUNCH_CONTAINER", "s-dev", "nobody")).await,
+        200
+    );
+    assert_eq!(
+        agent_v1(OPS, standalone("LAUNCH_CONTAINER", "s-ops", "root")).await,
+        200
+    );
+    assert_eq!(
+        agent_v1(DEV_AUTH, standalone("KILL_CONTAINER", "s-ops", "")).await,
+        403
+    );
+    assert_eq!(
+        agent_v1(DEV_AUTH, standalone("KILL_CONTAINER", "s-dev", "")).await,
+        200
+    );
+    assert_eq!(
+        agent_v1(OPS, standalone("KILL_CONTAINER", "s-ops", "")).await,
+        200
+    );
     common::kill_all("sleep 95.1");
     common::kill_all("sleep 95.2");
+    common::kill_all("sleep 95.3");
 }

@@ -898,7 +898,7 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     assert_eq!(op(remove("n3")).await.head.status, 200);
     assert!(!std::path::Path::new(&format!("{dir}/containers/n3")).exists());
     assert_eq!(op(remove("n3")).await.head.status, 404);
-    // Unknown parent: 404; no parent: 400; a duplicate: 409.
+    // Unknown parent: 404; no parent: 400; a duplicate: 202 (launched already, as Mesos says).
     let orphan = json!({"value": "x", "parent": {"value": "nope"}});
     let r = op(
         json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
@@ -917,7 +917,7 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
         "container_id": nested("n1"), "command": {"value": "true"}}}),
     )
     .await;
-    assert_eq!(r.head.status, 409);
+    assert_eq!(r.head.status, 202);
     let v: Value =
         serde_json::from_slice(&op(json!({"type": "GET_CONTAINERS"})).await.body).unwrap();
     assert!(v["get_containers"]["containers"].as_array().unwrap().len() >= 3);
@@ -1327,4 +1327,102 @@ async fn offer_constraints_choose_the_agents_a_framework_is_offered() {
         json!({"text_matches": {"regex": "r[0-9]"}}),
         "{v}"
     );
+}
+
+/// Standalone containers (LAUNCH_CONTAINER without a parent): launched with their own
+/// resources and sandbox (`<work_dir>/containers/<id>`), nested containers under them, waited
+/// for, killed and removed with the v1 *_CONTAINER calls.
+#[tokio::test]
+async fn standalone_containers_launch_nest_wait_kill_and_remove() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
+    let path = format!("/{}/api/v1", pid.split('@').next().unwrap());
+    let op = |body: Value| {
+        let path = path.clone();
+        async move { post(a, &path, &[JSON], &body).await }
+    };
+    let solo = json!({"value": "solo"});
+    let kid = json!({"value": "kid", "parent": solo});
+    let resources = json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}}]);
+    let launch = |id: &Value, command: &str, resources: Option<&Value>| {
+        let mut c = json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+            "container_id": id, "command": {"value": command}}});
+        if let Some(r) = resources {
+            c["launch_container"]["resources"] = r.clone();
+        }
+        c
+    };
+    // A standalone container must say what it may use.
+    let r = op(launch(&solo, "sleep 30.5", None)).await;
+    assert_eq!(r.head.status, 400, "{}", text(&r));
+    let r = op(launch(
+        &solo,
+        "echo alone > out; sleep 30.5",
+        Some(&resources),
+    ))
+    .await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    assert_eq!(
+        op(launch(&solo, "true", Some(&resources)))
+            .await
+            .head
+            .status,
+        202
+    );
+    // Its sandbox, under the agent's work dir.
+    let sandbox = eventually_async(LIMIT, "the standalone sandbox", || async {
+        find_dir(&l.work, "containers/solo")
+            .filter(|d| d.join("out").exists())
+            .ok_or("not yet")
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("out")).unwrap(),
+        "alone\n"
+    );
+    // A container nested in it runs in its sandbox and is waited for.
+    let r = op(launch(&kid, "exit 3", None)).await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let wait =
+        |id: &Value| json!({"type": "WAIT_CONTAINER", "wait_container": {"container_id": id}});
+    let v: Value = serde_json::from_slice(&op(wait(&kid)).await.body).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "WAIT_CONTAINER", "wait_container": {"exit_status": 3 << 8}})
+    );
+    assert!(sandbox.join("containers/kid").is_dir());
+    // Killed with SIGKILL: its wait status says so.
+    let kill =
+        json!({"type": "KILL_CONTAINER", "kill_container": {"container_id": solo, "signal": 9}});
+    assert_eq!(op(kill).await.head.status, 200);
+    let v: Value = serde_json::from_slice(&op(wait(&solo)).await.body).unwrap();
+    assert_eq!(v["wait_container"]["exit_status"], 9, "{v}");
+    // Removed innermost first; then its sandbox is gone.
+    let remove =
+        |id: &Value| json!({"type": "REMOVE_CONTAINER", "remove_container": {"container_id": id}});
+    let r = op(remove(&solo)).await;
+    assert_eq!(r.head.status, 400, "{}", text(&r));
+    assert_eq!(op(remove(&kid)).await.head.status, 200);
+    assert_eq!(op(remove(&solo)).await.head.status, 200);
+    assert!(!sandbox.exists());
+    assert_eq!(op(wait(&solo)).await.head.status, 404);
+}
+
+/// The directory below `root` whose path ends with `suffix`, if any.
+fn find_dir(root: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> {
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        if d.ends_with(suffix) {
+            return Some(d);
+        }
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(e.path());
+            }
+        }
+    }
+    None
 }

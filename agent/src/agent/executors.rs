@@ -652,7 +652,7 @@ impl Agent {
 }
 
 /// Container limits from resources (`cpus`, `mem` and `disk` in MB, `gpus`).
-fn limits_of(r: &mesos_api::Resources) -> Limits {
+pub(super) fn limits_of(r: &mesos_api::Resources) -> Limits {
     let mb = |v: f64| (v > 0.0).then_some((v * 1048576.0) as u64);
     Limits {
         cpus: Some(r.cpus()).filter(|c| *c > 0.0),

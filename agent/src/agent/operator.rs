@@ -113,15 +113,20 @@ fn executor_container(principal: Option<&str>) -> Option<String> {
 /// The ACL actions of LAUNCH_NESTED_CONTAINER and LAUNCH_NESTED_CONTAINER_SESSION.
 const LAUNCH_ACL: &str = "launch_nested_containers_as_user";
 const LAUNCH_SESSION_ACL: &str = "launch_nested_container_sessions_as_user";
+const LAUNCH_STANDALONE_ACL: &str = "launch_standalone_containers";
 
 /// The calls an executor's token is good for on the operator API, and only on containers nested
 /// in its own.
-const EXECUTOR_CALLS: [&str; 5] = [
+const EXECUTOR_CALLS: [&str; 9] = [
     "LAUNCH_NESTED_CONTAINER",
     "LAUNCH_NESTED_CONTAINER_SESSION",
     "WAIT_NESTED_CONTAINER",
     "KILL_NESTED_CONTAINER",
     "REMOVE_NESTED_CONTAINER",
+    "LAUNCH_CONTAINER",
+    "WAIT_CONTAINER",
+    "KILL_CONTAINER",
+    "REMOVE_CONTAINER",
 ];
 
 impl Agent {
@@ -382,8 +387,18 @@ impl Agent {
             "GET_CONTAINERS" => ok(respond(&kind, self.v1_containers(viewer))),
             // Answered once the container has launched, as Mesos does (a task is not RUNNING
             // before its process exists).
-            "LAUNCH_NESTED_CONTAINER" => {
-                let key = self.launch_nested(LAUNCH_ACL, principal, skip_acls, &body)?;
+            "LAUNCH_NESTED_CONTAINER" | "LAUNCH_CONTAINER" => {
+                let chain = container_chain(&body["container_id"])?;
+                // Launched already: 202, as Mesos answers.
+                if self.nested.contains_key(&chain.join("/")) {
+                    return ok(HttpResponse::empty(202));
+                }
+                let action = if kind == "LAUNCH_CONTAINER" && chain.len() == 1 {
+                    LAUNCH_STANDALONE_ACL
+                } else {
+                    LAUNCH_ACL
+                };
+                let key = self.launch_nested(action, principal, skip_acls, &body)?;
                 let (tx, rx) = oneshot::channel();
                 if let Some(n) = self.nested.get_mut(&key) {
                     n.launch_waiters.push(tx);
@@ -403,16 +418,20 @@ impl Agent {
             "LAUNCH_NESTED_CONTAINER_SESSION" => {
                 self.launch_nested_session(principal, skip_acls, &body)
             }
-            "REMOVE_NESTED_CONTAINER" => {
+            "REMOVE_NESTED_CONTAINER" | "REMOVE_CONTAINER" => {
                 self.authorize_on_nested("kill_nested_containers", principal, skip_acls, &body)?;
                 self.remove_nested(&body)?;
                 ok(HttpResponse::empty(200))
             }
             "WAIT_NESTED_CONTAINER" => {
                 self.authorize_on_nested("wait_nested_containers", principal, skip_acls, &body)?;
-                self.wait_nested(&body)
+                self.wait_nested("WAIT_NESTED_CONTAINER", &body)
             }
-            "KILL_NESTED_CONTAINER" => {
+            "WAIT_CONTAINER" => {
+                self.authorize_on_nested("wait_nested_containers", principal, skip_acls, &body)?;
+                self.wait_nested("WAIT_CONTAINER", &body)
+            }
+            "KILL_NESTED_CONTAINER" | "KILL_CONTAINER" => {
                 self.authorize_on_nested("kill_nested_containers", principal, skip_acls, &body)?;
                 let chain = container_chain(&body["container_id"])?;
                 let n = self.nested.get(&chain.join("/")).ok_or_else(|| {
@@ -541,6 +560,7 @@ impl Agent {
         self.executors()
             .find(|e| e.container_id.value == container)
             .map(|e| e.directory.clone())
+            .or_else(|| self.nested.get(container).and_then(|n| n.sandbox.clone()))
     }
 
     /// LAUNCH_NESTED_CONTAINER for `principal` (403 unless it may
@@ -554,12 +574,23 @@ impl Agent {
         body: &Value,
     ) -> Result<String, Rejection> {
         let chain = container_chain(&body["container_id"])?;
-        if chain.len() < 2 {
+        let standalone = chain.len() == 1;
+        if standalone && action != LAUNCH_STANDALONE_ACL {
             return Err(Rejection::bad_request(
                 "'container_id.parent' must be present",
             ));
         }
-        if !skip_acls {
+        if standalone {
+            let user = body["command"]["user"].as_str().unwrap_or("root");
+            if !skip_acls {
+                self.authorize(
+                    action,
+                    principal,
+                    Some(user),
+                    &format!("launch standalone containers as user '{user}'"),
+                )?;
+            }
+        } else if !skip_acls {
             let user = self.nested_user(body["command"]["user"].as_str(), &chain[0]);
             let user = user.as_deref().unwrap_or("root");
             let what = if action == LAUNCH_SESSION_ACL {
@@ -587,10 +618,28 @@ impl Agent {
                 "Parent container '{parent}' not found"
             )));
         }
-        let mut dir = self
-            .sandbox_of(&chain[0])
-            .ok_or_else(|| Rejection::not_found(format!("Container '{}' not found", chain[0])))?;
-        dir = paths::nested_sandbox_dir(&dir, &chain[1..]);
+        let dir = if standalone {
+            paths::standalone_sandbox_dir(&self.flags.work_dir, &chain[0])
+        } else {
+            let top = self.sandbox_of(&chain[0]).ok_or_else(|| {
+                Rejection::not_found(format!("Container '{}' not found", chain[0]))
+            })?;
+            paths::nested_sandbox_dir(&top, &chain[1..])
+        };
+        // A standalone container is limited to the resources it asks for (which it must).
+        let limits = if standalone {
+            let r = &body["resources"];
+            if r.as_array().is_none_or(Vec::is_empty) {
+                return Err(Rejection::bad_request(
+                    "'launch_container.resources' must be set for a standalone container",
+                ));
+            }
+            let r = mesos_api::Resources::from_json(r)
+                .map_err(|e| Rejection::bad_request(format!("Invalid 'resources': {e}")))?;
+            super::executors::limits_of(&r)
+        } else {
+            Default::default()
+        };
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
         let container_info: Option<mesos_api::protocol::container::ContainerInfo> =
@@ -619,12 +668,12 @@ impl Agent {
         env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
         let config = mesos_containerizer::ContainerConfig {
             id: mesos_api::ContainerID::new(chain.join(".")),
-            parent: Some(mesos_api::ContainerID::new(chain[0].clone())),
+            parent: (!standalone).then(|| mesos_api::ContainerID::new(chain[0].clone())),
             program: PathBuf::from(program),
             args,
             env,
-            sandbox: dir,
-            limits: Default::default(),
+            sandbox: dir.clone(),
+            limits,
             container_info,
             image_use: mesos_containerizer::ImageUse::Enter,
             uris: cmd.uris.clone(),
@@ -648,6 +697,7 @@ impl Agent {
                 waiters: Vec::new(),
                 launch_waiters: Vec::new(),
                 user,
+                sandbox: standalone.then_some(dir),
             },
         );
         Ok(key)
@@ -670,17 +720,24 @@ impl Agent {
             Some(n) => n.user.clone(),
             None => return Ok(()), // Not found: the call answers 404.
         };
-        let verb = if action == "kill_nested_containers" {
-            "kill"
-        } else {
-            "wait for"
+        // On a standalone container, the standalone form of the action.
+        let (action, kind) = match (chain.len(), action) {
+            (1, "kill_nested_containers") => ("kill_standalone_containers", "standalone"),
+            (1, "wait_nested_containers") => ("wait_standalone_containers", "standalone"),
+            (1, _) => ("remove_standalone_containers", "standalone"),
+            _ => (action, "nested"),
+        };
+        let verb = match action {
+            "kill_nested_containers" | "kill_standalone_containers" => "kill",
+            "remove_standalone_containers" => "remove",
+            _ => "wait for",
         };
         self.authorize(
             action,
             principal,
             user.as_deref(),
             &format!(
-                "{verb} nested containers of user '{}'",
+                "{verb} {kind} containers of user '{}'",
                 user.as_deref().unwrap_or("unknown")
             ),
         )
@@ -853,6 +910,7 @@ impl Agent {
                             waiters: Vec::new(),
                             launch_waiters: Vec::new(),
                             user,
+                            sandbox: None,
                         },
                     );
                     adopted.push(id);
@@ -883,9 +941,11 @@ impl Agent {
                 "Container '{name}' still has nested containers"
             )));
         }
+        let dir = self
+            .sandbox_of(&chain[0])
+            .map(|top| paths::nested_sandbox_dir(&top, &chain[1..]));
         self.nested.remove(&key);
-        if let Some(top) = self.sandbox_of(&chain[0]) {
-            let dir = paths::nested_sandbox_dir(&top, &chain[1..]);
+        if let Some(dir) = dir {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(dir = %dir.display(), "cannot remove a nested sandbox: {e}");
@@ -919,7 +979,7 @@ impl Agent {
         }
     }
 
-    fn wait_nested(&mut self, body: &Value) -> Result<Reply, Rejection> {
+    fn wait_nested(&mut self, kind: &'static str, body: &Value) -> Result<Reply, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         let n = self.nested.get_mut(&chain.join("/")).ok_or_else(|| {
             Rejection::not_found(format!("Container '{}' not found", chain.join(".")))
@@ -929,7 +989,7 @@ impl Agent {
             if let Some(s) = status {
                 w["exit_status"] = json!(s);
             }
-            respond("WAIT_NESTED_CONTAINER", w)
+            respond(kind, w)
         };
         if let Some(s) = n.exit {
             return Ok(answer(Some(s)).into());

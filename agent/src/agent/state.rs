@@ -80,7 +80,10 @@ pub(super) struct Nested {
     /// The user it runs as (its command's, else its framework's), when known: the object of
     /// the ACLs on it.
     pub(super) user: Option<String>,
+    /// A standalone container's sandbox (`<work_dir>/containers/<id>`); nested ones live in
+    /// their top-level container's.
+    pub(super) sandbox: Option<PathBuf>,
 }
 
-/// Nested containers by their id chain joined with '/'.
+/// Nested and standalone containers by their id chain joined with '/'.
 pub(super) type NestedContainers = HashMap<String, Nested>;
