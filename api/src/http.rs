@@ -275,6 +275,45 @@ pub fn json_body_as_protobuf(message: &str, body: &[u8]) -> Result<Vec<u8>, Stri
     protobuf::encode(message, &v)
 }
 
+/// Reads RecordIO (`<decimal length>\n<data>`, repeated) from chunks as they arrive. A
+/// record longer than [`MAX_CALL_BYTES`] or a malformed length is an error.
+#[derive(Debug, Default)]
+pub struct RecordReader {
+    buf: Vec<u8>,
+}
+
+impl RecordReader {
+    /// Adds a chunk.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next whole record, if one has arrived.
+    pub fn next_record(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let Some(nl) = self.buf.iter().position(|b| *b == b'\n') else {
+            if self.buf.len() > 20 {
+                return Err("a RecordIO length that does not end".into());
+            }
+            return Ok(None);
+        };
+        let len: usize = std::str::from_utf8(&self.buf[..nl])
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| "a RecordIO length that is not a number".to_string())?;
+        if len > MAX_CALL_BYTES {
+            return Err(format!(
+                "a RecordIO record of {len} bytes exceeds the limit of {MAX_CALL_BYTES}"
+            ));
+        }
+        if self.buf.len() < nl + 1 + len {
+            return Ok(None);
+        }
+        let rec = self.buf[nl + 1..nl + 1 + len].to_vec();
+        self.buf.drain(..nl + 1 + len);
+        Ok(Some(rec))
+    }
+}
+
 /// One RecordIO record: `<decimal length>\n<data>`.
 pub fn record(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
@@ -408,5 +447,30 @@ mod tests {
     #[test]
     fn records_are_length_prefixed() {
         assert_eq!(record(b"{}"), b"2\n{}".to_vec());
+    }
+
+    #[test]
+    fn records_are_read_back_across_chunks() {
+        let mut all = record(b"hello");
+        all.extend(record(b""));
+        all.extend(record(b"{\"a\":1}"));
+        let mut r = RecordReader::default();
+        let mut got = Vec::new();
+        for b in all {
+            r.push(&[b]);
+            while let Some(rec) = r.next_record().unwrap() {
+                got.push(rec);
+            }
+        }
+        assert_eq!(got, [b"hello".to_vec(), vec![], b"{\"a\":1}".to_vec()]);
+        let mut bad = RecordReader::default();
+        bad.push(b"x\n");
+        assert!(bad.next_record().is_err());
+        let mut big = RecordReader::default();
+        big.push(format!("{}\n", MAX_CALL_BYTES + 1).as_bytes());
+        assert!(big.next_record().is_err());
+        let mut endless = RecordReader::default();
+        endless.push(&[b'1'; 40]);
+        assert!(endless.next_record().is_err());
     }
 }

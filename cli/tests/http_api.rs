@@ -950,6 +950,93 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
         got.contains(&("STDERR".into(), "to-err\n".into())),
         "{got:?}"
     );
+    // An interactive session: its output streams (here in protobuf) while
+    // ATTACH_CONTAINER_INPUT, a streamed request, feeds its input.
+    let session = json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+        "launch_nested_container_session": {"container_id": nested("s2"),
+        "command": {"value": "read a; echo \"got $a\"; read b; echo \"and $b\" >&2; cat; echo done"}}});
+    let (head, mut output) = httpc::stream(
+        a,
+        "POST",
+        &format!("{prefix}/api/v1"),
+        &[JSON, ("Message-Accept", "application/x-protobuf")],
+        session.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("message-content-type"),
+        Some("application/x-protobuf")
+    );
+    let input = |io: Value| json!({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": io});
+    let stdin = |text: &str| {
+        input(json!({"type": "PROCESS_IO", "process_io": {"type": "DATA",
+            "data": {"type": "STDIN", "data": mesos_api::serde_util::base64_encode(text.as_bytes())}}}))
+    };
+    let mut body = Vec::new();
+    for rec in [
+        input(json!({"type": "CONTAINER_ID", "container_id": nested("s2")})),
+        stdin("hello\n"),
+        input(
+            json!({"type": "PROCESS_IO", "process_io": {"type": "CONTROL",
+            "control": {"type": "HEARTBEAT", "heartbeat": {"interval": {"nanoseconds": 1000000000u64}}}}}),
+        ),
+        stdin("world\n"),
+        stdin("rest\n"),
+        stdin(""),
+    ] {
+        body.extend(httpc::record(rec.to_string().as_bytes()));
+    }
+    let recordio = [
+        ("Content-Type", "application/recordio"),
+        ("Message-Content-Type", "application/json"),
+    ];
+    let r = httpc::request(a, "POST", &format!("{prefix}/api/v1"), &recordio, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let mut out = String::new();
+    let mut err = String::new();
+    while let Some(rec) = tokio::time::timeout(LIMIT, output.next_record())
+        .await
+        .expect("the session's output")
+        .unwrap()
+    {
+        let io = mesos_api::protobuf::decode(mesos_api::protobuf::AGENT_PROCESS_IO, &rec).unwrap();
+        let data =
+            mesos_api::serde_util::base64_decode(io["data"]["data"].as_str().unwrap()).unwrap();
+        let text = String::from_utf8(data).unwrap();
+        match io["data"]["type"].as_str() {
+            Some("STDOUT") => out.push_str(&text),
+            _ => err.push_str(&text),
+        }
+    }
+    assert_eq!(out, "got hello\nrest\ndone\n");
+    assert_eq!(err, "and world\n");
+    // Attaching to what is not a session: 400; to nothing: 404; input not streamed: 400.
+    let attach_output = |id: Value| json!({"type": "ATTACH_CONTAINER_OUTPUT", "attach_container_output": {"container_id": id}});
+    assert_eq!(op(attach_output(nested("n1"))).await.head.status, 400);
+    assert_eq!(op(attach_output(nested("nope"))).await.head.status, 404);
+    assert_eq!(
+        op(input(
+            json!({"type": "CONTAINER_ID", "container_id": nested("s2")})
+        ))
+        .await
+        .head
+        .status,
+        400
+    );
+    let mut body = Vec::new();
+    body.extend(httpc::record(
+        input(json!({"type": "CONTAINER_ID", "container_id": nested("n1")}))
+            .to_string()
+            .as_bytes(),
+    ));
+    let r = httpc::request(a, "POST", &format!("{prefix}/api/v1"), &recordio, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 400, "{}", text(&r));
     // Containers nest 32 levels deep, and no deeper.
     let mut id = json!({"value": container});
     for level in 1..=33 {

@@ -63,6 +63,36 @@ pub struct ContainerConfig {
     pub uris: Vec<CommandUri>,
     /// The user (for the fetcher cache).
     pub user: Option<String>,
+    /// The container's standard input, output and error when its owner holds the other ends
+    /// (an attachable container); `None`: no input, output to the sandbox's `stdout` and
+    /// `stderr` files.
+    pub stdio: Option<std::sync::Arc<ContainerStdio>>,
+}
+
+/// The container's ends of the pipes its owner talks to it through: its standard input,
+/// output and error. The launch takes them, so that once the container's processes are gone
+/// nothing else holds them and the owner reads the end of the output.
+#[derive(Debug)]
+pub struct ContainerStdio {
+    ends: std::sync::Mutex<Option<[std::os::fd::OwnedFd; 3]>>,
+}
+
+impl ContainerStdio {
+    /// The container's standard input, output and error.
+    pub fn new(
+        stdin: std::os::fd::OwnedFd,
+        stdout: std::os::fd::OwnedFd,
+        stderr: std::os::fd::OwnedFd,
+    ) -> ContainerStdio {
+        ContainerStdio {
+            ends: std::sync::Mutex::new(Some([stdin, stdout, stderr])),
+        }
+    }
+
+    /// Takes the ends (the first call only).
+    pub fn take(&self) -> Option<[std::os::fd::OwnedFd; 3]> {
+        self.ends.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 /// Why a container was stopped by its isolators.

@@ -355,13 +355,31 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         program = init.program.clone();
         full.extend(init.env.iter().cloned());
     }
+    let (stdin, stdout, stderr) = match &cfg.stdio {
+        Some(io) => {
+            let [i, o, e] = io.take().ok_or_else(|| {
+                Error::Invalid("the container's standard streams were used already".into())
+            })?;
+            // The owner logs the output to the sandbox's files itself; they exist from the
+            // start, as for any container.
+            open("stdout")?;
+            open("stderr")?;
+            (
+                Some(std::fs::File::from(i)),
+                std::fs::File::from(o),
+                std::fs::File::from(e),
+            )
+        }
+        None => (None, open("stdout")?, open("stderr")?),
+    };
     let spec = launch::SpawnSpec {
         program,
         args,
         env: full,
         cwd: cfg.sandbox.clone(),
-        stdout: open("stdout")?,
-        stderr: open("stderr")?,
+        stdin,
+        stdout,
+        stderr,
     };
     if let Some(u) = &user {
         // The sandbox is the user's, as in Mesos (its parents stay the agent's).

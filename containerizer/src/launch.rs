@@ -447,6 +447,8 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// The working directory (before any rootfs; the plan's own wins after pivot_root).
     pub cwd: PathBuf,
+    /// Standard input (`None`: `/dev/null`).
+    pub stdin: Option<std::fs::File>,
     /// Standard output.
     pub stdout: std::fs::File,
     /// Standard error.
@@ -539,7 +541,10 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
         argv: &argv,
         envp: &envp,
         cwd: &cwd,
-        stdin: devnull.as_raw_fd(),
+        stdin: spec
+            .stdin
+            .as_ref()
+            .map_or(devnull.as_raw_fd(), |f| f.as_raw_fd()),
         stdout: spec.stdout.as_raw_fd(),
         stderr: spec.stderr.as_raw_fd(),
         plan,

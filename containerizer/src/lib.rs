@@ -39,8 +39,8 @@ pub mod testimage;
 pub mod usage;
 
 pub use config::{
-    ContainerConfig, Event, ImageUse, Limitation, Limits, ResourceStatistics, Termination,
-    TASK_ROOTFS_ENV, TASK_USER_ENV,
+    ContainerConfig, ContainerStdio, Event, ImageUse, Limitation, Limits, ResourceStatistics,
+    Termination, TASK_ROOTFS_ENV, TASK_USER_ENV,
 };
 pub use container::ContainerProcess;
 pub use containerizer::{Container, Containerizer};

@@ -96,6 +96,7 @@ fn config(
         image_use: ImageUse::Enter,
         uris: vec![],
         user: None,
+        stdio: None,
     }
 }
 

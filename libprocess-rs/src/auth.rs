@@ -120,6 +120,7 @@ mod tests {
             query: String::new(),
             headers,
             body: bytes::Bytes::new(),
+            body_stream: None,
             peer: "127.0.0.1:1".parse().unwrap(),
             principal: None,
         }

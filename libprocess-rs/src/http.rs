@@ -35,13 +35,31 @@ pub struct HttpRequest {
     pub query: String,
     /// The request headers.
     pub headers: HeaderMap,
-    /// The whole body.
+    /// The whole body (empty for a streamed one).
     pub body: Bytes,
+    /// A streamed body: a request whose `Content-Type` is `application/recordio` (a client
+    /// streaming records, e.g. a container's input) is delivered at once, its body arriving
+    /// here chunk by chunk.
+    pub body_stream: Option<BodyStream>,
     /// The client's address.
     pub peer: SocketAddr,
     /// Who the request proved to be, when its route's realm authenticates
     /// ([`crate::auth`]); `None` on open routes.
     pub principal: Option<String>,
+}
+
+/// The media type of request bodies delivered as a stream ([`HttpRequest::body_stream`]).
+pub const STREAMED_MEDIA_TYPE: &str = "application/recordio";
+
+/// A request body as it arrives.
+#[derive(Debug)]
+pub struct BodyStream(pub(crate) mpsc::Receiver<Result<Bytes, String>>);
+
+impl BodyStream {
+    /// The next chunk; `None` at the end of the body; an error when the connection broke.
+    pub async fn next(&mut self) -> Option<Result<Bytes, String>> {
+        self.0.recv().await
+    }
 }
 
 impl HttpRequest {

@@ -10,7 +10,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
-use crate::http::{HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT};
+use crate::http::{
+    BodyStream, HttpEvent, HttpRequest, HttpResponse, ResponseBody, HEADER_READ_TIMEOUT,
+    STREAMED_MEDIA_TYPE,
+};
 use crate::limits::{Limits, SMALL};
 use crate::mailbox::Incoming;
 use crate::manager::ProcessManager;
@@ -54,9 +57,24 @@ async fn handle(
         return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
     };
     let (parts, body) = req.into_parts();
-    let body = match read_body(limits, &parts.headers, body).await {
-        Ok(b) => b,
-        Err(r) => return into_hyper(r),
+    let streamed = parts
+        .headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(STREAMED_MEDIA_TYPE)
+        });
+    let (body, body_stream) = if streamed {
+        (Bytes::new(), Some(stream_body(body)))
+    } else {
+        match read_body(limits, &parts.headers, body).await {
+            Ok(b) => (b, None),
+            Err(r) => return into_hyper(r),
+        }
     };
     let request = HttpRequest {
         method: parts.method,
@@ -65,6 +83,7 @@ async fn handle(
         query,
         headers: parts.headers,
         body,
+        body_stream,
         peer,
         principal: None,
     };
@@ -80,6 +99,28 @@ async fn handle(
             format!("process '{id}' terminated before answering"),
         )),
     }
+}
+
+/// A streamed body: its chunks as they arrive, through a small bounded queue (a slow reader
+/// holds the client back, so memory stays bounded). Dropping the stream stops reading.
+fn stream_body(mut body: hyper::body::Incoming) -> BodyStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        while let Some(frame) = body.frame().await {
+            let chunk = match frame {
+                Ok(f) => match f.into_data() {
+                    Ok(d) => Ok(d),
+                    Err(_) => continue, // trailers
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            let broken = chunk.is_err();
+            if tx.send(chunk).await.is_err() || broken {
+                return;
+            }
+        }
+    });
+    BodyStream(rx)
 }
 
 /// A request's body within the limits: 413 when it is (or says it will be) larger than the

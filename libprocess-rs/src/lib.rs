@@ -35,7 +35,7 @@ pub mod util;
 
 pub use clock::{Clock, Timer};
 pub use error::{Error, Result};
-pub use http::{HttpRequest, HttpResponse, Reply};
+pub use http::{BodyStream, HttpRequest, HttpResponse, Reply};
 pub use mailbox::RemoteConnection;
 pub use message::{Body, Message, MessageEvent, Name};
 pub use metrics::{Counter, Gauge, Metrics, Timing};

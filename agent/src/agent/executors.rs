@@ -351,6 +351,7 @@ impl Agent {
             image_use,
             uris,
             user,
+            stdio: None,
         };
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
         let me = ctx.pid().clone();

@@ -10,6 +10,7 @@ mod authz;
 mod executor_api;
 mod executors;
 mod files;
+mod io;
 mod operator;
 mod recovery;
 mod registration;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::auth::{AGENT_READONLY, AGENT_READWRITE};
-use mesos_api::http::{self as api, Encoding, Rejection};
+use mesos_api::http::{self as api, Encoding, RecordReader, Rejection};
 use mesos_api::protobuf;
 use mesos_api::protocol::task::CommandInfo;
 use mesos_api::protocol::to_json;
@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::authz::{executor_user, Viewer};
+use super::io::{Output, Switchboard};
 use super::state::{Executor, Nested};
 use super::{now_secs, reject, Agent};
 use crate::os::kill_group;
@@ -37,6 +38,52 @@ pub(super) fn json_reply(v: &Value) -> HttpResponse {
 
 fn respond(kind: &str, payload: Value) -> HttpResponse {
     json_reply(&api::response(kind, payload))
+}
+
+/// The encoding of the records of a streamed call or answer (`Message-Content-Type`,
+/// `Message-Accept`): JSON unless protobuf is asked for.
+fn message_encoding(header: Option<&str>) -> Result<Encoding, Rejection> {
+    match header {
+        None => Ok(Encoding::Json),
+        Some(h) => api::check_accept(Some(h)),
+    }
+}
+
+/// A RecordIO response of `ProcessIO` DATA records from `output` until it ends. When the
+/// client goes away first, `on_leave` runs.
+fn stream_output(
+    mut output: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    encoding: Encoding,
+    on_leave: Option<Box<dyn FnOnce() + Send>>,
+) -> HttpResponse {
+    let (resp, tx) = HttpResponse::stream("application/recordio");
+    let resp = resp.with_header("Message-Content-Type", encoding.media_type());
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                o = output.recv() => o,
+                _ = tx.closed() => {
+                    if let Some(f) = on_leave {
+                        f();
+                    }
+                    return;
+                }
+            };
+            let Some(o) = next else {
+                return;
+            };
+            let (kind, data) = match o {
+                Output::Stdout(d) => ("STDOUT", d),
+                Output::Stderr(d) => ("STDERR", d),
+            };
+            let rec = json!({"type": "DATA", "data": {"type": kind,
+                "data": mesos_api::serde_util::base64_encode(&data)}});
+            if let Some(r) = api::event_record(encoding, protobuf::AGENT_PROCESS_IO, &rec) {
+                let _ = tx.send(r);
+            }
+        }
+    });
+    resp
 }
 
 /// The container-id chain of a v1 `ContainerID` (outermost first).
@@ -299,6 +346,9 @@ impl Agent {
     }
 
     fn operator_api(&mut self, req: HttpRequest) -> Reply {
+        if req.body_stream.is_some() {
+            return self.attach_input(req);
+        }
         let call = match api::operator_call(
             req.method.as_str(),
             req.header("content-type"),
@@ -416,8 +466,21 @@ impl Agent {
                 })))
             }
             "LAUNCH_NESTED_CONTAINER_SESSION" => {
-                self.launch_nested_session(principal, skip_acls, &body)
+                let accept = message_encoding(req.header("message-accept"))?;
+                self.launch_nested_session(principal, skip_acls, &body, accept)
             }
+            "ATTACH_CONTAINER_OUTPUT" => {
+                if skip_acls {
+                    return Err(Rejection::forbidden(
+                        "An executor's token cannot attach to containers",
+                    ));
+                }
+                let accept = message_encoding(req.header("message-accept"))?;
+                self.attach_output(&body, accept)
+            }
+            "ATTACH_CONTAINER_INPUT" => Err(Rejection::bad_request(
+                "ATTACH_CONTAINER_INPUT is a streamed request: 'Content-Type: application/recordio'",
+            )),
             "REMOVE_NESTED_CONTAINER" | "REMOVE_CONTAINER" => {
                 self.authorize_on_nested("kill_nested_containers", principal, skip_acls, &body)?;
                 self.remove_nested(&body)?;
@@ -661,6 +724,15 @@ impl Agent {
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
+        // A session's container is attachable: the agent holds its standard streams.
+        let (io, stdio) = if action == LAUNCH_SESSION_ACL {
+            let (sb, ends) = Switchboard::new(&dir).map_err(|e| {
+                Rejection::internal(format!("cannot make the container's pipes: {e}"))
+            })?;
+            (Some(sb), Some(ends))
+        } else {
+            (None, None)
+        };
         let (program, args) = cmd.argv();
         let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
         let mut env = cmd.env_pairs();
@@ -678,6 +750,7 @@ impl Agent {
             image_use: mesos_containerizer::ImageUse::Enter,
             uris: cmd.uris.clone(),
             user: user.clone(),
+            stdio: stdio.clone(),
         };
         let events = self.nested_events(&key);
         let rt = self
@@ -698,6 +771,7 @@ impl Agent {
                 launch_waiters: Vec::new(),
                 user,
                 sandbox: standalone.then_some(dir),
+                io,
             },
         );
         Ok(key)
@@ -743,68 +817,172 @@ impl Agent {
         )
     }
 
-    /// LAUNCH_NESTED_CONTAINER_SESSION: launches like LAUNCH_NESTED_CONTAINER and streams the
-    /// container's stdout and stderr back as RecordIO `ProcessIO` DATA records until it ends;
-    /// the container is killed when the client goes away.
+    /// LAUNCH_NESTED_CONTAINER_SESSION: launches like LAUNCH_NESTED_CONTAINER, with the
+    /// agent holding the container's standard streams, and streams its output back as RecordIO
+    /// `ProcessIO` DATA records (in the `Message-Accept` encoding) until it ends; the container
+    /// is killed when the client goes away. Its input comes through ATTACH_CONTAINER_INPUT.
     fn launch_nested_session(
         &mut self,
         principal: Option<&str>,
         skip_acls: bool,
         body: &Value,
+        message_accept: Encoding,
     ) -> Result<Reply, Rejection> {
+        // Attached before the launch: no output is missed.
         let key = self.launch_nested(LAUNCH_SESSION_ACL, principal, skip_acls, body)?;
-        let mut dir = self
-            .sandbox_of(key.split('/').next().unwrap_or_default())
-            .unwrap_or_default();
-        let chain: Vec<&str> = key.split('/').skip(1).collect();
-        dir = paths::nested_sandbox_dir(&dir, &chain);
-        let (tx_done, rx_done) = oneshot::channel();
-        if let Some(n) = self.nested.get_mut(&key) {
-            n.waiters.push(tx_done);
-        }
-        let (resp, tx) = HttpResponse::stream("application/recordio");
+        let output = self
+            .nested
+            .get(&key)
+            .and_then(|n| n.io.as_ref())
+            .map(Switchboard::attach_output)
+            .ok_or_else(|| Rejection::internal("the session's container has no switchboard"))?;
         let me = self.self_pid.clone();
-        tokio::spawn(async move {
-            let mut offsets = [0u64, 0u64];
-            let mut done = Box::pin(rx_done);
-            let mut finished = false;
+        let on_leave = move || {
+            if let Some(me) = &me {
+                me.dispatch_nowait(move |a: &mut Agent, _| a.destroy_nested(&key));
+            }
+        };
+        Ok(stream_output(output, message_accept, Some(Box::new(on_leave))).into())
+    }
+
+    /// ATTACH_CONTAINER_OUTPUT: the output of an attachable container from now on, until it
+    /// ends, as the session streams it.
+    fn attach_output(&self, body: &Value, message_accept: Encoding) -> Result<Reply, Rejection> {
+        let sb = self.switchboard(body)?;
+        Ok(stream_output(sb.attach_output(), message_accept, None).into())
+    }
+
+    /// The switchboard of the attachable container `body` names: 404 for an unknown
+    /// container, 400 for one the agent does not hold the streams of.
+    fn switchboard(&self, body: &Value) -> Result<Switchboard, Rejection> {
+        let chain = container_chain(&body["container_id"])?;
+        let name = chain.join(".");
+        let n = self
+            .nested
+            .get(&chain.join("/"))
+            .ok_or_else(|| Rejection::not_found(format!("Container '{name}' not found")))?;
+        n.io.clone().ok_or_else(|| {
+            Rejection::bad_request(format!(
+                "Container '{name}' is not attachable (only nested container sessions are)"
+            ))
+        })
+    }
+
+    /// ATTACH_CONTAINER_INPUT: a streamed request (`Content-Type: application/recordio`, its
+    /// records agent `Call`s in the `Message-Content-Type` encoding). The first names the
+    /// container; the rest carry `ProcessIO`: DATA (STDIN; empty data ends the input) or
+    /// CONTROL (HEARTBEAT). Answered 200 when the stream ends, or an error as soon as one
+    /// record is wrong; one input at a time per container (409 otherwise).
+    pub(super) fn attach_input(&mut self, mut req: HttpRequest) -> Reply {
+        if req.method.as_str() != "POST" {
+            return reject(Rejection::method_not_allowed("Expecting a 'POST' request")).into();
+        }
+        if executor_container(req.principal.as_deref()).is_some() {
+            return reject(Rejection::forbidden(
+                "An executor's token cannot attach to containers",
+            ))
+            .into();
+        }
+        let encoding = match message_encoding(req.header("message-content-type")) {
+            Ok(e) => e,
+            Err(r) => return reject(r).into(),
+        };
+        let Some(mut stream) = req.body_stream.take() else {
+            return reject(Rejection::bad_request("Expecting a streamed request")).into();
+        };
+        let me = self.self_pid.clone();
+        Reply::Later(Box::pin(async move {
+            let mut reader = RecordReader::default();
+            let mut input = None;
             loop {
-                if !finished {
-                    finished =
-                        tokio::time::timeout(std::time::Duration::from_millis(50), &mut done)
-                            .await
-                            .is_ok();
+                let rec = match reader.next_record() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => match stream.next().await {
+                        Some(Ok(chunk)) => {
+                            reader.push(&chunk);
+                            continue;
+                        }
+                        Some(Err(e)) => return reject(Rejection::bad_request(e)),
+                        None => return HttpResponse::empty(200),
+                    },
+                    Err(e) => return reject(Rejection::bad_request(e)),
+                };
+                let call = match api::call_json(encoding, protobuf::AGENT_CALL, &rec) {
+                    Ok(c) => c,
+                    Err(r) => return reject(r),
+                };
+                let a = &call["attach_container_input"];
+                if call["type"] != "ATTACH_CONTAINER_INPUT" {
+                    return reject(Rejection::bad_request(
+                        "Expecting 'type' to be ATTACH_CONTAINER_INPUT",
+                    ));
                 }
-                for (i, (name, kind)) in [("stdout", "STDOUT"), ("stderr", "STDERR")]
-                    .iter()
-                    .enumerate()
-                {
-                    let Ok(bytes) = std::fs::read(dir.join(name)) else {
-                        continue;
+                let Some(input) = input.as_ref() else {
+                    // The first record names the container.
+                    if a["type"] != "CONTAINER_ID" {
+                        return reject(Rejection::bad_request(
+                            "The first record must carry the container id",
+                        ));
+                    }
+                    let body = json!({"container_id": a["container_id"]});
+                    let Some(me) = &me else {
+                        return reject(Rejection::unavailable("the agent is starting"));
                     };
-                    if (bytes.len() as u64) > offsets[i] {
-                        let chunk = &bytes[offsets[i] as usize..];
-                        offsets[i] = bytes.len() as u64;
-                        let rec = json!({"type": "DATA", "data": {"type": kind,
-                            "data": mesos_api::serde_util::base64_encode(chunk)}});
-                        let line = serde_json::to_vec(&rec).unwrap_or_default();
-                        let _ = tx.send(bytes::Bytes::from(crate::httpc::record(&line)));
+                    let sb = match me
+                        .dispatch(move |agent: &mut Agent, _| agent.switchboard(&body))
+                        .await
+                    {
+                        Ok(Ok(sb)) => sb,
+                        Ok(Err(r)) => return reject(r),
+                        Err(e) => return reject(Rejection::unavailable(e.to_string())),
+                    };
+                    match sb.attach_input() {
+                        Some(i) => input = Some(i),
+                        None => {
+                            return reject(Rejection::conflict(
+                                "Another ATTACH_CONTAINER_INPUT is streaming to this container",
+                            ))
+                        }
                     }
-                }
-                if tx.is_closed() && !finished {
-                    // The client left: the session's container goes.
-                    if let Some(me) = &me {
-                        let k = key.clone();
-                        me.dispatch_nowait(move |a: &mut Agent, _| a.destroy_nested(&k));
+                    continue;
+                };
+                let io = &a["process_io"];
+                match (a["type"].as_str(), io["type"].as_str()) {
+                    (Some("PROCESS_IO"), Some("DATA")) => {
+                        if io["data"]["type"] != "STDIN" {
+                            return reject(Rejection::bad_request(
+                                "Only STDIN data can be attached",
+                            ));
+                        }
+                        let data = io["data"]["data"].as_str().unwrap_or("");
+                        let data = match mesos_api::serde_util::base64_decode(data) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                return reject(Rejection::bad_request(format!("Invalid data: {e}")))
+                            }
+                        };
+                        if let Err(e) = input.write(&data).await {
+                            return reject(Rejection::bad_request(format!(
+                                "Cannot write to the container's input: {e}"
+                            )));
+                        }
                     }
-                    return;
-                }
-                if finished {
-                    return;
+                    (Some("PROCESS_IO"), Some("CONTROL")) => {
+                        if io["control"]["type"] == "TTY_INFO" {
+                            return reject(Rejection::bad_request(
+                                "The container has no terminal (TTY sessions are not supported)",
+                            ));
+                        }
+                        // HEARTBEAT: nothing to do.
+                    }
+                    _ => {
+                        return reject(Rejection::bad_request(
+                            "Expecting 'attach_container_input.process_io' DATA or CONTROL",
+                        ))
+                    }
                 }
             }
-        });
-        Ok(resp.into())
+        }))
     }
 
     /// What a nested container's actor tells the agent.
@@ -893,6 +1071,7 @@ impl Agent {
                 image_use: mesos_containerizer::ImageUse::Enter,
                 uris: Vec::new(),
                 user: None,
+                stdio: None,
             };
             let events = self.nested_events(&key);
             match self.containerizer.recover(rt, config, pid, events) {
@@ -911,6 +1090,7 @@ impl Agent {
                             launch_waiters: Vec::new(),
                             user,
                             sandbox: None,
+                            io: None,
                         },
                     );
                     adopted.push(id);

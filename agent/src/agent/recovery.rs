@@ -474,6 +474,7 @@ impl Agent {
                         image_use: ImageUse::Enter,
                         uris: Vec::new(),
                         user: None,
+                        stdio: None,
                     };
                     let (f, x, c) = (fid.clone(), eid.clone(), cid.clone());
                     let me = ctx.pid().clone();

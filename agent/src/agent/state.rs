@@ -83,6 +83,8 @@ pub(super) struct Nested {
     /// A standalone container's sandbox (`<work_dir>/containers/<id>`); nested ones live in
     /// their top-level container's.
     pub(super) sandbox: Option<PathBuf>,
+    /// An attachable container's standard streams (a session's).
+    pub(super) io: Option<super::io::Switchboard>,
 }
 
 /// Nested and standalone containers by their id chain joined with '/'.

@@ -1,0 +1,220 @@
+//! The I/O switchboard of an attachable container (a nested container session): the agent
+//! holds the other ends of the container's standard input, output and error pipes. Output is
+//! logged to the sandbox's `stdout` and `stderr` files, as for any container, and handed, as
+//! it arrives, to every client attached to it (the session's own response,
+//! ATTACH_CONTAINER_OUTPUT); ATTACH_CONTAINER_INPUT writes to its input.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use mesos_containerizer::ContainerStdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+/// A chunk of a container's output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Output {
+    /// From its standard output.
+    Stdout(Bytes),
+    /// From its standard error.
+    Stderr(Bytes),
+}
+
+#[derive(Default)]
+struct Attached {
+    clients: Vec<UnboundedSender<Output>>,
+    /// Both output pipes reached their end: no more output, ever.
+    ended: bool,
+}
+
+/// The agent's side of an attachable container's standard streams.
+#[derive(Clone)]
+pub(super) struct Switchboard {
+    stdin: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    attached: Arc<Mutex<Attached>>,
+    /// An ATTACH_CONTAINER_INPUT is streaming (one at a time).
+    input_attached: Arc<AtomicBool>,
+}
+
+impl Switchboard {
+    /// Pipes for a container whose sandbox is `sandbox`: the switchboard (the agent's ends,
+    /// pumping output to the sandbox's files and the attached clients) and the container's
+    /// ends, for its launch.
+    pub(super) fn new(sandbox: &Path) -> std::io::Result<(Switchboard, Arc<ContainerStdio>)> {
+        let (in_r, in_w) = std::io::pipe()?;
+        let (out_r, out_w) = std::io::pipe()?;
+        let (err_r, err_w) = std::io::pipe()?;
+        let sb = Switchboard {
+            stdin: Arc::new(tokio::sync::Mutex::new(Some(pipe::Sender::from_owned_fd(
+                in_w.into(),
+            )?))),
+            attached: Arc::new(Mutex::new(Attached::default())),
+            input_attached: Arc::new(AtomicBool::new(false)),
+        };
+        let open = Arc::new(AtomicUsize::new(2));
+        for (reader, file, stdout) in [(out_r, "stdout", true), (err_r, "stderr", false)] {
+            let reader = pipe::Receiver::from_owned_fd(reader.into())?;
+            tokio::spawn(pump(
+                reader,
+                sandbox.join(file),
+                stdout,
+                sb.attached.clone(),
+                open.clone(),
+            ));
+        }
+        let ends = ContainerStdio::new(in_r.into(), out_w.into(), err_w.into());
+        Ok((sb, Arc::new(ends)))
+    }
+
+    /// Output from now on, until the container's output ends (then the receiver ends).
+    pub(super) fn attach_output(&self) -> UnboundedReceiver<Output> {
+        let (tx, rx) = unbounded_channel();
+        let mut a = self.attached.lock().unwrap_or_else(|p| p.into_inner());
+        if !a.ended {
+            a.clients.push(tx);
+        }
+        rx
+    }
+
+    /// Takes the input side for one ATTACH_CONTAINER_INPUT; None while another holds it.
+    pub(super) fn attach_input(&self) -> Option<Input> {
+        (!self.input_attached.swap(true, Ordering::SeqCst)).then(|| Input {
+            stdin: self.stdin.clone(),
+            attached: self.input_attached.clone(),
+        })
+    }
+}
+
+/// The container's input, held by one ATTACH_CONTAINER_INPUT (released when dropped).
+pub(super) struct Input {
+    stdin: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    attached: Arc<AtomicBool>,
+}
+
+impl Input {
+    /// Writes `data` to the container's input; empty data closes it (end of input, as Mesos
+    /// reads an empty STDIN record). An error: the input is closed, or the container is gone.
+    pub(super) async fn write(&self, data: &[u8]) -> std::io::Result<()> {
+        let mut stdin = self.stdin.lock().await;
+        if data.is_empty() {
+            *stdin = None;
+            return Ok(());
+        }
+        match stdin.as_mut() {
+            Some(w) => w.write_all(data).await,
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the container's input is closed",
+            )),
+        }
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.attached.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Copies one output pipe to its sandbox file and the attached clients until its end.
+async fn pump(
+    mut reader: pipe::Receiver,
+    file: std::path::PathBuf,
+    stdout: bool,
+    attached: Arc<Mutex<Attached>>,
+    open: Arc<AtomicUsize>,
+) {
+    let mut log = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .await
+        .inspect_err(
+            |e| tracing::warn!(file = %file.display(), "cannot log a container's output: {e}"),
+        )
+        .ok();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = Bytes::copy_from_slice(&buf[..n]);
+        if let Some(f) = log.as_mut() {
+            // Flushed before the chunk goes out: whoever sees it can read it in the file too.
+            let _ = f.write_all(&chunk).await;
+            let _ = f.flush().await;
+        }
+        let out = if stdout {
+            Output::Stdout(chunk)
+        } else {
+            Output::Stderr(chunk)
+        };
+        let mut a = attached.lock().unwrap_or_else(|p| p.into_inner());
+        a.clients.retain(|c| c.send(out.clone()).is_ok());
+    }
+    if open.fetch_sub(1, Ordering::SeqCst) == 1 {
+        let mut a = attached.lock().unwrap_or_else(|p| p.into_inner());
+        a.ended = true;
+        a.clients.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Stdio;
+
+    /// A process on the container's ends: what it prints reaches an attached client and the
+    /// sandbox files; what the input gets reaches it; the output ends when it exits.
+    #[tokio::test]
+    async fn output_is_logged_and_fanned_out_and_input_reaches_the_process() {
+        let dir = std::env::temp_dir().join(format!("mesos-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sb, ends) = Switchboard::new(&dir).unwrap();
+        let mut out = sb.attach_output();
+        let [i, o, e] = ends.take().unwrap();
+        assert!(ends.take().is_none(), "taken once");
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "read line; echo \"got $line\"; echo oops >&2"])
+            .stdin(Stdio::from(i))
+            .stdout(Stdio::from(o))
+            .stderr(Stdio::from(e))
+            .spawn()
+            .unwrap();
+        let input = sb.attach_input().expect("the input is free");
+        assert!(sb.attach_input().is_none(), "one input at a time");
+        input.write(b"hello\n").await.unwrap();
+        input.write(b"").await.unwrap();
+        assert!(input.write(b"more").await.is_err(), "closed");
+        drop(input);
+        assert!(sb.attach_input().is_some(), "free again");
+        let mut got = Vec::new();
+        while let Some(o) = out.recv().await {
+            got.push(o);
+        }
+        child.wait().unwrap();
+        assert!(
+            got.contains(&Output::Stdout(Bytes::from_static(b"got hello\n"))),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&Output::Stderr(Bytes::from_static(b"oops\n"))),
+            "{got:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("stdout")).unwrap(),
+            "got hello\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("stderr")).unwrap(),
+            "oops\n"
+        );
+        // Attaching after the end: the output is over at once.
+        assert!(sb.attach_output().recv().await.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
