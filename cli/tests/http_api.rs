@@ -1014,6 +1014,52 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     }
     assert_eq!(out, "got hello\nrest\ndone\n");
     assert_eq!(err, "and world\n");
+    // A session with a terminal: the command sees one, of the size asked for, resized by a
+    // TTY_INFO control record.
+    let session = json!({"type": "LAUNCH_NESTED_CONTAINER_SESSION",
+        "launch_nested_container_session": {"container_id": nested("t1"),
+        "command": {"value": "test -t 0 && echo tty-yes; stty size; read x; stty size; echo \"got $x\""},
+        "container": {"type": "MESOS", "tty_info": {"window_size": {"rows": 30, "columns": 100}}}}});
+    let (head, mut output) = httpc::stream(
+        a,
+        "POST",
+        &format!("{prefix}/api/v1"),
+        &[JSON],
+        session.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(head.status, 200);
+    let mut screen = String::new();
+    while !screen.contains("30 100") {
+        screen.push_str(
+            &next_tty_output(&mut output)
+                .await
+                .expect("the output ended early"),
+        );
+    }
+    assert!(screen.contains("tty-yes"), "{screen:?}");
+    let mut body = Vec::new();
+    for rec in [
+        input(json!({"type": "CONTAINER_ID", "container_id": nested("t1")})),
+        input(
+            json!({"type": "PROCESS_IO", "process_io": {"type": "CONTROL",
+            "control": {"type": "TTY_INFO", "tty_info": {"window_size": {"rows": 40, "columns": 120}}}}}),
+        ),
+        stdin("hi\n"),
+        stdin(""),
+    ] {
+        body.extend(httpc::record(rec.to_string().as_bytes()));
+    }
+    let r = httpc::request(a, "POST", &format!("{prefix}/api/v1"), &recordio, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    while let Some(more) = next_tty_output(&mut output).await {
+        screen.push_str(&more);
+    }
+    assert!(screen.contains("40 120"), "{screen:?}");
+    assert!(screen.contains("got hi"), "{screen:?}");
     // Attaching to what is not a session: 400; to nothing: 404; input not streamed: 400.
     let attach_output = |id: Value| json!({"type": "ATTACH_CONTAINER_OUTPUT", "attach_container_output": {"container_id": id}});
     assert_eq!(op(attach_output(nested("n1"))).await.head.status, 400);
@@ -1496,6 +1542,18 @@ async fn standalone_containers_launch_nest_wait_kill_and_remove() {
     assert_eq!(op(remove(&solo)).await.head.status, 200);
     assert!(!sandbox.exists());
     assert_eq!(op(wait(&solo)).await.head.status, 404);
+}
+
+/// The next chunk of a terminal session's output (all STDOUT; JSON records); None at its end.
+async fn next_tty_output(output: &mut Body) -> Option<String> {
+    let rec = tokio::time::timeout(LIMIT, output.next_record())
+        .await
+        .expect("the terminal's output")
+        .unwrap()?;
+    let io: Value = serde_json::from_slice(&rec).unwrap();
+    assert_eq!(io["data"]["type"], "STDOUT", "{io}");
+    let data = mesos_api::serde_util::base64_decode(io["data"]["data"].as_str().unwrap()).unwrap();
+    Some(String::from_utf8(data).unwrap())
 }
 
 /// The directory below `root` whose path ends with `suffix`, if any.

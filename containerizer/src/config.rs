@@ -75,6 +75,7 @@ pub struct ContainerConfig {
 #[derive(Debug)]
 pub struct ContainerStdio {
     ends: std::sync::Mutex<Option<[std::os::fd::OwnedFd; 3]>>,
+    tty: bool,
 }
 
 impl ContainerStdio {
@@ -86,7 +87,23 @@ impl ContainerStdio {
     ) -> ContainerStdio {
         ContainerStdio {
             ends: std::sync::Mutex::new(Some([stdin, stdout, stderr])),
+            tty: false,
         }
+    }
+
+    /// A terminal's side (see [`crate::tty::open`]) as the container's controlling terminal
+    /// and its three standard streams.
+    pub fn terminal(side: std::os::fd::OwnedFd) -> std::io::Result<ContainerStdio> {
+        let (i, o) = (side.try_clone()?, side.try_clone()?);
+        Ok(ContainerStdio {
+            ends: std::sync::Mutex::new(Some([i, o, side])),
+            tty: true,
+        })
+    }
+
+    /// Whether they are a terminal.
+    pub fn is_tty(&self) -> bool {
+        self.tty
     }
 
     /// Takes the ends (the first call only).

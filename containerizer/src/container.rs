@@ -355,6 +355,7 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         program = init.program.clone();
         full.extend(init.env.iter().cloned());
     }
+    let tty = cfg.stdio.as_ref().is_some_and(|io| io.is_tty());
     let (stdin, stdout, stderr) = match &cfg.stdio {
         Some(io) => {
             let [i, o, e] = io.take().ok_or_else(|| {
@@ -380,6 +381,7 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         stdin,
         stdout,
         stderr,
+        tty,
     };
     if let Some(u) = &user {
         // The sandbox is the user's, as in Mesos (its parents stay the agent's).

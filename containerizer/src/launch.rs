@@ -453,6 +453,8 @@ pub struct SpawnSpec {
     pub stdout: std::fs::File,
     /// Standard error.
     pub stderr: std::fs::File,
+    /// Standard input is a terminal, to become the process's controlling terminal.
+    pub tty: bool,
 }
 
 struct Child<'a> {
@@ -463,6 +465,7 @@ struct Child<'a> {
     stdin: i32,
     stdout: i32,
     stderr: i32,
+    tty: bool,
     plan: &'a Plan,
     /// The errno of the step that failed (0: exec'd).
     error: std::sync::atomic::AtomicI32,
@@ -494,6 +497,10 @@ extern "C" fn child_main(arg: *mut nix::libc::c_void) -> nix::libc::c_int {
             if libc::dup2(from, to) < 0 {
                 fail(*libc::__errno_location());
             }
+        }
+        // The new session's controlling terminal.
+        if c.tty && libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+            fail(*libc::__errno_location());
         }
         if libc::chdir(c.cwd.as_ptr()) < 0 {
             fail(*libc::__errno_location());
@@ -547,6 +554,7 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
             .map_or(devnull.as_raw_fd(), |f| f.as_raw_fd()),
         stdout: spec.stdout.as_raw_fd(),
         stderr: spec.stderr.as_raw_fd(),
+        tty: spec.tty,
         plan,
         error: std::sync::atomic::AtomicI32::new(0),
     };

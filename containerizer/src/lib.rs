@@ -36,6 +36,7 @@ mod paths;
 pub mod provisioner;
 #[cfg(feature = "test-util")]
 pub mod testimage;
+pub mod tty;
 pub mod usage;
 
 pub use config::{

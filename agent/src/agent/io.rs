@@ -4,15 +4,19 @@
 //! it arrives, to every client attached to it (the session's own response,
 //! ATTACH_CONTAINER_OUTPUT); ATTACH_CONTAINER_INPUT writes to its input.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use mesos_containerizer::ContainerStdio;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// A chunk of a container's output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,30 +37,65 @@ struct Attached {
 /// The agent's side of an attachable container's standard streams.
 #[derive(Clone)]
 pub(super) struct Switchboard {
-    stdin: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    stdin: Arc<tokio::sync::Mutex<Option<Writer>>>,
     attached: Arc<Mutex<Attached>>,
     /// An ATTACH_CONTAINER_INPUT is streaming (one at a time).
     input_attached: Arc<AtomicBool>,
+    /// A TTY container's terminal (the agent's side), for resizing.
+    terminal: Option<Arc<OwnedFd>>,
 }
 
 impl Switchboard {
-    /// Pipes for a container whose sandbox is `sandbox`: the switchboard (the agent's ends,
-    /// pumping output to the sandbox's files and the attached clients) and the container's
-    /// ends, for its launch.
-    pub(super) fn new(sandbox: &Path) -> std::io::Result<(Switchboard, Arc<ContainerStdio>)> {
-        let (in_r, in_w) = std::io::pipe()?;
-        let (out_r, out_w) = std::io::pipe()?;
-        let (err_r, err_w) = std::io::pipe()?;
+    /// Pipes, or with `tty` (rows, columns) a terminal, for a container whose sandbox is
+    /// `sandbox`: the switchboard (the agent's ends, pumping output to the sandbox's files and
+    /// the attached clients) and the container's ends, for its launch. A terminal's output is
+    /// all STDOUT.
+    pub(super) fn new(
+        sandbox: &Path,
+        tty: Option<(u16, u16)>,
+    ) -> std::io::Result<(Switchboard, Arc<ContainerStdio>)> {
+        let (stdin, readers, terminal, ends): (Writer, Vec<(Reader, &str, bool)>, _, _) = match tty
+        {
+            None => {
+                let (in_r, in_w) = std::io::pipe()?;
+                let (out_r, out_w) = std::io::pipe()?;
+                let (err_r, err_w) = std::io::pipe()?;
+                let out = pipe::Receiver::from_owned_fd(out_r.into())?;
+                let err = pipe::Receiver::from_owned_fd(err_r.into())?;
+                (
+                    Box::new(pipe::Sender::from_owned_fd(in_w.into())?),
+                    vec![
+                        (Box::new(out) as Reader, "stdout", true),
+                        (Box::new(err), "stderr", false),
+                    ],
+                    None,
+                    ContainerStdio::new(in_r.into(), out_w.into(), err_w.into()),
+                )
+            }
+            Some((rows, columns)) => {
+                let (master, side) =
+                    mesos_containerizer::tty::open(rows, columns).map_err(std::io::Error::other)?;
+                let file = |fd: &OwnedFd| -> std::io::Result<tokio::fs::File> {
+                    Ok(tokio::fs::File::from_std(std::fs::File::from(
+                        fd.try_clone()?,
+                    )))
+                };
+                (
+                    Box::new(file(&master)?),
+                    vec![(Box::new(file(&master)?) as Reader, "stdout", true)],
+                    Some(Arc::new(master)),
+                    ContainerStdio::terminal(side)?,
+                )
+            }
+        };
         let sb = Switchboard {
-            stdin: Arc::new(tokio::sync::Mutex::new(Some(pipe::Sender::from_owned_fd(
-                in_w.into(),
-            )?))),
+            stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
             attached: Arc::new(Mutex::new(Attached::default())),
             input_attached: Arc::new(AtomicBool::new(false)),
+            terminal,
         };
-        let open = Arc::new(AtomicUsize::new(2));
-        for (reader, file, stdout) in [(out_r, "stdout", true), (err_r, "stderr", false)] {
-            let reader = pipe::Receiver::from_owned_fd(reader.into())?;
+        let open = Arc::new(AtomicUsize::new(readers.len()));
+        for (reader, file, stdout) in readers {
             tokio::spawn(pump(
                 reader,
                 sandbox.join(file),
@@ -65,7 +104,6 @@ impl Switchboard {
                 open.clone(),
             ));
         }
-        let ends = ContainerStdio::new(in_r.into(), out_w.into(), err_w.into());
         Ok((sb, Arc::new(ends)))
     }
 
@@ -84,14 +122,16 @@ impl Switchboard {
         (!self.input_attached.swap(true, Ordering::SeqCst)).then(|| Input {
             stdin: self.stdin.clone(),
             attached: self.input_attached.clone(),
+            terminal: self.terminal.clone(),
         })
     }
 }
 
 /// The container's input, held by one ATTACH_CONTAINER_INPUT (released when dropped).
 pub(super) struct Input {
-    stdin: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
+    stdin: Arc<tokio::sync::Mutex<Option<Writer>>>,
     attached: Arc<AtomicBool>,
+    terminal: Option<Arc<OwnedFd>>,
 }
 
 impl Input {
@@ -99,17 +139,35 @@ impl Input {
     /// reads an empty STDIN record). An error: the input is closed, or the container is gone.
     pub(super) async fn write(&self, data: &[u8]) -> std::io::Result<()> {
         let mut stdin = self.stdin.lock().await;
+        let closed = || {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the container's input is closed",
+            )
+        };
         if data.is_empty() {
+            // A terminal's end of input is its EOF character (^D).
+            if self.terminal.is_some() {
+                let w = stdin.as_mut().ok_or_else(closed)?;
+                w.write_all(b"\x04").await?;
+                w.flush().await?;
+            }
             *stdin = None;
             return Ok(());
         }
-        match stdin.as_mut() {
-            Some(w) => w.write_all(data).await,
-            None => Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "the container's input is closed",
-            )),
-        }
+        let w = stdin.as_mut().ok_or_else(closed)?;
+        w.write_all(data).await?;
+        w.flush().await
+    }
+
+    /// Resizes the container's terminal; an error when it has none.
+    pub(super) fn resize(&self, rows: u16, columns: u16) -> Result<(), String> {
+        let t = self
+            .terminal
+            .as_ref()
+            .ok_or("The container has no terminal (it was launched without 'tty_info')")?;
+        mesos_containerizer::tty::set_window_size(t.as_fd(), rows, columns)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -121,7 +179,7 @@ impl Drop for Input {
 
 /// Copies one output pipe to its sandbox file and the attached clients until its end.
 async fn pump(
-    mut reader: pipe::Receiver,
+    mut reader: Reader,
     file: std::path::PathBuf,
     stdout: bool,
     attached: Arc<Mutex<Attached>>,
@@ -174,7 +232,7 @@ mod tests {
     async fn output_is_logged_and_fanned_out_and_input_reaches_the_process() {
         let dir = std::env::temp_dir().join(format!("mesos-io-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (sb, ends) = Switchboard::new(&dir).unwrap();
+        let (sb, ends) = Switchboard::new(&dir, None).unwrap();
         let mut out = sb.attach_output();
         let [i, o, e] = ends.take().unwrap();
         assert!(ends.take().is_none(), "taken once");

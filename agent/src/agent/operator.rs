@@ -705,7 +705,7 @@ impl Agent {
         };
         let cmd: CommandInfo = mesos_api::protocol::from_json(&body["command"])
             .map_err(|e| Rejection::bad_request(format!("Invalid 'command': {e}")))?;
-        let container_info: Option<mesos_api::protocol::container::ContainerInfo> =
+        let mut container_info: Option<mesos_api::protocol::container::ContainerInfo> =
             match &body["container"] {
                 Value::Null => None,
                 c => Some(
@@ -713,6 +713,22 @@ impl Agent {
                         .map_err(|e| Rejection::bad_request(format!("Invalid 'container': {e}")))?,
                 ),
             };
+        // A session may have a terminal (the agent holds its other side).
+        let session = action == LAUNCH_SESSION_ACL;
+        let tty = if session {
+            container_info
+                .as_mut()
+                .and_then(|c| c.tty_info.take())
+                .map(|t| {
+                    let size = t.window_size.unwrap_or_default();
+                    let dim = |v: u32, default: u16| {
+                        u16::try_from(v).ok().filter(|v| *v > 0).unwrap_or(default)
+                    };
+                    (dim(size.rows, 24), dim(size.columns, 80))
+                })
+        } else {
+            None
+        };
         if let Some(why) = container_info.as_ref().and_then(|c| c.unsupported()) {
             return Err(Rejection::bad_request(format!(
                 "Invalid 'container': {why}"
@@ -725,8 +741,8 @@ impl Agent {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
         // A session's container is attachable: the agent holds its standard streams.
-        let (io, stdio) = if action == LAUNCH_SESSION_ACL {
-            let (sb, ends) = Switchboard::new(&dir).map_err(|e| {
+        let (io, stdio) = if session {
+            let (sb, ends) = Switchboard::new(&dir, tty).map_err(|e| {
                 Rejection::internal(format!("cannot make the container's pipes: {e}"))
             })?;
             (Some(sb), Some(ends))
@@ -969,9 +985,22 @@ impl Agent {
                     }
                     (Some("PROCESS_IO"), Some("CONTROL")) => {
                         if io["control"]["type"] == "TTY_INFO" {
-                            return reject(Rejection::bad_request(
-                                "The container has no terminal (TTY sessions are not supported)",
-                            ));
+                            let size = &io["control"]["tty_info"]["window_size"];
+                            let dim = |v: &Value| {
+                                v.as_u64()
+                                    .and_then(|v| u16::try_from(v).ok())
+                                    .filter(|v| *v > 0)
+                            };
+                            let (Some(rows), Some(columns)) =
+                                (dim(&size["rows"]), dim(&size["columns"]))
+                            else {
+                                return reject(Rejection::bad_request(
+                                    "Expecting 'tty_info.window_size' with rows and columns",
+                                ));
+                            };
+                            if let Err(e) = input.resize(rows, columns) {
+                                return reject(Rejection::bad_request(e));
+                            }
                         }
                         // HEARTBEAT: nothing to do.
                     }

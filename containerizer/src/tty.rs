@@ -1,0 +1,71 @@
+//! Pseudo-terminals for containers with a TTY (sessions with `tty_info`): one is opened with a
+//! window size, the container gets the terminal side as its controlling terminal and standard
+//! streams, and its owner keeps the other side and resizes it.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use crate::error::{Error, Result};
+
+/// A new pseudo-terminal of `rows` x `columns`: (the owner's side, the container's side).
+pub fn open(rows: u16, columns: u16) -> Result<(OwnedFd, OwnedFd)> {
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None)
+        .map_err(|e| Error::Invalid(format!("cannot open a pseudo-terminal: {e}")))?;
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| Error::Invalid(format!("cannot set up a pseudo-terminal: {e}")))?;
+    }
+    Ok((pty.master, pty.slave))
+}
+
+mod ioctl {
+    nix::ioctl_write_ptr_bad!(set_winsize, nix::libc::TIOCSWINSZ, nix::pty::Winsize);
+}
+
+/// Resizes the terminal whose owner's side is `master` (its processes get SIGWINCH).
+pub fn set_window_size(master: BorrowedFd<'_>, rows: u16, columns: u16) -> Result<()> {
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which lives across the call.
+    unsafe { ioctl::set_winsize(master.as_raw_fd(), &size) }
+        .map(|_| ())
+        .map_err(|e| Error::Invalid(format!("cannot resize the terminal: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_terminal_opens_and_resizes() {
+        let (master, slave) = open(24, 80).unwrap();
+        let size = |fd: BorrowedFd<'_>| {
+            let mut ws = nix::pty::Winsize {
+                ws_row: 0,
+                ws_col: 0,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            nix::ioctl_read_bad!(get_winsize, nix::libc::TIOCGWINSZ, nix::pty::Winsize);
+            // SAFETY: TIOCGWINSZ writes one `winsize` into the buffer given.
+            unsafe { get_winsize(fd.as_raw_fd(), &mut ws) }.unwrap();
+            (ws.ws_row, ws.ws_col)
+        };
+        assert_eq!(size(slave.as_fd()), (24, 80));
+        set_window_size(master.as_fd(), 50, 132).unwrap();
+        assert_eq!(size(slave.as_fd()), (50, 132));
+    }
+}
