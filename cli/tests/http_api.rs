@@ -734,6 +734,37 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     )
     .unwrap();
     assert_eq!(size["offset"], 11);
+    // /files/download: the whole file, as an attachment.
+    let r = get(a, &format!("{prefix}/files/download?path={stdout}"))
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200);
+    assert_eq!(r.body, b"0123456789\n");
+    assert_eq!(
+        r.head.header("content-disposition"),
+        Some("attachment; filename=\"stdout\"")
+    );
+    assert_eq!(
+        get(a, &format!("{prefix}/files/download?path={dir}"))
+            .await
+            .unwrap()
+            .head
+            .status,
+        400
+    );
+    // ?jsonp= wraps any JSON answer in a call of that function.
+    let r = get(
+        a,
+        &format!("{prefix}/files/read?path={stdout}&offset=-1&jsonp=show"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.head.header("content-type"), Some("text/javascript"));
+    assert_eq!(text(&r), r#"show({"data":"","offset":11});"#);
+    let r = get(a, "/master/state?jsonp=alert(1)").await.unwrap();
+    assert_eq!(r.head.status, 400);
+    let r = get(a, "/master/state?jsonp=window.cb").await.unwrap();
+    assert!(text(&r).starts_with("window.cb({"), "{}", text(&r));
     // Outside the sandboxes (directly, through `..`, percent-encoded or through a link) is
     // answered exactly as a missing path: nothing tells what exists elsewhere.
     std::os::unix::fs::symlink("/etc", format!("{dir}/escape")).unwrap();

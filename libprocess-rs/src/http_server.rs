@@ -76,6 +76,7 @@ async fn handle(
             Err(r) => return into_hyper(r),
         }
     };
+    let jsonp_query = query.clone();
     let request = HttpRequest {
         method: parts.method,
         path,
@@ -93,7 +94,7 @@ async fn handle(
         return into_hyper(HttpResponse::not_found(format!("no process '{id}'")));
     }
     match rx.await {
-        Ok(r) => into_hyper(r),
+        Ok(r) => into_hyper(jsonp(r, &jsonp_query)),
         Err(_) => into_hyper(HttpResponse::text(
             503,
             format!("process '{id}' terminated before answering"),
@@ -183,6 +184,35 @@ async fn read_body(
             ))
         }
     }
+}
+
+/// `?jsonp=<callback>` on any JSON answer, as Mesos's endpoints take it: the body becomes
+/// `<callback>(<json>);` as `text/javascript`. A callback that is not a plain (dotted)
+/// JavaScript name is refused with 400.
+fn jsonp(r: HttpResponse, query: &str) -> HttpResponse {
+    if !query.contains("jsonp=") {
+        return r;
+    }
+    let Some(callback) = crate::http::parse_form(query).remove("jsonp") else {
+        return r;
+    };
+    let plain = !callback.is_empty()
+        && callback
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.');
+    if !plain {
+        return HttpResponse::bad_request(format!(
+            "'jsonp' must be a JavaScript function name, got '{callback}'"
+        ));
+    }
+    r.reencode_json("text/javascript", |body| {
+        let mut out = Vec::with_capacity(body.len() + callback.len() + 3);
+        out.extend_from_slice(callback.as_bytes());
+        out.push(b'(');
+        out.extend_from_slice(body);
+        out.extend_from_slice(b");");
+        Ok(out)
+    })
 }
 
 fn into_hyper(r: HttpResponse) -> hyper::Response<ResponseBody> {

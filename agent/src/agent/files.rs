@@ -7,7 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use libprocess::{HttpRequest, Reply};
+use libprocess::{HttpRequest, HttpResponse, Reply};
 use mesos_api::http::Rejection;
 use serde_json::{json, Value};
 
@@ -201,6 +201,56 @@ impl Agent {
             Ok(v) => json_reply(&v).into(),
             Err(e) => reject(e).into(),
         }
+    }
+
+    /// `/files/download?path=`: the whole file, streamed in chunks, as an attachment
+    /// (`application/octet-stream`, named by its file name).
+    pub(super) fn files_download(&self, req: &HttpRequest) -> Reply {
+        let q = req.query_params();
+        let r = q
+            .get("path")
+            .ok_or_else(|| Rejection::bad_request("Expecting 'path' query parameter"))
+            .and_then(|p| {
+                let path = self.served(p, req.principal.as_deref())?;
+                if path.is_dir() {
+                    return Err(Rejection::bad_request("Cannot download a directory"));
+                }
+                std::fs::File::open(&path)
+                    .map(|f| (path, f))
+                    .map_err(|_| Rejection::not_found(format!("'{p}' not found")))
+            });
+        let (path, file) = match r {
+            Ok(x) => x,
+            Err(e) => return reject(e).into(),
+        };
+        let name: String = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| *c != '"' && !c.is_control())
+            .collect();
+        let (resp, tx) = HttpResponse::stream("application/octet-stream");
+        let resp = resp.with_header(
+            "Content-Disposition",
+            &format!("attachment; filename=\"{name}\""),
+        );
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut f = tokio::fs::File::from_std(file);
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match f.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(bytes::Bytes::copy_from_slice(&buf[..n])).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        resp.into()
     }
 
     /// LIST_FILES: `{"file_infos": [...]}`.

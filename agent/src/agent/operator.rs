@@ -229,6 +229,9 @@ impl Agent {
         ctx.route_in(AGENT_READONLY, "files/read", |a: &mut Agent, _, req| {
             a.files_read(&req)
         });
+        ctx.route_in(AGENT_READONLY, "files/download", |a: &mut Agent, _, req| {
+            a.files_download(&req)
+        });
         ctx.route_in(
             AGENT_READONLY,
             "monitor/statistics",
