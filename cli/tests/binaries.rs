@@ -199,6 +199,10 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
             "unknown capability 'FLYING'",
         ),
         ("--content_type=protobuf", "--content_type"),
+        ("--networks=net1", "CNI networks are not supported"),
+        ("--tty", "terminal is not supported"),
+        ("--volumes=[{\"mode\": 7}]", "Flag '--volumes'"),
+        ("--volumes=/no/such/file", "cannot read '/no/such/file'"),
     ] {
         let mut c = bin("mesos-execute");
         c.args(["--master=local", "--name=x", "--command=true", flag]);
@@ -210,6 +214,20 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
             text(&out.stderr)
         );
     }
+    // --volumes reaches the container: here the agent (posix isolation only) refuses a
+    // HOST_PATH volume, and the task fails saying why.
+    let mut c = bin("mesos-execute");
+    c.args(["--master=local", "--name=vol", "--command=true"])
+        .arg(
+            r#"--volumes=[{"container_path": "/data", "mode": "RO",
+            "source": {"type": "HOST_PATH", "host_path": {"path": "/tmp"}}}]"#,
+        )
+        .arg(format!("--work_dir={}", dir.join("work-vol").display()));
+    let out = Proc::run(&mut c, LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("TASK_FAILED"), "{stdout}");
+    assert!(stdout.contains("volume/host_path"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

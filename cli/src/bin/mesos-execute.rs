@@ -54,6 +54,12 @@ libprocess::flags! {
         docker_image: Option<String>;
         /// With --master=local: the agents' directory of local images
         docker_registry: Option<String>;
+        /// Volumes of --command's container: a JSON array of v1 Volume objects, or a file holding one (file:///path or /path)
+        volumes: Option<String>;
+        /// CNI networks to join (refused: CNI networking is not built yet)
+        networks: Option<String>, check not_built;
+        /// Give the task a terminal (refused: a task's terminal is not built yet; nested container sessions have one)
+        tty: bool = "false", check no_tty;
         /// Role to register with
         role: String = "*", check role;
         /// Name of the framework
@@ -109,6 +115,41 @@ fn capabilities(f: &ExecuteFlags) -> Result<Vec<FrameworkCapability>, String> {
         }
     }
     Ok(out)
+}
+
+/// `--networks`: CNI networking is not built yet; refused rather than ignored.
+fn not_built(name: &str, v: &Option<String>) -> Result<(), String> {
+    match v {
+        None => Ok(()),
+        Some(_) => Err(format!(
+            "Flag '--{name}': CNI networks are not supported yet (containers share the host's network)"
+        )),
+    }
+}
+
+/// `--tty`: a task's terminal is not built yet; refused rather than ignored.
+fn no_tty(name: &str, v: &bool) -> Result<(), String> {
+    match v {
+        false => Ok(()),
+        true => Err(format!(
+            "Flag '--{name}': a task's terminal is not supported yet (LAUNCH_NESTED_CONTAINER_SESSION with tty_info has one)"
+        )),
+    }
+}
+
+/// `--volumes`: inline JSON, or a file of it.
+fn volumes(text: &str) -> Result<Vec<mesos_api::protocol::container::Volume>, String> {
+    let trimmed = text.trim_start();
+    let json = if trimmed.starts_with('[') {
+        text.to_string()
+    } else {
+        let path = text.strip_prefix("file://").unwrap_or(text);
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("Flag '--volumes': cannot read '{path}': {e}"))?
+    };
+    let v: serde_json::Value = serde_json::from_str(&json)
+        .map_err(|e| format!("Flag '--volumes': not a JSON array of volumes: {e}"))?;
+    mesos_api::protocol::from_json(&v).map_err(|e| format!("Flag '--volumes': {e}"))
 }
 
 /// `--role` must be a valid role name.
@@ -295,15 +336,17 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                 c
             };
             command.environment = environment(f)?;
-            let container = f.docker_image.as_deref().map(|name| {
+            let volumes = f.volumes.as_deref().map(volumes).transpose()?;
+            let container = (f.docker_image.is_some() || volumes.is_some()).then(|| {
                 let mut c = ContainerInfo::mesos();
-                c.mesos = Some(MesosInfo {
+                c.mesos = f.docker_image.as_deref().map(|name| MesosInfo {
                     image: Some(Image {
                         kind: ImageType::Docker,
                         docker: Some(DockerImage { name: name.into() }),
                         cached: None,
                     }),
                 });
+                c.volumes = volumes.unwrap_or_default();
                 c
             });
             let t = TaskInfo {
