@@ -36,6 +36,7 @@ pub const UNPREFIXED_ROUTES: &[(&str, &str)] = &[
     ("/state.json", "state.json"),
     ("/files/browse", "files/browse"),
     ("/files/read", "files/read"),
+    ("/files/download", "files/download"),
     ("/monitor/statistics", "monitor/statistics"),
     ("/health", "health"),
 ];

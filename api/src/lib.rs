@@ -5,6 +5,7 @@
 pub mod acls;
 pub mod auth;
 mod error;
+pub mod files;
 pub mod http;
 pub mod ids;
 pub mod messages;

@@ -6,6 +6,7 @@
 pub use libprocess::flags;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use flags::{Flag, Flags};
 use libprocess::{Config, Runtime, PID};
@@ -27,6 +28,8 @@ libprocess::flags! {
         pub logging_level: String = "INFO";
         /// Disable logging to stderr
         pub quiet: bool = "false";
+        /// Also log to <log_dir>/<binary>.INFO (appended), which the master serves as /master/log and an agent as /slave/log (default: no log file)
+        pub log_dir: Option<PathBuf>;
     }
 }
 
@@ -149,22 +152,64 @@ pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
             )))
         }
     };
-    if net.quiet {
+    let file = match &net.log_dir {
+        Some(dir) => {
+            let fail = |e: std::io::Error| {
+                CliError::Flag(format!(
+                    "Flag '--log_dir': cannot write logs in '{}': {e}",
+                    dir.display()
+                ))
+            };
+            std::fs::create_dir_all(dir).map_err(fail)?;
+            let binary = std::env::args()
+                .next()
+                .and_then(|a| {
+                    std::path::Path::new(&a)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "mesos".into());
+            let path = dir.join(format!("{binary}.INFO"));
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(fail)?;
+            Some((f, path))
+        }
+        None => None,
+    };
+    if net.quiet && file.is_none() {
         return Ok(());
     }
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let base = tracing_subscriber::filter::LevelFilter::from_level(level);
     let (filter, handle) = tracing_subscriber::reload::Layer::new(base);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_target(false);
+    let stderr = (!net.quiet).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(false)
+    });
+    let (file, path) = match file {
+        Some((f, p)) => (Some(f), Some(p)),
+        None => (None, None),
+    };
+    let to_file = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_target(false)
+    });
     if tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(stderr)
+        .with(to_file)
         .try_init()
         .is_ok()
     {
+        if let Some(p) = path {
+            libprocess::logging::set_log_file(p);
+        }
         // SET_LOGGING_LEVEL: glog's verbose levels over --logging_level (1: debug, 2+: trace).
         libprocess::logging::install(move |v| {
             let f = match v {

@@ -571,6 +571,9 @@ async fn operator_api_answers_calls_and_streams_events() {
     let r = op(remove).await;
     assert_eq!(r.head.status, 400);
     assert!(text(&r).contains("has no quota set"), "{}", text(&r));
+    // Without --log_dir the master has no log to serve.
+    let r = op(json!({"type": "LIST_FILES", "list_files": {"path": "/master/log"}})).await;
+    assert_eq!(r.head.status, 404);
     // No operation is tracked (operation feedback is not built): an empty list.
     let v: Value =
         serde_json::from_slice(&op(json!({"type": "GET_OPERATIONS"})).await.body).unwrap();
@@ -703,7 +706,7 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
     let container = exec["container"].as_str().unwrap().to_string();
     // /files/browse and /files/read with paging.
     let b: Value = serde_json::from_slice(
-        &get(a, &format!("/files/browse?path={dir}"))
+        &get(a, &format!("{prefix}/files/browse?path={dir}"))
             .await
             .unwrap()
             .body,
@@ -1601,4 +1604,72 @@ fn find_dir(root: &std::path::Path, suffix: &str) -> Option<std::path::PathBuf> 
         }
     }
     None
+}
+
+/// `--log_dir`: the process logs to `<log_dir>/<binary>.INFO`, which the master serves as
+/// `/master/log` (classic `/files/*`, LIST_FILES, READ_FILE) and the agent as `/slave/log`;
+/// other paths are not found on the master.
+#[tokio::test]
+async fn the_log_is_served_as_master_log_and_slave_log() {
+    let logs = std::env::temp_dir().join(format!("mesos-logs-{}", mesos_api::ids::new_uuid()));
+    let l = local_with(1, &[&format!("--log_dir={}", logs.display())]).await;
+    let a = &l.addr;
+    let file = logs.join("mesos-local.INFO");
+    let log = eventually_async(LIMIT, "the log to show the registration", || async {
+        let r = get(a, "/files/read?path=/master/log&offset=0")
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let data = v["data"].as_str().unwrap_or("").to_string();
+        if data.contains("registered agent") {
+            Ok(data)
+        } else {
+            Err(format!("{v}"))
+        }
+    })
+    .await;
+    assert!(log.contains("registered with the master"), "{log}");
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .starts_with(&log[..20]));
+    let op = |body: Value| async move { post(a, "/api/v1", &[JSON], &body).await };
+    let v: Value = serde_json::from_slice(
+        &op(json!({"type": "READ_FILE", "read_file": {"path": "/master/log", "offset": 0, "length": 5}}))
+            .await
+            .body,
+    )
+    .unwrap();
+    let data =
+        mesos_api::serde_util::base64_decode(v["read_file"]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(data, log.as_bytes()[..5]);
+    assert!(v["read_file"]["size"].as_u64().unwrap() >= log.len() as u64);
+    let r = op(json!({"type": "LIST_FILES", "list_files": {"path": "/master/log"}})).await;
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let r =
+        op(json!({"type": "READ_FILE", "read_file": {"path": "/etc/passwd", "offset": 0}})).await;
+    assert_eq!(r.head.status, 404);
+    assert_eq!(
+        get(a, "/files/read?path=/etc/passwd&offset=0")
+            .await
+            .unwrap()
+            .head
+            .status,
+        404
+    );
+    let r = get(a, "/files/download?path=/master/log").await.unwrap();
+    assert!(String::from_utf8_lossy(&r.body).contains("registered agent"));
+    // The agent's own name for it.
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
+    let prefix = format!("/{}", pid.split('@').next().unwrap());
+    let r = get(a, &format!("{prefix}/files/read?path=/slave/log&offset=0"))
+        .await
+        .unwrap();
+    assert!(
+        text(&r).contains("registered with the master"),
+        "{}",
+        text(&r)
+    );
+    drop(l);
+    let _ = std::fs::remove_dir_all(&logs);
 }

@@ -195,6 +195,36 @@ impl HttpResponse {
         (r, tx)
     }
 
+    /// A 200 streaming `file` as an attachment named `name` (`application/octet-stream`, in
+    /// chunks of 64 KiB read as the client takes them).
+    pub fn download(file: std::fs::File, name: &str) -> HttpResponse {
+        let name: String = name
+            .chars()
+            .filter(|c| *c != '"' && !c.is_control())
+            .collect();
+        let (resp, tx) = HttpResponse::stream("application/octet-stream");
+        let resp = resp.with_header(
+            "Content-Disposition",
+            &format!("attachment; filename=\"{name}\""),
+        );
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut f = tokio::fs::File::from_std(file);
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match f.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        resp
+    }
+
     /// Adds a header (invalid names or values are ignored).
     pub fn with_header(mut self, name: &str, value: &str) -> HttpResponse {
         if let (Ok(n), Ok(v)) = (

@@ -14,6 +14,18 @@ static LEVEL: AtomicU32 = AtomicU32::new(0);
 /// Bumped by each change, so that a revert only undoes its own change.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
+static LOG_FILE: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+/// Records the file this process logs to (`--log_dir`), which its `/files` serve.
+pub fn set_log_file(path: std::path::PathBuf) {
+    let _ = LOG_FILE.set(path);
+}
+
+/// The file this process logs to, if any.
+pub fn log_file() -> Option<&'static std::path::Path> {
+    LOG_FILE.get().map(|p| p.as_path())
+}
+
 /// Installs what applies a verbose level (once per process; later calls are ignored).
 pub fn install(setter: impl Fn(u32) + Send + Sync + 'static) {
     let _ = SETTER.set(Box::new(setter));

@@ -1,12 +1,12 @@
-//! The sandboxes' files, read by operators: the classic `/files/browse` and `/files/read`, and
-//! the v1 LIST_FILES and READ_FILE calls. Only paths inside the sandboxes are served; a path
+//! The sandboxes' files, read by operators: the classic `/files/browse`, `/files/read` and
+//! `/files/download`, and the v1 LIST_FILES and READ_FILE calls; also the agent's log
+//! (`--log_dir`) as `/slave/log`. Only paths inside the sandboxes are served; a path
 //! outside them (after resolving links, `..` and percent-encoding) gets the same answer as a
 //! missing one, and `access_sandboxes` decides who reads whose.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use libprocess::{HttpRequest, HttpResponse, Reply};
 use mesos_api::http::Rejection;
 use serde_json::{json, Value};
@@ -14,8 +14,7 @@ use serde_json::{json, Value};
 use super::operator::json_reply;
 use super::{reject, Agent};
 
-/// The most one read returns (Mesos's web UI reads pages of 50 KB).
-const MAX_READ: u64 = 1 << 20;
+use mesos_api::files::Read;
 
 /// One directory entry.
 struct FileInfo {
@@ -75,17 +74,16 @@ fn mode_string(mode: u32) -> String {
     s
 }
 
-/// What a read returned: the file's size, where the data starts, the data.
-struct Read {
-    size: u64,
-    offset: u64,
-    data: Vec<u8>,
-}
-
 impl Agent {
     /// `p` resolved, if it is inside the sandboxes and `principal` may read it.
     fn served(&self, p: &str, principal: Option<&str>) -> Result<PathBuf, Rejection> {
         let not_found = || Rejection::not_found(format!("'{p}' not found"));
+        // The agent's own log (--log_dir), as Mesos attaches it.
+        if p.trim_end_matches('/') == "/slave/log" {
+            return libprocess::logging::log_file()
+                .map(Path::to_path_buf)
+                .ok_or_else(not_found);
+        }
         let root = self
             .flags
             .work_dir
@@ -124,7 +122,7 @@ impl Agent {
             .collect())
     }
 
-    /// Up to `length` (at most [`MAX_READ`]) bytes from `offset` (clamped to the size).
+    /// Up to `length` (at most [`MAX_READ`](mesos_api::files::MAX_READ)) bytes from `offset` (clamped to the size).
     fn read(
         &self,
         p: &str,
@@ -132,25 +130,14 @@ impl Agent {
         offset: u64,
         length: Option<u64>,
     ) -> Result<Read, Rejection> {
-        use std::io::{Read as _, Seek, SeekFrom};
         let path = self.served(p, principal)?;
         if path.is_dir() {
             return Err(Rejection::bad_request("Cannot read a directory"));
         }
-        let mut f = std::fs::File::open(&path)
-            .map_err(|_| Rejection::not_found(format!("'{p}' not found")))?;
-        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let offset = offset.min(size);
-        // At most 1 MiB a read (page through larger files), so a reply stays a few MiB even
-        // with every byte escaped.
-        let length = length.unwrap_or(MAX_READ).min(MAX_READ);
-        let mut data = Vec::new();
-        if f.seek(SeekFrom::Start(offset)).is_err()
-            || f.take(length).read_to_end(&mut data).is_err()
-        {
-            return Err(Rejection::internal("read failed"));
-        }
-        Ok(Read { size, offset, data })
+        mesos_api::files::read(&path, offset, length).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Rejection::not_found(format!("'{p}' not found")),
+            _ => Rejection::internal("read failed"),
+        })
     }
 
     /// `/files/browse?path=`: the directory's entries.
@@ -168,35 +155,13 @@ impl Agent {
         }
     }
 
-    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}` (at most [`MAX_READ`] bytes a
+    /// `/files/read?path=&offset=&length=`: `{"data", "offset"}` (at most [`MAX_READ`](mesos_api::files::MAX_READ) bytes a
     /// read); offset -1 (or none) reports the size.
     pub(super) fn files_read(&self, req: &HttpRequest) -> Reply {
-        let q = req.query_params();
-        let num = |k: &str| -> Result<Option<i64>, Rejection> {
-            q.get(k)
-                .map(|v| {
-                    v.parse::<i64>().map_err(|_| {
-                        Rejection::bad_request(format!(
-                            "Failed to parse '{k}': '{v}' is not a number"
-                        ))
-                    })
-                })
-                .transpose()
-        };
-        let r = (|| {
-            let p = q
-                .get("path")
-                .ok_or_else(|| Rejection::bad_request("Expecting 'path' query parameter"))?;
-            let (offset, length) = (num("offset")?.unwrap_or(-1), num("length")?);
-            let principal = req.principal.as_deref();
-            if offset < 0 {
-                let r = self.read(p, principal, 0, Some(0))?;
-                return Ok(json!({"data": "", "offset": r.size}));
-            }
-            let length = length.map(|l| l.max(0) as u64);
-            let r = self.read(p, principal, offset as u64, length)?;
-            Ok(json!({"data": String::from_utf8_lossy(&r.data), "offset": r.offset}))
-        })();
+        let principal = req.principal.as_deref();
+        let r = mesos_api::files::classic_read(&req.query_params(), |p, offset, length| {
+            self.read(p, principal, offset, length)
+        });
         match r {
             Ok(v) => json_reply(&v).into(),
             Err(e) => reject(e).into(),
@@ -223,34 +188,11 @@ impl Agent {
             Ok(x) => x,
             Err(e) => return reject(e).into(),
         };
-        let name: String = path
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| *c != '"' && !c.is_control())
-            .collect();
-        let (resp, tx) = HttpResponse::stream("application/octet-stream");
-        let resp = resp.with_header(
-            "Content-Disposition",
-            &format!("attachment; filename=\"{name}\""),
-        );
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt;
-            let mut f = tokio::fs::File::from_std(file);
-            let mut buf = vec![0u8; 64 << 10];
-            loop {
-                match f.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if tx.send(bytes::Bytes::copy_from_slice(&buf[..n])).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        resp.into()
+            .unwrap_or_default();
+        HttpResponse::download(file, &name).into()
     }
 
     /// LIST_FILES: `{"file_infos": [...]}`.
@@ -272,21 +214,9 @@ impl Agent {
         principal: Option<&str>,
         body: &Value,
     ) -> Result<Value, Rejection> {
-        let p = body["path"]
-            .as_str()
-            .ok_or_else(|| Rejection::bad_request("Expecting 'read_file.path' to be present"))?;
-        let offset = body["offset"]
-            .as_u64()
-            .ok_or_else(|| Rejection::bad_request("Expecting 'read_file.offset' to be present"))?;
-        let length = match &body["length"] {
-            Value::Null => None,
-            v => Some(v.as_u64().ok_or_else(|| {
-                Rejection::bad_request("'read_file.length' must be a non-negative number")
-            })?),
-        };
-        let r = self.read(p, principal, offset, length)?;
-        let data = base64::engine::general_purpose::STANDARD.encode(&r.data);
-        Ok(json!({"size": r.size, "data": data}))
+        mesos_api::files::read_file(body, |p, offset, length| {
+            self.read(p, principal, offset, length)
+        })
     }
 }
 

@@ -115,6 +115,7 @@ impl Master {
         checkpointed: Resources,
         version: String,
     ) {
+        tracing::info!(agent = %id, %from, hostname = %info.hostname, "registered agent");
         let spec = AgentSpec {
             hostname: info.hostname.clone(),
             total: agent_total(&info.resources, &checkpointed),

@@ -16,7 +16,7 @@ use super::{json, led_route, reject, reply};
 use crate::master::authz::Viewer;
 use crate::master::{Master, VERSION};
 
-fn method_is(req: &HttpRequest, allowed: &[&str]) -> Result<(), Rejection> {
+pub(super) fn method_is(req: &HttpRequest, allowed: &[&str]) -> Result<(), Rejection> {
     if allowed.contains(&req.method.as_str()) {
         Ok(())
     } else {
@@ -58,6 +58,7 @@ pub(crate) fn version_json() -> Value {
 
 impl Master {
     pub(super) fn install_classic(ctx: &mut Context<Self>) {
+        super::files::install(ctx);
         for r in ["state", "state.json"] {
             led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
                 reply(method_is(&req, &["GET"]).map(|_| {

@@ -3,6 +3,7 @@
 //! master's messages), with aliases at Mesos's unprefixed paths.
 
 pub(crate) mod classic;
+mod files;
 pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
@@ -60,6 +61,9 @@ const ALIASES: &[(&str, &str)] = &[
     ("/weights", "weights"),
     ("/reserve", "reserve"),
     ("/unreserve", "unreserve"),
+    ("/files/browse", "files/browse"),
+    ("/files/read", "files/read"),
+    ("/files/download", "files/download"),
 ];
 
 impl Master {

@@ -251,6 +251,8 @@ impl Master {
                 self.remove_quota(principal, role)?;
                 ok(HttpResponse::empty(200))
             }
+            "LIST_FILES" => ok(respond(&kind, super::files::list_files_call(body)?)),
+            "READ_FILE" => ok(respond(&kind, super::files::read_file_call(body)?)),
             // Operations with ids (operation feedback) and resource providers are not built, so
             // the master tracks no operations.
             "GET_OPERATIONS" => ok(respond(&kind, json!({"operations": []}))),
