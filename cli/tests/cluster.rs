@@ -986,6 +986,9 @@ async fn a_memory_hog_fails_with_the_memory_reason_and_the_agent_lives_on() {
             .contains("Memory limit exceeded"),
         "{last:?}"
     );
+    // The limitation names the resource and its limit.
+    let limitation = last.limitation.as_ref().expect("a limitation");
+    assert_eq!(limitation.resources.mem(), 64.0, "{last:?}");
     // The agent runs the next task as before.
     let o = offers(&mut fw).await.remove(0);
     let t = command_task("after", &o.agent_id, "echo still here", "cpus:0.5;mem:64");

@@ -111,6 +111,10 @@ async fn an_agent_the_master_removed_reregisters_by_itself_and_tasks_end_as_thei
         .state_of("aware-task", |s| s == TaskState::Unreachable)
         .await;
     assert_eq!(s.reason, Some(Reason::AgentRemoved), "{s:?}");
+    assert!(
+        s.unreachable_time.is_some_and(|t| t.nanoseconds > 0),
+        "TASK_UNREACHABLE says since when: {s:?}"
+    );
     let s = plain.state_of("plain-task", |s| s == TaskState::Lost).await;
     assert_eq!(s.reason, Some(Reason::AgentRemoved), "{s:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -110,6 +110,7 @@ impl Agent {
                     if let Some(e) = self.executor_mut(&fid, &eid) {
                         let (cid, limits) = (e.container_id.value.clone(), e.limits.clone());
                         if let Some(l) = self.containerizer.memory_limitation(&cid, &limits) {
+                            s.limitation = super::executors::limitation_of(l.reason, &limits);
                             s.reason = Some(l.reason);
                             s.message = Some(l.message);
                         }

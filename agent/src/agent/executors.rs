@@ -522,8 +522,10 @@ impl Agent {
             .collect();
         open.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         let ids: Vec<TaskID> = open.iter().map(|t| t.task_id.clone()).collect();
+        let limitation = limitation_of(reason, &e.limits);
         for t in ids {
-            let s = self.agent_status(&t, eid, state, reason, &message);
+            let mut s = self.agent_status(&t, eid, state, reason, &message);
+            s.limitation = limitation.clone();
             self.handle_update(ctx, fid, Some(eid.clone()), s);
         }
         if !self.frameworks.contains_key(fid) && self.removing.remove(fid) {
@@ -650,6 +652,21 @@ impl Agent {
             self.shutdown_executor(ctx, &fid, &e);
         }
     }
+}
+
+/// The resource a container limitation broke, with its limit, for a status's `limitation`.
+pub(super) fn limitation_of(
+    reason: Reason,
+    limits: &Limits,
+) -> Option<mesos_api::protocol::task::TaskResourceLimitation> {
+    let (name, bytes) = match reason {
+        Reason::ContainerLimitationMemory => ("mem", limits.mem_bytes?),
+        Reason::ContainerLimitationDisk => ("disk", limits.disk_bytes?),
+        _ => return None,
+    };
+    let mb = bytes as f64 / 1048576.0;
+    let resources = mesos_api::Resources::parse(&format!("{name}:{mb}"), "*").ok()?;
+    Some(mesos_api::protocol::task::TaskResourceLimitation { resources })
 }
 
 /// Container limits from resources (`cpus`, `mem` and `disk` in MB, `gpus`).

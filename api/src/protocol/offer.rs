@@ -74,6 +74,12 @@ pub struct Url {
     /// The path (`/slave(1)`).
     #[serde(default)]
     pub path: Option<String>,
+    /// Query parameters (an agent's URL has none).
+    #[serde(default)]
+    pub query: Vec<super::container::Parameter>,
+    /// The fragment (an agent's URL has none).
+    #[serde(default)]
+    pub fragment: Option<String>,
 }
 
 fn refuse_default() -> f64 {

@@ -426,6 +426,20 @@ pub struct TaskStatus {
     /// The task's container, as its agent sees it (boxed: most statuses in memory have none).
     #[serde(default)]
     pub container_status: Option<Box<ContainerStatus>>,
+    /// When the task's agent became unreachable (TASK_UNREACHABLE).
+    #[serde(default)]
+    pub unreachable_time: Option<super::offer::TimeInfo>,
+    /// The resource whose limit the task's container broke (a memory or disk limitation).
+    #[serde(default)]
+    pub limitation: Option<TaskResourceLimitation>,
+}
+
+/// The resources a container went over (Mesos's `TaskResourceLimitation`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskResourceLimitation {
+    /// Which, with the limit.
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 /// A container's status (Mesos's `ContainerStatus`): its id, its executor's pid and its
@@ -460,6 +474,8 @@ impl TaskStatus {
             healthy: None,
             labels: None,
             container_status: None,
+            unreachable_time: None,
+            limitation: None,
         }
     }
 }

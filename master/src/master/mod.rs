@@ -246,6 +246,11 @@ fn master_status(
     s.message = Some(message.to_string());
     s.agent_id = agent.cloned();
     s.timestamp = Some(now_secs());
+    if state == TaskState::Unreachable {
+        s.unreachable_time = Some(mesos_api::protocol::offer::TimeInfo {
+            nanoseconds: (now_secs() * 1e9) as i64,
+        });
+    }
     s
 }
 

@@ -593,12 +593,19 @@ fn allocate_if_bare(r: &mut Resources, role: &str) {
 /// even with TLS on), the agent's hostname, IP and port, and its process's path.
 fn agent_url(pid: &libprocess::UPID, hostname: &str) -> Url {
     Url {
-        scheme: "http".into(),
+        // Agents speak TLS when the cluster does (LIBPROCESS_SSL_ENABLED).
+        scheme: if libprocess::tls::enabled_in_env() {
+            "https".into()
+        } else {
+            "http".into()
+        },
         address: mesos_api::protocol::framework::Address {
             hostname: Some(hostname.to_string()),
             ip: Some(pid.addr().ip().to_string()),
             port: i32::from(pid.addr().port()),
         },
         path: Some(format!("/{}", pid.id())),
+        query: Vec::new(),
+        fragment: None,
     }
 }
