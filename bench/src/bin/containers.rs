@@ -57,7 +57,7 @@ fn parse() -> Result<Args, String> {
 
 enum Seen {
     Offers(Vec<Offer>),
-    Update(TaskStatus),
+    Update(Box<TaskStatus>),
 }
 
 struct Rec(mpsc::UnboundedSender<Seen>);
@@ -68,7 +68,7 @@ impl Scheduler for Rec {
         let _ = self.0.send(Seen::Offers(offers));
     }
     fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
-        let _ = self.0.send(Seen::Update(s.clone()));
+        let _ = self.0.send(Seen::Update(Box::new(s.clone())));
     }
     fn rescind(&mut self, _: &mut Driver, _: &OfferID) {}
     fn failure(&mut self, _: &mut Driver, _: &Failure) {}
