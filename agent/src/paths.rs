@@ -124,9 +124,10 @@ pub fn task_updates_path(task_dir: &Path) -> PathBuf {
 }
 
 /// A standalone container's sandbox (LAUNCH_CONTAINER without a parent):
-/// `<work_dir>/containers/<id>`.
+/// `<work_dir>/sandboxes/<id>` (Mesos's `<work_dir>/containers/<id>` holds the containerizer's
+/// checkpoints here).
 pub fn standalone_sandbox_dir(work_dir: &Path, id: &str) -> PathBuf {
-    work_dir.join("containers").join(id)
+    work_dir.join("sandboxes").join(id)
 }
 
 /// A nested container's sandbox: `containers/<id>` below its parent's, for each level of
@@ -167,7 +168,7 @@ mod tests {
             Path::new("/w/meta/slaves/A/frameworks/F/executors/E/runs/C/pids/forked.pid")
         );
         assert_eq!(latest_agent_path(w), Path::new("/w/meta/slaves/latest"));
-        assert_eq!(standalone_sandbox_dir(w, "c"), Path::new("/w/containers/c"));
+        assert_eq!(standalone_sandbox_dir(w, "c"), Path::new("/w/sandboxes/c"));
         assert_eq!(
             nested_sandbox_dir(Path::new("/s"), &["x", "y"]),
             Path::new("/s/containers/x/containers/y")

@@ -16,7 +16,7 @@ use mesos_api::protocol::scheduler::{
 };
 use mesos_api::resources::attributes::AttributeValue;
 use mesos_api::Attributes;
-use regex::Regex;
+use regex::bytes::Regex;
 
 /// The default of `--offer_constraints_re2_max_mem`: the most memory one compiled regex may
 /// take, in bytes.
@@ -79,15 +79,17 @@ impl Test {
             (Test::NotEquals(_) | Test::NotMatches(_), Found::Missing) => true,
             (Test::Equals(v), Found::Text(t)) => t == v,
             (Test::NotEquals(v), Found::Text(t)) => t != v,
-            (Test::Matches(r), Found::Text(t)) => r.is_match(t),
-            (Test::NotMatches(r), Found::Text(t)) => !r.is_match(t),
+            (Test::Matches(r), Found::Text(t)) => r.is_match(t.as_bytes()),
+            (Test::NotMatches(r), Found::Text(t)) => !r.is_match(t.as_bytes()),
         }
     }
 }
 
 fn compile(regex: &str, max_mem: usize) -> Result<Regex, String> {
-    // Anchored: the whole text must match, as RE2::FullMatch.
-    regex::RegexBuilder::new(&format!("^(?:{regex})$"))
+    // Anchored: the whole text must match, as RE2::FullMatch; `\d`, `\w`, `\s` and word
+    // boundaries are ASCII, as in RE2.
+    regex::bytes::RegexBuilder::new(&format!("^(?:{regex})$"))
+        .unicode(false)
         .size_limit(max_mem)
         .build()
         .map_err(|e| match e {
@@ -302,6 +304,13 @@ mod tests {
             json!({"text_matches": {"regex": "web-[0-9]+"}}),
         );
         assert!(!host.excludes("web", "web-12", &Attributes::default()));
+        // RE2's classes are ASCII, and fit the default memory bound.
+        let word = one(
+            json!({"pseudoattribute_type": "HOSTNAME"}),
+            json!({"text_matches": {"regex": "\\w+-\\d+"}}),
+        );
+        assert!(!word.excludes("web", "web-12", &Attributes::default()));
+        assert!(word.excludes("web", "web-١٢", &Attributes::default()));
         assert!(host.excludes("web", "db-1", &Attributes::default()));
         let zone = one(
             json!({"pseudoattribute_type": "ZONE"}),

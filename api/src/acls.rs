@@ -47,6 +47,8 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("kill_standalone_containers", "users"),
     ("wait_standalone_containers", "users"),
     ("remove_standalone_containers", "users"),
+    ("attach_containers_input", "users"),
+    ("attach_containers_output", "users"),
 ];
 
 /// Actions only the master checks (the rest of [`ENFORCED`] that are not [`AGENT_ONLY`], the
@@ -79,6 +81,8 @@ pub const AGENT_ONLY: &[&str] = &[
     "kill_standalone_containers",
     "wait_standalone_containers",
     "remove_standalone_containers",
+    "attach_containers_input",
+    "attach_containers_output",
 ];
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
@@ -90,8 +94,6 @@ const NOT_ENFORCED: &[&str] = &[
     "access_mesos_logs",
     "launch_nested_containers_under_parent_with_user",
     "launch_nested_container_sessions_under_parent_with_user",
-    "attach_containers_input",
-    "attach_containers_output",
     "set_log_level",
     "remove_nested_containers",
     "update_maintenance_schedules",

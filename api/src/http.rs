@@ -8,6 +8,9 @@ use crate::protobuf;
 
 /// The JSON media type (stout's JSON form of the v1 messages).
 pub const JSON: &str = "application/json";
+/// The media type of a stream of records (its records' own type is in `Message-Accept` or
+/// `Message-Content-Type`).
+pub const RECORDIO: &str = "application/recordio";
 /// The protobuf media type (the v1 messages' binary form, Mesos's field numbers).
 pub const PROTOBUF: &str = "application/x-protobuf";
 
@@ -231,11 +234,21 @@ pub fn operator_call(
     }
     let encoding = check_content_type(content_type)?;
     let mut call = call_json(encoding, message, body)?;
-    let accept = check_accept(accept)?;
     let kind = call["type"]
         .as_str()
         .ok_or_else(|| Rejection::bad_request("Expecting 'type' to be present"))?
         .to_string();
+    // The calls answered with a stream of records take `Accept: application/recordio` (their
+    // records' encoding is `Message-Accept`'s).
+    let streamed = matches!(
+        kind.as_str(),
+        "LAUNCH_NESTED_CONTAINER_SESSION" | "ATTACH_CONTAINER_OUTPUT"
+    ) && accept.is_some_and(|h| media_types(h).any(|t| t == RECORDIO));
+    let accept = if streamed {
+        Encoding::Json
+    } else {
+        check_accept(accept)?
+    };
     let payload = call
         .get_mut(kind.to_ascii_lowercase().as_str())
         .map(serde_json::Value::take)

@@ -993,7 +993,11 @@ async fn agent_serves_state_files_statistics_and_nested_containers() {
         a,
         "POST",
         &format!("{prefix}/api/v1"),
-        &[JSON, ("Message-Accept", "application/x-protobuf")],
+        &[
+            JSON,
+            ("Accept", "application/recordio"),
+            ("Message-Accept", "application/x-protobuf"),
+        ],
         session.to_string().as_bytes(),
     )
     .await
@@ -1497,7 +1501,7 @@ async fn offer_constraints_choose_the_agents_a_framework_is_offered() {
 }
 
 /// Standalone containers (LAUNCH_CONTAINER without a parent): launched with their own
-/// resources and sandbox (`<work_dir>/containers/<id>`), nested containers under them, waited
+/// resources and sandbox (`<work_dir>/sandboxes/<id>`), nested containers under them, waited
 /// for, killed and removed with the v1 *_CONTAINER calls.
 #[tokio::test]
 async fn standalone_containers_launch_nest_wait_kill_and_remove() {
@@ -1522,6 +1526,15 @@ async fn standalone_containers_launch_nest_wait_kill_and_remove() {
         }
         c
     };
+    // Ids are plain names: no '.' (the containerizer joins nested ids with it).
+    let dotted = json!({"value": "a.b"});
+    assert_eq!(
+        op(launch(&dotted, "true", Some(&resources)))
+            .await
+            .head
+            .status,
+        400
+    );
     // A standalone container must say what it may use.
     let r = op(launch(&solo, "sleep 30.5", None)).await;
     assert_eq!(r.head.status, 400, "{}", text(&r));
@@ -1541,7 +1554,7 @@ async fn standalone_containers_launch_nest_wait_kill_and_remove() {
     );
     // Its sandbox, under the agent's work dir.
     let sandbox = eventually_async(LIMIT, "the standalone sandbox", || async {
-        find_dir(&l.work, "containers/solo")
+        find_dir(&l.work, "sandboxes/solo")
             .filter(|d| d.join("out").exists())
             .ok_or("not yet")
     })
@@ -1615,20 +1628,24 @@ async fn the_log_is_served_as_master_log_and_slave_log() {
     let l = local_with(1, &[&format!("--log_dir={}", logs.display())]).await;
     let a = &l.addr;
     let file = logs.join("mesos-local.INFO");
-    let log = eventually_async(LIMIT, "the log to show the registration", || async {
-        let r = get(a, "/files/read?path=/master/log&offset=0")
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
-        let data = v["data"].as_str().unwrap_or("").to_string();
-        if data.contains("registered agent") {
-            Ok(data)
-        } else {
-            Err(format!("{v}"))
-        }
-    })
+    let log = eventually_async(
+        LIMIT,
+        "the log to show both sides of the registration",
+        || async {
+            let r = get(a, "/files/read?path=/master/log&offset=0")
+                .await
+                .unwrap();
+            let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+            let data = v["data"].as_str().unwrap_or("").to_string();
+            // The master's line and the agent's (one process, one log).
+            if data.contains("registered agent") && data.contains("registered with the master") {
+                Ok(data)
+            } else {
+                Err(format!("{v}"))
+            }
+        },
+    )
     .await;
-    assert!(log.contains("registered with the master"), "{log}");
     assert!(std::fs::read_to_string(&file)
         .unwrap()
         .starts_with(&log[..20]));

@@ -2,28 +2,36 @@
 //! window size, the container gets the terminal side as its controlling terminal and standard
 //! streams, and its owner keeps the other side and resizes it.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::error::{Error, Result};
 
 /// A new pseudo-terminal of `rows` x `columns`: (the owner's side, the container's side).
+/// Both are opened close-on-exec, so no other container started meanwhile inherits them.
 pub fn open(rows: u16, columns: u16) -> Result<(OwnedFd, OwnedFd)> {
-    let size = nix::pty::Winsize {
-        ws_row: rows,
-        ws_col: columns,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
+    use nix::fcntl::OFlag;
+    let fail = |what: &str, e: nix::Error| Error::Invalid(format!("cannot {what}: {e}"));
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| fail("open a pseudo-terminal", e))?;
+    nix::pty::grantpt(&master).map_err(|e| fail("grant the pseudo-terminal", e))?;
+    nix::pty::unlockpt(&master).map_err(|e| fail("unlock the pseudo-terminal", e))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| fail("name the pseudo-terminal", e))?;
+    let side = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| fail("open the pseudo-terminal's side", e))?;
+    // SAFETY: `open` just returned this descriptor, which nothing else owns.
+    let side = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(side) };
+    // SAFETY: `posix_openpt` owns its descriptor; it is handed over whole.
+    let master = unsafe {
+        <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(
+            master,
+        ))
     };
-    let pty = nix::pty::openpty(Some(&size), None)
-        .map_err(|e| Error::Invalid(format!("cannot open a pseudo-terminal: {e}")))?;
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )
-        .map_err(|e| Error::Invalid(format!("cannot set up a pseudo-terminal: {e}")))?;
-    }
-    Ok((pty.master, pty.slave))
+    set_window_size(master.as_fd(), rows, columns)?;
+    Ok((master, side))
 }
 
 mod ioctl {
@@ -47,7 +55,6 @@ pub fn set_window_size(master: BorrowedFd<'_>, rows: u16, columns: u16) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsFd;
 
     #[test]
     fn a_terminal_opens_and_resizes() {

@@ -120,6 +120,9 @@ pub enum ResponseBody {
     Full(Bytes),
     /// Chunks until the sender is dropped.
     Stream(mpsc::UnboundedReceiver<Bytes>),
+    /// Chunks until the sender is dropped, at most a few queued (the sender waits for a slow
+    /// client).
+    Bounded(mpsc::Receiver<Bytes>),
 }
 
 /// A response from a process.
@@ -195,6 +198,24 @@ impl HttpResponse {
         (r, tx)
     }
 
+    /// A 200 streaming response whose sender holds at most `queued` chunks: `send` waits while
+    /// the client is that far behind.
+    pub fn stream_bounded(
+        content_type: &'static str,
+        queued: usize,
+    ) -> (HttpResponse, mpsc::Sender<Bytes>) {
+        let (tx, rx) = mpsc::channel(queued.max(1));
+        let r = HttpResponse {
+            status: StatusCode::OK,
+            headers: vec![(
+                hyper::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            )],
+            body: ResponseBody::Bounded(rx),
+        };
+        (r, tx)
+    }
+
     /// A 200 streaming `file` as an attachment named `name` (`application/octet-stream`, in
     /// chunks of 64 KiB read as the client takes them).
     pub fn download(file: std::fs::File, name: &str) -> HttpResponse {
@@ -202,7 +223,7 @@ impl HttpResponse {
             .chars()
             .filter(|c| *c != '"' && !c.is_control())
             .collect();
-        let (resp, tx) = HttpResponse::stream("application/octet-stream");
+        let (resp, tx) = HttpResponse::stream_bounded("application/octet-stream", 4);
         let resp = resp.with_header(
             "Content-Disposition",
             &format!("attachment; filename=\"{name}\""),
@@ -215,7 +236,7 @@ impl HttpResponse {
                 match f.read(&mut buf).await {
                     Ok(0) | Err(_) => return,
                     Ok(n) => {
-                        if tx.send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                        if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
                             return;
                         }
                     }
@@ -336,6 +357,7 @@ impl http_body::Body for ResponseBody {
                 }
             }
             ResponseBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Bounded(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
 
@@ -346,7 +368,7 @@ impl http_body::Body for ResponseBody {
     fn size_hint(&self) -> http_body::SizeHint {
         match self {
             ResponseBody::Full(b) => http_body::SizeHint::with_exact(b.len() as u64),
-            ResponseBody::Stream(_) => http_body::SizeHint::default(),
+            ResponseBody::Stream(_) | ResponseBody::Bounded(_) => http_body::SizeHint::default(),
         }
     }
 }

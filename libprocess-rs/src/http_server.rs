@@ -57,17 +57,22 @@ async fn handle(
         return into_hyper(HttpResponse::not_found(format!("no process for '{path}'")));
     };
     let (parts, body) = req.into_parts();
-    let streamed = parts
-        .headers
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case(STREAMED_MEDIA_TYPE)
-        });
+    if let Err(r) = check_jsonp(&query) {
+        return into_hyper(r);
+    }
+    // Only the v1 operator API takes streamed calls (ATTACH_CONTAINER_INPUT).
+    let streamed = path.ends_with("/api/v1")
+        && parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case(STREAMED_MEDIA_TYPE)
+            });
     let (body, body_stream) = if streamed {
         (Bytes::new(), Some(stream_body(body)))
     } else {
@@ -186,33 +191,49 @@ async fn read_body(
     }
 }
 
-/// `?jsonp=<callback>` on any JSON answer, as Mesos's endpoints take it: the body becomes
-/// `<callback>(<json>);` as `text/javascript`. A callback that is not a plain (dotted)
-/// JavaScript name is refused with 400.
-fn jsonp(r: HttpResponse, query: &str) -> HttpResponse {
+/// The `jsonp` query parameter, if any.
+fn jsonp_callback(query: &str) -> Option<String> {
     if !query.contains("jsonp=") {
-        return r;
+        return None;
     }
-    let Some(callback) = crate::http::parse_form(query).remove("jsonp") else {
-        return r;
+    crate::http::parse_form(query).remove("jsonp")
+}
+
+/// A `jsonp` callback must be a plain (dotted) JavaScript name: refused with 400 before the
+/// request reaches its process.
+fn check_jsonp(query: &str) -> Result<(), HttpResponse> {
+    let Some(callback) = jsonp_callback(query) else {
+        return Ok(());
     };
     let plain = !callback.is_empty()
         && callback
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.');
-    if !plain {
-        return HttpResponse::bad_request(format!(
+    if plain {
+        Ok(())
+    } else {
+        Err(HttpResponse::bad_request(format!(
             "'jsonp' must be a JavaScript function name, got '{callback}'"
-        ));
+        )))
     }
-    r.reencode_json("text/javascript", |body| {
+}
+
+/// `?jsonp=<callback>` on any JSON answer, as Mesos's endpoints take it: the body becomes
+/// `<callback>(<json>);` as `text/javascript`. A callback that is not a plain (dotted)
+/// JavaScript name is refused with 400.
+fn jsonp(r: HttpResponse, query: &str) -> HttpResponse {
+    let Some(callback) = jsonp_callback(query) else {
+        return r;
+    };
+    let r = r.reencode_json("text/javascript", |body| {
         let mut out = Vec::with_capacity(body.len() + callback.len() + 3);
         out.extend_from_slice(callback.as_bytes());
         out.push(b'(');
         out.extend_from_slice(body);
         out.extend_from_slice(b");");
         Ok(out)
-    })
+    });
+    r.with_header("X-Content-Type-Options", "nosniff")
 }
 
 fn into_hyper(r: HttpResponse) -> hyper::Response<ResponseBody> {

@@ -13,7 +13,11 @@ use bytes::Bytes;
 use mesos_containerizer::ContainerStdio;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{channel, error::TrySendError, Receiver, Sender};
+
+/// Chunks an attached client may fall behind by before it is dropped (its stream ends): the
+/// container's output is never held up, nor kept in memory, for a slow client.
+const CLIENT_BACKLOG: usize = 64;
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -29,7 +33,7 @@ pub(super) enum Output {
 
 #[derive(Default)]
 struct Attached {
-    clients: Vec<UnboundedSender<Output>>,
+    clients: Vec<Sender<Output>>,
     /// Both output pipes reached their end: no more output, ever.
     ended: bool,
 }
@@ -107,9 +111,10 @@ impl Switchboard {
         Ok((sb, Arc::new(ends)))
     }
 
-    /// Output from now on, until the container's output ends (then the receiver ends).
-    pub(super) fn attach_output(&self) -> UnboundedReceiver<Output> {
-        let (tx, rx) = unbounded_channel();
+    /// Output from now on, until the container's output ends (then the receiver ends); a
+    /// client more than [`CLIENT_BACKLOG`] chunks behind is dropped.
+    pub(super) fn attach_output(&self) -> Receiver<Output> {
+        let (tx, rx) = channel(CLIENT_BACKLOG);
         let mut a = self.attached.lock().unwrap_or_else(|p| p.into_inner());
         if !a.ended {
             a.clients.push(tx);
@@ -212,7 +217,14 @@ async fn pump(
             Output::Stderr(chunk)
         };
         let mut a = attached.lock().unwrap_or_else(|p| p.into_inner());
-        a.clients.retain(|c| c.send(out.clone()).is_ok());
+        a.clients.retain(|c| match c.try_send(out.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::info!(file = %file.display(), "dropping an attached client that fell behind");
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        });
     }
     if open.fetch_sub(1, Ordering::SeqCst) == 1 {
         let mut a = attached.lock().unwrap_or_else(|p| p.into_inner());

@@ -49,14 +49,25 @@ fn message_encoding(header: Option<&str>) -> Result<Encoding, Rejection> {
     }
 }
 
+/// The encoding of a streamed call's records (`Message-Content-Type`): JSON unless given;
+/// an unknown one is 415.
+fn message_content_type(header: Option<&str>) -> Result<Encoding, Rejection> {
+    match header {
+        None => Ok(Encoding::Json),
+        Some(h) => api::check_content_type(Some(h)),
+    }
+}
+
 /// A RecordIO response of `ProcessIO` DATA records from `output` until it ends. When the
 /// client goes away first, `on_leave` runs.
 fn stream_output(
-    mut output: tokio::sync::mpsc::UnboundedReceiver<Output>,
+    mut output: tokio::sync::mpsc::Receiver<Output>,
     encoding: Encoding,
     on_leave: Option<Box<dyn FnOnce() + Send>>,
 ) -> HttpResponse {
-    let (resp, tx) = HttpResponse::stream("application/recordio");
+    // A few records queued at most: a slow client holds this forwarder back, and the
+    // switchboard drops it when it falls too far behind.
+    let (resp, tx) = HttpResponse::stream_bounded("application/recordio", 8);
     let resp = resp.with_header("Message-Content-Type", encoding.media_type());
     tokio::spawn(async move {
         loop {
@@ -79,7 +90,12 @@ fn stream_output(
             let rec = json!({"type": "DATA", "data": {"type": kind,
                 "data": mesos_api::serde_util::base64_encode(&data)}});
             if let Some(r) = api::event_record(encoding, protobuf::AGENT_PROCESS_IO, &rec) {
-                let _ = tx.send(r);
+                if tx.send(r).await.is_err() {
+                    if let Some(f) = on_leave {
+                        f();
+                    }
+                    return;
+                }
             }
         }
     });
@@ -93,8 +109,10 @@ fn container_chain(v: &Value) -> Result<Vec<String>, Rejection> {
     while !cur.is_null() {
         let id = cur["value"]
             .as_str()
-            .filter(|s| !s.is_empty() && !s.contains('/') && !s.contains(".."))
-            .ok_or_else(|| Rejection::bad_request("'container_id.value' must be a plain name"))?;
+            .filter(|s| !s.is_empty() && !s.contains('/') && !s.contains('.'))
+            .ok_or_else(|| {
+                Rejection::bad_request("'container_id.value' must be a plain name (no '/' or '.')")
+            })?;
         out.push(id.to_string());
         cur = &cur["parent"];
         if out.len() > MAX_NESTING + 1 {
@@ -442,10 +460,6 @@ impl Agent {
             // before its process exists).
             "LAUNCH_NESTED_CONTAINER" | "LAUNCH_CONTAINER" => {
                 let chain = container_chain(&body["container_id"])?;
-                // Launched already: 202, as Mesos answers.
-                if self.nested.contains_key(&chain.join("/")) {
-                    return ok(HttpResponse::empty(202));
-                }
                 let action = if kind == "LAUNCH_CONTAINER" && chain.len() == 1 {
                     LAUNCH_STANDALONE_ACL
                 } else {
@@ -479,7 +493,7 @@ impl Agent {
                     ));
                 }
                 let accept = message_encoding(req.header("message-accept"))?;
-                self.attach_output(&body, accept)
+                self.attach_output(principal, &body, accept)
             }
             "ATTACH_CONTAINER_INPUT" => Err(Rejection::bad_request(
                 "ATTACH_CONTAINER_INPUT is a streamed request: 'Content-Type: application/recordio'",
@@ -672,10 +686,17 @@ impl Agent {
             )?;
         }
         let key = chain.join("/");
+        // Launched already: 202, as Mesos answers (once the caller was authorized).
         if self.nested.contains_key(&key) {
+            return Err(Rejection::new(
+                202,
+                format!("Container '{}' was launched already", chain.join(".")),
+            ));
+        }
+        if standalone && self.executors().any(|e| e.container_id.value == chain[0]) {
             return Err(Rejection::conflict(format!(
-                "Container '{}' already exists",
-                chain.join(".")
+                "Container '{}' is an executor's",
+                chain[0]
             )));
         }
         let parent = chain[..chain.len() - 1].join("/");
@@ -744,13 +765,15 @@ impl Agent {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
         // A session's container is attachable: the agent holds its standard streams.
-        let (io, stdio) = if session {
+        let (io, stdio, session_output) = if session {
             let (sb, ends) = Switchboard::new(&dir, tty).map_err(|e| {
                 Rejection::internal(format!("cannot make the container's pipes: {e}"))
             })?;
-            (Some(sb), Some(ends))
+            // The session's own stream is attached before the launch: no output is missed.
+            let output = sb.attach_output();
+            (Some(sb), Some(ends), Some(output))
         } else {
-            (None, None)
+            (None, None, None)
         };
         let (program, args) = cmd.argv();
         let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
@@ -791,6 +814,7 @@ impl Agent {
                 user,
                 sandbox: standalone.then_some(dir),
                 io,
+                session_output,
             },
         );
         Ok(key)
@@ -847,44 +871,84 @@ impl Agent {
         body: &Value,
         message_accept: Encoding,
     ) -> Result<Reply, Rejection> {
-        // Attached before the launch: no output is missed.
         let key = self.launch_nested(LAUNCH_SESSION_ACL, principal, skip_acls, body)?;
-        let output = self
-            .nested
-            .get(&key)
-            .and_then(|n| n.io.as_ref())
-            .map(Switchboard::attach_output)
-            .ok_or_else(|| Rejection::internal("the session's container has no switchboard"))?;
+        let (launched, waiting) = oneshot::channel();
+        let output = match self.nested.get_mut(&key) {
+            Some(n) => {
+                n.launch_waiters.push(launched);
+                n.session_output.take()
+            }
+            None => None,
+        }
+        .ok_or_else(|| Rejection::internal("the session's container has no switchboard"))?;
         let me = self.self_pid.clone();
         let on_leave = move || {
             if let Some(me) = &me {
                 me.dispatch_nowait(move |a: &mut Agent, _| a.destroy_nested(&key));
             }
         };
-        Ok(stream_output(output, message_accept, Some(Box::new(on_leave))).into())
+        // Answered once the container runs (or failed to launch).
+        Ok(Reply::Later(Box::pin(async move {
+            match waiting.await {
+                Ok(Ok(())) => stream_output(output, message_accept, Some(Box::new(on_leave))),
+                Ok(Err(why)) => reject(Rejection::internal(format!(
+                    "Failed to launch container: {why}"
+                ))),
+                Err(_) => reject(Rejection::internal(
+                    "Failed to launch container: it ended before launching",
+                )),
+            }
+        })))
     }
 
     /// ATTACH_CONTAINER_OUTPUT: the output of an attachable container from now on, until it
     /// ends, as the session streams it.
-    fn attach_output(&self, body: &Value, message_accept: Encoding) -> Result<Reply, Rejection> {
-        let sb = self.switchboard(body)?;
+    fn attach_output(
+        &self,
+        principal: Option<&str>,
+        body: &Value,
+        message_accept: Encoding,
+    ) -> Result<Reply, Rejection> {
+        let sb = self.switchboard("attach_containers_output", principal, body)?;
         Ok(stream_output(sb.attach_output(), message_accept, None).into())
     }
 
-    /// The switchboard of the attachable container `body` names: 404 for an unknown
-    /// container, 400 for one the agent does not hold the streams of.
-    fn switchboard(&self, body: &Value) -> Result<Switchboard, Rejection> {
+    /// The switchboard of the attachable container `body` names, if `principal` may `action`
+    /// (`attach_containers_input` / `_output`) on its user's containers: 404 for an unknown
+    /// container, 400 for one the agent does not hold the streams of, 403 when not allowed.
+    fn switchboard(
+        &self,
+        action: &str,
+        principal: Option<&str>,
+        body: &Value,
+    ) -> Result<Switchboard, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         let name = chain.join(".");
         let n = self
             .nested
             .get(&chain.join("/"))
             .ok_or_else(|| Rejection::not_found(format!("Container '{name}' not found")))?;
-        n.io.clone().ok_or_else(|| {
+        let user = n.user.clone();
+        let sb = n.io.clone().ok_or_else(|| {
             Rejection::bad_request(format!(
                 "Container '{name}' is not attachable (only nested container sessions are)"
             ))
-        })
+        })?;
+        let what = if action == "attach_containers_input" {
+            "attach to the input of"
+        } else {
+            "attach to the output of"
+        };
+        self.authorize(
+            action,
+            principal,
+            user.as_deref(),
+            &format!(
+                "{what} containers of user '{}'",
+                user.as_deref().unwrap_or("unknown")
+            ),
+        )?;
+        Ok(sb)
     }
 
     /// ATTACH_CONTAINER_INPUT: a streamed request (`Content-Type: application/recordio`, its
@@ -902,7 +966,8 @@ impl Agent {
             ))
             .into();
         }
-        let encoding = match message_encoding(req.header("message-content-type")) {
+        let principal = req.principal.clone();
+        let encoding = match message_content_type(req.header("message-content-type")) {
             Ok(e) => e,
             Err(r) => return reject(r).into(),
         };
@@ -948,7 +1013,16 @@ impl Agent {
                         return reject(Rejection::unavailable("the agent is starting"));
                     };
                     let sb = match me
-                        .dispatch(move |agent: &mut Agent, _| agent.switchboard(&body))
+                        .dispatch({
+                            let principal = principal.clone();
+                            move |agent: &mut Agent, _| {
+                                agent.switchboard(
+                                    "attach_containers_input",
+                                    principal.as_deref(),
+                                    &body,
+                                )
+                            }
+                        })
                         .await
                     {
                         Ok(Ok(sb)) => sb,
@@ -1123,6 +1197,7 @@ impl Agent {
                             user,
                             sandbox: None,
                             io: None,
+                            session_output: None,
                         },
                     );
                     adopted.push(id);

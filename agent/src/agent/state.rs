@@ -80,11 +80,14 @@ pub(super) struct Nested {
     /// The user it runs as (its command's, else its framework's), when known: the object of
     /// the ACLs on it.
     pub(super) user: Option<String>,
-    /// A standalone container's sandbox (`<work_dir>/containers/<id>`); nested ones live in
+    /// A standalone container's sandbox (`<work_dir>/sandboxes/<id>`); nested ones live in
     /// their top-level container's.
     pub(super) sandbox: Option<PathBuf>,
     /// An attachable container's standard streams (a session's).
     pub(super) io: Option<super::io::Switchboard>,
+    /// The session's own output stream, attached before its launch, until the session's
+    /// response takes it.
+    pub(super) session_output: Option<tokio::sync::mpsc::Receiver<super::io::Output>>,
 }
 
 /// Nested and standalone containers by their id chain joined with '/'.
