@@ -165,6 +165,32 @@ fn mesos_execute_runs_a_task_group_from_a_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--tty`: the task's standard streams are a terminal (without it, they are not), and its
+/// container is printed, to attach to.
+#[test]
+fn mesos_execute_tty_gives_the_task_a_terminal() {
+    for (tty, ends) in [(true, "TASK_FINISHED"), (false, "TASK_FAILED")] {
+        let dir = temp_dir("tty");
+        let mut c = bin("mesos-execute");
+        c.args([
+            "--master=local",
+            "--name=term",
+            "--command=test -t 0 && test -t 1",
+        ])
+        .arg(format!("--tty={tty}"))
+        .arg(format!("--work_dir={}", dir.display()));
+        let out = Proc::run(&mut c, LIMIT);
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{ends} for task 'term'")),
+            "--tty={tty}: {stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("  container: "), "{stdout}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
     let dir = temp_dir("taskinfo");
@@ -200,7 +226,6 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
         ),
         ("--content_type=protobuf", "--content_type"),
         ("--networks=net1", "CNI networks are not supported"),
-        ("--tty", "terminal is not supported"),
         ("--volumes=[{\"mode\": 7}]", "Flag '--volumes'"),
         ("--volumes=/no/such/file", "cannot read '/no/such/file'"),
     ] {

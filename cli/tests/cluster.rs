@@ -1138,7 +1138,20 @@ async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_ru
             "cpus:0.5;mem:32",
         );
         t.container = Some(container);
-        launch(&fw, &o.id, vec![t]).await;
+        if id == "tty" {
+            // A terminal is a command task's or an executor's: a task group's task has none.
+            let executor = ExecutorInfo::default_executor(
+                ExecutorID::new("default"),
+                Resources::parse("cpus:0.1;mem:32", "*").unwrap(),
+            );
+            let oid = o.id.clone();
+            drive(&fw, move |d| {
+                d.launch_group(&oid, executor, TaskGroupInfo { tasks: vec![t] }, None)
+            })
+            .await;
+        } else {
+            launch(&fw, &o.id, vec![t]).await;
+        }
         let states = states_until_terminal(&mut fw, id).await;
         let last = states.last().unwrap();
         assert_eq!(last.state, TaskState::Failed, "{id}: {states:?}");

@@ -1591,6 +1591,72 @@ async fn standalone_containers_launch_nest_wait_kill_and_remove() {
     assert_eq!(op(wait(&solo)).await.head.status, 404);
 }
 
+/// A command task with `tty_info` runs on a terminal of that size, in the terminal's
+/// foreground (it reads it); the agent holds the other side, attached to as to a session.
+#[tokio::test]
+async fn a_task_with_a_terminal_is_attached_to_through_the_agent() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("tty-task")).await;
+    let task = json!({"name": "typist", "task_id": {"value": "typist"},
+        "command": {"shell": true,
+                    "value": "read x; test -t 0 && echo tty-yes; stty size; echo \"got $x\""},
+        "container": {"type": "MESOS", "tty_info": {"window_size": {"rows": 30, "columns": 100}}}});
+    run_until_running(a, &mut s, task).await;
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
+    let api = format!("/{}/api/v1", pid.split('@').next().unwrap());
+    let st: Value = serde_json::from_slice(
+        &get(a, &api.replace("/api/v1", "/state"))
+            .await
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    let container = st["frameworks"][0]["executors"][0]["container"].clone();
+    let id = json!({"value": container});
+    let attach = json!({"type": "ATTACH_CONTAINER_OUTPUT",
+        "attach_container_output": {"container_id": id}});
+    let (head, mut output) = httpc::stream(a, "POST", &api, &[JSON], attach.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(head.status, 200);
+    let input = |io: Value| json!({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": io});
+    let mut body = Vec::new();
+    for rec in [
+        input(json!({"type": "CONTAINER_ID", "container_id": id})),
+        input(json!({"type": "PROCESS_IO", "process_io": {"type": "DATA",
+            "data": {"type": "STDIN", "data": mesos_api::serde_util::base64_encode(b"hi\n")}}})),
+    ] {
+        body.extend(httpc::record(rec.to_string().as_bytes()));
+    }
+    let recordio = [
+        ("Content-Type", "application/recordio"),
+        ("Message-Content-Type", "application/json"),
+    ];
+    let r = httpc::request(a, "POST", &api, &recordio, &body)
+        .await
+        .unwrap();
+    assert_eq!(r.head.status, 200, "{}", text(&r));
+    let mut screen = String::new();
+    while !screen.contains("got hi") {
+        match next_tty_output(&mut output).await {
+            Some(more) => screen.push_str(&more),
+            None => panic!("the output ended early: {screen:?}"),
+        }
+    }
+    assert!(screen.contains("tty-yes"), "{screen:?}");
+    assert!(screen.contains("30 100"), "{screen:?}");
+    loop {
+        let ev = next_of(&mut s.body, "UPDATE").await;
+        let st = &ev["update"]["status"];
+        if st["state"] == "TASK_FINISHED" {
+            break;
+        }
+        assert_eq!(st["state"], "TASK_RUNNING", "{ev}");
+    }
+}
+
 /// The next chunk of a terminal session's output (all STDOUT; JSON records); None at its end.
 async fn next_tty_output(output: &mut Body) -> Option<String> {
     let rec = tokio::time::timeout(LIMIT, output.next_record())

@@ -52,6 +52,27 @@ pub fn set_window_size(master: BorrowedFd<'_>, rows: u16, columns: u16) -> Resul
         .map_err(|e| Error::Invalid(format!("cannot resize the terminal: {e}")))
 }
 
+/// Makes a command's child, in a process group of its own (`process_group(0)`), the
+/// foreground process group of the terminal on its standard input, so that it may read it and
+/// the terminal's signals (^C) reach it. SIGTTOU is ignored around the call, as a shell does:
+/// a background group may not otherwise take the terminal.
+pub fn foreground_on_terminal(c: &mut std::process::Command) {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: runs in the forked child before exec; it only calls async-signal-safe functions
+    // (signal, getpid, tcsetpgrp) and allocates nothing.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = BorrowedFd::borrow_raw(0);
+            signal(Signal::SIGTTOU, SigHandler::SigIgn)?;
+            let taken = nix::unistd::tcsetpgrp(fd, nix::unistd::getpid());
+            signal(Signal::SIGTTOU, SigHandler::SigDfl)?;
+            taken?;
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,15 +323,26 @@ impl Agent {
             total.add_all(&t.resources);
         }
         let limits = limits_of(&total);
-        let (container_info, image_use) = match kind {
+        let (mut container_info, image_use) = match kind {
             ExecKind::Command => (
                 tasks.first().and_then(|t| t.container.clone()),
                 ImageUse::ForTask,
             ),
             _ => (info.container.clone(), ImageUse::Enter),
         };
-        // What the containerizer cannot honour fails the launch, never runs without it.
-        let nested = tasks.iter().filter_map(|t| t.container.as_ref());
+        // A terminal (tty_info): the container's standard streams are a pseudo-terminal whose
+        // other side the agent holds, to attach to as to a session (the command executor
+        // hands it to its task).
+        let tty = container_info
+            .as_mut()
+            .and_then(|c| c.tty_info.take())
+            .map(|t| t.rows_columns());
+        // What the containerizer cannot honour fails the launch, never runs without it. A
+        // command task's container is the executor's own, checked above.
+        let nested = tasks
+            .iter()
+            .filter(|_| kind != ExecKind::Command)
+            .filter_map(|t| t.container.as_ref());
         for c in container_info.iter().chain(nested) {
             if let Some(why) = c.unsupported() {
                 return Err(AgentError::Launch(format!(
@@ -339,6 +350,14 @@ impl Agent {
                 )));
             }
         }
+        let (io, stdio) = match tty {
+            Some(size) => {
+                let (sb, ends) = super::io::Switchboard::new(&directory, Some(size))
+                    .map_err(|e| AgentError::Launch(format!("cannot open a terminal: {e}")))?;
+                (Some(sb), Some(ends))
+            }
+            None => (None, None),
+        };
         let config = ContainerConfig {
             id: container_id.clone(),
             parent: None,
@@ -350,8 +369,8 @@ impl Agent {
             container_info,
             image_use,
             uris,
-            user,
-            stdio: None,
+            user: user.clone(),
+            stdio,
         };
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
         let me = ctx.pid().clone();
@@ -384,6 +403,8 @@ impl Agent {
             tasks: HashMap::new(),
             shutting_down: false,
             launch_failure: None,
+            user,
+            io,
         })
     }
 

@@ -743,13 +743,7 @@ impl Agent {
             container_info
                 .as_mut()
                 .and_then(|c| c.tty_info.take())
-                .map(|t| {
-                    let size = t.window_size.unwrap_or_default();
-                    let dim = |v: u32, default: u16| {
-                        u16::try_from(v).ok().filter(|v| *v > 0).unwrap_or(default)
-                    };
-                    (dim(size.rows, 24), dim(size.columns, 80))
-                })
+                .map(|t| t.rows_columns())
         } else {
             None
         };
@@ -924,14 +918,24 @@ impl Agent {
     ) -> Result<Switchboard, Rejection> {
         let chain = container_chain(&body["container_id"])?;
         let name = chain.join(".");
-        let n = self
+        // A nested container, or an executor's container (a command task's).
+        let executor = || {
+            self.frameworks
+                .values()
+                .flat_map(|f| f.executors.values())
+                .find(|e| chain.len() == 1 && e.container_id.value == chain[0])
+                .map(|e| (e.user.clone(), e.io.clone()))
+        };
+        let (user, io) = self
             .nested
             .get(&chain.join("/"))
+            .map(|n| (n.user.clone(), n.io.clone()))
+            .or_else(executor)
             .ok_or_else(|| Rejection::not_found(format!("Container '{name}' not found")))?;
-        let user = n.user.clone();
-        let sb = n.io.clone().ok_or_else(|| {
+        let sb = io.ok_or_else(|| {
             Rejection::bad_request(format!(
-                "Container '{name}' is not attachable (only nested container sessions are)"
+                "Container '{name}' is not attachable (only nested container sessions and \
+                 containers launched with 'tty_info' are)"
             ))
         })?;
         let what = if action == "attach_containers_input" {

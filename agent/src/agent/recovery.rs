@@ -460,6 +460,8 @@ impl Agent {
                     tasks,
                     shutting_down: false,
                     launch_failure: None,
+                    user: None,
+                    io: None,
                 };
                 if alive {
                     let config = ContainerConfig {

@@ -58,6 +58,10 @@ pub(super) struct Executor {
     pub(super) shutting_down: bool,
     /// Why the container could not be launched, once known.
     pub(super) launch_failure: Option<String>,
+    /// The user it runs as, when known (not after a recovery).
+    pub(super) user: Option<String>,
+    /// A terminal container's switchboard (tty_info), to attach to.
+    pub(super) io: Option<super::io::Switchboard>,
 }
 
 /// A framework with executors on this agent.

@@ -15,9 +15,14 @@ impl Engine {
         let tid = task.task_id.clone();
         let value = cmd.value.clone().unwrap_or_default();
         let mut c = command(cmd);
-        c.stdin(std::process::Stdio::null())
-            .process_group(0)
-            .current_dir(&self.sandbox);
+        c.process_group(0).current_dir(&self.sandbox);
+        if nix::unistd::isatty(0).unwrap_or(false) {
+            // The container has a terminal (tty_info): the task reads it, as the terminal's
+            // foreground process group.
+            mesos_containerizer::tty::foreground_on_terminal(c.as_std_mut());
+        } else {
+            c.stdin(std::process::Stdio::null());
+        }
         // A command task with an image runs in the rootfs the agent provisioned for it.
         if let Ok(rootfs) = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV) {
             if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into()) {

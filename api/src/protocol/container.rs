@@ -318,6 +318,17 @@ pub struct TtyInfo {
     pub window_size: Option<WindowSize>,
 }
 
+impl TtyInfo {
+    /// (rows, columns): its window size, a terminal's usual 24 by 80 where unset or out of
+    /// range.
+    pub fn rows_columns(&self) -> (u16, u16) {
+        let size = self.window_size.clone().unwrap_or_default();
+        let dim =
+            |v: u32, default: u16| u16::try_from(v).ok().filter(|v| *v > 0).unwrap_or(default);
+        (dim(size.rows, 24), dim(size.columns, 80))
+    }
+}
+
 /// A terminal's size.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowSize {
@@ -376,7 +387,12 @@ impl ContainerInfo {
             );
         }
         if self.tty_info.is_some() {
-            return Some("'tty_info' (a terminal) is not supported by this agent yet".into());
+            return Some(
+                "'tty_info' (a terminal) is for a command task, an executor, or a nested \
+                 container session (LAUNCH_NESTED_CONTAINER_SESSION): not for a task group's \
+                 task nor a container no one can attach to"
+                    .into(),
+            );
         }
         None
     }

@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mesos_agent::AgentFlags;
-use mesos_api::protocol::container::{ContainerInfo, DockerImage, Image, ImageType, MesosInfo};
+use mesos_api::protocol::container::{
+    ContainerInfo, DockerImage, Image, ImageType, MesosInfo, TtyInfo,
+};
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
 use mesos_api::protocol::offer::{Filters, Offer};
 use mesos_api::protocol::task::{
@@ -58,8 +60,8 @@ libprocess::flags! {
         volumes: Option<String>;
         /// CNI networks to join (refused: CNI networking is not built yet)
         networks: Option<String>, check not_built;
-        /// Give the task a terminal (refused: a task's terminal is not built yet; nested container sessions have one)
-        tty: bool = "false", check no_tty;
+        /// Give the task a terminal (its container's tty_info): attach to it with ATTACH_CONTAINER_INPUT/OUTPUT on the agent
+        tty: bool = "false";
         /// Role to register with
         role: String = "*", check role;
         /// Name of the framework
@@ -127,16 +129,6 @@ fn not_built(name: &str, v: &Option<String>) -> Result<(), String> {
     }
 }
 
-/// `--tty`: a task's terminal is not built yet; refused rather than ignored.
-fn no_tty(name: &str, v: &bool) -> Result<(), String> {
-    match v {
-        false => Ok(()),
-        true => Err(format!(
-            "Flag '--{name}': a task's terminal is not supported yet (LAUNCH_NESTED_CONTAINER_SESSION with tty_info has one)"
-        )),
-    }
-}
-
 /// `--volumes`: inline JSON, or a file of it.
 fn volumes(text: &str) -> Result<Vec<mesos_api::protocol::container::Volume>, String> {
     let trimmed = text.trim_start();
@@ -189,6 +181,16 @@ fn print_status(s: &TaskStatus) {
     }
     if let Some(m) = &s.message {
         println!("  message: '{m}'");
+    }
+    // Its container, to attach to (ATTACH_CONTAINER_OUTPUT / _INPUT with --tty).
+    if s.state == TaskState::Running {
+        if let Some(id) = s
+            .container_status
+            .as_ref()
+            .and_then(|c| c.container_id.as_ref())
+        {
+            println!("  container: {}", id.value);
+        }
     }
 }
 
@@ -337,7 +339,7 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
             };
             command.environment = environment(f)?;
             let volumes = f.volumes.as_deref().map(volumes).transpose()?;
-            let container = (f.docker_image.is_some() || volumes.is_some()).then(|| {
+            let container = (f.docker_image.is_some() || volumes.is_some() || f.tty).then(|| {
                 let mut c = ContainerInfo::mesos();
                 c.mesos = f.docker_image.as_deref().map(|name| MesosInfo {
                     image: Some(Image {
@@ -347,6 +349,7 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                     }),
                 });
                 c.volumes = volumes.unwrap_or_default();
+                c.tty_info = f.tty.then(TtyInfo::default);
                 c
             });
             let t = TaskInfo {
