@@ -224,7 +224,7 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
             "--framework_capabilities=FLYING",
             "unknown capability 'FLYING'",
         ),
-        ("--content_type=protobuf", "--content_type"),
+        ("--content_type=xml", "Flag '--content_type'"),
         ("--networks=net1", "CNI networks are not supported"),
         ("--volumes=[{\"mode\": 7}]", "Flag '--volumes'"),
         ("--volumes=/no/such/file", "cannot read '/no/such/file'"),

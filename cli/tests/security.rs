@@ -545,6 +545,8 @@ async fn agents_and_frameworks_authenticate_before_they_register() {
         format!("--credentials={}", creds.file()),
         "--authenticate_agents".into(),
         "--authenticate_frameworks".into(),
+        "--authenticate_http_frameworks".into(),
+        "--http_framework_authenticators=basic".into(),
         "--allocation_interval=50ms".into(),
     ]);
     let agent = |name: &str, credential: Option<&std::path::Path>| {
@@ -641,15 +643,45 @@ async fn agents_and_frameworks_authenticate_before_they_register() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("TASK_FINISHED"), "{text}");
+    // Over the v1 HTTP API (--content_type): HTTP Basic, checked by
+    // --authenticate_http_frameworks.
+    for (extra, refused) in [
+        (&["--content_type=protobuf"][..], true),
+        (
+            &["--content_type=json", "--principal=ops", "--secret=wrong"],
+            true,
+        ),
+        (
+            &[
+                "--content_type=protobuf",
+                "--principal=ops",
+                "--secret=s3cret",
+            ],
+            false,
+        ),
+    ] {
+        let out = execute(extra);
+        let (text, err) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        if refused {
+            assert!(!out.status.success(), "{extra:?}: {text}{err}");
+            assert!(err.contains("SUBSCRIBE answered 401"), "{extra:?}: {err}");
+        } else {
+            assert!(out.status.success(), "{extra:?}: {text}{err}");
+            assert!(text.contains("TASK_FINISHED"), "{text}");
+        }
+    }
     let v = testkit::http::json(&master, "/master/state").await.unwrap();
     let done = &v["completed_frameworks"];
-    assert!(
-        done.as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["principal"] == "ops"),
-        "{done}"
-    );
+    let by_ops = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["principal"] == "ops")
+        .count();
+    assert_eq!(by_ops, 2, "{done}");
     assert!(metric("master/authentication_failures").await >= 2.0);
 }
 

@@ -80,8 +80,14 @@ async fn state_over_tls(tls: &Tls, master: &str) -> Value {
 }
 
 fn execute(env: &[(String, String)], master: &str) -> std::process::Output {
+    execute_with(env, master, &[])
+}
+
+/// [`execute`] with `extra` flags.
+fn execute_with(env: &[(String, String)], master: &str, extra: &[&str]) -> std::process::Output {
     Proc::run(
         testkit::command(env!("CARGO_BIN_EXE_mesos-execute"))
+            .args(extra)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(env.iter().cloned())
@@ -143,6 +149,20 @@ async fn the_offer_cycle_runs_over_mutual_tls() {
     assert_eq!(
         done["completed_tasks"][0]["state"], "TASK_FINISHED",
         "{done}"
+    );
+    // The v1 HTTP scheduler API goes over https with the same set-up.
+    let out = execute_with(&env, &master, &["--content_type=json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("TASK_FINISHED"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = state_over_tls(&tls, &master).await;
+    assert_eq!(
+        v["completed_frameworks"].as_array().unwrap().len(),
+        2,
+        "{v}"
     );
 
     let metrics = request_tls(&tls, &master, "GET", "/metrics/snapshot", &[], b"")

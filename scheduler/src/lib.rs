@@ -44,6 +44,22 @@ use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInf
 use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
 use mesos_detector::{MasterSpec, ZkUrl};
 
+pub mod http;
+
+pub use mesos_api::http::Encoding;
+
+/// How the SDK speaks to the master.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Calls and events as messages over the runtime's binary transport (a credential
+    /// authenticates with CRAM-MD5 first, as Mesos's scheduler driver does).
+    #[default]
+    Binary,
+    /// The v1 HTTP scheduler API in this encoding (a credential is sent as HTTP Basic), as
+    /// Mesos's v1 scheduler library speaks it.
+    Http(Encoding),
+}
+
 /// The callbacks of a framework. Each gets the [`Driver`] to make calls with.
 #[allow(unused_variables)]
 pub trait Scheduler: Send + 'static {
@@ -75,12 +91,21 @@ pub struct Driver {
     subscribed: bool,
     implicit_acks: bool,
     stop: bool,
+    transport: Transport,
+    /// Over HTTP: the subscription's connection task, which posts the calls.
+    http_calls: Option<tokio::sync::mpsc::UnboundedSender<Call>>,
 }
 
 impl Driver {
     fn call(&self, call: Call) {
-        if let Some(m) = &self.master {
-            self.rt.send_named(&self.me, m, Call::NAME, call);
+        match (&self.transport, &self.master) {
+            (Transport::Binary, Some(m)) => self.rt.send_named(&self.me, m, Call::NAME, call),
+            (Transport::Http(_), _) => {
+                if let Some(tx) = &self.http_calls {
+                    let _ = tx.send(call);
+                }
+            }
+            (Transport::Binary, None) => {}
         }
     }
 
@@ -257,6 +282,8 @@ pub struct SchedulerProcess<S: Scheduler> {
     credential: Option<Credential>,
     /// Authenticated for the subscription attempt under way.
     authenticated: bool,
+    /// Over HTTP: the connection task of the subscription attempt under way.
+    http_task: Option<tokio::task::AbortHandle>,
 }
 
 /// Heartbeat intervals (announced in SUBSCRIBED) without any event from the master after which
@@ -294,8 +321,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
         let Some(master) = self.driver.master.clone() else {
             return;
         };
-        ctx.link_with(&master, mode);
-        if self.credential.is_some() && !self.authenticated {
+        if let Transport::Http(encoding) = self.driver.transport {
+            self.subscribe_http(ctx, &master, encoding);
+        } else if self.credential.is_some() && !self.authenticated {
+            ctx.link_with(&master, mode);
             // SUBSCRIBE follows once authenticated.
             ctx.send_named(
                 &master,
@@ -305,6 +334,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
                 },
             );
         } else {
+            ctx.link_with(&master, mode);
             self.send_subscribe();
         }
         let d = self.backoff;
@@ -317,14 +347,97 @@ impl<S: Scheduler> SchedulerProcess<S> {
         });
     }
 
-    fn send_subscribe(&mut self) {
+    fn subscribe_call(&self) -> Call {
         let mut c = self.driver.new_call(CallType::Subscribe);
         c.subscribe = Some(Subscribe {
             framework_info: self.driver.info.clone(),
             suppressed_roles: Vec::new(),
             offer_constraints: None,
         });
+        c
+    }
+
+    fn send_subscribe(&mut self) {
+        let c = self.subscribe_call();
         self.driver.call(c);
+    }
+
+    /// Over HTTP: a new connection task subscribes (the previous attempt's is dropped).
+    fn subscribe_http(&mut self, ctx: &mut Context<Self>, master: &UPID, encoding: Encoding) {
+        if let Some(old) = self.http_task.take() {
+            old.abort();
+        }
+        let (tx, calls) = tokio::sync::mpsc::unbounded_channel();
+        self.driver.http_calls = Some(tx);
+        let addr = if libprocess::tls::enabled_in_env() {
+            format!("https://{}", master.addr())
+        } else {
+            master.addr().to_string()
+        };
+        let conn = http::Connection {
+            me: ctx.pid().clone(),
+            generation: self.generation,
+            addr,
+            encoding,
+            authorization: self
+                .credential
+                .as_ref()
+                .map(|c| http::basic(&c.principal, &c.secret)),
+            subscribe: self.subscribe_call(),
+            calls,
+        };
+        self.http_task = Some(tokio::spawn(conn.run()).abort_handle());
+    }
+
+    /// Over HTTP: an event of the subscription of `generation`.
+    fn http_event(&mut self, ctx: &mut Context<Self>, generation: u64, ev: Event) {
+        if generation == self.generation && !self.driver.stop {
+            self.handle_event(ctx, ev);
+        }
+    }
+
+    /// Over HTTP: the subscription of `generation` ended: resubscribe (to the leader, after a
+    /// redirect), or stop when the master refused the framework.
+    fn http_ended(&mut self, ctx: &mut Context<Self>, generation: u64, ended: http::Ended) {
+        if generation != self.generation || self.driver.stop {
+            return;
+        }
+        self.driver.http_calls = None;
+        self.http_task = None;
+        if std::mem::replace(&mut self.driver.subscribed, false) {
+            self.sched.disconnected(&mut self.driver);
+        }
+        self.generation += 1;
+        let g = self.generation;
+        match ended {
+            http::Ended::Refused(why) => {
+                tracing::error!("{why}");
+                self.sched.error(&mut self.driver, &why);
+                self.driver.stop = true;
+                ctx.terminate_self();
+            }
+            http::Ended::Stopped => {}
+            http::Ended::Redirect(hostport) => {
+                tracing::info!(leader = %hostport, "redirected to the leading master");
+                let leader = match (&self.driver.master, hostport.parse()) {
+                    (Some(m), Ok(addr)) if m.addr() != addr => Some(UPID::new(m.id(), addr)),
+                    _ => None,
+                };
+                if leader.is_some() {
+                    self.driver.master = leader;
+                    self.subscribe(ctx, g);
+                } else {
+                    // Nowhere new to go: try again later.
+                    let d = self.backoff;
+                    ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, g));
+                }
+            }
+            http::Ended::Retry(why) => {
+                let d = self.backoff;
+                tracing::warn!("{why}; subscribing again in {d:?}");
+                ctx.delay(d, move |p: &mut Self, c| p.subscribe(c, g));
+            }
+        }
     }
 
     /// The master's authentication messages: its challenge is answered, its completion sends
@@ -395,7 +508,7 @@ impl<S: Scheduler> SchedulerProcess<S> {
         self.authenticated = false;
         self.generation += 1;
         self.backoff = INITIAL_BACKOFF;
-        if let Some(m) = self.driver.master.clone() {
+        if let (Some(m), Transport::Binary) = (self.driver.master.clone(), self.driver.transport) {
             // The old connection may be stuck in the partition: drop it for a fresh one.
             ctx.link_with(&m, RemoteConnection::Reconnect);
         }
@@ -428,6 +541,10 @@ impl<S: Scheduler> SchedulerProcess<S> {
             tracing::warn!(%from, "event not from the master; ignored");
             return;
         }
+        self.handle_event(ctx, ev);
+    }
+
+    fn handle_event(&mut self, ctx: &mut Context<Self>, ev: Event) {
         self.heard = ctx.runtime().clock().now();
         let d = &mut self.driver;
         match ev.kind.unwrap_or(EventType::Unknown) {
@@ -570,6 +687,28 @@ pub fn start_with<S: Scheduler>(
     credential: Option<Credential>,
     sched: S,
 ) -> libprocess::Result<PID<SchedulerProcess<S>>> {
+    start_over(
+        rt,
+        spec,
+        session_timeout,
+        info,
+        credential,
+        Transport::Binary,
+        sched,
+    )
+}
+
+/// [`start_with`] over `transport`: the binary transport, or the v1 HTTP scheduler API in JSON
+/// or protobuf (its master, detected or fixed, reached at its UPID's address).
+pub fn start_over<S: Scheduler>(
+    rt: &Runtime,
+    spec: &MasterSpec,
+    session_timeout: Duration,
+    info: FrameworkInfo,
+    credential: Option<Credential>,
+    transport: Transport,
+    sched: S,
+) -> libprocess::Result<PID<SchedulerProcess<S>>> {
     let (master, detector) = match spec {
         MasterSpec::Fixed(m) => (Some(m.clone()), None),
         MasterSpec::ZooKeeper(url) => (None, Some((url.clone(), session_timeout))),
@@ -585,6 +724,8 @@ pub fn start_with<S: Scheduler>(
             subscribed: false,
             implicit_acks: true,
             stop: false,
+            transport,
+            http_calls: None,
         },
         sched,
         backoff: INITIAL_BACKOFF,
@@ -593,6 +734,7 @@ pub fn start_with<S: Scheduler>(
         heard: rt.clock().now(),
         credential,
         authenticated: false,
+        http_task: None,
     };
     rt.spawn(&id, p)
 }

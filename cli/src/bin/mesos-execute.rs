@@ -20,7 +20,7 @@ use mesos_cli::flags::load_or_exit;
 use mesos_cli::{die, start_agent, start_master};
 use mesos_detector::MasterSpec;
 use mesos_master::MasterFlags;
-use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+use mesos_scheduler::{Driver, Encoding, Scheduler, SchedulerProcess, Transport};
 use tokio::sync::mpsc;
 
 libprocess::flags! {
@@ -42,8 +42,8 @@ libprocess::flags! {
         task: Option<String>;
         /// Comma-separated framework capabilities to enable besides MULTI_ROLE (e.g. PARTITION_AWARE,TASK_KILLING_STATE)
         framework_capabilities: Option<String>;
-        /// How calls are encoded: only 'json' (mesos-execute does not offer Mesos's 'protobuf')
-        content_type: String = "json", check content_type;
+        /// Speak the v1 HTTP scheduler API in this encoding: 'json' or 'protobuf' (unset: the binary transport)
+        content_type: Option<String>, check content_type;
         /// Whether the framework checkpoints (survives agent restarts)
         checkpoint: bool = "false";
         /// Kill the task this long after it is RUNNING (e.g. 10secs)
@@ -79,17 +79,22 @@ libprocess::flags! {
     }
 }
 
-/// `--content_type`: JSON is what mesos-execute speaks (the APIs take protobuf from other
-/// clients).
-fn content_type(name: &str, v: &str) -> Result<(), String> {
+/// `--content_type`: the v1 HTTP scheduler API in JSON or protobuf (Mesos's names, or their
+/// media types).
+fn content_type(name: &str, v: &Option<String>) -> Result<(), String> {
+    match v.as_deref() {
+        Some(v) if encoding(v).is_none() => Err(format!(
+            "Flag '--{name}': '{v}' is not 'json' or 'protobuf'"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn encoding(v: &str) -> Option<Encoding> {
     match v {
-        "json" => Ok(()),
-        "protobuf" => Err(format!(
-            "Flag '--{name}': 'protobuf' is not supported by mesos-execute; use 'json'"
-        )),
-        other => Err(format!(
-            "Flag '--{name}': '{other}' is not 'json' or 'protobuf'"
-        )),
+        "json" | "application/json" => Some(Encoding::Json),
+        "protobuf" | "application/x-protobuf" => Some(Encoding::Protobuf),
+        _ => None,
     }
 }
 
@@ -414,6 +419,10 @@ fn main() {
     let kill_after = f.kill_after;
     let checkpoint = f.checkpoint;
     let zk_session_timeout = f.zk_session_timeout;
+    let transport = match f.content_type.as_deref().and_then(encoding) {
+        Some(e) => Transport::Http(e),
+        None => Transport::Binary,
+    };
     let credential = match (&f.principal, &f.secret, &f.credential) {
         (None, None, None) => None,
         (Some(p), Some(s), None) => Some(mesos_api::auth::Credential {
@@ -492,9 +501,16 @@ fn main() {
             all_finished: true,
             tx,
         };
-        let pid =
-            mesos_scheduler::start_with(&r, &spec, zk_session_timeout, info, credential, sched)
-                .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
+        let pid = mesos_scheduler::start_over(
+            &r,
+            &spec,
+            zk_session_timeout,
+            info,
+            credential,
+            transport,
+            sched,
+        )
+        .unwrap_or_else(|e| die(format!("cannot start the scheduler: {e}")));
         let mut code = 1;
         let mut killing = HashSet::new();
         while let Some(m) = rx.recv().await {
