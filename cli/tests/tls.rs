@@ -136,34 +136,23 @@ async fn the_offer_cycle_runs_over_mutual_tls() {
         "no client certificate, answered: {anonymous:?}"
     );
 
-    let out = execute(&env, &master);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("TASK_FINISHED"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = state_over_tls(&tls, &master).await;
-    let done = &v["completed_frameworks"][0];
-    assert_eq!(done["principal"], "ops", "{v}");
-    assert_eq!(
-        done["completed_tasks"][0]["state"], "TASK_FINISHED",
-        "{done}"
-    );
-    // The v1 HTTP scheduler API goes over https with the same set-up.
-    let out = execute_with(&env, &master, &["--content_type=json"]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("TASK_FINISHED"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = state_over_tls(&tls, &master).await;
-    assert_eq!(
-        v["completed_frameworks"].as_array().unwrap().len(),
-        2,
-        "{v}"
-    );
+    // The binary transport, and the v1 HTTP scheduler API over https with the same set-up.
+    for (n, extra) in [(1, &[][..]), (2, &["--content_type=json"])] {
+        let out = execute_with(&env, &master, extra);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("TASK_FINISHED"),
+            "{extra:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = state_over_tls(&tls, &master).await;
+        let done = v["completed_frameworks"].as_array().unwrap();
+        assert_eq!(done.len(), n, "{v}");
+        for f in done {
+            assert_eq!(f["principal"], "ops", "{v}");
+            assert_eq!(f["completed_tasks"][0]["state"], "TASK_FINISHED", "{f}");
+        }
+    }
 
     let metrics = request_tls(&tls, &master, "GET", "/metrics/snapshot", &[], b"")
         .await
