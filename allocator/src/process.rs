@@ -78,6 +78,7 @@ pub struct AllocatorProcess {
     offers: OfferCallback,
     runs: u64,
     times: RunTimes,
+    timer: Option<libprocess::metrics::Timing>,
 }
 
 impl AllocatorProcess {
@@ -97,6 +98,7 @@ impl AllocatorProcess {
             offers,
             runs: 0,
             times: RunTimes::default(),
+            timer: None,
         }
     }
 
@@ -149,11 +151,15 @@ impl AllocatorProcess {
             self.allocator.allocate(now, Some(&c))
         };
         self.runs += 1;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
         self.times.push(Run {
             seq: self.runs,
             all_agents,
-            ms: started.elapsed().as_secs_f64() * 1e3,
+            ms,
         });
+        if let Some(t) = &self.timer {
+            t.record_ms(ms);
+        }
         if !out.is_empty() {
             (self.offers)(out);
         }
@@ -214,27 +220,12 @@ impl Process for AllocatorProcess {
         m.gauge_fn("allocator/mesos/allocation_runs", move || {
             t.since(0).last().map_or(0.0, |r| r.seq as f64)
         });
-        let t = self.times.clone();
-        m.gauge_fn("allocator/mesos/allocation_run_ms", move || {
-            t.since(0).last().map_or(0.0, |r| r.ms)
-        });
-        let t = self.times.clone();
-        m.gauge_fn("allocator/mesos/allocation_run_ms/count", move || {
-            t.since(0).len() as f64
-        });
-        for (name, q) in [
-            ("min", 0.0),
-            ("p50", 0.5),
-            ("p90", 0.9),
-            ("p99", 0.99),
-            ("max", 1.0),
-        ] {
-            let t = self.times.clone();
-            m.gauge_fn(
-                &format!("allocator/mesos/allocation_run_ms/{name}"),
-                move || t.quantile(q),
-            );
-        }
+        // A timer, as Mesos's (an hour's window): the last run, and once two runs are in,
+        // `/count`, `/min`, `/max` and the percentiles; a summary at `/metrics`.
+        self.timer = Some(m.timing(
+            "allocator/mesos/allocation_run_ms",
+            Duration::from_secs(3600),
+        ));
         ctx.delay(self.interval, |p: &mut AllocatorProcess, ctx| {
             p.periodic(ctx)
         });

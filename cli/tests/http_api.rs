@@ -1657,6 +1657,87 @@ async fn a_task_with_a_terminal_is_attached_to_through_the_agent() {
     }
 }
 
+/// `/metrics` is every `/metrics/snapshot` value in Prometheus's text format, and Prometheus's
+/// own checker (`promtool check metrics`, from Debian's `prometheus`) accepts it. Without
+/// promtool the check says why it skips, unless `MESOS_RS_REQUIRE_PROMTOOL=1` (`.ci/test`).
+#[tokio::test]
+async fn metrics_are_served_for_prometheus_and_promtool_accepts_them() {
+    let l = local(1).await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("scraped")).await;
+    let task = json!({"name": "counted", "task_id": {"value": "counted"},
+        "command": {"shell": true, "value": "sleep 30"}});
+    run_until_running(a, &mut s, task).await;
+    let r = get(a, "/metrics").await.unwrap();
+    assert_eq!(r.head.status, 200);
+    assert_eq!(
+        r.head.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = text(&r);
+    let snapshot: Value =
+        serde_json::from_slice(&get(a, "/metrics/snapshot").await.unwrap().body).unwrap();
+    let helped: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(" Mesos metric "))
+        .map(|(_, name)| name)
+        .collect();
+    let statistic = |k: &str| {
+        k.rsplit_once('/').is_some_and(|(stem, stat)| {
+            stem.ends_with("_ms")
+                && [
+                    "count", "min", "max", "p50", "p90", "p95", "p99", "p999", "p9999",
+                ]
+                .contains(&stat)
+        })
+    };
+    for key in snapshot.as_object().unwrap().keys() {
+        // A timer's statistics are its summary's quantiles and count.
+        if !statistic(key) {
+            assert!(helped.contains(key.as_str()), "'{key}' is not at /metrics");
+        }
+    }
+    assert!(
+        text.lines().any(|l| l == "mesos_master_tasks_running 1"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mesos_allocator_mesos_allocation_run_seconds_count ")),
+        "{text}"
+    );
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match promtool {
+        Ok(c) => c,
+        Err(e) if std::env::var("MESOS_RS_REQUIRE_PROMTOOL").as_deref() == Ok("1") => {
+            panic!("promtool is required (apt-get install prometheus): {e}")
+        }
+        Err(e) => {
+            println!("promtool check skipped: no promtool ({e}); .ci/test installs it");
+            return;
+        }
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The next chunk of a terminal session's output (all STDOUT; JSON records); None at its end.
 async fn next_tty_output(output: &mut Body) -> Option<String> {
     let rec = tokio::time::timeout(LIMIT, output.next_record())

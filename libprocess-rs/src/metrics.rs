@@ -1,5 +1,6 @@
 //! A metrics registry of counters, gauges and timers, served as flat JSON at
-//! `/metrics/snapshot` (name -> number), the shape Mesos operators scrape.
+//! `/metrics/snapshot` (name -> number), the shape Mesos operators scrape, and in Prometheus's
+//! text exposition format at `/metrics` ([`Metrics::prometheus`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +56,10 @@ pub struct Timing(Arc<Mutex<TimingState>>);
 struct TimingState {
     window: Duration,
     samples: VecDeque<(Instant, f64)>,
+    /// Every sample ever recorded: how many, and their sum in milliseconds (a Prometheus
+    /// summary's `_count` and `_sum`).
+    count: u64,
+    sum_ms: f64,
 }
 
 impl Timing {
@@ -62,6 +67,8 @@ impl Timing {
         Timing(Arc::new(Mutex::new(TimingState {
             window,
             samples: VecDeque::new(),
+            count: 0,
+            sum_ms: 0.0,
         })))
     }
 
@@ -75,6 +82,8 @@ impl Timing {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         s.samples.push_back((now, ms));
+        s.count += 1;
+        s.sum_ms += ms;
         s.prune(now);
     }
 
@@ -109,6 +118,17 @@ impl Timing {
         ] {
             out.push((format!("{name}/{suffix}"), percentile(&values, p)));
         }
+    }
+}
+
+impl Timing {
+    /// (count, sum in ms) of every sample ever, and the sorted samples within the window.
+    fn summary(&self) -> (u64, f64, Vec<f64>) {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.prune(Instant::now());
+        let mut values: Vec<f64> = s.samples.iter().map(|(_, v)| *v).collect();
+        values.sort_by(f64::total_cmp);
+        (s.count, s.sum_ms, values)
     }
 }
 
@@ -250,6 +270,73 @@ impl Metrics {
         out.into_iter().collect()
     }
 
+    /// Every metric in Prometheus's text exposition format (0.0.4), under Prometheus-style
+    /// names: `mesos_` and the Mesos name with each character other than a letter, digit or
+    /// `_` made `_` (`master/tasks_running` is `mesos_master_tasks_running`). Counters end in
+    /// `_total`; gauges are gauges; a timer (milliseconds) is a summary in seconds, `_ms` made
+    /// `_seconds`, with the quantiles of the samples in its window and the `_count` and `_sum`
+    /// of every sample. Each has a HELP line naming the Mesos metric. Names that collide once
+    /// mapped keep the first (by Mesos name).
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut metrics: Vec<(String, Metric)> = self
+            .map
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect();
+        metrics.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut seen = std::collections::HashSet::new();
+        let mut out = String::with_capacity(metrics.len() * 96);
+        for (name, m) in metrics {
+            let base = prometheus_name(&name);
+            let (family, kind) = match &m {
+                Metric::Counter(_) => (format!("{base}_total"), "counter"),
+                Metric::Gauge(_) | Metric::Computed(_) => (gauge_family(&base), "gauge"),
+                Metric::Timing(_) => {
+                    let stem = base.strip_suffix("_ms").unwrap_or(&base);
+                    (format!("{stem}_seconds"), "summary")
+                }
+            };
+            if !seen.insert(family.clone()) {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {family} Mesos metric {name}");
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            match &m {
+                Metric::Timing(t) => {
+                    let (count, sum_ms, values) = t.summary();
+                    if !values.is_empty() {
+                        for q in ["0.5", "0.9", "0.95", "0.99", "0.999"] {
+                            let p = q.parse::<f64>().unwrap_or(0.5);
+                            let v = if values.len() == 1 {
+                                values[0]
+                            } else {
+                                percentile(&values, p)
+                            };
+                            let _ = writeln!(
+                                out,
+                                "{family}{{quantile=\"{q}\"}} {}",
+                                prometheus_number(v / 1000.0)
+                            );
+                        }
+                    }
+                    let _ = writeln!(out, "{family}_sum {}", prometheus_number(sum_ms / 1000.0));
+                    let _ = writeln!(out, "{family}_count {count}");
+                }
+                m => {
+                    // A gauge in milliseconds is written in seconds (its name says so).
+                    let scale = if family.ends_with("_seconds") && base_ms(&name) {
+                        1000.0
+                    } else {
+                        1.0
+                    };
+                    let _ = writeln!(out, "{family} {}", prometheus_number(read(m) / scale));
+                }
+            }
+        }
+        out
+    }
+
     /// The snapshot as the JSON object `/metrics/snapshot` serves.
     pub fn snapshot_json(&self) -> serde_json::Value {
         let map: serde_json::Map<String, serde_json::Value> = self
@@ -258,6 +345,61 @@ impl Metrics {
             .map(|(k, v)| (k, number(v)))
             .collect();
         serde_json::Value::Object(map)
+    }
+}
+
+/// `mesos_` and `name` with every run of characters other than ASCII letters and digits made
+/// one `_`, none at the end (`__processes__/allocator(1)/event_queue_length` is
+/// `mesos_processes_allocator_1_event_queue_length`).
+fn prometheus_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 6);
+    out.push_str("mesos_");
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// Whether a Mesos metric's name says milliseconds.
+fn base_ms(name: &str) -> bool {
+    name.ends_with("_ms")
+}
+
+/// A gauge's family name, as Prometheus's conventions (and `promtool check metrics`) want it:
+/// milliseconds become seconds (`_ms` -> `_seconds`, the value divided by 1000), and a suffix
+/// reserved for other kinds is renamed: `_total` (Mesos's capacities, `cpus_total`) becomes
+/// `_capacity`, and `_count`, `_sum` and `_bucket` gain `_value`.
+fn gauge_family(base: &str) -> String {
+    if let Some(stem) = base.strip_suffix("_ms") {
+        return format!("{stem}_seconds");
+    }
+    if let Some(stem) = base.strip_suffix("_total") {
+        return format!("{stem}_capacity");
+    }
+    if ["_count", "_sum", "_bucket"]
+        .iter()
+        .any(|s| base.ends_with(s))
+    {
+        return format!("{base}_value");
+    }
+    base.to_string()
+}
+
+/// A sample value as Prometheus writes one (`NaN`, `+Inf`, `-Inf`).
+fn prometheus_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
     }
 }
 
@@ -284,6 +426,51 @@ fn number(v: f64) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_text_names_kinds_and_summaries() {
+        let m = Metrics::new();
+        m.counter("master/messages_kill_task").add(3);
+        m.gauge("master/tasks_running").set(2.0);
+        m.gauge_fn("master/uptime_secs", || f64::NAN);
+        m.gauge("master/cpus_total").set(8.0);
+        m.gauge("registrar/state_fetch_ms").set(250.0);
+        let t = m.timing("registrar/state_store_ms", Duration::from_secs(60));
+        t.record_ms(10.0);
+        t.record_ms(30.0);
+        let text = m.prometheus();
+        for line in [
+            "# HELP mesos_master_messages_kill_task_total Mesos metric master/messages_kill_task",
+            "# TYPE mesos_master_messages_kill_task_total counter",
+            "mesos_master_messages_kill_task_total 3",
+            "# TYPE mesos_master_tasks_running gauge",
+            "mesos_master_tasks_running 2",
+            "mesos_master_uptime_secs NaN",
+            "# HELP mesos_master_cpus_capacity Mesos metric master/cpus_total",
+            "mesos_master_cpus_capacity 8",
+            "mesos_registrar_state_fetch_seconds 0.25",
+            "# TYPE mesos_registrar_state_store_seconds summary",
+            "mesos_registrar_state_store_seconds{quantile=\"0.5\"} 0.02",
+            "mesos_registrar_state_store_seconds_sum 0.04",
+            "mesos_registrar_state_store_seconds_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        m.gauge("__processes__/allocator(1)/event_queue_length")
+            .set(0.0);
+        assert!(m
+            .prometheus()
+            .contains("\nmesos_processes_allocator_1_event_queue_length 0\n"));
+        // One family per name, even when two Mesos names map to one.
+        m.gauge("master/tasks/running").set(1.0);
+        let text = m.prometheus();
+        assert_eq!(
+            text.matches("# TYPE mesos_master_tasks_running gauge")
+                .count(),
+            1,
+            "{text}"
+        );
+    }
 
     #[test]
     fn counters_gauges_and_snapshot() {

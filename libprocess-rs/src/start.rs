@@ -127,13 +127,22 @@ impl Runtime {
     }
 }
 
-/// Serves `/metrics/snapshot`.
+/// Serves `/metrics/snapshot` (Mesos's JSON) and `/metrics` (Prometheus's text format).
 struct MetricsProcess;
+
+/// The media type of Prometheus's text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Process for MetricsProcess {
     fn initialize(&mut self, ctx: &mut Context<Self>) {
         ctx.route_builtin("snapshot", |_, ctx, _req| {
             Reply::from(HttpResponse::json(&ctx.runtime().metrics().snapshot_json()))
+        });
+        ctx.route_builtin("", |_, ctx, _req| {
+            Reply::from(
+                HttpResponse::text(200, ctx.runtime().metrics().prometheus())
+                    .with_header("Content-Type", PROMETHEUS_TEXT),
+            )
         });
     }
 }
