@@ -10,8 +10,9 @@ use std::path::Path;
 use mesos_api::acls::Authorizer;
 use mesos_api::http::Rejection;
 
-use super::state::{Executor, Framework};
+use super::state::Framework;
 use super::Agent;
+use mesos_api::protocol::task::ExecutorInfo;
 
 /// What one requester may see, asked per framework, executor and task as the state is written.
 #[derive(Clone, Copy)]
@@ -32,7 +33,7 @@ impl Viewer<'_> {
     }
 
     /// `view_executors`: the executor's user (its command's, else its framework's).
-    pub(super) fn executor(&self, e: &Executor, f: &Framework) -> bool {
+    pub(super) fn executor(&self, e: &ExecutorInfo, f: &Framework) -> bool {
         self.may("view_executors", Some(&executor_user(e, f)))
     }
 
@@ -54,9 +55,8 @@ impl Viewer<'_> {
 }
 
 /// An executor's user: its command's, else its framework's.
-pub(super) fn executor_user(e: &Executor, f: &Framework) -> String {
-    e.info
-        .command
+pub(super) fn executor_user(e: &ExecutorInfo, f: &Framework) -> String {
+    e.command
         .as_ref()
         .and_then(|c| c.user.clone())
         .filter(|u| !u.is_empty())
@@ -92,8 +92,9 @@ impl Agent {
         parts.find(|c| c == "frameworks")?;
         let fid = parts.next()?;
         self.frameworks
-            .iter()
-            .find(|(id, _)| id.value == fid)
-            .map(|(_, f)| f.info.user.clone())
+            .values()
+            .chain(self.completed_frameworks.iter())
+            .find(|f| f.info.id.as_ref().is_some_and(|id| id.value == fid))
+            .map(|f| f.info.user.clone())
     }
 }

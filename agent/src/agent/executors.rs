@@ -20,7 +20,10 @@ use mesos_containerizer::{
 };
 
 use super::executor_api::launch_event;
-use super::state::{ExecKind, Executor, Framework, Queued};
+use super::state::{
+    push_bounded, CompletedExecutor, ExecKind, Executor, Framework, Queued,
+    MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK, MAX_COMPLETED_FRAMEWORKS,
+};
 use super::Agent;
 use crate::error::AgentError;
 use crate::{paths, programs};
@@ -126,13 +129,20 @@ impl Agent {
             return;
         };
         let eid = info.executor_id.clone();
-        let f = self
-            .frameworks
-            .entry(fid.clone())
-            .or_insert_with(|| Framework {
-                info: framework.clone(),
-                executors: HashMap::new(),
-            });
+        let f = self.frameworks.entry(fid.clone()).or_insert_with(|| {
+            // A framework back with a new executor takes its completed ones back.
+            let done = self
+                .completed_frameworks
+                .iter()
+                .position(|f| f.info.id.as_ref() == Some(&fid));
+            let mut f = Framework::new(framework.clone());
+            if let Some(i) = done {
+                if let Some(old) = self.completed_frameworks.remove(i) {
+                    f.completed_executors = old.completed_executors;
+                }
+            }
+            f
+        });
         f.info = framework;
         if !f.executors.contains_key(&eid) {
             let task_infos: Vec<&TaskInfo> = match &item {
@@ -405,6 +415,7 @@ impl Agent {
             launch_failure: None,
             user,
             io,
+            completed_tasks: Default::default(),
         })
     }
 
@@ -500,8 +511,25 @@ impl Agent {
         let Some(e) = f.executors.remove(eid) else {
             return;
         };
+        push_bounded(
+            &mut f.completed_executors,
+            CompletedExecutor {
+                info: e.info.clone(),
+                container_id: e.container_id.clone(),
+                directory: e.directory.clone(),
+                tasks: e.tasks.values().cloned().collect(),
+                completed_tasks: e.completed_tasks.clone(),
+            },
+            MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK,
+        );
         if f.executors.is_empty() {
-            self.frameworks.remove(fid);
+            if let Some(done) = self.frameworks.remove(fid) {
+                push_bounded(
+                    &mut self.completed_frameworks,
+                    done,
+                    MAX_COMPLETED_FRAMEWORKS,
+                );
+            }
         }
         self.forget_nested_of(&cid.value);
         let how = t.message.clone();

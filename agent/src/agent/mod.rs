@@ -88,6 +88,8 @@ pub struct Agent {
     /// Authentication with the current master (with `--credential`).
     auth: registration::AuthState,
     frameworks: HashMap<FrameworkID, Framework>,
+    /// Frameworks whose last executor ended, newest last (for `/state`).
+    completed_frameworks: std::collections::VecDeque<Framework>,
     /// Frameworks the master shut down: their streams go once their executors are gone.
     removing: std::collections::HashSet<FrameworkID>,
     updates: StatusUpdateManager,
@@ -157,6 +159,7 @@ impl Agent {
             auth: Default::default(),
             checkpoint_failures: None,
             frameworks: HashMap::new(),
+            completed_frameworks: Default::default(),
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
             checkpointed: Default::default(),

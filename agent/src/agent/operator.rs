@@ -20,10 +20,11 @@ use tokio::sync::oneshot;
 
 use super::authz::{executor_user, Viewer};
 use super::io::{Output, Switchboard};
-use super::state::{Executor, Nested};
+use super::state::{Executor, Framework, Nested};
 use super::{now_secs, reject, Agent};
 use crate::os::kill_group;
 use crate::paths;
+use mesos_api::messages::Task;
 use mesos_api::MESOS_VERSION as VERSION;
 
 /// Mesos's limit on container nesting.
@@ -282,49 +283,16 @@ impl Agent {
     fn state_json(&self, viewer: Viewer) -> Value {
         let frameworks: Vec<Value> = self
             .frameworks
+            .values()
+            .filter(|f| viewer.framework(f))
+            .map(|f| framework_state_json(f, viewer))
+            .collect();
+        let completed: Vec<Value> = self
+            .completed_frameworks
             .iter()
-            .filter(|(_, f)| viewer.framework(f))
-            .map(|(fid, f)| {
-                let executors: Vec<Value> = f
-                    .executors
-                    .values()
-                    .filter(|e| viewer.executor(e, f))
-                    .map(|e| {
-                        let tasks: Vec<Value> = e
-                            .tasks
-                            .values()
-                            .filter(|t| viewer.task(t.user.as_deref(), f))
-                            .map(|t| {
-                                json!({
-                                    "id": t.task_id.value, "name": t.name,
-                                    "framework_id": fid.value,
-                                    "executor_id": e.info.executor_id.value,
-                                    "slave_id": t.agent_id.value,
-                                    "state": t.state.as_str(),
-                                    "resources": t.resources.to_summary_json(),
-                                })
-                            })
-                            .collect();
-                        json!({
-                            "id": e.info.executor_id.value,
-                            "name": e.info.name.clone().unwrap_or_default(),
-                            "container": e.container_id.value,
-                            "directory": e.directory.display().to_string(),
-                            "resources": e.info.resources.to_summary_json(),
-                            "tasks": tasks,
-                            "queued_tasks": [],
-                            "completed_tasks": [],
-                        })
-                    })
-                    .collect();
-                json!({
-                    "id": fid.value, "name": f.info.name, "user": f.info.user,
-                    "checkpoint": f.info.checkpoint,
-                    "role": f.info.effective_roles().into_iter().next().unwrap_or_default(),
-                    "executors": executors,
-                    "completed_executors": [],
-                })
-            })
+            .rev()
+            .filter(|f| viewer.framework(f))
+            .map(|f| framework_state_json(f, viewer))
             .collect();
         json!({
             "version": VERSION,
@@ -337,7 +305,7 @@ impl Agent {
             "master_hostname": self.master.as_ref().map(|m| m.addr().ip().to_string()),
             "flags": if viewer.flags() { self.flags_json() } else { json!({}) },
             "frameworks": frameworks,
-            "completed_frameworks": [],
+            "completed_frameworks": completed,
         })
     }
 
@@ -557,7 +525,7 @@ impl Agent {
             .frameworks
             .values()
             .flat_map(|f| f.executors.values().map(move |e| (e, f)))
-            .filter(|(e, f)| viewer.executor(e, f))
+            .filter(|(e, f)| viewer.executor(&e.info, f))
             .map(|(e, _)| json!({"executor_info": to_json(&e.info)}))
             .collect();
         json!({"executors": e, "completed_executors": []})
@@ -582,7 +550,7 @@ impl Agent {
             for e in f
                 .executors
                 .values()
-                .filter(|e| viewer.container(Some(&executor_user(e, f))))
+                .filter(|e| viewer.container(Some(&executor_user(&e.info, f))))
             {
                 out.push(json!({
                     "framework_id": {"value": fid.value},
@@ -1291,6 +1259,75 @@ impl Agent {
             answer(rx.await.ok().flatten())
         })))
     }
+}
+
+/// A framework in the agent's `/state`: its executors and its completed ones (newest first),
+/// each with its tasks as `viewer` may see them.
+fn framework_state_json(f: &Framework, viewer: Viewer) -> Value {
+    let fid = f
+        .info
+        .id
+        .as_ref()
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    let tasks = |list: &mut dyn Iterator<Item = &Task>, eid: &str| -> Vec<Value> {
+        list.filter(|t| viewer.task(t.user.as_deref(), f))
+            .map(|t| {
+                json!({
+                    "id": t.task_id.value, "name": t.name,
+                    "framework_id": fid,
+                    "executor_id": eid,
+                    "slave_id": t.agent_id.value,
+                    "state": t.state.as_str(),
+                    "resources": t.resources.to_summary_json(),
+                })
+            })
+            .collect()
+    };
+    let executors: Vec<Value> = f
+        .executors
+        .values()
+        .filter(|e| viewer.executor(&e.info, f))
+        .map(|e| {
+            let eid = &e.info.executor_id.value;
+            json!({
+                "id": eid,
+                "name": e.info.name.clone().unwrap_or_default(),
+                "container": e.container_id.value,
+                "directory": e.directory.display().to_string(),
+                "resources": e.info.resources.to_summary_json(),
+                "tasks": tasks(&mut e.tasks.values(), eid),
+                "queued_tasks": [],
+                "completed_tasks": tasks(&mut e.completed_tasks.iter().rev(), eid),
+            })
+        })
+        .collect();
+    let completed: Vec<Value> = f
+        .completed_executors
+        .iter()
+        .rev()
+        .filter(|e| viewer.executor(&e.info, f))
+        .map(|e| {
+            let eid = &e.info.executor_id.value;
+            json!({
+                "id": eid,
+                "name": e.info.name.clone().unwrap_or_default(),
+                "container": e.container_id.value,
+                "directory": e.directory.display().to_string(),
+                "resources": e.info.resources.to_summary_json(),
+                "tasks": [],
+                "queued_tasks": [],
+                "completed_tasks": tasks(&mut e.tasks.iter().chain(e.completed_tasks.iter().rev()), eid),
+            })
+        })
+        .collect();
+    json!({
+        "id": fid, "name": f.info.name, "user": f.info.user,
+        "checkpoint": f.info.checkpoint,
+        "role": f.info.effective_roles().into_iter().next().unwrap_or_default(),
+        "executors": executors,
+        "completed_executors": completed,
+    })
 }
 
 #[cfg(test)]

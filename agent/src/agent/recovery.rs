@@ -387,13 +387,7 @@ impl Agent {
                 continue;
             };
             let fid = FrameworkID::new(fid_s);
-            self.frameworks.insert(
-                fid.clone(),
-                Framework {
-                    info,
-                    executors: HashMap::new(),
-                },
-            );
+            self.frameworks.insert(fid.clone(), Framework::new(info));
             for (eid_s, edir) in dirs(&paths::executors_dir(&fdir)) {
                 let eid = ExecutorID::new(eid_s);
                 let Some(rec) = read_json::<ExecutorRecord>(&paths::executor_info_path(&edir))
@@ -462,6 +456,7 @@ impl Agent {
                     launch_failure: None,
                     user: None,
                     io: None,
+                    completed_tasks: Default::default(),
                 };
                 if alive {
                     let config = ContainerConfig {

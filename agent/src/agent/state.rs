@@ -2,7 +2,7 @@
 //! topic files (registration, executors, status updates, the executor API, the operator API,
 //! recovery) share.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 
 use mesos_api::messages::Task;
@@ -62,12 +62,54 @@ pub(super) struct Executor {
     pub(super) user: Option<String>,
     /// A terminal container's switchboard (tty_info), to attach to.
     pub(super) io: Option<super::io::Switchboard>,
+    /// Its tasks that ended and were acknowledged, newest last (at most
+    /// [`MAX_COMPLETED_TASKS_PER_EXECUTOR`]).
+    pub(super) completed_tasks: VecDeque<Task>,
+}
+
+/// Completed tasks an executor keeps for `/state` (Mesos's `max_completed_tasks_per_executor`).
+pub(super) const MAX_COMPLETED_TASKS_PER_EXECUTOR: usize = 200;
+/// Completed executors a framework keeps (Mesos's `--max_completed_executors_per_framework`
+/// default).
+pub(super) const MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK: usize = 150;
+/// Frameworks with no executor left that the agent keeps (Mesos's `MAX_COMPLETED_FRAMEWORKS`).
+pub(super) const MAX_COMPLETED_FRAMEWORKS: usize = 50;
+
+/// Keeps `item` at the back of `q`, dropping the oldest beyond `max`.
+pub(super) fn push_bounded<T>(q: &mut VecDeque<T>, item: T, max: usize) {
+    q.push_back(item);
+    while q.len() > max {
+        q.pop_front();
+    }
+}
+
+/// An executor that ended, as `/state` shows it under `completed_executors` (its sandbox stays
+/// browsable until garbage-collected).
+pub(super) struct CompletedExecutor {
+    pub(super) info: ExecutorInfo,
+    pub(super) container_id: ContainerID,
+    pub(super) directory: PathBuf,
+    /// Its tasks that had not been acknowledged yet when it ended.
+    pub(super) tasks: Vec<Task>,
+    pub(super) completed_tasks: VecDeque<Task>,
 }
 
 /// A framework with executors on this agent.
 pub(super) struct Framework {
     pub(super) info: FrameworkInfo,
     pub(super) executors: HashMap<ExecutorID, Executor>,
+    /// Executors that ended, newest last.
+    pub(super) completed_executors: VecDeque<CompletedExecutor>,
+}
+
+impl Framework {
+    pub(super) fn new(info: FrameworkInfo) -> Framework {
+        Framework {
+            info,
+            executors: HashMap::new(),
+            completed_executors: VecDeque::new(),
+        }
+    }
 }
 
 /// A nested container (LAUNCH_NESTED_CONTAINER), run by the containerizer in its top-level

@@ -123,7 +123,13 @@ impl Agent {
                 if let Some((state, Some(eid))) = acked_state {
                     if state.is_terminal() {
                         if let Some(e) = self.executor_mut(&m.framework_id, &eid) {
-                            e.tasks.remove(&m.task_id);
+                            if let Some(t) = e.tasks.remove(&m.task_id) {
+                                super::state::push_bounded(
+                                    &mut e.completed_tasks,
+                                    t,
+                                    super::state::MAX_COMPLETED_TASKS_PER_EXECUTOR,
+                                );
+                            }
                         }
                     }
                 }

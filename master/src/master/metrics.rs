@@ -41,6 +41,15 @@ const GAUGES: &[&str] = &[
     "master/gpus_total",
     "master/gpus_used",
     "master/gpus_percent",
+    // Ours (the web UI's overview): offered and reserved, per resource.
+    "master/cpus_offered",
+    "master/mem_offered",
+    "master/disk_offered",
+    "master/gpus_offered",
+    "master/cpus_reserved",
+    "master/mem_reserved",
+    "master/disk_reserved",
+    "master/gpus_reserved",
 ];
 
 /// Counters of tasks reaching a terminal state.
@@ -168,7 +177,7 @@ impl Master {
         };
         m.refresh_pending = false;
         let started = std::time::Instant::now();
-        let mut v = [0.0f64; 26];
+        let mut v = [0.0f64; 34];
         let agents = self.agents.len() as f64;
         v[0] = agents;
         v[1] = agents;
@@ -201,12 +210,19 @@ impl Master {
         for a in self.agents.values() {
             total.add_all(&a.info.resources);
         }
+        let mut offered = mesos_api::Resources::new();
+        for o in self.offers.values() {
+            offered.add_all(&o.resources);
+        }
+        let reserved = total.reserved();
         for (i, name) in ["cpus", "mem", "disk", "gpus"].iter().enumerate() {
             let t = total.scalar(name).as_f64();
             let u = used.scalar(name).as_f64();
             v[14 + 3 * i] = t;
             v[15 + 3 * i] = u;
             v[16 + 3 * i] = if t > 0.0 { u / t } else { 0.0 };
+            v[26 + i] = offered.scalar(name).as_f64();
+            v[30 + i] = reserved.scalar(name).as_f64();
         }
         for (g, x) in m.gauges.iter().zip(v) {
             g.set(x);

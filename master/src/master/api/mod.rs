@@ -7,6 +7,7 @@ mod files;
 pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
+mod webui;
 
 use libprocess::auth::install_basic;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
@@ -64,6 +65,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("/files/browse", "files/browse"),
     ("/files/read", "files/read"),
     ("/files/download", "files/download"),
+    ("/", "webui"),
 ];
 
 impl Master {
@@ -108,6 +110,7 @@ impl Master {
             },
         );
         Self::install_classic(ctx);
+        webui::install(ctx);
         let me = ctx.self_upid().id().to_string();
         for (path, route) in ALIASES {
             ctx.runtime().add_http_alias(path, &me, route);

@@ -1,0 +1,64 @@
+// The web UI: a router over the pages in views.js, fed live by the operator event stream
+// (store.js) and the metrics poller (metrics.js). Pages redraw at most every 250 ms.
+
+import { store, connect } from './store.js';
+import { metrics, start as startMetrics } from './metrics.js';
+import * as views from './views.js';
+
+const routes = [
+  [/^\/?$/, views.overview, 'overview'],
+  [/^\/agents$/, views.agents, 'agents'],
+  [/^\/agents\/([^/]+)$/, views.agent, 'agents'],
+  [/^\/agents\/([^/]+)\/browse$/, views.sandbox, 'agents'],
+  [/^\/frameworks$/, views.frameworks, 'frameworks'],
+  [/^\/frameworks\/([^/]+)$/, views.framework, 'frameworks'],
+  [/^\/tasks$/, views.tasks, 'tasks'],
+  [/^\/tasks\/([^/]+)\/([^/]+)$/, views.task, 'tasks'],
+  [/^\/roles$/, views.roles, 'roles'],
+  [/^\/offers$/, views.offers, 'offers'],
+];
+
+const root = document.getElementById('view');
+let current = null;
+let pending = false;
+let poller = null;
+
+function show() {
+  const hash = location.hash.replace(/^#/, '') || '/';
+  const [path, qs] = hash.split('?');
+  if (current && current.leave) current.leave();
+  if (poller) clearInterval(poller);
+  poller = null;
+  root.replaceChildren();
+  const found = routes.find(([re]) => re.test(path));
+  document.querySelectorAll('nav a[data-nav]').forEach((a) => a.classList.toggle('active', found && a.dataset.nav === found[2]));
+  if (!found) {
+    root.append(Object.assign(document.createElement('p'), { textContent: `No page at ${path}.` }));
+    current = null;
+    return;
+  }
+  const params = path.match(found[0]).slice(1).map(decodeURIComponent);
+  current = found[1](root, params, new URLSearchParams(qs || ''));
+  if (current.every) poller = setInterval(current.poll, current.every);
+  current.refresh();
+}
+
+/** Redraws the page once per 250 ms at most, however many events arrive. */
+function schedule() {
+  if (pending) return;
+  pending = true;
+  setTimeout(() => {
+    pending = false;
+    const live = document.getElementById('live');
+    live.textContent = store.status === 'live' ? '● live' : store.status === 'lost' ? '● reconnecting' : '● connecting';
+    live.className = store.status;
+    if (current) current.refresh();
+  }, 250);
+}
+
+store.listeners.add(schedule);
+metrics.listeners.add(() => current && current.onMetrics && current.onMetrics());
+window.addEventListener('hashchange', show);
+show();
+connect();
+startMetrics();

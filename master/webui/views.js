@@ -1,0 +1,466 @@
+// The pages. Each is a function (root, params, query) that builds its page once and returns
+// { refresh }, which redraws only what the store's changes touch (the visible page of a table,
+// the counts), so a burst of events costs a few small redraws, never the whole state.
+
+import { h, link, idOf, scalars, cpus, mb, bytes, duration, time, state, pagedTable, facts, api, agentJson } from './util.js';
+import { store, isTerminal } from './store.js';
+import { metrics } from './metrics.js';
+import { drawChart } from './chart.js';
+
+const STATES = ['TASK_STAGING', 'TASK_STARTING', 'TASK_RUNNING', 'TASK_KILLING', 'TASK_FINISHED',
+  'TASK_FAILED', 'TASK_KILLED', 'TASK_LOST', 'TASK_ERROR', 'TASK_DROPPED', 'TASK_UNREACHABLE',
+  'TASK_GONE', 'TASK_GONE_BY_OPERATOR'];
+
+/** A section that is redrawn in place: replace(content) swaps its children. */
+function slot() {
+  const el = h('div', null);
+  el.replace = (...c) => el.replaceChildren(...c.flat().filter((x) => x !== null && x !== undefined));
+  return el;
+}
+
+const agentName = (aid) => {
+  const a = store.agents.get(aid);
+  return a ? a.agent_info.hostname : aid;
+};
+
+const frameworkOf = (fid) => store.frameworks.get(fid) || store.completedFrameworks.get(fid);
+
+const frameworkName = (fid) => {
+  const f = frameworkOf(fid);
+  return f ? f.framework_info.name : fid;
+};
+
+const taskHref = (t) => `/tasks/${encodeURIComponent(idOf(t.framework_id))}/${encodeURIComponent(idOf(t.task_id))}`;
+
+// ---- Overview --------------------------------------------------------------------------------
+
+export function overview(root) {
+  const cards = slot(), res = slot(), byState = slot();
+  const canvas = h('canvas', { class: 'chart', id: 'usage-chart' });
+  root.append(h('h1', null, 'Cluster'), cards,
+    h('div', { class: 'columns' },
+      h('section', null, h('h2', null, 'Resources'), res),
+      h('section', null, h('h2', null, 'Tasks by state'), byState)),
+    h('section', null, h('h2', null, 'CPU and memory in use (last 10 minutes)'), canvas));
+  const refresh = () => {
+    const m = metrics.latest;
+    const info = metrics.master;
+    const active = [...store.tasks.values()].length - STATES.filter(isTerminal).reduce((n, s) => n + (store.counts[s] || 0), 0);
+    const leader = info ? `${info.master_info.hostname || info.master_info.address?.ip}:${info.master_info.port}` : '';
+    cards.replace(h('div', { class: 'cards' },
+      card('Leader', leader, 'leader'),
+      card('Version', metrics.version || ''),
+      card('Uptime', m['master/uptime_secs'] !== undefined ? duration(m['master/uptime_secs']) : ''),
+      card('Agents', store.agents.size, 'agents-count'),
+      card('Frameworks', `${store.frameworks.size} active, ${store.completedFrameworks.size} completed`),
+      card('Tasks', `${active} active, ${store.tasks.size - active} done`, 'tasks-count')));
+    const row = (name, fmt) => h('tr', null, h('th', null, name),
+      ['total', 'used', 'offered', 'reserved'].map((k) => h('td', { class: 'num' }, fmt(m[`master/${name}_${k}`] || 0))),
+      h('td', { class: 'num' }, fmt(Math.max(0, (m[`master/${name}_total`] || 0) - (m[`master/${name}_used`] || 0) - (m[`master/${name}_offered`] || 0)))));
+    res.replace(h('table', { class: 'resources' },
+      h('thead', null, h('tr', null, h('th', null, ''), ['Total', 'Used', 'Offered', 'Reserved', 'Idle'].map((t) => h('th', { class: 'num' }, t)))),
+      h('tbody', null, row('cpus', cpus), row('mem', mb), row('disk', mb), row('gpus', cpus))));
+    byState.replace(h('table', { id: 'tasks-by-state' }, h('tbody', null,
+      STATES.filter((s) => store.counts[s]).map((s) =>
+        h('tr', null, h('td', null, link(`/tasks?state=${s}`, state(s))), h('td', { class: 'num' }, store.counts[s]))))),
+    Object.values(store.counts).some((n) => n) ? null : h('p', { class: 'muted' }, 'No tasks yet.'));
+    drawChart(canvas, [
+      { label: 'CPUs', color: '#2c7be5', points: metrics.history.map((p) => [p.t, p.cpus]) },
+      { label: 'Memory', color: '#e5532c', points: metrics.history.map((p) => [p.t, p.mem]) },
+    ], 10 * 60 * 1000);
+  };
+  return { refresh, onMetrics: refresh };
+}
+
+const card = (title, value, id) => h('div', { class: 'card', id: id || null }, h('div', { class: 'card-title' }, title), h('div', { class: 'card-value' }, value));
+
+// ---- Agents ----------------------------------------------------------------------------------
+
+export function agents(root, params, query) {
+  let page = 0;
+  const filter = h('input', { type: 'search', placeholder: 'Filter by id, hostname or attribute', value: query.get('q') || '' });
+  const table = slot();
+  root.append(h('h1', null, 'Agents'), h('div', { class: 'filters' }, filter), table);
+  const refresh = () => {
+    const q = filter.value.trim().toLowerCase();
+    const rows = [...store.agents.values()].filter((a) => !q ||
+      idOf(a.agent_info.id).toLowerCase().includes(q) ||
+      (a.agent_info.hostname || '').toLowerCase().includes(q) ||
+      JSON.stringify(a.agent_info.attributes || []).toLowerCase().includes(q));
+    table.replace(pagedTable([
+      ['ID', (a) => link(`/agents/${idOf(a.agent_info.id)}`, idOf(a.agent_info.id))],
+      ['Hostname', (a) => a.agent_info.hostname],
+      ['CPUs (used / total)', (a) => `${cpus(scalars(a.allocated_resources).cpus)} / ${cpus(scalars(a.total_resources).cpus)}`, 'num'],
+      ['Memory (used / total)', (a) => `${mb(scalars(a.allocated_resources).mem)} / ${mb(scalars(a.total_resources).mem)}`, 'num'],
+      ['Disk', (a) => mb(scalars(a.total_resources).disk), 'num'],
+      ['Attributes', (a) => attributes(a.agent_info.attributes)],
+      ['State', (a) => (a.deactivated ? 'Deactivated' : 'Active')],
+      ['Registered', (a) => time(a.registered_time)],
+    ], rows, { page, onPage: (p) => { page = p; refresh(); } }));
+  };
+  filter.addEventListener('input', () => { page = 0; refresh(); });
+  return { refresh };
+}
+
+function attributes(attrs) {
+  return (attrs || []).map((a) => {
+    const v = a.text ? a.text.value : a.scalar ? a.scalar.value
+      : a.ranges ? (a.ranges.range || []).map((r) => `[${r.begin}-${r.end}]`).join(',')
+      : a.set ? `{${(a.set.item || []).join(',')}}` : '';
+    return `${a.name}:${v}`;
+  }).join('; ');
+}
+
+export function agent(root, [aid]) {
+  const info = slot(), state_ = slot();
+  root.append(h('h1', null, 'Agent ', h('span', { class: 'mono' }, aid)), info,
+    h('h2', null, 'Frameworks and executors'), state_);
+  let loaded = false;
+  const refresh = () => {
+    const a = store.agents.get(aid);
+    if (!a) {
+      info.replace(h('p', { class: 'muted' }, 'This agent is not registered (anymore).'));
+      return;
+    }
+    const total = scalars(a.total_resources), used = scalars(a.allocated_resources), offered = scalars(a.offered_resources);
+    info.replace(facts([
+      ['Hostname', a.agent_info.hostname],
+      ['PID', a.pid],
+      ['Registered', time(a.registered_time)],
+      ['State', a.deactivated ? 'Deactivated' : 'Active'],
+      ['CPUs', `${cpus(used.cpus)} used, ${cpus(offered.cpus)} offered, ${cpus(total.cpus)} total`],
+      ['Memory', `${mb(used.mem)} used, ${mb(offered.mem)} offered, ${mb(total.mem)} total`],
+      ['Disk', `${mb(used.disk)} used, ${mb(total.disk)} total`],
+      ['Attributes', attributes(a.agent_info.attributes)],
+    ]));
+    if (!loaded) {
+      loaded = true;
+      loadAgentState(a, state_);
+    }
+  };
+  return { refresh };
+}
+
+async function loadAgentState(a, into) {
+  into.replace(h('p', { class: 'muted' }, 'Asking the agent…'));
+  let st;
+  try {
+    st = await agentJson(a.pid, 'state');
+  } catch (e) {
+    into.replace(h('p', { class: 'error' }, `The agent did not answer: ${e.message}`));
+    return;
+  }
+  const aid = idOf(a.agent_info.id);
+  const rows = [];
+  for (const f of [...(st.frameworks || []), ...(st.completed_frameworks || [])]) {
+    for (const e of [...(f.executors || []), ...(f.completed_executors || [])]) {
+      rows.push({ f, e, done: (f.completed_executors || []).includes(e) });
+    }
+  }
+  into.replace(pagedTable([
+    ['Framework', (r) => link(`/frameworks/${r.f.id}`, r.f.name || r.f.id)],
+    ['Executor', (r) => r.e.id],
+    ['Name', (r) => r.e.name || ''],
+    ['Tasks', (r) => (r.e.tasks || []).length + (r.e.completed_tasks || []).length, 'num'],
+    ['State', (r) => (r.done ? 'Completed' : 'Running')],
+    ['Sandbox', (r) => link(browseHref(aid, r.e.directory), 'Browse')],
+  ], rows, {}));
+}
+
+const browseHref = (aid, path) => `/agents/${encodeURIComponent(aid)}/browse?path=${encodeURIComponent(path)}`;
+
+// ---- Sandbox browser -------------------------------------------------------------------------
+
+export function sandbox(root, [aid], query) {
+  const path = query.get('path') || '';
+  const file = query.get('file');
+  const body = slot();
+  const crumbs = h('div', { class: 'crumbs mono' });
+  root.append(h('h1', null, 'Sandbox'), crumbs, body);
+  const parts = path.split('/').filter(Boolean);
+  crumbs.append(...parts.map((p, i) => [i ? ' / ' : '/', link(browseHref(aid, '/' + parts.slice(0, i + 1).join('/')), p)]).flat());
+  if (file) crumbs.append(' / ', h('b', null, file));
+  let timer = null;
+  let left = false;
+  const stop = () => { left = true; if (timer) clearTimeout(timer); };
+  let started = false;
+  // The agent's address comes with the store's first state: start once it is known.
+  const start = () => {
+    const a = store.agents.get(aid);
+    if (started) return;
+    if (!a) {
+      body.replace(h('p', { class: 'muted' }, store.status === 'live' ? 'This agent is not registered.' : 'Waiting for the cluster state…'));
+      return;
+    }
+    started = true;
+    show(a);
+  };
+  const show = (a) => {
+    if (file) {
+      const target = `${path}/${file}`;
+      const pre = h('pre', { class: 'file', id: 'file-content' });
+      const at = a.pid.indexOf('@');
+      body.replace(h('div', { class: 'filebar' },
+        h('span', { class: 'live' }, 'following the end of the file'), ' ',
+        h('a', { href: `//${a.pid.slice(at + 1)}/${a.pid.slice(0, at)}/files/download?path=${encodeURIComponent(target)}` }, 'Download')), pre);
+      let offset = -1;
+      const tail = async () => {
+        try {
+          if (offset < 0) {
+            const size = (await agentJson(a.pid, 'files/read', { path: target, offset: -1 })).offset;
+            offset = Math.max(0, size - 64 * 1024);
+          }
+          const r = await agentJson(a.pid, 'files/read', { path: target, offset, length: 64 * 1024 });
+          if (r.data) {
+            const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+            pre.append(r.data);
+            offset = r.offset + r.data.length;
+            if (atEnd) pre.scrollTop = pre.scrollHeight;
+          }
+          if (!left) timer = setTimeout(tail, r.data && r.data.length >= 64 * 1024 ? 0 : 1000);
+        } catch (e) {
+          pre.append(`\n[${e.message}]`);
+        }
+      };
+      tail();
+    } else {
+      agentJson(a.pid, 'files/browse', { path }).then((entries) => {
+        entries.sort((x, y) => (y.mode[0] === 'd') - (x.mode[0] === 'd') || x.path.localeCompare(y.path));
+        body.replace(h('table', { class: 'listing', id: 'listing' },
+          h('thead', null, h('tr', null, ['Mode', 'Name', 'Size', 'Modified'].map((t) => h('th', null, t)))),
+          h('tbody', null, entries.map((e) => {
+            const name = e.path.split('/').pop();
+            const dir = e.mode[0] === 'd';
+            const href = dir ? browseHref(aid, e.path) : `${browseHref(aid, path)}&file=${encodeURIComponent(name)}`;
+            return h('tr', null, h('td', { class: 'mono' }, e.mode), h('td', null, link(href, name + (dir ? '/' : ''))),
+              h('td', { class: 'num' }, dir ? '' : bytes(e.size)), h('td', null, time(e.mtime)));
+          }))));
+      }).catch((e) => body.replace(h('p', { class: 'error' }, e.message)));
+    }
+  };
+  return { refresh: start, leave: stop };
+}
+
+// ---- Frameworks ------------------------------------------------------------------------------
+
+function activeTasksOf(fid) {
+  let n = 0;
+  for (const t of store.tasks.values()) if (idOf(t.framework_id) === fid && !isTerminal(t.state)) n++;
+  return n;
+}
+
+export function frameworks(root) {
+  const active = slot(), done = slot();
+  let pa = 0, pd = 0;
+  root.append(h('h1', null, 'Frameworks'), h('h2', null, 'Active'), active, h('h2', null, 'Completed'), done);
+  const cols = (withTasks) => [
+    ['ID', (f) => link(`/frameworks/${idOf(f.framework_info.id)}`, idOf(f.framework_info.id))],
+    ['Name', (f) => f.framework_info.name],
+    ['User', (f) => f.framework_info.user],
+    ['Roles', (f) => (f.framework_info.roles || [f.framework_info.role]).filter(Boolean).join(', ')],
+    ['Principal', (f) => f.framework_info.principal || ''],
+    withTasks ? ['Active tasks', (f) => activeTasksOf(idOf(f.framework_info.id)), 'num'] : null,
+    withTasks ? ['CPUs', (f) => cpus(scalars(f.allocated_resources).cpus), 'num'] : null,
+    withTasks ? ['Memory', (f) => mb(scalars(f.allocated_resources).mem), 'num'] : null,
+    ['Registered', (f) => time(f.registered_time)],
+  ].filter(Boolean);
+  const refresh = () => {
+    active.replace(pagedTable(cols(true), [...store.frameworks.values()], { page: pa, onPage: (p) => { pa = p; refresh(); } }));
+    done.replace(pagedTable(cols(false), [...store.completedFrameworks.values()], { page: pd, onPage: (p) => { pd = p; refresh(); } }));
+  };
+  return { refresh };
+}
+
+export function framework(root, [fid]) {
+  const info = slot();
+  const tasks = taskTable({ framework: fid });
+  root.append(h('h1', null, 'Framework ', h('span', { class: 'mono' }, fid)), info, h('h2', null, 'Tasks'), tasks.el);
+  const refresh = () => {
+    const f = frameworkOf(fid);
+    if (!f) {
+      info.replace(h('p', { class: 'muted' }, 'Unknown framework.'));
+    } else {
+      const fi = f.framework_info;
+      const used = scalars(f.allocated_resources);
+      info.replace(facts([
+        ['Name', fi.name], ['User', fi.user], ['Principal', fi.principal],
+        ['Roles', (fi.roles || [fi.role]).filter(Boolean).join(', ')],
+        ['Hostname', fi.hostname],
+        ['Web UI', fi.webui_url ? h('a', { href: fi.webui_url }, fi.webui_url) : ''],
+        ['State', store.frameworks.has(fid) ? (f.connected ? 'Connected' : 'Disconnected') : 'Completed'],
+        ['Registered', time(f.registered_time)],
+        ['Allocated', `${cpus(used.cpus)} CPUs, ${mb(used.mem)}`],
+        ['Failover timeout', fi.failover_timeout ? duration(fi.failover_timeout) : ''],
+      ]));
+    }
+    tasks.refresh();
+  };
+  return { refresh };
+}
+
+// ---- Tasks -----------------------------------------------------------------------------------
+
+/** A filterable, paged table of tasks; `fixed` filters that the page sets (its framework). */
+function taskTable(fixed, query = new URLSearchParams()) {
+  let page = 0;
+  const stateSel = h('select', { 'aria-label': 'State', id: 'state-filter' },
+    h('option', { value: '' }, 'Any state'), h('option', { value: 'active' }, 'Active'),
+    STATES.map((s) => h('option', { value: s }, s.replace(/^TASK_/, ''))));
+  stateSel.value = query.get('state') || '';
+  const name = h('input', { type: 'search', placeholder: 'Name or id', id: 'name-filter', value: query.get('q') || '' });
+  const fw = fixed.framework ? null : h('input', { type: 'search', placeholder: 'Framework', value: query.get('framework') || '' });
+  const ag = h('input', { type: 'search', placeholder: 'Agent', value: query.get('agent') || '' });
+  const table = slot();
+  const el = h('div', null, h('div', { class: 'filters' }, stateSel, name, fw, ag), table);
+  const refresh = () => {
+    const st = stateSel.value, q = name.value.trim().toLowerCase();
+    const f = fixed.framework || (fw ? fw.value.trim().toLowerCase() : '');
+    const a = ag.value.trim().toLowerCase();
+    const rows = [];
+    for (const t of store.tasks.values()) {
+      if (st === 'active' ? isTerminal(t.state) : st && t.state !== st) continue;
+      const fid = idOf(t.framework_id), aid = idOf(t.agent_id);
+      if (fixed.framework ? fid !== f : f && !fid.toLowerCase().includes(f) && !frameworkName(fid).toLowerCase().includes(f)) continue;
+      if (a && !aid.toLowerCase().includes(a) && !agentName(aid).toLowerCase().includes(a)) continue;
+      if (q && !idOf(t.task_id).toLowerCase().includes(q) && !(t.name || '').toLowerCase().includes(q)) continue;
+      rows.push(t);
+    }
+    rows.reverse(); // newest first
+    table.replace(pagedTable([
+      ['ID', (t) => link(taskHref(t), idOf(t.task_id))],
+      ['Name', (t) => t.name],
+      ['State', (t) => state(t.state)],
+      ['Framework', (t) => link(`/frameworks/${idOf(t.framework_id)}`, frameworkName(idOf(t.framework_id)))],
+      ['Agent', (t) => link(`/agents/${idOf(t.agent_id)}`, agentName(idOf(t.agent_id)))],
+      ['CPUs', (t) => cpus(scalars(t.resources).cpus), 'num'],
+      ['Memory', (t) => mb(scalars(t.resources).mem), 'num'],
+      ['Updated', (t) => { const s = (t.statuses || []).at(-1); return s ? time(s.timestamp) : ''; }],
+    ], rows, { page, onPage: (p) => { page = p; refresh(); } }));
+  };
+  for (const c of [stateSel, name, fw, ag].filter(Boolean)) c.addEventListener('input', () => { page = 0; refresh(); });
+  return { el, refresh };
+}
+
+export function tasks(root, params, query) {
+  const t = taskTable({}, query);
+  t.el.id = 'tasks';
+  root.append(h('h1', null, 'Tasks'), t.el);
+  return { refresh: t.refresh };
+}
+
+export function task(root, [fid, tid]) {
+  const info = slot(), history = slot(), sandboxLink = slot();
+  root.append(h('h1', null, 'Task ', h('span', { class: 'mono' }, tid)), info, sandboxLink,
+    h('h2', null, 'Status history'), history);
+  let looked = false;
+  const refresh = () => {
+    const t = store.tasks.get(`${fid}/${tid}`);
+    if (!t) {
+      info.replace(h('p', { class: 'muted' }, 'Unknown task.'));
+      return;
+    }
+    const r = scalars(t.resources);
+    const last = (t.statuses || []).at(-1) || {};
+    const ports = (t.resources || []).filter((x) => x.name === 'ports').flatMap((x) => (x.ranges?.range || []).map((g) => `${g.begin}-${g.end}`));
+    info.replace(facts([
+      ['Name', t.name],
+      ['State', state(t.state)],
+      ['Framework', link(`/frameworks/${fid}`, frameworkName(fid))],
+      ['Agent', link(`/agents/${idOf(t.agent_id)}`, agentName(idOf(t.agent_id)))],
+      ['Executor', idOf(t.executor_id)],
+      ['Resources', `${cpus(r.cpus)} CPUs, ${mb(r.mem)} memory, ${mb(r.disk)} disk${ports.length ? ', ports ' + ports.join(',') : ''}`],
+      ['Health', last.healthy === undefined ? '' : last.healthy ? 'Healthy' : 'Unhealthy'],
+      ['Labels', ((t.labels || {}).labels || []).map((l) => `${l.key}=${l.value ?? ''}`).join(', ')],
+    ]));
+    history.replace(pagedTable([
+      ['State', (s) => state(s.state)],
+      ['Time', (s) => time(s.timestamp)],
+      ['Source', (s) => (s.source || '').replace(/^SOURCE_/, '')],
+      ['Reason', (s) => (s.reason || '').replace(/^REASON_/, '')],
+      ['Message', (s) => s.message || ''],
+      ['Healthy', (s) => (s.healthy === undefined ? '' : String(s.healthy))],
+    ], [...(t.statuses || [])].reverse(), {}));
+    if (!looked && store.agents.get(idOf(t.agent_id))) {
+      looked = true;
+      findSandbox(t, sandboxLink);
+    }
+  };
+  return { refresh };
+}
+
+/** Asks the task's agent for its executor's directory and links to the sandbox browser. */
+async function findSandbox(t, into) {
+  const aid = idOf(t.agent_id), tid = idOf(t.task_id), fid = idOf(t.framework_id);
+  try {
+    const st = await agentJson(store.agents.get(aid).pid, 'state');
+    for (const f of [...(st.frameworks || []), ...(st.completed_frameworks || [])]) {
+      if (f.id !== fid) continue;
+      for (const e of [...(f.executors || []), ...(f.completed_executors || [])]) {
+        const all = [...(e.tasks || []), ...(e.queued_tasks || []), ...(e.completed_tasks || [])];
+        if (all.some((x) => x.id === tid)) {
+          into.replace(h('p', null, link(browseHref(aid, e.directory), 'Sandbox'), h('span', { class: 'muted mono' }, ' ' + e.directory)));
+          return;
+        }
+      }
+    }
+    into.replace(h('p', { class: 'muted' }, 'The agent no longer has this task\'s sandbox.'));
+  } catch (e) {
+    into.replace(h('p', { class: 'error' }, `The agent did not answer: ${e.message}`));
+  }
+}
+
+// ---- Roles and offers ------------------------------------------------------------------------
+
+export function roles(root) {
+  const body = slot();
+  root.append(h('h1', null, 'Roles'), body);
+  const load = async () => {
+    const [r, q] = await Promise.all([api('/master/roles'), api('/api/v1', { type: 'GET_QUOTA' })]);
+    const quota = new Map();
+    const configs = q.get_quota?.status?.configs || [];
+    for (const c of configs) quota.set(c.role, c);
+    const scalar = (m) => Object.entries(m || {}).map(([k, v]) => `${k}:${k === 'mem' || k === 'disk' ? mb(v.value) : cpus(v.value)}`).join(', ');
+    const list = (r.roles || []).sort((a, b) => a.name.localeCompare(b.name));
+    body.replace(h('table', { class: 'roles' },
+      h('thead', null, h('tr', null, ['Role', 'Weight', 'Frameworks', 'Allocated CPUs', 'Allocated memory', 'Quota guarantees', 'Quota limits'].map((t) => h('th', null, t)))),
+      h('tbody', null, list.map((role) => {
+        const depth = role.name === '*' ? 0 : role.name.split('/').length - 1;
+        const c = quota.get(role.name);
+        return h('tr', null,
+          h('td', { style: `padding-left:${0.5 + depth * 1.5}em` }, role.name.split('/').pop()),
+          h('td', { class: 'num' }, role.weight),
+          h('td', { class: 'num' }, (role.frameworks || []).length),
+          h('td', { class: 'num' }, cpus(role.resources?.cpus)),
+          h('td', { class: 'num' }, mb(role.resources?.mem)),
+          h('td', null, c ? scalar(c.guarantees) : ''),
+          h('td', null, c ? scalar(c.limits) : ''));
+      }))),
+    list.length ? null : h('p', { class: 'muted' }, 'No role has a framework, a weight or a quota yet.'));
+  };
+  const refresh = () => load().catch((e) => body.replace(h('p', { class: 'error' }, e.message)));
+  refresh();
+  return { refresh: () => {}, every: 5000, poll: refresh };
+}
+
+export function offers(root) {
+  const body = slot();
+  root.append(h('h1', null, 'Outstanding offers'), body);
+  const load = async () => {
+    const r = await api('/api/v1', { type: 'GET_FRAMEWORKS' });
+    const rows = [];
+    for (const f of r.get_frameworks?.frameworks || []) {
+      for (const o of f.offers || []) rows.push({ f, o });
+    }
+    body.replace(pagedTable([
+      ['Offer', ({ o }) => idOf(o.id)],
+      ['Framework', ({ f }) => link(`/frameworks/${idOf(f.framework_info.id)}`, f.framework_info.name)],
+      ['Agent', ({ o }) => link(`/agents/${idOf(o.agent_id)}`, o.hostname || idOf(o.agent_id))],
+      ['CPUs', ({ o }) => cpus(scalars(o.resources).cpus), 'num'],
+      ['Memory', ({ o }) => mb(scalars(o.resources).mem), 'num'],
+      ['Disk', ({ o }) => mb(scalars(o.resources).disk), 'num'],
+    ], rows, {}));
+  };
+  const poll = () => load().catch((e) => body.replace(h('p', { class: 'error' }, e.message)));
+  poll();
+  return { refresh: () => {}, every: 5000, poll };
+}
