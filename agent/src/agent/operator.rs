@@ -12,8 +12,9 @@ use libprocess::{Context, HttpRequest, HttpResponse, Reply};
 use mesos_api::auth::{AGENT_READONLY, AGENT_READWRITE};
 use mesos_api::http::{self as api, Encoding, RecordReader, Rejection};
 use mesos_api::protobuf;
-use mesos_api::protocol::task::CommandInfo;
+use mesos_api::protocol::task::{CommandInfo, ExecutorInfo};
 use mesos_api::protocol::to_json;
+use mesos_api::ContainerID;
 use mesos_api::ResourceFormat;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -1284,22 +1285,35 @@ fn framework_state_json(f: &Framework, viewer: Viewer) -> Value {
             })
             .collect()
     };
+    let executor = |info: &ExecutorInfo,
+                    container: &ContainerID,
+                    directory: &std::path::Path,
+                    running: Vec<Value>,
+                    completed: Vec<Value>| {
+        json!({
+            "id": info.executor_id.value,
+            "name": info.name.clone().unwrap_or_default(),
+            "container": container.value,
+            "directory": directory.display().to_string(),
+            "resources": info.resources.to_summary_json(),
+            "tasks": running,
+            "queued_tasks": [],
+            "completed_tasks": completed,
+        })
+    };
     let executors: Vec<Value> = f
         .executors
         .values()
         .filter(|e| viewer.executor(&e.info, f))
         .map(|e| {
             let eid = &e.info.executor_id.value;
-            json!({
-                "id": eid,
-                "name": e.info.name.clone().unwrap_or_default(),
-                "container": e.container_id.value,
-                "directory": e.directory.display().to_string(),
-                "resources": e.info.resources.to_summary_json(),
-                "tasks": tasks(&mut e.tasks.values(), eid),
-                "queued_tasks": [],
-                "completed_tasks": tasks(&mut e.completed_tasks.iter().rev(), eid),
-            })
+            executor(
+                &e.info,
+                &e.container_id,
+                &e.directory,
+                tasks(&mut e.tasks.values(), eid),
+                tasks(&mut e.completed_tasks.iter().rev(), eid),
+            )
         })
         .collect();
     let completed: Vec<Value> = f
@@ -1309,16 +1323,14 @@ fn framework_state_json(f: &Framework, viewer: Viewer) -> Value {
         .filter(|e| viewer.executor(&e.info, f))
         .map(|e| {
             let eid = &e.info.executor_id.value;
-            json!({
-                "id": eid,
-                "name": e.info.name.clone().unwrap_or_default(),
-                "container": e.container_id.value,
-                "directory": e.directory.display().to_string(),
-                "resources": e.info.resources.to_summary_json(),
-                "tasks": [],
-                "queued_tasks": [],
-                "completed_tasks": tasks(&mut e.tasks.iter().chain(e.completed_tasks.iter().rev()), eid),
-            })
+            let done = &mut e.tasks.iter().chain(e.completed_tasks.iter().rev());
+            executor(
+                &e.info,
+                &e.container_id,
+                &e.directory,
+                Vec::new(),
+                tasks(done, eid),
+            )
         })
         .collect();
     json!({
