@@ -1677,6 +1677,67 @@ async fn metrics_are_served_for_prometheus_and_promtool_accepts_them() {
         }
     })
     .await;
+    // The agent's metrics (Mesos's slave/* set) follow its task too.
+    let slave = eventually_async(LIMIT, "the agent's metrics to show the task", || async {
+        let r = get(a, "/metrics/snapshot")
+            .await
+            .map_err(|e| e.to_string())?;
+        let m: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let ok = [
+            "slave/registered",
+            "slave/tasks_running",
+            "slave/executors_running",
+        ]
+        .iter()
+        .all(|k| m[*k] == 1.0)
+            && m["slave/cpus_used"].as_f64().unwrap_or(0.0) > 0.0;
+        if ok {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    })
+    .await;
+    for name in [
+        "slave/uptime_secs",
+        "slave/recovery_errors",
+        "slave/recovery_time_secs",
+        "slave/frameworks_active",
+        "slave/tasks_staging",
+        "slave/tasks_starting",
+        "slave/tasks_finished",
+        "slave/tasks_failed",
+        "slave/tasks_killed",
+        "slave/tasks_lost",
+        "slave/executors_registering",
+        "slave/executors_terminating",
+        "slave/executors_terminated",
+        "slave/executors_preempted",
+        "slave/container_launch_errors",
+        "slave/invalid_status_updates",
+        "slave/valid_framework_messages",
+        "slave/invalid_framework_messages",
+        "containerizer/mesos/container_destroy_errors",
+        "slave/cpus_total",
+        "slave/cpus_percent",
+        "slave/mem_total",
+        "slave/mem_used",
+        "slave/mem_percent",
+        "slave/disk_total",
+        "slave/disk_used",
+        "slave/disk_percent",
+        "slave/gpus_total",
+        "slave/gpus_used",
+        "slave/gpus_percent",
+    ] {
+        assert!(slave[name].is_number(), "no {name} in {slave}");
+    }
+    // STARTING and RUNNING, from the executor.
+    assert!(
+        slave["slave/valid_status_updates"].as_f64() >= Some(2.0),
+        "{slave}"
+    );
+    assert_eq!(slave["slave/cpus_total"], 2.0, "{slave}");
     let r = get(a, "/metrics").await.unwrap();
     assert_eq!(r.head.status, 200);
     assert_eq!(

@@ -20,6 +20,9 @@ use crate::isolators::{Check, Isolator, IsolatorState, LaunchInfo};
 use crate::launch::{self, Isolation, Plan};
 use crate::paths;
 use crate::usage::usage_of;
+/// Containers whose destruction went wrong (a cgroup that would not go, an isolator's cleanup
+/// that failed): Mesos's `containerizer/mesos/container_destroy_errors`.
+pub(crate) const DESTROY_ERRORS: &str = "containerizer/mesos/container_destroy_errors";
 
 /// What every container's actor shares: the flags, the enabled isolators (in the order they
 /// prepare) and the fetcher.
@@ -181,9 +184,10 @@ impl ContainerProcess {
         if let (Some(cg), true) = (cg, self.isolated.owns_cgroup) {
             ctx.spawn_then(
                 tokio::task::spawn_blocking(move || cg.destroy(KILL_TIMEOUT)),
-                |c: &mut Self, _, r| {
+                |c: &mut Self, ctx, r| {
                     if let Ok(Err(e)) = r {
                         tracing::warn!(container = %c.config.id, "destroying the cgroup: {e}");
+                        ctx.runtime().metrics().counter(DESTROY_ERRORS).inc();
                     }
                 },
             );
@@ -224,14 +228,20 @@ impl ContainerProcess {
                         tracing::info!(container = %config.id, processes = n, "killed what the container's first process left running");
                     }
                 }
+                let mut errors = 0u64;
                 for i in &shared.isolators {
                     if let Err(e) = i.cleanup(&config, &isolated) {
                         tracing::warn!(container = %config.id, isolator = i.name(), "cleanup: {e}");
+                        errors += 1;
                     }
                 }
                 let _ = std::fs::remove_dir_all(checkpoint);
+                errors
             }),
-            move |c: &mut Self, ctx, _| {
+            move |c: &mut Self, ctx, errors| {
+                if let Ok(n @ 1..) = errors {
+                    ctx.runtime().metrics().counter(DESTROY_ERRORS).add(n);
+                }
                 let t = Termination {
                     status,
                     message,

@@ -54,6 +54,7 @@ impl Agent {
             CallType::Subscribe => {
                 let accept = api::check_accept(req.header("accept"))?;
                 let resp = self.executor_subscribe(&fid, &eid, accept);
+                self.metrics_changed(ctx);
                 // A resubscribing executor resends what the agent may not have received.
                 let resent = call
                     .subscribe
@@ -98,6 +99,7 @@ impl Agent {
                     .executor_mut(&fid, &eid)
                     .is_some_and(|e| e.tasks.contains_key(&s.task_id));
                 if !known {
+                    self.count(|m| m.invalid_status_updates.inc());
                     return Err(Rejection::bad_request(format!(
                         "Task '{}' is not known to executor '{eid}'",
                         s.task_id
@@ -214,8 +216,10 @@ impl Agent {
             .and_then(|e| e.stream.clone());
         let Some(tx) = stream else {
             tracing::warn!(framework = %m.framework_id, executor = %m.executor_id, "dropping a framework message: the executor is not subscribed");
+            self.count(|m| m.invalid_framework_messages.inc());
             return;
         };
+        self.count(|m| m.valid_framework_messages.inc());
         let ev = exec_api::Event {
             message: Some(exec_api::Message { data: m.data }),
             ..exec_api::Event::new(exec_api::EventType::Message)

@@ -355,6 +355,7 @@ impl Agent {
             .filter_map(|t| t.container.as_ref());
         for c in container_info.iter().chain(nested) {
             if let Some(why) = c.unsupported() {
+                self.count(|m| m.container_launch_errors.inc());
                 return Err(AgentError::Launch(format!(
                     "Failed to launch container: {why}"
                 )));
@@ -362,8 +363,11 @@ impl Agent {
         }
         let (io, stdio) = match tty {
             Some(size) => {
-                let (sb, ends) = super::io::Switchboard::new(&directory, Some(size))
-                    .map_err(|e| AgentError::Launch(format!("cannot open a terminal: {e}")))?;
+                let (sb, ends) =
+                    super::io::Switchboard::new(&directory, Some(size)).map_err(|e| {
+                        self.count(|m| m.container_launch_errors.inc());
+                        AgentError::Launch(format!("cannot open a terminal: {e}"))
+                    })?;
                 (Some(sb), Some(ends))
             }
             None => (None, None),
@@ -392,6 +396,7 @@ impl Agent {
             .containerizer
             .launch(ctx.runtime(), config, events)
             .map_err(|e| {
+                self.count(|m| m.container_launch_errors.inc());
                 AgentError::Launch(format!("cannot start executor '{}': {e}", info.executor_id))
             })?;
         tracing::info!(framework = %fid, executor = %info.executor_id, container = %container_id, dir = %directory.display(), "launching executor");
@@ -435,6 +440,7 @@ impl Agent {
                 {
                     e.os_pid = Some(pid);
                     tracing::info!(framework = %fid, executor = %eid, pid, "executor launched");
+                    self.metrics_changed(ctx);
                     if let Err(why) = self.checkpoint_pid(fid, eid, pid) {
                         // A restarted agent could not adopt it: it ends now, its tasks fail
                         // with the reason.
@@ -450,6 +456,7 @@ impl Agent {
             }
             ContainerEvent::Failed(why) => {
                 tracing::warn!(framework = %fid, executor = %eid, "container launch failed: {why}");
+                self.count(|m| m.container_launch_errors.inc());
                 if let Some(e) = self
                     .executor_mut(fid, eid)
                     .filter(|e| &e.container_id == cid)
@@ -532,6 +539,8 @@ impl Agent {
             }
         }
         self.forget_nested_of(&cid.value);
+        self.count(|m| m.executors_terminated.inc());
+        self.metrics_changed(ctx);
         let how = t.message.clone();
         tracing::info!(framework = %fid, executor = %eid, "executor {how}");
         // The framework hears of it as a FAILURE event (Mesos's ExitedExecutorMessage), unless

@@ -11,6 +11,7 @@ mod executor_api;
 mod executors;
 mod files;
 mod io;
+mod metrics;
 mod operator;
 mod recovery;
 mod registration;
@@ -80,6 +81,8 @@ pub struct Agent {
     ping_gen: u64,
     /// `slave/checkpoint_failures`, once the process runs.
     checkpoint_failures: Option<libprocess::Counter>,
+    /// The `slave/*` metrics, when this agent keeps them (the first of its process).
+    metrics: Option<metrics::AgentMetrics>,
     /// Set once the master told this agent to shut down: the agent stops registering and
     /// its process ends.
     shut_down: Option<String>,
@@ -158,6 +161,7 @@ impl Agent {
             stopped: Default::default(),
             auth: Default::default(),
             checkpoint_failures: None,
+            metrics: None,
             frameworks: HashMap::new(),
             completed_frameworks: Default::default(),
             removing: Default::default(),
@@ -301,7 +305,11 @@ impl Process for Agent {
         self.runtime = Some(ctx.runtime().clone());
         self.checkpoint_failures =
             Some(ctx.runtime().metrics().counter("slave/checkpoint_failures"));
+        self.metrics = metrics::AgentMetrics::new(ctx.runtime().metrics());
+        let recovering = std::time::Instant::now();
         self.recover(ctx);
+        self.count(|m| m.recovery_time_secs.set(recovering.elapsed().as_secs_f64()));
+        self.metrics_changed(ctx);
         self.try_register(ctx);
         self.start_detection(ctx);
     }
@@ -327,6 +335,7 @@ impl Process for Agent {
         if Some(pid) == self.master.as_ref() && self.registered {
             tracing::warn!(master = %pid, "lost the master; reregistering");
             self.registered = false;
+            self.metrics_changed(ctx);
             self.auth.done = false;
             self.backoff = self.flags.registration_backoff_factor;
             self.try_register(ctx);

@@ -1175,7 +1175,10 @@ impl Agent {
                     );
                     adopted.push(id);
                 }
-                Err(e) => tracing::warn!(container = %id, "cannot recover: {e}"),
+                Err(e) => {
+                    tracing::warn!(container = %id, "cannot recover: {e}");
+                    self.count(|m| m.recovery_errors.inc());
+                }
             }
         }
     }

@@ -491,7 +491,10 @@ impl Agent {
                             e.container = Some(c);
                             adopted.push(cid.value.clone());
                         }
-                        Err(err) => tracing::warn!(container = %cid, "cannot recover: {err}"),
+                        Err(err) => {
+                            tracing::warn!(container = %cid, "cannot recover: {err}");
+                            self.count(|m| m.recovery_errors.inc());
+                        }
                     }
                     let (f, x, c) = (fid.clone(), eid.clone(), cid.clone());
                     ctx.delay(EXECUTOR_REREGISTRATION_TIMEOUT, move |a: &mut Agent, _| {

@@ -269,6 +269,7 @@ impl Agent {
         tracing::info!(agent = %id, "registered with the master");
         self.info.id = Some(id);
         self.registered = true;
+        self.metrics_changed(ctx);
         self.checkpoint_agent();
         self.backoff = self.flags.registration_backoff_factor;
         for u in self.updates.heads() {

@@ -44,11 +44,15 @@ impl Agent {
             }));
         }
         let mut latest = Some(status.state);
+        let mut ended = None;
         if let Some(t) = eid
             .as_ref()
             .and_then(|e| self.executor_mut(fid, e))
             .and_then(|e| e.tasks.get_mut(&status.task_id))
         {
+            if status.state.is_terminal() && !t.state.is_terminal() {
+                ended = Some(status.state);
+            }
             t.state = status.state;
             t.statuses.push(status.clone());
             latest = Some(t.state);
@@ -62,6 +66,13 @@ impl Agent {
             latest_state: latest,
         };
         self.checkpoint_update(&u);
+        self.count(|m| {
+            m.valid_status_updates.inc();
+            if let Some(s) = ended {
+                m.terminal(s);
+            }
+        });
+        self.metrics_changed(ctx);
         if let Some(head) = self.updates.push(u) {
             self.forward(ctx, head);
         }
