@@ -90,6 +90,13 @@ impl Opts {
                 o.frameworks = vec![10];
                 o.tasks_per_offer = 20;
             }
+            "webui" => {
+                o.agents = 10_000;
+                o.tasks = 50_000;
+                o.completed = 50_000;
+                o.frameworks = vec![10];
+                o.tasks_per_offer = 20;
+            }
             _ => {}
         }
         o
@@ -117,16 +124,28 @@ impl Opts {
                 self.tasks = self.tasks.min(10_000);
                 self.completed = self.completed.min(10_000);
             }
+            "webui" => {
+                self.agents = self.agents.min(500);
+                self.tasks = self.tasks.min(2_500);
+                self.completed = self.completed.min(2_500);
+            }
             _ => {}
         }
     }
 }
 
 /// The scenarios' names.
-pub const SCENARIOS: &[&str] = &["offer-storm", "launch-storm", "failover", "state", "memory"];
+pub const SCENARIOS: &[&str] = &[
+    "offer-storm",
+    "launch-storm",
+    "failover",
+    "state",
+    "memory",
+    "webui",
+];
 
 /// `Usage: {PROGRAM} [options]` in `--help`.
-const PROGRAM: &str = "scale <offer-storm|launch-storm|failover|state|memory>";
+const PROGRAM: &str = "scale <offer-storm|launch-storm|failover|state|memory|webui>";
 
 libprocess::flags! {
     /// `scale`'s flags (after the scenario). A size not given takes the scenario's default, or
@@ -863,7 +882,9 @@ async fn failover_ha(o: &Opts) -> Result<Value, String> {
 
 // ---- /master/state ----------------------------------------------------------------------------
 
-async fn state(o: &Opts) -> Result<Value, String> {
+/// A master with `o.agents` simulated agents and `o.tasks` running plus `o.completed` completed
+/// tasks: the host, the simulation, the admission time, and the running and completed counts.
+async fn populated(o: &Opts) -> Result<(Host, Sim, f64, usize, usize), String> {
     let total = o.tasks + o.completed;
     let (host, mut s, admit_s, _) = admit(o, total).await?;
     let frameworks = o.frameworks[0];
@@ -898,6 +919,11 @@ async fn state(o: &Opts) -> Result<Value, String> {
         |&(a, c)| a == running && c == completed,
     )
     .await?;
+    Ok((host, s, admit_s, running, completed))
+}
+
+async fn state(o: &Opts) -> Result<Value, String> {
+    let (host, mut s, admit_s, running, completed) = populated(o).await?;
     let addr = host.addr();
     let mut times = Vec::new();
     let mut bytes = 0;
@@ -957,6 +983,67 @@ fn check_state(body: &[u8], agents: usize, running: usize, completed: usize) -> 
     Ok(())
 }
 
+// ---- the web UI ------------------------------------------------------------------------------
+
+/// The web UI in Chromium (through chromedriver, driven by `bench/webui.py` with the venv's
+/// Selenium; `MESOS_RS_PYTHON` names its python) against a populated master: from navigation to
+/// the first full render of the overview and of the tasks page, and from an event (an agent
+/// marked gone) to the open page showing it.
+async fn webui(o: &Opts) -> Result<Value, String> {
+    let python = std::env::var("MESOS_RS_PYTHON").map_err(|_| {
+        "MESOS_RS_PYTHON must name a python with Selenium (.ci/pymesos-venv.sh makes one)"
+            .to_string()
+    })?;
+    let (host, mut s, admit_s, running, completed) = populated(o).await?;
+    let addr = host.addr();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/webui.py");
+    let agents = o.agents.to_string();
+    let out = tokio::process::Command::new(&python)
+        .args([script, "--master", &addr, "--agents", &agents])
+        .output()
+        .await
+        .map_err(|e| format!("cannot run {script}: {e}"))?;
+    s.stop().await;
+    host.stop().await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "{script} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let r: Value = text
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("{script} printed no result: {text}"))?;
+    if let Some(t) = text.lines().rev().nth(1) {
+        println!("where the time goes (ms since navigation): {t}");
+    }
+    let ms = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "web UI, {} agents, {running} running + {completed} completed tasks: overview {:.0} ms, \
+         tasks page {:.0} ms to the first full render; a live update shows {:.0} ms after its \
+         event   [targets: 2000 ms, 2000 ms, 1000 ms]",
+        o.agents,
+        ms("overview_ms"),
+        ms("tasks_ms"),
+        ms("live_update_ms"),
+    );
+    Ok(json!({
+        "scenario": "webui",
+        "agents": o.agents,
+        "running_tasks": running,
+        "completed_tasks": completed,
+        "admit_s": admit_s,
+        "overview_ms": r["overview_ms"],
+        "tasks_ms": r["tasks_ms"],
+        "live_update_ms": r["live_update_ms"],
+        "target_render_ms": 2000.0,
+        "target_live_update_ms": 1000.0,
+    }))
+}
+
 // ---- entry ------------------------------------------------------------------------------------
 
 /// Runs one scenario; the JSON result (also printed last with `--json`).
@@ -968,6 +1055,7 @@ pub async fn run(scenario: &str, o: &Opts) -> Result<Value, String> {
         "failover" => failover(o).await,
         "state" => state(o).await,
         "memory" => memory(o).await,
+        "webui" => webui(o).await,
         other => Err(format!("unknown scenario '{other}'")),
     }
 }

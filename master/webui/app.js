@@ -43,17 +43,26 @@ function show() {
   current.refresh();
 }
 
-/** Redraws the page once per 250 ms at most, however many events arrive. */
+/** Redraws the page at once when it was not drawn in the last 250 ms, else at the end of
+ *  those 250 ms: at most four redraws a second, however many events arrive. */
+let last = -Infinity;
 function schedule() {
   if (pending) return;
   pending = true;
-  setTimeout(() => {
-    pending = false;
-    const live = document.getElementById('live');
-    live.textContent = store.status === 'live' ? '● live' : store.status === 'lost' ? '● reconnecting' : '● connecting';
-    live.className = store.status;
-    if (current) current.refresh();
-  }, 250);
+  setTimeout(draw, Math.max(0, last + 250 - performance.now()));
+}
+
+function draw() {
+  pending = false;
+  last = performance.now();
+  const live = document.getElementById('live');
+  live.textContent = store.status === 'live' ? '● live' : store.status === 'lost' ? '● reconnecting' : '● connecting';
+  live.className = store.status;
+  if (current) current.refresh();
+  // For the benchmark (`scale webui`): when the page was first drawn from the whole state.
+  if (store.synced && window.__mesosFirstFullRender === undefined) {
+    window.__mesosFirstFullRender = performance.now();
+  }
 }
 
 store.listeners.add(schedule);

@@ -45,7 +45,7 @@ export function overview(root) {
   const refresh = () => {
     const m = metrics.latest;
     const info = metrics.master;
-    const active = [...store.tasks.values()].length - STATES.filter(isTerminal).reduce((n, s) => n + (store.counts[s] || 0), 0);
+    const active = store.tasks.size - STATES.filter(isTerminal).reduce((n, s) => n + (store.counts[s] || 0), 0);
     const leader = info ? `${info.master_info.hostname || info.master_info.address?.ip}:${info.master_info.port}` : '';
     cards.replace(h('div', { class: 'cards' },
       card('Leader', leader, 'leader'),
