@@ -39,4 +39,5 @@ pub const UNPREFIXED_ROUTES: &[(&str, &str)] = &[
     ("/files/download", "files/download"),
     ("/monitor/statistics", "monitor/statistics"),
     ("/health", "health"),
+    ("/logging/toggle", "logging/toggle"),
 ];

@@ -5,6 +5,7 @@
 
 pub use libprocess::flags;
 
+pub mod glog;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -140,7 +141,7 @@ pub fn return_large_buffers() {
 }
 
 /// Logs to stderr at `--logging_level` (Mesos's glog levels: INFO, WARNING, ERROR), or not at
-/// all with `--quiet`. Once per process (a second call keeps the first setting).
+/// all with `--quiet`, in glog's line format ([`glog::Glog`]). Once per process (a second call keeps the first setting).
 pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
     let level = match net.logging_level.to_ascii_uppercase().as_str() {
         "INFO" => tracing::Level::INFO,
@@ -189,7 +190,7 @@ pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
     let stderr = (!net.quiet).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_target(false)
+            .event_format(glog::Glog)
     });
     let (file, path) = match file {
         Some((f, p)) => (Some(f), Some(p)),
@@ -198,7 +199,7 @@ pub fn init_logging(net: &NetworkFlags) -> Result<(), CliError> {
     let to_file = file.map(|f| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::sync::Mutex::new(f))
-            .with_target(false)
+            .event_format(glog::Glog)
     });
     if tracing_subscriber::registry()
         .with(filter)

@@ -601,6 +601,22 @@ async fn operator_api_answers_calls_and_streams_events() {
     .await;
     let bad = json!({"type": "SET_LOGGING_LEVEL", "set_logging_level": {"level": 1}});
     assert_eq!(op(bad).await.head.status, 400);
+    // libprocess's /logging/toggle does the same from a query.
+    let toggle = get(a, "/logging/toggle?level=3&duration=1secs")
+        .await
+        .unwrap();
+    assert_eq!(toggle.head.status, 200, "{}", text(&toggle));
+    assert_eq!(level().await, Some(3));
+    assert_eq!(text(&get(a, "/logging/toggle").await.unwrap()), "3\n");
+    for q in [
+        "level=1",
+        "duration=1secs",
+        "level=x&duration=1secs",
+        "level=1&duration=x",
+    ] {
+        let r = get(a, &format!("/logging/toggle?{q}")).await.unwrap();
+        assert_eq!(r.head.status, 400, "{q}: {}", text(&r));
+    }
     // Bad calls: 400 with a reason; unknown agent in DEACTIVATE_AGENT: 400.
     assert_eq!(op(json!({"type": "NOT_A_CALL"})).await.head.status, 400);
     assert_eq!(op(json!({"type": "TEARDOWN"})).await.head.status, 400);

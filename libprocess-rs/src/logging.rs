@@ -54,3 +54,34 @@ pub fn set_level(level: u32, duration: Duration) -> Result<(), &'static str> {
     });
     Ok(())
 }
+
+/// `/logging/toggle?level=N&duration=D`, as libprocess's: without either parameter, the current
+/// level (a line); with both, the level raised for that long (200); otherwise 400 saying what
+/// is wrong. The level may not go below the original (0).
+pub fn toggle(query: &std::collections::HashMap<String, String>) -> crate::HttpResponse {
+    use crate::HttpResponse;
+    let bad = |why: String| HttpResponse::text(400, format!("{why}.\n"));
+    match (query.get("level"), query.get("duration")) {
+        (None, None) => HttpResponse::text(200, format!("{}\n", level())),
+        (Some(_), None) => bad("Expecting 'duration=value' in query".into()),
+        (None, Some(_)) => bad("Expecting 'level=value' in query".into()),
+        (Some(l), Some(d)) => {
+            let level = match l.trim().parse::<i64>() {
+                Ok(v) if v < 0 => return bad(format!("Invalid level '{v}'")),
+                Ok(v) => match u32::try_from(v) {
+                    Ok(v) => v,
+                    Err(_) => return bad(format!("Invalid level '{v}'")),
+                },
+                Err(e) => return bad(format!("Failed to convert '{l}' to number: {e}")),
+            };
+            let duration = match crate::flags::parse_duration(d) {
+                Ok(d) => d,
+                Err(e) => return bad(e),
+            };
+            match set_level(level, duration) {
+                Ok(()) => HttpResponse::text(200, ""),
+                Err(why) => HttpResponse::text(503, format!("{why}\n")),
+            }
+        }
+    }
+}

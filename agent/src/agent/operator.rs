@@ -238,6 +238,10 @@ impl Agent {
         ctx.route_in(AGENT_READWRITE, "api/v1", |a: &mut Agent, _, req| {
             a.operator_api(req)
         });
+        // libprocess's `/logging/toggle?level=&duration=`, in the read-write realm.
+        ctx.route_in(AGENT_READWRITE, "logging/toggle", |_, _, req| {
+            libprocess::logging::toggle(&req.query_params()).into()
+        });
         for r in ["state", "state.json"] {
             ctx.route_in(AGENT_READONLY, r, |a: &mut Agent, _, req| {
                 json_reply(&a.state_json(a.viewer(req.principal.as_deref()))).into()

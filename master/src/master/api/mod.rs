@@ -66,6 +66,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("/files/read", "files/read"),
     ("/files/download", "files/download"),
     ("/", "webui"),
+    ("/logging/toggle", "logging/toggle"),
 ];
 
 impl Master {
@@ -111,6 +112,10 @@ impl Master {
         );
         Self::install_classic(ctx);
         webui::install(ctx);
+        // libprocess's `/logging/toggle?level=&duration=`, in the read-write realm.
+        ctx.route_in(MASTER_READWRITE, "logging/toggle", |_, _, req| {
+            libprocess::logging::toggle(&req.query_params()).into()
+        });
         let me = ctx.self_upid().id().to_string();
         for (path, route) in ALIASES {
             ctx.runtime().add_http_alias(path, &me, route);
