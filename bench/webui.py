@@ -10,6 +10,7 @@ showing it. Prints one JSON object last.
 import argparse
 import json
 import os
+import time
 import urllib.request
 
 from selenium import webdriver
@@ -42,7 +43,14 @@ def first_render(d, url):
     d.get(url)
     ms = WebDriverWait(d, LIMIT, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.__mesosFirstFullRender;"))
-    TIMINGS[url] = d.execute_script("return window.__mesosTimings;")
+    TIMINGS[url] = d.execute_script("""
+        const t = Object.assign({}, window.__mesosTimings);
+        const nav = performance.getEntriesByType('navigation')[0];
+        t.document = [Math.round(nav.requestStart), Math.round(nav.responseEnd)];
+        for (const e of performance.getEntriesByType('resource')) {
+          t[e.name.split('/').pop() || e.name] = [Math.round(e.startTime), Math.round(e.responseEnd)];
+        }
+        return t;""")
     return ms
 
 
@@ -52,6 +60,12 @@ def main():
     p.add_argument("--agents", type=int, required=True)
     a = p.parse_args()
     base = f"http://{a.master}"
+    # The master's side alone: the whole state as the SUBSCRIBED event carries it.
+    t = time.time()
+    req = urllib.request.Request(base + "/api/v1", data=b'{"type":"GET_STATE"}',
+                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    state_bytes = len(urllib.request.urlopen(req).read())
+    get_state_ms = (time.time() - t) * 1000
     d = browser()
     try:
         overview_ms = first_render(d, f"{base}/#/")
@@ -81,7 +95,9 @@ def main():
     finally:
         d.quit()
     print(json.dumps({"timings": TIMINGS}))
-    print(json.dumps({"overview_ms": overview_ms, "tasks_ms": tasks_ms, "live_update_ms": live_ms}))
+    print(json.dumps({"overview_ms": overview_ms, "tasks_ms": tasks_ms, "live_update_ms": live_ms,
+                      "get_state_ms": get_state_ms, "state_bytes": state_bytes,
+                      "subscribed_ms": TIMINGS[f"{base}/#/"].get("subscribed")}))
 
 
 if __name__ == "__main__":

@@ -352,6 +352,27 @@ pub fn event_record<T: serde::Serialize>(
     }
 }
 
+/// [`event_record`] of an event built as JSON already: pruned in place and written, never
+/// copied (an operator SUBSCRIBED event holds the whole state).
+pub fn value_record(
+    encoding: Encoding,
+    message: &str,
+    mut event: serde_json::Value,
+) -> Option<bytes::Bytes> {
+    crate::protocol::prune_json(&mut event);
+    let body = match encoding {
+        Encoding::Json => serde_json::to_vec(&event).map_err(|e| e.to_string()),
+        Encoding::Protobuf => protobuf::encode(message, &event),
+    };
+    match body {
+        Ok(body) => Some(record(&body).into()),
+        Err(e) => {
+            tracing::error!("dropping an event: {e}");
+            None
+        }
+    }
+}
+
 /// SET_LOGGING_LEVEL's payload: the verbose level and for how long (both required).
 pub fn logging_level_call(
     payload: &serde_json::Value,

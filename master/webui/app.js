@@ -58,7 +58,10 @@ function draw() {
   const live = document.getElementById('live');
   live.textContent = store.status === 'live' ? '● live' : store.status === 'lost' ? '● reconnecting' : '● connecting';
   live.className = store.status;
+  const t = window.__mesosTimings;
+  if (t && store.synced && t.drawStart === undefined) t.drawStart = performance.now();
   if (current) current.refresh();
+  if (t && store.synced && t.drawEnd === undefined) t.drawEnd = performance.now();
   // For the benchmark (`scale webui`): when the page was first drawn from the whole state.
   if (store.synced && window.__mesosFirstFullRender === undefined) {
     window.__mesosFirstFullRender = performance.now();

@@ -189,6 +189,7 @@ export async function connect() {
         const ev = JSON.parse(decoder.decode(rec));
         if (t && t.parsed === undefined) t.parsed = performance.now();
         apply(ev);
+        if (t && t.applied === undefined) t.applied = performance.now();
       });
     } catch (e) {
       console.warn('operator event stream:', e.message);

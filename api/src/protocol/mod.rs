@@ -71,6 +71,12 @@ fn strip_nulls(v: &mut Value) {
 }
 
 /// Drops nulls (unset optional fields) and empty arrays (empty repeated fields) from objects.
+/// Leaves out, in place, what stout leaves out of a message's JSON (null members and empty
+/// lists), as [`to_json`] does: for a value built as JSON already, without copying it.
+pub fn prune_json(v: &mut Value) {
+    prune(v)
+}
+
 fn prune(v: &mut Value) {
     match v {
         Value::Object(m) => {

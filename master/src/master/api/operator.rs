@@ -330,7 +330,7 @@ impl Master {
                         "heartbeat_interval_seconds": self.flags.heartbeat_interval.as_secs_f64(),
                     }
                 });
-                if let Some(r) = api::event_record(call.accept, protobuf::MASTER_EVENT, &ev) {
+                if let Some(r) = api::value_record(call.accept, protobuf::MASTER_EVENT, ev) {
                     let _ = tx.send(r);
                 }
                 self.subscribers.push(Subscriber {
