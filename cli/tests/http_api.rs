@@ -1754,6 +1754,35 @@ async fn metrics_are_served_for_prometheus_and_promtool_accepts_them() {
         "{slave}"
     );
     assert_eq!(slave["slave/cpus_total"], 2.0, "{slave}");
+    // The framework's own metrics (--publish_per_framework_metrics, on by default).
+    let prefix = format!("master/frameworks/scraped/{}/", s.framework_id);
+    let fw = eventually_async(LIMIT, "the framework's metrics", || async {
+        let r = get(a, "/metrics/snapshot")
+            .await
+            .map_err(|e| e.to_string())?;
+        let m: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let ok = m[format!("{prefix}subscribed")] == 1.0
+            && m[format!("{prefix}tasks/active/task_running")] == 1.0;
+        if ok {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    })
+    .await;
+    for (what, at_least) in [
+        ("calls", 2.0),
+        ("calls/accept", 1.0),
+        ("calls/acknowledge", 1.0),
+        ("events", 3.0),
+        ("events/offers", 1.0),
+        ("events/update", 2.0),
+        ("offers/sent", 1.0),
+        ("offers/accepted", 1.0),
+    ] {
+        let v = fw[format!("{prefix}{what}")].as_f64().unwrap_or(0.0);
+        assert!(v >= at_least, "{prefix}{what} is {v}: {fw}");
+    }
     let r = get(a, "/metrics").await.unwrap();
     assert_eq!(r.head.status, 200);
     assert_eq!(

@@ -247,6 +247,11 @@ impl Metrics {
         self.map.remove(name);
     }
 
+    /// Removes every metric whose name starts with `prefix`.
+    pub fn remove_prefix(&self, prefix: &str) {
+        self.map.retain(|k, _| !k.starts_with(prefix));
+    }
+
     /// The value of one metric.
     pub fn value(&self, name: &str) -> Option<f64> {
         let m = self.map.get(name)?.value().clone();

@@ -51,6 +51,8 @@ libprocess::flags! {
         pub offer_timeout: Option<Duration>, check positive;
         /// Completed frameworks kept in memory for the state endpoints
         pub max_completed_frameworks: usize = "50";
+        /// Publish metrics for each framework (master/frameworks/<name>/<id>/...: subscribed, calls, events, offers, tasks by state)
+        pub publish_per_framework_metrics: bool = "true";
         /// Completed tasks kept in memory per framework for the state endpoints
         pub max_completed_tasks_per_framework: usize = "1000";
         /// Require agents to authenticate (CRAM-MD5 against --credentials) before they register

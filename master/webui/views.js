@@ -286,7 +286,8 @@ export function framework(root, [fid]) {
         ['Name', fi.name], ['User', fi.user], ['Principal', fi.principal],
         ['Roles', (fi.roles || [fi.role]).filter(Boolean).join(', ')],
         ['Hostname', fi.hostname],
-        ['Web UI', fi.webui_url ? h('a', { href: fi.webui_url }, fi.webui_url) : ''],
+        // A framework names its own web UI: linked only when it is an http(s) address.
+        ['Web UI', /^https?:\/\//i.test(fi.webui_url || '') ? h('a', { href: fi.webui_url, rel: 'noopener noreferrer' }, fi.webui_url) : (fi.webui_url || '')],
         ['State', store.frameworks.has(fid) ? (f.connected ? 'Connected' : 'Disconnected') : 'Completed'],
         ['Registered', time(f.registered_time)],
         ['Allocated', `${cpus(used.cpus)} CPUs, ${mb(used.mem)}`],

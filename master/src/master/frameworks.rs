@@ -80,6 +80,7 @@ impl Master {
         call: Call,
     ) {
         let fid = fid.clone();
+        self.framework_call_counted(&fid, call.kind.unwrap_or(CallType::Unknown));
         match call.kind.unwrap_or(CallType::Unknown) {
             CallType::Teardown => self.remove_framework(ctx, &fid, false),
             CallType::Shutdown => {
@@ -436,6 +437,7 @@ impl Master {
             return;
         };
         tracing::info!(framework = %fid, tasks = f.tasks.len(), "removing the framework");
+        self.forget_framework_metrics(&f.info.name, fid);
         self.removed.insert(fid.clone());
         for o in &f.offers {
             self.offers.remove(o);

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use libprocess::{Context, Counter, Gauge, Metrics};
+use mesos_api::protocol::scheduler::{CallType, EventType};
 use mesos_api::protocol::task::TaskState;
+use mesos_api::FrameworkID;
 
 use super::Master;
 
@@ -65,6 +67,8 @@ const TERMINAL: &[(TaskState, &str)] = &[
 ];
 
 pub(crate) struct MasterMetrics {
+    /// The registry, for the per-framework metrics (named by framework).
+    registry: Metrics,
     gauges: Vec<Gauge>,
     terminal: Vec<Counter>,
     pub(crate) slave_registrations: Counter,
@@ -112,6 +116,7 @@ impl MasterMetrics {
             started.elapsed().as_secs_f64()
         });
         MasterMetrics {
+            registry: m.clone(),
             gauges: GAUGES.iter().map(|n| m.gauge(n)).collect(),
             terminal: TERMINAL.iter().map(|(_, n)| m.counter(n)).collect(),
             slave_registrations: m.counter("master/slave_registrations"),
@@ -157,7 +162,72 @@ impl MasterMetrics {
     }
 }
 
+/// The prefix of a framework's metrics: `master/frameworks/<name, percent-encoded>/<id>/`, as
+/// Mesos names them.
+fn framework_prefix(name: &str, id: &FrameworkID) -> String {
+    let mut out = String::from("master/frameworks/");
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push('/');
+    out.push_str(&id.value);
+    out.push('/');
+    out
+}
+
+/// Task states a framework's `tasks/active/<state>` gauges count.
+const ACTIVE: &[TaskState] = &[
+    TaskState::Staging,
+    TaskState::Starting,
+    TaskState::Running,
+    TaskState::Killing,
+    TaskState::Unreachable,
+];
+
 impl Master {
+    /// Adds `n` to the framework's counter `<prefix><what>` (with
+    /// `--publish_per_framework_metrics`).
+    pub(super) fn framework_count(&self, fid: &FrameworkID, what: &str, n: u64) {
+        let (Some(m), Some(f)) = (&self.metrics, self.frameworks.get(fid)) else {
+            return;
+        };
+        if self.flags.publish_per_framework_metrics && n > 0 {
+            let prefix = framework_prefix(&f.info.name, fid);
+            m.registry.counter(&format!("{prefix}{what}")).add(n);
+        }
+    }
+
+    /// A framework's call (`calls`, `calls/<type>`).
+    pub(super) fn framework_call_counted(&self, fid: &FrameworkID, kind: CallType) {
+        self.framework_count(fid, "calls", 1);
+        let what = format!("calls/{}", kind.as_str().to_ascii_lowercase());
+        self.framework_count(fid, &what, 1);
+    }
+
+    /// An event to a framework (`events`, `events/<type>`).
+    pub(super) fn framework_event_counted(&self, fid: &FrameworkID, kind: EventType) {
+        self.framework_count(fid, "events", 1);
+        let what = format!("events/{}", kind.as_str().to_ascii_lowercase());
+        self.framework_count(fid, &what, 1);
+    }
+
+    /// A task of the framework became terminal (`tasks/terminal/<state>`).
+    pub(super) fn framework_task_ended(&self, fid: &FrameworkID, state: TaskState) {
+        let what = format!("tasks/terminal/{}", state.as_str().to_ascii_lowercase());
+        self.framework_count(fid, &what, 1);
+    }
+
+    /// Drops a removed framework's metrics.
+    pub(super) fn forget_framework_metrics(&self, name: &str, fid: &FrameworkID) {
+        if let Some(m) = &self.metrics {
+            m.registry.remove_prefix(&framework_prefix(name, fid));
+        }
+    }
+
     /// Marks the gauges stale; they are recomputed after [`REFRESH`] (or 20 times the last
     /// recomputation's cost, if longer).
     pub(super) fn metrics_changed(&mut self, ctx: &mut Context<Self>) {
@@ -226,6 +296,19 @@ impl Master {
         }
         for (g, x) in m.gauges.iter().zip(v) {
             g.set(x);
+        }
+        if self.flags.publish_per_framework_metrics {
+            for (fid, f) in &self.frameworks {
+                let prefix = framework_prefix(&f.info.name, fid);
+                let reg = &m.registry;
+                reg.gauge(&format!("{prefix}subscribed"))
+                    .set(if f.connected { 1.0 } else { 0.0 });
+                for s in ACTIVE {
+                    let n = f.tasks.values().filter(|t| t.state == *s).count();
+                    let name = format!("{prefix}tasks/active/{}", s.as_str().to_ascii_lowercase());
+                    reg.gauge(&name).set(n as f64);
+                }
+            }
         }
         m.refresh_cost = started.elapsed();
     }

@@ -208,6 +208,7 @@ impl Master {
         let Some(f) = self.frameworks.get(framework) else {
             return;
         };
+        self.framework_event_counted(framework, ev.kind.unwrap_or(EventType::Unknown));
         match (&f.proxy, &f.pid) {
             (Some(proxy), _) => {
                 proxy.dispatch_nowait(move |p: &mut proxy::FrameworkProxy, c| p.deliver(c, ev));

@@ -82,6 +82,7 @@ impl Master {
             batches.entry(a.framework_id).or_default().push(offer);
         }
         for (fid, offers) in batches {
+            self.framework_count(&fid, "offers/sent", offers.len() as u64);
             let ev = Event {
                 offers: Some(Offers { offers }),
                 ..Event::new(EventType::Offers)
@@ -98,6 +99,7 @@ impl Master {
         if let Some(f) = self.frameworks.get_mut(&o.framework_id) {
             f.offers.remove(id);
         }
+        self.framework_count(&o.framework_id, "offers/rescinded", 1);
         if tell {
             let ev = Event {
                 rescind: Some(Rescind {
@@ -119,6 +121,7 @@ impl Master {
             let Some(o) = self.take_offer(fid, &id) else {
                 continue;
             };
+            self.framework_count(fid, "offers/declined", 1);
             self.allocator()
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                     p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, refuse)
@@ -178,6 +181,9 @@ impl Master {
                     role = r.to_string();
                 }
                 offered.add_all(&o.resources);
+                if valid {
+                    self.framework_count(fid, "offers/accepted", 1);
+                }
             }
         }
         let agent_id = agent.unwrap_or_else(|| AgentID::new(""));

@@ -43,6 +43,9 @@ impl Master {
                 }
             }
         }
+        if freed.is_some() {
+            self.framework_task_ended(&u.framework_id, latest);
+        }
         if let Some(r) = freed {
             let (fw, ag) = (u.framework_id.clone(), u.agent_id.clone());
             self.allocator()
