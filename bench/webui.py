@@ -43,6 +43,10 @@ def first_render(d, url):
     d.get(url)
     ms = WebDriverWait(d, LIMIT, poll_frequency=0.05).until(
         lambda d: d.execute_script("return window.__mesosFirstFullRender;"))
+    # The page goes on to load the whole state: let it, so that the next page loads on an idle
+    # master (a page left mid-load would leave the master building a state no one reads).
+    WebDriverWait(d, LIMIT, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return (window.__mesosTimings || {}).applied;"))
     TIMINGS[url] = d.execute_script("""
         const t = Object.assign({}, window.__mesosTimings);
         const nav = performance.getEntriesByType('navigation')[0];

@@ -242,6 +242,16 @@ async fn three_masters_fail_over_twice_and_every_task_keeps_running() {
         r.head.status, 307,
         "scheduler API of a master that does not lead"
     );
+    // The web UI too (its page and its files).
+    for path in ["/", "/webui/app.js"] {
+        let r = get(ports[other], path).await.unwrap();
+        assert_eq!(
+            (r.head.status, r.head.header("location")),
+            (307, Some(&*format!("//localhost:{lp}{path}"))),
+            "{path}"
+        );
+    }
+    assert_eq!(get(lp, "/").await.unwrap().head.status, 200);
     assert_eq!(get(ports[other], "/health").await.unwrap().head.status, 200);
     assert_eq!(elected(ports[other]).await, Some(false));
     // The leader itself serves.

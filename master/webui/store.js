@@ -117,6 +117,9 @@ function changed() {
   for (const l of store.listeners) l();
 }
 
+/** Asks for a redraw (data a page fetched on its own has arrived). */
+export const redraw = changed;
+
 /**
  * Reads RecordIO (`<length>\n<record>`) from a stream, calling `onRecord` with each record's
  * bytes. A large record (the first, the whole state) is joined once, not chunk by chunk.
@@ -168,9 +171,14 @@ async function readRecords(reader, onRecord) {
   }
 }
 
+/** Requests a page makes for its first render; the subscription waits for them (at most two
+ *  seconds), so that the master answers them before it builds the whole state. */
+export const firstRequests = [];
+
 /** Subscribes, and subscribes again (a full resync) two seconds after the stream ends. */
 export async function connect() {
   const decoder = new TextDecoder();
+  await Promise.race([Promise.allSettled(firstRequests), new Promise((done) => setTimeout(done, 2000))]);
   for (;;) {
     try {
       const r = await fetch('/api/v1', {

@@ -3,7 +3,7 @@
 // the counts), so a burst of events costs a few small redraws, never the whole state.
 
 import { h, link, idOf, scalars, cpus, mb, bytes, duration, time, state, pagedTable, facts, api, agentJson } from './util.js';
-import { store, isTerminal } from './store.js';
+import { store, isTerminal, redraw, firstRequests } from './store.js';
 import { metrics } from './metrics.js';
 import { drawChart } from './chart.js';
 
@@ -45,15 +45,21 @@ export function overview(root) {
   const refresh = () => {
     const m = metrics.latest;
     const info = metrics.master;
-    const active = store.tasks.size - STATES.filter(isTerminal).reduce((n, s) => n + (store.counts[s] || 0), 0);
+    // Until the whole state has arrived (it can take seconds on a large cluster), the counts
+    // come from the master's metrics; then from the live state.
+    const counts = store.synced ? store.counts : Object.fromEntries(STATES.map((s) =>
+      [s, m[`master/${s.replace(/^TASK_/, '').toLowerCase().replace(/^/, 'tasks_')}`] || 0]));
+    const total = Object.values(counts).reduce((n, c) => n + c, 0);
+    const active = total - STATES.filter(isTerminal).reduce((n, s) => n + (counts[s] || 0), 0);
     const leader = info ? `${info.master_info.hostname || info.master_info.address?.ip}:${info.master_info.port}` : '';
     cards.replace(h('div', { class: 'cards' },
       card('Leader', leader, 'leader'),
       card('Version', metrics.version || ''),
       card('Uptime', m['master/uptime_secs'] !== undefined ? duration(m['master/uptime_secs']) : ''),
-      card('Agents', store.agents.size, 'agents-count'),
-      card('Frameworks', `${store.frameworks.size} active, ${store.completedFrameworks.size} completed`),
-      card('Tasks', `${active} active, ${store.tasks.size - active} done`, 'tasks-count')));
+      card('Agents', store.synced ? store.agents.size : (m['master/slaves_active'] ?? ''), 'agents-count'),
+      card('Frameworks', store.synced ? `${store.frameworks.size} active, ${store.completedFrameworks.size} completed`
+        : `${m['master/frameworks_active'] ?? ''} active`),
+      card('Tasks', `${active} active, ${total - active} done`, 'tasks-count')));
     const row = (name, fmt) => h('tr', null, h('th', null, name),
       ['total', 'used', 'offered', 'reserved'].map((k) => h('td', { class: 'num' }, fmt(m[`master/${name}_${k}`] || 0))),
       h('td', { class: 'num' }, fmt(Math.max(0, (m[`master/${name}_total`] || 0) - (m[`master/${name}_used`] || 0) - (m[`master/${name}_offered`] || 0)))));
@@ -61,13 +67,15 @@ export function overview(root) {
       h('thead', null, h('tr', null, h('th', null, ''), ['Total', 'Used', 'Offered', 'Reserved', 'Idle'].map((t) => h('th', { class: 'num' }, t)))),
       h('tbody', null, row('cpus', cpus), row('mem', mb), row('disk', mb), row('gpus', cpus))));
     byState.replace(h('table', { id: 'tasks-by-state' }, h('tbody', null,
-      STATES.filter((s) => store.counts[s]).map((s) =>
-        h('tr', null, h('td', null, link(`/tasks?state=${s}`, state(s))), h('td', { class: 'num' }, store.counts[s]))))),
-    Object.values(store.counts).some((n) => n) ? null : h('p', { class: 'muted' }, 'No tasks yet.'));
+      STATES.filter((s) => counts[s]).map((s) =>
+        h('tr', null, h('td', null, link(`/tasks?state=${s}`, state(s))), h('td', { class: 'num' }, counts[s]))))),
+    total ? null : h('p', { class: 'muted' }, 'No tasks yet.'));
     drawChart(canvas, [
       { label: 'CPUs', color: '#2c7be5', points: metrics.history.map((p) => [p.t, p.cpus]) },
       { label: 'Memory', color: '#e5532c', points: metrics.history.map((p) => [p.t, p.mem]) },
     ], 10 * 60 * 1000);
+    // Complete once the metrics and the master's identity are in.
+    return metrics.loaded && info !== null;
   };
   return { refresh, onMetrics: refresh };
 }
@@ -313,7 +321,32 @@ function taskTable(fixed, query = new URLSearchParams()) {
   const ag = h('input', { type: 'search', placeholder: 'Agent', value: query.get('agent') || '' });
   const table = slot();
   const el = h('div', null, h('div', { class: 'filters' }, stateSel, name, fw, ag), table);
+  // Until the whole state has arrived, the newest tasks from the classic /master/tasks (one
+  // page, at once even on a large cluster).
+  let first = null;
+  if (!store.synced) {
+    const q = new URLSearchParams({ limit: 50, order: 'des' });
+    if (fixed.framework) q.set('framework_id', fixed.framework);
+    firstRequests.push(api(`/master/tasks?${q}`).then((r) => {
+      first = (r.tasks || []).map((t) => ({
+        task_id: { value: t.id }, name: t.name, state: t.state,
+        framework_id: { value: t.framework_id }, agent_id: { value: t.slave_id },
+        resources: Object.entries(t.resources || {}).filter(([, v]) => typeof v === 'number')
+          .map(([k, v]) => ({ name: k, type: 'SCALAR', scalar: { value: v } })),
+        statuses: t.statuses || [],
+      }));
+      redraw();
+    }).catch(() => {}));
+  }
   const refresh = () => {
+    if (!store.synced) {
+      if (!first) {
+        table.replace(h('p', { class: 'muted' }, 'Loading the tasks…'));
+        return false;
+      }
+      table.replace(taskRows(first, 0, () => {}), h('p', { class: 'muted' }, 'The newest tasks; the rest follow with the cluster state.'));
+      return true;
+    }
     const st = stateSel.value, q = name.value.trim().toLowerCase();
     const f = fixed.framework || (fw ? fw.value.trim().toLowerCase() : '');
     const a = ag.value.trim().toLowerCase();
@@ -327,7 +360,16 @@ function taskTable(fixed, query = new URLSearchParams()) {
       rows.push(t);
     }
     rows.reverse(); // newest first
-    table.replace(pagedTable([
+    table.replace(taskRows(rows, page, (p) => { page = p; refresh(); }));
+    return true;
+  };
+  for (const c of [stateSel, name, fw, ag].filter(Boolean)) c.addEventListener('input', () => { page = 0; refresh(); });
+  return { el, refresh };
+}
+
+/** A paged table of v1 tasks. */
+function taskRows(rows, page, onPage) {
+  return pagedTable([
       ['ID', (t) => link(taskHref(t), idOf(t.task_id))],
       ['Name', (t) => t.name],
       ['State', (t) => state(t.state)],
@@ -336,10 +378,7 @@ function taskTable(fixed, query = new URLSearchParams()) {
       ['CPUs', (t) => cpus(scalars(t.resources).cpus), 'num'],
       ['Memory', (t) => mb(scalars(t.resources).mem), 'num'],
       ['Updated', (t) => { const s = (t.statuses || []).at(-1); return s ? time(s.timestamp) : ''; }],
-    ], rows, { page, onPage: (p) => { page = p; refresh(); } }));
-  };
-  for (const c of [stateSel, name, fw, ag].filter(Boolean)) c.addEventListener('input', () => { page = 0; refresh(); });
-  return { el, refresh };
+  ], rows, { page, onPage });
 }
 
 export function tasks(root, params, query) {

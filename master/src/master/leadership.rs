@@ -90,6 +90,7 @@ impl Master {
                 } else if !me && self.leadership.elected {
                     self.abdicate(ctx, "another master leads now");
                 }
+                self.update_webui_gate();
             }
             Contention::Lost => {
                 self.leadership.candidacy = None;
@@ -100,10 +101,32 @@ impl Master {
         }
     }
 
+    /// Tells the web UI's process whether to serve the UI or redirect to the leader.
+    fn update_webui_gate(&self) {
+        use super::api::webui::Gate;
+        let gate = if self.leadership.elected {
+            Gate::Lead
+        } else {
+            match &self.leadership.leader {
+                Some(l) => {
+                    let host = l
+                        .hostname
+                        .clone()
+                        .or_else(|| l.address.as_ref().and_then(|a| a.ip.clone()))
+                        .unwrap_or_default();
+                    Gate::Redirect(format!("//{host}:{}", l.port))
+                }
+                None => Gate::NoLeader,
+            }
+        };
+        *self.webui_gate.lock().unwrap_or_else(|e| e.into_inner()) = gate;
+    }
+
     fn elected(&mut self, ctx: &mut Context<Self>) {
         tracing::info!("elected as the leading master");
         self.leadership.elected = true;
         self.leadership.elected_time = Some(now_secs());
+        self.update_webui_gate();
         if let Some(m) = &self.metrics {
             m.elected.set(1.0);
         }
@@ -115,6 +138,7 @@ impl Master {
         tracing::error!("lost leadership ({why}): stopping this master");
         self.leadership.elected = false;
         self.leadership.recovered = false;
+        self.update_webui_gate();
         self.leadership.deferred.clear();
         self.leadership.deferred_from.clear();
         if let Some(m) = &self.metrics {

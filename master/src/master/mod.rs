@@ -82,6 +82,8 @@ pub struct Master {
     metrics: Option<metrics::MasterMetrics>,
     /// Whether it leads, and who does.
     leadership: leadership::Leadership,
+    /// Whether the web UI's process serves the UI or redirects (kept by leadership changes).
+    webui_gate: std::sync::Arc<std::sync::Mutex<api::webui::Gate>>,
     /// Stores the registry (once recovered).
     registrar: Option<crate::registry::Registrar>,
     /// Agents in the recovered registry that have not reregistered yet.
@@ -135,6 +137,7 @@ impl Master {
             quotas: Default::default(),
             metrics: None,
             leadership: Default::default(),
+            webui_gate: std::sync::Arc::new(std::sync::Mutex::new(api::webui::Gate::NoLeader)),
             registrar: None,
             recovered_agents: HashMap::new(),
             tasks_by_agent: HashMap::new(),

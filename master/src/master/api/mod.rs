@@ -7,7 +7,7 @@ mod files;
 pub(crate) mod json;
 pub(crate) mod operator;
 pub(crate) mod scheduler;
-mod webui;
+pub(crate) mod webui;
 
 use libprocess::auth::install_basic;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
@@ -65,7 +65,6 @@ const ALIASES: &[(&str, &str)] = &[
     ("/files/browse", "files/browse"),
     ("/files/read", "files/read"),
     ("/files/download", "files/download"),
-    ("/", "webui"),
     ("/logging/toggle", "logging/toggle"),
 ];
 
@@ -111,7 +110,11 @@ impl Master {
             },
         );
         Self::install_classic(ctx);
-        webui::install(ctx);
+        // The UI's files, from a process of their own (one per runtime: the first master's).
+        let ui = webui::WebUi::new(self.webui_gate.clone());
+        if ctx.runtime().spawn("webui", ui).is_ok() {
+            ctx.runtime().add_http_alias("/", "webui", "");
+        }
         // libprocess's `/logging/toggle?level=&duration=`, in the read-write realm.
         ctx.route_in(MASTER_READWRITE, "logging/toggle", |_, _, req| {
             libprocess::logging::toggle(&req.query_params()).into()
