@@ -305,7 +305,9 @@ impl Metrics {
             if !seen.insert(family.clone()) {
                 continue;
             }
-            let _ = writeln!(out, "# HELP {family} Mesos metric {name}");
+            // HELP text escapes `\` and line breaks (a name may carry what a client chose).
+            let help = name.replace('\\', "\\\\").replace('\n', "\\n");
+            let _ = writeln!(out, "# HELP {family} Mesos metric {help}");
             let _ = writeln!(out, "# TYPE {family} {kind}");
             match &m {
                 Metric::Timing(t) => {
@@ -466,6 +468,11 @@ mod tests {
         assert!(m
             .prometheus()
             .contains("\nmesos_processes_allocator_1_event_queue_length 0\n"));
+        // A name with a line break (a framework's id is the framework's choice) stays one line.
+        m.counter("master/frameworks/x/a\nb/calls").inc();
+        assert!(m
+            .prometheus()
+            .contains("# HELP mesos_master_frameworks_x_a_b_calls_total Mesos metric master/frameworks/x/a\\nb/calls\n"));
         // One family per name, even when two Mesos names map to one.
         m.gauge("master/tasks/running").set(1.0);
         let text = m.prometheus();

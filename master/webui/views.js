@@ -30,6 +30,25 @@ const frameworkName = (fid) => {
   return f ? f.framework_info.name : fid;
 };
 
+/** CPUs and memory of the tasks not yet ended, by agent and by framework (the live figures:
+ *  the agents' and frameworks' own records are as they were when the stream began). */
+function usage() {
+  const byAgent = new Map(), byFramework = new Map();
+  const add = (m, k, r) => {
+    const u = m.get(k) || { cpus: 0, mem: 0 };
+    u.cpus += r.cpus || 0;
+    u.mem += r.mem || 0;
+    m.set(k, u);
+  };
+  for (const t of store.tasks.values()) {
+    if (isTerminal(t.state)) continue;
+    const r = scalars(t.resources);
+    add(byAgent, idOf(t.agent_id), r);
+    add(byFramework, idOf(t.framework_id), r);
+  }
+  return { byAgent, byFramework };
+}
+
 const taskHref = (t) => `/tasks/${encodeURIComponent(idOf(t.framework_id))}/${encodeURIComponent(idOf(t.task_id))}`;
 
 // ---- Overview --------------------------------------------------------------------------------
@@ -91,6 +110,8 @@ export function agents(root, params, query) {
   root.append(h('h1', null, 'Agents'), h('div', { class: 'filters' }, filter), table);
   const refresh = () => {
     const q = filter.value.trim().toLowerCase();
+    const used = usage().byAgent;
+    const usedOf = (a) => used.get(idOf(a.agent_info.id)) || { cpus: 0, mem: 0 };
     const rows = [...store.agents.values()].filter((a) => !q ||
       idOf(a.agent_info.id).toLowerCase().includes(q) ||
       (a.agent_info.hostname || '').toLowerCase().includes(q) ||
@@ -98,8 +119,8 @@ export function agents(root, params, query) {
     table.replace(pagedTable([
       ['ID', (a) => link(`/agents/${idOf(a.agent_info.id)}`, idOf(a.agent_info.id))],
       ['Hostname', (a) => a.agent_info.hostname],
-      ['CPUs (used / total)', (a) => `${cpus(scalars(a.allocated_resources).cpus)} / ${cpus(scalars(a.total_resources).cpus)}`, 'num'],
-      ['Memory (used / total)', (a) => `${mb(scalars(a.allocated_resources).mem)} / ${mb(scalars(a.total_resources).mem)}`, 'num'],
+      ['CPUs (used / total)', (a) => `${cpus(usedOf(a).cpus)} / ${cpus(scalars(a.total_resources).cpus)}`, 'num'],
+      ['Memory (used / total)', (a) => `${mb(usedOf(a).mem)} / ${mb(scalars(a.total_resources).mem)}`, 'num'],
       ['Disk', (a) => mb(scalars(a.total_resources).disk), 'num'],
       ['Attributes', (a) => attributes(a.agent_info.attributes)],
       ['State', (a) => (a.deactivated ? 'Deactivated' : 'Active')],
@@ -130,15 +151,16 @@ export function agent(root, [aid]) {
       info.replace(h('p', { class: 'muted' }, 'This agent is not registered (anymore).'));
       return;
     }
-    const total = scalars(a.total_resources), used = scalars(a.allocated_resources), offered = scalars(a.offered_resources);
+    const total = scalars(a.total_resources);
+    const used = usage().byAgent.get(aid) || { cpus: 0, mem: 0 };
     info.replace(facts([
       ['Hostname', a.agent_info.hostname],
       ['PID', a.pid],
       ['Registered', time(a.registered_time)],
       ['State', a.deactivated ? 'Deactivated' : 'Active'],
-      ['CPUs', `${cpus(used.cpus)} used, ${cpus(offered.cpus)} offered, ${cpus(total.cpus)} total`],
-      ['Memory', `${mb(used.mem)} used, ${mb(offered.mem)} offered, ${mb(total.mem)} total`],
-      ['Disk', `${mb(used.disk)} used, ${mb(total.disk)} total`],
+      ['CPUs', `${cpus(used.cpus)} used by tasks, ${cpus(total.cpus)} total`],
+      ['Memory', `${mb(used.mem)} used by tasks, ${mb(total.mem)} total`],
+      ['Disk', `${mb(total.disk)} total`],
       ['Attributes', attributes(a.agent_info.attributes)],
     ]));
     if (!loaded) {
@@ -165,14 +187,16 @@ async function loadAgentState(a, into) {
       rows.push({ f, e, done: (f.completed_executors || []).includes(e) });
     }
   }
-  into.replace(pagedTable([
+  let page = 0;
+  const draw = () => into.replace(pagedTable([
     ['Framework', (r) => link(`/frameworks/${r.f.id}`, r.f.name || r.f.id)],
     ['Executor', (r) => r.e.id],
     ['Name', (r) => r.e.name || ''],
     ['Tasks', (r) => (r.e.tasks || []).length + (r.e.completed_tasks || []).length, 'num'],
     ['State', (r) => (r.done ? 'Completed' : 'Running')],
     ['Sandbox', (r) => link(browseHref(aid, r.e.directory), 'Browse')],
-  ], rows, {}));
+  ], rows, { page, onPage: (p) => { page = p; draw(); } }));
+  draw();
 }
 
 const browseHref = (aid, path) => `/agents/${encodeURIComponent(aid)}/browse?path=${encodeURIComponent(path)}`;
@@ -219,15 +243,20 @@ export function sandbox(root, [aid], query) {
             offset = Math.max(0, size - 64 * 1024);
           }
           const r = await agentJson(a.pid, 'files/read', { path: target, offset, length: 64 * 1024 });
-          if (r.data) {
+          // Offsets are in bytes; what came back is text (its UTF-8 length is what was read).
+          const read = r.data ? new TextEncoder().encode(r.data).length : 0;
+          if (read) {
             const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
             pre.append(r.data);
-            offset = r.offset + r.data.length;
+            // Only the last megabyte is kept on the page.
+            if (pre.textContent.length > 2 * 1024 * 1024) pre.textContent = pre.textContent.slice(-1024 * 1024);
+            offset = r.offset + read;
             if (atEnd) pre.scrollTop = pre.scrollHeight;
           }
-          if (!left) timer = setTimeout(tail, r.data && r.data.length >= 64 * 1024 ? 0 : 1000);
+          if (!left) timer = setTimeout(tail, read >= 64 * 1024 ? 0 : 1000);
         } catch (e) {
-          pre.append(`\n[${e.message}]`);
+          // Try again a little later (the agent may be restarting).
+          if (!left) timer = setTimeout(tail, 3000);
         }
       };
       tail();
@@ -268,11 +297,13 @@ export function frameworks(root) {
     ['Roles', (f) => (f.framework_info.roles || [f.framework_info.role]).filter(Boolean).join(', ')],
     ['Principal', (f) => f.framework_info.principal || ''],
     withTasks ? ['Active tasks', (f) => activeTasksOf(idOf(f.framework_info.id)), 'num'] : null,
-    withTasks ? ['CPUs', (f) => cpus(scalars(f.allocated_resources).cpus), 'num'] : null,
-    withTasks ? ['Memory', (f) => mb(scalars(f.allocated_resources).mem), 'num'] : null,
+    withTasks ? ['CPUs', (f) => cpus((used.get(idOf(f.framework_info.id)) || {}).cpus), 'num'] : null,
+    withTasks ? ['Memory', (f) => mb((used.get(idOf(f.framework_info.id)) || {}).mem), 'num'] : null,
     ['Registered', (f) => time(f.registered_time)],
   ].filter(Boolean);
+  let used = new Map();
   const refresh = () => {
+    used = usage().byFramework;
     active.replace(pagedTable(cols(true), [...store.frameworks.values()], { page: pa, onPage: (p) => { pa = p; refresh(); } }));
     done.replace(pagedTable(cols(false), [...store.completedFrameworks.values()], { page: pd, onPage: (p) => { pd = p; refresh(); } }));
   };
@@ -289,7 +320,7 @@ export function framework(root, [fid]) {
       info.replace(h('p', { class: 'muted' }, 'Unknown framework.'));
     } else {
       const fi = f.framework_info;
-      const used = scalars(f.allocated_resources);
+      const used = usage().byFramework.get(fid) || { cpus: 0, mem: 0 };
       info.replace(facts([
         ['Name', fi.name], ['User', fi.user], ['Principal', fi.principal],
         ['Roles', (fi.roles || [fi.role]).filter(Boolean).join(', ')],
@@ -298,7 +329,7 @@ export function framework(root, [fid]) {
         ['Web UI', /^https?:\/\//i.test(fi.webui_url || '') ? h('a', { href: fi.webui_url, rel: 'noopener noreferrer' }, fi.webui_url) : (fi.webui_url || '')],
         ['State', store.frameworks.has(fid) ? (f.connected ? 'Connected' : 'Disconnected') : 'Completed'],
         ['Registered', time(f.registered_time)],
-        ['Allocated', `${cpus(used.cpus)} CPUs, ${mb(used.mem)}`],
+        ['Used by tasks', `${cpus(used.cpus)} CPUs, ${mb(used.mem)}`],
         ['Failover timeout', fi.failover_timeout ? duration(fi.failover_timeout) : ''],
       ]));
     }
@@ -393,6 +424,7 @@ export function task(root, [fid, tid]) {
   root.append(h('h1', null, 'Task ', h('span', { class: 'mono' }, tid)), info, sandboxLink,
     h('h2', null, 'Status history'), history);
   let looked = false;
+  let page = 0;
   const refresh = () => {
     const t = store.tasks.get(`${fid}/${tid}`);
     if (!t) {
@@ -419,7 +451,7 @@ export function task(root, [fid, tid]) {
       ['Reason', (s) => (s.reason || '').replace(/^REASON_/, '')],
       ['Message', (s) => s.message || ''],
       ['Healthy', (s) => (s.healthy === undefined ? '' : String(s.healthy))],
-    ], [...(t.statuses || [])].reverse(), {}));
+    ], [...(t.statuses || [])].reverse(), { page, onPage: (p) => { page = p; refresh(); } }));
     if (!looked && store.agents.get(idOf(t.agent_id))) {
       looked = true;
       findSandbox(t, sandboxLink);
@@ -485,6 +517,7 @@ export function roles(root) {
 export function offers(root) {
   const body = slot();
   root.append(h('h1', null, 'Outstanding offers'), body);
+  let page = 0;
   const load = async () => {
     const r = await api('/api/v1', { type: 'GET_FRAMEWORKS' });
     const rows = [];
@@ -498,7 +531,7 @@ export function offers(root) {
       ['CPUs', ({ o }) => cpus(scalars(o.resources).cpus), 'num'],
       ['Memory', ({ o }) => mb(scalars(o.resources).mem), 'num'],
       ['Disk', ({ o }) => mb(scalars(o.resources).disk), 'num'],
-    ], rows, {}));
+    ], rows, { page, onPage: (p) => { page = p; poll(); } }));
   };
   const poll = () => load().catch((e) => body.replace(h('p', { class: 'error' }, e.message)));
   poll();

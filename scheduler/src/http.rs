@@ -36,7 +36,8 @@ pub(crate) enum Ended {
 /// What a connection needs.
 pub(crate) struct Connection<S: Scheduler> {
     pub(crate) me: PID<SchedulerProcess<S>>,
-    pub(crate) generation: u64,
+    /// The subscription attempt it serves.
+    pub(crate) attempt: u64,
     /// `host:port`, or `https://host:port` with TLS.
     pub(crate) addr: String,
     pub(crate) encoding: Encoding,
@@ -50,9 +51,9 @@ impl<S: Scheduler> Connection<S> {
     /// Runs the subscription until it ends, then tells the process why.
     pub(crate) async fn run(mut self) {
         let ended = self.serve().await;
-        let (me, generation) = (self.me.clone(), self.generation);
+        let (me, attempt) = (self.me.clone(), self.attempt);
         let _ = me
-            .dispatch(move |p: &mut SchedulerProcess<S>, c| p.http_ended(c, generation, ended))
+            .dispatch(move |p: &mut SchedulerProcess<S>, c| p.http_ended(c, attempt, ended))
             .await;
     }
 
@@ -111,7 +112,7 @@ impl<S: Scheduler> Connection<S> {
         let Some(stream_id) = head.header("mesos-stream-id").map(str::to_string) else {
             return Ended::Retry("SUBSCRIBE answered without a Mesos-Stream-Id".into());
         };
-        let (encoding, me, generation) = (self.encoding, self.me.clone(), self.generation);
+        let (encoding, me, attempt) = (self.encoding, self.me.clone(), self.attempt);
         let events = async move {
             loop {
                 let record = match events.next_record().await {
@@ -126,7 +127,7 @@ impl<S: Scheduler> Connection<S> {
                     }
                 };
                 let delivered = me
-                    .dispatch(move |p: &mut SchedulerProcess<S>, c| p.http_event(c, generation, ev))
+                    .dispatch(move |p: &mut SchedulerProcess<S>, c| p.http_event(c, attempt, ev))
                     .await;
                 if delivered.is_err() {
                     return Ended::Stopped;

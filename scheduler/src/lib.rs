@@ -284,6 +284,11 @@ pub struct SchedulerProcess<S: Scheduler> {
     authenticated: bool,
     /// Over HTTP: the connection task of the subscription attempt under way.
     http_task: Option<tokio::task::AbortHandle>,
+    /// Over HTTP: the number of that attempt (what a connection reports is ignored unless it is
+    /// the latest's).
+    http_attempt: u64,
+    /// Over HTTP: the leader's `host:port` a master redirected to (until the master changes).
+    http_target: Option<String>,
 }
 
 /// Heartbeat intervals (announced in SUBSCRIBED) without any event from the master after which
@@ -367,16 +372,21 @@ impl<S: Scheduler> SchedulerProcess<S> {
         if let Some(old) = self.http_task.take() {
             old.abort();
         }
+        self.http_attempt += 1;
         let (tx, calls) = tokio::sync::mpsc::unbounded_channel();
         self.driver.http_calls = Some(tx);
+        let target = self
+            .http_target
+            .clone()
+            .unwrap_or_else(|| master.addr().to_string());
         let addr = if libprocess::tls::enabled_in_env() {
-            format!("https://{}", master.addr())
+            format!("https://{target}")
         } else {
-            master.addr().to_string()
+            target
         };
         let conn = http::Connection {
             me: ctx.pid().clone(),
-            generation: self.generation,
+            attempt: self.http_attempt,
             addr,
             encoding,
             authorization: self
@@ -389,17 +399,17 @@ impl<S: Scheduler> SchedulerProcess<S> {
         self.http_task = Some(tokio::spawn(conn.run()).abort_handle());
     }
 
-    /// Over HTTP: an event of the subscription of `generation`.
-    fn http_event(&mut self, ctx: &mut Context<Self>, generation: u64, ev: Event) {
-        if generation == self.generation && !self.driver.stop {
+    /// Over HTTP: an event of subscription attempt `attempt`.
+    fn http_event(&mut self, ctx: &mut Context<Self>, attempt: u64, ev: Event) {
+        if attempt == self.http_attempt && !self.driver.stop {
             self.handle_event(ctx, ev);
         }
     }
 
     /// Over HTTP: the subscription of `generation` ended: resubscribe (to the leader, after a
     /// redirect), or stop when the master refused the framework.
-    fn http_ended(&mut self, ctx: &mut Context<Self>, generation: u64, ended: http::Ended) {
-        if generation != self.generation || self.driver.stop {
+    fn http_ended(&mut self, ctx: &mut Context<Self>, attempt: u64, ended: http::Ended) {
+        if attempt != self.http_attempt || self.driver.stop {
             return;
         }
         self.driver.http_calls = None;
@@ -419,12 +429,13 @@ impl<S: Scheduler> SchedulerProcess<S> {
             http::Ended::Stopped => {}
             http::Ended::Redirect(hostport) => {
                 tracing::info!(leader = %hostport, "redirected to the leading master");
-                let leader = match (&self.driver.master, hostport.parse()) {
-                    (Some(m), Ok(addr)) if m.addr() != addr => Some(UPID::new(m.id(), addr)),
-                    _ => None,
-                };
-                if leader.is_some() {
-                    self.driver.master = leader;
+                let current = self
+                    .http_target
+                    .clone()
+                    .or_else(|| self.driver.master.as_ref().map(|m| m.addr().to_string()));
+                if current.as_deref() != Some(hostport.as_str()) {
+                    // A host name or an address: kept as given, until the master changes.
+                    self.http_target = Some(hostport);
                     self.subscribe(ctx, g);
                 } else {
                     // Nowhere new to go: try again later.
@@ -526,6 +537,12 @@ impl<S: Scheduler> SchedulerProcess<S> {
             None => tracing::warn!("no leading master; waiting for one"),
         }
         self.driver.master = master;
+        // Over HTTP: the old master's connection goes, and so does any redirect it gave.
+        self.http_target = None;
+        if let Some(old) = self.http_task.take() {
+            old.abort();
+        }
+        self.driver.http_calls = None;
         if std::mem::replace(&mut self.driver.subscribed, false) {
             self.sched.disconnected(&mut self.driver);
         }
@@ -735,6 +752,8 @@ pub fn start_over<S: Scheduler>(
         credential,
         authenticated: false,
         http_task: None,
+        http_attempt: 0,
+        http_target: None,
     };
     rt.spawn(&id, p)
 }

@@ -518,43 +518,7 @@ impl Agent {
         let Some(e) = f.executors.remove(eid) else {
             return;
         };
-        push_bounded(
-            &mut f.completed_executors,
-            CompletedExecutor {
-                info: e.info.clone(),
-                container_id: e.container_id.clone(),
-                directory: e.directory.clone(),
-                tasks: e.tasks.values().cloned().collect(),
-                completed_tasks: e.completed_tasks.clone(),
-            },
-            MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK,
-        );
-        if f.executors.is_empty() {
-            if let Some(done) = self.frameworks.remove(fid) {
-                push_bounded(
-                    &mut self.completed_frameworks,
-                    done,
-                    MAX_COMPLETED_FRAMEWORKS,
-                );
-            }
-        }
-        self.forget_nested_of(&cid.value);
-        self.count(|m| m.executors_terminated.inc());
-        self.metrics_changed(ctx);
         let how = t.message.clone();
-        tracing::info!(framework = %fid, executor = %eid, "executor {how}");
-        // The framework hears of it as a FAILURE event (Mesos's ExitedExecutorMessage), unless
-        // the agent made the executor for a command task (the framework never named it).
-        let named = !matches!(e.kind, ExecKind::Command);
-        if let (true, Some(master), Some(agent_id)) = (named, &self.master, &self.info.id) {
-            let msg = ExitedExecutor {
-                agent_id: agent_id.clone(),
-                framework_id: fid.clone(),
-                executor_id: eid.clone(),
-                status: t.status,
-            };
-            ctx.send_named(master, ExitedExecutor::NAME, msg);
-        }
         let (state, reason, message) = match (&t.limitation, &e.launch_failure) {
             (Some(l), _) => (TaskState::Failed, l.reason, l.message.clone()),
             (None, Some(why)) => (
@@ -573,6 +537,61 @@ impl Agent {
                 format!("Executor {how}"),
             ),
         };
+        // Its tasks still open end now (their updates follow): kept, and counted, as such.
+        let mut ended = 0;
+        let tasks = e
+            .tasks
+            .values()
+            .map(|t| {
+                let mut t = t.clone();
+                if !t.state.is_terminal() {
+                    t.state = state;
+                    ended += 1;
+                }
+                t
+            })
+            .collect();
+        push_bounded(
+            &mut f.completed_executors,
+            CompletedExecutor {
+                info: e.info.clone(),
+                container_id: e.container_id.clone(),
+                directory: e.directory.clone(),
+                tasks,
+                completed_tasks: e.completed_tasks.clone(),
+            },
+            MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK,
+        );
+        if f.executors.is_empty() {
+            if let Some(done) = self.frameworks.remove(fid) {
+                push_bounded(
+                    &mut self.completed_frameworks,
+                    done,
+                    MAX_COMPLETED_FRAMEWORKS,
+                );
+            }
+        }
+        self.forget_nested_of(&cid.value);
+        self.count(|m| {
+            m.executors_terminated.inc();
+            for _ in 0..ended {
+                m.terminal(state);
+            }
+        });
+        self.metrics_changed(ctx);
+        tracing::info!(framework = %fid, executor = %eid, "executor {how}");
+        // The framework hears of it as a FAILURE event (Mesos's ExitedExecutorMessage), unless
+        // the agent made the executor for a command task (the framework never named it).
+        let named = !matches!(e.kind, ExecKind::Command);
+        if let (true, Some(master), Some(agent_id)) = (named, &self.master, &self.info.id) {
+            let msg = ExitedExecutor {
+                agent_id: agent_id.clone(),
+                framework_id: fid.clone(),
+                executor_id: eid.clone(),
+                status: t.status,
+            };
+            ctx.send_named(master, ExitedExecutor::NAME, msg);
+        }
         let mut open: Vec<&Task> = e
             .tasks
             .values()

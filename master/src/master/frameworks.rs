@@ -232,8 +232,13 @@ impl Master {
         let mut info = u.framework_info;
         info.id = Some(fid.clone());
         let spec = Self::allocator_spec(&info, u.suppressed_roles, constraints);
+        let renamed = (f.info.name != info.name).then(|| f.info.name.clone());
         f.info = info;
         f.offer_constraints = u.offer_constraints;
+        if let Some(old) = renamed {
+            // Its metrics are named by its name: the old ones go.
+            self.forget_framework_metrics(&old, fid);
+        }
         let f2 = fid.clone();
         self.allocator()
             .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
@@ -317,12 +322,16 @@ impl Master {
             // Failover (or reconnection): the newer subscription wins.
             let old = std::mem::replace(&mut f.pid, pid.clone());
             f.stream_id = stream_id;
+            let renamed = (f.info.name != info.name).then(|| f.info.name.clone());
             f.info = info;
             f.offer_constraints = s.offer_constraints;
             f.connected = true;
             f.generation += 1;
             if let Some(old) = old.filter(|o| Some(o) != pid.as_ref()) {
                 ctx.unlink(&old);
+            }
+            if let Some(old) = renamed {
+                self.forget_framework_metrics(&old, &fid);
             }
             let f2 = fid.clone();
             self.allocator()

@@ -166,17 +166,23 @@ impl MasterMetrics {
 /// Mesos names them.
 fn framework_prefix(name: &str, id: &FrameworkID) -> String {
     let mut out = String::from("master/frameworks/");
-    for b in name.bytes() {
+    percent_encode(name, &mut out);
+    out.push('/');
+    // A framework may choose its id at SUBSCRIBE: encoded too.
+    percent_encode(&id.value, &mut out);
+    out.push('/');
+    out
+}
+
+/// Appends `text` percent-encoded (all but unreserved characters), as Mesos's `http::encode`.
+fn percent_encode(text: &str, out: &mut String) {
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    out.push('/');
-    out.push_str(&id.value);
-    out.push('/');
-    out
 }
 
 /// Task states a framework's `tasks/active/<state>` gauges count.
