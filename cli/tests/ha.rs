@@ -269,6 +269,26 @@ async fn three_masters_fail_over_twice_and_every_task_keeps_running() {
     })
     .await;
 
+    // An HTTP framework pointed at a master that does not lead follows its redirect (to the
+    // leader's host name) and runs its task there.
+    let mut exec = testkit::command(env!("CARGO_BIN_EXE_mesos-execute"));
+    exec.arg(format!("--master=127.0.0.1:{}", ports[other]))
+        .args([
+            "--name=redirected",
+            "--command=true",
+            "--resources=cpus:0.1;mem:32",
+            "--content_type=json",
+        ]);
+    let out = tokio::task::spawn_blocking(move || testkit::Proc::run(&mut exec, LIMIT))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.contains("TASK_FINISHED"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A framework that finds the master through ZooKeeper launches one task per agent.
     let rt = libprocess::Runtime::local().await.unwrap();
     let (tx, mut rx) = mpsc::unbounded_channel();
