@@ -309,8 +309,14 @@ impl Master {
                 let reg = &m.registry;
                 reg.gauge(&format!("{prefix}subscribed"))
                     .set(if f.connected { 1.0 } else { 0.0 });
-                for s in ACTIVE {
-                    let n = f.tasks.values().filter(|t| t.state == *s).count();
+                // One pass over its tasks for every active state.
+                let mut n = [0usize; ACTIVE.len()];
+                for t in f.tasks.values() {
+                    if let Some(i) = ACTIVE.iter().position(|s| *s == t.state) {
+                        n[i] += 1;
+                    }
+                }
+                for (s, n) in ACTIVE.iter().zip(n) {
                     let name = format!("{prefix}tasks/active/{}", s.as_str().to_ascii_lowercase());
                     reg.gauge(&name).set(n as f64);
                 }
