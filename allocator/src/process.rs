@@ -217,6 +217,10 @@ impl Process for AllocatorProcess {
         // Mesos's allocation timer: the last run and quantiles over the recent runs.
         let m = ctx.runtime().metrics();
         let t = self.times.clone();
+        let probe = ctx.pid().queue_probe();
+        m.gauge_fn("allocator/mesos/event_queue_dispatches", move || {
+            probe().map_or(0.0, |c| c.dispatches as f64)
+        });
         m.gauge_fn("allocator/mesos/allocation_runs", move || {
             t.since(0).last().map_or(0.0, |r| r.seq as f64)
         });

@@ -206,6 +206,20 @@ async fn a_task_runs_to_finished_and_its_stdout_is_in_the_sandbox() {
             ("master/slave_registrations", 1.0),
             ("master/valid_status_updates", 3.0),
             ("master/elected", 1.0),
+            // Every message received is counted under its Mesos name.
+            ("master/messages_register_slave", 1.0),
+            ("master/messages_register_framework", 1.0),
+            ("master/messages_reregister_framework", 0.0),
+            ("master/messages_launch_tasks", 1.0),
+            ("master/messages_status_update", 3.0),
+            ("master/messages_status_update_acknowledgement", 3.0),
+            ("master/valid_status_update_acknowledgements", 3.0),
+            ("master/invalid_status_update_acknowledgements", 0.0),
+            // The queues, drained once the cluster is idle.
+            ("master/event_queue_messages", 0.0),
+            ("master/event_queue_dispatches", 0.0),
+            ("master/event_queue_http_requests", 0.0),
+            ("allocator/mesos/event_queue_dispatches", 0.0),
         ],
     );
 }

@@ -39,7 +39,7 @@ pub use http::{BodyStream, HttpRequest, HttpResponse, Reply};
 pub use mailbox::RemoteConnection;
 pub use message::{Body, Message, MessageEvent, Name};
 pub use metrics::{Counter, Gauge, Metrics, Timing};
-pub use process::{Context, Process, PID};
+pub use process::{Context, Process, QueueCounts, PID};
 pub use runtime::Runtime;
 pub use start::Config;
 pub use upid::UPID;

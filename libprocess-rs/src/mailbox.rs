@@ -31,6 +31,8 @@ pub(crate) struct Core {
     pub(crate) terminating: AtomicBool,
     /// Events of the batch being handled that are not done yet (written by the loop only).
     pub(crate) batch_left: AtomicUsize,
+    /// Of those, messages, dispatches and HTTP requests (written by the loop only).
+    pub(crate) batch_kinds: [AtomicUsize; 3],
     pub(crate) finished: AtomicBool,
     pub(crate) done: Notify,
     /// Local processes linked to this one; `None` once it has exited.
@@ -46,6 +48,7 @@ impl Core {
             upid,
             terminating: AtomicBool::new(false),
             batch_left: AtomicUsize::new(0),
+            batch_kinds: Default::default(),
             finished: AtomicBool::new(false),
             done: Notify::new(),
             linkers: Mutex::new(Some(Vec::new())),

@@ -23,7 +23,7 @@ use crate::http::{HttpEvent, HttpRequest, HttpResponse, Reply};
 use crate::mailbox::{Core, Incoming, Mailbox, RemoteConnection};
 use crate::manager::ProcessManager;
 use crate::message::{Body, Message, MessageEvent, Name};
-use crate::queue::Queue;
+use crate::queue::{Kind, Queue, KINDS};
 use crate::runtime::Runtime;
 use crate::upid::UPID;
 use crate::util::FxBuild;
@@ -66,6 +66,40 @@ pub(crate) enum Event<P: Process> {
     Http(Box<HttpEvent>),
     Exited(UPID),
     Terminate,
+}
+
+impl<P: Process> Kind for Event<P> {
+    #[inline]
+    fn kind(&self) -> usize {
+        match self {
+            Event::Message(_) => 0,
+            Event::Dispatch(_) => 1,
+            Event::Http(_) => 2,
+            Event::Exited(_) | Event::Terminate => 3,
+        }
+    }
+}
+
+/// A process's queued events by kind: those waiting and those of the batch being handled
+/// that are not done yet (Mesos's `event_queue_*` gauges).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Messages from other processes, local or remote.
+    pub messages: usize,
+    /// Closures dispatched onto the process (and its timers).
+    pub dispatches: usize,
+    /// HTTP requests to its routes.
+    pub http_requests: usize,
+}
+
+fn queue_counts<P: Process>(queue: &Queue<Event<P>>, core: &Core) -> QueueCounts {
+    let q = queue.counts();
+    let b = |i: usize| core.batch_kinds[i].load(Ordering::Relaxed);
+    QueueCounts {
+        messages: q[0] + b(0),
+        dispatches: q[1] + b(1),
+        http_requests: q[2] + b(2),
+    }
 }
 
 struct MailboxImpl<P: Process> {
@@ -241,6 +275,22 @@ impl<P: Process> PID<P> {
     /// Number of events queued and not yet handled.
     pub fn queue_len(&self) -> usize {
         self.queue.len() + self.core.batch_left.load(Ordering::Relaxed)
+    }
+
+    /// Events queued and not yet handled, by kind.
+    pub fn queue_counts(&self) -> QueueCounts {
+        queue_counts(&self.queue, &self.core)
+    }
+
+    /// Reads [`PID::queue_counts`] without keeping the queue alive (for a gauge that may
+    /// outlive the process): `None` once the process has ended.
+    pub fn queue_probe(&self) -> impl Fn() -> Option<QueueCounts> + Send + Sync + 'static {
+        let queue = Arc::downgrade(&self.queue);
+        let core = self.core.clone();
+        move || {
+            let queue = queue.upgrade()?;
+            (!core.finished()).then(|| queue_counts(&queue, &core))
+        }
     }
 }
 
@@ -549,13 +599,17 @@ impl<P: Process> Runner<P> {
             pm.busy(-1);
         }
         let mut buf: Vec<Event<P>> = Vec::new();
+        let mut kinds = [0; KINDS];
         while !finish {
-            if !queue.take_all(&mut buf).await {
+            if !queue.take_all(&mut buf, &mut kinds).await {
                 pm.busy(1);
                 break;
             }
             let n = buf.len();
             core.batch_left.store(n, Ordering::Relaxed);
+            for (k, n) in core.batch_kinds.iter().zip(kinds) {
+                k.store(n, Ordering::Relaxed);
+            }
             let mut used = 0;
             let mut stop = false;
             // One unwind guard per batch; a panic ends the process after the event that raised it.
@@ -565,6 +619,13 @@ impl<P: Process> Runner<P> {
                     if core.terminating.load(Ordering::Acquire) || matches!(ev, Event::Terminate) {
                         stop = true;
                         break;
+                    }
+                    if let Some(k) = core.batch_kinds.get(ev.kind()) {
+                        // Only this loop writes it: no read-modify-write needed.
+                        k.store(
+                            k.load(Ordering::Relaxed).saturating_sub(1),
+                            Ordering::Relaxed,
+                        );
                     }
                     r.handle(ev);
                     r.merge();
@@ -580,6 +641,9 @@ impl<P: Process> Runner<P> {
             finish = stop || !ok;
             // `drain` dropped whatever was left of the batch when we stopped early.
             core.batch_left.store(0, Ordering::Relaxed);
+            for k in &core.batch_kinds {
+                k.store(0, Ordering::Relaxed);
+            }
             pm.busy(-((n - used) as isize));
         }
         if ok {

@@ -507,6 +507,40 @@ async fn queue_length_is_visible_as_a_metric() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_events_are_counted_by_kind() {
+    let rt = Runtime::local().await.unwrap();
+    let pid = rt.spawn("kinds", Counter { n: 0 }).unwrap();
+    let probe = pid.queue_probe();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    pid.dispatch_nowait(move |_, _| {
+        let _ = started_tx.send(());
+        let _ = go_rx.recv_timeout(Duration::from_secs(5));
+    });
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    // The blocked dispatch is being handled: not counted.
+    for _ in 0..10 {
+        pid.dispatch_nowait(|c: &mut Counter, _| c.n += 1);
+    }
+    for seq in 0..3 {
+        rt.post(pid.upid(), Pong { seq });
+    }
+    let want = libprocess::QueueCounts {
+        messages: 3,
+        dispatches: 10,
+        http_requests: 0,
+    };
+    assert_eq!(pid.queue_counts(), want);
+    assert_eq!(probe(), Some(want));
+    go_tx.send(()).unwrap();
+    rt.settle().await;
+    assert_eq!(pid.queue_counts(), libprocess::QueueCounts::default());
+    pid.terminate(true);
+    pid.wait().await;
+    assert_eq!(probe(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_linkers_links_do_not_reach_a_new_process_with_its_id() {
     let rt = Runtime::local().await.unwrap();
     let target = rt.spawn("target", Counter { n: 0 }).unwrap();

@@ -441,18 +441,14 @@ impl Master {
         from: UPID,
         m: ExecutorToFramework,
     ) {
+        self.count(|mm| &mm.messages_executor_to_framework);
         let from_its_agent = self.agent_by_pid.get(&from) == Some(&m.agent_id);
-        let metrics = self.metrics.as_ref();
         if !from_its_agent || !self.frameworks.contains_key(&m.framework_id) {
-            if let Some(mm) = metrics {
-                mm.invalid_executor_to_framework_messages.inc();
-            }
+            self.count(|mm| &mm.invalid_executor_to_framework_messages);
             tracing::warn!(%from, framework = %m.framework_id, "dropping an executor message: unknown agent or framework");
             return;
         }
-        if let Some(mm) = metrics {
-            mm.messages_executor_to_framework.inc();
-        }
+        self.count(|mm| &mm.valid_executor_to_framework_messages);
         let ev = Event {
             message: Some(mesos_api::protocol::scheduler::FrameworkMessage {
                 agent_id: m.agent_id,

@@ -18,7 +18,7 @@ use crate::validation;
 impl Master {
     /// A call from a binary-transport scheduler (errors go back as ERROR events).
     pub(super) fn call(&mut self, ctx: &mut Context<Self>, from: UPID, call: Call) {
-        self.count_call(call.kind.unwrap_or(CallType::Unknown));
+        self.count_call(&call);
         if let Err(e) = validation::scheduler_call(&call) {
             ctx.send_named(&from, Event::NAME, Event::error(e));
             return;
@@ -54,22 +54,41 @@ impl Master {
         }
     }
 
-    pub(super) fn count_call(&self, kind: CallType) {
+    /// A scheduler call received (Mesos's `master/messages_*`, named after the v0 messages
+    /// the calls replaced), counted before it is validated.
+    pub(super) fn count_call(&self, call: &Call) {
         let Some(m) = &self.metrics else {
             return;
         };
-        match kind {
-            CallType::Subscribe => m.messages_register_framework.inc(),
-            CallType::Accept => m.messages_launch_tasks.inc(),
-            CallType::Decline => m.messages_decline_offers.inc(),
-            CallType::Kill => m.messages_kill_task.inc(),
-            CallType::Acknowledge => m.messages_status_update_acknowledgement.inc(),
-            CallType::Reconcile => m.messages_reconcile_tasks.inc(),
-            CallType::Revive => m.messages_revive_offers.inc(),
-            CallType::Suppress => m.messages_suppress_offers.inc(),
-            CallType::Teardown => m.messages_unregister_framework.inc(),
-            _ => {}
-        }
+        let c = match call.kind.unwrap_or(CallType::Unknown) {
+            CallType::Subscribe => {
+                let again = call
+                    .subscribe
+                    .as_ref()
+                    .is_some_and(|s| s.framework_info.id.is_some());
+                if again {
+                    &m.messages_reregister_framework
+                } else {
+                    &m.messages_register_framework
+                }
+            }
+            CallType::Accept => &m.messages_launch_tasks,
+            CallType::Decline => &m.messages_decline_offers,
+            CallType::Kill => &m.messages_kill_task,
+            CallType::Acknowledge => &m.messages_status_update_acknowledgement,
+            CallType::AcknowledgeOperationStatus => {
+                &m.messages_operation_status_update_acknowledgement
+            }
+            CallType::Reconcile => &m.messages_reconcile_tasks,
+            CallType::ReconcileOperations => &m.messages_reconcile_operations,
+            CallType::Revive => &m.messages_revive_offers,
+            CallType::Suppress => &m.messages_suppress_offers,
+            CallType::Teardown => &m.messages_unregister_framework,
+            CallType::Message => &m.messages_framework_to_executor,
+            CallType::Request => &m.messages_resource_request,
+            _ => return,
+        };
+        c.inc();
     }
 
     /// A validated, authenticated call of a subscribed framework (not SUBSCRIBE).
@@ -148,9 +167,7 @@ impl Master {
                 let Some(m) = call.message else { return };
                 match self.agents.get(&m.agent_id) {
                     Some(a) => {
-                        if let Some(mm) = &self.metrics {
-                            mm.messages_framework_to_executor.inc();
-                        }
+                        self.count(|mm| &mm.valid_framework_to_executor_messages);
                         Self::send(
                             ctx,
                             &a.pid,
@@ -163,9 +180,7 @@ impl Master {
                         )
                     }
                     None => {
-                        if let Some(mm) = &self.metrics {
-                            mm.invalid_framework_to_executor_messages.inc();
-                        }
+                        self.count(|mm| &mm.invalid_framework_to_executor_messages);
                         tracing::warn!(framework = %fid, agent = %m.agent_id, "dropping a framework message: its agent is not registered");
                     }
                 }

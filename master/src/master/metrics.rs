@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use libprocess::{Context, Counter, Gauge, Metrics};
+use libprocess::{Context, Counter, Gauge, Metrics, QueueCounts, PID};
 use mesos_api::protocol::scheduler::{CallType, EventType};
 use mesos_api::protocol::task::TaskState;
 use mesos_api::FrameworkID;
@@ -81,14 +81,26 @@ pub(crate) struct MasterMetrics {
     pub(crate) slave_reregistrations_refused: Counter,
     pub(crate) slave_registrations_refused: Counter,
     pub(crate) messages_framework_to_executor: Counter,
+    pub(crate) valid_framework_to_executor_messages: Counter,
     pub(crate) invalid_framework_to_executor_messages: Counter,
     pub(crate) messages_executor_to_framework: Counter,
+    pub(crate) valid_executor_to_framework_messages: Counter,
     pub(crate) invalid_executor_to_framework_messages: Counter,
     pub(crate) messages_exited_executor: Counter,
     pub(crate) slave_removals: Counter,
     pub(crate) slave_removals_unhealthy: Counter,
     pub(crate) valid_status_updates: Counter,
     pub(crate) invalid_status_updates: Counter,
+    pub(crate) valid_status_update_acknowledgements: Counter,
+    pub(crate) invalid_status_update_acknowledgements: Counter,
+    pub(crate) messages_register_slave: Counter,
+    pub(crate) messages_reregister_slave: Counter,
+    pub(crate) messages_authenticate: Counter,
+    pub(crate) messages_status_update: Counter,
+    pub(crate) messages_reregister_framework: Counter,
+    pub(crate) messages_resource_request: Counter,
+    pub(crate) messages_reconcile_operations: Counter,
+    pub(crate) messages_operation_status_update_acknowledgement: Counter,
     pub(crate) messages_launch_tasks: Counter,
     pub(crate) messages_decline_offers: Counter,
     pub(crate) messages_kill_task: Counter,
@@ -124,9 +136,13 @@ impl MasterMetrics {
             slave_reregistrations_refused: m.counter("master/slave_reregistrations_refused"),
             slave_registrations_refused: m.counter("master/slave_registrations_refused"),
             messages_framework_to_executor: m.counter("master/messages_framework_to_executor"),
+            valid_framework_to_executor_messages: m
+                .counter("master/valid_framework_to_executor_messages"),
             invalid_framework_to_executor_messages: m
                 .counter("master/invalid_framework_to_executor_messages"),
             messages_executor_to_framework: m.counter("master/messages_executor_to_framework"),
+            valid_executor_to_framework_messages: m
+                .counter("master/valid_executor_to_framework_messages"),
             invalid_executor_to_framework_messages: m
                 .counter("master/invalid_executor_to_framework_messages"),
             messages_exited_executor: m.counter("master/messages_exited_executor"),
@@ -136,6 +152,19 @@ impl MasterMetrics {
             slave_removals_unhealthy: m.counter("master/slave_removals/reason_unhealthy"),
             valid_status_updates: m.counter("master/valid_status_updates"),
             invalid_status_updates: m.counter("master/invalid_status_updates"),
+            valid_status_update_acknowledgements: m
+                .counter("master/valid_status_update_acknowledgements"),
+            invalid_status_update_acknowledgements: m
+                .counter("master/invalid_status_update_acknowledgements"),
+            messages_register_slave: m.counter("master/messages_register_slave"),
+            messages_reregister_slave: m.counter("master/messages_reregister_slave"),
+            messages_authenticate: m.counter("master/messages_authenticate"),
+            messages_status_update: m.counter("master/messages_status_update"),
+            messages_reregister_framework: m.counter("master/messages_reregister_framework"),
+            messages_resource_request: m.counter("master/messages_resource_request"),
+            messages_reconcile_operations: m.counter("master/messages_reconcile_operations"),
+            messages_operation_status_update_acknowledgement: m
+                .counter("master/messages_operation_status_update_acknowledgement"),
             messages_launch_tasks: m.counter("master/messages_launch_tasks"),
             messages_decline_offers: m.counter("master/messages_decline_offers"),
             messages_kill_task: m.counter("master/messages_kill_task"),
@@ -151,6 +180,28 @@ impl MasterMetrics {
             recovery_slave_removals: m.counter("master/recovery_slave_removals"),
             refresh_pending: false,
             refresh_cost: Duration::ZERO,
+        }
+    }
+
+    /// Mesos's `event_queue_*` gauges of a process's queue: `<prefix>event_queue_messages`,
+    /// `_dispatches` and `_http_requests`.
+    pub(crate) fn event_queue_gauges<P: libprocess::Process>(
+        m: &Metrics,
+        prefix: &str,
+        pid: &PID<P>,
+    ) {
+        let probe = std::sync::Arc::new(pid.queue_probe());
+        type Pick = fn(QueueCounts) -> usize;
+        let kinds: [(&str, Pick); 3] = [
+            ("messages", |c| c.messages),
+            ("dispatches", |c| c.dispatches),
+            ("http_requests", |c| c.http_requests),
+        ];
+        for (kind, pick) in kinds {
+            let probe = probe.clone();
+            m.gauge_fn(&format!("{prefix}event_queue_{kind}"), move || {
+                probe().map_or(0.0, |c| pick(c) as f64)
+            });
         }
     }
 
@@ -195,6 +246,13 @@ const ACTIVE: &[TaskState] = &[
 ];
 
 impl Master {
+    /// Increments one of the master's counters.
+    pub(super) fn count(&self, pick: impl FnOnce(&MasterMetrics) -> &Counter) {
+        if let Some(m) = &self.metrics {
+            pick(m).inc();
+        }
+    }
+
     /// Adds `n` to the framework's counter `<prefix><what>` (with
     /// `--publish_per_framework_metrics`).
     pub(super) fn framework_count(&self, fid: &FrameworkID, what: &str, n: u64) {

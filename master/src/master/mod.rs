@@ -290,6 +290,7 @@ impl Process for Master {
             }),
         });
         self.metrics = Some(metrics::MasterMetrics::new(ctx.runtime().metrics()));
+        metrics::MasterMetrics::event_queue_gauges(ctx.runtime().metrics(), "master/", ctx.pid());
         self.self_pid = Some(ctx.pid().clone());
         // The allocator actor hands its offers back to us in batches.
         let me = ctx.pid().clone();
@@ -320,6 +321,7 @@ impl Process for Master {
         ctx.install_named(
             RegisterAgent::NAME,
             |m: &mut Master, c, from, msg: RegisterAgent| {
+                m.count(|mm| &mm.messages_register_slave);
                 if m.recovering() {
                     let f = from.clone();
                     return m.defer(f, Box::new(move |m, c| m.register_agent(c, from, msg)));
@@ -334,6 +336,7 @@ impl Process for Master {
         ctx.install_named(
             ReregisterAgent::NAME,
             |m: &mut Master, c, from, msg: ReregisterAgent| {
+                m.count(|mm| &mm.messages_reregister_slave);
                 if m.recovering() {
                     let f = from.clone();
                     return m.defer(f, Box::new(move |m, c| m.reregister_agent(c, from, msg)));
@@ -347,7 +350,10 @@ impl Process for Master {
         );
         ctx.install_named(
             Authenticate::NAME,
-            |m: &mut Master, c, from, msg: Authenticate| m.authenticate(c, from, msg),
+            |m: &mut Master, c, from, msg: Authenticate| {
+                m.count(|mm| &mm.messages_authenticate);
+                m.authenticate(c, from, msg)
+            },
         );
         ctx.install_named(
             AuthenticationStep::NAME,
@@ -377,6 +383,7 @@ impl Process for Master {
         ctx.install_named(
             StatusUpdate::NAME,
             |m: &mut Master, c, from, u: StatusUpdate| {
+                m.count(|mm| &mm.messages_status_update);
                 if !m.leading() {
                     return;
                 }

@@ -72,8 +72,12 @@ impl Master {
         uuid: Vec<u8>,
     ) {
         let Some(agent) = self.agents.get(&agent_id) else {
+            self.count(|mm| &mm.invalid_status_update_acknowledgements);
+            tracing::warn!(framework = %fid, agent = %agent_id, task = %task_id,
+                "dropping an acknowledgement: its agent is not registered");
             return;
         };
+        self.count(|mm| &mm.valid_status_update_acknowledgements);
         // Once the terminal update is acknowledged the task moves to the completed list.
         let keep = self.flags.max_completed_tasks_per_framework;
         if let Some(f) = self.frameworks.get_mut(fid) {

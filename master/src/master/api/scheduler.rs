@@ -38,7 +38,7 @@ impl Master {
         let encoding = api::check_content_type(req.header("content-type"))?;
         let call: Call = api::decode_call(encoding, protobuf::SCHEDULER_CALL, &req.body)?;
         validation::scheduler_call(&call).map_err(Rejection::bad_request)?;
-        self.count_call(call.kind.unwrap_or(CallType::Unknown));
+        self.count_call(&call);
         if call.kind == Some(CallType::Subscribe) {
             let accept = api::check_accept(req.header("accept"))?;
             if req.header(STREAM_ID).is_some() {
