@@ -1948,3 +1948,129 @@ async fn the_log_is_served_as_master_log_and_slave_log() {
     drop(l);
     let _ = std::fs::remove_dir_all(&logs);
 }
+
+/// The logrotate container logger (`--container_logger` with Mesos's `--modules` JSON): a
+/// chatty task's stdout is rotated by size by the system's logrotate, keeping as many files as
+/// the options say, each under the limit, and the sandbox browser lists the rotated files.
+/// Without logrotate it says why it skips, unless `MESOS_RS_REQUIRE_LOGROTATE=1` (`.ci/test`).
+#[tokio::test]
+async fn a_chatty_tasks_output_is_rotated_by_size_and_browsable() {
+    let found = std::process::Command::new("sh")
+        .args(["-c", "logrotate --version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("MESOS_RS_REQUIRE_LOGROTATE").as_deref() == Ok("1") {
+            panic!("logrotate is required (apt-get install logrotate)");
+        }
+        println!("skipped: no logrotate; .ci/test installs it");
+        return;
+    }
+    let modules = json!({"libraries": [{
+        "file": "/usr/local/lib/liblogrotate_container_logger.so",
+        "modules": [{"name": "org_apache_mesos_LogrotateContainerLogger", "parameters": [
+            {"key": "max_stdout_size", "value": "8KB"},
+            {"key": "logrotate_stdout_options", "value": "rotate 2"}]}]}]});
+    let l = local_with(
+        1,
+        &[
+            "--container_logger=org_apache_mesos_LogrotateContainerLogger",
+            &format!("--modules={modules}"),
+        ],
+    )
+    .await;
+    let a = &l.addr;
+    let mut s = subscribe(a, &subscribe_call("chatty")).await;
+    // 40 lines of 1001 bytes, then a marker; stderr stays small.
+    let script = "i=0; while [ $i -lt 40 ]; do printf '%01000d\\n' $i; i=$((i+1)); done; \
+                  echo the-end; echo a-warning >&2; sleep 60";
+    let task = json!({"name": "chatty", "task_id": {"value": "chatty"},
+        "command": {"shell": true, "value": script}});
+    run_until_running(a, &mut s, task).await;
+    let slaves: Value = serde_json::from_slice(&get(a, "/slaves").await.unwrap().body).unwrap();
+    let pid = slaves["slaves"][0]["pid"].as_str().unwrap();
+    let prefix = format!("/{}", pid.split('@').next().unwrap());
+    let st: Value =
+        serde_json::from_slice(&get(a, &format!("{prefix}/state")).await.unwrap().body).unwrap();
+    let dir = st["frameworks"][0]["executors"][0]["directory"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The sandbox as the browser lists it: name and size of each file.
+    let listing = || async {
+        let r = get(a, &format!("{prefix}/files/browse?path={dir}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let mut files: Vec<(String, u64)> = v
+            .as_array()
+            .ok_or("not a listing")?
+            .iter()
+            .map(|e| {
+                let p = e["path"].as_str().unwrap_or_default();
+                let name = p.rsplit('/').next().unwrap_or_default().to_string();
+                (name, e["size"].as_u64().unwrap_or(0))
+            })
+            .collect();
+        files.sort();
+        Ok::<_, String>(files)
+    };
+    eventually_async(
+        LIMIT,
+        "the end of the output in the leading stdout",
+        || async {
+            let r = get(
+                a,
+                &format!("{prefix}/files/read?path={dir}/stdout&offset=0"),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+            match v["data"].as_str() {
+                Some(d) if d.ends_with("the-end\n") => Ok(()),
+                other => Err(format!(
+                    "stdout is {other:?}; sandbox {:?}",
+                    listing().await
+                )),
+            }
+        },
+    )
+    .await;
+    let files = listing().await.unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for want in ["stdout", "stdout.1", "stdout.2", "stderr"] {
+        assert!(names.contains(&want), "no {want} in {files:?}");
+    }
+    // `rotate 2`: older files are gone; stderr, under its limit, was never rotated.
+    assert!(!names.contains(&"stdout.3"), "{files:?}");
+    assert!(!names.contains(&"stderr.1"), "{files:?}");
+    for (n, size) in &files {
+        if n.starts_with("stdout") && !n.contains("logrotate") {
+            assert!(*size <= 8192, "{n} is {size} bytes: {files:?}");
+        }
+    }
+    let kept: u64 = files
+        .iter()
+        .filter(|(n, _)| ["stdout", "stdout.1", "stdout.2"].contains(&n.as_str()))
+        .map(|(_, s)| s)
+        .sum();
+    assert!(
+        kept < 40 * 1001,
+        "{kept} bytes kept: nothing was dropped? {files:?}"
+    );
+    // The kept files, oldest first, are the end of the output, in order, with nothing lost
+    // at a rotation (a rotation may split a line).
+    let mut kept_text = String::new();
+    for f in ["stdout.2", "stdout.1", "stdout"] {
+        let r = get(a, &format!("{prefix}/files/read?path={dir}/{f}&offset=0"))
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        kept_text.push_str(v["data"].as_str().unwrap());
+    }
+    let mut all: String = (0..40).map(|i| format!("{i:01000}\n")).collect();
+    all.push_str("the-end\n");
+    assert!(all.ends_with(&kept_text), "{} bytes kept", kept_text.len());
+}

@@ -353,6 +353,8 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
     let mut full: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| !env.iter().any(|(x, _)| x == k))
         .collect();
+    // The logger reads its per-container settings from the container's own environment.
+    let own_env = env.clone();
     full.extend(env);
     let mut program = launch::resolve(&cfg.program, &full);
     let mut args = cfg.args.clone();
@@ -366,6 +368,35 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         full.extend(init.env.iter().cloned());
     }
     let tty = cfg.stdio.as_ref().is_some_and(|io| io.is_tty());
+    if let Some(u) = &user {
+        // The sandbox is the user's, as in Mesos (its parents stay the agent's): before the
+        // output's files are made, so that a logger running as the user can write there.
+        let (uid, gid) = (
+            Some(nix::unistd::Uid::from_raw(u.uid)),
+            Some(nix::unistd::Gid::from_raw(u.gid)),
+        );
+        open("stdout")?;
+        open("stderr")?;
+        for p in [
+            cfg.sandbox.clone(),
+            cfg.sandbox.join("stdout"),
+            cfg.sandbox.join("stderr"),
+        ] {
+            nix::unistd::chown(&p, uid, gid)
+                .map_err(|e| Error::io("cannot give to its user", &p, std::io::Error::from(e)))?;
+        }
+    }
+    let log = |stream: crate::logger::Stream| {
+        crate::logger::open_stream(
+            &f.logger,
+            f.logger_program.as_ref(),
+            &cfg.sandbox,
+            stream,
+            &own_env,
+            user.as_ref().map(|u| (u.uid, u.gid)),
+        )
+        .map_err(|e| Error::io("cannot log to", cfg.sandbox.join(stream.file_name()), e))
+    };
     let (stdin, stdout, stderr) = match &cfg.stdio {
         Some(io) => {
             let [i, o, e] = io.take().ok_or_else(|| {
@@ -381,7 +412,11 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
                 std::fs::File::from(e),
             )
         }
-        None => (None, open("stdout")?, open("stderr")?),
+        None => (
+            None,
+            log(crate::logger::Stream::Stdout)?,
+            log(crate::logger::Stream::Stderr)?,
+        ),
     };
     let spec = launch::SpawnSpec {
         program,
@@ -393,21 +428,6 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         stderr,
         tty,
     };
-    if let Some(u) = &user {
-        // The sandbox is the user's, as in Mesos (its parents stay the agent's).
-        let (uid, gid) = (
-            Some(nix::unistd::Uid::from_raw(u.uid)),
-            Some(nix::unistd::Gid::from_raw(u.gid)),
-        );
-        for p in [
-            cfg.sandbox.clone(),
-            cfg.sandbox.join("stdout"),
-            cfg.sandbox.join("stderr"),
-        ] {
-            nix::unistd::chown(&p, uid, gid)
-                .map_err(|e| Error::io("cannot give to its user", &p, std::io::Error::from(e)))?;
-        }
-    }
     Ok(Prepared { spec, plan })
 }
 

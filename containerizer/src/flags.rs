@@ -187,8 +187,18 @@ libprocess::flags! {
         pub nvidia_gpu_devices: Option<Vec<u32>>;
         /// Run each container as its user (the command's, else the framework's), which must exist on the agent; needs root. false: everything runs as the agent's user
         pub switch_user: bool = "true";
+        /// Where containers' stdout and stderr go: unset, the sandbox files; org_apache_mesos_LogrotateContainerLogger (or logrotate), rotated by size with the system's logrotate, configured by --modules
+        pub container_logger: Option<String>;
+        /// Modules, as Mesos's JSON (inline or file://path); only org_apache_mesos_LogrotateContainerLogger is known (built in: no library is loaded) with max_stdout_size, logrotate_stdout_options, max_stderr_size, logrotate_stderr_options, logrotate_path, environment_variable_prefix, launcher_dir
+        pub modules: Option<String>;
     }
     extra |_f| {
+        /// The container logger `--container_logger` and `--modules` describe.
+        pub logger: crate::logger::ContainerLogger =
+            crate::logger::from_flags(container_logger.as_deref(), modules.as_deref())?,
+        /// The helper that rotates a container's output (with the logrotate logger), when
+        /// the agent has one (see [`crate::logger`]).
+        pub logger_program: Option<crate::init::InitProgram> = None,
         /// The status-keeping init nested containers without an image start under, when the
         /// agent has one (see [`crate::init`]); without it their exit status is lost in an
         /// agent restart.

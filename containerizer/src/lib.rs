@@ -32,6 +32,7 @@ pub mod gpu;
 pub mod init;
 pub mod isolators;
 pub mod launch;
+pub mod logger;
 mod paths;
 pub mod provisioner;
 #[cfg(feature = "test-util")]

@@ -363,8 +363,9 @@ impl Agent {
         }
         let (io, stdio) = match tty {
             Some(size) => {
+                let log = |s| self.container_log(&directory, &env, s);
                 let (sb, ends) =
-                    super::io::Switchboard::new(&directory, Some(size)).map_err(|e| {
+                    super::io::Switchboard::new(&directory, Some(size), log).map_err(|e| {
                         self.count(|m| m.container_launch_errors.inc());
                         AgentError::Launch(format!("cannot open a terminal: {e}"))
                     })?;

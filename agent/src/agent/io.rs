@@ -1,6 +1,7 @@
 //! The I/O switchboard of an attachable container (a nested container session): the agent
 //! holds the other ends of the container's standard input, output and error pipes. Output is
-//! logged to the sandbox's `stdout` and `stderr` files, as for any container, and handed, as
+//! logged to the sandbox's `stdout` and `stderr` files through the container logger, as for
+//! any container, and handed, as
 //! it arrives, to every client attached to it (the session's own response,
 //! ATTACH_CONTAINER_OUTPUT); ATTACH_CONTAINER_INPUT writes to its input.
 
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use mesos_containerizer::logger::Stream;
 use mesos_containerizer::ContainerStdio;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
@@ -57,9 +59,9 @@ impl Switchboard {
     pub(super) fn new(
         sandbox: &Path,
         tty: Option<(u16, u16)>,
+        log: impl Fn(Stream) -> std::io::Result<std::fs::File>,
     ) -> std::io::Result<(Switchboard, Arc<ContainerStdio>)> {
-        let (stdin, readers, terminal, ends): (Writer, Vec<(Reader, &str, bool)>, _, _) = match tty
-        {
+        let (stdin, readers, terminal, ends): (Writer, Vec<(Reader, Stream)>, _, _) = match tty {
             None => {
                 let (in_r, in_w) = std::io::pipe()?;
                 let (out_r, out_w) = std::io::pipe()?;
@@ -69,8 +71,8 @@ impl Switchboard {
                 (
                     Box::new(pipe::Sender::from_owned_fd(in_w.into())?),
                     vec![
-                        (Box::new(out) as Reader, "stdout", true),
-                        (Box::new(err), "stderr", false),
+                        (Box::new(out) as Reader, Stream::Stdout),
+                        (Box::new(err), Stream::Stderr),
                     ],
                     None,
                     ContainerStdio::new(in_r.into(), out_w.into(), err_w.into()),
@@ -86,7 +88,7 @@ impl Switchboard {
                 };
                 (
                     Box::new(file(&master)?),
-                    vec![(Box::new(file(&master)?) as Reader, "stdout", true)],
+                    vec![(Box::new(file(&master)?) as Reader, Stream::Stdout)],
                     Some(Arc::new(master)),
                     ContainerStdio::terminal(side)?,
                 )
@@ -99,11 +101,18 @@ impl Switchboard {
             terminal,
         };
         let open = Arc::new(AtomicUsize::new(readers.len()));
-        for (reader, file, stdout) in readers {
+        for (reader, stream) in readers {
+            let file = sandbox.join(stream.file_name());
+            let log = log(stream)
+                .inspect_err(|e| {
+                    tracing::warn!(file = %file.display(), "cannot log a container's output: {e}")
+                })
+                .ok()
+                .map(tokio::fs::File::from_std);
             tokio::spawn(pump(
                 reader,
-                sandbox.join(file),
-                stdout,
+                (file, log),
+                stream == Stream::Stdout,
                 sb.attached.clone(),
                 open.clone(),
             ));
@@ -185,20 +194,11 @@ impl Drop for Input {
 /// Copies one output pipe to its sandbox file and the attached clients until its end.
 async fn pump(
     mut reader: Reader,
-    file: std::path::PathBuf,
+    (file, mut log): (std::path::PathBuf, Option<tokio::fs::File>),
     stdout: bool,
     attached: Arc<Mutex<Attached>>,
     open: Arc<AtomicUsize>,
 ) {
-    let mut log = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file)
-        .await
-        .inspect_err(
-            |e| tracing::warn!(file = %file.display(), "cannot log a container's output: {e}"),
-        )
-        .ok();
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match reader.read(&mut buf).await {
@@ -244,7 +244,13 @@ mod tests {
     async fn output_is_logged_and_fanned_out_and_input_reaches_the_process() {
         let dir = std::env::temp_dir().join(format!("mesos-io-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (sb, ends) = Switchboard::new(&dir, None).unwrap();
+        let (sb, ends) = Switchboard::new(&dir, None, |s| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(s.file_name()))
+        })
+        .unwrap();
         let mut out = sb.attach_output();
         let [i, o, e] = ends.take().unwrap();
         assert!(ends.take().is_none(), "taken once");

@@ -133,6 +133,8 @@ impl Agent {
                 MasterSpec::ZooKeeper(url) => (None, Some(url)),
             }
         };
+        let mut flags = flags;
+        flags.containerizer.logger_program = logger_program(&flags)?;
         let mut cz_flags = flags.containerizer.clone();
         if cz_flags.init.is_none() {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
@@ -182,6 +184,25 @@ impl Agent {
         self.registered
     }
 
+    /// Where an attachable container's `stream` goes (the agent writes it): through the
+    /// container logger, as for any container.
+    pub(super) fn container_log(
+        &self,
+        sandbox: &Path,
+        env: &[(String, String)],
+        stream: mesos_containerizer::logger::Stream,
+    ) -> std::io::Result<std::fs::File> {
+        let cz = &self.flags.containerizer;
+        mesos_containerizer::logger::open_stream(
+            &cz.logger,
+            cz.logger_program.as_ref(),
+            sandbox,
+            stream,
+            env,
+            None,
+        )
+    }
+
     /// Running executors.
     pub fn executor_count(&self) -> usize {
         self.frameworks.values().map(|f| f.executors.len()).sum()
@@ -196,6 +217,26 @@ impl Agent {
     pub fn pending_updates(&self) -> usize {
         self.updates.pending()
     }
+}
+
+/// The helper that rotates containers' output, with the logrotate container logger (the
+/// module's `launcher_dir`, else the agent's).
+fn logger_program(
+    flags: &AgentFlags,
+) -> Result<Option<mesos_containerizer::init::InitProgram>, AgentError> {
+    use mesos_containerizer::logger::{self, ContainerLogger};
+    let ContainerLogger::Logrotate(l) = &flags.containerizer.logger else {
+        return Ok(None);
+    };
+    let dir = l.launcher_dir.as_deref().or(flags.launcher_dir.as_deref());
+    let (program, mode) = programs::helper_program(dir, (logger::PROGRAM, logger::MULTICALL_MODE))
+        .map_err(|e| AgentError::Program(format!("the logrotate container logger: {e}")))?;
+    Ok(Some(mesos_containerizer::init::InitProgram {
+        program,
+        env: mode
+            .map(|m| vec![(programs::MODE_ENV.to_string(), m.to_string())])
+            .unwrap_or_default(),
+    }))
 }
 
 /// The status-keeping init of nested containers, where there is one.

@@ -731,9 +731,15 @@ impl Agent {
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
+        let (program, args) = cmd.argv();
+        let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
+        let mut env = cmd.env_pairs();
+        env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
+        env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
         // A session's container is attachable: the agent holds its standard streams.
         let (io, stdio, session_output) = if session {
-            let (sb, ends) = Switchboard::new(&dir, tty).map_err(|e| {
+            let log = |s| self.container_log(&dir, &env, s);
+            let (sb, ends) = Switchboard::new(&dir, tty, log).map_err(|e| {
                 Rejection::internal(format!("cannot make the container's pipes: {e}"))
             })?;
             // The session's own stream is attached before the launch: no output is missed.
@@ -742,11 +748,6 @@ impl Agent {
         } else {
             (None, None, None)
         };
-        let (program, args) = cmd.argv();
-        let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
-        let mut env = cmd.env_pairs();
-        env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));
-        env.push(("MESOS_CONTAINER_ID".into(), chain.join(".")));
         let config = mesos_containerizer::ContainerConfig {
             id: mesos_api::ContainerID::new(chain.join(".")),
             parent: (!standalone).then(|| mesos_api::ContainerID::new(chain[0].clone())),

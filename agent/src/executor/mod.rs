@@ -50,6 +50,10 @@ pub fn run_if_requested() {
         Ok(m) if m == mesos_containerizer::init::MULTICALL_MODE => std::process::exit(
             mesos_containerizer::init::main(std::env::args_os().skip(1).collect()),
         ),
+        // The logrotate container logger's helper.
+        Ok(m) if m == mesos_containerizer::logger::MULTICALL_MODE => std::process::exit(
+            mesos_containerizer::logger::main(std::env::args_os().skip(1).collect()),
+        ),
         Ok(mode) => std::process::exit(main(&mode)),
         Err(_) => {}
     }
