@@ -1783,6 +1783,33 @@ async fn metrics_are_served_for_prometheus_and_promtool_accepts_them() {
         let v = fw[format!("{prefix}{what}")].as_f64().unwrap_or(0.0);
         assert!(v >= at_least, "{prefix}{what} is {v}: {fw}");
     }
+    // Renamed (UPDATE_FRAMEWORK), its metrics go under the new name and counting goes on there.
+    let update = json!({"framework_id": {"value": s.framework_id}, "type": "UPDATE_FRAMEWORK",
+        "update_framework": {"framework_info": {"user": "root", "name": "renamed",
+            "failover_timeout": 100, "id": {"value": s.framework_id}}}});
+    let r = call(a, &s, update).await;
+    assert!((200..300).contains(&r.head.status), "{}", text(&r));
+    let revive = json!({"framework_id": {"value": s.framework_id}, "type": "REVIVE"});
+    assert_eq!(call(a, &s, revive).await.head.status, 202);
+    let renamed = format!("master/frameworks/renamed/{}/", s.framework_id);
+    eventually_async(LIMIT, "the renamed framework's metrics", || async {
+        let r = get(a, "/metrics/snapshot")
+            .await
+            .map_err(|e| e.to_string())?;
+        let m: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        let old_left = m
+            .as_object()
+            .is_some_and(|o| o.keys().any(|k| k.starts_with(&prefix)));
+        // `calls` was counted under the old name too: its handle must not be the old one.
+        let counted =
+            m[format!("{renamed}calls/revive")] == 1.0 && m[format!("{renamed}calls")] == 1.0;
+        if counted && !old_left {
+            Ok(())
+        } else {
+            Err(m.to_string())
+        }
+    })
+    .await;
     let r = get(a, "/metrics").await.unwrap();
     assert_eq!(r.head.status, 200);
     assert_eq!(

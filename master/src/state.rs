@@ -1,6 +1,6 @@
 //! What the master knows: agents, frameworks (with their tasks) and outstanding offers.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use libprocess::UPID;
 use mesos_api::messages::Task;
@@ -46,6 +46,51 @@ pub(crate) struct FrameworkRec {
     pub(crate) registered_time: f64,
     /// Its offer constraints, as it gave them.
     pub(crate) offer_constraints: Option<mesos_api::protocol::scheduler::OfferConstraints>,
+    /// Handles of its per-framework counters, so that counting an event neither formats a
+    /// name nor looks one up in the registry (cleared when the names change).
+    pub(crate) counters: std::sync::Mutex<HashMap<FwCounter, libprocess::Counter>>,
+}
+
+/// One of a framework's counters (`master/frameworks/<name>/<id>/<what>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FwCounter {
+    /// `calls`.
+    Calls,
+    /// `calls/<type>`.
+    Call(mesos_api::protocol::scheduler::CallType),
+    /// `events`.
+    Events,
+    /// `events/<type>`.
+    Event(mesos_api::protocol::scheduler::EventType),
+    /// `offers/sent`.
+    OffersSent,
+    /// `offers/accepted`.
+    OffersAccepted,
+    /// `offers/declined`.
+    OffersDeclined,
+    /// `offers/rescinded`.
+    OffersRescinded,
+    /// `tasks/terminal/<state>`.
+    TaskEnded(mesos_api::protocol::task::TaskState),
+}
+
+impl FwCounter {
+    /// Its name after the framework's prefix.
+    pub(crate) fn name(self) -> String {
+        match self {
+            FwCounter::Calls => "calls".into(),
+            FwCounter::Call(t) => format!("calls/{}", t.as_str().to_ascii_lowercase()),
+            FwCounter::Events => "events".into(),
+            FwCounter::Event(t) => format!("events/{}", t.as_str().to_ascii_lowercase()),
+            FwCounter::OffersSent => "offers/sent".into(),
+            FwCounter::OffersAccepted => "offers/accepted".into(),
+            FwCounter::OffersDeclined => "offers/declined".into(),
+            FwCounter::OffersRescinded => "offers/rescinded".into(),
+            FwCounter::TaskEnded(s) => {
+                format!("tasks/terminal/{}", s.as_str().to_ascii_lowercase())
+            }
+        }
+    }
 }
 
 impl FrameworkRec {
@@ -110,6 +155,7 @@ mod tests {
             generation: 0,
             registered_time: 0.0,
             offer_constraints: None,
+            counters: Default::default(),
         };
         for n in 0..5 {
             f.complete(task(n), 3);

@@ -273,6 +273,7 @@ impl Master {
                         generation: 0,
                         registered_time: super::now_secs(),
                         offer_constraints: None,
+                        counters: Default::default(),
                     });
             }
         }

@@ -370,6 +370,7 @@ impl Master {
                     generation: 1,
                     offer_constraints: s.offer_constraints,
                     registered_time: now_secs(),
+                    counters: Default::default(),
                 },
             );
             let f2 = fid.clone();

@@ -10,6 +10,7 @@ use mesos_api::protocol::task::TaskState;
 use mesos_api::FrameworkID;
 
 use super::Master;
+use crate::state::FwCounter;
 
 /// Shortest delay between a change and the gauges showing it. Recomputing walks every agent
 /// and task, so on a large cluster the delay grows to 20 times the last recomputation's cost
@@ -254,39 +255,44 @@ impl Master {
     }
 
     /// Adds `n` to the framework's counter `<prefix><what>` (with
-    /// `--publish_per_framework_metrics`).
-    pub(super) fn framework_count(&self, fid: &FrameworkID, what: &str, n: u64) {
+    /// `--publish_per_framework_metrics`); the handle is kept on the framework.
+    pub(super) fn framework_count(&self, fid: &FrameworkID, what: FwCounter, n: u64) {
         let (Some(m), Some(f)) = (&self.metrics, self.frameworks.get(fid)) else {
             return;
         };
-        if self.flags.publish_per_framework_metrics && n > 0 {
-            let prefix = framework_prefix(&f.info.name, fid);
-            m.registry.counter(&format!("{prefix}{what}")).add(n);
+        if !self.flags.publish_per_framework_metrics || n == 0 {
+            return;
         }
+        let mut counters = f.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let c = counters.entry(what).or_insert_with(|| {
+            let prefix = framework_prefix(&f.info.name, fid);
+            m.registry.counter(&format!("{prefix}{}", what.name()))
+        });
+        c.add(n);
     }
 
     /// A framework's call (`calls`, `calls/<type>`).
     pub(super) fn framework_call_counted(&self, fid: &FrameworkID, kind: CallType) {
-        self.framework_count(fid, "calls", 1);
-        let what = format!("calls/{}", kind.as_str().to_ascii_lowercase());
-        self.framework_count(fid, &what, 1);
+        self.framework_count(fid, FwCounter::Calls, 1);
+        self.framework_count(fid, FwCounter::Call(kind), 1);
     }
 
     /// An event to a framework (`events`, `events/<type>`).
     pub(super) fn framework_event_counted(&self, fid: &FrameworkID, kind: EventType) {
-        self.framework_count(fid, "events", 1);
-        let what = format!("events/{}", kind.as_str().to_ascii_lowercase());
-        self.framework_count(fid, &what, 1);
+        self.framework_count(fid, FwCounter::Events, 1);
+        self.framework_count(fid, FwCounter::Event(kind), 1);
     }
 
     /// A task of the framework became terminal (`tasks/terminal/<state>`).
     pub(super) fn framework_task_ended(&self, fid: &FrameworkID, state: TaskState) {
-        let what = format!("tasks/terminal/{}", state.as_str().to_ascii_lowercase());
-        self.framework_count(fid, &what, 1);
+        self.framework_count(fid, FwCounter::TaskEnded(state), 1);
     }
 
-    /// Drops a removed framework's metrics.
+    /// Drops a framework's metrics under `name` (removed, or renamed: its handles go too).
     pub(super) fn forget_framework_metrics(&self, name: &str, fid: &FrameworkID) {
+        if let Some(f) = self.frameworks.get(fid) {
+            f.counters.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
         if let Some(m) = &self.metrics {
             m.registry.remove_prefix(&framework_prefix(name, fid));
         }

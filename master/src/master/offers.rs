@@ -14,6 +14,7 @@ use mesos_api::protocol::task::{ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, T
 use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
+use crate::state::FwCounter;
 use crate::state::OfferRec;
 use crate::validation;
 
@@ -82,7 +83,7 @@ impl Master {
             batches.entry(a.framework_id).or_default().push(offer);
         }
         for (fid, offers) in batches {
-            self.framework_count(&fid, "offers/sent", offers.len() as u64);
+            self.framework_count(&fid, FwCounter::OffersSent, offers.len() as u64);
             let ev = Event {
                 offers: Some(Offers { offers }),
                 ..Event::new(EventType::Offers)
@@ -99,7 +100,7 @@ impl Master {
         if let Some(f) = self.frameworks.get_mut(&o.framework_id) {
             f.offers.remove(id);
         }
-        self.framework_count(&o.framework_id, "offers/rescinded", 1);
+        self.framework_count(&o.framework_id, FwCounter::OffersRescinded, 1);
         if tell {
             let ev = Event {
                 rescind: Some(Rescind {
@@ -121,7 +122,7 @@ impl Master {
             let Some(o) = self.take_offer(fid, &id) else {
                 continue;
             };
-            self.framework_count(fid, "offers/declined", 1);
+            self.framework_count(fid, FwCounter::OffersDeclined, 1);
             self.allocator()
                 .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                     p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, refuse)
@@ -182,7 +183,7 @@ impl Master {
                 }
                 offered.add_all(&o.resources);
                 if valid {
-                    self.framework_count(fid, "offers/accepted", 1);
+                    self.framework_count(fid, FwCounter::OffersAccepted, 1);
                 }
             }
         }
