@@ -121,6 +121,54 @@ fn mesos_execute_runs_its_command_inside_a_docker_image() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// docker/runtime: with `--shell=false` and no command the task runs the image's entrypoint
+/// and Cmd, with the image's environment, in its WorkingDir; a shell command runs as given, in
+/// the WorkingDir too.
+#[test]
+fn mesos_execute_runs_the_images_own_command_in_its_working_dir() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+        return;
+    }
+    let dir = temp_dir("runtime");
+    let registry = dir.join("registry");
+    let config = serde_json::json!({
+        "Env": ["PATH=/usr/bin:/bin", "GREETING=hello-from-the-image"],
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo $GREETING in $(pwd)"],
+        "WorkingDir": "/tmp",
+    });
+    mesos_containerizer::testimage::write_shell_image_with(&registry, "tiny/rt:1.0", "rt", config)
+        .unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let work = dir.join(name);
+        let mut c = bin("mesos-execute");
+        c.args(["--master=local", "--docker_image=tiny/rt:1.0"])
+            .arg(format!("--name={name}"))
+            .args(["--resources=cpus:0.5;mem:64"])
+            .args(extra)
+            .arg(format!("--docker_registry={}", registry.display()))
+            .arg(format!("--work_dir={}", work.display()));
+        let out = Proc::run(&mut c, LIMIT);
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        walk(&work, Links::Follow)
+            .into_iter()
+            .filter(|p| p.ends_with("runs/latest/stdout"))
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<String>()
+    };
+    let own = run("own", &["--shell=false"]);
+    assert_eq!(own, "hello-from-the-image in /tmp\n");
+    let given = run("given", &["--command=pwd; echo $GREETING"]);
+    assert_eq!(given, "/tmp\nhello-from-the-image\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn mesos_execute_exits_nonzero_with_the_failure_printed() {
     let dir = temp_dir("fail");

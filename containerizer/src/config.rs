@@ -21,6 +21,11 @@ pub enum ImageUse {
 /// The environment variable that tells the command executor its task's rootfs.
 pub const TASK_ROOTFS_ENV: &str = "MESOS_RS_TASK_ROOTFS";
 
+/// The environment variable that gives the command executor its task's image config (JSON of
+/// [`crate::provisioner::ImageConfig`]), for docker/runtime: the task's command, environment
+/// and working directory as the image says.
+pub const TASK_IMAGE_CONFIG_ENV: &str = "MESOS_RS_TASK_IMAGE_CONFIG";
+
 /// The environment variable that tells the command executor (which stays root to enter its
 /// task's rootfs) the user its task runs as.
 pub const TASK_USER_ENV: &str = "MESOS_RS_TASK_USER";

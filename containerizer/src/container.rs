@@ -305,6 +305,7 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
     let mut info = LaunchInfo {
         isolation: Isolation::default(),
         env: cfg.env.clone(),
+        command: None,
     };
     for i in &shared.isolators {
         i.prepare(cfg, state, &mut info)?;
@@ -312,6 +313,7 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
     let LaunchInfo {
         isolation: mut iso,
         mut env,
+        command,
     } = info;
     let user = run_as(f.switch_user, cfg)?;
     if env.iter().any(|(k, _)| k == crate::TASK_ROOTFS_ENV) {
@@ -356,8 +358,11 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
     // The logger reads its per-container settings from the container's own environment.
     let own_env = env.clone();
     full.extend(env);
-    let mut program = launch::resolve(&cfg.program, &full);
-    let mut args = cfg.args.clone();
+    let (mut program, mut args) = match command {
+        // The image's command runs inside the image: found there, not on the host.
+        Some((program, args)) => (program, args),
+        None => (launch::resolve(&cfg.program, &full), cfg.args.clone()),
+    };
     // A nested container on the host's filesystem runs under the status-keeping init.
     if let (Some(init), Some(_), None) = (&f.init, &cfg.parent, &iso.rootfs) {
         let dir = paths::checkpoint_dir(&f.work_dir, &cfg.id.value);

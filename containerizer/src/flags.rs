@@ -119,8 +119,9 @@ impl IsolatorName {
 
 /// Parses `--isolation` (comma separated): each isolator by its name ([`IsolatorName::name`]),
 /// and the names that stand for others: `cgroups/all` for every cgroups isolator,
-/// `linux/rlimits` for `posix/rlimits`, `docker/runtime` for none. `filesystem/posix` is always
-/// on.
+/// `linux/rlimits` for `posix/rlimits`, `docker/runtime` for none (filesystem/linux always
+/// applies an image's Entrypoint, Cmd, Env and WorkingDir: Mesos refuses images without
+/// docker/runtime). `filesystem/posix` is always on.
 pub fn parse_isolation(s: &str) -> Result<Vec<IsolatorName>> {
     let mut out = vec![IsolatorName::FilesystemPosix];
     let mut add = |i: IsolatorName| {

@@ -40,6 +40,21 @@ fn shell_files() -> Result<Vec<PathBuf>> {
 /// Writes `<registry>/<name>.tar`: one layer with `/bin/sh`, its libraries, `/etc/marker`
 /// holding `marker`, and `/tmp`; the config sets `PATH` and `IMAGE_MARKER`.
 pub fn write_shell_image(registry: &Path, name: &str, marker: &str) -> Result<PathBuf> {
+    let config = serde_json::json!({
+        "Env": ["PATH=/usr/bin:/bin", format!("IMAGE_MARKER={marker}")],
+        "Cmd": ["/bin/sh"],
+    });
+    write_shell_image_with(registry, name, marker, config)
+}
+
+/// As [`write_shell_image`], with `config` as the image config's `config` object (its `Env`,
+/// `Entrypoint`, `Cmd`, `WorkingDir`, `User`).
+pub fn write_shell_image_with(
+    registry: &Path,
+    name: &str,
+    marker: &str,
+    config: serde_json::Value,
+) -> Result<PathBuf> {
     let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
     let work = registry.join(format!(".build-{}", std::process::id()));
     let layer = work.join("layer");
@@ -75,10 +90,7 @@ pub fn write_shell_image(registry: &Path, name: &str, marker: &str) -> Result<Pa
         return Err(fail("tar failed to pack the layer"));
     }
     let config = serde_json::json!({
-        "config": {
-            "Env": ["PATH=/usr/bin:/bin", format!("IMAGE_MARKER={marker}")],
-            "Cmd": ["/bin/sh"],
-        },
+        "config": config,
         "rootfs": {"type": "layers", "diff_ids": []},
     });
     let manifest = serde_json::json!([{

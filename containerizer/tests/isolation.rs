@@ -512,6 +512,63 @@ async fn a_container_runs_in_its_image_rootfs_with_the_sandbox_mounted() {
     let _ = std::fs::remove_dir_all(&registry);
 }
 
+/// docker/runtime for a container entering its image: given no program, it runs the image's
+/// entrypoint with its arguments (or the image's Cmd without any), in the image's WorkingDir.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_given_no_program_runs_its_images_command_in_its_working_dir() {
+    if skip_unless_root() {
+        return;
+    }
+    let registry = std::env::temp_dir().join(format!("cz-registry-{}", mesos_api::ids::new_uuid()));
+    let image_config = serde_json::json!({
+        "Env": ["PATH=/usr/bin:/bin", "GREETING=hi"],
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo $GREETING from cmd in $(pwd) > $MESOS_SANDBOX/out"],
+        "WorkingDir": "/tmp",
+    });
+    mesos_containerizer::testimage::write_shell_image_with(
+        &registry,
+        "test/rt:1",
+        "rt",
+        image_config,
+    )
+    .unwrap();
+    let reg = registry.clone();
+    let Some(fx) = fixture("filesystem/linux", move |f| f.docker_registry = Some(reg)).await else {
+        return;
+    };
+    let mut info = ContainerInfo::mesos();
+    info.mesos = Some(mesos_api::protocol::container::MesosInfo {
+        image: Some(mesos_api::protocol::container::Image {
+            kind: mesos_api::protocol::container::ImageType::Docker,
+            docker: Some(mesos_api::protocol::container::DockerImage {
+                name: "test/rt:1".into(),
+            }),
+            cached: None,
+        }),
+    });
+    for (args, want) in [
+        (vec![], "hi from cmd in /tmp\n"),
+        (
+            vec!["echo $GREETING from args in $(pwd) > $MESOS_SANDBOX/out".to_string()],
+            "hi from args in /tmp\n",
+        ),
+    ] {
+        let mut cfg = config(&fx, "unused", Limits::default(), Some(info.clone()));
+        cfg.program = std::path::PathBuf::new();
+        cfg.args = args;
+        let mut r = launch(&fx, cfg).await;
+        let t = terminated(&mut r).await;
+        let err = std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default();
+        assert_eq!(t.status, Some(0), "{t:?} {err}");
+        assert_eq!(
+            std::fs::read_to_string(r.sandbox.join("out")).unwrap_or_default(),
+            want
+        );
+    }
+    let _ = std::fs::remove_dir_all(&registry);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gpu_nvidia_hands_a_container_its_gpu_or_says_why_it_cannot() {
     if skip_unless_root() {

@@ -726,12 +726,21 @@ impl Agent {
             )));
         }
         let value = cmd.value.clone().unwrap_or_default();
-        if value.is_empty() {
+        // Without a value, a container with an image runs the image's command (docker/runtime).
+        let has_image = container_info
+            .as_ref()
+            .is_some_and(|c| c.mesos.as_ref().is_some_and(|m| m.image.is_some()));
+        if value.is_empty() && (cmd.shell || !has_image) {
             return Err(Rejection::bad_request("'command.value' must be set"));
         }
         std::fs::create_dir_all(&dir)
             .map_err(|e| Rejection::internal(format!("cannot create the sandbox: {e}")))?;
-        let (program, args) = cmd.argv();
+        let (program, args) = if value.is_empty() {
+            // No program: the image's entrypoint or command, then all of these arguments.
+            (String::new(), cmd.arguments.clone())
+        } else {
+            cmd.argv()
+        };
         let user = self.nested_user(cmd.user.as_deref(), &chain[0]);
         let mut env = cmd.env_pairs();
         env.push(("MESOS_SANDBOX".into(), dir.display().to_string()));

@@ -13,6 +13,27 @@ impl Engine {
     /// The command executor's way: the task is this process's child.
     pub(super) fn launch_child(&mut self, task: TaskInfo, group: Option<usize>, cmd: &CommandInfo) {
         let tid = task.task_id.clone();
+        // A command task with an image runs in the rootfs the agent provisioned for it, with
+        // the image's command, environment and working directory (docker/runtime).
+        let rootfs = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV).ok();
+        let image: mesos_containerizer::provisioner::ImageConfig =
+            match std::env::var(mesos_containerizer::TASK_IMAGE_CONFIG_ENV) {
+                Ok(json) => serde_json::from_str(&json).unwrap_or_default(),
+                Err(_) => Default::default(),
+            };
+        let composed = match rootfs.as_ref().map(|_| image.launch_command(cmd)) {
+            Some(Err(e)) => {
+                self.status(
+                    &tid,
+                    TaskState::Failed,
+                    Some(format!("Failed to determine the launch command: {e}")),
+                );
+                return;
+            }
+            Some(Ok(c)) => c,
+            None => None,
+        };
+        let cmd = composed.as_ref().unwrap_or(cmd);
         let value = cmd.value.clone().unwrap_or_default();
         let mut c = command(cmd);
         c.process_group(0).current_dir(&self.sandbox);
@@ -23,9 +44,8 @@ impl Engine {
         } else {
             c.stdin(std::process::Stdio::null());
         }
-        // A command task with an image runs in the rootfs the agent provisioned for it.
-        if let Ok(rootfs) = std::env::var(mesos_containerizer::TASK_ROOTFS_ENV) {
-            if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into()) {
+        if let Some(rootfs) = rootfs {
+            if let Err(e) = self.enter_rootfs(&mut c, &task, rootfs.into(), &image) {
                 self.status(
                     &tid,
                     TaskState::Failed,
@@ -76,6 +96,7 @@ impl Engine {
         c: &mut tokio::process::Command,
         task: &TaskInfo,
         rootfs: PathBuf,
+        image: &mesos_containerizer::provisioner::ImageConfig,
     ) -> Result<(), String> {
         use mesos_containerizer::launch::{self, BindMount, Isolation, Plan, Rootfs};
         let mut mounts = Vec::new();
@@ -113,15 +134,21 @@ impl Engine {
             rootfs: Some(Rootfs {
                 path: rootfs,
                 sandbox: self.sandbox.clone(),
-                working_dir: None,
+                working_dir: image.working_dir.clone(),
             }),
             ..Isolation::default()
         };
         let plan = Plan::new(&iso).map_err(|e| e.to_string())?;
-        c.env("MESOS_SANDBOX", launch::SANDBOX_IN_ROOTFS).env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
+        // The image's PATH (in this process's environment already, with the rest of the
+        // image's), else a usual one.
+        let path = image
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        c.env("MESOS_SANDBOX", launch::SANDBOX_IN_ROOTFS)
+            .env("PATH", path);
         launch::apply_in_group(c, plan);
         Ok(())
     }

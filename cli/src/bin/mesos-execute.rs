@@ -325,8 +325,10 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
     }
     match (f.task_group.as_deref(), f.command.as_deref()) {
         (Some(_), Some(_)) => Err("Either --command or --task_group, not both".into()),
-        (None, None) => Err("One of --command, --task or --task_group is required".into()),
-        (None, Some(cmd)) => {
+        (None, None) if f.docker_image.is_none() || f.shell => {
+            Err("One of --command, --task or --task_group is required (or --docker_image with --shell=false, to run the image's own command)".into())
+        }
+        (None, cmd) => {
             let name = f
                 .name
                 .clone()
@@ -334,13 +336,21 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                 .ok_or("Flag '--name' is required")?;
             let need = Resources::parse_flag(&f.resources, role)
                 .map_err(|e| format!("Flag '--resources': {e}"))?;
-            let mut command = if f.shell {
-                CommandInfo::shell(cmd)
-            } else {
-                let mut c = CommandInfo::shell(cmd);
-                c.shell = false;
-                c.arguments = cmd.split_whitespace().map(str::to_string).collect();
-                c
+            let mut command = match cmd {
+                Some(cmd) if f.shell => CommandInfo::shell(cmd),
+                Some(cmd) => {
+                    let mut c = CommandInfo::shell(cmd);
+                    c.shell = false;
+                    c.arguments = cmd.split_whitespace().map(str::to_string).collect();
+                    c
+                }
+                // The image's entrypoint and command (docker/runtime), as Mesos's mesos-execute.
+                None => {
+                    let mut c = CommandInfo::shell("");
+                    c.shell = false;
+                    c.value = None;
+                    c
+                }
             };
             command.environment = environment(f)?;
             let volumes = f.volumes.as_deref().map(volumes).transpose()?;

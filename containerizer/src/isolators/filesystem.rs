@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::volumes::Volumes;
 use super::{Isolator, IsolatorState, LaunchInfo};
-use crate::config::{ContainerConfig, ImageUse, TASK_ROOTFS_ENV};
+use crate::config::{ContainerConfig, ImageUse, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV};
 use crate::error::{Error, Result};
 use crate::launch::{self, Rootfs};
 use crate::provisioner::Provisioner;
@@ -78,12 +78,13 @@ impl Isolator for Filesystem {
                 &name,
                 image.cached.unwrap_or(true),
             )?;
+            // docker/runtime: the image's environment under the container's own.
             for (k, v) in &p.config.env {
                 if !env.iter().any(|(x, _)| x == k) {
                     env.push((k.clone(), v.clone()));
                 }
             }
-            image_rootfs = Some(p.rootfs);
+            image_rootfs = Some((p.rootfs, p.config));
         }
         let mut mounts = Vec::new();
         for v in &ci.volumes {
@@ -91,18 +92,39 @@ impl Isolator for Filesystem {
         }
         let iso = &mut launch.isolation;
         match (image_rootfs, config.image_use) {
-            (Some(r), ImageUse::Enter) => {
+            (Some((r, image)), ImageUse::Enter) => {
+                // docker/runtime: a container given no program runs the image's command.
+                if config.program.as_os_str().is_empty() {
+                    let cmd = mesos_api::protocol::command::CommandInfo {
+                        shell: false,
+                        value: None,
+                        arguments: config.args.clone(),
+                        ..mesos_api::protocol::command::CommandInfo::shell("")
+                    };
+                    let c = image
+                        .launch_command(&cmd)
+                        .map_err(|e| {
+                            Error::Invalid(format!("Failed to determine the launch command: {e}"))
+                        })?
+                        .expect("a command without a value is the image's");
+                    let (program, args) = c.argv();
+                    launch.command = Some((program.into(), args));
+                }
                 iso.rootfs = Some(Rootfs {
                     path: r,
                     sandbox: config.sandbox.clone(),
-                    working_dir: None,
+                    working_dir: image.working_dir.clone(),
                 });
                 iso.mounts = mounts;
                 env.retain(|(k, _)| k != "MESOS_SANDBOX");
                 env.push(("MESOS_SANDBOX".into(), launch::SANDBOX_IN_ROOTFS.into()));
             }
-            (Some(r), ImageUse::ForTask) => {
+            (Some((r, image)), ImageUse::ForTask) => {
                 env.push((TASK_ROOTFS_ENV.into(), r.display().to_string()));
+                let json = serde_json::to_string(&image).map_err(|e| {
+                    Error::Invalid(format!("cannot pass on the image's config: {e}"))
+                })?;
+                env.push((TASK_IMAGE_CONFIG_ENV.into(), json));
                 // The executor mounts the volumes into the task's rootfs itself.
             }
             (None, _) => {

@@ -114,6 +114,9 @@ pub struct LaunchInfo {
     pub isolation: Isolation,
     /// The container's environment (the config's, then what isolators add).
     pub env: Vec<(String, String)>,
+    /// The program and arguments to run instead of the config's (docker/runtime: an image's
+    /// entrypoint and command).
+    pub command: Option<(std::path::PathBuf, Vec<String>)>,
 }
 
 /// How often an isolator checks a running container.

@@ -102,6 +102,47 @@ pub struct ImageConfig {
     pub user: Option<String>,
 }
 
+impl ImageConfig {
+    /// docker/runtime: the command a container of this image runs, combined with its
+    /// `CommandInfo` as Mesos combines them. A shell command, or one with a `value`, runs as
+    /// given (`None`). Otherwise the image decides: its `Entrypoint` followed by the command's
+    /// arguments, or by the image's `Cmd` when there are none; without an entrypoint, the first
+    /// word of `Cmd` followed by the command's arguments, or by the rest of `Cmd`.
+    pub fn launch_command(
+        &self,
+        cmd: &mesos_api::protocol::command::CommandInfo,
+    ) -> std::result::Result<Option<mesos_api::protocol::command::CommandInfo>, String> {
+        if cmd.shell {
+            if cmd.value.as_deref().is_none_or(str::is_empty) {
+                return Err("Shell specified but no command value provided".into());
+            }
+            return Ok(None);
+        }
+        if cmd.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            return Ok(None);
+        }
+        let (first, default_rest) = match (self.entrypoint.split_first(), self.cmd.split_first()) {
+            (Some((exe, rest)), _) => {
+                let mut head = vec![exe.clone()];
+                head.extend(rest.iter().cloned());
+                (head, self.cmd.clone())
+            }
+            (None, Some((exe, rest))) => (vec![exe.clone()], rest.to_vec()),
+            (None, None) => return Err("No executable is found".into()),
+        };
+        let mut arguments = first;
+        if cmd.arguments.is_empty() {
+            arguments.extend(default_rest);
+        } else {
+            arguments.extend(cmd.arguments.iter().cloned());
+        }
+        let mut out = cmd.clone();
+        out.value = Some(arguments[0].clone());
+        out.arguments = arguments;
+        Ok(Some(out))
+    }
+}
+
 /// A container's provisioned rootfs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Provisioned {

@@ -654,3 +654,69 @@ fn overlay_with_many_layers_mounts_through_short_links() {
     p.destroy("c1").unwrap();
     assert!(overlay::mounts_under(t.path()).is_empty());
 }
+
+#[test]
+fn docker_runtime_combines_the_image_command_with_the_tasks_as_mesos_does() {
+    use mesos_api::protocol::command::CommandInfo;
+    let image = |entrypoint: &[&str], cmd: &[&str]| ImageConfig {
+        entrypoint: entrypoint.iter().map(|s| s.to_string()).collect(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        ..ImageConfig::default()
+    };
+    let command = |shell: bool, value: Option<&str>, args: &[&str]| CommandInfo {
+        shell,
+        value: value.map(str::to_string),
+        arguments: args.iter().map(|s| s.to_string()).collect(),
+        ..CommandInfo::shell("")
+    };
+    let argv = |c: Option<CommandInfo>| c.map(|c| (c.value.unwrap_or_default(), c.arguments));
+    let both = image(&["/entry", "e1"], &["c0", "c1"]);
+    let only_cmd = image(&[], &["/c0", "c1"]);
+    let only_entry = image(&["/entry"], &[]);
+    let none = image(&[], &[]);
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    // A shell command, or one with a value, runs as given.
+    assert_eq!(
+        both.launch_command(&command(true, Some("ls"), &[])),
+        Ok(None)
+    );
+    assert_eq!(
+        both.launch_command(&command(false, Some("/bin/ls"), &["ls", "-l"])),
+        Ok(None)
+    );
+    assert!(both.launch_command(&command(true, None, &[])).is_err());
+    // Otherwise: the entrypoint, then the arguments or else the image's Cmd.
+    assert_eq!(
+        argv(both.launch_command(&command(false, None, &[])).unwrap()),
+        Some(("/entry".into(), v(&["/entry", "e1", "c0", "c1"])))
+    );
+    assert_eq!(
+        argv(both.launch_command(&command(false, None, &["a1"])).unwrap()),
+        Some(("/entry".into(), v(&["/entry", "e1", "a1"])))
+    );
+    assert_eq!(
+        argv(
+            only_entry
+                .launch_command(&command(false, None, &[]))
+                .unwrap()
+        ),
+        Some(("/entry".into(), v(&["/entry"])))
+    );
+    // Without an entrypoint: Cmd's first word, then the arguments or else the rest of Cmd.
+    assert_eq!(
+        argv(only_cmd.launch_command(&command(false, None, &[])).unwrap()),
+        Some(("/c0".into(), v(&["/c0", "c1"])))
+    );
+    assert_eq!(
+        argv(
+            only_cmd
+                .launch_command(&command(false, None, &["a1"]))
+                .unwrap()
+        ),
+        Some(("/c0".into(), v(&["/c0", "a1"])))
+    );
+    assert_eq!(
+        none.launch_command(&command(false, None, &[])),
+        Err("No executable is found".into())
+    );
+}
