@@ -169,6 +169,145 @@ fn mesos_execute_runs_the_images_own_command_in_its_working_dir() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A real Docker registry (Debian's `docker-registry`) on a free loopback port, its storage in
+/// `dir`; `None` (after saying why) when it or `skopeo` is missing, unless
+/// `MESOS_RS_REQUIRE_REGISTRY=1` (`.ci/test`).
+fn registry(dir: &std::path::Path) -> Option<(Proc, String)> {
+    let have = |p: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {p}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !have("docker-registry") || !have("skopeo") {
+        if std::env::var("MESOS_RS_REQUIRE_REGISTRY").as_deref() == Ok("1") {
+            panic!(
+                "docker-registry and skopeo are required (apt-get install docker-registry skopeo)"
+            );
+        }
+        println!("skipped: no docker-registry or skopeo; .ci/test installs them");
+        return None;
+    }
+    let port = free_port();
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    p.await_listening(&format!("127.0.0.1:{port}"), LIMIT);
+    Some((p, format!("127.0.0.1:{port}")))
+}
+
+/// Pushes a docker archive to the registry at `addr` as `name`, with skopeo.
+fn push(archive: &std::path::Path, addr: &str, name: &str) {
+    // skopeo reads a ':' in the path as the start of a reference.
+    let plain = archive.with_file_name("push.tar");
+    std::fs::copy(archive, &plain).unwrap();
+    let out = Command::new("skopeo")
+        .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .arg(format!("docker-archive:{}", plain.display()))
+        .arg(format!("docker://{addr}/{name}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", text(&out.stderr));
+}
+
+/// Images pulled from a real registry (`--docker_registry=http://host:port`): the task runs the
+/// pulled image's own command; a second agent with an empty store pulls again, and an image the
+/// registry does not have fails the task with the registry's words.
+#[test]
+fn mesos_execute_pulls_its_image_from_a_docker_registry() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+        return;
+    }
+    let dir = temp_dir("pull");
+    let Some((_registry, addr)) = registry(&dir.join("registry")) else {
+        return;
+    };
+    let config = serde_json::json!({
+        "Env": ["PATH=/usr/bin:/bin", "GREETING=pulled"],
+        "Entrypoint": ["/bin/sh", "-c"],
+        "Cmd": ["echo $GREETING; read m < /etc/marker; echo $m"],
+    });
+    let archive = mesos_containerizer::testimage::write_shell_image_with(
+        &dir.join("archives"),
+        "tiny/pulled:1.0",
+        "from-the-registry",
+        config,
+    )
+    .unwrap();
+    push(&archive, &addr, "tiny/pulled:1.0");
+    let run = |work: &str, name: &str, image: &str| {
+        let work = dir.join(work);
+        let mut c = bin("mesos-execute");
+        c.args([
+            "--master=local",
+            "--shell=false",
+            "--resources=cpus:0.5;mem:64",
+        ])
+        .arg(format!("--name={name}"))
+        .arg(format!("--docker_image={image}"))
+        .arg(format!("--docker_registry=http://{addr}"))
+        .arg(format!("--work_dir={}", work.display()));
+        let out = Proc::run(&mut c, LIMIT);
+        let stdout = walk(&work, Links::Follow)
+            .into_iter()
+            .filter(|p| p.ends_with("runs/latest/stdout"))
+            .filter(|p| p.to_string_lossy().contains(&format!("/executors/{name}/")))
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<String>();
+        (out, stdout)
+    };
+    let (out, stdout) = run("work", "pulled", "tiny/pulled:1.0");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(stdout, "pulled\nfrom-the-registry\n");
+    // The same image under another name, its layer gone from the registry: the agent's store
+    // has the layer, so only the manifest and config are fetched.
+    push(&archive, &addr, "tiny/again:2.0");
+    let blobs = dir.join("registry/data/docker/registry/v2/blobs");
+    let layer = walk(&blobs, Links::Follow)
+        .into_iter()
+        .filter(|p| p.ends_with("data"))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("the layer blob");
+    std::fs::remove_file(&layer).unwrap();
+    let (out, stdout) = run("work", "again", "tiny/again:2.0");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    assert_eq!(stdout, "pulled\nfrom-the-registry\n");
+    // A new store must download it, and cannot.
+    let (out, _) = run("fresh", "again", "tiny/again:2.0");
+    assert!(!out.status.success(), "pulled a layer the registry lost");
+    let (out, _) = run("missing", "missing", "tiny/absent:1.0");
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(said.contains("TASK_FAILED"), "{said}");
+    assert!(
+        said.contains("MANIFEST_UNKNOWN") || said.contains("NAME_UNKNOWN"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn mesos_execute_exits_nonzero_with_the_failure_printed() {
     let dir = temp_dir("fail");

@@ -107,8 +107,28 @@ impl Containerizer {
             cgroups = Some(cg);
         }
         let backend = Backend::parse(&flags.image_provisioner_backend)?;
+        let url = flags
+            .docker_registry
+            .as_deref()
+            .and_then(|p| p.to_str())
+            .filter(|s| s.starts_with("http://") || s.starts_with("https://"));
+        let remote = match url {
+            Some(url) => Some(
+                crate::provisioner::registry::Remote::new(url, flags.docker_config.as_deref())
+                    .map_err(|e| Error::Invalid(format!("Flag '--docker_registry': {e}")))?,
+            ),
+            None if flags.docker_config.is_some() => {
+                return Err(Error::Invalid(
+                    "Flag '--docker_config': credentials are for a registry given as \
+                     --docker_registry=http(s)://host:port"
+                        .into(),
+                ))
+            }
+            None => None,
+        };
         let provisioner = Arc::new(Provisioner::new(ProvisionerConfig {
-            docker_registry: flags.docker_registry.clone(),
+            docker_registry: flags.docker_registry.clone().filter(|_| remote.is_none()),
+            remote,
             store_dir: flags
                 .docker_store_dir
                 .clone()

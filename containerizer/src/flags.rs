@@ -174,8 +174,10 @@ libprocess::flags! {
         pub enforce_container_disk_quota: bool = "false";
         /// How often disk/du measures sandboxes
         pub container_disk_watch_interval: Duration = "15secs", check positive;
-        /// A local directory of images: repo:tag.tar (docker save) archives and OCI layouts
+        /// Where images come from: a registry, http(s)://host[:port] (Docker Registry HTTP API v2), or a local directory of repo:tag.tar (docker save) archives and OCI layouts
         pub docker_registry: Option<PathBuf>;
+        /// Credentials for the registry: Docker's config.json ({"auths": {"host:port": {"auth": base64(user:password)}}}), inline or a file (file:// optional)
+        pub docker_config: Option<String>;
         /// The image layer store (default <work_dir>/store/docker)
         pub docker_store_dir: Option<PathBuf>;
         /// How image rootfses are made: copy or overlay

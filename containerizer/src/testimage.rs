@@ -89,9 +89,24 @@ pub fn write_shell_image_with(
     if !st.success() {
         return Err(fail("tar failed to pack the layer"));
     }
+    // The layer's digest, so that registry tools (skopeo) take the archive as it is.
+    let tar = archive.join("l0/layer.tar");
+    let bytes = std::fs::read(&tar).map_err(|e| Error::io("cannot read", &tar, e))?;
+    let diff_id: String =
+        sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
     let config = serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
         "config": config,
-        "rootfs": {"type": "layers", "diff_ids": []},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
     });
     let manifest = serde_json::json!([{
         "Config": "config.json",

@@ -32,8 +32,9 @@ pub(crate) enum ImageError {
     EmptyTag,
     /// No `--docker_registry` to read images from.
     #[error(
-        "no --docker_registry is set: images are read from a local directory of \
-         `repo:tag.tar` archives or OCI layouts named by --docker_registry"
+        "no --docker_registry is set: images are pulled from a registry \
+         (--docker_registry=http(s)://host:port) or read from a local directory of \
+         `repo:tag.tar` archives or OCI layouts (--docker_registry=<dir>)"
     )]
     NoRegistry,
     /// The registry holds no such image.
@@ -376,7 +377,7 @@ fn read_oci(dir: &Path, name: &str) -> Result<Image> {
 }
 
 /// Whether a descriptor's `platform` is linux on this machine's architecture.
-fn platform_matches(desc: &Value) -> bool {
+pub(crate) fn platform_matches(desc: &Value) -> bool {
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

@@ -21,6 +21,7 @@
 mod image;
 mod layers;
 mod overlay;
+pub mod registry;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -77,8 +78,10 @@ impl std::fmt::Display for Backend {
 /// Where the provisioner reads images and keeps its layers and rootfses.
 #[derive(Clone, Debug)]
 pub struct ProvisionerConfig {
-    /// `--docker_registry`: a local directory of `repo:tag.tar` archives and OCI layouts.
+    /// `--docker_registry` as a local directory of `repo:tag.tar` archives and OCI layouts.
     pub docker_registry: Option<PathBuf>,
+    /// `--docker_registry` as a registry URL (with `--docker_config`'s credentials for it).
+    pub remote: Option<registry::Remote>,
     /// `--docker_store_dir` (default `<work_dir>/store/docker`): the layer store.
     pub store_dir: PathBuf,
     /// Where containers' rootfses are made (`<work_dir>/provisioner`).
@@ -305,6 +308,17 @@ impl Provisioner {
             }
         }
         let provision = |e: ImageError| e.provisioning(image);
+        if let Some(remote) = &self.config.remote {
+            let staging = store.staging()?;
+            let have = |id: &str| store.layer_rootfs(id).is_dir();
+            let read = registry::pull(remote, image, staging.path(), &have).map_err(|why| {
+                Error::Provision {
+                    image: image.to_string(),
+                    why: format!("cannot pull from {}: {why}", remote.base),
+                }
+            })?;
+            return self.keep(image, read).map(|r| (r, false));
+        }
         let Some(registry) = &self.config.docker_registry else {
             return Err(provision(ImageError::NoRegistry));
         };
@@ -331,6 +345,12 @@ impl Provisioner {
             Source::Dir(dir) => dir,
         };
         let read = image::read(&dir, image).map_err(provision)?;
+        self.keep(image, read).map(|r| (r, false))
+    }
+
+    /// Puts an image's layers (those the store lacks) and its record in the store.
+    fn keep(&self, image: &str, read: image::Image) -> Result<Record> {
+        let store = &self.store;
         let mut ids = Vec::with_capacity(read.layers.len());
         for layer in &read.layers {
             store.put_layer(image, &layer.id, &layer.tar)?;
@@ -342,7 +362,7 @@ impl Provisioner {
             config: read.config,
         };
         store.put_record(&record)?;
-        Ok((record, false))
+        Ok(record)
     }
 
     /// The copy backend: applies the layers bottom to top into `rootfs`.

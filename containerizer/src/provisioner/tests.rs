@@ -192,6 +192,7 @@ fn oci_layout(registry: &Path, name: &str, layers: &[PathBuf], config: &Value) -
 fn provisioner(t: &TempDir, backend: Backend) -> Provisioner {
     Provisioner::new(ProvisionerConfig {
         docker_registry: Some(t.path().join("registry")),
+        remote: None,
         store_dir: t.path().join("store"),
         rootfs_dir: t.path().join("provisioner"),
         backend,
@@ -288,8 +289,8 @@ fn image_errors_read_as_one_line_naming_the_cause() {
     assert_eq!(
         e.to_string(),
         "failed to provision image 'busybox:latest': no --docker_registry is set: images are \
-         read from a local directory of `repo:tag.tar` archives or OCI layouts named by \
-         --docker_registry"
+         pulled from a registry (--docker_registry=http(s)://host:port) or read from a local \
+         directory of `repo:tag.tar` archives or OCI layouts (--docker_registry=<dir>)"
     );
     let e = ImageError::NotFound {
         registry: PathBuf::from("/r"),
@@ -468,6 +469,7 @@ fn no_registry_flag_is_a_provision_error() {
     let t = TempDir::new("noregistry");
     let p = Provisioner::new(ProvisionerConfig {
         docker_registry: None,
+        remote: None,
         store_dir: t.path().join("store"),
         rootfs_dir: t.path().join("provisioner"),
         backend: Backend::Copy,
