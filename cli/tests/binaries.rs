@@ -172,7 +172,7 @@ fn mesos_execute_runs_the_images_own_command_in_its_working_dir() {
 /// A real Docker registry (Debian's `docker-registry`) on a free loopback port, its storage in
 /// `dir`; `None` (after saying why) when it or `skopeo` is missing, unless
 /// `MESOS_RS_REQUIRE_REGISTRY=1` (`.ci/test`).
-fn registry(dir: &std::path::Path) -> Option<(Proc, String)> {
+fn registry(dir: &std::path::Path, htpasswd: Option<&str>) -> Option<(Proc, String)> {
     let have = |p: &str| {
         Command::new("sh")
             .args(["-c", &format!("command -v {p}")])
@@ -192,15 +192,20 @@ fn registry(dir: &std::path::Path) -> Option<(Proc, String)> {
     let port = free_port();
     std::fs::create_dir_all(dir).unwrap();
     let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
+    let mut yml = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+         http:\n  addr: 127.0.0.1:{port}\n",
+        dir.join("data").display()
+    );
+    if let Some(line) = htpasswd {
+        let file = dir.join("htpasswd");
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        yml.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            file.display()
+        ));
+    }
+    std::fs::write(&config, yml).unwrap();
     let mut p = Proc::spawn(
         Command::new("docker-registry")
             .arg("serve")
@@ -214,11 +219,17 @@ fn registry(dir: &std::path::Path) -> Option<(Proc, String)> {
 
 /// Pushes a docker archive to the registry at `addr` as `name`, with skopeo.
 fn push(archive: &std::path::Path, addr: &str, name: &str) {
+    push_as(archive, addr, name, None)
+}
+
+/// [`push`] with credentials (`user:password`).
+fn push_as(archive: &std::path::Path, addr: &str, name: &str, creds: Option<&str>) {
     // skopeo reads a ':' in the path as the start of a reference.
     let plain = archive.with_file_name("push.tar");
     std::fs::copy(archive, &plain).unwrap();
     let out = Command::new("skopeo")
         .args(["copy", "--quiet", "--dest-tls-verify=false"])
+        .args(creds.map(|c| format!("--dest-creds={c}")))
         .arg(format!("docker-archive:{}", plain.display()))
         .arg(format!("docker://{addr}/{name}"))
         .output()
@@ -236,7 +247,7 @@ fn mesos_execute_pulls_its_image_from_a_docker_registry() {
         return;
     }
     let dir = temp_dir("pull");
-    let Some((_registry, addr)) = registry(&dir.join("registry")) else {
+    let Some((_registry, addr)) = registry(&dir.join("registry"), None) else {
         return;
     };
     let config = serde_json::json!({
@@ -305,6 +316,70 @@ fn mesos_execute_pulls_its_image_from_a_docker_registry() {
         said.contains("MANIFEST_UNKNOWN") || said.contains("NAME_UNKNOWN"),
         "{said}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A registry that asks for credentials (HTTP Basic, htpasswd): refused without them, pulled
+/// with those of `--docker_config`.
+#[test]
+fn a_registry_asking_for_credentials_gets_those_of_docker_config() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+        return;
+    }
+    let dir = temp_dir("auth");
+    // The password's bcrypt hash, as htpasswd -B writes it (Python's crypt on libxcrypt).
+    let hash = Command::new("python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt; print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        ])
+        .output()
+        .unwrap();
+    let hash = text(&hash.stdout).trim().to_string();
+    assert!(hash.starts_with("$2"), "no bcrypt hash: {hash:?}");
+    let Some((_registry, addr)) = registry(&dir.join("registry"), Some(&format!("ops:{hash}")))
+    else {
+        return;
+    };
+    let archive = mesos_containerizer::testimage::write_shell_image(
+        &dir.join("archives"),
+        "tiny/private:1.0",
+        "behind-a-password",
+    )
+    .unwrap();
+    push_as(&archive, &addr, "tiny/private:1.0", Some("ops:s3cret"));
+    let run = |name: &str, config: Option<String>| {
+        let mut c = bin("mesos-execute");
+        c.args(["--master=local", "--resources=cpus:0.5;mem:64"])
+            .arg(format!("--name={name}"))
+            .arg("--docker_image=tiny/private:1.0")
+            .arg("--command=read m < /etc/marker; echo $m")
+            .arg(format!("--docker_registry=http://{addr}"))
+            .arg(format!("--work_dir={}", dir.join(name).display()))
+            .args(config.map(|c| format!("--docker_config={c}")));
+        Proc::run(&mut c, LIMIT)
+    };
+    let out = run("anonymous", None);
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(said.contains("asks for credentials"), "{said}");
+    let auth = mesos_api::serde_util::base64_encode(b"ops:s3cret");
+    let config = serde_json::json!({"auths": {(addr.clone()): {"auth": auth}}});
+    let out = run("known", Some(config.to_string()));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let wrong =
+        serde_json::json!({"auths": {(addr.clone()): {"username": "ops", "password": "nope"}}});
+    let out = run("wrong", Some(wrong.to_string()));
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("401"), "{}", text(&out.stdout));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -54,8 +54,10 @@ libprocess::flags! {
         shell: bool = "true";
         /// Run --command inside this image (repo:tag), from the agents' --docker_registry
         docker_image: Option<String>;
-        /// With --master=local: the agents' directory of local images
+        /// With --master=local: where the agents get images (a registry URL http(s)://host:port, or a directory of local images)
         docker_registry: Option<String>;
+        /// With --master=local: the agents' credentials for the registry (Docker's config.json, inline or a file)
+        docker_config: Option<String>;
         /// Volumes of --command's container: a JSON array of v1 Volume objects, or a file holding one (file:///path or /path)
         volumes: Option<String>;
         /// CNI networks to join (refused: CNI networking is not built yet)
@@ -423,6 +425,16 @@ fn main() {
     if master.is_empty() {
         die("Flag '--master' is required");
     }
+    for (name, set) in [
+        ("docker_registry", f.docker_registry.is_some()),
+        ("docker_config", f.docker_config.is_some()),
+    ] {
+        if set && master != "local" {
+            die(format!(
+                "Flag '--{name}' configures the agents of --master=local; a cluster's agents have their own"
+            ));
+        }
+    }
     let role = f.role.clone();
     let (plan, need) = plan(&f, &role).unwrap_or_else(|e| die(e));
     let caps = capabilities(&f).unwrap_or_else(|e| die(e));
@@ -477,6 +489,7 @@ fn main() {
                     format!("{work_dir}/agents/{i}")
                 };
                 let mut af = AgentFlags::new(m.upid().addr().to_string(), &dir);
+                af.containerizer.docker_config = f.docker_config.clone();
                 if let Some(reg) = f.docker_registry.as_deref() {
                     af.containerizer.docker_registry = Some(reg.into());
                     af.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
