@@ -55,10 +55,8 @@ pub fn write_shell_image_with(
     marker: &str,
     config: serde_json::Value,
 ) -> Result<PathBuf> {
-    let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
     let work = registry.join(format!(".build-{}", std::process::id()));
     let layer = work.join("layer");
-    let mk = |p: &Path| std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e));
     mk(&layer.join("etc"))?;
     mk(&layer.join("tmp"))?;
     mk(&layer.join("bin"))?;
@@ -76,27 +74,86 @@ pub fn write_shell_image_with(
     }
     std::fs::write(layer.join("etc/marker"), format!("{marker}\n"))
         .map_err(|e| Error::io("cannot write", layer.join("etc/marker"), e))?;
-    let archive = work.join("archive");
-    mk(&archive.join("l0"))?;
+    pack(registry, &work, name, &[layer], config)
+}
+
+/// Writes `<registry>/<name>.tar` with `layers` layers of `bytes` random (incompressible)
+/// bytes each, in `/data/<n>` (for pull benchmarks: what is moved is all payload).
+pub fn write_layered_image(
+    registry: &Path,
+    name: &str,
+    layers: usize,
+    bytes: usize,
+) -> Result<PathBuf> {
+    let work = registry.join(format!(".build-{}", std::process::id()));
+    let mut dirs = Vec::new();
+    let mut random = std::fs::File::open("/dev/urandom")
+        .map_err(|e| Error::io("cannot open", "/dev/urandom", e))?;
+    for n in 0..layers {
+        let dir = work.join(format!("layer{n}"));
+        mk(&dir.join("data"))?;
+        let mut data = vec![0u8; bytes];
+        std::io::Read::read_exact(&mut random, &mut data)
+            .map_err(|e| Error::io("cannot read", "/dev/urandom", e))?;
+        let file = dir.join("data").join(n.to_string());
+        std::fs::write(&file, &data).map_err(|e| Error::io("cannot write", &file, e))?;
+        dirs.push(dir);
+    }
+    pack(
+        registry,
+        &work,
+        name,
+        &dirs,
+        serde_json::json!({"Cmd": ["/bin/sh"]}),
+    )
+}
+
+fn mk(p: &Path) -> Result<()> {
+    std::fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))
+}
+
+fn tar(dir: &Path, out: &Path) -> Result<()> {
     let st = Command::new("tar")
         .arg("-C")
-        .arg(&layer)
+        .arg(dir)
         .arg("-cf")
-        .arg(archive.join("l0/layer.tar"))
+        .arg(out)
         .arg(".")
         .status()
         .map_err(|e| fail(format!("cannot run tar: {e}")))?;
     if !st.success() {
-        return Err(fail("tar failed to pack the layer"));
+        return Err(fail(format!("tar failed to pack {}", dir.display())));
     }
-    // The layer's digest, so that registry tools (skopeo) take the archive as it is.
-    let tar = archive.join("l0/layer.tar");
-    let bytes = std::fs::read(&tar).map_err(|e| Error::io("cannot read", &tar, e))?;
-    let diff_id: String =
-        sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))
+    Ok(())
+}
+
+/// Packs the layer directories (bottom first) and `config` into the docker archive
+/// `<registry>/<name>.tar`, with the layers' digests in the config (so that registry tools
+/// such as skopeo take it as it is); removes `work`.
+fn pack(
+    registry: &Path,
+    work: &Path,
+    name: &str,
+    layers: &[PathBuf],
+    config: serde_json::Value,
+) -> Result<PathBuf> {
+    let (repo, tag) = name.rsplit_once(':').unwrap_or((name, "latest"));
+    let archive = work.join("archive");
+    let mut paths = Vec::new();
+    let mut diff_ids = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let rel = format!("l{i}/layer.tar");
+        mk(&archive.join(format!("l{i}")))?;
+        let out = archive.join(&rel);
+        tar(layer, &out)?;
+        let bytes = std::fs::read(&out).map_err(|e| Error::io("cannot read", &out, e))?;
+        let hex: String = <sha2::Sha256 as sha2::Digest>::digest(&bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        diff_ids.push(format!("sha256:{hex}"));
+        paths.push(rel);
+    }
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -106,12 +163,12 @@ pub fn write_shell_image_with(
         "architecture": arch,
         "os": "linux",
         "config": config,
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
     let manifest = serde_json::json!([{
         "Config": "config.json",
         "RepoTags": [format!("{repo}:{tag}")],
-        "Layers": ["l0/layer.tar"],
+        "Layers": paths,
     }]);
     let w = |p: PathBuf, v: &serde_json::Value| {
         std::fs::write(&p, v.to_string()).map_err(|e| Error::io("cannot write", p, e))
@@ -122,17 +179,7 @@ pub fn write_shell_image_with(
     if let Some(p) = out.parent() {
         mk(p)?;
     }
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&archive)
-        .arg("-cf")
-        .arg(&out)
-        .arg(".")
-        .status()
-        .map_err(|e| fail(format!("cannot run tar: {e}")))?;
-    let _ = std::fs::remove_dir_all(&work);
-    if !st.success() {
-        return Err(fail("tar failed to pack the archive"));
-    }
-    Ok(out)
+    let packed = tar(&archive, &out);
+    let _ = std::fs::remove_dir_all(work);
+    packed.map(|()| out)
 }

@@ -13,8 +13,15 @@
 //!
 //! Mesos published 30.7 s to launch 1,000 containers and about 20 s to destroy them.
 //!
+//! - `pull_s`: a cold pull of an image of `--pull_layers` layers of `--pull_layer_mb` MB
+//!   (random, so incompressible) from a local registry (Debian's `docker-registry`), every blob
+//!   downloaded and checked against its digest, beside `skopeo_pull_s`, `skopeo copy` of the
+//!   same image to a directory (the same work), run alternately, best of two each;
+//!   `pull_ratio_vs_skopeo` is ours over skopeo's (lower is better). Skipped, saying so, when
+//!   `docker-registry` or `skopeo` is missing.
+//!
 //! ```text
-//! containers [--quick] [--json] [--containers=N] [--isolation=LIST]
+//! containers [--quick] [--json] [--containers=N] [--isolation=LIST] [--pull_layers=N] [--pull_layer_mb=N]
 //! ```
 //! Needs root (cgroups and namespaces); `--isolation=posix/cpu,posix/mem` runs without.
 
@@ -43,6 +50,10 @@ libprocess::flags! {
         containers: usize = "1000";
         /// The agent's isolators (posix/cpu,posix/mem runs without root)
         isolation: String = "cgroups/cpu,cgroups/mem,namespaces/pid";
+        /// Layers of the pulled image (0: no pull)
+        pull_layers: usize = "5";
+        /// MB per layer of the pulled image
+        pull_layer_mb: usize = "20";
     }
 }
 
@@ -51,6 +62,7 @@ fn parse() -> Result<Args, String> {
     let mut a = Args::from_flags(&f)?;
     if a.quick {
         a.containers = a.containers.min(50);
+        a.pull_layer_mb = a.pull_layer_mb.min(2);
     }
     Ok(a)
 }
@@ -112,7 +124,123 @@ fn main() {
     }
 }
 
+/// Whether `program` is on the PATH.
+fn have(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The pull figures (`pull_s`, `skopeo_pull_s`), or why there are none.
+fn pull_bench(args: &Args) -> Result<serde_json::Value, String> {
+    if args.pull_layers == 0 {
+        return Err("--pull_layers=0".into());
+    }
+    if !have("docker-registry") || !have("skopeo") {
+        return Err("no docker-registry or skopeo (apt-get install docker-registry skopeo)".into());
+    }
+    let dir = std::env::temp_dir().join(format!("mesos-pull-bench-{}", std::process::id()));
+    let result = pull_in(args, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn pull_in(args: &Args, dir: &std::path::Path) -> Result<serde_json::Value, String> {
+    let port = testkit::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {addr}\n",
+            dir.join("data").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut registry = testkit::Proc::spawn(
+        std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    registry.await_listening(&addr, Duration::from_secs(30));
+    let archive = mesos_containerizer::testimage::write_layered_image(
+        &dir.join("archives"),
+        "bench/big:1",
+        args.pull_layers,
+        args.pull_layer_mb << 20,
+    )
+    .map_err(|e| e.to_string())?;
+    let plain = dir.join("push.tar");
+    std::fs::rename(&archive, &plain).map_err(|e| e.to_string())?;
+    let skopeo = |from: String, to: String| -> Result<(), String> {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+            ])
+            .arg(from)
+            .arg(to)
+            .output()
+            .map_err(|e| format!("skopeo: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("skopeo: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    skopeo(
+        format!("docker-archive:{}", plain.display()),
+        format!("docker://{addr}/bench/big:1"),
+    )?;
+    let remote =
+        mesos_containerizer::provisioner::registry::Remote::new(&format!("http://{addr}"), None)?;
+    let (mut ours, mut theirs, mut bytes) = (f64::MAX, f64::MAX, 0);
+    for round in 0..2 {
+        let into = dir.join(format!("ours{round}"));
+        let t = Instant::now();
+        bytes =
+            mesos_containerizer::provisioner::registry::pull_blobs(&remote, "bench/big:1", &into)?;
+        ours = ours.min(t.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&into);
+        let to = dir.join(format!("skopeo{round}"));
+        let t = Instant::now();
+        skopeo(
+            format!("docker://{addr}/bench/big:1"),
+            format!("dir:{}", to.display()),
+        )?;
+        theirs = theirs.min(t.elapsed().as_secs_f64());
+        let _ = std::fs::remove_dir_all(&to);
+    }
+    Ok(json!({
+        "pull_layers": args.pull_layers,
+        "pull_mb": bytes as f64 / (1 << 20) as f64,
+        "pull_s": ours,
+        "skopeo_pull_s": theirs,
+        "pull_ratio_vs_skopeo": ours / theirs,
+    }))
+}
+
 async fn run(args: &Args) -> Result<(), String> {
+    let pull = tokio::task::block_in_place(|| pull_bench(args));
+    match &pull {
+        Ok(p) => println!(
+            "pull: {:.0} MB in {} layers: ours {:.2} s, skopeo {:.2} s ({:.2}x)",
+            p["pull_mb"].as_f64().unwrap_or(0.0),
+            p["pull_layers"],
+            p["pull_s"].as_f64().unwrap_or(0.0),
+            p["skopeo_pull_s"].as_f64().unwrap_or(0.0),
+            p["pull_ratio_vs_skopeo"].as_f64().unwrap_or(0.0),
+        ),
+        Err(why) => println!("pull: skipped ({why})"),
+    }
     let n = args.containers;
     // Enough descriptors for a thousand executors' connections.
     let _ =
@@ -264,6 +392,7 @@ async fn run(args: &Args) -> Result<(), String> {
                 "launch_s": launch_s,
                 "destroy_s": destroy_s,
                 "agent_rss_kib_per_container": per,
+                "pull": pull.as_ref().ok(),
             })
         );
     }

@@ -152,6 +152,18 @@ fn split_reference(image: &str) -> (&str, &str) {
     }
 }
 
+/// Pulls every blob of `image` into `into` (nothing is unpacked) and returns the bytes of its
+/// layers: what `skopeo copy docker://... dir:...` does, for the benchmark beside it.
+pub fn pull_blobs(remote: &Remote, image: &str, into: &Path) -> Result<u64, String> {
+    let got = pull(remote, image, into, &|_| false)?;
+    Ok(got
+        .layers
+        .iter()
+        .filter_map(|l| std::fs::metadata(&l.tar).ok())
+        .map(|m| m.len())
+        .sum())
+}
+
 /// Pulls `image` (`repo:tag` or `repo@digest`) from `remote` into `into` (blobs under
 /// `into/blobs/sha256/`); layers for which `have(id)` is true are not downloaded (their `tar`
 /// is not there). Errors say what the registry said.
