@@ -487,7 +487,6 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
             "unknown capability 'FLYING'",
         ),
         ("--content_type=xml", "Flag '--content_type'"),
-        ("--networks=net1", "CNI networks are not supported"),
         ("--volumes=[{\"mode\": 7}]", "Flag '--volumes'"),
         ("--volumes=/no/such/file", "cannot read '/no/such/file'"),
     ] {
@@ -515,6 +514,23 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("TASK_FAILED"), "{stdout}");
     assert!(stdout.contains("volume/host_path"), "{stdout}");
+    // So does --networks: these agents have no network/cni.
+    let mut c = bin("mesos-execute");
+    c.args([
+        "--master=local",
+        "--name=net",
+        "--command=true",
+        "--networks=net1",
+    ])
+    .arg(format!("--work_dir={}", dir.join("work-net").display()));
+    let out = Proc::run(&mut c, LIMIT);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("TASK_FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("network/cni is not in --isolation"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -316,7 +316,7 @@ async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period
     let mut stubborn = command_task(
         "stubborn",
         &o.agent_id,
-        "trap '' TERM; sleep 60 & wait; sleep 60",
+        "trap '' TERM; touch trapped; sleep 60 & wait; sleep 60",
         "cpus:1;mem:64",
     );
     stubborn.kill_policy = Some(KillPolicy {
@@ -333,6 +333,15 @@ async fn kill_ends_a_task_killed_and_a_term_ignoring_one_within_the_grace_period
             }
         }
     }
+    // RUNNING comes as the shell starts: kill only once it ignores SIGTERM.
+    eventually(
+        LIMIT,
+        "the stubborn task to set its trap",
+        || match sandbox(&c, "stubborn").join("trapped").exists() {
+            true => Ok(()),
+            false => Err("no trap yet"),
+        },
+    );
     for t in ["polite", "stubborn"] {
         let tid = TaskID::new(t);
         fw.pid

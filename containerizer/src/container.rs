@@ -297,6 +297,17 @@ struct Prepared {
 /// this fails, for cleanup.
 fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) -> Result<Prepared> {
     let f = &shared.flags;
+    let networks = cfg
+        .container_info
+        .as_ref()
+        .is_some_and(|c| !c.network_infos.is_empty());
+    if networks && !f.has(IsolatorName::NetworkCni) {
+        return Err(Error::Unsupported(
+            "the container names CNI networks ('network_infos') and network/cni is not in \
+             --isolation"
+                .into(),
+        ));
+    }
     if cfg.limits.gpus > 0 && !f.has(IsolatorName::GpuNvidia) {
         return Err(Error::Unsupported(
             "gpu/nvidia is not in --isolation".into(),

@@ -58,7 +58,11 @@ impl Containerizer {
     pub fn new(flags: ContainerizerFlags) -> Result<Arc<Containerizer>> {
         let wants_cgroups = flags.isolation.iter().any(|i| i.is_cgroups());
         let root = nix::unistd::geteuid().is_root();
-        for i in [IsolatorName::NamespacesPid, IsolatorName::FilesystemLinux] {
+        for i in [
+            IsolatorName::NamespacesPid,
+            IsolatorName::FilesystemLinux,
+            IsolatorName::NetworkCni,
+        ] {
             if flags.has(i) && flags.launcher != LauncherKind::Linux {
                 return Err(Error::Unsupported(format!(
                     "--isolation={} needs --launcher=linux",
@@ -145,7 +149,31 @@ impl Containerizer {
         } else {
             Gpus::none("gpu/nvidia is not in --isolation")
         });
-        let isolators = isolators(&flags, &cgroups, &controllers, &provisioner, &gpus);
+        let mut isolators = isolators(&flags, &cgroups, &controllers, &provisioner, &gpus);
+        if flags.has(IsolatorName::NetworkCni) {
+            let (Some(configs), Some(plugins)) = (
+                &flags.network_cni_config_dir,
+                &flags.network_cni_plugins_dir,
+            ) else {
+                return Err(Error::Invalid(
+                    "--isolation=network/cni needs --network_cni_config_dir and \
+                     --network_cni_plugins_dir"
+                        .into(),
+                ));
+            };
+            isolators.push(Box::new(crate::isolators::cni::Cni::new(
+                configs.clone(),
+                plugins,
+                &flags.work_dir,
+            )?));
+        } else if flags.network_cni_config_dir.is_some() || flags.network_cni_plugins_dir.is_some()
+        {
+            return Err(Error::Invalid(
+                "--network_cni_config_dir and --network_cni_plugins_dir are for \
+                 --isolation=network/cni"
+                    .into(),
+            ));
+        }
         tracing::debug!(
             isolators = ?isolators.iter().map(|i| i.name()).collect::<Vec<_>>(),
             "isolators"
@@ -213,6 +241,14 @@ impl Containerizer {
             ..Default::default()
         };
         self.shared.usage(&state, os_pid, limits)
+    }
+
+    /// A container's CNI networks and addresses (empty: it is on the host's network).
+    pub fn network_infos(&self, id: &str) -> Vec<mesos_api::protocol::container::NetworkInfo> {
+        if !self.shared.flags.has(IsolatorName::NetworkCni) {
+            return Vec::new();
+        }
+        crate::isolators::cni::network_infos(&self.shared.flags.work_dir, id)
     }
 
     /// The memory limitation of a container whose processes the OOM killer struck, if any.

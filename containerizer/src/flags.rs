@@ -99,6 +99,8 @@ isolators! {
     VolumeSandboxPath = "volume/sandbox_path",
     /// `gpu/nvidia`: NVIDIA devices and the devices cgroup allow-list.
     GpuNvidia = "gpu/nvidia",
+    /// `network/cni`: containers on CNI networks (their own network and UTS namespaces).
+    NetworkCni = "network/cni",
 }
 
 impl IsolatorName {
@@ -160,7 +162,7 @@ libprocess::flags! {
         pub work_dir: PathBuf;
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
-        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni
         pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
@@ -190,6 +192,10 @@ libprocess::flags! {
         pub nvidia_gpu_devices: Option<Vec<u32>>;
         /// Run each container as its user (the command's, else the framework's), which must exist on the agent; needs root. false: everything runs as the agent's user
         pub switch_user: bool = "true";
+        /// network/cni: the directory of CNI network configurations (.conf, .conflist)
+        pub network_cni_config_dir: Option<PathBuf>;
+        /// network/cni: where the CNI plugins are (colon separated directories)
+        pub network_cni_plugins_dir: Option<String>;
         /// Where containers' stdout and stderr go: unset, the sandbox files; org_apache_mesos_LogrotateContainerLogger (or logrotate), rotated by size with the system's logrotate, configured by --modules
         pub container_logger: Option<String>;
         /// Modules, as Mesos's JSON (inline or file://path); only org_apache_mesos_LogrotateContainerLogger is known (built in: no library is loaded) with max_stdout_size, logrotate_stdout_options, max_stderr_size, logrotate_stderr_options, logrotate_path, environment_variable_prefix, launcher_dir

@@ -75,6 +75,10 @@ pub struct Isolation {
     pub rlimits: Vec<Rlimit>,
     /// The user to become last, after everything that needs root.
     pub run_as: Option<RunAs>,
+    /// A network namespace to join: the file it is bind mounted on (network/cni).
+    pub net_namespace: Option<PathBuf>,
+    /// A UTS namespace of its own with this hostname.
+    pub hostname: Option<String>,
 }
 
 /// A user to run as: ids resolved before the fork (name lookups are not async-signal-safe).
@@ -126,6 +130,8 @@ pub struct Plan {
     workdir: Option<CString>,
     rlimits: Vec<Rlimit>,
     run_as: Option<(nix::unistd::Uid, nix::unistd::Gid, Vec<nix::unistd::Gid>)>,
+    net_ns: Option<CString>,
+    hostname: Option<CString>,
 }
 
 fn cstr(p: &Path) -> Result<CString> {
@@ -167,6 +173,9 @@ impl Plan {
         if needs_ns {
             unshare |= CloneFlags::CLONE_NEWNS;
         }
+        if iso.hostname.is_some() {
+            unshare |= CloneFlags::CLONE_NEWUTS;
+        }
         if iso.pid_namespace {
             unshare |= CloneFlags::CLONE_NEWPID;
         }
@@ -179,6 +188,9 @@ impl Plan {
             mkdirs(&sandbox_at)?;
             mkdirs(&inside("proc"))?;
             mkdirs(&inside("dev"))?;
+            if iso.net_namespace.is_some() {
+                mkdirs(&inside("sys"))?;
+            }
             mkdirs(&inside("tmp"))?;
             rootfs = Some((
                 cstr(&r.path)?,
@@ -232,6 +244,14 @@ impl Plan {
             rootfs,
             workdir,
             rlimits: iso.rlimits.clone(),
+            net_ns: iso.net_namespace.as_deref().map(cstr).transpose()?,
+            hostname: iso
+                .hostname
+                .as_deref()
+                .map(|h| {
+                    CString::new(h).map_err(|_| Error::Invalid("a hostname with a NUL byte".into()))
+                })
+                .transpose()?,
             run_as: iso.run_as.as_ref().map(|u| {
                 (
                     nix::unistd::Uid::from_raw(u.uid),
@@ -286,11 +306,27 @@ impl Plan {
         for l in &self.rlimits {
             nix::sys::resource::setrlimit(l.resource, l.soft, l.hard).map_err(err)?;
         }
+        if let Some(ns) = &self.net_ns {
+            let fd = open(
+                ns.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err)?;
+            let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
+            nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(err)?;
+        }
         if self.unshare.is_empty() {
             return Ok(());
         }
         if !cloned {
             nix::sched::unshare(self.unshare).map_err(err)?;
+        }
+        if let Some(h) = &self.hostname {
+            let r = nix::libc::sethostname(h.as_ptr(), h.as_bytes().len());
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
         let none: Option<&std::ffi::CStr> = None;
         nix::mount::mount(
@@ -348,6 +384,19 @@ impl Plan {
                 nix::mount::umount2(c".", MntFlags::MNT_DETACH).map_err(err)?;
                 nix::unistd::chdir(c"/").map_err(err)?;
             }
+        }
+        if self.net_ns.is_some() {
+            // A sysfs of the container's network namespace (its /sys/class/net), as Mesos
+            // mounts for a container on a network of its own.
+            let _ = nix::mount::umount2(c"/sys", MntFlags::MNT_DETACH);
+            nix::mount::mount(
+                Some(c"sysfs"),
+                c"/sys",
+                Some(c"sysfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                none,
+            )
+            .map_err(err)?;
         }
         if let Some(w) = &self.workdir {
             nix::unistd::chdir(w.as_c_str()).map_err(err)?;

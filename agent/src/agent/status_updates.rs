@@ -30,17 +30,22 @@ impl Agent {
             .as_ref()
             .and_then(|e| self.frameworks.get(fid)?.executors.get(e));
         if let (Some(e), None) = (exec, &status.container_status) {
-            let ip = ctx.self_upid().addr().ip().to_string();
-            status.container_status = Some(Box::new(ContainerStatus {
-                container_id: Some(e.container_id.clone()),
-                executor_pid: e.os_pid.and_then(|p| u32::try_from(p).ok()),
-                network_infos: vec![NetworkInfo {
+            // On CNI networks: its addresses there (network/cni keeps them).
+            let mut network_infos = self.containerizer.network_infos(&e.container_id.value);
+            if network_infos.is_empty() {
+                let ip = ctx.self_upid().addr().ip().to_string();
+                network_infos = vec![NetworkInfo {
                     ip_addresses: vec![IpAddress {
                         protocol: None,
                         ip_address: Some(ip),
                     }],
                     ..NetworkInfo::default()
-                }],
+                }];
+            }
+            status.container_status = Some(Box::new(ContainerStatus {
+                container_id: Some(e.container_id.clone()),
+                executor_pid: e.os_pid.and_then(|p| u32::try_from(p).ok()),
+                network_infos,
             }));
         }
         let mut latest = Some(status.state);

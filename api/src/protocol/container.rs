@@ -372,13 +372,6 @@ impl ContainerInfo {
         if self.docker.is_some() {
             return Some("'docker' is for containers of type DOCKER".into());
         }
-        if !self.network_infos.is_empty() {
-            return Some(
-                "'network_infos' (CNI networks) is not supported by this agent yet: containers \
-                 share the host's network"
-                    .into(),
-            );
-        }
         if self.linux_info.is_some() {
             return Some(
                 "'linux_info' (capabilities, PID namespace sharing, IPC mode, /dev/shm) is not \

@@ -60,8 +60,8 @@ libprocess::flags! {
         docker_config: Option<String>;
         /// Volumes of --command's container: a JSON array of v1 Volume objects, or a file holding one (file:///path or /path)
         volumes: Option<String>;
-        /// CNI networks to join (refused: CNI networking is not built yet)
-        networks: Option<String>, check not_built;
+        /// CNI networks for the task's container to join, comma separated (the agents need --isolation with network/cni)
+        networks: Option<String>;
         /// Give the task a terminal (its container's tty_info): attach to it with ATTACH_CONTAINER_INPUT/OUTPUT on the agent
         tty: bool = "false";
         /// Role to register with
@@ -124,16 +124,6 @@ fn capabilities(f: &ExecuteFlags) -> Result<Vec<FrameworkCapability>, String> {
         }
     }
     Ok(out)
-}
-
-/// `--networks`: CNI networking is not built yet; refused rather than ignored.
-fn not_built(name: &str, v: &Option<String>) -> Result<(), String> {
-    match v {
-        None => Ok(()),
-        Some(_) => Err(format!(
-            "Flag '--{name}': CNI networks are not supported yet (containers share the host's network)"
-        )),
-    }
 }
 
 /// `--volumes`: inline JSON, or a file of it.
@@ -356,7 +346,22 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
             };
             command.environment = environment(f)?;
             let volumes = f.volumes.as_deref().map(volumes).transpose()?;
-            let container = (f.docker_image.is_some() || volumes.is_some() || f.tty).then(|| {
+            let networks: Vec<String> = f
+                .networks
+                .as_deref()
+                .map(|n| {
+                    n.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let container = (f.docker_image.is_some()
+                || volumes.is_some()
+                || f.tty
+                || !networks.is_empty())
+            .then(|| {
                 let mut c = ContainerInfo::mesos();
                 c.mesos = f.docker_image.as_deref().map(|name| MesosInfo {
                     image: Some(Image {
@@ -367,6 +372,13 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                 });
                 c.volumes = volumes.unwrap_or_default();
                 c.tty_info = f.tty.then(TtyInfo::default);
+                c.network_infos = networks
+                    .iter()
+                    .map(|n| mesos_api::protocol::container::NetworkInfo {
+                        name: Some(n.clone()),
+                        ..Default::default()
+                    })
+                    .collect();
                 c
             });
             let t = TaskInfo {
@@ -465,8 +477,17 @@ fn main() {
     let code = rt.block_on(async move {
         // TLS as the LIBPROCESS_SSL_* environment says (the master may require it).
         let tls = libprocess::tls::Tls::from_env().unwrap_or_else(|e| die(format!("TLS: {e}")));
+        // LIBPROCESS_IP: the address to listen on and advertise, as for Mesos's binaries (a
+        // master reached on another interface than loopback needs it).
+        let ip = match std::env::var("LIBPROCESS_IP") {
+            Ok(v) => v
+                .parse()
+                .unwrap_or_else(|_| die(format!("LIBPROCESS_IP: '{v}' is not an IP address"))),
+            Err(_) => libprocess::Config::default().ip,
+        };
         let r = libprocess::Runtime::bind(libprocess::Config {
             tls,
+            ip,
             ..libprocess::Config::default()
         })
         .await

@@ -17,6 +17,7 @@
 //! containers. Every method but `name` has a default that does nothing.
 
 pub mod cgroups;
+pub mod cni;
 pub mod disk_du;
 pub mod filesystem;
 pub mod gpu;

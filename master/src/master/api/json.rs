@@ -33,11 +33,15 @@ pub(crate) struct TaskView<'a> {
 }
 
 #[derive(Serialize)]
-struct StatusView {
+struct StatusView<'a> {
     state: &'static str,
     timestamp: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     healthy: Option<bool>,
+    /// The container and its addresses (where service discovery reads a task's IP, as in
+    /// Mesos's state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_status: Option<&'a mesos_api::protocol::task::ContainerStatus>,
 }
 
 /// A task's statuses, written as they are read.
@@ -49,6 +53,7 @@ impl Serialize for Statuses<'_> {
             state: st.state.as_str(),
             timestamp: st.timestamp.unwrap_or(0.0),
             healthy: st.healthy,
+            container_status: st.container_status.as_deref(),
         }))
     }
 }
