@@ -1245,3 +1245,69 @@ async fn task_fields_are_kept_honoured_or_refused_never_dropped() {
         assert!(msg.contains(says), "{id}: {msg}");
     }
 }
+
+/// network/ports with `--enforce_container_ports`: a task listening on a port it was not given
+/// is killed with REASON_CONTAINER_LIMITATION naming the port; one listening on its own port
+/// runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_listening_on_a_port_it_was_not_given_is_killed() {
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        ..MasterFlags::default()
+    };
+    let c = cluster_tweaked(
+        &launcher_dir(),
+        1,
+        "cpus:2;mem:512;ports:[31000-31010]",
+        flags,
+        |f| {
+            f.containerizer.launcher = mesos_containerizer::LauncherKind::Posix;
+            f.containerizer.isolation =
+                mesos_containerizer::parse_isolation("posix/cpu,posix/mem,network/ports").unwrap();
+            f.containerizer.enforce_container_ports = true;
+            f.containerizer.container_ports_watch_interval = Duration::from_millis(200);
+        },
+    )
+    .await;
+    let mut fw = framework(&c, info("ports")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let listen = |port: u16| {
+        format!(
+            "exec python3 -c \"import socket,time; s=socket.socket(); \
+             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+             s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)\""
+        )
+    };
+    let stray_port = testkit::free_port();
+    let fair_port = 31004;
+    let stray = command_task(
+        "stray",
+        &o.agent_id,
+        &listen(stray_port),
+        "cpus:0.5;mem:64;ports:[31001-31001]",
+    );
+    let fair = command_task(
+        "fair",
+        &o.agent_id,
+        &listen(fair_port),
+        "cpus:0.5;mem:64;ports:[31004-31004]",
+    );
+    launch(&fw, &o.id, vec![stray, fair]).await;
+    let end = states_until_terminal(&mut fw, "stray").await.pop().unwrap();
+    assert_eq!(end.state, TaskState::Failed, "{end:?}");
+    assert_eq!(end.reason, Some(Reason::ContainerLimitation), "{end:?}");
+    let msg = end.message.unwrap_or_default();
+    assert!(
+        msg.contains(&format!(
+            "is listening on unallocated port(s): [{stray_port}-{stray_port}]"
+        )),
+        "{msg}"
+    );
+    // The fair task outlived a few more checks.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let running = c.agents[0]
+        .dispatch(|a: &mut Agent, _| a.executor_count())
+        .await
+        .unwrap();
+    assert_eq!(running, 1, "the fair task's executor is gone");
+}

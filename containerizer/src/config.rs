@@ -41,6 +41,8 @@ pub struct Limits {
     pub disk_bytes: Option<u64>,
     /// `gpus`.
     pub gpus: usize,
+    /// `ports`, as ranges (`None`: not known, as after an agent restart: not enforced).
+    pub ports: Option<Vec<(u64, u64)>>,
 }
 
 /// What to run and how.

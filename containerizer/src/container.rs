@@ -256,6 +256,7 @@ impl ContainerProcess {
 
     fn running(&mut self, ctx: &mut Context<Self>, os_pid: i32) {
         self.os_pid = Some(os_pid);
+        self.isolated.pid = Some(os_pid);
         self.phase = Phase::Running;
         if self.destroy_requested {
             self.destroy(ctx);

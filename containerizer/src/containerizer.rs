@@ -360,6 +360,15 @@ fn isolators(
             sandbox_path: flags.has(IsolatorName::VolumeSandboxPath),
         },
     )));
+    if flags.has(IsolatorName::NetworkPorts) {
+        v.push(Box::new(crate::isolators::ports::NetworkPorts {
+            interval: flags.container_ports_watch_interval,
+            enforce: flags.enforce_container_ports,
+            only_within: flags
+                .check_agent_port_range_only
+                .then(|| flags.agent_ports.clone()),
+        }));
+    }
     if flags.has(IsolatorName::DiskDu) {
         v.push(Box::new(DiskDu {
             interval: flags.container_disk_watch_interval,

@@ -101,6 +101,8 @@ isolators! {
     GpuNvidia = "gpu/nvidia",
     /// `network/cni`: containers on CNI networks (their own network and UTS namespaces).
     NetworkCni = "network/cni",
+    /// `network/ports`: containers listening on ports they were not given.
+    NetworkPorts = "network/ports",
 }
 
 impl IsolatorName {
@@ -162,7 +164,7 @@ libprocess::flags! {
         pub work_dir: PathBuf;
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
-        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports
         pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
@@ -192,6 +194,12 @@ libprocess::flags! {
         pub nvidia_gpu_devices: Option<Vec<u32>>;
         /// Run each container as its user (the command's, else the framework's), which must exist on the agent; needs root. false: everything runs as the agent's user
         pub switch_user: bool = "true";
+        /// network/ports: how often containers' listening ports are checked
+        pub container_ports_watch_interval: Duration = "30secs", check positive;
+        /// network/ports: kill a container listening on a port it was not given (false: log it)
+        pub enforce_container_ports: bool = "false";
+        /// network/ports: only ports inside the agent's own ports resource count
+        pub check_agent_port_range_only: bool = "false";
         /// network/cni: the directory of CNI network configurations (.conf, .conflist)
         pub network_cni_config_dir: Option<PathBuf>;
         /// network/cni: where the CNI plugins are (colon separated directories)
@@ -205,6 +213,8 @@ libprocess::flags! {
         /// The container logger `--container_logger` and `--modules` describe.
         pub logger: crate::logger::ContainerLogger =
             crate::logger::from_flags(container_logger.as_deref(), modules.as_deref())?,
+        /// The agent's `ports` ranges (for `--check_agent_port_range_only`), set by the agent.
+        pub agent_ports: Vec<(u64, u64)> = Vec::new(),
         /// The helper that rotates a container's output (with the logrotate logger), when
         /// the agent has one (see [`crate::logger`]).
         pub logger_program: Option<crate::init::InitProgram> = None,

@@ -755,5 +755,6 @@ pub(super) fn limits_of(r: &mesos_api::Resources) -> Limits {
         mem_bytes: mb(r.mem()),
         disk_bytes: mb(r.scalar("disk").as_f64()),
         gpus: r.scalar("gpus").as_f64() as usize,
+        ports: Some(r.ranges("ports").iter().copied().collect()),
     }
 }

@@ -136,6 +136,7 @@ impl Agent {
         let mut flags = flags;
         flags.containerizer.logger_program = logger_program(&flags)?;
         let mut cz_flags = flags.containerizer.clone();
+        cz_flags.agent_ports = resources.ranges("ports").iter().copied().collect();
         if cz_flags.init.is_none() {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
         }

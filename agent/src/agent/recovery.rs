@@ -435,6 +435,7 @@ impl Agent {
                     mem_bytes: rec.mem_bytes,
                     disk_bytes: rec.disk_bytes,
                     gpus: 0,
+                    ports: None,
                 };
                 let cid = rec.container_id.clone();
                 let alive = live.contains_key(&cid.value)

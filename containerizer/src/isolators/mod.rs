@@ -22,6 +22,7 @@ pub mod disk_du;
 pub mod filesystem;
 pub mod gpu;
 pub mod namespaces;
+pub mod ports;
 pub mod rlimits;
 pub mod volumes;
 
@@ -106,6 +107,10 @@ pub struct IsolatorState {
     pub rootfs: bool,
     /// Its sandbox's disk use, as disk/du last measured it.
     pub disk_used: Option<u64>,
+    /// The OS pid of its first process, once it runs.
+    pub pid: Option<i32>,
+    /// The unallocated ports network/ports last saw it listen on (logged once per change).
+    pub stray_ports: Vec<u16>,
 }
 
 /// What the isolators contribute to a launch (Mesos's `ContainerLaunchInfo`).
