@@ -171,7 +171,7 @@ impl Isolator for NetworkPorts {
                     tracing::info!("{message}");
                     state.stray_ports = stray;
                 }
-                enforce.then(|| Limitation {
+                enforce.then_some(Limitation {
                     reason: Reason::ContainerLimitation,
                     message,
                 })
