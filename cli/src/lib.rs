@@ -236,6 +236,18 @@ pub fn start_master(rt: &Runtime, flags: MasterFlags) -> Result<PID<Master>, Cli
 
 /// Spawns an agent (id `slave(N)`) on `rt`; the first one also serves `/api/v1/executor`.
 pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, CliError> {
+    start_agent_watched(rt, flags).map(|(pid, _)| pid)
+}
+
+/// Why the agent stopped on its own, once it has (see [`mesos_agent::Agent::stopped`]).
+pub type StopReason = std::sync::Arc<std::sync::Mutex<Option<mesos_agent::Stopped>>>;
+
+/// [`start_agent`], with where the agent records why it stopped on its own, taken before it
+/// runs (it may stop before anyone could ask it).
+pub fn start_agent_watched(
+    rt: &Runtime,
+    flags: AgentFlags,
+) -> Result<(PID<Agent>, StopReason), CliError> {
     std::fs::create_dir_all(&flags.work_dir).map_err(|e| {
         format!(
             "Flag '--work_dir': cannot create '{}': {e}",
@@ -253,6 +265,7 @@ pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, CliErr
         None => Attributes::default(),
     };
     let agent = Agent::new(flags, resources, attributes)?;
+    let stopped = agent.stopped();
     let id = rt.unique_id("slave");
     let pid = rt.spawn(&id, agent).map_err(|source| CliError::Start {
         what: "agent",
@@ -263,7 +276,7 @@ pub fn start_agent(rt: &Runtime, flags: AgentFlags) -> Result<PID<Agent>, CliErr
     for (path, route) in mesos_agent::UNPREFIXED_ROUTES {
         rt.add_http_alias_if_absent(path, &id, route);
     }
-    Ok(pid)
+    Ok((pid, stopped))
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -302,6 +302,22 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
         .container_info
         .as_ref()
         .is_some_and(|c| !c.network_infos.is_empty());
+    let capabilities = cfg
+        .container_info
+        .as_ref()
+        .and_then(|c| c.linux_info.as_ref())
+        .is_some_and(|l| {
+            l.effective_capabilities.is_some()
+                || l.bounding_capabilities.is_some()
+                || l.capability_info.is_some()
+        });
+    if capabilities && !f.has(IsolatorName::LinuxCapabilities) {
+        return Err(Error::Unsupported(
+            "the container asks for capabilities ('linux_info') and linux/capabilities is not \
+             in --isolation"
+                .into(),
+        ));
+    }
     if networks && !f.has(IsolatorName::NetworkCni) {
         return Err(Error::Unsupported(
             "the container names CNI networks ('network_infos') and network/cni is not in \

@@ -150,6 +150,26 @@ impl Containerizer {
             Gpus::none("gpu/nvidia is not in --isolation")
         });
         let mut isolators = isolators(&flags, &cgroups, &controllers, &provisioner, &gpus);
+        let caps = |name: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|t| crate::isolators::linux::parse_flag(name, t))
+                .transpose()
+                .map_err(Error::Invalid)
+        };
+        let effective = caps("effective_capabilities", &flags.effective_capabilities)?;
+        let bounding = caps("bounding_capabilities", &flags.bounding_capabilities)?;
+        if flags.has(IsolatorName::LinuxCapabilities) {
+            isolators.push(Box::new(crate::isolators::linux::LinuxCapabilities {
+                effective,
+                bounding,
+            }));
+        } else if effective.is_some() || bounding.is_some() {
+            return Err(Error::Invalid(
+                "--effective_capabilities and --bounding_capabilities are for \
+                 --isolation=linux/capabilities"
+                    .into(),
+            ));
+        }
         if flags.has(IsolatorName::NetworkCni) {
             let (Some(configs), Some(plugins)) = (
                 &flags.network_cni_config_dir,
@@ -360,6 +380,9 @@ fn isolators(
             sandbox_path: flags.has(IsolatorName::VolumeSandboxPath),
         },
     )));
+    if flags.has(IsolatorName::LinuxNnp) {
+        v.push(Box::new(crate::isolators::linux::LinuxNnp));
+    }
     if flags.has(IsolatorName::NetworkPorts) {
         v.push(Box::new(crate::isolators::ports::NetworkPorts {
             interval: flags.container_ports_watch_interval,

@@ -103,6 +103,10 @@ isolators! {
     NetworkCni = "network/cni",
     /// `network/ports`: containers listening on ports they were not given.
     NetworkPorts = "network/ports",
+    /// `linux/capabilities`: the capabilities a container keeps.
+    LinuxCapabilities = "linux/capabilities",
+    /// `linux/nnp`: no new privileges.
+    LinuxNnp = "linux/nnp",
 }
 
 impl IsolatorName {
@@ -164,7 +168,7 @@ libprocess::flags! {
         pub work_dir: PathBuf;
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
-        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports, linux/capabilities, linux/nnp
         pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
@@ -194,6 +198,10 @@ libprocess::flags! {
         pub nvidia_gpu_devices: Option<Vec<u32>>;
         /// Run each container as its user (the command's, else the framework's), which must exist on the agent; needs root. false: everything runs as the agent's user
         pub switch_user: bool = "true";
+        /// linux/capabilities: the capabilities a container has when it asks for none, as CapabilityInfo JSON ({"capabilities": ["NET_RAW"]}), inline or a file
+        pub effective_capabilities: Option<String>;
+        /// linux/capabilities: the bounding set of containers (and the most they may ask for), as CapabilityInfo JSON
+        pub bounding_capabilities: Option<String>;
         /// network/ports: how often containers' listening ports are checked
         pub container_ports_watch_interval: Duration = "30secs", check positive;
         /// network/ports: kill a container listening on a port it was not given (false: log it)

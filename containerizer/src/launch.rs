@@ -79,6 +79,19 @@ pub struct Isolation {
     pub net_namespace: Option<PathBuf>,
     /// A UTS namespace of its own with this hostname.
     pub hostname: Option<String>,
+    /// The capabilities to keep (linux/capabilities).
+    pub capabilities: Option<Capabilities>,
+    /// `no_new_privs` (linux/nnp).
+    pub no_new_privs: bool,
+}
+
+/// Capability sets, as bit masks (bit n: capability n).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The only capabilities the command has after exec (`None`: what its user has).
+    pub effective: Option<u64>,
+    /// The bounding set (`None`: unchanged).
+    pub bounding: Option<u64>,
 }
 
 /// A user to run as: ids resolved before the fork (name lookups are not async-signal-safe).
@@ -132,6 +145,10 @@ pub struct Plan {
     run_as: Option<(nix::unistd::Uid, nix::unistd::Gid, Vec<nix::unistd::Gid>)>,
     net_ns: Option<CString>,
     hostname: Option<CString>,
+    caps: Option<Capabilities>,
+    /// The highest capability number this kernel knows (for the bounding set).
+    last_cap: u32,
+    no_new_privs: bool,
 }
 
 fn cstr(p: &Path) -> Result<CString> {
@@ -245,6 +262,12 @@ impl Plan {
             workdir,
             rlimits: iso.rlimits.clone(),
             net_ns: iso.net_namespace.as_deref().map(cstr).transpose()?,
+            caps: iso.capabilities,
+            last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(40),
+            no_new_privs: iso.no_new_privs,
             hostname: iso
                 .hostname
                 .as_deref()
@@ -276,13 +299,88 @@ impl Plan {
     /// As [`Plan::enter`]; with `cloned` the namespaces were made by `clone` already (the
     /// caller is pid 1 of its pid namespace), so there is nothing to unshare or fork.
     unsafe fn enter_with(&self, cloned: bool) -> std::io::Result<()> {
+        use nix::libc;
         self.isolate(cloned)?;
-        // Last, once nothing needs root any more: the user (groups, then gid, then uid).
+        let os = |r: libc::c_int| {
+            if r < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        let caps = self.caps.unwrap_or_default();
+        if let Some(b) = caps.bounding {
+            for cap in 0..=self.last_cap.min(63) {
+                if b & (1u64 << cap) == 0 {
+                    os(libc::prctl(
+                        libc::PR_CAPBSET_DROP,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                        0,
+                    ))?;
+                }
+            }
+        }
+        if caps.effective.is_some() {
+            // Root gains no capabilities at exec, and the permitted set survives setuid: the
+            // ambient set below is all the command will have.
+            const NOROOT: libc::c_ulong = 1 << 0;
+            const NOROOT_LOCKED: libc::c_ulong = 1 << 1;
+            const KEEP_CAPS: libc::c_ulong = 1 << 4;
+            os(libc::prctl(
+                libc::PR_SET_SECUREBITS,
+                NOROOT | NOROOT_LOCKED | KEEP_CAPS,
+                0,
+                0,
+                0,
+            ))?;
+        }
+        // Once nothing needs root any more: the user (groups, then gid, then uid).
         if let Some((uid, gid, groups)) = &self.run_as {
             let err = |e: nix::errno::Errno| std::io::Error::from_raw_os_error(e as i32);
             nix::unistd::setgroups(groups).map_err(err)?;
             nix::unistd::setgid(*gid).map_err(err)?;
             nix::unistd::setuid(*uid).map_err(err)?;
+        }
+        if let Some(e) = caps.effective {
+            #[repr(C)]
+            struct Header {
+                version: u32,
+                pid: libc::c_int,
+            }
+            #[repr(C)]
+            #[derive(Clone, Copy)]
+            struct Data {
+                effective: u32,
+                permitted: u32,
+                inheritable: u32,
+            }
+            let header = Header {
+                version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+                pid: 0,
+            };
+            let word = |w: u32| (e >> (32 * w)) as u32;
+            let data = [0, 1].map(|w| Data {
+                effective: word(w),
+                permitted: word(w),
+                inheritable: word(w),
+            });
+            os(libc::syscall(libc::SYS_capset, &header, data.as_ptr()) as libc::c_int)?;
+            for cap in 0..=self.last_cap.min(63) {
+                if e & (1u64 << cap) != 0 {
+                    os(libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    ))?;
+                }
+            }
+        }
+        if self.no_new_privs {
+            os(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         }
         Ok(())
     }

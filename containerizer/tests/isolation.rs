@@ -609,3 +609,68 @@ fn cgroup_v2_is_used_when_the_unified_hierarchy_has_controllers() {
         Err(e) => println!("skipped: {e}"),
     }
 }
+
+/// linux/capabilities and linux/nnp: a root container asking for NET_RAW has exactly that
+/// capability after exec, its bounding set is the agent's, and it cannot gain privileges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_keeps_only_the_capabilities_it_asked_for_and_no_new_privileges() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("linux/capabilities,linux/nnp", |f| {
+        f.bounding_capabilities = Some(r#"{"capabilities": ["NET_RAW", "CHOWN"]}"#.into());
+    })
+    .await
+    else {
+        return;
+    };
+    let mut info = ContainerInfo::mesos();
+    info.linux_info = Some(mesos_api::protocol::container::LinuxInfo {
+        effective_capabilities: Some(mesos_api::protocol::container::CapabilityInfo {
+            capabilities: vec!["NET_RAW".into()],
+        }),
+        ..Default::default()
+    });
+    let script = "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs)' /proc/self/status";
+    let mut r = launch(
+        &fx,
+        config(&fx, script, Limits::default(), Some(info.clone())),
+    )
+    .await;
+    let t = terminated(&mut r).await;
+    let err = std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default();
+    assert_eq!(t.status, Some(0), "{t:?} {err}");
+    let out = stdout(&r);
+    let field = |k: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("CapEff"), "0000000000002000", "{out}");
+    assert_eq!(field("CapPrm"), "0000000000002000", "{out}");
+    assert_eq!(field("CapBnd"), "0000000000002001", "{out}");
+    assert_eq!(field("NoNewPrivs"), "1", "{out}");
+    // Asking for more than the agent's bounding set is refused.
+    info.linux_info = Some(mesos_api::protocol::container::LinuxInfo {
+        effective_capabilities: Some(mesos_api::protocol::container::CapabilityInfo {
+            capabilities: vec!["SYS_ADMIN".into()],
+        }),
+        ..Default::default()
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let _container = fx
+        .cz
+        .launch(
+            &fx.rt,
+            config(&fx, "true", Limits::default(), Some(info)),
+            Box::new(move |e| drop(tx.send(e))),
+        )
+        .unwrap();
+    match tokio::time::timeout(LIMIT, rx.recv()).await.unwrap() {
+        Some(Event::Failed(why)) => {
+            assert!(why.contains("outside the agent's bounding set"), "{why}")
+        }
+        other => panic!("expected a failed launch, got {other:?}"),
+    }
+}

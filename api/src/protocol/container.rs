@@ -372,12 +372,14 @@ impl ContainerInfo {
         if self.docker.is_some() {
             return Some("'docker' is for containers of type DOCKER".into());
         }
-        if self.linux_info.is_some() {
-            return Some(
-                "'linux_info' (capabilities, PID namespace sharing, IPC mode, /dev/shm) is not \
-                 supported by this agent yet"
-                    .into(),
-            );
+        if let Some(l) = &self.linux_info {
+            if l.share_pid_namespace.is_some() || l.ipc_mode.is_some() || l.shm_size.is_some() {
+                return Some(
+                    "'linux_info' PID namespace sharing, IPC mode and /dev/shm size are not \
+                     supported by this agent yet (capabilities are, with linux/capabilities)"
+                        .into(),
+                );
+            }
         }
         if self.tty_info.is_some() {
             return Some(

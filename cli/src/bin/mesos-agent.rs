@@ -2,7 +2,7 @@
 
 use mesos_agent::AgentFlags;
 use mesos_cli::flags::load_or_exit;
-use mesos_cli::{bind, die, merge, start_agent, wait_for_signal, NetworkFlags, AGENT_PORT};
+use mesos_cli::{bind, die, merge, start_agent_watched, wait_for_signal, NetworkFlags, AGENT_PORT};
 
 fn main() {
     mesos_agent::executor::run_if_requested();
@@ -16,11 +16,8 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| die(format!("cannot start: {e}")));
     rt.block_on(async {
         let r = bind(&f, None, None).await.unwrap_or_else(|e| die(e));
-        let a = start_agent(&r, af).unwrap_or_else(|e| die(e));
-        let stopped = a
-            .dispatch(|a: &mut mesos_agent::Agent, _| a.stopped())
-            .await
-            .unwrap_or_default();
+        // Why it stops on its own is taken before it runs: it may stop before it could be asked.
+        let (a, stopped) = start_agent_watched(&r, af).unwrap_or_else(|e| die(e));
         eprintln!("Agent started at {}; registering with {master}", a.upid());
         let refused = tokio::select! {
             _ = wait_for_signal() => {

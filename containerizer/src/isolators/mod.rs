@@ -21,6 +21,7 @@ pub mod cni;
 pub mod disk_du;
 pub mod filesystem;
 pub mod gpu;
+pub mod linux;
 pub mod namespaces;
 pub mod ports;
 pub mod rlimits;
