@@ -20,8 +20,13 @@
 //!   `pull_ratio_vs_skopeo` is ours over skopeo's (lower is better). Skipped, saying so, when
 //!   `docker-registry` or `skopeo` is missing.
 //!
+//! With `--cni` every container joins a CNI bridge network (`network/cni` added to the
+//! isolators; `bridge` and `host-local` from `/usr/lib/cni`, a /16 of its own), so `launch_s`
+//! and `destroy_s` include CNI ADD and DEL; run it beside a run without to get the cost of
+//! networking per container.
+//!
 //! ```text
-//! containers [--quick] [--json] [--containers=N] [--isolation=LIST] [--pull_layers=N] [--pull_layer_mb=N]
+//! containers [--quick] [--json] [--containers=N] [--isolation=LIST] [--pull_layers=N] [--pull_layer_mb=N] [--cni]
 //! ```
 //! Needs root (cgroups and namespaces); `--isolation=posix/cpu,posix/mem` runs without.
 
@@ -54,6 +59,8 @@ libprocess::flags! {
         pull_layers: usize = "5";
         /// MB per layer of the pulled image
         pull_layer_mb: usize = "20";
+        /// Put every container on a CNI bridge network (network/cni with the standard plugins in /usr/lib/cni; needs root)
+        cni: bool = "false";
     }
 }
 
@@ -245,7 +252,42 @@ async fn run(args: &Args) -> Result<(), String> {
     // Enough descriptors for a thousand executors' connections.
     let _ =
         nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 65536, 65536);
-    let rt = Runtime::local().await.map_err(|e| e.to_string())?;
+    // With --cni: a bridge with an address of the host's (the agent listens there: executors
+    // in the containers' namespaces talk to it), and a network on it.
+    let cni_dir = std::env::temp_dir().join(format!("mesos-containers-cni-{}", std::process::id()));
+    let bridge = format!("mb{}", std::process::id() % 100_000);
+    let rt = if args.cni {
+        let gateway = "10.232.0.1";
+        for a in [
+            vec!["link", "add", "name", bridge.as_str(), "type", "bridge"],
+            vec!["addr", "add", "10.232.0.1/16", "dev", bridge.as_str()],
+            vec!["link", "set", bridge.as_str(), "up"],
+        ] {
+            let st = std::process::Command::new("ip")
+                .args(&a)
+                .status()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !st.success() {
+                return Err(format!("ip {a:?} failed"));
+            }
+        }
+        std::fs::create_dir_all(cni_dir.join("conf")).map_err(|e| e.to_string())?;
+        let conf = json!({
+            "cniVersion": "0.4.0", "name": "bench", "type": "bridge", "bridge": bridge,
+            "isGateway": true, "ipMasq": false,
+            "ipam": {"type": "host-local", "subnet": "10.232.0.0/16",
+                     "dataDir": cni_dir.join("ipam").display().to_string()}});
+        std::fs::write(cni_dir.join("conf/bench.conf"), conf.to_string())
+            .map_err(|e| e.to_string())?;
+        Runtime::bind(libprocess::Config {
+            ip: gateway.parse().map_err(|e| format!("{e}"))?,
+            ..libprocess::Config::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    } else {
+        Runtime::local().await.map_err(|e| e.to_string())?
+    };
     let master = rt
         .spawn(
             "master",
@@ -266,6 +308,13 @@ async fn run(args: &Args) -> Result<(), String> {
     f.executor_shutdown_grace_period = Duration::from_secs(1);
     f.containerizer.isolation =
         mesos_containerizer::parse_isolation(&args.isolation).map_err(|e| e.to_string())?;
+    if args.cni {
+        f.containerizer.isolation =
+            mesos_containerizer::parse_isolation(&format!("{},network/cni", args.isolation))
+                .map_err(|e| e.to_string())?;
+        f.containerizer.network_cni_config_dir = Some(cni_dir.join("conf"));
+        f.containerizer.network_cni_plugins_dir = Some("/usr/lib/cni".into());
+    }
     let cgroups_root = format!("mesos-bench-{}", std::process::id());
     f.containerizer.cgroups_root = cgroups_root.clone();
     let resources = mesos_agent::resources::agent_resources(f.resources.as_deref(), "*", &work)
@@ -307,7 +356,15 @@ async fn run(args: &Args) -> Result<(), String> {
                             kill_policy: None,
                             data: None,
                             labels: None,
-                            container: None,
+                            container: args.cni.then(|| {
+                                let mut c = mesos_api::protocol::container::ContainerInfo::mesos();
+                                c.network_infos =
+                                    vec![mesos_api::protocol::container::NetworkInfo {
+                                        name: Some("bench".into()),
+                                        ..Default::default()
+                                    }];
+                                c
+                            }),
                             health_check: None,
                             check: None,
                             discovery: None,
@@ -375,7 +432,17 @@ async fn run(args: &Args) -> Result<(), String> {
                 .join(&cgroups_root),
         );
     }
-    println!("containers: {n}, isolation {}", args.isolation);
+    if args.cni {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &bridge])
+            .status();
+        let _ = std::fs::remove_dir_all(&cni_dir);
+    }
+    println!(
+        "containers: {n}, isolation {}{}",
+        args.isolation,
+        if args.cni { ",network/cni" } else { "" }
+    );
     println!("| figure | ours | Mesos | target |");
     println!("|---|---|---|---|");
     println!(
@@ -389,6 +456,7 @@ async fn run(args: &Args) -> Result<(), String> {
             json!({
                 "containers": n,
                 "isolation": args.isolation,
+                "cni": args.cni,
                 "launch_s": launch_s,
                 "destroy_s": destroy_s,
                 "agent_rss_kib_per_container": per,
