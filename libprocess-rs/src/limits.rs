@@ -79,14 +79,16 @@ impl Limits {
         })
     }
 
-    /// Admits a new connection from `ip`, unless that would pass either cap.
-    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
+    /// Admits a new connection from `ip`, unless that would pass either cap. A connection
+    /// from the node's own address (`local`: an agent's executors) is capped only in all, not
+    /// per address.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr, local: bool) -> Option<Admitted> {
         if self.total.fetch_add(1, Ordering::Relaxed) >= self.max_connections {
             self.total.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
         let mut n = self.per_ip.entry(ip).or_insert(0);
-        if *n >= self.max_per_ip {
+        if *n >= self.max_per_ip && !local {
             drop(n);
             self.total.fetch_sub(1, Ordering::Relaxed);
             return None;
@@ -123,13 +125,23 @@ mod tests {
     fn connections_are_capped_in_all_and_per_ip() {
         let l = Limits::new(1024, Duration::from_secs(1), 1 << 20, 3, 2, &Metrics::new());
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
-        let a1 = l.admit(a).unwrap();
-        let _a2 = l.admit(a).unwrap();
-        assert!(l.admit(a).is_none(), "a third from one IP");
-        let _b1 = l.admit(b).unwrap();
-        assert!(l.admit(b).is_none(), "a fourth in all");
+        let a1 = l.admit(a, false).unwrap();
+        let _a2 = l.admit(a, false).unwrap();
+        assert!(l.admit(a, false).is_none(), "a third from one IP");
+        let _b1 = l.admit(b, false).unwrap();
+        assert!(l.admit(b, false).is_none(), "a fourth in all");
         drop(a1);
-        assert!(l.admit(b).is_some(), "room again once one closed");
+        assert!(l.admit(b, false).is_some(), "room again once one closed");
+    }
+
+    #[test]
+    fn this_hosts_own_connections_are_capped_only_in_all() {
+        let l = Limits::new(1024, Duration::from_secs(1), 1 << 20, 3, 1, &Metrics::new());
+        let own: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..3).map(|_| l.admit(own, true).unwrap()).collect();
+        assert!(l.admit(own, true).is_none(), "a fourth in all");
+        drop(held);
+        let _remote = l.admit("10.0.0.1".parse().unwrap(), false).unwrap();
     }
 
     #[tokio::test]

@@ -53,7 +53,8 @@ pub struct Config {
     pub memory_budget: usize,
     /// Connections accepted at once, in all.
     pub max_connections: usize,
-    /// Connections accepted at once from one IP address.
+    /// Connections accepted at once from one IP address other than the node's own (the
+    /// address it listens on: an agent's executors, local tools), which count only in all.
     pub max_connections_per_ip: usize,
     /// TLS for the port and for outgoing connections (see [`crate::tls`]); binaries set it
     /// from the `LIBPROCESS_SSL_*` environment with [`crate::tls::Tls::from_env`].

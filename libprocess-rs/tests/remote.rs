@@ -643,10 +643,16 @@ async fn large_stalled_or_too_many_requests_are_bounded() {
         m.value("libprocess/transport/frames_over_budget"),
         Some(1.0)
     );
-    // Connections per IP are capped: the fifth open one is closed at once.
+    // Connections per IP are capped: the fifth open one is closed at once. They come from
+    // another address than the node's own (whose connections count only in all).
+    let from_other = || async move {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        sock.connect(a).await.unwrap()
+    };
     let mut open = Vec::new();
     for _ in 0..4 {
-        open.push(raw_binary(a).await);
+        open.push(from_other().await);
     }
     testkit_wait(|| {
         m.value("libprocess/transport/connections_accepted")
@@ -654,15 +660,26 @@ async fn large_stalled_or_too_many_requests_are_bounded() {
             >= 9.0
     })
     .await;
-    let mut fifth = TcpStream::connect(a).await.unwrap();
+    let mut fifth = from_other().await;
     assert!(closed_by_server(&mut fifth).await);
     assert_eq!(
         m.value("libprocess/transport/connections_refused"),
         Some(1.0)
     );
+    // The node's own address is not capped per address.
+    let mut own = Vec::new();
+    for _ in 0..5 {
+        own.push(TcpStream::connect(a).await.unwrap());
+    }
+    let mut s = TcpStream::connect(a).await.unwrap();
+    s.write_all(b"GET /rec/none HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(status_of(&mut s).await.contains(" 404 "));
+    drop(own);
     drop(open);
     // Room again once they close.
-    let mut again = TcpStream::connect(a).await;
+    let mut again = Ok(from_other().await);
     for _ in 0..50 {
         let mut s = again.unwrap();
         s.write_all(b"GET /rec/none HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -673,7 +690,7 @@ async fn large_stalled_or_too_many_requests_are_bounded() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        again = TcpStream::connect(a).await;
+        again = Ok::<_, std::io::Error>(from_other().await);
     }
     panic!("no connection admitted after the others closed");
 }

@@ -27,7 +27,10 @@ pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((s, peer)) => {
-                let Some(admitted) = t.limits.admit(peer.ip()) else {
+                // Connections from the node's own address (an agent's executors, local tools)
+                // are capped only in all.
+                let local = s.local_addr().is_ok_and(|l| l.ip() == peer.ip());
+                let Some(admitted) = t.limits.admit(peer.ip(), local) else {
                     t.m.connections_refused.inc();
                     tracing::warn!(%peer, "refusing a connection: too many open");
                     drop(s);
