@@ -1153,7 +1153,24 @@ async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_ru
         ("cni", cni, "network_infos"),
         ("tty", tty, "tty_info"),
     ] {
-        let o = offers(&mut fw).await.remove(0);
+        // An offer with room for the task and its executor: the previous task's executor may
+        // still hold its share for a moment after the task failed.
+        let o = loop {
+            let o = offers(&mut fw).await.remove(0);
+            if o.resources.cpus() >= 0.6 {
+                break o;
+            }
+            let oid = o.id.clone();
+            drive(&fw, move |d| {
+                d.decline(
+                    vec![oid],
+                    Some(Filters {
+                        refuse_seconds: 0.0,
+                    }),
+                )
+            })
+            .await;
+        };
         let mut t = command_task(
             id,
             &o.agent_id,

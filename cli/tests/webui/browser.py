@@ -71,6 +71,17 @@ def visit(d, base, hash_, ready):
     print(f"ok: #{hash_} loads without console errors", flush=True)
 
 
+def click_link(d, text):
+    """Clicks the link `text`, found again if a live update redrew it meanwhile."""
+    def attempt(d):
+        try:
+            d.find_element(By.LINK_TEXT, text).click()
+            return True
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+    wait(d, f"a click on the link {text!r}", attempt)
+
+
 def text_of(d):
     return d.find_element(By.TAG_NAME, "main").text
 
@@ -117,13 +128,13 @@ def main():
             fail("console errors on the tasks page")
 
         # Its page, its sandbox, its stdout.
-        d.find_element(By.LINK_TEXT, "webui-task").click()
+        click_link(d, "webui-task")
         wait(d, "the task page's sandbox link", lambda d: d.find_elements(By.LINK_TEXT, "Sandbox"))
         if "FINISHED" not in text_of(d):
             fail("the task page does not show FINISHED")
-        d.find_element(By.LINK_TEXT, "Sandbox").click()
+        click_link(d, "Sandbox")
         wait(d, "the sandbox listing", lambda d: d.find_elements(By.LINK_TEXT, "stdout"))
-        d.find_element(By.LINK_TEXT, "stdout").click()
+        click_link(d, "stdout")
         wait(d, "the task's stdout", lambda d: marker in d.find_element(By.ID, "file-content").text)
         print("ok: the sandbox browser shows the task's stdout", flush=True)
         if console_errors(d):
