@@ -387,16 +387,7 @@ impl Client {
                         .header("location")
                         .ok_or("a redirect without a Location")?
                         .to_string();
-                    target = match location.split_once("://") {
-                        Some((scheme, rest)) => {
-                            let (host, p) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                            (
-                                format!("{scheme}://{host}"),
-                                if p.is_empty() { "/".into() } else { p.into() },
-                            )
-                        }
-                        None => (target.0, location),
-                    };
+                    target = split_url(&location).unwrap_or((target.0, location));
                 }
                 200..=299 => return Ok((head, body)),
                 _ => {
@@ -510,20 +501,8 @@ impl Client {
                 query.push(format!("{key}={}", query_encode(v)));
             }
         }
-        let (base, path) = match realm.split_once("://") {
-            Some((scheme, rest)) => {
-                let (host, p) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                (
-                    format!("{scheme}://{host}"),
-                    if p.is_empty() {
-                        "/".to_string()
-                    } else {
-                        p.to_string()
-                    },
-                )
-            }
-            None => return Err(format!("the token realm '{realm}' is not a URL")),
-        };
+        let (base, path) =
+            split_url(&realm).ok_or(format!("the token realm '{realm}' is not a URL"))?;
         let sep = if path.contains('?') { '&' } else { '?' };
         let path = if query.is_empty() {
             path
@@ -560,6 +539,15 @@ impl Client {
             .ok_or("the token service's answer has no token")?;
         Ok(format!("Bearer {token}"))
     }
+}
+
+/// An absolute URL as `scheme://host[:port]` and its path (`/` when it has none); `None` for a
+/// relative one.
+fn split_url(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    Some((format!("{scheme}://{host}"), path.to_string()))
 }
 
 /// `key="value", key=value` pairs of a challenge.
@@ -628,6 +616,19 @@ fn registry_error(status: u16, reason: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_split_into_base_and_path() {
+        assert_eq!(
+            split_url("https://auth.example/token?x=1"),
+            Some(("https://auth.example".into(), "/token?x=1".into()))
+        );
+        assert_eq!(
+            split_url("http://h:5000"),
+            Some(("http://h:5000".into(), "/".into()))
+        );
+        assert_eq!(split_url("/v2/blobs/x"), None);
+    }
 
     #[test]
     fn references_split_into_repository_and_tag_or_digest() {
