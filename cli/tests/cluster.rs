@@ -1153,23 +1153,30 @@ async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_ru
         ("cni", cni, "network_infos"),
         ("tty", tty, "tty_info"),
     ] {
-        // An offer with room for the task and its executor: the previous task's executor may
-        // still hold its share for a moment after the task failed.
+        // An offer with room for the task and its executor (the previous task's executor may
+        // still hold its share for a moment after the task failed). Every offer not used is
+        // declined, so that none holds resources unanswered.
+        let deadline = Instant::now() + LIMIT;
         let o = loop {
-            let o = offers(&mut fw).await.remove(0);
-            if o.resources.cpus() >= 0.6 {
+            assert!(
+                Instant::now() < deadline,
+                "{id}: no offer with room for it: resources not given back"
+            );
+            let mut got = offers(&mut fw).await;
+            let chosen = got
+                .iter()
+                .position(|o| o.resources.cpus() >= 0.6)
+                .map(|i| got.remove(i));
+            let rest: Vec<OfferID> = got.into_iter().map(|o| o.id).collect();
+            if !rest.is_empty() {
+                let filters = Filters {
+                    refuse_seconds: 0.0,
+                };
+                drive(&fw, move |d| d.decline(rest, Some(filters))).await;
+            }
+            if let Some(o) = chosen {
                 break o;
             }
-            let oid = o.id.clone();
-            drive(&fw, move |d| {
-                d.decline(
-                    vec![oid],
-                    Some(Filters {
-                        refuse_seconds: 0.0,
-                    }),
-                )
-            })
-            .await;
         };
         let mut t = command_task(
             id,
