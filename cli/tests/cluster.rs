@@ -63,17 +63,35 @@ async fn offers(fw: &mut Fw) -> Vec<Offer> {
     }
 }
 
+/// The next status update, declining (to be offered again at once) any offer that comes
+/// first: an offer skipped and left unanswered would hold its agent's resources from every
+/// later round.
+async fn next_update(fw: &mut Fw) -> TaskStatus {
+    loop {
+        match next(&mut fw.rx, LIMIT).await {
+            Seen::Update(s) => return s,
+            Seen::Offers(os) => {
+                let ids: Vec<OfferID> = os.into_iter().map(|o| o.id).collect();
+                let filters = Filters {
+                    refuse_seconds: 0.0,
+                };
+                drive(fw, move |d| d.decline(ids, Some(filters))).await;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Updates for `task` until a terminal one; returns every state seen.
 async fn states_until_terminal(fw: &mut Fw, task: &str) -> Vec<TaskStatus> {
     let mut out = Vec::new();
     loop {
-        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
-            if s.task_id.value == task {
-                let done = s.state.is_terminal();
-                out.push(s);
-                if done {
-                    return out;
-                }
+        let s = next_update(fw).await;
+        if s.task_id.value == task {
+            let done = s.state.is_terminal();
+            out.push(s);
+            if done {
+                return out;
             }
         }
     }
@@ -81,18 +99,17 @@ async fn states_until_terminal(fw: &mut Fw, task: &str) -> Vec<TaskStatus> {
 
 async fn wait_state(fw: &mut Fw, task: &str, state: TaskState) -> TaskStatus {
     loop {
-        if let Seen::Update(s) = next(&mut fw.rx, LIMIT).await {
-            if s.task_id.value == task {
-                if s.state == state {
-                    return s;
-                }
-                assert!(
-                    !s.state.is_terminal(),
-                    "task {task} ended {:?}: {:?}",
-                    s.state,
-                    s.message
-                );
+        let s = next_update(fw).await;
+        if s.task_id.value == task {
+            if s.state == state {
+                return s;
             }
+            assert!(
+                !s.state.is_terminal(),
+                "task {task} ended {:?}: {:?}",
+                s.state,
+                s.message
+            );
         }
     }
 }
