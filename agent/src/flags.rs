@@ -62,8 +62,18 @@ libprocess::flags! {
         pub recover: Recover = "reconnect";
         /// How long executors wait for a restarted agent
         pub recovery_timeout: Duration = "15mins", check positive;
-        /// Containerizers: mesos (the Docker containerizer is not built)
-        pub containerizers: String = "mesos", check only_mesos;
+        /// Containerizers, in the order tried: mesos, docker (tasks whose container is of type DOCKER, through the Docker daemon), or both ('docker,mesos')
+        pub containerizers: String = "mesos", check containerizer_list;
+        /// The docker CLI the Docker containerizer runs
+        pub docker: String = "docker";
+        /// The Docker daemon's socket, for the agent and its docker executors
+        pub docker_socket: String = "/var/run/docker.sock";
+        /// At start, remove the daemon's 'mesos-*' containers this agent did not recover (set false when several agents share one daemon)
+        pub docker_kill_orphans: bool = "true";
+        /// How long a docker task's ended container is kept (for 'docker logs' and 'docker inspect') before 'docker rm'
+        pub docker_remove_delay: Duration = "6hrs";
+        /// Deprecated (use the task's kill policy): the grace period of 'docker stop' for a task without a kill policy (0: the kill policy's default)
+        pub docker_stop_timeout: Duration = "0ns";
         /// File of credentials for HTTP authentication: JSON {"credentials":[{"principal":..,"secret":..}]} or 'principal secret' lines (with or without file://)
         pub http_credentials: Option<String>;
         /// Require HTTP authentication (realm mesos-agent-readonly) for read-only endpoints: /state, /files/*, /monitor/statistics, /metrics/snapshot
@@ -161,16 +171,33 @@ fn not_empty(name: &str, p: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-fn only_mesos(name: &str, v: &str) -> Result<(), String> {
-    if v.split(',').map(str::trim).any(|c| c != "mesos") {
-        return Err(format!(
-            "Flag '--{name}': '{v}' is not supported; only the mesos containerizer is"
-        ));
+fn containerizer_list(name: &str, v: &str) -> Result<(), String> {
+    let mut seen = Vec::new();
+    for c in v.split(',').map(str::trim) {
+        if c != "mesos" && c != "docker" {
+            return Err(format!(
+                "Flag '--{name}': unknown containerizer '{c}' (mesos and docker are built)"
+            ));
+        }
+        if seen.contains(&c) {
+            return Err(format!("Flag '--{name}': '{c}' is given twice"));
+        }
+        seen.push(c);
     }
     Ok(())
 }
 
 impl AgentFlags {
+    /// Whether the Docker containerizer is on (`--containerizers` names docker).
+    pub fn docker_enabled(&self) -> bool {
+        self.containerizers.split(',').any(|c| c.trim() == "docker")
+    }
+
+    /// Whether the Mesos containerizer is on.
+    pub fn mesos_enabled(&self) -> bool {
+        self.containerizers.split(',').any(|c| c.trim() == "mesos")
+    }
+
     /// Flags for an agent of `master` working in `work_dir`, the rest at their defaults.
     pub fn new(master: impl Into<String>, work_dir: impl Into<PathBuf>) -> AgentFlags {
         let (master, work_dir): (String, PathBuf) = (master.into(), work_dir.into());
@@ -243,7 +270,8 @@ mod tests {
                 "--image_provisioner_backend",
             ),
             ("--fetcher_cache_size=lots", "--fetcher_cache_size"),
-            ("--containerizers=docker,mesos", "--containerizers"),
+            ("--containerizers=docker,lxc", "unknown containerizer 'lxc'"),
+            ("--containerizers=mesos,mesos", "given twice"),
             ("--executor_registration_timeout=0secs", "must be positive"),
             ("--default_role=-bad", "--default_role"),
         ] {

@@ -593,6 +593,38 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--kill_after"));
 
+    // The Docker containerizer without a daemon to talk to: the agent says so and exits.
+    let mut c = bin("mesos-agent");
+    c.args([
+        "--master=127.0.0.1:1",
+        "--work_dir=/tmp/x",
+        "--containerizers=docker,mesos",
+        "--docker_socket=/nonexistent/docker.sock",
+    ]);
+    let out = Proc::run(&mut c, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("the Docker daemon at '/nonexistent/docker.sock' does not answer"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut c = bin("mesos-execute");
+    c.args([
+        "--master=local",
+        "--name=x",
+        "--command=true",
+        "--containerizer=docker",
+    ]);
+    let out = Proc::run(&mut c, LIMIT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("'--containerizer=docker' needs --docker_image"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // The environment is read too, and named in the error.
     let mut c = bin("mesos-local");
     c.env("MESOS_NUM_AGENTS", "many");

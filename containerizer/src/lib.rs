@@ -17,6 +17,8 @@
 //! - [`provisioner`]: turns a local Docker image (a `docker save` archive or an OCI layout
 //!   under `--docker_registry`) into a root filesystem through a layer store.
 //! - [`gpu`]: gpu/nvidia device discovery and the devices allow-list.
+//! - [`docker`]: the Docker containerizer's client of the Docker daemon (the `docker` CLI)
+//!   and Mesos's `docker run` arguments for a task of type DOCKER.
 //! - `testimage` (feature `test-util`): tiny local images (the host's `/bin/sh`) for tests and
 //!   demos.
 //! - [`flags`]: the flags and the isolator names.
@@ -25,6 +27,7 @@ pub mod cgroups;
 mod config;
 pub mod container;
 mod containerizer;
+pub mod docker;
 pub mod error;
 pub mod fetcher;
 pub mod flags;

@@ -77,6 +77,42 @@ pub fn write_shell_image_with(
     pack(registry, &work, name, &[layer], config)
 }
 
+/// Writes `<registry>/<name>.tar` holding the host's static `/bin/busybox` (Debian's
+/// `busybox-static`) with a link for each of its applets in `/bin`, `/etc/marker` holding
+/// `marker`, and `/tmp`; `config` is the image config's `config` object. `Ok(None)` when the
+/// host has no `/bin/busybox`.
+pub fn write_busybox_image(
+    registry: &Path,
+    name: &str,
+    marker: &str,
+    config: serde_json::Value,
+) -> Result<Option<PathBuf>> {
+    let busybox = Path::new("/bin/busybox");
+    if !busybox.is_file() {
+        return Ok(None);
+    }
+    let work = registry.join(format!(".build-bb-{}", std::process::id()));
+    let layer = work.join("layer");
+    for d in ["etc", "tmp", "bin"] {
+        mk(&layer.join(d))?;
+    }
+    std::fs::copy(busybox, layer.join("bin/busybox"))
+        .map_err(|e| Error::io("cannot copy", busybox, e))?;
+    let out = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| fail(format!("cannot run busybox --list: {e}")))?;
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        let applet = applet.trim();
+        if !applet.is_empty() && applet != "busybox" && !applet.contains('/') {
+            let _ = std::os::unix::fs::symlink("busybox", layer.join("bin").join(applet));
+        }
+    }
+    std::fs::write(layer.join("etc/marker"), format!("{marker}\n"))
+        .map_err(|e| Error::io("cannot write", layer.join("etc/marker"), e))?;
+    pack(registry, &work, name, &[layer], config).map(Some)
+}
+
 /// Writes `<registry>/<name>.tar` with `layers` layers of `bytes` random (incompressible)
 /// bytes each, in `/data/<n>` (for pull benchmarks: what is moved is all payload).
 pub fn write_layered_image(

@@ -343,6 +343,7 @@ async fn host_path_and_sandbox_path_volumes_are_mounted() {
                 path: host.display().to_string(),
             }),
             sandbox_path: None,
+            docker_volume: None,
         }),
     }];
     let mut r = launch(

@@ -62,6 +62,11 @@ impl Agent {
         };
         let (info, kind) = match &m.task.executor {
             Some(e) => (e.clone(), ExecKind::Custom),
+            None if self.flags.docker_enabled()
+                && super::docker::is_docker(m.task.container.as_ref()) =>
+            {
+                (self.command_executor_info(&fid, &m.task), ExecKind::Docker)
+            }
             None => (self.command_executor_info(&fid, &m.task), ExecKind::Command),
         };
         let task = self.new_task(&fid, &info.executor_id, &m.task);
@@ -232,6 +237,14 @@ impl Agent {
         tasks: &[&TaskInfo],
     ) -> Result<Executor, AgentError> {
         let agent_id = self.info.id.clone().ok_or(AgentError::NotRegistered)?;
+        if kind != ExecKind::Docker && !self.flags.mesos_enabled() {
+            self.count(|m| m.container_launch_errors.inc());
+            return Err(AgentError::Launch(format!(
+                "Failed to launch container: only a command task of type DOCKER runs on this \
+                 agent (--containerizers={})",
+                self.flags.containerizers
+            )));
+        }
         let container_id = ContainerID::new(ids::new_uuid());
         let executor_dir = paths::executor_dir(
             &paths::agent_sandboxes_dir(&self.flags.work_dir, &agent_id),
@@ -252,6 +265,12 @@ impl Agent {
         let mut env: Vec<(String, String)> = Vec::new();
         let mut uris = Vec::new();
         let mut user = None;
+        let docker_args = match (kind, tasks.first()) {
+            (ExecKind::Docker, Some(t)) => {
+                Some(self.docker_executor_args(&container_id, &directory, t)?)
+            }
+            _ => None,
+        };
         let (program, args) = match kind {
             ExecKind::Custom => {
                 let c = info.command.clone().ok_or_else(|| {
@@ -268,13 +287,14 @@ impl Agent {
                 if let Some(m) = mode {
                     env.push((programs::MODE_ENV.into(), m.into()));
                 }
-                if kind == ExecKind::Command {
+                if kind == ExecKind::Command || kind == ExecKind::Docker {
                     if let Some(c) = tasks.first().and_then(|t| t.command.as_ref()) {
                         uris = c.uris.clone();
                         user = c.user.clone();
                     }
                 }
-                (program, Vec::new())
+
+                (program, docker_args.unwrap_or_default())
             }
         };
         // Its command's user, else its framework's (Mesos's rule; the containerizer switches to
@@ -285,6 +305,9 @@ impl Agent {
                 .map(|f| f.info.user.clone())
                 .filter(|u| !u.is_empty())
         });
+        // As in Mesos, the docker executor runs as the agent's user (it needs the daemon's
+        // socket); its task runs as its image's user.
+        let user = user.filter(|_| kind != ExecKind::Docker);
         let upid = ctx.self_upid();
         let addr = upid.addr();
         let grace = self.flags.executor_shutdown_grace_period;
@@ -334,6 +357,8 @@ impl Agent {
         }
         let limits = limits_of(&total);
         let (mut container_info, image_use) = match kind {
+            // The docker executor runs on the host; its task's container is docker's.
+            ExecKind::Docker => (None, ImageUse::Enter),
             ExecKind::Command => (
                 tasks.first().and_then(|t| t.container.clone()),
                 ImageUse::ForTask,
@@ -351,7 +376,7 @@ impl Agent {
         // command task's container is the executor's own, checked above.
         let nested = tasks
             .iter()
-            .filter(|_| kind != ExecKind::Command)
+            .filter(|_| kind != ExecKind::Command && kind != ExecKind::Docker)
             .filter_map(|t| t.container.as_ref());
         for c in container_info.iter().chain(nested) {
             if let Some(why) = c.unsupported() {
@@ -519,6 +544,9 @@ impl Agent {
         let Some(e) = f.executors.remove(eid) else {
             return;
         };
+        if e.kind == ExecKind::Docker {
+            super::docker::container_ended(&self.flags, cid);
+        }
         let how = t.message.clone();
         let (state, reason, message) = match (&t.limitation, &e.launch_failure) {
             (Some(l), _) => (TaskState::Failed, l.reason, l.message.clone()),

@@ -7,6 +7,7 @@
 //! endpoints, and checkpointing and [`recovery`]. The records they share are in [`state`].
 
 mod authz;
+mod docker;
 mod executor_api;
 mod executors;
 mod files;
@@ -141,6 +142,7 @@ impl Agent {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
         }
         let containerizer = Containerizer::new(cz_flags)?;
+        docker::check_daemon(&flags)?;
         Ok(Agent {
             containerizer,
             task_dirs: HashMap::new(),

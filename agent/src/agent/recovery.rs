@@ -120,6 +120,7 @@ fn kind_name(k: ExecKind) -> &'static str {
         ExecKind::Command => "command",
         ExecKind::Default => "default",
         ExecKind::Custom => "custom",
+        ExecKind::Docker => "docker",
     }
 }
 
@@ -358,6 +359,7 @@ impl Agent {
             let rt = ctx.runtime().clone();
             self.recover_nested(&rt, &mut adopted);
         }
+        self.docker_remove_orphans(&adopted);
         // Containers nobody recovered go.
         let cz = self.containerizer.clone();
         let orphans: Vec<(String, Option<i32>)> = cz
@@ -428,6 +430,7 @@ impl Agent {
                 let kind = match rec.kind.as_str() {
                     "command" => ExecKind::Command,
                     "default" => ExecKind::Default,
+                    "docker" => ExecKind::Docker,
                     _ => ExecKind::Custom,
                 };
                 let limits = Limits {

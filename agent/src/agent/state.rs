@@ -18,6 +18,8 @@ pub(super) enum ExecKind {
     Command,
     Default,
     Custom,
+    /// The docker executor: a command task whose container is of type DOCKER.
+    Docker,
 }
 
 impl ExecKind {
@@ -25,6 +27,7 @@ impl ExecKind {
     pub(super) fn program_name(self) -> (&'static str, &'static str) {
         match self {
             ExecKind::Command => ("mesos-executor", "command"),
+            ExecKind::Docker => ("mesos-docker-executor", "docker"),
             _ => ("mesos-default-executor", "default"),
         }
     }

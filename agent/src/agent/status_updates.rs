@@ -29,6 +29,15 @@ impl Agent {
         let exec = eid
             .as_ref()
             .and_then(|e| self.frameworks.get(fid)?.executors.get(e));
+        if let (Some(e), Some(cs)) = (exec, status.container_status.as_mut()) {
+            // The executor told the addresses (a docker container's): the agent adds whose
+            // container it is.
+            cs.container_id
+                .get_or_insert_with(|| e.container_id.clone());
+            if cs.executor_pid.is_none() {
+                cs.executor_pid = e.os_pid.and_then(|p| u32::try_from(p).ok());
+            }
+        }
         if let (Some(e), None) = (exec, &status.container_status) {
             // On CNI networks: its addresses there (network/cni keeps them).
             let mut network_infos = self.containerizer.network_infos(&e.container_id.value);

@@ -83,8 +83,13 @@ impl Engine {
     /// SIGKILLs the tasks that are this process's children.
     pub(super) fn kill_children(&self) {
         for r in self.tasks.values() {
-            if let Place::Child(pid) = r.place {
-                kill_group(pid, Signal::SIGKILL);
+            match r.place {
+                Place::Child(pid) => kill_group(pid, Signal::SIGKILL),
+                Place::Docker(pid) => {
+                    self.docker_kill_now();
+                    kill_group(pid, Signal::SIGKILL);
+                }
+                Place::Nested { .. } => {}
             }
         }
     }

@@ -8,6 +8,9 @@ pub enum ExecutorError {
     /// The agent did not set a variable the executor needs.
     #[error("expecting '{0}' in the environment")]
     Environment(String),
+    /// A flag on the executor's command line is wrong.
+    #[error("{0}")]
+    Flags(String),
     /// Subscribing to the agent failed.
     #[error("{0}")]
     Subscribe(String),

@@ -37,6 +37,7 @@ pub use error::ExecutorError;
 mod command;
 mod conn;
 mod default;
+mod docker;
 mod error;
 pub mod health;
 
@@ -99,6 +100,12 @@ enum Input {
     Escalate(TaskID),
     /// A task's `max_completion_time` is up.
     Overdue(TaskID),
+    /// A docker task's container started (the docker CLI's pid, what `docker inspect` said).
+    DockerStarted(
+        TaskID,
+        Option<i32>,
+        Box<mesos_containerizer::docker::Inspected>,
+    ),
     /// Try subscribing again after losing the agent.
     Resubscribe,
     Health(health::HealthReport),
@@ -121,6 +128,9 @@ enum Place {
     /// A nested container of the executor's (the default executor), by its id; `launched` once
     /// the agent said so.
     Nested { id: String, launched: bool },
+    /// A docker container (the docker executor), by the process group of its `docker run`
+    /// once the container started.
+    Docker(Option<i32>),
 }
 
 struct Running {
@@ -153,6 +163,10 @@ struct Engine {
     input: mpsc::UnboundedSender<Input>,
     /// Nested containers whose wait lost the agent, waited for again after resubscribing.
     rewait: Vec<TaskID>,
+    /// The docker executor's settings (its tasks run in docker containers).
+    docker: Option<docker::DockerRun>,
+    /// The container status a task's later updates carry (a docker task's addresses).
+    networks: HashMap<TaskID, mesos_api::protocol::task::ContainerStatus>,
 }
 
 async fn run(mode: &str) -> Result<(), ExecutorError> {
@@ -211,6 +225,13 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
         "default" => Some(env("MESOS_CONTAINER_ID")?),
         _ => None,
     };
+    let docker = match mode {
+        "docker" => Some(
+            docker::DockerRun::from_args(std::env::args().skip(1), sandbox.clone())
+                .map_err(ExecutorError::Flags)?,
+        ),
+        _ => None,
+    };
     let mut engine = Engine {
         conn,
         sandbox,
@@ -225,6 +246,8 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
         updates: up_tx,
         input: in_tx.clone(),
         rewait: Vec::new(),
+        docker,
+        networks: HashMap::new(),
     };
     let mut lost_at: Option<std::time::Instant> = None;
     while let Some(i) = in_rx.recv().await {
@@ -236,6 +259,7 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
             Input::Health(report) => engine.health(report),
             Input::Escalate(tid) => engine.signal(&tid, Signal::SIGKILL),
             Input::Overdue(tid) => engine.overdue(&tid),
+            Input::DockerStarted(tid, pid, seen) => engine.docker_started(tid, pid, *seen),
             Input::Disconnected(why) if checkpoint && !engine.shutting_down => {
                 eprintln!("executor: lost the agent ({why}); waiting up to {recovery_timeout:?} for it to come back");
                 lost_at.get_or_insert_with(std::time::Instant::now);
@@ -336,6 +360,9 @@ impl Engine {
 
     fn send(&mut self, mut s: TaskStatus) {
         s.source = Some(Source::Executor);
+        if s.container_status.is_none() {
+            s.container_status = self.networks.get(&s.task_id).cloned().map(Box::new);
+        }
         s.executor_id = Some(self.conn.executor_id.clone());
         s.uuid = Some(ids::new_uuid_bytes());
         s.timestamp = std::time::SystemTime::now()
@@ -420,6 +447,7 @@ impl Engine {
         self.status(&tid, TaskState::Starting, None);
         match self.container.clone() {
             Some(parent) => self.launch_nested(task, group, &cmd, &parent),
+            None if self.docker.is_some() => self.launch_docker(task, group, &cmd),
             None => self.launch_child(task, group, &cmd),
         }
     }
@@ -431,6 +459,9 @@ impl Engine {
         };
         match (&r.place, self.container.as_deref()) {
             (Place::Child(pid), _) => kill_group(*pid, sig),
+            // A docker task is stopped by `docker stop` (see `kill_task`); SIGKILL is the
+            // escalation.
+            (Place::Docker(pid), _) if sig == Signal::SIGKILL => self.docker_kill(*pid),
             (
                 Place::Nested {
                     id, launched: true, ..
@@ -473,8 +504,16 @@ impl Engine {
             return;
         }
         r.killing = true;
-        // A KILL's policy may only shorten the task's own grace period.
-        let own = KillPolicy::grace_of(self.infos.get(tid).and_then(|t| t.kill_policy.as_ref()));
+        // A KILL's policy may only shorten the task's own grace period (a docker task's is
+        // --stop_timeout when it has no kill policy, as in Mesos).
+        let policy_of_task = self.infos.get(tid).and_then(|t| t.kill_policy.as_ref());
+        let own = match (
+            policy_of_task,
+            self.docker.as_ref().and_then(|d| d.stop_timeout),
+        ) {
+            (None, Some(stop)) => stop,
+            _ => KillPolicy::grace_of(policy_of_task),
+        };
         let grace = match policy.and_then(|p| p.grace_period.as_ref()) {
             Some(d) => d.as_duration().min(own),
             None => own,
@@ -482,7 +521,15 @@ impl Engine {
         if killing_state {
             self.status(tid, TaskState::Killing, None);
         }
-        self.signal(tid, Signal::SIGTERM);
+        let grace = if self.docker.is_some() {
+            // docker stop escalates to SIGKILL itself after the grace period; `docker kill`
+            // follows if the daemon was slow to.
+            self.docker_stop(grace);
+            grace + Duration::from_secs(10)
+        } else {
+            self.signal(tid, Signal::SIGTERM);
+            grace
+        };
         let tx = self.input.clone();
         let t = tid.clone();
         tokio::spawn(async move {
@@ -498,11 +545,16 @@ impl Engine {
         if let Some(c) = r.checker {
             c.stop();
         }
-        if let Place::Child(pid) = r.place {
+        if let Place::Child(pid) | Place::Docker(pid) = r.place {
             // Whatever the task left in its group goes with it.
             kill_group(pid, Signal::SIGKILL);
         }
         let (ok, msg) = match &ended {
+            // Mesos's words for a docker task: the container's exit status.
+            Ended::Status(s) if self.docker.is_some() => {
+                let (ok, m) = describe(s);
+                (ok, m.replacen("Command", "Container", 1))
+            }
             Ended::Status(s) => describe(s),
             Ended::Unknown => (false, "Command terminated with unknown status".into()),
             Ended::Error(e) => (false, e.clone()),
@@ -574,7 +626,7 @@ impl Engine {
         };
         let dir = match &r.place {
             Place::Nested { id, .. } => self.sandbox.join("containers").join(id),
-            Place::Child(_) => self.sandbox.clone(),
+            Place::Child(_) | Place::Docker(_) => self.sandbox.clone(),
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         match health::Checker::spawn(tid.clone(), check, dir, tx) {

@@ -103,6 +103,19 @@ pub struct VolumeSource {
     /// For SANDBOX_PATH.
     #[serde(default)]
     pub sandbox_path: Option<SandboxPathSource>,
+    /// For DOCKER_VOLUME (a docker container's).
+    #[serde(default)]
+    pub docker_volume: Option<DockerVolume>,
+}
+
+/// A Docker volume, by name, and its volume driver.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerVolume {
+    /// The volume driver (default: docker's local one).
+    #[serde(default)]
+    pub driver: Option<String>,
+    /// The volume's name.
+    pub name: String,
 }
 
 /// A volume mounted into a container.
@@ -225,6 +238,9 @@ pub struct DockerInfo {
     /// Pull the image even when present.
     #[serde(default)]
     pub force_pull_image: Option<bool>,
+    /// The volume driver of the container's volumes.
+    #[serde(default)]
+    pub volume_driver: Option<String>,
 }
 
 /// A host port mapped into a container.
@@ -361,9 +377,10 @@ impl ContainerInfo {
             ContainerType::Mesos => {}
             ContainerType::Docker => {
                 return Some(
-                    "a container of type DOCKER needs the Docker containerizer, and this agent \
-                     runs only the Mesos containerizer (--containerizers=mesos); give the image \
-                     as 'mesos.image' with type MESOS instead"
+                    "a container of type DOCKER is a command task's, run by the Docker \
+                     containerizer of an agent with --containerizers naming docker (not a task \
+                     group's, nor an executor's); give the image as 'mesos.image' with type \
+                     MESOS instead"
                         .into(),
                 )
             }

@@ -54,6 +54,8 @@ libprocess::flags! {
         shell: bool = "true";
         /// Run --command inside this image (repo:tag), from the agents' --docker_registry
         docker_image: Option<String>;
+        /// The containerizer for --docker_image: 'mesos' (the agents' provisioner) or 'docker' (a container of type DOCKER, for agents with --containerizers naming docker)
+        containerizer: String = "mesos", check containerizer;
         /// With --master=local: where the agents get images (a registry URL http(s)://host:port, or a directory of local images)
         docker_registry: Option<String>;
         /// With --master=local: the agents' credentials for the registry (Docker's config.json, inline or a file)
@@ -83,6 +85,13 @@ libprocess::flags! {
 
 /// `--content_type`: the v1 HTTP scheduler API in JSON or protobuf (Mesos's names, or their
 /// media types).
+fn containerizer(name: &str, v: &str) -> Result<(), String> {
+    match v {
+        "mesos" | "docker" => Ok(()),
+        _ => Err(format!("Flag '--{name}': '{v}' is not 'mesos' or 'docker'")),
+    }
+}
+
 fn content_type(name: &str, v: &Option<String>) -> Result<(), String> {
     match v.as_deref() {
         Some(v) if encoding(v).is_none() => Err(format!(
@@ -357,7 +366,40 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let container = (f.docker_image.is_some()
+            let container = if f.containerizer == "docker" {
+                let image = f
+                    .docker_image
+                    .clone()
+                    .ok_or("Flag '--containerizer=docker' needs --docker_image")?;
+                if f.tty {
+                    return Err("Flag '--tty' is for the mesos containerizer".into());
+                }
+                if !f.shell {
+                    // Docker takes the argv after the image (Mesos's docker runs the value
+                    // and then the arguments).
+                    command.value = None;
+                }
+                let c = ContainerInfo {
+                    kind: mesos_api::protocol::container::ContainerType::Docker,
+                    docker: Some(mesos_api::protocol::container::DockerInfo {
+                        image,
+                        network: Some(if networks.is_empty() { "HOST" } else { "USER" }.into()),
+                        ..Default::default()
+                    }),
+                    mesos: None,
+                    volumes: volumes.unwrap_or_default(),
+                    network_infos: networks
+                        .iter()
+                        .map(|n| mesos_api::protocol::container::NetworkInfo {
+                            name: Some(n.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..ContainerInfo::mesos()
+                };
+                Some(c)
+            } else {
+                (f.docker_image.is_some()
                 || volumes.is_some()
                 || f.tty
                 || !networks.is_empty())
@@ -380,7 +422,8 @@ fn plan(f: &ExecuteFlags, role: &str) -> Result<(Plan, Resources), String> {
                     })
                     .collect();
                 c
-            });
+            })
+            };
             let t = TaskInfo {
                 name: name.clone(),
                 task_id: TaskID::new(name),

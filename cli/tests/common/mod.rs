@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use libprocess::{Config, Runtime, PID, UPID};
 use mesos_api::protocol::framework::{FrameworkCapability, FrameworkCapabilityType, FrameworkInfo};
-use mesos_api::protocol::task::{Reason, TaskState, TaskStatus};
+use mesos_api::protocol::offer::Offer;
+use mesos_api::protocol::task::{Reason, TaskInfo, TaskState, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, TaskID};
 use mesos_scheduler::SchedulerProcess;
 use testkit::{command_task, next, Eventually, Recorder, Seen};
@@ -77,22 +78,11 @@ impl Framework {
     /// the first was rescinded meanwhile).
     pub async fn try_launch(&mut self, id: &str, cmd: &str, user: Option<&str>) -> TaskStatus {
         loop {
-            let offer = loop {
-                if let Seen::Offers(mut o) = next(&mut self.rx, LIMIT).await {
-                    break o.remove(0);
-                }
-            };
-            let mut task = command_task(id, &offer.agent_id, cmd, "cpus:0.5;mem:32");
+            let mut task = command_task(id, &AgentID::new(""), cmd, "cpus:0.5;mem:32");
             if let Some(c) = task.command.as_mut() {
                 c.user = user.map(str::to_string);
             }
-            let oid = offer.id.clone();
-            self.pid
-                .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
-                    p.driver().launch(&oid, vec![task], None)
-                })
-                .await
-                .unwrap();
+            self.launch_task(task).await;
             let s = self
                 .state_of(id, |s| s != TaskState::Staging && s != TaskState::Starting)
                 .await;
@@ -102,6 +92,24 @@ impl Framework {
             }
             return s;
         }
+    }
+
+    /// Launches `task` on the first offer, on the offer's agent; returns the offer.
+    pub async fn launch_task(&mut self, mut task: TaskInfo) -> Offer {
+        let offer = loop {
+            if let Seen::Offers(mut o) = next(&mut self.rx, LIMIT).await {
+                break o.remove(0);
+            }
+        };
+        task.agent_id = offer.agent_id.clone();
+        let oid = offer.id.clone();
+        self.pid
+            .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+                p.driver().launch(&oid, vec![task], None)
+            })
+            .await
+            .unwrap();
+        offer
     }
 
     /// The next update of task `id` whose state satisfies `wanted` (other updates of it and
