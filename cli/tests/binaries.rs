@@ -536,94 +536,60 @@ fn mesos_execute_runs_a_task_info_from_a_file_with_its_capabilities() {
 
 #[test]
 fn bad_flags_exit_with_a_message_naming_the_flag() {
-    let mut c = bin("mesos-master");
-    c.arg("--bogus=1");
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("unknown flag 'bogus'"));
-
-    let mut c = bin("mesos-master");
-    c.arg("--allocation_interval=fast");
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("--allocation_interval"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let mut c = bin("mesos-master");
-    c.args(["--port=0", "--logging_level=CHATTY"]);
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("Flag '--logging_level': unknown level 'CHATTY'"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let mut c = bin("mesos-agent");
-    c.arg("--work_dir=/tmp/x");
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("Flag '--master' is required"));
-
-    let mut c = bin("mesos-agent");
-    c.args([
-        "--master=127.0.0.1:1",
-        "--work_dir=/tmp/x",
-        "--resources=cpus:lots",
-    ]);
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("--resources"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let mut c = bin("mesos-execute");
-    c.args([
-        "--master=local",
-        "--name=x",
-        "--command=true",
-        "--kill_after=5",
-    ]);
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--kill_after"));
-
-    // The Docker containerizer without a daemon to talk to: the agent says so and exits.
-    let mut c = bin("mesos-agent");
-    c.args([
-        "--master=127.0.0.1:1",
-        "--work_dir=/tmp/x",
-        "--containerizers=docker,mesos",
-        "--docker_socket=/nonexistent/docker.sock",
-    ]);
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr)
-            .contains("the Docker daemon at '/nonexistent/docker.sock' does not answer"),
-        "{}",
-        text(&out.stderr)
-    );
-
-    let mut c = bin("mesos-execute");
-    c.args([
-        "--master=local",
-        "--name=x",
-        "--command=true",
-        "--containerizer=docker",
-    ]);
-    let out = Proc::run(&mut c, LIMIT);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("'--containerizer=docker' needs --docker_image"),
-        "{}",
-        text(&out.stderr)
-    );
+    let agent = ["--master=127.0.0.1:1", "--work_dir=/tmp/x"];
+    let execute = ["--master=local", "--name=x", "--command=true"];
+    let cases: &[(&str, Vec<&str>, &str)] = &[
+        ("mesos-master", vec!["--bogus=1"], "unknown flag 'bogus'"),
+        (
+            "mesos-master",
+            vec!["--allocation_interval=fast"],
+            "--allocation_interval",
+        ),
+        (
+            "mesos-master",
+            vec!["--port=0", "--logging_level=CHATTY"],
+            "Flag '--logging_level': unknown level 'CHATTY'",
+        ),
+        (
+            "mesos-agent",
+            vec!["--work_dir=/tmp/x"],
+            "Flag '--master' is required",
+        ),
+        (
+            "mesos-agent",
+            [&agent[..], &["--resources=cpus:lots"]].concat(),
+            "--resources",
+        ),
+        // The Docker containerizer without a daemon to talk to: the agent says so and exits.
+        (
+            "mesos-agent",
+            [
+                &agent[..],
+                &[
+                    "--containerizers=docker,mesos",
+                    "--docker_socket=/nonexistent/docker.sock",
+                ],
+            ]
+            .concat(),
+            "the Docker daemon at '/nonexistent/docker.sock' does not answer",
+        ),
+        (
+            "mesos-execute",
+            [&execute[..], &["--kill_after=5"]].concat(),
+            "--kill_after",
+        ),
+        (
+            "mesos-execute",
+            [&execute[..], &["--containerizer=docker"]].concat(),
+            "'--containerizer=docker' needs --docker_image",
+        ),
+    ];
+    for (binary, args, says) in cases {
+        let out = Proc::run(bin(binary).args(args), LIMIT);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{binary} {args:?}: {err}");
+        assert!(err.contains(says), "{binary} {args:?}: {err}");
+    }
 
     // The environment is read too, and named in the error.
     let mut c = bin("mesos-local");

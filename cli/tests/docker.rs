@@ -292,6 +292,14 @@ fn docker_task(id: &str, cmd: &str, res: &str, network: &str) -> TaskInfo {
     t
 }
 
+/// A docker task's DockerInfo, to change.
+fn docker_info(t: &mut TaskInfo) -> &mut DockerInfo {
+    t.container
+        .as_mut()
+        .and_then(|c| c.docker.as_mut())
+        .expect("a docker task")
+}
+
 fn sandbox_of(s: &TaskStatus, work: &Path) -> PathBuf {
     let cid = container_id(s);
     testkit::walk(work, testkit::Links::Skip)
@@ -415,14 +423,7 @@ async fn docker_tasks_run_through_the_daemon_with_resources_sandbox_ports_and_ki
         "cpus:0.5;mem:64;ports:[31042-31042]",
         "BRIDGE",
     );
-    served
-        .container
-        .as_mut()
-        .unwrap()
-        .docker
-        .as_mut()
-        .unwrap()
-        .port_mappings = vec![PortMapping {
+    docker_info(&mut served).port_mappings = vec![PortMapping {
         host_port,
         container_port: 8080,
         protocol: Some("tcp".into()),
@@ -472,14 +473,7 @@ async fn docker_tasks_run_through_the_daemon_with_resources_sandbox_ports_and_ki
 
     // 4. An image the daemon cannot get fails the task with docker's words.
     let mut missing = docker_task("missing", "true", "cpus:0.5;mem:64", "HOST");
-    missing
-        .container
-        .as_mut()
-        .unwrap()
-        .docker
-        .as_mut()
-        .unwrap()
-        .image = "mesos-test/nowhere:1".into();
+    docker_info(&mut missing).image = "mesos-test/nowhere:1".into();
     fw.launch_task(missing).await;
     let last = reach(&mut fw, "missing", TaskState::Failed)
         .await
@@ -493,13 +487,7 @@ async fn docker_tasks_run_through_the_daemon_with_resources_sandbox_ports_and_ki
 
     // 5. A port mapping outside the task's ports fails at once, with Mesos's words.
     let mut bad = docker_task("badport", "true", "cpus:0.5;mem:64", "BRIDGE");
-    bad.container
-        .as_mut()
-        .unwrap()
-        .docker
-        .as_mut()
-        .unwrap()
-        .port_mappings = vec![PortMapping {
+    docker_info(&mut bad).port_mappings = vec![PortMapping {
         host_port: 31050,
         container_port: 80,
         protocol: None,
