@@ -166,6 +166,13 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
         "the host's interfaces: {ifaces}"
     );
     let host = std::fs::read_to_string(sandbox.join("host")).unwrap();
+    // The hostname is the container's UTS namespace's, not the machine's.
+    let machine = nix::unistd::gethostname().unwrap();
+    assert_ne!(
+        machine.to_string_lossy(),
+        host.trim(),
+        "the task's hostname was set on the machine"
+    );
     let hosts = std::fs::read_to_string(sandbox.join("hosts")).unwrap();
     assert!(
         hosts.contains(&format!("{ip} {}", host.trim())),

@@ -318,6 +318,18 @@ fn prepare(shared: &Shared, cfg: &ContainerConfig, state: &mut IsolatorState) ->
                 .into(),
         ));
     }
+    let ipc = cfg
+        .container_info
+        .as_ref()
+        .and_then(|c| c.linux_info.as_ref())
+        .is_some_and(|l| l.ipc_mode.is_some() || l.shm_size.is_some());
+    if ipc && !f.has(IsolatorName::NamespacesIpc) {
+        return Err(Error::Unsupported(
+            "the container asks for an IPC mode or a /dev/shm size ('linux_info') and \
+             namespaces/ipc is not in --isolation"
+                .into(),
+        ));
+    }
     if networks && !f.has(IsolatorName::NetworkCni) {
         return Err(Error::Unsupported(
             "the container names CNI networks ('network_infos') and network/cni is not in \

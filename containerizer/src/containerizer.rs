@@ -60,6 +60,7 @@ impl Containerizer {
         let root = nix::unistd::geteuid().is_root();
         for i in [
             IsolatorName::NamespacesPid,
+            IsolatorName::NamespacesIpc,
             IsolatorName::FilesystemLinux,
             IsolatorName::NetworkCni,
         ] {
@@ -69,6 +70,11 @@ impl Containerizer {
                     i.name()
                 )));
             }
+        }
+        if flags.has(IsolatorName::NamespacesIpc) && !flags.has(IsolatorName::FilesystemLinux) {
+            return Err(Error::Unsupported(
+                "--isolation=namespaces/ipc needs filesystem/linux (as in Mesos)".into(),
+            ));
         }
         if flags.launcher == LauncherKind::Linux && !root {
             return Err(Error::Unsupported(
@@ -316,6 +322,11 @@ impl Containerizer {
             );
             crate::launch::kill_session(p);
         }
+        for i in &self.shared.isolators {
+            if let Err(e) = i.cleanup_orphan(id) {
+                tracing::warn!(container = id, isolator = i.name(), "orphan: {e}");
+            }
+        }
         if let Some(cg) = &self.cgroups {
             let c = cg.open(id, &self.controllers);
             if let Err(e) = c.destroy(std::time::Duration::from_secs(10)) {
@@ -380,6 +391,14 @@ fn isolators(
             sandbox_path: flags.has(IsolatorName::VolumeSandboxPath),
         },
     )));
+    // After the filesystem: whether the container has an image of its own is known.
+    if flags.has(IsolatorName::NamespacesIpc) {
+        v.push(Box::new(crate::isolators::namespaces::NamespacesIpc::new(
+            &flags.work_dir,
+            flags.default_container_shm_size.map(|b| b.0),
+            flags.disallow_sharing_agent_ipc_namespace,
+        )));
+    }
     if flags.has(IsolatorName::LinuxNnp) {
         v.push(Box::new(crate::isolators::linux::LinuxNnp));
     }

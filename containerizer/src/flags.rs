@@ -90,6 +90,9 @@ isolators! {
     CgroupsPids = "cgroups/pids",
     /// `namespaces/pid`: the container's processes in their own pid namespace.
     NamespacesPid = "namespaces/pid",
+    /// `namespaces/ipc`: an IPC namespace and /dev/shm of the container's own, or its
+    /// parent's (`LinuxInfo.ipc_mode`, `shm_size`).
+    NamespacesIpc = "namespaces/ipc",
     /// `disk/du`: periodic sandbox usage; a limitation past `disk` with
     /// `--enforce_container_disk_quota`.
     DiskDu = "disk/du",
@@ -168,7 +171,7 @@ libprocess::flags! {
         pub work_dir: PathBuf;
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
-        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports, linux/capabilities, linux/nnp
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, namespaces/ipc, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports, linux/capabilities, linux/nnp
         pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
@@ -208,6 +211,10 @@ libprocess::flags! {
         pub enforce_container_ports: bool = "false";
         /// network/ports: only ports inside the agent's own ports resource count
         pub check_agent_port_range_only: bool = "false";
+        /// namespaces/ipc: the size of a container's own /dev/shm when it gives no shm_size (unset: the kernel's default, half the RAM)
+        pub default_container_shm_size: Option<libprocess::flags::Bytes>;
+        /// namespaces/ipc: refuse top-level containers asking to share the agent's IPC namespace and /dev/shm (ipc_mode SHARE_PARENT)
+        pub disallow_sharing_agent_ipc_namespace: bool = "false";
         /// network/cni: the directory of CNI network configurations (.conf, .conflist)
         pub network_cni_config_dir: Option<PathBuf>;
         /// network/cni: where the CNI plugins are (colon separated directories)

@@ -79,6 +79,13 @@ pub struct Isolation {
     pub net_namespace: Option<PathBuf>,
     /// A UTS namespace of its own with this hostname.
     pub hostname: Option<String>,
+    /// An IPC namespace of its own (namespaces/ipc).
+    pub ipc_namespace: bool,
+    /// An IPC namespace to join: the file it is bind mounted on (a nested container sharing
+    /// its parent's).
+    pub join_ipc: Option<PathBuf>,
+    /// A directory (a tmpfs) mounted at the container's `/dev/shm`.
+    pub shm: Option<PathBuf>,
     /// The capabilities to keep (linux/capabilities).
     pub capabilities: Option<Capabilities>,
     /// `no_new_privs` (linux/nnp).
@@ -145,6 +152,9 @@ pub struct Plan {
     run_as: Option<(nix::unistd::Uid, nix::unistd::Gid, Vec<nix::unistd::Gid>)>,
     net_ns: Option<CString>,
     hostname: Option<CString>,
+    ipc_ns: Option<CString>,
+    /// The directory mounted at `/dev/shm`, and where that is before `pivot_root`.
+    shm: Option<(CString, CString)>,
     caps: Option<Capabilities>,
     /// The highest capability number this kernel knows (for the bounding set).
     last_cap: u32,
@@ -186,7 +196,8 @@ impl Plan {
         let needs_ns = iso.mount_namespace
             || iso.pid_namespace
             || !iso.mounts.is_empty()
-            || iso.rootfs.is_some();
+            || iso.rootfs.is_some()
+            || iso.shm.is_some();
         if needs_ns {
             unshare |= CloneFlags::CLONE_NEWNS;
         }
@@ -196,6 +207,14 @@ impl Plan {
         if iso.pid_namespace {
             unshare |= CloneFlags::CLONE_NEWPID;
         }
+        if iso.ipc_namespace {
+            unshare |= CloneFlags::CLONE_NEWIPC;
+        }
+        let shm = match (&iso.shm, &iso.rootfs) {
+            (None, _) => None,
+            (Some(s), None) => Some((cstr(s)?, c"/dev/shm".to_owned())),
+            (Some(s), Some(r)) => Some((cstr(s)?, cstr(&r.path.join("dev/shm"))?)),
+        };
         let mut mounts = Vec::new();
         let mut rootfs = None;
         let mut workdir = None;
@@ -262,6 +281,8 @@ impl Plan {
             workdir,
             rlimits: iso.rlimits.clone(),
             net_ns: iso.net_namespace.as_deref().map(cstr).transpose()?,
+            ipc_ns: iso.join_ipc.as_deref().map(cstr).transpose()?,
+            shm,
             caps: iso.capabilities,
             last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
@@ -414,6 +435,16 @@ impl Plan {
             let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
             nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(err)?;
         }
+        if let Some(ns) = &self.ipc_ns {
+            let fd = open(
+                ns.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err)?;
+            let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
+            nix::sched::setns(&fd, CloneFlags::CLONE_NEWIPC).map_err(err)?;
+        }
         if self.unshare.is_empty() {
             return Ok(());
         }
@@ -444,6 +475,9 @@ impl Plan {
         }
         match &self.rootfs {
             None => {
+                if let Some((shm, at)) = &self.shm {
+                    bind(shm, at, false).map_err(err)?;
+                }
                 if self.pid_ns {
                     let _ = nix::mount::umount2(c"/proc", MntFlags::MNT_DETACH);
                     nix::mount::mount(
@@ -468,6 +502,10 @@ impl Plan {
                     none,
                 )
                 .map_err(err)?;
+                // Its own /dev/shm over the host's.
+                if let Some((shm, at)) = &self.shm {
+                    bind(shm, at, false).map_err(err)?;
+                }
                 nix::mount::mount(
                     Some(c"proc"),
                     proc_at.as_c_str(),
@@ -709,9 +747,8 @@ pub fn spawn(spec: SpawnSpec, plan: &Plan) -> Result<(i32, std::os::fd::OwnedFd)
     // The stack grows down; keep the top 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
     let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
-    if plan.unshare.contains(CloneFlags::CLONE_NEWNS) {
-        flags |= libc::CLONE_NEWNS;
-    }
+    // Every namespace the plan asks for comes with the clone (the child unshares nothing).
+    flags |= plan.unshare.bits();
     if plan.pid_ns {
         flags |= libc::CLONE_NEWPID;
     }

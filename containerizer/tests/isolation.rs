@@ -675,3 +675,121 @@ async fn a_container_keeps_only_the_capabilities_it_asked_for_and_no_new_privile
         other => panic!("expected a failed launch, got {other:?}"),
     }
 }
+
+/// A container with `ipc_mode` (and `shm_size`), as LinuxInfo gives it.
+fn ipc(mode: Option<&str>, shm_size: Option<u32>) -> ContainerInfo {
+    let mut info = ContainerInfo::mesos();
+    info.linux_info = Some(mesos_api::protocol::container::LinuxInfo {
+        ipc_mode: mode.map(String::from),
+        shm_size,
+        ..Default::default()
+    });
+    info
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_ipc_gives_own_or_parent_ipc_namespaces_and_dev_shm() {
+    if skip_unless_root() {
+        return;
+    }
+    let Some(fx) = fixture("filesystem/linux,namespaces/ipc", |f| {
+        f.disallow_sharing_agent_ipc_namespace = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let host_ns = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let tag = format!("mesos-ipc-{}", std::process::id());
+    // A top-level container with its own namespace and a 16 MB /dev/shm; it stays up for its
+    // nested containers.
+    let script = format!(
+        "readlink /proc/self/ns/ipc > $PWD/ns; df -k /dev/shm | tail -1 > $PWD/shm; \
+         touch /dev/shm/{tag}; touch $PWD/ready; sleep 60"
+    );
+    let mut cfg = config(
+        &fx,
+        &script,
+        Limits::default(),
+        Some(ipc(Some("PRIVATE"), Some(16))),
+    );
+    cfg.env
+        .push(("PWD".into(), cfg.sandbox.display().to_string()));
+    let parent_id = cfg.id.clone();
+    let mut parent = launch(&fx, cfg).await;
+    let ready = parent.sandbox.join("ready");
+    wait_for(|| ready.exists()).await;
+    let parent_ns = std::fs::read_to_string(parent.sandbox.join("ns")).unwrap();
+    assert_ne!(parent_ns.trim(), host_ns.to_string_lossy(), "not its own");
+    let shm = std::fs::read_to_string(parent.sandbox.join("shm")).unwrap();
+    let blocks: u64 = shm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(blocks, 16 * 1024, "{shm}");
+    assert!(
+        !std::path::Path::new("/dev/shm").join(&tag).exists(),
+        "the container wrote the host's /dev/shm"
+    );
+    // Nested: unset shares the parent's namespace and /dev/shm; PRIVATE has its own.
+    let look = format!("readlink /proc/self/ns/ipc; ls /dev/shm/{tag} 2>/dev/null || echo none");
+    let mut seen = Vec::new();
+    for mode in [None, Some("PRIVATE")] {
+        let mut cfg = config(&fx, &look, Limits::default(), Some(ipc(mode, None)));
+        cfg.parent = Some(parent_id.clone());
+        let mut r = launch(&fx, cfg).await;
+        let t = terminated(&mut r).await;
+        assert_eq!(t.status, Some(0), "{t:?}");
+        seen.push(stdout(&r));
+    }
+    assert_eq!(
+        seen[0],
+        format!("{}\n/dev/shm/{tag}\n", parent_ns.trim()),
+        "a nested container sharing its parent's"
+    );
+    let own: Vec<&str> = seen[1].lines().collect();
+    assert_ne!(own[0], parent_ns.trim(), "{own:?}");
+    assert_ne!(own[0], host_ns.to_string_lossy(), "{own:?}");
+    assert_eq!(own[1], "none", "{own:?}");
+    // Sharing the agent's is disallowed here, and shm_size is for PRIVATE only.
+    for (info, says) in [
+        (
+            ipc(Some("SHARE_PARENT"), None),
+            "--disallow_sharing_agent_ipc_namespace",
+        ),
+        (
+            ipc(None, Some(8)),
+            "only for a container with ipc_mode PRIVATE",
+        ),
+    ] {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let cfg = config(&fx, "true", Limits::default(), Some(info));
+        let _c = fx
+            .cz
+            .launch(&fx.rt, cfg, Box::new(move |e| drop(tx.send(e))))
+            .unwrap();
+        match tokio::time::timeout(LIMIT, rx.recv()).await.unwrap() {
+            Some(Event::Failed(why)) => assert!(why.contains(says), "{why}"),
+            other => panic!("expected a failed launch ({says}), got {other:?}"),
+        }
+    }
+    // Its namespace and /dev/shm go with it.
+    parent
+        .container
+        .pid
+        .dispatch(|c, ctx| c.destroy(ctx))
+        .await
+        .unwrap();
+    terminated(&mut parent).await;
+    let dir = fx
+        .work
+        .join("isolators/namespaces/ipc")
+        .join(&parent_id.value);
+    assert!(!dir.exists(), "{} is left", dir.display());
+}
+
+/// Waits (at most LIMIT) for `cond`.
+async fn wait_for(mut cond: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + LIMIT;
+    while !cond() {
+        assert!(std::time::Instant::now() < until, "timed out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -390,10 +390,10 @@ impl ContainerInfo {
             return Some("'docker' is for containers of type DOCKER".into());
         }
         if let Some(l) = &self.linux_info {
-            if l.share_pid_namespace.is_some() || l.ipc_mode.is_some() || l.shm_size.is_some() {
+            if l.share_pid_namespace.is_some() {
                 return Some(
-                    "'linux_info' PID namespace sharing, IPC mode and /dev/shm size are not \
-                     supported by this agent yet (capabilities are, with linux/capabilities)"
+                    "'linux_info.share_pid_namespace' is not supported by this agent yet (IPC \
+                     modes are, with namespaces/ipc; capabilities, with linux/capabilities)"
                         .into(),
                 );
             }

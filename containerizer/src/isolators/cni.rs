@@ -524,7 +524,14 @@ impl Isolator for Cni {
         if config.parent.is_some() {
             return Ok(());
         }
-        let dir = self.root.join(&config.id.value);
+        self.cleanup_orphan(&config.id.value)
+    }
+
+    /// CNI DEL for each network the container joined (what `networks.json` recorded), then
+    /// its namespace and files go: at cleanup, and after an agent restart for a container that
+    /// ended while the agent was down.
+    fn cleanup_orphan(&self, id: &str) -> Result<()> {
+        let dir = self.root.join(id);
         if !dir.exists() {
             return Ok(());
         }
@@ -535,7 +542,7 @@ impl Isolator for Cni {
             .unwrap_or_default();
         for j in joined.iter().rev() {
             let chain: Vec<Value> = serde_json::from_value(j.config.clone()).unwrap_or_default();
-            self.del(&config.id.value, &netns, &j.ifname, &chain, &j.result);
+            self.del(id, &netns, &j.ifname, &chain, &j.result);
         }
         remove_netns(&netns);
         fs::remove_dir_all(&dir).map_err(|e| Error::io("cannot remove", &dir, e))

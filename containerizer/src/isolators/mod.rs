@@ -95,6 +95,12 @@ pub trait Isolator: Send + Sync {
 
     /// Finds what it holds for a container that survived an agent restart.
     fn recover(&self, _config: &ContainerConfig, _state: &mut IsolatorState) {}
+
+    /// Removes what it holds for a container no one recovered after an agent restart (it
+    /// ended, or its executor was not adopted), knowing only its id.
+    fn cleanup_orphan(&self, _id: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What the isolators know of one container; its actor owns it.
