@@ -8,8 +8,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mesos_agent::httpc;
+use mesos_api::protocol::container::{ContainerInfo, NetworkInfo};
+use mesos_api::protocol::task::TaskState;
+use mesos_api::AgentID;
 use serde_json::Value;
-use testkit::{eventually_async, free_port, Proc};
+use testkit::{command_task, eventually_async, free_port, Proc};
+
+mod common;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const PLUGINS: &str = "/usr/lib/cni";
@@ -33,50 +38,101 @@ async fn get_json(addr: &str, path: &str) -> Result<Value, String> {
     serde_json::from_slice(&r.body).map_err(|e| e.to_string())
 }
 
+/// A bridge network of the test's own for CNI: its configuration directory, bridge, name and
+/// gateway. `None` (with why printed) where the test cannot run.
+struct Net {
+    dir: std::path::PathBuf,
+    configs: std::path::PathBuf,
+    bridge: Bridge,
+    network: String,
+    gateway: String,
+}
+
+impl Net {
+    /// The network `10.231.<n>.0/24`, `n` from the process and `slot` (tests at once differ).
+    fn setup(slot: u32) -> Option<Net> {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: network/cni needs root (namespaces)");
+            return None;
+        }
+        if !std::path::Path::new(PLUGINS).join("bridge").is_file() {
+            if std::env::var("MESOS_RS_REQUIRE_CNI").as_deref() == Ok("1") {
+                panic!(
+                    "the CNI plugins are required (apt-get install containernetworking-plugins)"
+                );
+            }
+            println!("skipped: no CNI plugins in {PLUGINS}; .ci/test installs them");
+            return None;
+        }
+        let tag = &mesos_api::ids::new_uuid()[..6];
+        let dir = std::env::temp_dir().join(format!("mesos-cni-{tag}"));
+        let configs = dir.join("cni");
+        std::fs::create_dir_all(&configs).unwrap();
+        // A subnet of its own, so that tests running at once do not meet.
+        let octet = 100 + (std::process::id() % 50) + 50 * slot;
+        let subnet = format!("10.231.{octet}.0/24");
+        let bridge = Bridge(format!("mt{tag}"));
+        let network = format!("testnet-{tag}");
+        let conf = serde_json::json!({
+            "cniVersion": "0.4.0",
+            "name": network,
+            "plugins": [
+                {"type": "bridge", "bridge": bridge.0, "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "subnet": subnet,
+                          "dataDir": dir.join("ipam").display().to_string()}},
+                {"type": "portmap", "capabilities": {"portMappings": true}}
+            ]
+        });
+        std::fs::write(configs.join("test.conflist"), conf.to_string()).unwrap();
+        // Executors in the container's namespace talk to the agent: as Mesos asks, the
+        // agent's address must be reachable from the network, here the bridge's own (the
+        // gateway).
+        let gateway = format!("10.231.{octet}.1");
+        for args in [
+            vec!["link", "add", "name", &bridge.0, "type", "bridge"],
+            vec!["addr", "add", &format!("{gateway}/24"), "dev", &bridge.0],
+            vec!["link", "set", &bridge.0, "up"],
+        ] {
+            let st = Command::new("ip").args(&args).status().unwrap();
+            assert!(st.success(), "ip {args:?}");
+        }
+        Some(Net {
+            dir,
+            configs,
+            bridge,
+            network,
+            gateway,
+        })
+    }
+
+    /// The agent flags for network/cni on this network.
+    fn agent_flags(&self) -> Vec<String> {
+        vec![
+            "--launcher=linux".into(),
+            "--isolation=network/cni".into(),
+            format!("--network_cni_config_dir={}", self.configs.display()),
+            format!("--network_cni_plugins_dir={PLUGINS}"),
+        ]
+    }
+
+    /// Where host-local keeps the lease of `ip`.
+    fn lease(&self, ip: &str) -> std::path::PathBuf {
+        self.dir.join("ipam").join(&self.network).join(ip)
+    }
+}
+
 #[tokio::test]
 async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: network/cni needs root (namespaces)");
+    let Some(net) = Net::setup(0) else {
         return;
-    }
-    if !std::path::Path::new(PLUGINS).join("bridge").is_file() {
-        if std::env::var("MESOS_RS_REQUIRE_CNI").as_deref() == Ok("1") {
-            panic!("the CNI plugins are required (apt-get install containernetworking-plugins)");
-        }
-        println!("skipped: no CNI plugins in {PLUGINS}; .ci/test installs them");
-        return;
-    }
-    let tag = &mesos_api::ids::new_uuid()[..6];
-    let dir = std::env::temp_dir().join(format!("mesos-cni-{tag}"));
-    let configs = dir.join("cni");
-    std::fs::create_dir_all(&configs).unwrap();
-    // A subnet of its own, so that tests running at once do not meet.
-    let octet = 100 + (std::process::id() % 100);
-    let subnet = format!("10.231.{octet}.0/24");
-    let bridge = Bridge(format!("mt{tag}"));
-    let network = format!("testnet-{tag}");
-    let conf = serde_json::json!({
-        "cniVersion": "0.4.0",
-        "name": network,
-        "plugins": [
-            {"type": "bridge", "bridge": bridge.0, "isGateway": true, "ipMasq": false,
-             "ipam": {"type": "host-local", "subnet": subnet,
-                      "dataDir": dir.join("ipam").display().to_string()}},
-            {"type": "portmap", "capabilities": {"portMappings": true}}
-        ]
-    });
-    std::fs::write(configs.join("test.conflist"), conf.to_string()).unwrap();
-    // Executors in the container's namespace talk to the agent: as Mesos asks, the agent's
-    // address must be reachable from the network, here the bridge's own (the gateway).
-    let gateway = format!("10.231.{octet}.1");
-    for args in [
-        vec!["link", "add", "name", &bridge.0, "type", "bridge"],
-        vec!["addr", "add", &format!("{gateway}/24"), "dev", &bridge.0],
-        vec!["link", "set", &bridge.0, "up"],
-    ] {
-        let st = Command::new("ip").args(&args).status().unwrap();
-        assert!(st.success(), "ip {args:?}");
-    }
+    };
+    let Net {
+        dir,
+        network,
+        gateway,
+        ..
+    } = &net;
+    let bridge = &net.bridge;
     let port = free_port();
     let addr = format!("{gateway}:{port}");
     let work = dir.join("work");
@@ -88,11 +144,8 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
                 "--num_agents=1".into(),
                 format!("--work_dir={}", work.display()),
                 "--resources=cpus:2;mem:512".into(),
-                "--launcher=linux".into(),
-                "--isolation=network/cni".into(),
-                format!("--network_cni_config_dir={}", configs.display()),
-                format!("--network_cni_plugins_dir={PLUGINS}"),
             ])
+            .args(net.agent_flags())
             .stderr(Stdio::null()),
     );
     eventually_async(LIMIT, "mesos-local with its agent", || async {
@@ -109,7 +162,7 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
                   exec python3 -m http.server 8080 --bind 0.0.0.0";
     let mut exec = Proc::spawn(
         testkit::command(env!("CARGO_BIN_EXE_mesos-execute"))
-            .env("LIBPROCESS_IP", &gateway)
+            .env("LIBPROCESS_IP", gateway)
             .args([
                 format!("--master={addr}"),
                 "--name=served".into(),
@@ -140,7 +193,8 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
             .ok_or_else(|| running.to_string())
     })
     .await;
-    assert!(ip.starts_with(&format!("10.231.{octet}.")), "{ip}");
+    let subnet = gateway.trim_end_matches(".1");
+    assert!(ip.starts_with(&format!("{subnet}.")), "{ip}");
     // Reachable from the host at that address (through the bridge).
     eventually_async(LIMIT, "an HTTP answer from the task's address", || async {
         let r = httpc::request(&format!("{ip}:8080"), "GET", "/", &[], b"")
@@ -179,7 +233,7 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
         "{hosts} / {host}"
     );
     // The address was handed out by host-local, and is given back when the task ends.
-    let lease = dir.join("ipam").join(&network).join(&ip);
+    let lease = net.lease(&ip);
     assert!(lease.exists(), "no lease {}", lease.display());
     let _ = exec.wait();
     eventually_async(LIMIT, "CNI DEL to give the address back", || async {
@@ -196,6 +250,153 @@ async fn a_task_on_a_cni_bridge_network_gets_its_own_address_and_gives_it_back()
         .filter(|p| p.to_string_lossy().contains("isolators/network/cni/"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    drop(bridge);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The processes in the network namespace kept on `ns` (a bind mount of it).
+fn in_netns(ns: &std::path::Path) -> Vec<i32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(want) = std::fs::metadata(ns) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(m) = std::fs::metadata(e.path().join("ns/net")) {
+            if m.ino() == want.ino() && m.dev() == want.dev() {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// A container on a CNI network that ended while its agent was down gives its address back
+/// (CNI DEL) and its namespace goes when the agent is back: a checkpointing framework's, whose
+/// processes are killed while the agent is down (recovered, then found gone), and one of a
+/// framework that does not checkpoint (its executor ends with the agent; an orphan at restart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_its_restarted_agent_does_not_take_back_gives_its_address_back() {
+    for checkpoint in [true, false] {
+        let Some(net) = Net::setup(1) else {
+            return;
+        };
+        not_taken_back(&net, checkpoint).await;
+        let _ = std::fs::remove_dir_all(&net.dir);
+    }
+}
+
+async fn not_taken_back(net: &Net, checkpoint: bool) {
+    let port = free_port();
+    let own = free_port();
+    let _master = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+            .args([
+                format!("--ip={}", net.gateway),
+                format!("--port={port}"),
+                "--allocation_interval=50ms".into(),
+            ])
+            .stderr(Stdio::null()),
+    );
+    let work = net.dir.join("work");
+    let agent = || {
+        Proc::spawn(
+            testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+                .args([
+                    format!("--master={}:{port}", net.gateway),
+                    format!("--ip={}", net.gateway),
+                    format!("--port={own}"),
+                    format!("--work_dir={}", work.display()),
+                    "--resources=cpus:2;mem:512".into(),
+                    "--registration_backoff_factor=100ms".into(),
+                ])
+                .args(net.agent_flags())
+                .stderr(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(net.dir.join("agent.log"))
+                        .unwrap(),
+                ),
+        )
+    };
+    let mut a = agent();
+    // Everyone on the bridge's address, which the container reaches too.
+    let ip: std::net::IpAddr = net.gateway.parse().unwrap();
+    let master = format!("{}:{port}", net.gateway);
+    let mut fw = common::framework(ip, &master, "cni", false, checkpoint, 120.0).await;
+    let mut task = command_task("netted", &AgentID::new(""), "sleep 3600", "cpus:0.5;mem:64");
+    task.container = Some(ContainerInfo {
+        network_infos: vec![NetworkInfo {
+            name: Some(net.network.clone()),
+            ..NetworkInfo::default()
+        }],
+        ..ContainerInfo::mesos()
+    });
+    fw.launch_task(task).await;
+    let running = fw
+        .state_of("netted", |s| s == TaskState::Running || s.is_terminal())
+        .await;
+    assert_eq!(running.state, TaskState::Running, "{running:?}");
+    let ip = common::address(&running).expect("the task's address");
+    let lease = net.lease(&ip);
+    assert!(lease.exists(), "no lease {}", lease.display());
+    let ns = testkit::walk(&work, testkit::Links::Skip)
+        .into_iter()
+        .find(|p| p.ends_with("ns") && p.to_string_lossy().contains("isolators/network/cni/"))
+        .expect("the container's network namespace");
+    a.kill().unwrap();
+    a.wait().unwrap();
+    // A checkpointing framework's executor waits for the agent; another's ends with it.
+    let procs = in_netns(&ns);
+    if checkpoint {
+        assert!(!procs.is_empty(), "no process in the container's namespace");
+        // The container's processes (its executor and task) die while the agent is down.
+        for &p in &procs {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        eventually_async(LIMIT, "the container's processes to end", || async {
+            match in_netns(&ns).len() {
+                0 => Ok(()),
+                n => Err(format!("{n} left")),
+            }
+        })
+        .await;
+    }
+    assert!(lease.exists(), "the address went back with no agent");
+    // The restarted agent finds the container gone: CNI DEL gives the address back.
+    let _a = agent();
+    eventually_async(LIMIT, "CNI DEL after the restart", || async {
+        if lease.exists() || ns.exists() {
+            Err(format!(
+                "{} or {} still there",
+                lease.display(),
+                ns.display()
+            ))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    // Gone, or a zombie no one reaps (their parent, the first agent, is gone).
+    let alive = |p: &i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .map(|r| r.trim_start().starts_with('Z'))
+            })
+            .is_some_and(|zombie| !zombie)
+    };
+    let left: Vec<&i32> = procs.iter().filter(|p| alive(p)).collect();
+    assert!(
+        left.is_empty(),
+        "the container's processes live on: {left:?}"
+    );
 }

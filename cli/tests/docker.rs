@@ -436,13 +436,7 @@ async fn docker_tasks_run_through_the_daemon_with_resources_sandbox_ports_and_ki
         .await
         .pop()
         .unwrap();
-    let ip = running
-        .container_status
-        .as_ref()
-        .and_then(|c| c.network_infos.first())
-        .and_then(|n| n.ip_addresses.first())
-        .and_then(|a| a.ip_address.clone())
-        .unwrap_or_default();
+    let ip = common::address(&running).unwrap_or_default();
     assert!(
         ip.starts_with("10.232."),
         "{}",

@@ -425,25 +425,21 @@ impl Plan {
         for l in &self.rlimits {
             nix::sys::resource::setrlimit(l.resource, l.soft, l.hard).map_err(err)?;
         }
-        if let Some(ns) = &self.net_ns {
-            let fd = open(
-                ns.as_c_str(),
-                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(err)?;
-            let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
-            nix::sched::setns(&fd, CloneFlags::CLONE_NEWNET).map_err(err)?;
-        }
-        if let Some(ns) = &self.ipc_ns {
-            let fd = open(
-                ns.as_c_str(),
-                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(err)?;
-            let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
-            nix::sched::setns(&fd, CloneFlags::CLONE_NEWIPC).map_err(err)?;
+        // Namespaces to join, each kept on a file (network/cni's, a parent's IPC namespace).
+        for (ns, kind) in [
+            (&self.net_ns, CloneFlags::CLONE_NEWNET),
+            (&self.ipc_ns, CloneFlags::CLONE_NEWIPC),
+        ] {
+            if let Some(ns) = ns {
+                let fd = open(
+                    ns.as_c_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(err)?;
+                let fd = <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd);
+                nix::sched::setns(&fd, kind).map_err(err)?;
+            }
         }
         if self.unshare.is_empty() {
             return Ok(());

@@ -227,3 +227,12 @@ pub fn ppid(pid: i32) -> Option<i32> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// The first address of a status's container (`container_status.network_infos`).
+pub fn address(s: &TaskStatus) -> Option<String> {
+    s.container_status
+        .as_ref()
+        .and_then(|c| c.network_infos.first())
+        .and_then(|n| n.ip_addresses.first())
+        .and_then(|a| a.ip_address.clone())
+}
