@@ -265,14 +265,6 @@ const DROPPED: &[(&str, &str)] = &[
         "secrets: no secret resolver",
     ),
     (
-        "mesos.v1.Volume.Source.docker_volume",
-        "Docker volumes: no Docker volume isolator",
-    ),
-    (
-        "mesos.v1.ContainerInfo.DockerInfo.volume_driver",
-        "no Docker containerizer",
-    ),
-    (
         "mesos.v1.Volume.Source.HostPath.mount_propagation",
         "host paths are private mounts",
     ),

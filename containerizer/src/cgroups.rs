@@ -347,6 +347,18 @@ impl Cgroup {
         }
     }
 
+    /// The devices it may use (v1 devices controller): none, then each rule (`c 1:3 rwm`).
+    pub fn allow_only_devices(&self, rules: &[String]) -> Result<()> {
+        let Some(d) = self.path(Controller::Devices) else {
+            return Ok(());
+        };
+        write(&d.join("devices.deny"), "a")?;
+        for r in rules {
+            write(&d.join("devices.allow"), r)?;
+        }
+        Ok(())
+    }
+
     /// The process limit.
     pub fn set_pids_max(&self, n: u64) -> Result<()> {
         match self.path(Controller::Pids) {

@@ -26,6 +26,10 @@ pub const TASK_ROOTFS_ENV: &str = "MESOS_RS_TASK_ROOTFS";
 /// and working directory as the image says.
 pub const TASK_IMAGE_CONFIG_ENV: &str = "MESOS_RS_TASK_IMAGE_CONFIG";
 
+/// The environment variable that gives the command executor the device nodes of its task's
+/// own `/dev` (linux/devices), colon separated.
+pub const TASK_DEVICES_ENV: &str = "MESOS_RS_TASK_DEVICES";
+
 /// The environment variable that tells the command executor (which stays root to enter its
 /// task's rootfs) the user its task runs as.
 pub const TASK_USER_ENV: &str = "MESOS_RS_TASK_USER";

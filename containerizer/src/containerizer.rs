@@ -9,7 +9,7 @@ use std::sync::Arc;
 use libprocess::{Runtime, PID};
 use mesos_api::ContainerID;
 
-use crate::cgroups::{Cgroups, Controller};
+use crate::cgroups::{Cgroups, Controller, Version};
 use crate::config::{ContainerConfig, Event, Limitation, Limits, ResourceStatistics};
 use crate::container::{ContainerProcess, Recovered, Shared};
 use crate::error::{Error, Result};
@@ -61,6 +61,7 @@ impl Containerizer {
         for i in [
             IsolatorName::NamespacesPid,
             IsolatorName::NamespacesIpc,
+            IsolatorName::LinuxDevices,
             IsolatorName::FilesystemLinux,
             IsolatorName::NetworkCni,
         ] {
@@ -94,9 +95,18 @@ impl Containerizer {
                 (IsolatorName::CgroupsCpu, Controller::Cpuacct),
                 (IsolatorName::CgroupsMem, Controller::Memory),
                 (IsolatorName::CgroupsPids, Controller::Pids),
+                (IsolatorName::CgroupsDevices, Controller::Devices),
             ];
             for (i, c) in want {
                 if flags.has(i) {
+                    if c == Controller::Devices && cg.version() == Version::V2 {
+                        return Err(Error::Unsupported(
+                            "--isolation=cgroups/devices needs the cgroup v1 devices controller \
+                             (cgroup v2 controls devices by eBPF programs, which this agent does \
+                             not load)"
+                                .into(),
+                        ));
+                    }
                     if !cg.has(c) {
                         return Err(Error::Unsupported(format!(
                             "--isolation={}: the {} controller is not available in cgroup {:?}",
@@ -155,7 +165,29 @@ impl Containerizer {
         } else {
             Gpus::none("gpu/nvidia is not in --isolation")
         });
-        let mut isolators = isolators(&flags, &cgroups, &controllers, &provisioner, &gpus);
+        let allowed_devices = flags
+            .allowed_devices
+            .as_deref()
+            .map(crate::isolators::devices::parse_allowed_devices)
+            .transpose()
+            .map_err(Error::Invalid)?;
+        if allowed_devices.is_some()
+            && !flags.has(IsolatorName::CgroupsDevices)
+            && !flags.has(IsolatorName::LinuxDevices)
+        {
+            return Err(Error::Invalid(
+                "--allowed_devices is for --isolation with cgroups/devices or linux/devices".into(),
+            ));
+        }
+        let allowed_devices = allowed_devices.unwrap_or_default();
+        let mut isolators = isolators(
+            &flags,
+            &cgroups,
+            &controllers,
+            &provisioner,
+            &gpus,
+            &allowed_devices,
+        );
         let caps = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|t| crate::isolators::linux::parse_flag(name, t))
@@ -347,6 +379,7 @@ fn isolators(
     controllers: &[Controller],
     provisioner: &Arc<Provisioner>,
     gpus: &Arc<Gpus>,
+    allowed_devices: &[crate::isolators::devices::AllowedDevice],
 ) -> Vec<Box<dyn Isolator>> {
     let mut v: Vec<Box<dyn Isolator>> = Vec::new();
     if let Some(cg) = cgroups {
@@ -366,6 +399,12 @@ fn isolators(
     if flags.has(IsolatorName::CgroupsPids) {
         v.push(Box::new(CgroupsPids {
             max: flags.cgroups_pids_max,
+        }));
+    }
+    // Before gpu/nvidia, which allows its GPUs on top.
+    if flags.has(IsolatorName::CgroupsDevices) {
+        v.push(Box::new(crate::isolators::devices::CgroupsDevices {
+            allowed: allowed_devices.to_vec(),
         }));
     }
     if flags.has(IsolatorName::GpuNvidia) {
@@ -392,6 +431,11 @@ fn isolators(
         },
     )));
     // After the filesystem: whether the container has an image of its own is known.
+    if flags.has(IsolatorName::LinuxDevices) {
+        v.push(Box::new(crate::isolators::devices::LinuxDevices {
+            allowed: allowed_devices.to_vec(),
+        }));
+    }
     if flags.has(IsolatorName::NamespacesIpc) {
         v.push(Box::new(crate::isolators::namespaces::NamespacesIpc::new(
             &flags.work_dir,

@@ -117,6 +117,13 @@ pub fn run_args(
                 sandbox.join(h).display().to_string()
             }
         } else if let Some(dv) = v.source.as_ref().and_then(|s| s.docker_volume.as_ref()) {
+            if dv.driver_options.is_some() {
+                return Err(format!(
+                    "volume '{}': 'driver_options' of a DOCKER_VOLUME are not supported by the \
+                     Docker containerizer (docker run takes none per volume)",
+                    v.container_path
+                ));
+            }
             if let Some(d) = &dv.driver {
                 if volume_driver.as_ref().is_some_and(|x| x != d) {
                     return Err("Only one volume driver is supported".into());
@@ -528,6 +535,7 @@ mod tests {
                     docker_volume: Some(DockerVolume {
                         name: "vol1".into(),
                         driver: None,
+                        driver_options: None,
                     }),
                 }),
             },

@@ -88,6 +88,12 @@ isolators! {
     CgroupsMem = "cgroups/mem",
     /// `cgroups/pids`: a process count limit (`--cgroups_pids_max`) and usage.
     CgroupsPids = "cgroups/pids",
+    /// `cgroups/devices`: the devices a container may use (Mesos's defaults and
+    /// `--allowed_devices`), by the v1 devices controller.
+    CgroupsDevices = "cgroups/devices",
+    /// `linux/devices`: a container with an image gets a `/dev` of its own holding the
+    /// standard nodes and the `--allowed_devices` ones.
+    LinuxDevices = "linux/devices",
     /// `namespaces/pid`: the container's processes in their own pid namespace.
     NamespacesPid = "namespaces/pid",
     /// `namespaces/ipc`: an IPC namespace and /dev/shm of the container's own, or its
@@ -123,7 +129,10 @@ impl IsolatorName {
     pub fn is_cgroups(self) -> bool {
         matches!(
             self,
-            IsolatorName::CgroupsCpu | IsolatorName::CgroupsMem | IsolatorName::CgroupsPids
+            IsolatorName::CgroupsCpu
+                | IsolatorName::CgroupsMem
+                | IsolatorName::CgroupsPids
+                | IsolatorName::CgroupsDevices
         )
     }
 }
@@ -171,7 +180,7 @@ libprocess::flags! {
         pub work_dir: PathBuf;
         /// How containers start: linux (namespaces; the default as root) or posix
         pub launcher: LauncherKind => { LauncherKind::default_for_user() };
-        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/all, namespaces/pid, namespaces/ipc, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports, linux/capabilities, linux/nnp
+        /// Isolators: posix/cpu, posix/mem, posix/rlimits, cgroups/cpu, cgroups/mem, cgroups/pids, cgroups/devices, cgroups/all, namespaces/pid, namespaces/ipc, linux/devices, filesystem/linux, volume/host_path, volume/sandbox_path, disk/du, gpu/nvidia, network/cni, network/ports, linux/capabilities, linux/nnp
         pub isolation: Vec<IsolatorName> = "posix/cpu,posix/mem", parse isolation_flag, show show_isolation;
         /// Where cgroups are mounted (v1 per-controller mounts or the v2 unified hierarchy, detected)
         pub cgroups_hierarchy: PathBuf = "/sys/fs/cgroup";
@@ -211,6 +220,8 @@ libprocess::flags! {
         pub enforce_container_ports: bool = "false";
         /// network/ports: only ports inside the agent's own ports resource count
         pub check_agent_port_range_only: bool = "false";
+        /// cgroups/devices and linux/devices: devices containers may use besides the standard ones, as Mesos's JSON ({"allowed_devices": [{"device": {"path": "/dev/fuse"}, "access": {"read": true, "write": true, "mknod": false}}]}), inline or a file
+        pub allowed_devices: Option<String>;
         /// namespaces/ipc: the size of a container's own /dev/shm when it gives no shm_size (unset: the kernel's default, half the RAM)
         pub default_container_shm_size: Option<libprocess::flags::Bytes>;
         /// namespaces/ipc: refuse top-level containers asking to share the agent's IPC namespace and /dev/shm (ipc_mode SHARE_PARENT)

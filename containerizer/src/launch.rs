@@ -90,6 +90,116 @@ pub struct Isolation {
     pub capabilities: Option<Capabilities>,
     /// `no_new_privs` (linux/nnp).
     pub no_new_privs: bool,
+    /// With an image: a `/dev` of its own holding these host device nodes (linux/devices),
+    /// rather than the host's.
+    pub devices: Option<Vec<PathBuf>>,
+}
+
+/// A container's own `/dev` (linux/devices), in C strings: a tmpfs holding device nodes bound
+/// from the host's, directories, `pts` (a devpts of its own), `shm` and links.
+struct DevPlan {
+    /// Directories to make, parents first (`pts`, `shm`, `net`...).
+    dirs: Vec<CString>,
+    /// (the host's node, the node inside).
+    nodes: Vec<(CString, CString)>,
+    pts: CString,
+    shm: CString,
+    /// (what the link points to, the link).
+    links: Vec<(CString, CString)>,
+}
+
+impl DevPlan {
+    fn new(dev_at: &Path, devices: &[PathBuf]) -> Result<DevPlan> {
+        let mut dirs = vec![dev_at.join("pts"), dev_at.join("shm")];
+        let mut nodes = Vec::new();
+        for d in devices {
+            let rel = d.strip_prefix("/dev").map_err(|_| {
+                Error::Invalid(format!("device '{}' is not under /dev", d.display()))
+            })?;
+            let inside = dev_at.join(rel);
+            let mut parents: Vec<PathBuf> = inside
+                .ancestors()
+                .skip(1)
+                .take_while(|p| *p != dev_at)
+                .map(Path::to_path_buf)
+                .collect();
+            parents.reverse();
+            for p in parents {
+                if !dirs.contains(&p) {
+                    dirs.push(p);
+                }
+            }
+            nodes.push((cstr(d)?, cstr(&inside)?));
+        }
+        let links = [
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
+            ("pts/ptmx", "ptmx"),
+        ]
+        .iter()
+        .map(|(to, name)| Ok((cstr(Path::new(to))?, cstr(&dev_at.join(name))?)))
+        .collect::<Result<_>>()?;
+        Ok(DevPlan {
+            dirs: dirs.iter().map(|d| cstr(d)).collect::<Result<_>>()?,
+            nodes,
+            pts: cstr(&dev_at.join("pts"))?,
+            shm: cstr(&dev_at.join("shm"))?,
+            links,
+        })
+    }
+
+    /// Makes the `/dev` at its place (in the child, before `pivot_root`): system calls on
+    /// prepared buffers only.
+    unsafe fn make(&self, dev_at: &CString) -> nix::Result<()> {
+        use nix::libc;
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        nix::mount::mount(
+            Some(c"tmpfs"),
+            dev_at.as_c_str(),
+            Some(c"tmpfs"),
+            flags,
+            Some(c"mode=755"),
+        )?;
+        for d in &self.dirs {
+            if libc::mkdir(d.as_ptr(), 0o755) != 0 {
+                return Err(nix::errno::Errno::last());
+            }
+        }
+        for (host, inside) in &self.nodes {
+            let fd = libc::open(
+                inside.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o666,
+            );
+            if fd < 0 {
+                return Err(nix::errno::Errno::last());
+            }
+            libc::close(fd);
+            bind(host, inside, false)?;
+        }
+        nix::mount::mount(
+            Some(c"devpts"),
+            self.pts.as_c_str(),
+            Some(c"devpts"),
+            flags,
+            Some(c"newinstance,ptmxmode=0666,mode=0620"),
+        )?;
+        nix::mount::mount(
+            Some(c"tmpfs"),
+            self.shm.as_c_str(),
+            Some(c"tmpfs"),
+            flags | MsFlags::MS_NODEV,
+            Some(c"mode=1777"),
+        )?;
+        for (to, link) in &self.links {
+            if libc::symlink(to.as_ptr(), link.as_ptr()) != 0 {
+                return Err(nix::errno::Errno::last());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Capability sets, as bit masks (bit n: capability n).
@@ -155,6 +265,8 @@ pub struct Plan {
     ipc_ns: Option<CString>,
     /// The directory mounted at `/dev/shm`, and where that is before `pivot_root`.
     shm: Option<(CString, CString)>,
+    /// A `/dev` of its own (linux/devices).
+    dev: Option<DevPlan>,
     caps: Option<Capabilities>,
     /// The highest capability number this kernel knows (for the bounding set).
     last_cap: u32,
@@ -214,6 +326,10 @@ impl Plan {
             (None, _) => None,
             (Some(s), None) => Some((cstr(s)?, c"/dev/shm".to_owned())),
             (Some(s), Some(r)) => Some((cstr(s)?, cstr(&r.path.join("dev/shm"))?)),
+        };
+        let dev = match (&iso.devices, &iso.rootfs) {
+            (Some(d), Some(r)) => Some(DevPlan::new(&r.path.join("dev"), d)?),
+            _ => None,
         };
         let mut mounts = Vec::new();
         let mut rootfs = None;
@@ -283,6 +399,7 @@ impl Plan {
             net_ns: iso.net_namespace.as_deref().map(cstr).transpose()?,
             ipc_ns: iso.join_ipc.as_deref().map(cstr).transpose()?,
             shm,
+            dev,
             caps: iso.capabilities,
             last_cap: std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
@@ -490,14 +607,17 @@ impl Plan {
                 // pivot_root needs the new root to be a mount point.
                 bind(root, root, false).map_err(err)?;
                 bind(sandbox, sandbox_at, false).map_err(err)?;
-                nix::mount::mount(
-                    Some(c"/dev"),
-                    dev_at.as_c_str(),
-                    none,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    none,
-                )
-                .map_err(err)?;
+                match &self.dev {
+                    Some(d) => d.make(dev_at).map_err(err)?,
+                    None => nix::mount::mount(
+                        Some(c"/dev"),
+                        dev_at.as_c_str(),
+                        none,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        none,
+                    )
+                    .map_err(err)?,
+                }
                 // Its own /dev/shm over the host's.
                 if let Some((shm, at)) = &self.shm {
                     bind(shm, at, false).map_err(err)?;

@@ -45,7 +45,7 @@ pub mod usage;
 
 pub use config::{
     ContainerConfig, ContainerStdio, Event, ImageUse, Limitation, Limits, ResourceStatistics,
-    Termination, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV, TASK_USER_ENV,
+    Termination, TASK_DEVICES_ENV, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV, TASK_USER_ENV,
 };
 pub use container::ContainerProcess;
 pub use containerizer::{Container, Containerizer};

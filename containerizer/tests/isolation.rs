@@ -470,27 +470,10 @@ async fn a_container_runs_in_its_image_rootfs_with_the_sandbox_mounted() {
     else {
         return;
     };
-    let mut info = ContainerInfo::mesos();
-    info.mesos = Some(mesos_api::protocol::container::MesosInfo {
-        image: Some(mesos_api::protocol::container::Image {
-            kind: mesos_api::protocol::container::ImageType::Docker,
-            docker: Some(mesos_api::protocol::container::DockerImage {
-                name: "test/shell:1".into(),
-            }),
-            cached: None,
-        }),
-    });
+    let info = image_info("test/shell:1");
     let script = "read m < /etc/marker; echo $m; echo $IMAGE_MARKER; echo $MESOS_SANDBOX; pwd; \
                   echo in-image > $MESOS_SANDBOX/out; echo /*";
-    let mut r = launch(&fx, config(&fx, script, Limits::default(), Some(info))).await;
-    let t = terminated(&mut r).await;
-    assert_eq!(
-        t.status,
-        Some(0),
-        "{t:?} {}",
-        std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default()
-    );
-    let out = stdout(&r);
+    let (r, out) = run_ok(&fx, script, info).await;
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "from-the-image");
     assert_eq!(lines[1], "from-the-image");
@@ -538,16 +521,7 @@ async fn a_container_given_no_program_runs_its_images_command_in_its_working_dir
     let Some(fx) = fixture("filesystem/linux", move |f| f.docker_registry = Some(reg)).await else {
         return;
     };
-    let mut info = ContainerInfo::mesos();
-    info.mesos = Some(mesos_api::protocol::container::MesosInfo {
-        image: Some(mesos_api::protocol::container::Image {
-            kind: mesos_api::protocol::container::ImageType::Docker,
-            docker: Some(mesos_api::protocol::container::DockerImage {
-                name: "test/rt:1".into(),
-            }),
-            cached: None,
-        }),
-    });
+    let info = image_info("test/rt:1");
     for (args, want) in [
         (vec![], "hi from cmd in /tmp\n"),
         (
@@ -792,4 +766,98 @@ async fn wait_for(mut cond: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < until, "timed out");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs `script` in a container of `info` to its end, which must be a success; the container
+/// and its stdout.
+async fn run_ok(fx: &Fixture, script: &str, info: ContainerInfo) -> (Running, String) {
+    let mut r = launch(fx, config(fx, script, Limits::default(), Some(info))).await;
+    let t = terminated(&mut r).await;
+    assert_eq!(
+        t.status,
+        Some(0),
+        "{t:?} {}",
+        std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default()
+    );
+    let out = stdout(&r);
+    (r, out)
+}
+
+/// A container entering the local image `name`.
+fn image_info(name: &str) -> ContainerInfo {
+    let mut info = ContainerInfo::mesos();
+    info.mesos = Some(mesos_api::protocol::container::MesosInfo {
+        image: Some(mesos_api::protocol::container::Image {
+            kind: mesos_api::protocol::container::ImageType::Docker,
+            docker: Some(mesos_api::protocol::container::DockerImage { name: name.into() }),
+            cached: None,
+        }),
+    });
+    info
+}
+
+/// `--allowed_devices` giving read access to /dev/kmsg.
+const KMSG_ALLOWED: &str =
+    r#"{"allowed_devices": [{"device": {"path": "/dev/kmsg"}, "access": {"read": true}}]}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cgroups_devices_lets_a_container_open_only_the_standard_and_allowed_devices() {
+    if skip_unless_root() {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/devices/cgroup.procs").exists() {
+        println!("skipped: no cgroup v1 devices controller");
+        return;
+    }
+    let Some(fx) = fixture("cgroups/devices", |f| {
+        f.allowed_devices = Some(KMSG_ALLOWED.into());
+    })
+    .await
+    else {
+        return;
+    };
+    // Opened for reading only: the flag gives no write.
+    let script = "for d in null kmsg fuse; do if true </dev/$d; then echo $d read; else echo $d denied; fi; done; \
+                  if true >/dev/kmsg; then echo kmsg write; else echo kmsg no-write; fi";
+    let mut r = launch(&fx, config(&fx, script, Limits::default(), None)).await;
+    let t = terminated(&mut r).await;
+    assert_eq!(t.status, Some(0), "{t:?}");
+    assert_eq!(
+        stdout(&r),
+        "null read\nkmsg read\nfuse denied\nkmsg no-write\n",
+        "{}",
+        std::fs::read_to_string(r.sandbox.join("stderr")).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_devices_gives_an_image_container_its_own_dev_with_the_allowed_nodes() {
+    if skip_unless_root() {
+        return;
+    }
+    let registry = std::env::temp_dir().join(format!("cz-registry-{}", mesos_api::ids::new_uuid()));
+    mesos_containerizer::testimage::write_shell_image(&registry, "test/devs:1", "devs").unwrap();
+    let reg = registry.clone();
+    let Some(fx) = fixture("filesystem/linux,linux/devices", move |f| {
+        f.docker_registry = Some(reg);
+        f.allowed_devices = Some(KMSG_ALLOWED.into());
+    })
+    .await
+    else {
+        return;
+    };
+    let info = image_info("test/devs:1");
+    let script = "echo /dev/*; echo x > /dev/null && echo null-ok; echo /dev/pts/*";
+    let (_r, out) = run_ok(&fx, script, info).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "/dev/fd /dev/full /dev/kmsg /dev/null /dev/ptmx /dev/pts /dev/random /dev/shm \
+         /dev/stderr /dev/stdin /dev/stdout /dev/tty /dev/urandom /dev/zero",
+        "{out}"
+    );
+    assert_eq!(lines[1], "null-ok");
+    // A devpts of its own: the host's terminals are not there.
+    assert_eq!(lines[2], "/dev/pts/ptmx", "{out}");
+    let _ = std::fs::remove_dir_all(&registry);
 }

@@ -133,8 +133,18 @@ impl Engine {
             Ok(u) => Some(launch::RunAs::lookup(&u).map_err(|e| e.to_string())?),
             Err(_) => None,
         };
+        // linux/devices: the task's own /dev, with the nodes the agent named.
+        let devices = std::env::var(mesos_containerizer::TASK_DEVICES_ENV)
+            .ok()
+            .map(|v| {
+                v.split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            });
         let iso = Isolation {
             run_as,
+            devices,
             mounts,
             rootfs: Some(Rootfs {
                 path: rootfs,

@@ -116,6 +116,17 @@ pub struct DockerVolume {
     pub driver: Option<String>,
     /// The volume's name.
     pub name: String,
+    /// Options for the driver (refused: `docker run` takes none per volume).
+    #[serde(default)]
+    pub driver_options: Option<Parameters>,
+}
+
+/// Key-value parameters (Mesos's `Parameters`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Parameters {
+    /// The parameters.
+    #[serde(default)]
+    pub parameter: Vec<Parameter>,
 }
 
 /// A volume mounted into a container.

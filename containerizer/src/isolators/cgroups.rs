@@ -96,7 +96,7 @@ impl Isolator for CgroupsIsolator {
 }
 
 /// The container's own cgroup, where a subsystem sets limits.
-fn own(state: &IsolatorState) -> Option<&Cgroup> {
+pub(crate) fn own(state: &IsolatorState) -> Option<&Cgroup> {
     state.cgroup.as_ref().filter(|_| state.owns_cgroup)
 }
 

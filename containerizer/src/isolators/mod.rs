@@ -18,6 +18,7 @@
 
 pub mod cgroups;
 pub mod cni;
+pub mod devices;
 pub mod disk_du;
 pub mod filesystem;
 pub mod gpu;
