@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mesos_agent::httpc;
-use mesos_api::protocol::container::{ContainerInfo, NetworkInfo};
+use mesos_api::protocol::container::{ContainerInfo, NetworkInfo, PortMapping};
 use mesos_api::protocol::task::TaskState;
 use mesos_api::AgentID;
 use serde_json::Value;
@@ -273,12 +273,14 @@ fn in_netns(ns: &std::path::Path) -> Vec<i32> {
     v
 }
 
-/// A container on a CNI network that ended while its agent was down gives its address back
+/// A container on a CNI network, its server published on a host port (the portmap plugin),
+/// that ended while its agent was down gives its address back
 /// (CNI DEL) and its namespace goes when the agent is back: a checkpointing framework's, whose
 /// processes are killed while the agent is down (recovered, then found gone), and one of a
 /// framework that does not checkpoint (its executor ends with the agent; an orphan at restart).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_container_its_restarted_agent_does_not_take_back_gives_its_address_back() {
+async fn a_container_on_a_cni_network_is_published_by_portmap_and_gives_its_address_back_after_an_agent_restart(
+) {
     for checkpoint in [true, false] {
         let Some(net) = Net::setup(1) else {
             return;
@@ -309,7 +311,7 @@ async fn not_taken_back(net: &Net, checkpoint: bool) {
                     format!("--ip={}", net.gateway),
                     format!("--port={own}"),
                     format!("--work_dir={}", work.display()),
-                    "--resources=cpus:2;mem:512".into(),
+                    "--resources=cpus:2;mem:512;ports:[31000-31100]".into(),
                     "--registration_backoff_factor=100ms".into(),
                 ])
                 .args(net.agent_flags())
@@ -327,10 +329,22 @@ async fn not_taken_back(net: &Net, checkpoint: bool) {
     let ip: std::net::IpAddr = net.gateway.parse().unwrap();
     let master = format!("{}:{port}", net.gateway);
     let mut fw = common::framework(ip, &master, "cni", false, checkpoint, 120.0).await;
-    let mut task = command_task("netted", &AgentID::new(""), "sleep 3600", "cpus:0.5;mem:64");
+    // A server in the container, published on a host port through the portmap plugin.
+    let host_port = 31000 + u32::from(checkpoint) + 2 * (std::process::id() % 40);
+    let mut task = command_task(
+        "netted",
+        &AgentID::new(""),
+        "exec python3 -m http.server 8080 --bind 0.0.0.0",
+        &format!("cpus:0.5;mem:64;ports:[{host_port}-{host_port}]"),
+    );
     task.container = Some(ContainerInfo {
         network_infos: vec![NetworkInfo {
             name: Some(net.network.clone()),
+            port_mappings: vec![PortMapping {
+                host_port,
+                container_port: 8080,
+                protocol: Some("tcp".into()),
+            }],
             ..NetworkInfo::default()
         }],
         ..ContainerInfo::mesos()
@@ -343,6 +357,18 @@ async fn not_taken_back(net: &Net, checkpoint: bool) {
     let ip = common::address(&running).expect("the task's address");
     let lease = net.lease(&ip);
     assert!(lease.exists(), "no lease {}", lease.display());
+    // The host's port reaches the container's server (the host's address, not the task's).
+    let published = format!("{}:{host_port}", net.gateway);
+    eventually_async(LIMIT, "the task's server on its host port", || async {
+        let r = httpc::request(&published, "GET", "/", &[], b"")
+            .await
+            .map_err(|e| e.to_string())?;
+        match r.head.status {
+            200 => Ok(()),
+            s => Err(format!("status {s}")),
+        }
+    })
+    .await;
     let ns = testkit::walk(&work, testkit::Links::Skip)
         .into_iter()
         .find(|p| p.ends_with("ns") && p.to_string_lossy().contains("isolators/network/cni/"))

@@ -306,6 +306,9 @@ async fn run(args: &Args) -> Result<(), String> {
     ));
     f.registration_backoff_factor = Duration::from_millis(50);
     f.executor_shutdown_grace_period = Duration::from_secs(1);
+    // Every container's network is set up before its executor can subscribe: at a thousand,
+    // the last ones wait longer than the default minute.
+    f.executor_registration_timeout = Duration::from_secs(600);
     f.containerizer.isolation =
         mesos_containerizer::parse_isolation(&args.isolation).map_err(|e| e.to_string())?;
     if args.cni {
