@@ -23,6 +23,9 @@ pub enum AgentError {
     /// An executor's container could not be made or started.
     #[error("{0}")]
     Launch(String),
+    /// The checkpointed agent info differs from this start's in what may not change.
+    #[error("Incompatible agent info detected: {0}")]
+    Incompatible(String),
 }
 
 /// Short for `Result<T, AgentError>`.

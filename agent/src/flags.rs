@@ -44,6 +44,8 @@ libprocess::flags! {
         pub resources: Option<String>;
         /// Attributes, e.g. 'rack:r1;zone:z1'
         pub attributes: Option<String>;
+        /// This agent's fault domain: JSON {"fault_domain": {"region": {"name": ..}, "zone": {"name": ..}}} or a file of it (may not change across a restart that recovers)
+        pub domain: Option<String>;
         /// The hostname this agent advertises (default: the machine's)
         pub hostname: Option<String>;
         /// Role of resources with none given
@@ -98,6 +100,11 @@ libprocess::flags! {
         pub acls: Option<String>;
     }
     extra |f| {
+        /// The domain of `--domain`, read at start.
+        pub domain_info: Option<mesos_api::protocol::framework::DomainInfo> = domain
+            .as_deref()
+            .map(mesos_api::protocol::framework::DomainInfo::from_flag)
+            .transpose()?,
         /// The key of `--jwt_secret_key`, read at start (required by
         /// `--authenticate_http_executors`).
         pub executor_secret: Option<Vec<u8>> = executor_secret(

@@ -43,6 +43,11 @@ pub fn latest_agent_path(work_dir: &Path) -> PathBuf {
     agents_meta_dir(work_dir).join("latest")
 }
 
+/// `meta/slaves/<agent>/slave.info`: the agent's info as it registered.
+pub fn agent_info_path(work_dir: &Path, agent: &AgentID) -> PathBuf {
+    agent_meta_dir(work_dir, agent).join("slave.info")
+}
+
 /// `meta/slaves/<agent>`: one agent's checkpoint.
 pub fn agent_meta_dir(work_dir: &Path, agent: &AgentID) -> PathBuf {
     agents_meta_dir(work_dir).join(&agent.value)

@@ -41,6 +41,8 @@ struct Agent {
     /// framework holds lives with the framework.
     available: Resources,
     has_gpus: bool,
+    /// In another region than the master's.
+    remote: bool,
     active: bool,
 }
 
@@ -476,7 +478,9 @@ impl HierarchicalAllocator {
                     if !f.active || f.spec.suppressed_roles.contains(&*role_name) {
                         continue;
                     }
-                    if agent.has_gpus && !f.spec.gpu_resources {
+                    if (agent.has_gpus && !f.spec.gpu_resources)
+                        || (agent.remote && !f.spec.region_aware)
+                    {
                         continue;
                     }
                     if f.spec
@@ -737,6 +741,7 @@ impl Allocator for HierarchicalAllocator {
             hostname: spec.hostname,
             attributes: spec.attributes,
             has_gpus: spec.total.scalar("gpus").0 > 0,
+            remote: spec.remote,
             available: spec.total.clone(),
             total: spec.total,
             active: true,

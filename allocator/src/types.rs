@@ -16,6 +16,9 @@ pub struct FrameworkSpec {
     pub roles: BTreeSet<String>,
     /// GPU_RESOURCES capability: only such frameworks are offered GPU agents.
     pub gpu_resources: bool,
+    /// REGION_AWARE capability: only such frameworks are offered agents in regions other
+    /// than the master's.
+    pub region_aware: bool,
     /// Roles it has suppressed offers for.
     pub suppressed_roles: BTreeSet<String>,
     /// Which agents it is offered, per role (none: every agent).
@@ -41,6 +44,8 @@ pub struct AgentSpec {
     pub total: Resources,
     /// Its attributes (offer constraints read them).
     pub attributes: Attributes,
+    /// In a region other than the master's (offered only to REGION_AWARE frameworks).
+    pub remote: bool,
 }
 
 /// A role's quota: guarantees (allocated first, kept as headroom) and limits (never exceeded).

@@ -19,6 +19,7 @@ fn agent(a: &mut HierarchicalAllocator, id: &str, total: &str) {
             attributes: Default::default(),
             hostname: id.into(),
             total: res(total),
+            remote: false,
         },
         &[],
     );
@@ -484,6 +485,7 @@ fn offer_constraints_keep_agents_from_a_framework_in_a_role() {
                 hostname: format!("host-{id}"),
                 total: res("cpus:1;mem:512"),
                 attributes: mesos_api::Attributes::parse(attrs).unwrap(),
+                remote: false,
             },
             &[],
         );

@@ -49,6 +49,7 @@ async fn a_burst_of_agents_shares_one_run_and_one_batch() {
                 attributes: Default::default(),
                 hostname: format!("h{i}"),
                 total: Resources::parse("cpus:1;mem:128", "*").unwrap(),
+                remote: false,
             };
             p.add_agent(ctx, AgentID::new(format!("a{i}")), spec, &[]);
         });
@@ -95,6 +96,7 @@ async fn declined_resources_come_back_after_the_filter_on_the_actor_clock() {
             attributes: Default::default(),
             hostname: "h".into(),
             total: Resources::parse("cpus:1;mem:128", "*").unwrap(),
+            remote: false,
         };
         p.add_agent(ctx, AgentID::new("a"), spec, &[]);
     })

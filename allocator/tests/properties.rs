@@ -85,7 +85,7 @@ proptest! {
                     if a.total(&id).is_none() {
                         a.add_agent(
                             &id,
-                            AgentSpec { attributes: Default::default(), hostname: format!("h{i}"), total: Resources::parse(&format!("cpus:{c};mem:{m};ports:[1-10]"), "*").unwrap() },
+                            AgentSpec { remote: false, attributes: Default::default(), hostname: format!("h{i}"), total: Resources::parse(&format!("cpus:{c};mem:{m};ports:[1-10]"), "*").unwrap() },
                             &[],
                         );
                     }
@@ -134,7 +134,7 @@ proptest! {
         }
         a.add_framework(&FrameworkID::new("qf"), FrameworkSpec::with_roles(["q"]), &[], true);
         for (i, (c, m)) in agents.iter().enumerate() {
-            a.add_agent(&AgentID::new(format!("a{i}")), AgentSpec { attributes: Default::default(), hostname: String::new(), total: Resources::parse(&format!("cpus:{c};mem:{m}"), "*").unwrap() }, &[]);
+            a.add_agent(&AgentID::new(format!("a{i}")), AgentSpec { remote: false, attributes: Default::default(), hostname: String::new(), total: Resources::parse(&format!("cpus:{c};mem:{m}"), "*").unwrap() }, &[]);
         }
         a.allocate(Duration::ZERO, None);
         let got = a.role_allocation("q");

@@ -369,6 +369,7 @@ mod tests {
             resources: Resources::parse("cpus:2;mem:128", "*").unwrap(),
             attributes: Default::default(),
             id: None,
+            domain: None,
         };
         round_trip(&RegisterAgent {
             agent: agent.clone(),

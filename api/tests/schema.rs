@@ -217,9 +217,6 @@ const DROPPED: &[(&str, &str)] = &[
         "statuses name the executor's (top-level) container",
     ),
     ("mesos.v1.MasterInfo.capabilities", "not reported yet"),
-    ("mesos.v1.MasterInfo.domain", "fault domains: not supported"),
-    ("mesos.v1.AgentInfo.domain", "fault domains: not supported"),
-    ("mesos.v1.Offer.domain", "fault domains: not supported"),
     (
         "mesos.v1.ExecutorInfo.discovery",
         "not kept for executors (tasks keep theirs)",

@@ -94,6 +94,7 @@ pub fn decline_offers(
             attributes: Default::default(),
             hostname: String::new(),
             total: total.clone(),
+            remote: false,
         })
         .collect();
     let t = Instant::now();
@@ -190,6 +191,7 @@ pub fn large_and_small_quota(
                 attributes: Default::default(),
                 hostname: String::new(),
                 total: total.clone(),
+                remote: false,
             },
             &[],
         );
@@ -229,6 +231,7 @@ pub fn multi_framework(rounds: usize) -> (Duration, Duration) {
                 attributes: Default::default(),
                 hostname: String::new(),
                 total: total.clone(),
+                remote: false,
             },
             &[],
         );

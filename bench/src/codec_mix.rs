@@ -66,6 +66,7 @@ pub fn offer_batch() -> OfferBatch {
             unavailability: None,
             allocation_info: None,
             url: None,
+            domain: None,
         })
         .collect()
 }
@@ -97,6 +98,7 @@ pub fn register_agent() -> RegisterAgent {
             resources: agent_resources(),
             attributes: attributes(),
             id: None,
+            domain: None,
         },
         version: "1.11.0".into(),
         capabilities: vec![

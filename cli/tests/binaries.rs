@@ -574,6 +574,20 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
             "the Docker daemon at '/nonexistent/docker.sock' does not answer",
         ),
         (
+            "mesos-master",
+            vec!["--port=0", "--require_agent_domain"],
+            "'--require_agent_domain' needs --domain",
+        ),
+        (
+            "mesos-agent",
+            [
+                &agent[..],
+                &[r#"--domain={"fault_domain": {"region": {"name": "eu"}}}"#],
+            ]
+            .concat(),
+            "Flag '--domain'",
+        ),
+        (
             "mesos-execute",
             [&execute[..], &["--kill_after=5"]].concat(),
             "--kill_after",

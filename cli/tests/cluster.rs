@@ -1352,3 +1352,131 @@ async fn a_task_listening_on_a_port_it_was_not_given_is_killed() {
         .unwrap();
     assert_eq!(running, 1, "the fair task's executor is gone");
 }
+
+fn domain(region: &str, zone: &str) -> mesos_api::protocol::framework::DomainInfo {
+    mesos_api::protocol::framework::DomainInfo::from_flag(&format!(
+        r#"{{"fault_domain": {{"region": {{"name": "{region}"}}, "zone": {{"name": "{zone}"}}}}}}"#
+    ))
+    .unwrap()
+}
+
+/// Fault domains: a master in region eu, an agent in eu and one in us. A framework without
+/// REGION_AWARE is offered only the agent in the master's region; a REGION_AWARE one is
+/// offered the remote agent too, its offer carrying the agent's domain. An agent restarting on
+/// its checkpoint with another domain is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_in_another_region_are_offered_only_to_region_aware_frameworks() {
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        domain_info: Some(domain("eu", "z1")),
+        ..MasterFlags::default()
+    };
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let c = cluster_tweaked(&launcher_dir(), 2, "cpus:1;mem:256", flags, |f| {
+        let i = made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        f.domain_info = Some(if i == 0 {
+            domain("eu", "z2")
+        } else {
+            domain("us", "z1")
+        });
+    })
+    .await;
+    let local = c.agents[0]
+        .dispatch(|a: &mut Agent, _| a.id().cloned())
+        .await
+        .unwrap()
+        .unwrap();
+    let remote = c.agents[1]
+        .dispatch(|a: &mut Agent, _| a.id().cloned())
+        .await
+        .unwrap()
+        .unwrap();
+    // Not region aware: only the local agent, for a second of allocations (each offer
+    // declined so that it comes back).
+    let mut plain = framework(&c, info("plain")).await;
+    let until = Instant::now() + Duration::from_secs(1);
+    let mut seen = std::collections::BTreeSet::new();
+    while Instant::now() < until {
+        let got = offers(&mut plain).await;
+        for o in &got {
+            seen.insert(o.agent_id.clone());
+            assert_eq!(
+                o.domain.as_ref().and_then(|d| d.region()),
+                Some("eu"),
+                "{o:?}"
+            );
+        }
+        let ids: Vec<OfferID> = got.into_iter().map(|o| o.id).collect();
+        let filters = Filters {
+            refuse_seconds: 0.0,
+        };
+        drive(&plain, move |d| d.decline(ids, Some(filters))).await;
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [local]);
+    // Region aware: the remote agent too, with its domain.
+    let mut aware_info = info("aware");
+    aware_info.capabilities.push(FrameworkCapability {
+        kind: Some(FrameworkCapabilityType::RegionAware),
+    });
+    let mut aware = framework(&c, aware_info).await;
+    let o = loop {
+        let mut got = offers(&mut aware).await;
+        if let Some(i) = got.iter().position(|o| o.agent_id == remote) {
+            break got.remove(i);
+        }
+    };
+    assert_eq!(o.domain, Some(domain("us", "z1")));
+    // The remote agent's checkpoint knows its domain: another one is refused at start.
+    let mut f = AgentFlags::new(c.rt.address().to_string(), c.work.join("a1"));
+    f.domain_info = Some(domain("eu", "z1"));
+    let r =
+        mesos_agent::resources::agent_resources(Some("cpus:1;mem:256"), "*", &f.work_dir).unwrap();
+    let e = Agent::new(f, r, mesos_api::Attributes::default())
+        .err()
+        .expect("a changed domain is refused");
+    let e = e.to_string();
+    assert!(
+        e.starts_with("Incompatible agent info detected") && e.contains("\"us\""),
+        "{e}"
+    );
+}
+
+/// A master without a domain ignores an agent that has one (it could not tell whether the
+/// agent is remote); the agent is not shut down and keeps trying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_without_a_domain_ignores_agents_with_one() {
+    let rt = libprocess::Runtime::local().await.unwrap();
+    let master = rt
+        .spawn(
+            "master",
+            Master::new(MasterFlags {
+                allocation_interval: Duration::from_millis(50),
+                ..MasterFlags::default()
+            }),
+        )
+        .unwrap();
+    let work = std::env::temp_dir().join(format!("mesos-domain-{}", mesos_api::ids::new_uuid()));
+    let mut f = AgentFlags::new(rt.address().to_string(), &work);
+    f.domain_info = Some(domain("eu", "z1"));
+    f.registration_backoff_factor = Duration::from_millis(50);
+    let r = mesos_agent::resources::agent_resources(Some("cpus:1;mem:64"), "*", &work).unwrap();
+    let agent = rt
+        .spawn(
+            "slave(1)",
+            Agent::new(f, r, mesos_api::Attributes::default()).unwrap(),
+        )
+        .unwrap();
+    // Several registration attempts go by.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let n = master
+        .dispatch(|m: &mut Master, _| m.agent_count())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the master admitted an agent with a domain");
+    let stopped = agent
+        .dispatch(|a: &mut Agent, _| a.registered())
+        .await
+        .unwrap();
+    assert!(!stopped, "the agent is registered");
+    let _ = std::fs::remove_dir_all(&work);
+}

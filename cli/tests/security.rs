@@ -497,6 +497,7 @@ async fn a_stranger_cannot_take_over_a_connected_agents_address() {
             resources: Default::default(),
             attributes: Default::default(),
             id: Some(mesos_api::AgentID::new(agent.0.clone())),
+            domain: None,
         },
         version: mesos_api::MESOS_VERSION.into(),
         capabilities: Vec::new(),

@@ -79,8 +79,20 @@ libprocess::flags! {
         pub acls: Option<String>;
         /// Time between HEARTBEAT events to each framework (binary transport and HTTP) and operator event stream (fixed at 15secs in Mesos)
         pub heartbeat_interval: Duration = "15secs", check positive;
+        /// This master's fault domain: JSON {"fault_domain": {"region": {"name": ..}, "zone": {"name": ..}}} or a file of it; agents in another region are offered only to REGION_AWARE frameworks
+        pub domain: Option<String>;
+        /// Ignore registrations of agents without a domain (needs --domain)
+        pub require_agent_domain: bool = "false";
     }
     extra |_f| {
+        /// The domain of `--domain`, read at start.
+        pub domain_info: Option<mesos_api::protocol::framework::DomainInfo> = match domain.as_deref() {
+            Some(d) => Some(mesos_api::protocol::framework::DomainInfo::from_flag(d)?),
+            None if require_agent_domain => {
+                return Err("Flag '--require_agent_domain' needs --domain: a master without a domain cannot tell where agents are".into())
+            }
+            None => None,
+        },
         /// The ACLs of `--acls`, read at start.
         pub acl_rules: Option<Acls> = acls
             .as_deref()

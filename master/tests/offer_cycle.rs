@@ -109,6 +109,7 @@ fn registration() -> RegisterAgent {
             resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
             attributes: mesos_api::Attributes::parse("rack:r1").unwrap(),
             id: None,
+            domain: None,
         },
         version: "1.11.0".into(),
         capabilities: vec![],
@@ -825,6 +826,7 @@ async fn a_framework_that_does_not_come_back_after_a_failover_is_removed_after_i
         resources: Resources::parse("cpus:2;mem:1024", "*").unwrap(),
         attributes: Default::default(),
         id: Some(agent_id.clone()),
+        domain: None,
     };
     agent
         .dispatch(move |_, ctx: &mut Context<FakeAgent>| {

@@ -36,8 +36,8 @@ use mesos_containerizer::Containerizer;
 
 use crate::error::AgentError;
 use crate::flags::AgentFlags;
-use crate::programs;
 use crate::status_update_manager::StatusUpdateManager;
+use crate::{paths, programs};
 use mesos_detector::{MasterSpec, ZkUrl};
 use state::{Framework, NestedContainers};
 
@@ -141,6 +141,7 @@ impl Agent {
         if cz_flags.init.is_none() {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
         }
+        check_domain(&flags)?;
         let containerizer = Containerizer::new(cz_flags)?;
         docker::check_daemon(&flags)?;
         Ok(Agent {
@@ -153,6 +154,7 @@ impl Agent {
                 resources,
                 attributes,
                 id: None,
+                domain: flags.domain_info.clone(),
             },
             backoff: flags.registration_backoff_factor,
             flags,
@@ -243,6 +245,38 @@ fn logger_program(
 }
 
 /// The status-keeping init of nested containers, where there is one.
+/// An agent restarting on its checkpoint keeps its domain, as Mesos requires: a different
+/// `--domain` (or none where there was one) is refused, naming how to start afresh.
+fn check_domain(flags: &AgentFlags) -> Result<(), AgentError> {
+    let Some(id) = std::fs::read_to_string(paths::latest_agent_path(&flags.work_dir))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let id = AgentID::new(id);
+    let Some(old) = std::fs::read(paths::agent_info_path(&flags.work_dir, &id))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<AgentInfo>(&b).ok())
+    else {
+        return Ok(());
+    };
+    if old.domain == flags.domain_info {
+        return Ok(());
+    }
+    let show = |d: &Option<mesos_api::protocol::framework::DomainInfo>| match d {
+        Some(d) => serde_json::to_string(d).unwrap_or_default(),
+        None => "none".into(),
+    };
+    Err(AgentError::Incompatible(format!(
+        "the domain was {} and --domain gives {}; to start as a new agent, remove {}",
+        show(&old.domain),
+        show(&flags.domain_info),
+        paths::latest_agent_path(&flags.work_dir).display()
+    )))
+}
+
 fn init_program(launcher_dir: Option<&Path>) -> Option<mesos_containerizer::init::InitProgram> {
     use mesos_containerizer::init;
     match programs::helper_program(launcher_dir, ("mesos-container-init", init::MULTICALL_MODE)) {

@@ -164,6 +164,11 @@ impl Agent {
             if let Err(e) = write_atomic(&p, id.value.as_bytes()) {
                 self.checkpoint_failed(&e);
             }
+            // Its info, against which a restart checks what may not change (the domain).
+            let info = serde_json::to_vec(&self.info).unwrap_or_default();
+            if let Err(e) = write_atomic(&paths::agent_info_path(&self.flags.work_dir, id), &info) {
+                self.checkpoint_failed(&e);
+            }
         }
     }
 

@@ -145,6 +145,62 @@ pub struct MasterInfo {
     /// Address.
     #[serde(default)]
     pub address: Option<Address>,
+    /// Its fault domain (`--domain`).
+    #[serde(default)]
+    pub domain: Option<DomainInfo>,
+}
+
+/// A node's domain (Mesos's `DomainInfo`): its fault domain, a region and a zone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainInfo {
+    /// The fault domain.
+    #[serde(default)]
+    pub fault_domain: Option<FaultDomain>,
+}
+
+/// A fault domain: the region, and the zone within it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultDomain {
+    /// The region (a data center, a cloud region).
+    pub region: DomainName,
+    /// The zone (a rack, an availability zone).
+    pub zone: DomainName,
+}
+
+/// A region's or a zone's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainName {
+    /// The name.
+    pub name: String,
+}
+
+impl DomainInfo {
+    /// The region, when there is a fault domain.
+    pub fn region(&self) -> Option<&str> {
+        self.fault_domain.as_ref().map(|f| f.region.name.as_str())
+    }
+
+    /// Reads `--domain`: Mesos's JSON (`{"fault_domain": {"region": {"name": "eu"}, "zone":
+    /// {"name": "rack1"}}}`) inline, or a file holding it (with or without `file://`). A
+    /// domain needs its fault domain, with names.
+    pub fn from_flag(text: &str) -> Result<DomainInfo, String> {
+        let json = if text.trim_start().starts_with('{') {
+            text.to_string()
+        } else {
+            let p = text.strip_prefix("file://").unwrap_or(text);
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("Flag '--domain': cannot read '{p}': {e}"))?
+        };
+        let d: DomainInfo =
+            serde_json::from_str(&json).map_err(|e| format!("Flag '--domain': {e}"))?;
+        match &d.fault_domain {
+            None => Err("Flag '--domain': no 'fault_domain'".into()),
+            Some(f) if f.region.name.is_empty() || f.zone.name.is_empty() => {
+                Err("Flag '--domain': the region and the zone need names".into())
+            }
+            Some(_) => Ok(d),
+        }
+    }
 }
 
 /// Mesos's `ip` field: the IPv4 octets read as a little-endian u32.
@@ -173,4 +229,7 @@ pub struct AgentInfo {
     /// Its id once registered.
     #[serde(default)]
     pub id: Option<AgentID>,
+    /// Its fault domain (`--domain`).
+    #[serde(default)]
+    pub domain: Option<DomainInfo>,
 }

@@ -62,6 +62,9 @@ pub struct Offer {
     /// Where the agent's HTTP endpoints are (`http`, its address, `/slave(1)`).
     #[serde(default)]
     pub url: Option<Url>,
+    /// Its agent's fault domain.
+    #[serde(default)]
+    pub domain: Option<crate::protocol::framework::DomainInfo>,
 }
 
 /// A URL as Mesos's `URL` message writes it.

@@ -136,6 +136,7 @@ fn agent_and_master_info_defaults() {
             ip: Some("127.0.0.1".into()),
             port: 5050,
         }),
+        domain: None,
     };
     assert_eq!(m.ip, 16777343, "the reference's example value");
     assert_eq!(

@@ -125,6 +125,7 @@ fn populate(rt: &Runtime, master: &UPID, agents: usize, tasks: usize) {
                 resources: total.clone(),
                 attributes: Attributes::default(),
                 id: Some(id),
+                domain: None,
             },
             version: "1.11.0".into(),
             capabilities: vec!["MULTI_ROLE".into()],

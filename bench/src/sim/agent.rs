@@ -70,6 +70,7 @@ impl SimAgent {
                 resources,
                 attributes: Default::default(),
                 id: None,
+                domain: None,
             },
             registered: false,
             detected: false,

@@ -8,7 +8,7 @@ use mesos_api::messages::{
     AgentRegistered, AgentReregistered, ExecutorToFramework, ExitedExecutor, PingAgent,
     RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework, WireMessage,
 };
-use mesos_api::protocol::framework::FrameworkCapabilityType;
+use mesos_api::protocol::framework::{AgentInfo, FrameworkCapabilityType};
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
 use mesos_api::protocol::task::{Reason, TaskState};
 use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
@@ -48,7 +48,8 @@ impl Master {
             // A retry while its admission is being stored: the answer follows the store.
             return;
         }
-        if self.connection_full(ctx, &from) {
+        if self.connection_full(ctx, &from) || !self.domain_allows(&from, &m.agent, "registration")
+        {
             return;
         }
         if let Some(m) = &self.metrics {
@@ -86,6 +87,37 @@ impl Master {
         false
     }
 
+    /// Whether an agent's domain lets it (re)register, as Mesos decides: an agent with a domain
+    /// needs a master with one (which can then tell whether it is remote), and with
+    /// `--require_agent_domain` every agent needs one. A refusal is logged and counted; the
+    /// agent is not shut down, so that its tasks run on while it is restarted with a domain.
+    fn domain_allows(&self, from: &UPID, agent: &AgentInfo, what: &str) -> bool {
+        let why = match (&agent.domain, &self.flags.domain_info) {
+            (Some(_), None) => "the agent has a domain but this master has none (--domain)",
+            (None, Some(_)) if self.flags.require_agent_domain => {
+                "the agent has no domain and this master requires one (--require_agent_domain)"
+            }
+            _ => return true,
+        };
+        tracing::warn!(%from, "ignoring an agent {what}: {why}");
+        if let Some(m) = &self.metrics {
+            if what == "registration" {
+                m.slave_registrations_refused.inc();
+            } else {
+                m.slave_reregistrations_refused.inc();
+            }
+        }
+        false
+    }
+
+    /// Whether an agent is in a region other than the master's (offered only to REGION_AWARE
+    /// frameworks); an agent without a domain is in the master's.
+    pub(super) fn remote(&self, agent: &AgentInfo) -> bool {
+        let mine = self.flags.domain_info.as_ref().and_then(|d| d.region());
+        let theirs = agent.domain.as_ref().and_then(|d| d.region());
+        matches!((mine, theirs), (Some(m), Some(t)) if m != t)
+    }
+
     /// Whether `from`'s node already holds as many agents as one connection may register
     /// (`--max_agents_per_connection`); if so the registration is refused and counted. Agents
     /// in the master's own process (`mesos-local`, in-process clusters) are not limited.
@@ -120,6 +152,7 @@ impl Master {
             hostname: info.hostname.clone(),
             total: agent_total(&info.resources, &checkpointed),
             attributes: info.attributes.clone(),
+            remote: self.remote(&info),
         };
         self.agents.insert(
             id.clone(),
@@ -178,6 +211,9 @@ impl Master {
         }
         let moves = !matches!(self.agents.get(&id), Some(a) if a.pid == from);
         if moves && self.connection_full(ctx, &from) {
+            return;
+        }
+        if !self.domain_allows(&from, &m.agent, "reregistration") {
             return;
         }
         if self.gone.contains(&id) {
@@ -313,6 +349,7 @@ impl Master {
             hostname: m.agent.hostname.clone(),
             total: agent_total(&m.agent.resources, &m.checkpointed_resources),
             attributes: m.agent.attributes.clone(),
+            remote: self.remote(&m.agent),
         };
         self.agents.insert(
             id.clone(),

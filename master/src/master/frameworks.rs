@@ -207,6 +207,9 @@ impl Master {
             gpu_resources: info.has_capability(
                 mesos_api::protocol::framework::FrameworkCapabilityType::GpuResources,
             ),
+            region_aware: info.has_capability(
+                mesos_api::protocol::framework::FrameworkCapabilityType::RegionAware,
+            ),
             suppressed_roles: suppressed.into_iter().collect(),
             offer_constraints,
         }

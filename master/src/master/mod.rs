@@ -288,6 +288,7 @@ impl Process for Master {
                 ip: Some(addr.ip().to_string()),
                 port: addr.port() as i32,
             }),
+            domain: self.flags.domain_info.clone(),
         });
         self.metrics = Some(metrics::MasterMetrics::new(ctx.runtime().metrics()));
         metrics::MasterMetrics::event_queue_gauges(ctx.runtime().metrics(), "master/", ctx.pid());

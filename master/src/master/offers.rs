@@ -64,6 +64,7 @@ impl Master {
                     role: Some(a.role.clone()),
                 }),
                 url: Some(agent_url(&agent.pid, &agent.info.hostname)),
+                domain: agent.info.domain.clone(),
             };
             self.offers.insert(
                 id.clone(),

@@ -356,6 +356,7 @@ mod tests {
             resources: Default::default(),
             attributes: Default::default(),
             id: Some(AgentID::new(format!("S{n}"))),
+            domain: None,
         }
     }
 

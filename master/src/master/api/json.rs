@@ -253,6 +253,8 @@ pub(crate) struct AgentView<'a> {
     attributes: Value,
     capabilities: [(); 0],
     deactivated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<&'a mesos_api::protocol::framework::DomainInfo>,
     hostname: &'a str,
     id: &'a str,
     offered_resources: Summary<'a>,
@@ -318,6 +320,7 @@ pub(crate) fn agent_view<'a>(
         attributes: a.info.attributes.to_json_object(),
         capabilities: [],
         deactivated: a.deactivated,
+        domain: a.info.domain.as_ref(),
         hostname: &a.info.hostname,
         id: &id.value,
         offered_resources: Summary(offered),
@@ -376,6 +379,9 @@ impl Master {
         o.insert("id".into(), json!(self.id));
         o.insert("pid".into(), json!(pid));
         o.insert("hostname".into(), json!(self.flags.hostname));
+        if let Some(d) = &self.flags.domain_info {
+            o.insert("domain".into(), json!(d));
+        }
         o.insert("start_time".into(), json!(self.start_time));
         if let Some(t) = self.leadership.elected_time {
             o.insert("elected_time".into(), json!(t));
