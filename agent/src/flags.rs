@@ -64,6 +64,12 @@ libprocess::flags! {
         pub recover: Recover = "reconnect";
         /// How long executors wait for a restarted agent
         pub recovery_timeout: Duration = "15mins", check positive;
+        /// How long an ended executor's sandbox (and a gone framework's) is kept before it is removed, at most
+        pub gc_delay: Duration = "1weeks", check positive;
+        /// The share of the disk to keep free: sandboxes are kept gc_delay x max(0, 1 - gc_disk_headroom - disk usage)
+        pub gc_disk_headroom: f64 = "0.1", check fraction;
+        /// How often the work directory's disk usage is checked (for garbage collection)
+        pub disk_watch_interval: Duration = "1mins", check positive;
         /// Containerizers, in the order tried: mesos, docker (tasks whose container is of type DOCKER, through the Docker daemon), or both ('docker,mesos')
         pub containerizers: String = "mesos", check containerizer_list;
         /// The docker CLI the Docker containerizer runs
@@ -174,6 +180,13 @@ fn role(name: &str, r: &str) -> Result<(), String> {
 fn not_empty(name: &str, p: &std::path::Path) -> Result<(), String> {
     if p.as_os_str().is_empty() {
         return Err(format!("Flag '--{name}' is required"));
+    }
+    Ok(())
+}
+
+fn fraction(name: &str, v: &f64) -> Result<(), String> {
+    if !(0.0..=1.0).contains(v) {
+        return Err(format!("Flag '--{name}' must be between 0.0 and 1.0"));
     }
     Ok(())
 }

@@ -588,6 +588,11 @@ fn bad_flags_exit_with_a_message_naming_the_flag() {
             "Flag '--domain'",
         ),
         (
+            "mesos-agent",
+            [&agent[..], &["--gc_disk_headroom=1.5"]].concat(),
+            "Flag '--gc_disk_headroom' must be between 0.0 and 1.0",
+        ),
+        (
             "mesos-execute",
             [&execute[..], &["--kill_after=5"]].concat(),
             "--kill_after",

@@ -1480,3 +1480,77 @@ async fn a_master_without_a_domain_ignores_agents_with_one() {
     assert!(!stopped, "the agent is registered");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The sandbox (`runs/<container>`) of the command task `task` under `work`, once it exists.
+fn sandbox_of_task(work: &Path, task: &str) -> Option<PathBuf> {
+    testkit::walk(work, testkit::Links::Skip)
+        .into_iter()
+        .find(|p| {
+            p.ends_with("stdout")
+                && p.to_string_lossy()
+                    .contains(&format!("/executors/{task}/runs/"))
+        })
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+/// Runs a quick task and a long one on an agent tweaked by `gc`; the quick one's sandbox must
+/// be garbage collected while the long one's stays.
+async fn quick_sandbox_is_collected(gc: impl Fn(&mut AgentFlags)) {
+    let c = cluster_tweaked(
+        &launcher_dir(),
+        1,
+        "cpus:2;mem:256",
+        MasterFlags {
+            allocation_interval: Duration::from_millis(50),
+            ..MasterFlags::default()
+        },
+        gc,
+    )
+    .await;
+    let mut fw = framework(&c, info("gc")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let tasks = vec![
+        command_task("quick", &o.agent_id, "echo done", "cpus:0.5;mem:32"),
+        command_task("long", &o.agent_id, "sleep 60", "cpus:0.5;mem:32"),
+    ];
+    launch(&fw, &o.id, tasks).await;
+    // Quick FINISHED and long RUNNING, in whichever order they come.
+    let (mut quick_done, mut long_running) = (false, false);
+    while !(quick_done && long_running) {
+        let s = next_update(&mut fw).await;
+        match (s.task_id.value.as_str(), s.state) {
+            ("quick", TaskState::Finished) => quick_done = true,
+            ("long", TaskState::Running) => long_running = true,
+            (_, st) if st.is_terminal() => panic!("{s:?}"),
+            _ => {}
+        }
+    }
+    let quick = sandbox_of_task(&c.work, "quick").expect("the quick task's sandbox");
+    let long = sandbox_of_task(&c.work, "long").expect("the long task's sandbox");
+    eventually(LIMIT, "the quick task's sandbox to be collected", || {
+        if quick.exists() {
+            Err(format!("{} is still there", quick.display()))
+        } else {
+            Ok(())
+        }
+    });
+    assert!(long.exists(), "a running task's sandbox was collected");
+    let removed = c.rt.metrics().value("gc/path_removals_succeeded");
+    assert!(removed.unwrap_or(0.0) >= 1.0, "{removed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_executors_sandbox_is_garbage_collected_after_gc_delay() {
+    quick_sandbox_is_collected(|f| f.gc_delay = Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_collects_ended_sandboxes_before_gc_delay() {
+    // A week's delay, but a headroom of the whole disk: any usage means keeping nothing.
+    quick_sandbox_is_collected(|f| {
+        f.gc_delay = Duration::from_secs(7 * 86400);
+        f.gc_disk_headroom = 1.0;
+        f.disk_watch_interval = Duration::from_millis(100);
+    })
+    .await;
+}

@@ -252,6 +252,11 @@ impl Agent {
             &info.executor_id,
         );
         let directory = paths::run_dir(&executor_dir, &container_id);
+        // The framework is back: its sandbox directory stays.
+        self.gc_unschedule(&paths::framework_dir(
+            &paths::agent_sandboxes_dir(&self.flags.work_dir, &agent_id),
+            fid,
+        ));
         std::fs::create_dir_all(&directory).map_err(|e| {
             AgentError::Launch(format!(
                 "cannot create sandbox '{}': {e}",
@@ -638,6 +643,17 @@ impl Agent {
             self.updates.remove_framework(fid);
         }
         self.checkpoint_executor_gone(fid, eid, cid);
+        // Its sandbox, and its framework's once it has no executor here, go after --gc_delay.
+        self.gc_schedule(ctx, e.directory.clone());
+        if !self.frameworks.contains_key(fid) {
+            if let Some(aid) = self.info.id.clone() {
+                let dir = paths::framework_dir(
+                    &paths::agent_sandboxes_dir(&self.flags.work_dir, &aid),
+                    fid,
+                );
+                self.gc_schedule(ctx, dir);
+            }
+        }
     }
 
     pub(super) fn agent_status(

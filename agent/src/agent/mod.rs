@@ -11,6 +11,7 @@ mod docker;
 mod executor_api;
 mod executors;
 mod files;
+mod gc;
 mod io;
 mod metrics;
 mod operator;
@@ -109,6 +110,8 @@ pub struct Agent {
     task_dirs: HashMap<(FrameworkID, TaskID), PathBuf>,
     /// The runtime this agent lives in (for nested containers' actors).
     runtime: Option<libprocess::Runtime>,
+    /// Sandboxes scheduled for removal.
+    gc: gc::Gc,
 }
 
 impl Agent {
@@ -148,6 +151,7 @@ impl Agent {
             containerizer,
             task_dirs: HashMap::new(),
             runtime: None,
+            gc: gc::Gc::default(),
             info: AgentInfo {
                 hostname: flags.hostname.clone().unwrap_or_default(),
                 port: 5051,
@@ -384,6 +388,9 @@ impl Process for Agent {
         self.checkpoint_failures =
             Some(ctx.runtime().metrics().counter("slave/checkpoint_failures"));
         self.metrics = metrics::AgentMetrics::new(ctx.runtime().metrics());
+        if self.metrics.is_some() {
+            self.gc.with_metrics(ctx.runtime().metrics());
+        }
         let recovering = std::time::Instant::now();
         self.recover(ctx);
         self.count(|m| m.recovery_time_secs.set(recovering.elapsed().as_secs_f64()));
