@@ -37,6 +37,7 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("register_agents", "agents"),
     ("deactivate_agents", "agents"),
     ("reactivate_agents", "agents"),
+    ("drain_agents", "agents"),
     ("launch_nested_containers_as_user", "users"),
     ("launch_nested_container_sessions_as_user", "users"),
     ("kill_nested_containers", "users"),
@@ -67,6 +68,7 @@ pub const MASTER_ONLY: &[&str] = &[
     "register_agents",
     "deactivate_agents",
     "reactivate_agents",
+    "drain_agents",
 ];
 
 /// Actions only agents check.
@@ -101,7 +103,6 @@ const NOT_ENFORCED: &[&str] = &[
     "start_maintenances",
     "stop_maintenances",
     "get_maintenance_statuses",
-    "drain_agents",
     "view_standalone_containers",
     "modify_resource_provider_configs",
     "mark_resource_providers_gone",

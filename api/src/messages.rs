@@ -178,6 +178,17 @@ pub struct ShutdownAgent {
 }
 wire!(ShutdownAgent => "mesos.internal.ShutdownMessage");
 
+/// Master -> agent: drain (DRAIN_AGENT): kill every task, each with its kill policy's grace
+/// period capped at `max_grace_period_ns`, and take no new ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DrainAgent {
+    /// The longest grace period a task's kill gets (none: its own).
+    pub max_grace_period_ns: Option<i64>,
+    /// Whether the agent is marked gone once drained.
+    pub mark_gone: bool,
+}
+wire!(DrainAgent => "mesos.internal.DrainSlaveMessage");
+
 /// Agent or scheduler -> master: authenticate with `mechanism` (CRAM-MD5) before
 /// (re)registering; the master answers with a challenge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1554,3 +1554,149 @@ async fn a_full_disk_collects_ended_sandboxes_before_gc_delay() {
     })
     .await;
 }
+
+/// A master operator call (JSON): the status and the body, parsed when it is JSON.
+async fn master_call(c: &Cluster, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = mesos_agent::httpc::request(
+        &c.rt.address().to_string(),
+        "POST",
+        "/master/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    let v = serde_json::from_slice(&r.body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&r.body).into()));
+    (r.head.status, v)
+}
+
+/// The agent's `drain_info.state` in GET_AGENTS (None: not draining), and how many agents.
+async fn drain_state(c: &Cluster) -> (Option<String>, usize) {
+    let (st, v) = master_call(c, serde_json::json!({"type": "GET_AGENTS"})).await;
+    assert_eq!(st, 200, "{v}");
+    let agents = v["get_agents"]["agents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let state = agents
+        .first()
+        .and_then(|a| a["drain_info"]["state"].as_str().map(String::from));
+    (state, agents.len())
+}
+
+/// DRAIN_AGENT: the agent's tasks are killed, one ignoring SIGTERM after the drain's
+/// `max_grace_period` rather than its own minute; the agent gets no offers, goes DRAINING then
+/// DRAINED; REACTIVATE_AGENT ends the drain; a drain with `mark_gone` ends with the agent gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
+    let c = cluster(&launcher_dir(), 1, "cpus:4;mem:1024").await;
+    let mut fw = framework(&c, info("drained")).await;
+    let o = offers(&mut fw).await.remove(0);
+    let agent_id = o.agent_id.clone();
+    let mut stubborn = command_task(
+        "stubborn",
+        &agent_id,
+        "trap '' TERM; while true; do sleep 0.1; done",
+        "cpus:0.5;mem:32",
+    );
+    stubborn.kill_policy = Some(KillPolicy {
+        grace_period: Some(DurationInfo::from_duration(Duration::from_secs(60))),
+    });
+    let polite = command_task("polite", &agent_id, "sleep 60", "cpus:0.5;mem:32");
+    launch(&fw, &o.id, vec![stubborn, polite]).await;
+    let mut running = 0;
+    while running < 2 {
+        let s = next_update(&mut fw).await;
+        assert!(!s.state.is_terminal(), "{s:?}");
+        if s.state == TaskState::Running {
+            running += 1;
+        }
+    }
+    let drain = serde_json::json!({"type": "DRAIN_AGENT", "drain_agent": {
+        "agent_id": {"value": agent_id.value},
+        "max_grace_period": {"nanoseconds": 1_000_000_000i64}}});
+    let t0 = Instant::now();
+    let (st, body) = master_call(&c, drain.clone()).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(drain_state(&c).await.0.as_deref(), Some("DRAINING"));
+    let mut killed = std::collections::BTreeSet::new();
+    while killed.len() < 2 {
+        match next(&mut fw.rx, LIMIT).await {
+            Seen::Update(s) if s.state.is_terminal() => {
+                assert_eq!(s.state, TaskState::Killed, "{s:?}");
+                killed.insert(s.task_id.value.clone());
+            }
+            Seen::Offers(o) => panic!("a draining agent was offered: {o:?}"),
+            _ => {}
+        }
+    }
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "the kill took {:?}: the drain's grace period was not applied",
+        t0.elapsed()
+    );
+    eventually_async(LIMIT, "the agent to be DRAINED", || async {
+        match drain_state(&c).await.0 {
+            Some(s) if s == "DRAINED" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    // Still no offers for it.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            if let Seen::Offers(o) = next(&mut fw.rx, LIMIT).await {
+                return o;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "a drained agent was offered: {quiet:?}");
+    // Unknown agents are refused.
+    let (st, _) = master_call(
+        &c,
+        serde_json::json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": "nope"}}}),
+    )
+    .await;
+    assert_eq!(st, 400);
+    // Reactivated: offered again, no longer draining.
+    let (st, body) = master_call(
+        &c,
+        serde_json::json!({"type": "REACTIVATE_AGENT",
+            "reactivate_agent": {"agent_id": {"value": agent_id.value}}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let o = offers(&mut fw).await.remove(0);
+    assert_eq!(drain_state(&c).await.0, None);
+    // Drained and marked gone: the agent leaves the cluster.
+    launch(
+        &fw,
+        &o.id,
+        vec![command_task(
+            "last",
+            &agent_id,
+            "sleep 60",
+            "cpus:0.5;mem:32",
+        )],
+    )
+    .await;
+    wait_state(&mut fw, "last", TaskState::Running).await;
+    let mut gone = drain.clone();
+    gone["drain_agent"]["mark_gone"] = serde_json::json!(true);
+    let (st, body) = master_call(&c, gone).await;
+    assert_eq!(st, 200, "{body}");
+    let last = states_until_terminal(&mut fw, "last").await.pop().unwrap();
+    assert_eq!(last.state, TaskState::Killed, "{last:?}");
+    eventually_async(LIMIT, "the drained agent to be gone", || async {
+        match drain_state(&c).await.1 {
+            0 => Ok(()),
+            n => Err(format!("{n} agents")),
+        }
+    })
+    .await;
+}

@@ -23,6 +23,33 @@ pub(crate) struct AgentRec {
     pub(crate) deactivated: bool,
     /// Its connection broke and it has not reregistered since.
     pub(crate) disconnected: bool,
+    /// DRAIN_AGENT: how it drains, and whether it is drained.
+    pub(crate) drain: Option<DrainInfo>,
+}
+
+/// An agent's draining (DRAIN_AGENT), kept in the registry.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DrainInfo {
+    /// DRAINED (no task left) rather than DRAINING.
+    pub(crate) drained: bool,
+    /// The longest grace period a task's kill gets.
+    pub(crate) max_grace_period_ns: Option<i64>,
+    /// Marked gone once drained.
+    pub(crate) mark_gone: bool,
+}
+
+impl DrainInfo {
+    /// Mesos's `DrainInfo` JSON.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let mut config = serde_json::json!({"mark_gone": self.mark_gone});
+        if let Some(ns) = self.max_grace_period_ns {
+            config["max_grace_period"] = serde_json::json!({"nanoseconds": ns});
+        }
+        serde_json::json!({
+            "state": if self.drained { "DRAINED" } else { "DRAINING" },
+            "config": config,
+        })
+    }
 }
 
 /// A subscribed (or recovered) framework.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use libprocess::{Context, UPID};
 use mesos_api::messages::{
-    ExitedExecutor, KillTask, RunTask, RunTaskGroup, Task, TaskDetails, WireMessage,
+    DrainAgent, ExitedExecutor, KillTask, RunTask, RunTaskGroup, Task, TaskDetails, WireMessage,
 };
 use mesos_api::protocol::executor as exec_api;
 use mesos_api::protocol::framework::FrameworkInfo;
@@ -725,6 +725,40 @@ impl Agent {
                 ..exec_api::Event::new(exec_api::EventType::Kill)
             };
             tx.send(&ev);
+        }
+    }
+
+    /// DRAIN_AGENT, from the master: every task still open is killed, each kill's grace period
+    /// capped at the drain's `max_grace_period` (a task's own shorter one stands).
+    pub(super) fn drain(&mut self, ctx: &mut Context<Self>, from: UPID, m: DrainAgent) {
+        if Some(&from) != self.master.as_ref() {
+            return;
+        }
+        let policy = m
+            .max_grace_period_ns
+            .map(|ns| mesos_api::protocol::task::KillPolicy {
+                grace_period: Some(mesos_api::protocol::task::DurationInfo { nanoseconds: ns }),
+            });
+        let open: Vec<(FrameworkID, TaskID)> = self
+            .frameworks
+            .iter()
+            .flat_map(|(fid, f)| {
+                f.executors.values().flat_map(move |e| {
+                    e.tasks
+                        .values()
+                        .filter(|t| !t.state.is_terminal())
+                        .map(move |t| (fid.clone(), t.task_id.clone()))
+                })
+            })
+            .collect();
+        tracing::info!(tasks = open.len(), ?policy, "draining: killing every task");
+        for (framework_id, task_id) in open {
+            let k = KillTask {
+                framework_id,
+                task_id,
+                kill_policy: policy.clone(),
+            };
+            self.kill_task(ctx, from.clone(), k);
         }
     }
 

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, CheckpointResources, FrameworkToExecutor, KillTask,
-    PingAgent, PongAgent, RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor,
+    AgentRegistered, AgentReregistered, CheckpointResources, DrainAgent, FrameworkToExecutor,
+    KillTask, PingAgent, PongAgent, RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor,
     ShutdownFramework, StatusUpdateAcknowledgement, WireMessage,
 };
 use mesos_api::protocol::framework::AgentInfo;
@@ -331,6 +331,9 @@ impl Process for Agent {
             ShutdownAgent::NAME,
             |a: &mut Agent, c, from, m: ShutdownAgent| a.shutdown_by_master(c, from, m.message),
         );
+        ctx.install_named(DrainAgent::NAME, |a: &mut Agent, c, from, m: DrainAgent| {
+            a.drain(c, from, m)
+        });
         ctx.install_named(
             CheckpointResources::NAME,
             |a: &mut Agent, _, from, m: CheckpointResources| {

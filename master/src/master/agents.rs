@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use libprocess::{Context, RemoteConnection, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, ExecutorToFramework, ExitedExecutor, PingAgent,
+    AgentRegistered, AgentReregistered, DrainAgent, ExecutorToFramework, ExitedExecutor, PingAgent,
     RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework, WireMessage,
 };
 use mesos_api::protocol::framework::{AgentInfo, FrameworkCapabilityType};
@@ -14,7 +14,7 @@ use mesos_api::protocol::task::{Reason, TaskState};
 use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
-use crate::state::{AgentRec, FrameworkRec};
+use crate::state::{AgentRec, DrainInfo, FrameworkRec};
 
 /// Why a known agent's reregistration lacks a task.
 const AGENT_RESTARTED: &str =
@@ -165,6 +165,7 @@ impl Master {
                 version,
                 deactivated: false,
                 disconnected: false,
+                drain: None,
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -279,6 +280,7 @@ impl Master {
         if recovered.is_none() {
             self.registry_note(crate::registry::Operation::ReadmitAgent(m.agent.clone()));
         }
+        let drain = recovered.as_ref().and_then(|a| a.drain.clone());
         let deactivated = recovered.is_some_and(|a| a.deactivated);
         let mut used: BTreeMap<FrameworkID, Resources> = BTreeMap::new();
         for fi in &m.frameworks {
@@ -362,6 +364,7 @@ impl Master {
                 version: m.version.clone(),
                 deactivated,
                 disconnected: false,
+                drain: drain.clone(),
             },
         );
         self.agent_by_pid.insert(from.clone(), id.clone());
@@ -379,6 +382,111 @@ impl Master {
         // Tasks of partition-aware frameworks held as UNREACHABLE that the agent no longer
         // runs are gone.
         self.reregistered(ctx, &from, &id, &reported, "the agent came back without it");
+        // A draining agent (after a failover) is told again, whatever its state, as Mesos does.
+        if let Some(d) = drain {
+            Self::send(
+                ctx,
+                &from,
+                DrainAgent {
+                    max_grace_period_ns: d.max_grace_period_ns,
+                    mark_gone: d.mark_gone,
+                },
+            );
+            self.check_drained(ctx, &id);
+        }
+    }
+
+    /// DRAIN_AGENT: the agent gets no more offers (its outstanding ones are rescinded), kills
+    /// its tasks (each kill's grace period capped at `max_grace_period_ns`) and, once it has
+    /// none left, is DRAINED, or marked gone with `mark_gone`. Kept in the registry.
+    pub(crate) fn drain_agent(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &AgentID,
+        max_grace_period_ns: Option<i64>,
+        mark_gone: bool,
+    ) {
+        let info = DrainInfo {
+            drained: false,
+            max_grace_period_ns,
+            mark_gone,
+        };
+        self.registry_note(crate::registry::Operation::Drain(
+            id.clone(),
+            Some(info.clone()),
+        ));
+        let Some(a) = self.agents.get_mut(id) else {
+            return;
+        };
+        a.drain = Some(info);
+        a.deactivated = true;
+        let pid = a.pid.clone();
+        tracing::info!(agent = %id, "draining the agent");
+        self.registry_note(crate::registry::Operation::Deactivate(id.clone(), true));
+        self.deactivate_in_allocator(ctx, id);
+        Self::send(
+            ctx,
+            &pid,
+            DrainAgent {
+                max_grace_period_ns,
+                mark_gone,
+            },
+        );
+        self.agent_updated(id);
+        self.check_drained(ctx, id);
+    }
+
+    /// A draining agent with no task left is DRAINED (or marked gone, with `mark_gone`).
+    pub(crate) fn check_drained(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        let Some(d) = self.agents.get(id).and_then(|a| a.drain.clone()) else {
+            return;
+        };
+        if d.drained || self.tasks_by_agent.get(id).is_some_and(|t| !t.is_empty()) {
+            return;
+        }
+        if d.mark_gone {
+            tracing::info!(agent = %id, "the agent is drained: marking it gone");
+            self.mark_agent_gone(ctx, id);
+            return;
+        }
+        tracing::info!(agent = %id, "the agent is drained");
+        let drained = DrainInfo { drained: true, ..d };
+        self.registry_note(crate::registry::Operation::Drain(
+            id.clone(),
+            Some(drained.clone()),
+        ));
+        if let Some(a) = self.agents.get_mut(id) {
+            a.drain = Some(drained);
+        }
+        self.agent_updated(id);
+    }
+
+    /// Takes an agent's resources out of allocation and rescinds its outstanding offers.
+    pub(crate) fn deactivate_in_allocator(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
+        let aid = id.clone();
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
+                p.allocator_mut().deactivate_agent(&aid);
+            });
+        self.rescind_agent_offers(ctx, id, true);
+    }
+
+    /// Rescinds every outstanding offer of an agent's (`tell`: as [`Master::rescind`]).
+    pub(crate) fn rescind_agent_offers(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &AgentID,
+        tell: bool,
+    ) {
+        let offers: Vec<OfferID> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| &o.agent_id == id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for o in offers {
+            self.rescind(ctx, &o, tell);
+        }
     }
 
     /// Answers a reregistration and settles the tasks the agent did not report (`why`).
@@ -604,15 +712,7 @@ impl Master {
         self.operator_event(None, |_| {
             serde_json::json!({"type": "AGENT_REMOVED", "agent_removed": {"agent_id": {"value": removed_id.value}}})
         });
-        let offers: Vec<OfferID> = self
-            .offers
-            .iter()
-            .filter(|(_, o)| &o.agent_id == id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for o in offers {
-            self.rescind(ctx, &o, false);
-        }
+        self.rescind_agent_offers(ctx, id, false);
         let fids: Vec<FrameworkID> = self.frameworks.keys().cloned().collect();
         for fid in fids {
             let (lost, partition_aware): (Vec<TaskID>, bool) = {

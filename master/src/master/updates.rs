@@ -63,6 +63,14 @@ impl Master {
         self.send_event(ctx, &u.framework_id, ev);
     }
 
+    /// After a task left an agent (acknowledged terminal, or removed): a draining agent may be
+    /// drained now.
+    fn task_left(&mut self, ctx: &mut Context<Self>, agent: &AgentID) {
+        if self.agents.get(agent).is_some_and(|a| a.drain.is_some()) {
+            self.check_drained(ctx, agent);
+        }
+    }
+
     pub(super) fn acknowledge(
         &mut self,
         ctx: &mut Context<Self>,
@@ -94,9 +102,11 @@ impl Master {
                 }
             }
         }
+        let agent = agent.pid.clone();
+        self.task_left(ctx, &agent_id);
         Self::send(
             ctx,
-            &agent.pid,
+            &agent,
             StatusUpdateAcknowledgement {
                 agent_id,
                 framework_id: fid.clone(),

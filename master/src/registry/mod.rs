@@ -30,6 +30,9 @@ pub(crate) struct AdmittedAgent {
     pub(crate) info: AgentInfo,
     #[serde(default)]
     pub(crate) deactivated: bool,
+    /// Its draining (DRAIN_AGENT), if it drains.
+    #[serde(default)]
+    pub(crate) drain: Option<crate::state::DrainInfo>,
 }
 
 /// A role's quota: guarantees and limits as (name, value) pairs.
@@ -90,6 +93,8 @@ pub(crate) enum Operation {
     MarkGone(AgentID, f64),
     /// DEACTIVATE_AGENT / REACTIVATE_AGENT.
     Deactivate(AgentID, bool),
+    /// DRAIN_AGENT, an agent drained, or (None) reactivated.
+    Drain(AgentID, Option<crate::state::DrainInfo>),
     /// A role's quota set (both empty: removed).
     Quota(String, QuotaRecord),
     /// Roles' weights set.
@@ -130,6 +135,7 @@ impl Operation {
                         AdmittedAgent {
                             info,
                             deactivated: false,
+                            drain: None,
                         },
                     );
                 }
@@ -149,6 +155,14 @@ impl Operation {
             Operation::Deactivate(id, off) => {
                 if let Some(a) = r.agents.get_mut(&id.value) {
                     a.deactivated = off;
+                    if !off {
+                        a.drain = None;
+                    }
+                }
+            }
+            Operation::Drain(id, drain) => {
+                if let Some(a) = r.agents.get_mut(&id.value) {
+                    a.drain = drain;
                 }
             }
             Operation::Quota(role, q) => {

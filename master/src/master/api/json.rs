@@ -255,6 +255,8 @@ pub(crate) struct AgentView<'a> {
     deactivated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<&'a mesos_api::protocol::framework::DomainInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drain_info: Option<Value>,
     hostname: &'a str,
     id: &'a str,
     offered_resources: Summary<'a>,
@@ -321,6 +323,7 @@ pub(crate) fn agent_view<'a>(
         capabilities: [],
         deactivated: a.deactivated,
         domain: a.info.domain.as_ref(),
+        drain_info: a.drain.as_ref().map(|d| d.to_json()),
         hostname: &a.info.hostname,
         id: &id.value,
         offered_resources: Summary(offered),

@@ -92,7 +92,7 @@ pub(crate) fn v1_framework(m: &Master, f: &FrameworkRec, detail: bool) -> Value 
 pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> Value {
     let empty = (Resources::new(), Resources::new());
     let (used, offered) = usage.unwrap_or(&empty);
-    json!({
+    let mut v = json!({
         "agent_info": to_json(&a.info),
         "active": !a.deactivated,
         "deactivated": a.deactivated,
@@ -103,7 +103,11 @@ pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> 
         "allocated_resources": used.to_json(ResourceFormat::Refined),
         "offered_resources": offered.to_json(ResourceFormat::Refined),
         "capabilities": [],
-    })
+    });
+    if let Some(d) = &a.drain {
+        v["drain_info"] = d.to_json();
+    }
+    v
 }
 
 impl Master {
@@ -283,6 +287,35 @@ impl Master {
                 self.mark_agent_gone(ctx, &id);
                 ok(HttpResponse::empty(200))
             }
+            "DRAIN_AGENT" => {
+                let id = AgentID::new(id_field(body, &["agent_id"])?);
+                self.authorize("drain_agents", principal, None, "drain agents")?;
+                let d = body;
+                let mark_gone = d["mark_gone"].as_bool().unwrap_or(false);
+                if mark_gone {
+                    self.authorize("mark_agents_gone", principal, None, "mark agents gone")?;
+                }
+                let max_grace_period_ns =
+                    match &d["max_grace_period"] {
+                        serde_json::Value::Null => None,
+                        g => Some(g["nanoseconds"].as_i64().filter(|n| *n >= 0).ok_or_else(
+                            || {
+                                Rejection::bad_request(
+                                    "'max_grace_period' needs non-negative 'nanoseconds'",
+                                )
+                            },
+                        )?),
+                    };
+                if !self.agents.contains_key(&id) {
+                    return Err(Rejection::bad_request(if self.gone.contains(&id) {
+                        format!("Agent '{id}' is gone")
+                    } else {
+                        "Unknown agent".to_string()
+                    }));
+                }
+                self.drain_agent(ctx, &id, max_grace_period_ns, mark_gone);
+                ok(HttpResponse::empty(200))
+            }
             "DEACTIVATE_AGENT" | "REACTIVATE_AGENT" => {
                 let id = AgentID::new(id_field(body, &["agent_id"])?);
                 let active = kind == "REACTIVATE_AGENT";
@@ -297,27 +330,21 @@ impl Master {
                     )));
                 };
                 a.deactivated = !active;
+                // Reactivation ends a drain too, as in Mesos.
+                let drained = active && a.drain.take().is_some();
                 self.registry_note(crate::registry::Operation::Deactivate(id.clone(), !active));
-                let aid = id.clone();
-                self.allocator()
-                    .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
-                        if active {
+                if active {
+                    let aid = id.clone();
+                    self.allocator()
+                        .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
                             p.allocator_mut().activate_agent(&aid);
                             p.request_allocation(c, None);
-                        } else {
-                            p.allocator_mut().deactivate_agent(&aid);
-                        }
-                    });
-                if !active {
-                    let offers: Vec<_> = self
-                        .offers
-                        .iter()
-                        .filter(|(_, o)| o.agent_id == id)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for o in offers {
-                        self.rescind(ctx, &o, true);
-                    }
+                        });
+                } else {
+                    self.deactivate_in_allocator(ctx, &id);
+                }
+                if drained {
+                    self.agent_updated(&id);
                 }
                 ok(HttpResponse::empty(200))
             }
@@ -682,6 +709,12 @@ impl Master {
     }
 
     /// AGENT_ADDED.
+    /// An agent's drain state changed: AGENT_ADDED again with the agent as it is now (Mesos's
+    /// stream has no AGENT_UPDATED).
+    pub(crate) fn agent_updated(&self, id: &AgentID) {
+        self.agent_added(id);
+    }
+
     pub(crate) fn agent_added(&self, id: &AgentID) {
         self.operator_event(None, |m| {
             let a = m.agents.get(id).map(|a| v1_agent(a, None));
