@@ -1623,6 +1623,8 @@ async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
     let (st, body) = master_call(&c, drain.clone()).await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(drain_state(&c).await.0.as_deref(), Some("DRAINING"));
+    // An offer made before the drain may still be on its way: it must be rescinded.
+    let mut outstanding = std::collections::BTreeSet::new();
     let mut killed = std::collections::BTreeSet::new();
     while killed.len() < 2 {
         match next(&mut fw.rx, LIMIT).await {
@@ -1630,7 +1632,10 @@ async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
                 assert_eq!(s.state, TaskState::Killed, "{s:?}");
                 killed.insert(s.task_id.value.clone());
             }
-            Seen::Offers(o) => panic!("a draining agent was offered: {o:?}"),
+            Seen::Offers(o) => outstanding.extend(o.into_iter().map(|o| o.id)),
+            Seen::Rescind(id) => {
+                outstanding.remove(&id);
+            }
             _ => {}
         }
     }
@@ -1646,16 +1651,24 @@ async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
         }
     })
     .await;
-    // Still no offers for it.
+    // Still no offers for it, and none of before the drain left standing.
     let quiet = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            if let Seen::Offers(o) = next(&mut fw.rx, LIMIT).await {
-                return o;
+            match next(&mut fw.rx, LIMIT).await {
+                Seen::Offers(o) => return o,
+                Seen::Rescind(id) => {
+                    outstanding.remove(&id);
+                }
+                _ => {}
             }
         }
     })
     .await;
     assert!(quiet.is_err(), "a drained agent was offered: {quiet:?}");
+    assert!(
+        outstanding.is_empty(),
+        "offers not rescinded: {outstanding:?}"
+    );
     // Unknown agents are refused.
     let (st, _) = master_call(
         &c,

@@ -616,7 +616,7 @@ impl Agent {
         tracing::info!(framework = %fid, executor = %eid, "executor {how}");
         // The framework hears of it as a FAILURE event (Mesos's ExitedExecutorMessage), unless
         // the agent made the executor for a command task (the framework never named it).
-        let named = !matches!(e.kind, ExecKind::Command);
+        let named = !matches!(e.kind, ExecKind::Command | ExecKind::Docker);
         if let (true, Some(master), Some(agent_id)) = (named, &self.master, &self.info.id) {
             let msg = ExitedExecutor {
                 agent_id: agent_id.clone(),

@@ -34,6 +34,8 @@ pub(super) struct DockerRun {
     pub(super) stop_timeout: Option<Duration>,
     /// `--cpu-quota` besides `--cpu-shares`.
     pub(super) cfs: bool,
+    /// Set once the task is killed: no pull or `docker run` starts after it.
+    pub(super) killed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl DockerRun {
@@ -48,6 +50,7 @@ impl DockerRun {
             sandbox,
             stop_timeout: None,
             cfs: false,
+            killed: Arc::default(),
         };
         for a in args {
             let Some((k, v)) = a.strip_prefix("--").and_then(|a| a.split_once('=')) else {
@@ -165,6 +168,11 @@ impl Engine {
         };
         r.place = Place::Docker(pid);
         let killing = r.killing;
+        if killing {
+            // Killed before it started: it goes now.
+            self.docker_kill(pid);
+            return;
+        }
         let mut s = mesos_api::protocol::task::TaskStatus::new(tid.clone(), TaskState::Running);
         s.data = Some(seen.output.into_bytes());
         let ips: Vec<IpAddress> = seen
@@ -205,6 +213,7 @@ impl Engine {
         let Some(run) = self.docker.clone() else {
             return;
         };
+        run.killed.store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
             // Whole seconds, rounded up: never less than the task was promised.
             let secs = Duration::from_secs(grace.as_secs() + u64::from(grace.subsec_nanos() > 0));
@@ -253,10 +262,14 @@ async fn run_container(
     image: &str,
     tx: &tokio::sync::mpsc::UnboundedSender<Input>,
 ) -> Ended {
-    if force_pull {
+    let killed = || run.killed.load(std::sync::atomic::Ordering::SeqCst);
+    if force_pull && !killed() {
         if let Err(e) = run.docker.pull(image).await {
             return Ended::Error(format!("Failed to pull image '{image}': {e}"));
         }
+    }
+    if killed() {
+        return Ended::Error("Killed before the container started".into());
     }
     let mut c = run.docker.command();
     c.arg("run")
@@ -275,6 +288,8 @@ async fn run_container(
         }
     };
     let pid = child.id().map(|p| p as i32);
+    // Known from now on, so that a kill reaches the `docker run` too.
+    let _ = tx.send(Input::DockerSpawned(tid.clone(), pid));
     // docker's stderr goes on to the sandbox's, its last lines kept.
     let tail: StderrTail = Arc::default();
     let copier = child.stderr.take().map(|err| {

@@ -100,6 +100,8 @@ enum Input {
     Escalate(TaskID),
     /// A task's `max_completion_time` is up.
     Overdue(TaskID),
+    /// A docker task's `docker run` started (its pid).
+    DockerSpawned(TaskID, Option<i32>),
     /// A docker task's container started (the docker CLI's pid, what `docker inspect` said).
     DockerStarted(
         TaskID,
@@ -260,6 +262,11 @@ async fn run(mode: &str) -> Result<(), ExecutorError> {
             Input::Escalate(tid) => engine.signal(&tid, Signal::SIGKILL),
             Input::Overdue(tid) => engine.overdue(&tid),
             Input::DockerStarted(tid, pid, seen) => engine.docker_started(tid, pid, *seen),
+            Input::DockerSpawned(tid, pid) => {
+                if let Some(r) = engine.tasks.get_mut(&tid) {
+                    r.place = Place::Docker(pid);
+                }
+            }
             Input::Disconnected(why) if checkpoint && !engine.shutting_down => {
                 eprintln!("executor: lost the agent ({why}); waiting up to {recovery_timeout:?} for it to come back");
                 lost_at.get_or_insert_with(std::time::Instant::now);

@@ -9,7 +9,7 @@
 //!   than the host's `/dev`. A command task's image gets the same from its executor.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -20,6 +20,8 @@ use crate::error::Result;
 
 /// Every container's devices (the rules Mesos's cgroups/devices always allows).
 const STANDARD_RULES: &[&str] = &[
+    "c *:* m",      // mknod of any character device
+    "b *:* m",      // mknod of any block device
     "c 5:1 rwm",    // /dev/console
     "c 4:0 rwm",    // /dev/tty0
     "c 4:1 rwm",    // /dev/tty1
@@ -170,11 +172,15 @@ pub struct LinuxDevices {
 impl LinuxDevices {
     /// The nodes of a container's own `/dev`.
     fn nodes(&self) -> Vec<PathBuf> {
-        STANDARD_NODES
-            .iter()
-            .map(PathBuf::from)
-            .chain(self.allowed.iter().map(|d| d.path.clone()))
-            .collect()
+        // `ptmx` and `pts` come with the container's own devpts.
+        let own = |p: &PathBuf| p.starts_with("/dev/pts") || p == Path::new("/dev/ptmx");
+        let mut v: Vec<PathBuf> = STANDARD_NODES.iter().map(PathBuf::from).collect();
+        for d in &self.allowed {
+            if !own(&d.path) && !v.contains(&d.path) {
+                v.push(d.path.clone());
+            }
+        }
+        v
     }
 }
 

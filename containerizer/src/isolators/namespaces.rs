@@ -154,18 +154,22 @@ impl Isolator for NamespacesIpc {
     fn isolate(&self, config: &ContainerConfig, _state: &IsolatorState, os_pid: i32) -> Result<()> {
         // Its namespace, kept on a file for nested containers to join.
         let ns = self.root.join(&config.id.value).join("ns");
-        if ns.exists() {
-            let own = PathBuf::from(format!("/proc/{os_pid}/ns/ipc"));
-            nix::mount::mount(
-                Some(&own),
-                &ns,
-                None::<&str>,
-                nix::mount::MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| Error::io("cannot keep the IPC namespace on", &ns, e.into()))?;
+        let own = PathBuf::from(format!("/proc/{os_pid}/ns/ipc"));
+        if !ns.exists() {
+            return Ok(());
         }
-        Ok(())
+        match nix::mount::mount(
+            Some(&own),
+            &ns,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            Ok(()) => Ok(()),
+            // One that already ended has no namespace for nested containers to join.
+            Err(_) if std::fs::metadata(&own).is_err() => Ok(()),
+            Err(e) => Err(Error::io("cannot keep the IPC namespace on", &ns, e.into())),
+        }
     }
 
     fn cleanup(&self, config: &ContainerConfig, _state: &IsolatorState) -> Result<()> {

@@ -269,8 +269,21 @@ impl Master {
             old.missed_pings = 0;
             old.disconnected = false;
             self.agent_by_pid.insert(from.clone(), id.clone());
+            let drain = old.drain.clone().filter(|d| !d.drained);
             ctx.link_with(&from, RemoteConnection::Reconnect);
             self.reregistered(ctx, &from, &id, &reported, AGENT_RESTARTED);
+            // A drain it may have missed while its connection was down.
+            if let Some(d) = drain {
+                Self::send(
+                    ctx,
+                    &from,
+                    DrainAgent {
+                        max_grace_period_ns: d.max_grace_period_ns,
+                        mark_gone: d.mark_gone,
+                    },
+                );
+            }
+            self.check_drained(ctx, &id);
             return;
         }
         tracing::info!(agent = %id, %from, was_unreachable, tasks = m.tasks.len(), "agent reregistered");
@@ -382,8 +395,8 @@ impl Master {
         // Tasks of partition-aware frameworks held as UNREACHABLE that the agent no longer
         // runs are gone.
         self.reregistered(ctx, &from, &id, &reported, "the agent came back without it");
-        // A draining agent (after a failover) is told again, whatever its state, as Mesos does.
-        if let Some(d) = drain {
+        // A draining agent (after a failover) is told again, as Mesos does.
+        if let Some(d) = drain.filter(|d| !d.drained) {
             Self::send(
                 ctx,
                 &from,

@@ -476,8 +476,8 @@ impl Master {
                 held.remove(&(fid.clone(), t.task_id.clone()));
             }
         }
-        for a in agents {
-            if let Some(rec) = self.agents.get(&a) {
+        for a in &agents {
+            if let Some(rec) = self.agents.get(a) {
                 Self::send(
                     ctx,
                     &rec.pid,
@@ -486,6 +486,10 @@ impl Master {
                     },
                 );
             }
+        }
+        // Its tasks are gone from their agents: a draining one may be drained now.
+        for a in &agents {
+            self.check_drained(ctx, a);
         }
         if let Some(pid) = &f.pid {
             ctx.unlink(pid);
