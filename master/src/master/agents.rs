@@ -274,14 +274,7 @@ impl Master {
             self.reregistered(ctx, &from, &id, &reported, AGENT_RESTARTED);
             // A drain it may have missed while its connection was down.
             if let Some(d) = drain {
-                Self::send(
-                    ctx,
-                    &from,
-                    DrainAgent {
-                        max_grace_period_ns: d.max_grace_period_ns,
-                        mark_gone: d.mark_gone,
-                    },
-                );
+                Self::send_drain(ctx, &from, &d);
             }
             self.check_drained(ctx, &id);
             return;
@@ -397,16 +390,21 @@ impl Master {
         self.reregistered(ctx, &from, &id, &reported, "the agent came back without it");
         // A draining agent (after a failover) is told again, as Mesos does.
         if let Some(d) = drain.filter(|d| !d.drained) {
-            Self::send(
-                ctx,
-                &from,
-                DrainAgent {
-                    max_grace_period_ns: d.max_grace_period_ns,
-                    mark_gone: d.mark_gone,
-                },
-            );
+            Self::send_drain(ctx, &from, &d);
             self.check_drained(ctx, &id);
         }
+    }
+
+    /// Tells the agent at `pid` to drain as `d` says.
+    fn send_drain(ctx: &mut Context<Self>, pid: &UPID, d: &DrainInfo) {
+        Self::send(
+            ctx,
+            pid,
+            DrainAgent {
+                max_grace_period_ns: d.max_grace_period_ns,
+                mark_gone: d.mark_gone,
+            },
+        );
     }
 
     /// DRAIN_AGENT: the agent gets no more offers (its outstanding ones are rescinded), kills
@@ -431,20 +429,13 @@ impl Master {
         let Some(a) = self.agents.get_mut(id) else {
             return;
         };
-        a.drain = Some(info);
+        a.drain = Some(info.clone());
         a.deactivated = true;
         let pid = a.pid.clone();
         tracing::info!(agent = %id, "draining the agent");
         self.registry_note(crate::registry::Operation::Deactivate(id.clone(), true));
         self.deactivate_in_allocator(ctx, id);
-        Self::send(
-            ctx,
-            &pid,
-            DrainAgent {
-                max_grace_period_ns,
-                mark_gone,
-            },
-        );
+        Self::send_drain(ctx, &pid, &info);
         self.agent_updated(id);
         self.check_drained(ctx, id);
     }
