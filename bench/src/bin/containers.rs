@@ -338,66 +338,75 @@ async fn run(args: &Args) -> Result<(), String> {
     let mut launched = 0usize;
     let mut running = 0usize;
     let mut t0 = None;
-    while running < n {
-        let seen = tokio::time::timeout_at(deadline.into(), rx.recv())
-            .await
-            .map_err(|_| format!("only {running} of {n} tasks RUNNING after 300 s"))?
-            .ok_or("the framework stopped")?;
-        match seen {
-            Seen::Offers(offers) => {
-                for o in offers {
-                    let mut tasks = Vec::new();
-                    while launched < n && tasks.len() < n {
-                        tasks.push(TaskInfo {
-                            name: format!("c{launched}"),
-                            task_id: TaskID::new(format!("c{launched}")),
-                            agent_id: o.agent_id.clone(),
-                            resources: Resources::parse("cpus:0.1;mem:32", "*")
-                                .map_err(|e| e.to_string())?,
-                            executor: None,
-                            command: Some(CommandInfo::shell("sleep 1000")),
-                            kill_policy: None,
-                            data: None,
-                            labels: None,
-                            container: args.cni.then(|| {
-                                let mut c = mesos_api::protocol::container::ContainerInfo::mesos();
-                                c.network_infos =
-                                    vec![mesos_api::protocol::container::NetworkInfo {
-                                        name: Some("bench".into()),
-                                        ..Default::default()
-                                    }];
-                                c
-                            }),
-                            health_check: None,
-                            check: None,
-                            discovery: None,
-                            limits: None,
-                            max_completion_time: None,
-                        });
-                        launched += 1;
+    // A launch that fails still tears everything down (containers, their networks, cgroups)
+    // before the error is told.
+    let launched_ok: Result<(), String> = async {
+        while running < n {
+            let seen = tokio::time::timeout_at(deadline.into(), rx.recv())
+                .await
+                .map_err(|_| format!("only {running} of {n} tasks RUNNING after 300 s"))?
+                .ok_or("the framework stopped")?;
+            match seen {
+                Seen::Offers(offers) => {
+                    for o in offers {
+                        let mut tasks = Vec::new();
+                        while launched < n && tasks.len() < n {
+                            tasks.push(TaskInfo {
+                                name: format!("c{launched}"),
+                                task_id: TaskID::new(format!("c{launched}")),
+                                agent_id: o.agent_id.clone(),
+                                resources: Resources::parse("cpus:0.1;mem:32", "*")
+                                    .map_err(|e| e.to_string())?,
+                                executor: None,
+                                command: Some(CommandInfo::shell("sleep 1000")),
+                                kill_policy: None,
+                                data: None,
+                                labels: None,
+                                container: args.cni.then(|| {
+                                    let mut c =
+                                        mesos_api::protocol::container::ContainerInfo::mesos();
+                                    c.network_infos =
+                                        vec![mesos_api::protocol::container::NetworkInfo {
+                                            name: Some("bench".into()),
+                                            ..Default::default()
+                                        }];
+                                    c
+                                }),
+                                health_check: None,
+                                check: None,
+                                discovery: None,
+                                limits: None,
+                                max_completion_time: None,
+                            });
+                            launched += 1;
+                        }
+                        let oid = o.id.clone();
+                        t0.get_or_insert_with(Instant::now);
+                        fw.dispatch(move |p: &mut SchedulerProcess<Rec>, _| {
+                            p.driver().launch(
+                                &oid,
+                                tasks,
+                                Some(Filters {
+                                    refuse_seconds: 3600.0,
+                                }),
+                            )
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
                     }
-                    let oid = o.id.clone();
-                    t0.get_or_insert_with(Instant::now);
-                    fw.dispatch(move |p: &mut SchedulerProcess<Rec>, _| {
-                        p.driver().launch(
-                            &oid,
-                            tasks,
-                            Some(Filters {
-                                refuse_seconds: 3600.0,
-                            }),
-                        )
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
                 }
+                Seen::Update(s) => match s.state {
+                    TaskState::Running => running += 1,
+                    TaskState::Starting | TaskState::Staging => {}
+                    other => {
+                        return Err(format!("task {} went {other}: {:?}", s.task_id, s.message))
+                    }
+                },
             }
-            Seen::Update(s) => match s.state {
-                TaskState::Running => running += 1,
-                TaskState::Starting | TaskState::Staging => {}
-                other => return Err(format!("task {} went {other}: {:?}", s.task_id, s.message)),
-            },
         }
+        Ok(())
     }
+    .await;
     let launch_s = t0.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
     let rss_after = rss_kib();
     // Destroy: tear the framework down; every executor's container goes.
@@ -441,6 +450,7 @@ async fn run(args: &Args) -> Result<(), String> {
             .status();
         let _ = std::fs::remove_dir_all(&cni_dir);
     }
+    launched_ok?;
     println!(
         "containers: {n}, isolation {}{}",
         args.isolation,
