@@ -35,6 +35,48 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("mesos-cli-{tag}-{}", mesos_api::ids::new_uuid()))
 }
 
+/// Whether tasks can run in images here (root: mount namespaces and `pivot_root`); says why
+/// they cannot.
+fn images_can_run() -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+    }
+    root
+}
+
+/// Runs `mesos-execute --master=local --name=<task>` with `args`, the agent working in `work`;
+/// its output, and the stdout of the task's sandbox there.
+fn execute_local(
+    work: &std::path::Path,
+    task: &str,
+    args: &[String],
+) -> (std::process::Output, String) {
+    let mut c = bin("mesos-execute");
+    c.arg("--master=local")
+        .arg(format!("--name={task}"))
+        .args(args)
+        .arg(format!("--work_dir={}", work.display()));
+    let out = Proc::run(&mut c, LIMIT);
+    let stdout = walk(work, Links::Follow)
+        .into_iter()
+        .filter(|p| p.ends_with("runs/latest/stdout"))
+        .filter(|p| p.to_string_lossy().contains(&format!("/executors/{task}/")))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect::<String>();
+    (out, stdout)
+}
+
+/// Panics showing what mesos-execute said unless it succeeded.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
     let dir = temp_dir("exec");
@@ -76,36 +118,24 @@ fn mesos_execute_local_runs_a_command_to_finished_and_exits_zero() {
 
 #[test]
 fn mesos_execute_runs_its_command_inside_a_docker_image() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: images need root (mount namespaces and pivot_root)");
+    if !images_can_run() {
         return;
     }
     let dir = temp_dir("image");
     let registry = dir.join("registry");
     mesos_containerizer::testimage::write_shell_image(&registry, "tiny/shell:1.0", "tiny-image")
         .unwrap();
-    let mut c = bin("mesos-execute");
-    c.args([
-        "--master=local",
-        "--name=imaged",
-        "--docker_image=tiny/shell:1.0",
-        "--command=read m < /etc/marker; echo $m in $MESOS_SANDBOX; echo /*",
-        "--resources=cpus:0.5;mem:64",
-    ])
-    .arg(format!("--docker_registry={}", registry.display()))
-    .arg(format!("--work_dir={}", dir.join("work").display()));
-    let out = Proc::run(&mut c, LIMIT);
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let (out, stdout) = execute_local(
+        &dir.join("work"),
+        "imaged",
+        &[
+            "--docker_image=tiny/shell:1.0".into(),
+            "--command=read m < /etc/marker; echo $m in $MESOS_SANDBOX; echo /*".into(),
+            "--resources=cpus:0.5;mem:64".into(),
+            format!("--docker_registry={}", registry.display()),
+        ],
     );
-    let stdout = walk(&dir.join("work"), Links::Follow)
-        .into_iter()
-        .filter(|p| p.ends_with("runs/latest/stdout"))
-        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-        .collect::<String>();
+    assert_success(&out);
     let mut lines = stdout.lines();
     assert_eq!(
         lines.next(),
@@ -126,8 +156,7 @@ fn mesos_execute_runs_its_command_inside_a_docker_image() {
 /// the WorkingDir too.
 #[test]
 fn mesos_execute_runs_the_images_own_command_in_its_working_dir() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: images need root (mount namespaces and pivot_root)");
+    if !images_can_run() {
         return;
     }
     let dir = temp_dir("runtime");
@@ -140,31 +169,23 @@ fn mesos_execute_runs_the_images_own_command_in_its_working_dir() {
     });
     mesos_containerizer::testimage::write_shell_image_with(&registry, "tiny/rt:1.0", "rt", config)
         .unwrap();
-    let run = |name: &str, extra: &[&str]| {
-        let work = dir.join(name);
-        let mut c = bin("mesos-execute");
-        c.args(["--master=local", "--docker_image=tiny/rt:1.0"])
-            .arg(format!("--name={name}"))
-            .args(["--resources=cpus:0.5;mem:64"])
-            .args(extra)
-            .arg(format!("--docker_registry={}", registry.display()))
-            .arg(format!("--work_dir={}", work.display()));
-        let out = Proc::run(&mut c, LIMIT);
-        assert!(
-            out.status.success(),
-            "{}\n{}",
-            text(&out.stdout),
-            text(&out.stderr)
+    let run = |name: &str, extra: &str| {
+        let (out, stdout) = execute_local(
+            &dir.join(name),
+            name,
+            &[
+                "--docker_image=tiny/rt:1.0".into(),
+                "--resources=cpus:0.5;mem:64".into(),
+                extra.into(),
+                format!("--docker_registry={}", registry.display()),
+            ],
         );
-        walk(&work, Links::Follow)
-            .into_iter()
-            .filter(|p| p.ends_with("runs/latest/stdout"))
-            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-            .collect::<String>()
+        assert_success(&out);
+        stdout
     };
-    let own = run("own", &["--shell=false"]);
+    let own = run("own", "--shell=false");
     assert_eq!(own, "hello-from-the-image in /tmp\n");
-    let given = run("given", &["--command=pwd; echo $GREETING"]);
+    let given = run("given", "--command=pwd; echo $GREETING");
     assert_eq!(given, "/tmp\nhello-from-the-image\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -242,8 +263,7 @@ fn push_as(archive: &std::path::Path, addr: &str, name: &str, creds: Option<&str
 /// registry does not have fails the task with the registry's words.
 #[test]
 fn mesos_execute_pulls_its_image_from_a_docker_registry() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: images need root (mount namespaces and pivot_root)");
+    if !images_can_run() {
         return;
     }
     let dir = temp_dir("pull");
@@ -264,33 +284,19 @@ fn mesos_execute_pulls_its_image_from_a_docker_registry() {
     .unwrap();
     push(&archive, &addr, "tiny/pulled:1.0");
     let run = |work: &str, name: &str, image: &str| {
-        let work = dir.join(work);
-        let mut c = bin("mesos-execute");
-        c.args([
-            "--master=local",
-            "--shell=false",
-            "--resources=cpus:0.5;mem:64",
-        ])
-        .arg(format!("--name={name}"))
-        .arg(format!("--docker_image={image}"))
-        .arg(format!("--docker_registry=http://{addr}"))
-        .arg(format!("--work_dir={}", work.display()));
-        let out = Proc::run(&mut c, LIMIT);
-        let stdout = walk(&work, Links::Follow)
-            .into_iter()
-            .filter(|p| p.ends_with("runs/latest/stdout"))
-            .filter(|p| p.to_string_lossy().contains(&format!("/executors/{name}/")))
-            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
-            .collect::<String>();
-        (out, stdout)
+        execute_local(
+            &dir.join(work),
+            name,
+            &[
+                "--shell=false".into(),
+                "--resources=cpus:0.5;mem:64".into(),
+                format!("--docker_image={image}"),
+                format!("--docker_registry=http://{addr}"),
+            ],
+        )
     };
     let (out, stdout) = run("work", "pulled", "tiny/pulled:1.0");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(stdout, "pulled\nfrom-the-registry\n");
     // The same image under another name, its layer gone from the registry: the agent's store
     // has the layer, so only the manifest and config are fetched.
@@ -323,8 +329,7 @@ fn mesos_execute_pulls_its_image_from_a_docker_registry() {
 /// with those of `--docker_config`.
 #[test]
 fn a_registry_asking_for_credentials_gets_those_of_docker_config() {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: images need root (mount namespaces and pivot_root)");
+    if !images_can_run() {
         return;
     }
     let dir = temp_dir("auth");
@@ -352,15 +357,14 @@ fn a_registry_asking_for_credentials_gets_those_of_docker_config() {
     .unwrap();
     push_as(&archive, &addr, "tiny/private:1.0", Some("ops:s3cret"));
     let run = |name: &str, config: Option<String>| {
-        let mut c = bin("mesos-execute");
-        c.args(["--master=local", "--resources=cpus:0.5;mem:64"])
-            .arg(format!("--name={name}"))
-            .arg("--docker_image=tiny/private:1.0")
-            .arg("--command=read m < /etc/marker; echo $m")
-            .arg(format!("--docker_registry=http://{addr}"))
-            .arg(format!("--work_dir={}", dir.join(name).display()))
-            .args(config.map(|c| format!("--docker_config={c}")));
-        Proc::run(&mut c, LIMIT)
+        let mut args: Vec<String> = vec![
+            "--resources=cpus:0.5;mem:64".into(),
+            "--docker_image=tiny/private:1.0".into(),
+            "--command=read m < /etc/marker; echo $m".into(),
+            format!("--docker_registry=http://{addr}"),
+        ];
+        args.extend(config.map(|c| format!("--docker_config={c}")));
+        execute_local(&dir.join(name), name, &args).0
     };
     let out = run("anonymous", None);
     assert!(!out.status.success());
@@ -369,12 +373,7 @@ fn a_registry_asking_for_credentials_gets_those_of_docker_config() {
     let auth = mesos_api::serde_util::base64_encode(b"ops:s3cret");
     let config = serde_json::json!({"auths": {(addr.clone()): {"auth": auth}}});
     let out = run("known", Some(config.to_string()));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_success(&out);
     let wrong =
         serde_json::json!({"auths": {(addr.clone()): {"username": "ops", "password": "nope"}}});
     let out = run("wrong", Some(wrong.to_string()));
