@@ -183,6 +183,16 @@ impl Drop for Dockerd {
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())
             .status();
+        // What the daemon left mounted under its roots (its default netns) goes too.
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| Path::new(m).starts_with(&self.dir))
+            .collect();
+        for m in ours.into_iter().rev() {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
         if std::thread::panicking() {
             // What the daemon, master and agent said stays for a look.
             println!(
