@@ -328,16 +328,6 @@ impl Docker {
         }
     }
 
-    /// Whether the daemon has `image`.
-    pub async fn has_image(&self, image: &str) -> bool {
-        self.output(
-            &["inspect", "--type", "image", image],
-            Duration::from_secs(30),
-        )
-        .await
-        .is_ok()
-    }
-
     /// `docker pull`.
     pub async fn pull(&self, image: &str) -> Result<(), String> {
         self.output(&["pull", image], Duration::from_secs(600))
