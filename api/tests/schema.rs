@@ -160,22 +160,6 @@ const DROPPED: &[(&str, &str)] = &[
         "offer filters (min allocatable per role): not yet",
     ),
     (
-        "mesos.v1.scheduler.Call.accept_inverse_offers",
-        "maintenance (inverse offers): not yet",
-    ),
-    (
-        "mesos.v1.scheduler.Call.decline_inverse_offers",
-        "maintenance (inverse offers): not yet",
-    ),
-    (
-        "mesos.v1.scheduler.Event.inverse_offers",
-        "maintenance (inverse offers): not yet",
-    ),
-    (
-        "mesos.v1.scheduler.Event.rescind_inverse_offer",
-        "maintenance (inverse offers): not yet",
-    ),
-    (
         "mesos.v1.scheduler.Call.acknowledge_operation_status",
         "operation feedback: not yet",
     ),

@@ -198,7 +198,7 @@ async fn subscribe_streams_records_with_a_stream_id_and_offers() {
         .iter()
         .any(|r| r["name"] == "cpus"));
     // Every field of Mesos's v1 Offer that applies here is written (not `domain`: no fault
-    // domains; not `unavailability`: no maintenance; `attributes` and `executor_ids` only when
+    // domains; not `unavailability`: the agent is not scheduled for maintenance; `attributes` and `executor_ids` only when
     // there are some, as Mesos leaves out empty repeated fields).
     let fields: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
     for f in [
@@ -1275,6 +1275,8 @@ async fn operator_answers_fit_the_v1_schema_and_come_in_protobuf() {
                 "GET_MASTER",
                 "GET_QUOTA",
                 "GET_OPERATIONS",
+                "GET_MAINTENANCE_SCHEDULE",
+                "GET_MAINTENANCE_STATUS",
             ][..],
         ),
         (

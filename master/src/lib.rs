@@ -5,6 +5,7 @@
 //! (`mesos.internal.*` and `mesos.v1.scheduler.Call` / `Event`).
 
 mod flags;
+mod maintenance;
 mod master;
 mod registry;
 mod state;

@@ -171,6 +171,12 @@ pub(crate) fn scheduler_call(call: &mesos_api::protocol::scheduler::Call) -> Res
         },
         T::Decline if call.decline.is_none() => missing("decline"),
         T::Kill if call.kill.is_none() => missing("kill"),
+        T::AcceptInverseOffers if call.accept_inverse_offers.is_none() => {
+            missing("accept_inverse_offers")
+        }
+        T::DeclineInverseOffers if call.decline_inverse_offers.is_none() => {
+            missing("decline_inverse_offers")
+        }
         T::Shutdown if call.shutdown.is_none() => missing("shutdown"),
         T::Message if call.message.is_none() => missing("message"),
         T::Acknowledge => match &call.acknowledge {

@@ -34,11 +34,11 @@ use mesos_api::messages::{
 };
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{
-    Filters, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
+    Filters, InverseOffer, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
 };
 use mesos_api::protocol::scheduler::{
     Accept, Acknowledge, Call, CallType, Decline, Event, EventType, Failure, FrameworkMessage,
-    Kill, Reconcile, ReconcileTask, Roles, Subscribe,
+    InverseOfferReply, Kill, Reconcile, ReconcileTask, Roles, Subscribe,
 };
 use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo, TaskStatus};
 use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
@@ -69,6 +69,11 @@ pub trait Scheduler: Send + 'static {
     fn offers(&mut self, d: &mut Driver, offers: Vec<Offer>) {}
     /// RESCIND: an offer is no longer valid.
     fn rescind(&mut self, d: &mut Driver, offer_id: &OfferID) {}
+    /// INVERSE_OFFERS: the master asks for resources back before maintenance (answer with
+    /// [`Driver::accept_inverse_offers`] or [`Driver::decline_inverse_offers`]).
+    fn inverse_offers(&mut self, d: &mut Driver, inverse_offers: Vec<InverseOffer>) {}
+    /// RESCIND_INVERSE_OFFER: an inverse offer is no longer valid.
+    fn rescind_inverse_offer(&mut self, d: &mut Driver, inverse_offer_id: &OfferID) {}
     /// UPDATE: a task's status (acknowledged after this returns unless implicit
     /// acknowledgements are off).
     fn update(&mut self, d: &mut Driver, status: &TaskStatus) {}
@@ -185,6 +190,30 @@ impl Driver {
     pub fn decline(&self, offer_ids: Vec<OfferID>, filters: Option<Filters>) {
         let mut c = self.new_call(CallType::Decline);
         c.decline = Some(Decline { offer_ids, filters });
+        self.call(c);
+    }
+
+    /// ACCEPT_INVERSE_OFFERS: the framework can give the agents' resources back in time.
+    pub fn accept_inverse_offers(&self, inverse_offer_ids: Vec<OfferID>, filters: Option<Filters>) {
+        let mut c = self.new_call(CallType::AcceptInverseOffers);
+        c.accept_inverse_offers = Some(InverseOfferReply {
+            inverse_offer_ids,
+            filters,
+        });
+        self.call(c);
+    }
+
+    /// DECLINE_INVERSE_OFFERS: the framework cannot give the agents' resources back in time.
+    pub fn decline_inverse_offers(
+        &self,
+        inverse_offer_ids: Vec<OfferID>,
+        filters: Option<Filters>,
+    ) {
+        let mut c = self.new_call(CallType::DeclineInverseOffers);
+        c.decline_inverse_offers = Some(InverseOfferReply {
+            inverse_offer_ids,
+            filters,
+        });
         self.call(c);
     }
 
@@ -592,6 +621,16 @@ impl<S: Scheduler> SchedulerProcess<S> {
             EventType::Rescind => {
                 if let Some(r) = ev.rescind {
                     self.sched.rescind(d, &r.offer_id);
+                }
+            }
+            EventType::InverseOffers => {
+                if let Some(o) = ev.inverse_offers {
+                    self.sched.inverse_offers(d, o.inverse_offers);
+                }
+            }
+            EventType::RescindInverseOffer => {
+                if let Some(r) = ev.rescind_inverse_offer {
+                    self.sched.rescind_inverse_offer(d, &r.inverse_offer_id);
                 }
             }
             EventType::Update => {

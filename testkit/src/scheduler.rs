@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mesos_api::protocol::offer::Offer;
+use mesos_api::protocol::offer::{InverseOffer, Offer};
 use mesos_api::protocol::scheduler::{Failure, FrameworkMessage};
 use mesos_api::protocol::task::TaskStatus;
 use mesos_api::{FrameworkID, OfferID};
@@ -18,6 +18,10 @@ pub enum Seen {
     Offers(Vec<Offer>),
     /// RESCIND of an offer.
     Rescind(OfferID),
+    /// INVERSE_OFFERS.
+    InverseOffers(Vec<InverseOffer>),
+    /// RESCIND_INVERSE_OFFER.
+    RescindInverseOffer(OfferID),
     /// UPDATE of a task's status (acknowledged by the SDK, implicitly).
     Update(TaskStatus),
     /// FAILURE of an agent or an executor.
@@ -53,6 +57,12 @@ impl Scheduler for Recorder {
     }
     fn rescind(&mut self, _: &mut Driver, id: &OfferID) {
         let _ = self.0.send(Seen::Rescind(id.clone()));
+    }
+    fn inverse_offers(&mut self, _: &mut Driver, o: Vec<InverseOffer>) {
+        let _ = self.0.send(Seen::InverseOffers(o));
+    }
+    fn rescind_inverse_offer(&mut self, _: &mut Driver, id: &OfferID) {
+        let _ = self.0.send(Seen::RescindInverseOffer(id.clone()));
     }
     fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
         let _ = self.0.send(Seen::Update(s.clone()));

@@ -67,6 +67,27 @@ pub struct Offer {
     pub domain: Option<crate::protocol::framework::DomainInfo>,
 }
 
+/// An inverse offer: the master asks a framework to give back its resources on an agent
+/// before a maintenance window (no resources: all of them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InverseOffer {
+    /// `<masterUUID>-O<n>`, from the same sequence as offers.
+    pub id: OfferID,
+    /// The agent's HTTP endpoints.
+    #[serde(default)]
+    pub url: Option<Url>,
+    /// To whom.
+    pub framework_id: FrameworkID,
+    /// Which agent.
+    #[serde(default)]
+    pub agent_id: Option<AgentID>,
+    /// When the agent's machine is unavailable.
+    pub unavailability: Unavailability,
+    /// The resources asked back (empty: all the framework holds there).
+    #[serde(default)]
+    pub resources: Resources,
+}
+
 /// A URL as Mesos's `URL` message writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Url {

@@ -192,6 +192,17 @@ pub struct Decline {
     pub filters: Option<Filters>,
 }
 
+/// ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InverseOfferReply {
+    /// The inverse offers answered.
+    #[serde(default)]
+    pub inverse_offer_ids: Vec<OfferID>,
+    /// How long not to be asked again about the agent (default 5 s).
+    #[serde(default)]
+    pub filters: Option<Filters>,
+}
+
 /// REVIVE / SUPPRESS (no roles: all of the framework's roles).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Roles {
@@ -306,6 +317,12 @@ pub struct Call {
     /// UPDATE_FRAMEWORK.
     #[serde(default)]
     pub update_framework: Option<Subscribe>,
+    /// ACCEPT_INVERSE_OFFERS.
+    #[serde(default)]
+    pub accept_inverse_offers: Option<InverseOfferReply>,
+    /// DECLINE_INVERSE_OFFERS.
+    #[serde(default)]
+    pub decline_inverse_offers: Option<InverseOfferReply>,
 }
 
 impl Call {
@@ -328,6 +345,8 @@ impl Call {
             message: None,
             suppress: None,
             update_framework: None,
+            accept_inverse_offers: None,
+            decline_inverse_offers: None,
         }
     }
 }
@@ -358,6 +377,21 @@ pub struct Offers {
 pub struct Rescind {
     /// The offer taken back.
     pub offer_id: OfferID,
+}
+
+/// INVERSE_OFFERS.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InverseOffers {
+    /// The inverse offers.
+    #[serde(default)]
+    pub inverse_offers: Vec<super::offer::InverseOffer>,
+}
+
+/// RESCIND_INVERSE_OFFER.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RescindInverseOffer {
+    /// The inverse offer taken back.
+    pub inverse_offer_id: OfferID,
 }
 
 /// UPDATE.
@@ -415,6 +449,12 @@ pub struct Event {
     /// ERROR.
     #[serde(default)]
     pub error: Option<ErrorEvent>,
+    /// INVERSE_OFFERS.
+    #[serde(default)]
+    pub inverse_offers: Option<InverseOffers>,
+    /// RESCIND_INVERSE_OFFER.
+    #[serde(default)]
+    pub rescind_inverse_offer: Option<RescindInverseOffer>,
 }
 
 impl Event {
@@ -432,6 +472,8 @@ impl Event {
             message: None,
             failure: None,
             error: None,
+            inverse_offers: None,
+            rescind_inverse_offer: None,
         }
     }
 

@@ -32,7 +32,7 @@ impl Master {
                 // A new agent at the address of one whose connection broke (it restarted
                 // without recovering): the old one is gone, with its tasks.
                 tracing::info!(agent = %id, %from, "removing the old disconnected agent: a new agent registered at its address");
-                self.remove_agent(ctx, &id, false);
+                self.remove_agent(ctx, &id, Removal::Unreachable);
                 self.metrics_changed(ctx);
             } else {
                 // A retried registration: answer again.
@@ -48,7 +48,9 @@ impl Master {
             // A retry while its admission is being stored: the answer follows the store.
             return;
         }
-        if self.connection_full(ctx, &from) || !self.domain_allows(&from, &m.agent, "registration")
+        if self.connection_full(ctx, &from)
+            || !self.domain_allows(&from, &m.agent, "registration")
+            || self.machine_down(ctx, &from, &m.agent, false)
         {
             return;
         }
@@ -214,7 +216,9 @@ impl Master {
         if moves && self.connection_full(ctx, &from) {
             return;
         }
-        if !self.domain_allows(&from, &m.agent, "reregistration") {
+        if !self.domain_allows(&from, &m.agent, "reregistration")
+            || self.machine_down(ctx, &from, &m.agent, true)
+        {
             return;
         }
         if self.gone.contains(&id) {
@@ -672,7 +676,7 @@ impl Master {
     /// An agent stopped answering pings: its offers go, its tasks become UNREACHABLE (LOST for
     /// frameworks that are not partition-aware), frameworks hear FAILURE.
     pub(super) fn agent_unreachable(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
-        self.remove_agent(ctx, id, false);
+        self.remove_agent(ctx, id, Removal::Unreachable);
     }
 
     /// MARK_AGENT_GONE: the agent is gone for good; its tasks become GONE_BY_OPERATOR (LOST for
@@ -695,15 +699,17 @@ impl Master {
             id.clone(),
             super::now_secs(),
         ));
-        self.remove_agent(ctx, id, true);
+        self.remove_agent(ctx, id, Removal::Gone);
         self.metrics_changed(ctx);
     }
 
-    pub(super) fn remove_agent(&mut self, ctx: &mut Context<Self>, id: &AgentID, gone: bool) {
+    pub(super) fn remove_agent(&mut self, ctx: &mut Context<Self>, id: &AgentID, how: Removal) {
         let Some(a) = self.agents.remove(id) else {
             return;
         };
-        if !gone {
+        let gone = how != Removal::Unreachable;
+        self.forget_agent_inverse_offers(ctx, id);
+        if how == Removal::Unreachable {
             self.unreachable.insert(id.clone());
             self.registry_note(crate::registry::Operation::MarkUnreachable(
                 id.clone(),
@@ -741,18 +747,14 @@ impl Master {
                 (true, true) => (
                     TaskState::GoneByOperator,
                     Reason::AgentRemovedByOperator,
-                    "agent was marked gone by an operator",
+                    how.why(),
                 ),
                 (false, false) => (
                     TaskState::Lost,
                     Reason::AgentRemoved,
                     "agent is unreachable",
                 ),
-                (false, true) => (
-                    TaskState::Lost,
-                    Reason::AgentRemovedByOperator,
-                    "agent was marked gone by an operator",
-                ),
+                (false, true) => (TaskState::Lost, Reason::AgentRemovedByOperator, how.why()),
             };
             for t in &lost {
                 if let Some(task) = self
@@ -795,6 +797,28 @@ impl Master {
             .dispatch_nowait(move |p: &mut AllocatorProcess, _| {
                 p.allocator_mut().remove_agent(&aid)
             });
+    }
+}
+
+/// Why an agent leaves the master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Removal {
+    /// It stopped answering (it may come back).
+    Unreachable,
+    /// An operator marked it gone (it may never come back).
+    Gone,
+    /// Its machine was brought down for maintenance (it may register anew once it is up).
+    Down,
+}
+
+impl Removal {
+    /// What its tasks' updates say.
+    fn why(self) -> &'static str {
+        match self {
+            Removal::Unreachable => "agent is unreachable",
+            Removal::Gone => "agent was marked gone by an operator",
+            Removal::Down => "Operator initiated 'Machine DOWN'",
+        }
     }
 }
 

@@ -185,6 +185,17 @@ impl Master {
                     }
                 }
             }
+            CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
+                let accept = call.kind == Some(CallType::AcceptInverseOffers);
+                let reply = if accept {
+                    call.accept_inverse_offers
+                } else {
+                    call.decline_inverse_offers
+                };
+                if let Some(r) = reply {
+                    self.inverse_offer_reply(ctx, &fid, r, accept);
+                }
+            }
             // Resource requests are advisory in Mesos; the allocator does not use them.
             CallType::Request => {}
             other => {
@@ -465,6 +476,7 @@ impl Master {
             return;
         };
         tracing::info!(framework = %fid, tasks = f.tasks.len(), "removing the framework");
+        self.forget_framework_inverse_offers(fid, true);
         self.forget_framework_metrics(&f.info.name, fid);
         self.removed.insert(fid.clone());
         for o in &f.offers {
@@ -541,6 +553,7 @@ impl Master {
     }
 
     pub(super) fn framework_disconnected(&mut self, ctx: &mut Context<Self>, fid: FrameworkID) {
+        self.forget_framework_inverse_offers(&fid, false);
         let (generation, timeout, offers) = match self.frameworks.get_mut(&fid) {
             Some(f) => {
                 f.connected = false;

@@ -25,6 +25,7 @@ mod authn;
 mod authz;
 mod frameworks;
 mod leadership;
+mod maintenance;
 mod metrics;
 mod offers;
 pub(crate) mod proxy;
@@ -99,6 +100,10 @@ pub struct Master {
     next_agent: u64,
     next_framework: u64,
     next_offer: u64,
+    /// The maintenance schedule and the DOWN machines (from the registry).
+    maintenance: crate::maintenance::Maintenance,
+    /// Inverse offers and the answers to them.
+    inverse: maintenance::InverseOffers,
 }
 
 fn now_secs() -> f64 {
@@ -147,6 +152,8 @@ impl Master {
             next_agent: 0,
             next_framework: 0,
             next_offer: 0,
+            maintenance: Default::default(),
+            inverse: Default::default(),
         }
     }
 
@@ -406,6 +413,7 @@ impl Process for Master {
         self.install_routes(ctx);
         self.start_leadership(ctx);
         self.operator_heartbeat(ctx);
+        self.maintenance_tick(ctx);
         let d = self.flags.agent_ping_timeout;
         ctx.delay(d, |m: &mut Master, c| m.ping_agents(c));
     }

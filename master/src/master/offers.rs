@@ -59,7 +59,7 @@ impl Master {
                 resources: a.resources.clone(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
-                unavailability: None,
+                unavailability: self.agent_unavailability(agent),
                 allocation_info: Some(AllocationInfo {
                     role: Some(a.role.clone()),
                 }),
@@ -599,7 +599,7 @@ fn allocate_if_bare(r: &mut Resources, role: &str) {
 
 /// Where an agent's HTTP endpoints are, as Mesos puts it in offers: `http` (Mesos writes `http`
 /// even with TLS on), the agent's hostname, IP and port, and its process's path.
-fn agent_url(pid: &libprocess::UPID, hostname: &str) -> Url {
+pub(super) fn agent_url(pid: &libprocess::UPID, hostname: &str) -> Url {
     Url {
         // Agents speak TLS when the cluster does (LIBPROCESS_SSL_ENABLED).
         scheme: if libprocess::tls::enabled_in_env() {

@@ -104,6 +104,7 @@ impl Master {
                     p.allocator_mut().update_weights(&parsed)
                 });
         }
+        self.maintenance_recovered(reg.maintenance.clone());
         for (role, q) in &reg.quotas {
             let (g, l) = q.quantities();
             self.set_quota(role, g, l);

@@ -1,6 +1,6 @@
 //! The registry: what must survive a master failover or restart (Mesos's `Registry`): the
 //! admitted agents (with their deactivated state), unreachable agents with the time they became
-//! so, gone agents, quotas and weights.
+//! so, gone agents, quotas, weights and the maintenance schedule.
 //!
 //! The [`Registrar`] applies [`Operation`]s and stores the whole registry after each batch: every
 //! operation queued while a store is in flight goes into the next store (as Mesos's registrar
@@ -78,6 +78,9 @@ pub(crate) struct Registry {
     pub(crate) quotas: BTreeMap<String, QuotaRecord>,
     #[serde(default)]
     pub(crate) weights: BTreeMap<String, f64>,
+    /// The maintenance schedule and the machines brought down.
+    #[serde(default)]
+    pub(crate) maintenance: crate::maintenance::Maintenance,
 }
 
 /// A change to the registry (the ZooKeeper store logs batches of them, as JSON).
@@ -99,6 +102,10 @@ pub(crate) enum Operation {
     Quota(String, QuotaRecord),
     /// Roles' weights set.
     Weights(Vec<(String, f64)>),
+    /// An agent removed because its machine was brought down (it may register anew later).
+    RemoveAgent(AgentID),
+    /// The maintenance state after a change (schedule, machines down or up).
+    Maintenance(crate::maintenance::Maintenance),
     /// Nothing: done once every operation queued before it is stored.
     Sync,
 }
@@ -177,6 +184,10 @@ impl Operation {
                     r.weights.insert(role, w);
                 }
             }
+            Operation::RemoveAgent(id) => {
+                r.agents.remove(&id.value);
+            }
+            Operation::Maintenance(m) => r.maintenance = m,
             Operation::Sync => {}
         }
     }

@@ -1,7 +1,9 @@
 //! The classic endpoints: `/master/state`, `/master/state-summary`, `/master/frameworks`,
 //! `/master/slaves`, `/master/tasks`, `/master/roles`, `/master/flags`, `/master/redirect`,
 //! `/health`, `/version`, and the operator forms `/master/teardown`, `/master/quota`,
-//! `/master/weights`, `/master/reserve`, `/master/unreserve`.
+//! `/master/weights`, `/master/reserve`, `/master/unreserve`, and maintenance's
+//! `/master/maintenance/schedule`, `/master/maintenance/status`, `/master/machine/down` and
+//! `/master/machine/up`.
 
 use std::collections::BTreeMap;
 
@@ -151,6 +153,63 @@ impl Master {
             "unreserve",
             |m: &mut Master, c, req| m.reserve_endpoint(c, &req, false),
         );
+        led_route(
+            ctx,
+            MASTER_READWRITE,
+            "maintenance/schedule",
+            |m: &mut Master, c, req| {
+                let r = reply(m.schedule_endpoint(c, &req));
+                m.when_stored(r)
+            },
+        );
+        led_route(
+            ctx,
+            MASTER_READONLY,
+            "maintenance/status",
+            |m: &mut Master, _, req| {
+                reply(
+                    method_is(&req, &["GET"]).and_then(|_| {
+                        Ok(json_reply(&m.maintenance_status(req.principal.as_deref())?))
+                    }),
+                )
+            },
+        );
+        for (route, down) in [("machine/down", true), ("machine/up", false)] {
+            led_route(
+                ctx,
+                MASTER_READWRITE,
+                route,
+                move |m: &mut Master, c, req| {
+                    let r = reply(method_is(&req, &["POST"]).and_then(|_| {
+                        let v = body_json(&req)?;
+                        let p = req.principal.as_deref();
+                        if down {
+                            m.start_maintenance(c, p, &v)?;
+                        } else {
+                            m.stop_maintenance(p, &v)?;
+                        }
+                        Ok(HttpResponse::empty(200))
+                    }));
+                    m.when_stored(r)
+                },
+            );
+        }
+    }
+
+    /// `/maintenance/schedule`: GET the schedule, POST a new one.
+    fn schedule_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+    ) -> Result<HttpResponse, Rejection> {
+        method_is(req, &["GET", "POST"])?;
+        let principal = req.principal.as_deref();
+        if req.method.as_str() == "GET" {
+            return Ok(json_reply(&self.maintenance_schedule(principal)?));
+        }
+        let v = body_json(req)?;
+        self.update_maintenance_schedule(ctx, principal, &v)?;
+        Ok(HttpResponse::empty(200))
     }
 
     fn frameworks_endpoint(&self, req: &HttpRequest) -> Result<HttpResponse, Rejection> {
@@ -468,6 +527,12 @@ impl Master {
 }
 
 /// Quantities as v1 scalar resources.
+/// A request's body as JSON (400 naming the parse error otherwise).
+fn body_json(req: &HttpRequest) -> Result<Value, Rejection> {
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Rejection::bad_request(format!("Failed to parse JSON: {e}")))
+}
+
 fn quantities_resources(q: &mesos_api::ResourceQuantities) -> Value {
     Value::Array(
         q.iter()

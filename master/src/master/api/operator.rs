@@ -348,6 +348,26 @@ impl Master {
                 }
                 ok(HttpResponse::empty(200))
             }
+            "GET_MAINTENANCE_SCHEDULE" => ok(respond(
+                &kind,
+                json!({"schedule": self.maintenance_schedule(principal)?}),
+            )),
+            "GET_MAINTENANCE_STATUS" => ok(respond(
+                &kind,
+                json!({"status": self.maintenance_status(principal)?}),
+            )),
+            "UPDATE_MAINTENANCE_SCHEDULE" => {
+                self.update_maintenance_schedule(ctx, principal, field(body, &["schedule"])?)?;
+                ok(HttpResponse::empty(200))
+            }
+            "START_MAINTENANCE" => {
+                self.start_maintenance(ctx, principal, field(body, &["machines"])?)?;
+                ok(HttpResponse::empty(200))
+            }
+            "STOP_MAINTENANCE" => {
+                self.stop_maintenance(principal, field(body, &["machines"])?)?;
+                ok(HttpResponse::empty(200))
+            }
             "SUBSCRIBE" => {
                 let (resp, tx) = HttpResponse::stream(call.accept.media_type());
                 let ev = json!({
