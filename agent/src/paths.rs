@@ -33,6 +33,17 @@ pub fn boot_id_path(work_dir: &Path) -> PathBuf {
     meta_dir(work_dir).join("boot_id")
 }
 
+/// `meta/resources/resources.info`: the checkpointed resources (dynamic reservations and
+/// persistent volumes, as the master last sent them), kept across agent ids and reboots.
+pub fn resources_info_path(work_dir: &Path) -> PathBuf {
+    meta_dir(work_dir).join("resources").join("resources.info")
+}
+
+/// `volumes/roles/<role>/<persistence id>`: a persistent volume's directory.
+pub fn persistent_volume_path(work_dir: &Path, role: &str, id: &str) -> PathBuf {
+    work_dir.join("volumes").join("roles").join(role).join(id)
+}
+
 /// `meta/slaves`: every agent's checkpoint.
 pub fn agents_meta_dir(work_dir: &Path) -> PathBuf {
     meta_dir(work_dir).join("slaves")

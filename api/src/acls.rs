@@ -43,6 +43,8 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("start_maintenances", "machines"),
     ("stop_maintenances", "machines"),
     ("get_maintenance_statuses", "machines"),
+    ("create_volumes", "roles"),
+    ("destroy_volumes", "creator_principals"),
     ("launch_nested_containers_as_user", "users"),
     ("launch_nested_container_sessions_as_user", "users"),
     ("kill_nested_containers", "users"),
@@ -79,6 +81,8 @@ pub const MASTER_ONLY: &[&str] = &[
     "start_maintenances",
     "stop_maintenances",
     "get_maintenance_statuses",
+    "create_volumes",
+    "destroy_volumes",
 ];
 
 /// Actions only agents check.
@@ -99,8 +103,6 @@ pub const AGENT_ONLY: &[&str] = &[
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
 const NOT_ENFORCED: &[&str] = &[
-    "create_volumes",
-    "destroy_volumes",
     "resize_volumes",
     "get_endpoints",
     "access_mesos_logs",

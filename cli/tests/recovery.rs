@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{processes, processes_end};
 use libprocess::{Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::offer::{Launch, OfferOperation, OperationType};
 use mesos_api::protocol::task::{
     ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
 };
@@ -91,10 +92,12 @@ impl Setup {
         c.arg(format!("--master=127.0.0.1:{}", self.master_port))
             .arg(format!("--port={}", self.agent_port))
             .arg(format!("--work_dir={}", self.work.display()))
-            .arg("--resources=cpus:4;mem:1024")
+            .arg("--resources=cpus:4;mem:1024;disk:1024")
             .arg("--registration_backoff_factor=100ms")
             .args(extra);
-        if root() {
+        if extra.iter().any(|a| a.starts_with("--isolation=")) {
+            // The test chose.
+        } else if root() {
             c.arg("--isolation=cgroups/cpu,cgroups/mem,namespaces/pid")
                 .arg(format!("--cgroups_root={}", self.cgroups_root));
         } else {
@@ -404,4 +407,299 @@ async fn a_task_group_keeps_its_nested_containers_across_an_agent_restart() {
             })
         })
         .await;
+}
+
+/// A JSON resource of 64 MB of disk reserved for `vol`, as a persistent volume `v1` at `data`
+/// when `volume`.
+fn disk_json(volume: bool) -> serde_json::Value {
+    let mut r = serde_json::json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 64},
+        "reservations": [{"type": "DYNAMIC", "role": "vol"}]});
+    if volume {
+        r["disk"] = serde_json::json!({"persistence": {"id": "v1"},
+            "volume": {"container_path": "data", "mode": "RW"}});
+    }
+    r
+}
+
+fn resources(v: serde_json::Value) -> Resources {
+    Resources::from_json(&serde_json::json!([v])).unwrap()
+}
+
+fn operation(kind: &str, field: &str, key: &str, r: &Resources) -> OfferOperation {
+    let r = r.to_json(mesos_api::resources::ResourceFormat::Refined);
+    serde_json::from_value(serde_json::json!({"type": kind, field: {key: r}})).unwrap()
+}
+
+fn has_volume(o: &mesos_api::protocol::offer::Offer) -> bool {
+    o.resources.persistent_volumes().iter().any(|r| {
+        r.disk
+            .as_ref()
+            .and_then(|d| d.persistence.as_ref())
+            .is_some_and(|p| p.id == "v1")
+    })
+}
+
+/// Runs `task` (with the volume in its resources) on the first offer holding the volume, with
+/// `ops` before it; its terminal update.
+async fn on_volume(
+    pid: &PID<SchedulerProcess<Recorder>>,
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    ops: Vec<OfferOperation>,
+    task: Option<&dyn Fn(&AgentID) -> TaskInfo>,
+    wanted: impl Fn(&mesos_api::protocol::offer::Offer) -> bool,
+) -> Option<TaskStatus> {
+    let offer = loop {
+        if let Seen::Offers(offers) = next(rx, LIMIT).await {
+            if let Some(o) = offers.into_iter().find(|o| wanted(o)) {
+                break o;
+            }
+        }
+    };
+    let task = task.map(|make| make(&offer.agent_id));
+    let mut ops = ops;
+    let id = task.as_ref().map(|t| t.task_id.value.clone());
+    if let Some(t) = task {
+        ops.push(OfferOperation {
+            launch: Some(Launch {
+                task_infos: vec![t],
+            }),
+            ..OfferOperation::new(OperationType::Launch)
+        });
+    }
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().accept(vec![oid], ops, None)
+    })
+    .await
+    .unwrap();
+    let id = id?;
+    Some(terminal_states(rx, &[id.as_str()]).await.remove(0))
+}
+
+async fn agent_registered(port: u16) {
+    testkit::eventually_async(LIMIT, "the restarted agent registered", || async move {
+        let r = mesos_agent::httpc::request(
+            &format!("127.0.0.1:{port}"),
+            "GET",
+            "/metrics/snapshot",
+            &[],
+            b"",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        match v["slave/registered"].as_f64() {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
+/// A framework reserves disk, creates a persistent volume and writes a file into it from a
+/// task; the agent is SIGKILLed and restarted; a second task on the re-offered volume reads
+/// the file; DESTROY removes the volume's directory, and the operator API creates and destroys
+/// it again. `isolation`: the agent's (filesystem/linux bind mounts the volume, the default
+/// filesystem/posix links it).
+async fn a_persistent_volume_outlives_its_task_and_the_agent(isolation: Option<&str>) {
+    let s = setup(&[]);
+    let flag = isolation.map(|i| format!("--isolation={i}"));
+    let extra: Vec<&str> = flag.iter().map(String::as_str).collect();
+    let mut agent = s.agent(&extra);
+    let rt = Runtime::local().await.unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let master = UPID::new(
+        "master",
+        format!("127.0.0.1:{}", s.master_port).parse().unwrap(),
+    );
+    let mut info = FrameworkInfo::new("volumes", "root");
+    info.checkpoint = true;
+    info.failover_timeout = 60.0;
+    info.role = Some("vol".into());
+    let pid = mesos_scheduler::start(&rt, master, info, Recorder(tx)).unwrap();
+    let volume = resources(disk_json(true));
+    let writer = |id: &str, agent: &AgentID, cmd: &str| {
+        let mut t = task(id, agent, cmd);
+        t.resources.add_all(&volume);
+        t
+    };
+    // Reserve, create and write, on the first offer.
+    let first = loop {
+        if let Seen::Offers(mut o) = next(&mut rx, LIMIT).await {
+            break o.remove(0);
+        }
+    };
+    let aid = first.agent_id.clone();
+    let ops = vec![
+        operation(
+            "RESERVE",
+            "reserve",
+            "resources",
+            &resources(disk_json(false)),
+        ),
+        operation("CREATE", "create", "volumes", &volume),
+        OfferOperation {
+            launch: Some(Launch {
+                task_infos: vec![writer(
+                    "writer",
+                    &aid,
+                    "echo persisted > data/file && ls -la . >&2",
+                )],
+            }),
+            ..OfferOperation::new(OperationType::Launch)
+        },
+    ];
+    let oid = first.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().accept(vec![oid], ops, None)
+    })
+    .await
+    .unwrap();
+    let done = terminal_states(&mut rx, &["writer"]).await.remove(0);
+    assert_eq!(done.state, TaskState::Finished, "{done:?}");
+    let dir = s.work.join("volumes/roles/vol/v1");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file")).unwrap(),
+        "persisted\n"
+    );
+    let checkpoint = s.work.join("meta/resources/resources.info");
+    assert!(std::fs::read_to_string(&checkpoint)
+        .unwrap()
+        .contains("\"v1\""));
+
+    // The agent dies and comes back; the volume is offered again and holds the file.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut agent = s.agent(&extra);
+    agent_registered(s.agent_port).await;
+    let reader = |a: &AgentID| {
+        writer(
+            "reader",
+            a,
+            "test \"$(cat data/file)\" = persisted && echo again >> data/file",
+        )
+    };
+    let read = on_volume(&pid, &mut rx, vec![], Some(&reader), has_volume)
+        .await
+        .unwrap();
+    assert_eq!(read.state, TaskState::Finished, "{read:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file")).unwrap(),
+        "persisted\nagain\n"
+    );
+    // Where the task saw it: filesystem/posix links the volume into the sandbox;
+    // filesystem/linux mounts it in the container's own mount namespace (the host sees the
+    // empty mount point).
+    let points = named(&s.work.join("slaves"), "data");
+    assert!(!points.is_empty(), "no 'data' in any sandbox");
+    for p in &points {
+        let link = std::fs::symlink_metadata(p)
+            .unwrap()
+            .file_type()
+            .is_symlink();
+        assert_eq!(link, isolation.is_none(), "{}", p.display());
+    }
+
+    // A new agent on the same work directory (its old checkpoint discarded) registers with the
+    // checkpointed resources: the volume comes back with it, data and all.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut again = extra.clone();
+    again.push("--recover=cleanup");
+    let _agent = s.agent(&again);
+    let reader2 = |a: &AgentID| writer("reader2", a, "grep -q again data/file");
+    let read = on_volume(&pid, &mut rx, vec![], Some(&reader2), |o| {
+        has_volume(o) && o.agent_id != aid
+    })
+    .await
+    .unwrap();
+    assert_eq!(read.state, TaskState::Finished, "{read:?}");
+    let aid = read.agent_id.clone().unwrap();
+
+    // DESTROY removes the directory (and the checkpoint forgets it).
+    let destroy = operation("DESTROY", "destroy", "volumes", &volume);
+    on_volume(&pid, &mut rx, vec![destroy], None, has_volume).await;
+    testkit::eventually(LIMIT, "the volume's directory removed", || {
+        if dir.exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
+    });
+    assert!(!std::fs::read_to_string(&checkpoint)
+        .unwrap()
+        .contains("\"v1\""));
+
+    // The operator API: CREATE_VOLUMES on the reserved disk (held in the framework's offer,
+    // which is rescinded for it), DESTROY_VOLUMES after.
+    let call = |kind: &str, field: &str| {
+        serde_json::json!({"type": kind, field: {"agent_id": {"value": aid.value},
+            "volumes": [disk_json(true)]}})
+    };
+    let operator = |body: serde_json::Value| async move {
+        let r = mesos_agent::httpc::request(
+            &format!("127.0.0.1:{}", s.master_port),
+            "POST",
+            "/api/v1",
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .await
+        .unwrap();
+        (r.head.status, String::from_utf8_lossy(&r.body).to_string())
+    };
+    let (st, body) = operator(call("CREATE_VOLUMES", "create_volumes")).await;
+    assert_eq!(st, 202, "{body}");
+    testkit::eventually(LIMIT, "the volume's directory made", || {
+        if dir.is_dir() {
+            Ok(())
+        } else {
+            Err("missing")
+        }
+    });
+    let (st, body) = operator(call("CREATE_VOLUMES", "create_volumes")).await;
+    assert_eq!(st, 400, "an id in use: {body}");
+    assert!(body.contains("already in use"), "{body}");
+    let (st, body) = operator(call("DESTROY_VOLUMES", "destroy_volumes")).await;
+    assert_eq!(st, 202, "{body}");
+    testkit::eventually(LIMIT, "the volume's directory removed again", || {
+        if dir.exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
+    });
+    drop(rt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_volume_linked_by_filesystem_posix_outlives_its_task_and_the_agent() {
+    a_persistent_volume_outlives_its_task_and_the_agent(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_volume_mounted_by_filesystem_linux_outlives_its_task_and_the_agent() {
+    if !root() {
+        println!("skipped: filesystem/linux needs root");
+        return;
+    }
+    a_persistent_volume_outlives_its_task_and_the_agent(Some("filesystem/linux")).await;
+}
+
+/// Every path under `root` named `name` (links not followed).
+fn named(root: &Path, name: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_name() == name {
+                out.push(p.clone());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(p);
+            }
+        }
+    }
+    out
 }

@@ -78,6 +78,21 @@ pub struct ContainerConfig {
     /// (an attachable container); `None`: no input, output to the sandbox's `stdout` and
     /// `stderr` files.
     pub stdio: Option<std::sync::Arc<ContainerStdio>>,
+    /// The persistent volumes in its resources.
+    pub persistent_volumes: Vec<PersistentVolume>,
+}
+
+/// A persistent volume a container uses: its directory on the host (the agent's
+/// `volumes/roles/<role>/<id>`) and where the container sees it, relative to its sandbox.
+/// filesystem/linux bind mounts it there, filesystem/posix links it, as Mesos does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersistentVolume {
+    /// The volume's directory on the host.
+    pub source: PathBuf,
+    /// Its path in the sandbox.
+    pub container_path: String,
+    /// Read-only.
+    pub readonly: bool,
 }
 
 /// The container's ends of the pipes its owner talks to it through: its standard input,

@@ -44,8 +44,9 @@ pub mod tty;
 pub mod usage;
 
 pub use config::{
-    ContainerConfig, ContainerStdio, Event, ImageUse, Limitation, Limits, ResourceStatistics,
-    Termination, TASK_DEVICES_ENV, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV, TASK_USER_ENV,
+    ContainerConfig, ContainerStdio, Event, ImageUse, Limitation, Limits, PersistentVolume,
+    ResourceStatistics, Termination, TASK_DEVICES_ENV, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV,
+    TASK_USER_ENV,
 };
 pub use container::ContainerProcess;
 pub use containerizer::{Container, Containerizer};

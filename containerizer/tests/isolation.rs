@@ -97,6 +97,7 @@ fn config(
         uris: vec![],
         user: None,
         stdio: None,
+        persistent_volumes: Vec::new(),
     }
 }
 

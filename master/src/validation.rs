@@ -205,3 +205,55 @@ fn framework_info(info: &mesos_api::protocol::framework::FrameworkInfo) -> Resul
     }
     Ok(())
 }
+
+/// A persistent volume's id or a path component: not empty, no `/`, not `.` or `..`, printable
+/// (Mesos's rule for ids).
+fn safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains('/')
+        && !id.chars().any(char::is_control)
+}
+
+/// CREATE's volumes, as Mesos checks them: each has a persistence id that is a valid id and is
+/// not already used on the agent (`existing`: its checkpointed resources) nor twice here, and
+/// a volume whose `container_path` is relative, stays in the sandbox, and is read-write.
+pub(crate) fn create_volumes(
+    volumes: &mesos_api::Resources,
+    existing: &mesos_api::Resources,
+) -> Result<(), String> {
+    let mut seen: HashSet<String> = existing
+        .persistent_volumes()
+        .iter()
+        .filter_map(|r| r.disk.as_ref()?.persistence.as_ref().map(|p| p.id.clone()))
+        .collect();
+    for r in volumes.iter() {
+        let Some(disk) = r.disk.as_ref() else {
+            return Err(format!("'{r}' is not a persistent volume"));
+        };
+        let Some(p) = &disk.persistence else {
+            return Err(format!("'{r}' is not a persistent volume"));
+        };
+        if !safe_id(&p.id) {
+            return Err(format!("Invalid persistence ID '{}'", p.id));
+        }
+        if !seen.insert(p.id.clone()) {
+            return Err(format!("Persistence ID '{}' is already in use", p.id));
+        }
+        let Some(v) = &disk.volume else {
+            return Err(format!("Persistent volume '{}' has no 'volume'", p.id));
+        };
+        let path = &v.container_path;
+        if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return Err(format!(
+                "Persistent volume '{}': 'container_path' '{path}' must be relative and stay in the sandbox",
+                p.id
+            ));
+        }
+        if v.mode != mesos_api::resources::VolumeMode::Rw {
+            return Err(format!("Persistent volume '{}' must be read-write", p.id));
+        }
+    }
+    Ok(())
+}

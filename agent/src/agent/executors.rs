@@ -416,6 +416,7 @@ impl Agent {
             uris,
             user: user.clone(),
             stdio,
+            persistent_volumes: self.persistent_volumes(&total),
         };
         let (f, e, c) = (fid.clone(), info.executor_id.clone(), container_id.clone());
         let me = ctx.pid().clone();

@@ -19,6 +19,7 @@ mod recovery;
 mod registration;
 mod state;
 mod status_updates;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -338,7 +339,7 @@ impl Process for Agent {
             CheckpointResources::NAME,
             |a: &mut Agent, _, from, m: CheckpointResources| {
                 if Some(&from) == a.master.as_ref() {
-                    a.checkpointed = m.resources;
+                    a.checkpoint_resources(m.resources);
                 }
             },
         );

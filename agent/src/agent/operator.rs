@@ -770,6 +770,7 @@ impl Agent {
             uris: cmd.uris.clone(),
             user: user.clone(),
             stdio: stdio.clone(),
+            persistent_volumes: Vec::new(),
         };
         let events = self.nested_events(&key);
         let rt = self
@@ -1165,6 +1166,7 @@ impl Agent {
                 uris: Vec::new(),
                 user: None,
                 stdio: None,
+                persistent_volumes: Vec::new(),
             };
             let events = self.nested_events(&key);
             match self.containerizer.recover(rt, config, pid, events) {

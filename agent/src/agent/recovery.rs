@@ -331,6 +331,7 @@ impl Agent {
     pub(super) fn recover(&mut self, ctx: &mut Context<Self>) {
         let work_dir = self.flags.work_dir.clone();
         let _ = std::fs::create_dir_all(paths::meta_dir(&work_dir));
+        self.recover_resources();
         let now = boot_id();
         let before = std::fs::read_to_string(paths::boot_id_path(&work_dir)).ok();
         if before.as_deref().map(str::trim) != Some(now.as_str()) {
@@ -481,6 +482,7 @@ impl Agent {
                         uris: Vec::new(),
                         user: None,
                         stdio: None,
+                        persistent_volumes: Vec::new(),
                     };
                     let (f, x, c) = (fid.clone(), eid.clone(), cid.clone());
                     let me = ctx.pid().clone();

@@ -167,7 +167,7 @@ impl Agent {
                     agent: self.info.clone(),
                     version: MESOS_VERSION.into(),
                     capabilities: capabilities(),
-                    checkpointed_resources: Default::default(),
+                    checkpointed_resources: self.checkpointed.clone(),
                 },
             ),
             Some(_) => {

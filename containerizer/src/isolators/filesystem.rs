@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use super::volumes::Volumes;
 use super::{Isolator, IsolatorState, LaunchInfo};
-use crate::config::{ContainerConfig, ImageUse, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV};
+use crate::config::{
+    ContainerConfig, ImageUse, PersistentVolume, TASK_IMAGE_CONFIG_ENV, TASK_ROOTFS_ENV,
+};
 use crate::error::{Error, Result};
-use crate::launch::{self, Rootfs};
+use crate::launch::{self, BindMount, Rootfs};
 use crate::provisioner::Provisioner;
 
 /// The filesystem isolator.
@@ -56,7 +58,16 @@ impl Isolator for Filesystem {
         state: &mut IsolatorState,
         launch: &mut LaunchInfo,
     ) -> Result<()> {
+        // filesystem/linux bind mounts persistent volumes into the container's mount namespace;
+        // filesystem/posix links them into the sandbox.
+        let bind_volumes = self.linux && self.linux_launcher;
+        if !bind_volumes {
+            link_persistent_volumes(config)?;
+        }
         let Some(ci) = &config.container_info else {
+            if bind_volumes {
+                launch.isolation.mounts = persistent_mounts(config, false)?;
+            }
             return Ok(());
         };
         let env = &mut launch.env;
@@ -89,6 +100,10 @@ impl Isolator for Filesystem {
         let mut mounts = Vec::new();
         for v in &ci.volumes {
             mounts.push(self.volumes.bind_mount(config, v, image_rootfs.is_some())?);
+        }
+        let entered = image_rootfs.is_some() && config.image_use == ImageUse::Enter;
+        if bind_volumes {
+            mounts.extend(persistent_mounts(config, entered)?);
         }
         let iso = &mut launch.isolation;
         match (image_rootfs, config.image_use) {
@@ -125,7 +140,11 @@ impl Isolator for Filesystem {
                     Error::Invalid(format!("cannot pass on the image's config: {e}"))
                 })?;
                 env.push((TASK_IMAGE_CONFIG_ENV.into(), json));
-                // The executor mounts the volumes into the task's rootfs itself.
+                // The executor mounts the volumes into the task's rootfs itself; persistent
+                // volumes go into its sandbox, which the task's rootfs holds.
+                if bind_volumes {
+                    iso.mounts = persistent_mounts(config, false)?;
+                }
             }
             (None, _) => {
                 if !mounts.is_empty() && !self.linux_launcher {
@@ -149,4 +168,54 @@ impl Isolator for Filesystem {
     fn recover(&self, config: &ContainerConfig, state: &mut IsolatorState) {
         state.rootfs = self.provisioner.containers().contains(&config.id.value);
     }
+}
+
+/// A persistent volume's path in the sandbox: relative, never out of it.
+fn in_sandbox(v: &PersistentVolume) -> Result<&str> {
+    let p = v.container_path.as_str();
+    if p.is_empty() || p.starts_with('/') || p.split('/').any(|c| c == "..") {
+        return Err(Error::Invalid(format!(
+            "persistent volume path '{p}' must be relative and stay in the sandbox"
+        )));
+    }
+    Ok(p)
+}
+
+/// filesystem/linux: bind mounts of the persistent volumes at their paths in the sandbox (as
+/// the rootfs sees it when the container enters an image).
+fn persistent_mounts(config: &ContainerConfig, in_rootfs: bool) -> Result<Vec<BindMount>> {
+    let mut out = Vec::new();
+    for v in &config.persistent_volumes {
+        let p = in_sandbox(v)?;
+        std::fs::create_dir_all(&v.source).map_err(|e| Error::io("cannot create", &v.source, e))?;
+        let target = if in_rootfs {
+            std::path::PathBuf::from(launch::SANDBOX_IN_ROOTFS).join(p)
+        } else {
+            config.sandbox.join(p)
+        };
+        out.push(BindMount {
+            source: v.source.clone(),
+            target,
+            readonly: v.readonly,
+        });
+    }
+    Ok(out)
+}
+
+/// filesystem/posix: each persistent volume linked at its path in the sandbox (a link already
+/// there, from before an agent restart, is kept).
+fn link_persistent_volumes(config: &ContainerConfig) -> Result<()> {
+    for v in &config.persistent_volumes {
+        let link = config.sandbox.join(in_sandbox(v)?);
+        std::fs::create_dir_all(&v.source).map_err(|e| Error::io("cannot create", &v.source, e))?;
+        if std::fs::read_link(&link).is_ok_and(|t| t == v.source) {
+            continue;
+        }
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("cannot create", parent, e))?;
+        }
+        std::os::unix::fs::symlink(&v.source, &link)
+            .map_err(|e| Error::io("cannot link the persistent volume at", &link, e))?;
+    }
+    Ok(())
 }

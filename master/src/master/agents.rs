@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use libprocess::{Context, RemoteConnection, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, DrainAgent, ExecutorToFramework, ExitedExecutor, PingAgent,
-    RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework, WireMessage,
+    AgentRegistered, AgentReregistered, CheckpointResources, DrainAgent, ExecutorToFramework,
+    ExitedExecutor, PingAgent, RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework,
+    WireMessage,
 };
 use mesos_api::protocol::framework::{AgentInfo, FrameworkCapabilityType};
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
@@ -274,6 +275,12 @@ impl Master {
             old.disconnected = false;
             self.agent_by_pid.insert(from.clone(), id.clone());
             let drain = old.drain.clone().filter(|d| !d.drained);
+            if old.checkpointed != m.checkpointed_resources {
+                // The master's record wins, as in Mesos: the agent missed a change.
+                tracing::info!(agent = %id, "the agent's checkpointed resources differ from the master's; sending the master's");
+                let resources = old.checkpointed.clone();
+                Self::send(ctx, &from, CheckpointResources { resources });
+            }
             ctx.link_with(&from, RemoteConnection::Reconnect);
             self.reregistered(ctx, &from, &id, &reported, AGENT_RESTARTED);
             // A drain it may have missed while its connection was down.

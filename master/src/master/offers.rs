@@ -317,18 +317,23 @@ impl Master {
                         OperationType::Create => Operation::Create(v(op.create)),
                         _ => Operation::Destroy(v(op.destroy)),
                     };
-                    if let Operation::Reserve(res) | Operation::Unreserve(res) = &operation {
-                        let principal = self
-                            .frameworks
-                            .get(fid)
-                            .and_then(|f| f.info.principal.clone());
-                        let reserve = matches!(operation, Operation::Reserve(_));
-                        if let Err(e) =
+                    let principal = self
+                        .frameworks
+                        .get(fid)
+                        .and_then(|f| f.info.principal.clone());
+                    let allowed = match &operation {
+                        Operation::Reserve(res) | Operation::Unreserve(res) => {
+                            let reserve = matches!(operation, Operation::Reserve(_));
                             self.authorize_reservation(principal.as_deref(), res, reserve)
-                        {
-                            tracing::warn!(framework = %fid, "dropping {}: {}", kind.as_str(), e.message);
-                            continue;
                         }
+                        Operation::Create(vols) | Operation::Destroy(vols) => {
+                            let create = matches!(operation, Operation::Create(_));
+                            self.check_volumes(principal.as_deref(), &agent_id, vols, create)
+                        }
+                    };
+                    if let Err(e) = allowed {
+                        tracing::warn!(framework = %fid, "dropping {}: {}", kind.as_str(), e.message);
+                        continue;
                     }
                     match operation.conversion() {
                         Ok((from, to)) => {

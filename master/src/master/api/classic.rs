@@ -1,7 +1,8 @@
 //! The classic endpoints: `/master/state`, `/master/state-summary`, `/master/frameworks`,
 //! `/master/slaves`, `/master/tasks`, `/master/roles`, `/master/flags`, `/master/redirect`,
 //! `/health`, `/version`, and the operator forms `/master/teardown`, `/master/quota`,
-//! `/master/weights`, `/master/reserve`, `/master/unreserve`, and maintenance's
+//! `/master/weights`, `/master/reserve`, `/master/unreserve`, `/master/create-volumes`,
+//! `/master/destroy-volumes`, and maintenance's
 //! `/master/maintenance/schedule`, `/master/maintenance/status`, `/master/machine/down` and
 //! `/master/machine/up`.
 
@@ -153,6 +154,14 @@ impl Master {
             "unreserve",
             |m: &mut Master, c, req| m.reserve_endpoint(c, &req, false),
         );
+        for (route, create) in [("create-volumes", true), ("destroy-volumes", false)] {
+            led_route(
+                ctx,
+                MASTER_READWRITE,
+                route,
+                move |m: &mut Master, c, req| m.volumes_endpoint(c, &req, create),
+            );
+        }
         led_route(
             ctx,
             MASTER_READWRITE,
@@ -469,27 +478,32 @@ impl Master {
         if let Err(e) = method_is(req, &["POST"]) {
             return reject(e).into();
         }
-        let form = req.form_params();
-        let Some(agent) = form.get("slaveId").or(form.get("agentId")) else {
-            return reject(Rejection::bad_request("Missing 'slaveId' query parameter")).into();
+        let (agent, r) = match agent_and_resources(req, "resources") {
+            Ok(x) => x,
+            Err(e) => return reject(e).into(),
         };
-        let Some(resources) = form.get("resources") else {
-            return reject(Rejection::bad_request(
-                "Missing 'resources' query parameter",
-            ))
-            .into();
-        };
-        let parsed = serde_json::from_str::<Value>(resources)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Resources::from_json(&v).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(r) => {
-                if let Err(e) = self.authorize_reservation(req.principal.as_deref(), &r, reserve) {
-                    return reject(e).into();
-                }
-                self.operator_reserve(ctx, AgentID::new(agent.clone()), r, reserve, 200)
+        if let Err(e) = self.authorize_reservation(req.principal.as_deref(), &r, reserve) {
+            return reject(e).into();
+        }
+        self.operator_reserve(ctx, agent, r, reserve, 200)
+    }
+
+    /// `/master/create-volumes` and `/master/destroy-volumes`: form
+    /// `slaveId=<id>&volumes=<JSON array>`; 202 once applied.
+    fn volumes_endpoint(
+        &mut self,
+        ctx: &mut Context<Self>,
+        req: &HttpRequest,
+        create: bool,
+    ) -> Reply {
+        if let Err(e) = method_is(req, &["POST"]) {
+            return reject(e).into();
+        }
+        match agent_and_resources(req, "volumes") {
+            Ok((agent, v)) => {
+                self.operator_volumes(ctx, req.principal.as_deref(), agent, v, create)
             }
-            Err(e) => reject(Rejection::bad_request(format!("Invalid 'resources': {e}"))).into(),
+            Err(e) => reject(e).into(),
         }
     }
 
@@ -527,6 +541,24 @@ impl Master {
 }
 
 /// Quantities as v1 scalar resources.
+/// The agent (`slaveId`, or `agentId`) and the resources (a JSON array in `field`) of a
+/// classic operator form.
+fn agent_and_resources(req: &HttpRequest, field: &str) -> Result<(AgentID, Resources), Rejection> {
+    let form = req.form_params();
+    let agent = form
+        .get("slaveId")
+        .or(form.get("agentId"))
+        .ok_or_else(|| Rejection::bad_request("Missing 'slaveId' query parameter"))?;
+    let text = form
+        .get(field)
+        .ok_or_else(|| Rejection::bad_request(format!("Missing '{field}' query parameter")))?;
+    let r = serde_json::from_str::<Value>(text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Resources::from_json(&v).map_err(|e| e.to_string()))
+        .map_err(|e| Rejection::bad_request(format!("Invalid '{field}': {e}")))?;
+    Ok((AgentID::new(agent.clone()), r))
+}
+
 /// A request's body as JSON (400 naming the parse error otherwise).
 fn body_json(req: &HttpRequest) -> Result<Value, Rejection> {
     serde_json::from_slice(&req.body)

@@ -260,6 +260,12 @@ impl Master {
             // Operations with ids (operation feedback) and resource providers are not built, so
             // the master tracks no operations.
             "GET_OPERATIONS" => ok(respond(&kind, json!({"operations": []}))),
+            "CREATE_VOLUMES" | "DESTROY_VOLUMES" => {
+                let agent = AgentID::new(id_field(body, &["agent_id"])?);
+                let volumes = resources_field(body, &["volumes"])?;
+                let create = kind == "CREATE_VOLUMES";
+                Ok(self.operator_volumes(ctx, principal, agent, volumes, create))
+            }
             "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
                 let agent = AgentID::new(id_field(body, &["agent_id"])?);
                 let resources = resources_field(body, &["resources"])?;
@@ -594,6 +600,78 @@ impl Master {
         Ok(())
     }
 
+    /// CREATE / DESTROY of persistent volumes for `principal` (an operator's or a framework's):
+    /// `create_volumes` for each volume's role, `destroy_volumes` for its creator, and a
+    /// CREATE's volumes checked against the agent's ([`crate::validation::create_volumes`]).
+    pub(crate) fn check_volumes(
+        &self,
+        principal: Option<&str>,
+        agent: &AgentID,
+        volumes: &Resources,
+        create: bool,
+    ) -> Result<(), Rejection> {
+        for v in volumes.iter() {
+            if create {
+                let role = v.role();
+                self.authorize(
+                    "create_volumes",
+                    principal,
+                    Some(role),
+                    &format!("create volumes for role '{role}'"),
+                )?;
+            } else {
+                let by = v
+                    .disk
+                    .as_ref()
+                    .and_then(|d| d.persistence.as_ref())
+                    .and_then(|p| p.principal.as_deref());
+                self.authorize(
+                    "destroy_volumes",
+                    principal,
+                    by,
+                    &format!(
+                        "destroy volumes created by {}",
+                        by.map_or("no principal".to_string(), |p| format!("'{p}'"))
+                    ),
+                )?;
+            }
+        }
+        if create {
+            let existing = self
+                .agents
+                .get(agent)
+                .map(|a| a.checkpointed.clone())
+                .unwrap_or_default();
+            crate::validation::create_volumes(volumes, &existing)
+                .map_err(Rejection::bad_request)?;
+        }
+        Ok(())
+    }
+
+    /// Operator CREATE_VOLUMES / DESTROY_VOLUMES (and `/master/create-volumes`,
+    /// `/master/destroy-volumes`): checked, then applied as an operator RESERVE is (202).
+    pub(crate) fn operator_volumes(
+        &mut self,
+        ctx: &mut Context<Self>,
+        principal: Option<&str>,
+        agent: AgentID,
+        volumes: Resources,
+        create: bool,
+    ) -> Reply {
+        if volumes.is_empty() {
+            return reject(Rejection::bad_request("No volumes given")).into();
+        }
+        if let Err(e) = self.check_volumes(principal, &agent, &volumes, create) {
+            return reject(e).into();
+        }
+        let op = if create {
+            Operation::Create(volumes)
+        } else {
+            Operation::Destroy(volumes)
+        };
+        self.operator_apply(ctx, agent, op, 202)
+    }
+
     pub(crate) fn operator_reserve(
         &mut self,
         ctx: &mut Context<Self>,
@@ -602,12 +680,6 @@ impl Master {
         reserve: bool,
         ok: u16,
     ) -> Reply {
-        if !self.agents.contains_key(&agent) {
-            return reject(Rejection::bad_request(format!(
-                "Agent '{agent}' is not registered"
-            )))
-            .into();
-        }
         if resources.is_empty() || resources.iter().any(|r| r.reservations.is_empty()) {
             return reject(Rejection::bad_request(
                 "Every resource must carry the reservation to add or remove",
@@ -619,9 +691,30 @@ impl Master {
         } else {
             Operation::Unreserve(resources)
         };
+        self.operator_apply(ctx, agent, op, ok)
+    }
+
+    /// Applies an operator's operation to an agent's unallocated resources: the agent's
+    /// outstanding offers are rescinded first (as Mesos rescinds what it needs), then the
+    /// allocator converts them if they are available (409 if not) and the agent is told its
+    /// new checkpointed resources; `ok` (200 or 202) when applied.
+    fn operator_apply(
+        &mut self,
+        ctx: &mut Context<Self>,
+        agent: AgentID,
+        op: Operation,
+        ok: u16,
+    ) -> Reply {
+        if !self.agents.contains_key(&agent) {
+            return reject(Rejection::bad_request(format!(
+                "Agent '{agent}' is not registered"
+            )))
+            .into();
+        }
         if let Err(e) = op.conversion() {
             return reject(Rejection::bad_request(e.to_string())).into();
         }
+        self.rescind_agent_offers(ctx, &agent, true);
         let alloc = self.allocator().clone();
         let me = ctx.pid().clone();
         Reply::Later(Box::pin(async move {
