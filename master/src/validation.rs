@@ -235,6 +235,12 @@ pub(crate) fn create_volumes(
         let Some(p) = &disk.persistence else {
             return Err(format!("'{r}' is not a persistent volume"));
         };
+        if r.shared {
+            return Err(format!(
+                "Persistent volume '{}': shared volumes (SHARED_RESOURCES) are not supported",
+                p.id
+            ));
+        }
         if !safe_id(&p.id) {
             return Err(format!("Invalid persistence ID '{}'", p.id));
         }
@@ -256,4 +262,41 @@ pub(crate) fn create_volumes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use mesos_api::Resources;
+    use serde_json::json;
+
+    fn volume(id: &str, path: &str, extra: serde_json::Value) -> Resources {
+        let mut r = json!({"name": "disk", "type": "SCALAR", "scalar": {"value": 8},
+            "reservations": [{"type": "DYNAMIC", "role": "r"}],
+            "disk": {"persistence": {"id": id}, "volume": {"container_path": path, "mode": "RW"}}});
+        if let (Some(o), Some(e)) = (r.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        Resources::from_json(&json!([r])).unwrap()
+    }
+
+    #[test]
+    fn created_volumes_need_a_fresh_safe_id_and_a_relative_path() {
+        let none = Resources::new();
+        assert_eq!(
+            super::create_volumes(&volume("v1", "data", json!({})), &none),
+            Ok(())
+        );
+        let err =
+            |v: Resources, existing: &Resources| super::create_volumes(&v, existing).unwrap_err();
+        assert!(err(
+            volume("v1", "data", json!({})),
+            &volume("v1", "x", json!({}))
+        )
+        .contains("already in use"));
+        assert!(err(volume("..", "data", json!({})), &none).contains("Invalid persistence ID"));
+        assert!(err(volume("a/b", "data", json!({})), &none).contains("Invalid persistence ID"));
+        assert!(err(volume("v1", "/abs", json!({})), &none).contains("must be relative"));
+        assert!(err(volume("v1", "../out", json!({})), &none).contains("must be relative"));
+        assert!(err(volume("v1", "data", json!({"shared": {}})), &none).contains("shared"));
+    }
 }
