@@ -56,6 +56,10 @@ id_type!(
     /// A container, chosen by the agent (a UUID).
     ContainerID
 );
+id_type!(
+    /// An offer operation, chosen by the framework (operation feedback).
+    OperationID
+);
 
 #[cfg(test)]
 mod tests {

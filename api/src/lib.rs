@@ -20,7 +20,7 @@ pub mod serde_util;
 pub const MESOS_VERSION: &str = "1.11.0";
 
 pub use error::{ApiError, Result};
-pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, TaskID};
+pub use ids::{AgentID, ContainerID, ExecutorID, FrameworkID, OfferID, OperationID, TaskID};
 pub use resources::attributes::{Attribute, Attributes};
 pub use resources::{
     DiskInfo, Full, Persistence, Ranges, Reservation, ReservationType, Resource, ResourceFormat,

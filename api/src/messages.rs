@@ -328,6 +328,48 @@ pub struct CheckpointResources {
 }
 wire!(CheckpointResources => "mesos.internal.CheckpointResourcesMessage");
 
+/// Master -> agent: apply an offer operation whose framework asked for feedback; `resources`
+/// are the agent's checkpointed resources with it applied. The agent checkpoints them and
+/// answers with [`UpdateOperationStatusMsg`], retried until acknowledged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApplyOperation {
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The operation.
+    pub info: crate::protocol::offer::OfferOperation,
+    /// The master's uuid for it.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub operation_uuid: Vec<u8>,
+    /// The agent's checkpointed resources after it.
+    pub resources: Resources,
+}
+wire!(ApplyOperation => "mesos.internal.ApplyOperationMessage");
+
+/// Agent -> master: an operation's status (retried until acknowledged).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateOperationStatusMsg {
+    /// The framework.
+    pub framework_id: FrameworkID,
+    /// The master's uuid of the operation.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub operation_uuid: Vec<u8>,
+    /// The status (with its own uuid).
+    pub status: crate::protocol::offer::OperationStatus,
+}
+wire!(UpdateOperationStatusMsg => "mesos.internal.UpdateOperationStatusMessage");
+
+/// Master -> agent: the framework acknowledged an operation's status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AcknowledgeOperationStatusMsg {
+    /// The operation's uuid.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub operation_uuid: Vec<u8>,
+    /// The status's uuid.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub status_uuid: Vec<u8>,
+}
+wire!(AcknowledgeOperationStatusMsg => "mesos.internal.AcknowledgeOperationStatusMessage");
+
 /// A status update in flight from an agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusUpdate {
@@ -420,6 +462,9 @@ mod tests {
             StatusUpdate::NAME,
             StatusUpdateAcknowledgement::NAME,
             CheckpointResources::NAME,
+            ApplyOperation::NAME,
+            UpdateOperationStatusMsg::NAME,
+            AcknowledgeOperationStatusMsg::NAME,
         ];
         let set: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(set.len(), names.len());

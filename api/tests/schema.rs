@@ -160,19 +160,6 @@ const DROPPED: &[(&str, &str)] = &[
         "offer filters (min allocatable per role): not yet",
     ),
     (
-        "mesos.v1.scheduler.Call.acknowledge_operation_status",
-        "operation feedback: not yet",
-    ),
-    (
-        "mesos.v1.scheduler.Call.reconcile_operations",
-        "operation feedback: not yet",
-    ),
-    (
-        "mesos.v1.scheduler.Event.update_operation_status",
-        "operation feedback: not yet",
-    ),
-    ("mesos.v1.Offer.Operation.id", "operation feedback: not yet"),
-    (
         "mesos.v1.Offer.Operation.grow_volume",
         "volume resizing: not yet",
     ),

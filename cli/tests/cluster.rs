@@ -1720,3 +1720,157 @@ async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
     })
     .await;
 }
+
+/// The next operation status (within [`LIMIT`]), declining any offer that comes first.
+async fn next_operation_status(fw: &mut Fw) -> mesos_api::protocol::offer::OperationStatus {
+    let wait = async {
+        loop {
+            match next(&mut fw.rx, LIMIT).await {
+                Seen::OperationStatus(s) => return s,
+                Seen::Offers(os) => {
+                    let ids: Vec<OfferID> = os.into_iter().map(|o| o.id).collect();
+                    let filters = Filters {
+                        refuse_seconds: 0.0,
+                    };
+                    drive(fw, move |d| d.decline(ids, Some(filters))).await;
+                }
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(LIMIT, wait)
+        .await
+        .expect("an operation status within the limit")
+}
+
+/// Operation feedback: a RESERVE with an id gets OPERATION_FINISHED from the agent, sent again
+/// until the framework acknowledges it (and listed by GET_OPERATIONS on master and agent until
+/// then); RECONCILE_OPERATIONS answers with its latest status, and with OPERATION_UNKNOWN once
+/// it is acknowledged; an operation the master refuses gets OPERATION_ERROR at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operation_statuses_are_retried_until_acknowledged_and_reconciled() {
+    use mesos_api::protocol::offer::{OfferOperation, OperationState};
+    use mesos_api::OperationID;
+    let c = cluster(&launcher_dir(), 1, "cpus:2;mem:256;disk:256").await;
+    let mut i = info("operations");
+    i.roles = vec!["ops".into()];
+    let mut fw = framework(&c, i).await;
+    fw.pid
+        .dispatch(|p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().set_implicit_acknowledgements(false)
+        })
+        .await
+        .unwrap();
+    let o = offers(&mut fw).await.remove(0);
+    let agent = o.agent_id.clone();
+    let op = |kind: &str, field: &str, id: &str, value: f64| -> OfferOperation {
+        serde_json::from_value(serde_json::json!({"type": kind, "id": {"value": id},
+            field: {"resources": [{"name": "disk", "type": "SCALAR", "scalar": {"value": value},
+                "reservations": [{"type": "DYNAMIC", "role": "ops"}]}]}}))
+        .unwrap()
+    };
+    // A good RESERVE and an UNRESERVE of what is not offered (refused).
+    let ops = vec![
+        op("RESERVE", "reserve", "r1", 32.0),
+        op("UNRESERVE", "unreserve", "u1", 500.0),
+    ];
+    let oid = o.id.clone();
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().accept(vec![oid], ops, None)
+        })
+        .await
+        .unwrap();
+    let mut finished = None;
+    let mut refused = None;
+    while finished.is_none() || refused.is_none() {
+        let s = next_operation_status(&mut fw).await;
+        match s.operation_id.as_ref().map(|i| i.value.as_str()) {
+            Some("r1") => finished = Some(s),
+            Some("u1") => refused = Some(s),
+            other => panic!("{other:?}: {s:?}"),
+        }
+    }
+    let (finished, refused) = (finished.unwrap(), refused.unwrap());
+    assert_eq!(refused.state, OperationState::Error, "{refused:?}");
+    assert!(refused.uuid.is_none(), "{refused:?}");
+    assert_eq!(finished.state, OperationState::Finished, "{finished:?}");
+    assert_eq!(finished.agent_id.as_ref(), Some(&agent));
+    let uuid = finished.uuid.clone().expect("a status to acknowledge");
+    // Listed on both sides while unacknowledged.
+    let (st, v) = master_call(&c, serde_json::json!({"type": "GET_OPERATIONS"})).await;
+    assert_eq!(st, 200, "{v}");
+    let listed = &v["get_operations"]["operations"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(listed[0]["latest_status"]["state"], "OPERATION_FINISHED");
+    assert_eq!(listed[0]["info"]["id"]["value"], "r1");
+    let agent_ops = || async {
+        let r = mesos_agent::httpc::request(
+            &c.rt.address().to_string(),
+            "POST",
+            &format!("/{}/api/v1", c.agents[0].upid().id()),
+            &[("Content-Type", "application/json")],
+            br#"{"type": "GET_OPERATIONS"}"#,
+        )
+        .await
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["get_operations"]["operations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(agent_ops().await.len(), 1);
+    // Reconciled: the latest status, with nothing to acknowledge.
+    let rid = OperationID::new("r1");
+    let q = vec![(rid.clone(), Some(agent.clone()))];
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| p.driver().reconcile_operations(q))
+        .await
+        .unwrap();
+    let r = next_operation_status(&mut fw).await;
+    assert_eq!(
+        (r.state, r.uuid.is_none()),
+        (OperationState::Finished, true),
+        "{r:?}"
+    );
+    // Not acknowledged: the agent sends it again (after its first 10 s backoff).
+    let again = next_operation_status(&mut fw).await;
+    assert_eq!(again.uuid.as_ref(), Some(&uuid), "{again:?}");
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().acknowledge_operation_status(&again)
+        })
+        .await
+        .unwrap();
+    eventually_async(
+        LIMIT,
+        "the agent to forget the acknowledged operation",
+        || async {
+            match agent_ops().await.len() {
+                0 => Ok(()),
+                n => Err(format!("{n} operations")),
+            }
+        },
+    )
+    .await;
+    let (_, v) = master_call(&c, serde_json::json!({"type": "GET_OPERATIONS"})).await;
+    assert_eq!(
+        v["get_operations"]["operations"],
+        serde_json::json!([]),
+        "{v}"
+    );
+    let q = vec![(rid, Some(agent.clone()))];
+    fw.pid
+        .dispatch(move |p: &mut SchedulerProcess<Recorder>, _| p.driver().reconcile_operations(q))
+        .await
+        .unwrap();
+    let r = next_operation_status(&mut fw).await;
+    assert_eq!(r.state, OperationState::Unknown, "{r:?}");
+    // The reservation itself was applied: the agent checkpointed it.
+    let checkpointed = c.agents[0]
+        .dispatch(|a: &mut mesos_agent::Agent, _| a.checkpointed_resources().clone())
+        .await
+        .unwrap();
+    assert_eq!(checkpointed.to_string(), "disk(ops):32");
+}

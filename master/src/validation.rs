@@ -171,6 +171,14 @@ pub(crate) fn scheduler_call(call: &mesos_api::protocol::scheduler::Call) -> Res
         },
         T::Decline if call.decline.is_none() => missing("decline"),
         T::Kill if call.kill.is_none() => missing("kill"),
+        T::AcknowledgeOperationStatus => match &call.acknowledge_operation_status {
+            None => missing("acknowledge_operation_status"),
+            Some(a) if a.uuid.len() != 16 => Err(format!(
+                "'acknowledge_operation_status.uuid' must be 16 bytes, got {}",
+                a.uuid.len()
+            )),
+            Some(_) => Ok(()),
+        },
         T::AcceptInverseOffers if call.accept_inverse_offers.is_none() => {
             missing("accept_inverse_offers")
         }

@@ -246,15 +246,10 @@ impl Sched {
         call.accept = Some(Accept {
             offer_ids: vec![offer.clone()],
             operations: vec![OfferOperation {
-                kind: Some(OperationType::Launch),
                 launch: Some(Launch {
                     task_infos: vec![task],
                 }),
-                launch_group: None,
-                reserve: None,
-                unreserve: None,
-                create: None,
-                destroy: None,
+                ..OfferOperation::new(OperationType::Launch)
             }],
             filters: refuse.map(|r| Filters { refuse_seconds: r }),
         });

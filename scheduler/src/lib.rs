@@ -34,14 +34,16 @@ use mesos_api::messages::{
 };
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{
-    Filters, InverseOffer, Launch, LaunchGroup, Offer, OfferOperation, OperationType,
+    Filters, InverseOffer, Launch, LaunchGroup, Offer, OfferOperation, OperationStatus,
+    OperationType,
 };
 use mesos_api::protocol::scheduler::{
-    Accept, Acknowledge, Call, CallType, Decline, Event, EventType, Failure, FrameworkMessage,
-    InverseOfferReply, Kill, Reconcile, ReconcileTask, Roles, Subscribe,
+    Accept, Acknowledge, AcknowledgeOperationStatus, Call, CallType, Decline, Event, EventType,
+    Failure, FrameworkMessage, InverseOfferReply, Kill, Reconcile, ReconcileOperation,
+    ReconcileOperations, ReconcileTask, Roles, Subscribe,
 };
 use mesos_api::protocol::task::{ExecutorInfo, KillPolicy, TaskGroupInfo, TaskInfo, TaskStatus};
-use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, TaskID};
+use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, OperationID, TaskID};
 use mesos_detector::{MasterSpec, ZkUrl};
 
 pub mod http;
@@ -74,6 +76,9 @@ pub trait Scheduler: Send + 'static {
     fn inverse_offers(&mut self, d: &mut Driver, inverse_offers: Vec<InverseOffer>) {}
     /// RESCIND_INVERSE_OFFER: an inverse offer is no longer valid.
     fn rescind_inverse_offer(&mut self, d: &mut Driver, inverse_offer_id: &OfferID) {}
+    /// UPDATE_OPERATION_STATUS: an offer operation's status (acknowledged after this returns
+    /// unless implicit acknowledgements are off).
+    fn update_operation_status(&mut self, d: &mut Driver, status: &OperationStatus) {}
     /// UPDATE: a task's status (acknowledged after this returns unless implicit
     /// acknowledgements are off).
     fn update(&mut self, d: &mut Driver, status: &TaskStatus) {}
@@ -280,6 +285,37 @@ impl Driver {
             agent_id,
             task_id: status.task_id.clone(),
             uuid,
+        });
+        self.call(c);
+    }
+
+    /// ACKNOWLEDGE_OPERATION_STATUS (statuses without a uuid need none; they are skipped).
+    pub fn acknowledge_operation_status(&self, status: &OperationStatus) {
+        let (Some(uuid), Some(operation_id)) = (status.uuid.clone(), status.operation_id.clone())
+        else {
+            return;
+        };
+        let mut c = self.new_call(CallType::AcknowledgeOperationStatus);
+        c.acknowledge_operation_status = Some(AcknowledgeOperationStatus {
+            agent_id: status.agent_id.clone(),
+            uuid: uuid.value,
+            operation_id,
+        });
+        self.call(c);
+    }
+
+    /// RECONCILE_OPERATIONS of these operations (with their agents, if known), or of all the
+    /// framework's when empty: each is answered with an UPDATE_OPERATION_STATUS.
+    pub fn reconcile_operations(&self, operations: Vec<(OperationID, Option<AgentID>)>) {
+        let mut c = self.new_call(CallType::ReconcileOperations);
+        c.reconcile_operations = Some(ReconcileOperations {
+            operations: operations
+                .into_iter()
+                .map(|(operation_id, agent_id)| ReconcileOperation {
+                    operation_id,
+                    agent_id,
+                })
+                .collect(),
         });
         self.call(c);
     }
@@ -638,6 +674,14 @@ impl<S: Scheduler> SchedulerProcess<S> {
                     self.sched.update(d, &u.status);
                     if d.implicit_acks {
                         d.acknowledge(&u.status);
+                    }
+                }
+            }
+            EventType::UpdateOperationStatus => {
+                if let Some(u) = ev.update_operation_status {
+                    self.sched.update_operation_status(d, &u.status);
+                    if d.implicit_acks {
+                        d.acknowledge_operation_status(&u.status);
                     }
                 }
             }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mesos_api::protocol::offer::{InverseOffer, Offer};
+use mesos_api::protocol::offer::{InverseOffer, Offer, OperationStatus};
 use mesos_api::protocol::scheduler::{Failure, FrameworkMessage};
 use mesos_api::protocol::task::TaskStatus;
 use mesos_api::{FrameworkID, OfferID};
@@ -22,6 +22,9 @@ pub enum Seen {
     InverseOffers(Vec<InverseOffer>),
     /// RESCIND_INVERSE_OFFER.
     RescindInverseOffer(OfferID),
+    /// UPDATE_OPERATION_STATUS (acknowledged by the SDK unless implicit acknowledgements are
+    /// off).
+    OperationStatus(OperationStatus),
     /// UPDATE of a task's status (acknowledged by the SDK, implicitly).
     Update(TaskStatus),
     /// FAILURE of an agent or an executor.
@@ -63,6 +66,9 @@ impl Scheduler for Recorder {
     }
     fn rescind_inverse_offer(&mut self, _: &mut Driver, id: &OfferID) {
         let _ = self.0.send(Seen::RescindInverseOffer(id.clone()));
+    }
+    fn update_operation_status(&mut self, _: &mut Driver, s: &OperationStatus) {
+        let _ = self.0.send(Seen::OperationStatus(s.clone()));
     }
     fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
         let _ = self.0.send(Seen::Update(s.clone()));

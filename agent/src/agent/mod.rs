@@ -14,6 +14,7 @@ mod files;
 mod gc;
 mod io;
 mod metrics;
+mod operations;
 mod operator;
 mod recovery;
 mod registration;
@@ -28,9 +29,10 @@ use std::time::Duration;
 
 use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
-    AgentRegistered, AgentReregistered, CheckpointResources, DrainAgent, FrameworkToExecutor,
-    KillTask, PingAgent, PongAgent, RunTask, RunTaskGroup, ShutdownAgent, ShutdownExecutor,
-    ShutdownFramework, StatusUpdateAcknowledgement, WireMessage,
+    AcknowledgeOperationStatusMsg, AgentRegistered, AgentReregistered, ApplyOperation,
+    CheckpointResources, DrainAgent, FrameworkToExecutor, KillTask, PingAgent, PongAgent, RunTask,
+    RunTaskGroup, ShutdownAgent, ShutdownExecutor, ShutdownFramework, StatusUpdateAcknowledgement,
+    WireMessage,
 };
 use mesos_api::protocol::framework::AgentInfo;
 use mesos_api::{AgentID, Attributes, FrameworkID, TaskID};
@@ -101,6 +103,8 @@ pub struct Agent {
     updates: StatusUpdateManager,
     /// Dynamic reservations and persistent volumes, as the master last told us.
     checkpointed: mesos_api::Resources,
+    /// Operations whose status the framework has not acknowledged.
+    operations: operations::PendingOperations,
     /// Nested containers launched through the operator API.
     nested: NestedContainers,
     /// This agent's PID (for work finishing off the process).
@@ -179,6 +183,7 @@ impl Agent {
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
             checkpointed: Default::default(),
+            operations: Default::default(),
             nested: Default::default(),
             self_pid: None,
         })
@@ -341,6 +346,16 @@ impl Process for Agent {
                 if Some(&from) == a.master.as_ref() {
                     a.checkpoint_resources(m.resources);
                 }
+            },
+        );
+        ctx.install_named(
+            ApplyOperation::NAME,
+            |a: &mut Agent, c, from, m: ApplyOperation| a.apply_operation(c, from, m),
+        );
+        ctx.install_named(
+            AcknowledgeOperationStatusMsg::NAME,
+            |a: &mut Agent, _, from, m: AcknowledgeOperationStatusMsg| {
+                a.acknowledge_operation(from, m)
             },
         );
         ctx.install_named(RunTask::NAME, |a: &mut Agent, c, from, m: RunTask| {

@@ -424,7 +424,7 @@ impl Agent {
             "LIST_FILES" => ok(respond(&kind, self.list_files_call(principal, &body)?)),
             "READ_FILE" => ok(respond(&kind, self.read_file_call(principal, &body)?)),
             // Operations with ids and resource providers are not built: the agent tracks none.
-            "GET_OPERATIONS" => ok(respond(&kind, json!({"operations": []}))),
+            "GET_OPERATIONS" => ok(respond(&kind, self.v1_operations())),
             "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
             "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors(viewer))),
             "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),

@@ -353,6 +353,7 @@ impl Agent {
                 let id = AgentID::new(latest.clone().unwrap_or_default());
                 self.info.id = Some(id.clone());
                 adopted = self.recover_frameworks(ctx, &paths::agent_meta_dir(&work_dir, &id));
+                self.recover_operations(ctx);
                 tracing::info!(agent = %id, executors = adopted.len(), "recovered from the checkpoint");
                 None
             }

@@ -182,6 +182,9 @@ pub struct OfferOperation {
     /// Which.
     #[serde(rename = "type", default)]
     pub kind: Option<OperationType>,
+    /// Set when the framework wants feedback (UPDATE_OPERATION_STATUS events).
+    #[serde(default)]
+    pub id: Option<crate::ids::OperationID>,
     /// LAUNCH.
     #[serde(default)]
     pub launch: Option<Launch>,
@@ -207,6 +210,7 @@ impl OfferOperation {
     pub fn new(kind: OperationType) -> OfferOperation {
         OfferOperation {
             kind: Some(kind),
+            id: None,
             launch: None,
             launch_group: None,
             reserve: None,
@@ -215,4 +219,64 @@ impl OfferOperation {
             destroy: None,
         }
     }
+}
+
+proto_enum!(
+    /// Where an offer operation stands (Mesos's `OperationState`).
+    OperationState {
+        Unsupported = 0 => "OPERATION_UNSUPPORTED",
+        Pending = 1 => "OPERATION_PENDING",
+        Finished = 2 => "OPERATION_FINISHED",
+        Failed = 3 => "OPERATION_FAILED",
+        Error = 4 => "OPERATION_ERROR",
+        Dropped = 5 => "OPERATION_DROPPED",
+        Unreachable = 6 => "OPERATION_UNREACHABLE",
+        GoneByOperator = 7 => "OPERATION_GONE_BY_OPERATOR",
+        Recovering = 8 => "OPERATION_RECOVERING",
+        Unknown = 9 => "OPERATION_UNKNOWN",
+    }
+);
+
+impl OperationState {
+    /// Whether nothing follows it.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OperationState::Finished
+                | OperationState::Failed
+                | OperationState::Error
+                | OperationState::Dropped
+                | OperationState::GoneByOperator
+        )
+    }
+}
+
+/// A UUID as Mesos's `UUID` message writes it (`value`: bytes, base64 in JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uuid {
+    /// The 16 bytes.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub value: Vec<u8>,
+}
+
+/// An offer operation's status (Mesos's `OperationStatus`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationStatus {
+    /// The operation (absent for operations without feedback).
+    #[serde(default)]
+    pub operation_id: Option<crate::ids::OperationID>,
+    /// Its state.
+    pub state: OperationState,
+    /// Why, in words.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// What the operation's resources became.
+    #[serde(default)]
+    pub converted_resources: Resources,
+    /// Set when the status must be acknowledged.
+    #[serde(default)]
+    pub uuid: Option<Uuid>,
+    /// The agent.
+    #[serde(default)]
+    pub agent_id: Option<AgentID>,
 }

@@ -192,6 +192,44 @@ pub struct Decline {
     pub filters: Option<Filters>,
 }
 
+/// ACKNOWLEDGE_OPERATION_STATUS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AcknowledgeOperationStatus {
+    /// The agent.
+    #[serde(default)]
+    pub agent_id: Option<AgentID>,
+    /// The status's uuid.
+    #[serde(with = "crate::serde_util::bytes")]
+    pub uuid: Vec<u8>,
+    /// The operation.
+    pub operation_id: crate::ids::OperationID,
+}
+
+/// One operation of RECONCILE_OPERATIONS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileOperation {
+    /// The operation.
+    pub operation_id: crate::ids::OperationID,
+    /// Its agent, if known.
+    #[serde(default)]
+    pub agent_id: Option<AgentID>,
+}
+
+/// RECONCILE_OPERATIONS (none: every operation the master knows of the framework's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileOperations {
+    /// The operations.
+    #[serde(default)]
+    pub operations: Vec<ReconcileOperation>,
+}
+
+/// UPDATE_OPERATION_STATUS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateOperationStatus {
+    /// The status.
+    pub status: super::offer::OperationStatus,
+}
+
 /// ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InverseOfferReply {
@@ -323,6 +361,12 @@ pub struct Call {
     /// DECLINE_INVERSE_OFFERS.
     #[serde(default)]
     pub decline_inverse_offers: Option<InverseOfferReply>,
+    /// ACKNOWLEDGE_OPERATION_STATUS.
+    #[serde(default)]
+    pub acknowledge_operation_status: Option<AcknowledgeOperationStatus>,
+    /// RECONCILE_OPERATIONS.
+    #[serde(default)]
+    pub reconcile_operations: Option<ReconcileOperations>,
 }
 
 impl Call {
@@ -347,6 +391,8 @@ impl Call {
             update_framework: None,
             accept_inverse_offers: None,
             decline_inverse_offers: None,
+            acknowledge_operation_status: None,
+            reconcile_operations: None,
         }
     }
 }
@@ -455,6 +501,9 @@ pub struct Event {
     /// RESCIND_INVERSE_OFFER.
     #[serde(default)]
     pub rescind_inverse_offer: Option<RescindInverseOffer>,
+    /// UPDATE_OPERATION_STATUS.
+    #[serde(default)]
+    pub update_operation_status: Option<UpdateOperationStatus>,
 }
 
 impl Event {
@@ -474,6 +523,7 @@ impl Event {
             error: None,
             inverse_offers: None,
             rescind_inverse_offer: None,
+            update_operation_status: None,
         }
     }
 

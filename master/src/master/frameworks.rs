@@ -185,6 +185,15 @@ impl Master {
                     }
                 }
             }
+            CallType::AcknowledgeOperationStatus => {
+                if let Some(a) = call.acknowledge_operation_status {
+                    self.acknowledge_operation(ctx, &fid, a);
+                }
+            }
+            CallType::ReconcileOperations => {
+                let r = call.reconcile_operations.unwrap_or_default();
+                self.reconcile_operations(ctx, &fid, r);
+            }
             CallType::AcceptInverseOffers | CallType::DeclineInverseOffers => {
                 let accept = call.kind == Some(CallType::AcceptInverseOffers);
                 let reply = if accept {

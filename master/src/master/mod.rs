@@ -7,7 +7,7 @@ use libprocess::{Context, Process, PID, UPID};
 use mesos_allocator::{Allocation, AllocatorProcess, HierarchicalAllocator, Options, RunTimes};
 use mesos_api::messages::{
     Authenticate, AuthenticationStep, ExecutorToFramework, ExitedExecutor, PongAgent,
-    RegisterAgent, ReregisterAgent, StatusUpdate, Task, WireMessage,
+    RegisterAgent, ReregisterAgent, StatusUpdate, Task, UpdateOperationStatusMsg, WireMessage,
 };
 use mesos_api::protocol::framework::{ipv4_as_mesos_u32, Address, MasterInfo};
 use mesos_api::protocol::offer::Filters;
@@ -28,6 +28,7 @@ mod leadership;
 mod maintenance;
 mod metrics;
 mod offers;
+pub(crate) mod operations;
 pub(crate) mod proxy;
 mod recovery;
 
@@ -104,6 +105,8 @@ pub struct Master {
     maintenance: crate::maintenance::Maintenance,
     /// Inverse offers and the answers to them.
     inverse: maintenance::InverseOffers,
+    /// Offer operations with feedback.
+    operations: operations::Operations,
 }
 
 fn now_secs() -> f64 {
@@ -154,6 +157,7 @@ impl Master {
             next_offer: 0,
             maintenance: Default::default(),
             inverse: Default::default(),
+            operations: Default::default(),
         }
     }
 
@@ -397,6 +401,14 @@ impl Process for Master {
                 }
                 m.status_update(c, from, u);
                 m.metrics_changed(c);
+            },
+        );
+        ctx.install_named(
+            UpdateOperationStatusMsg::NAME,
+            |m: &mut Master, c, from, u: UpdateOperationStatusMsg| {
+                if m.leading() {
+                    m.operation_status_update(c, &from, u);
+                }
             },
         );
         ctx.install_named(Call::NAME, |m: &mut Master, c, from, call: Call| {

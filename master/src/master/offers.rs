@@ -8,7 +8,7 @@ use mesos_api::messages::{
     CheckpointResources, KillTask, RunTask, RunTaskGroup, Task, TaskDetails,
 };
 use mesos_api::protocol::framework::FrameworkInfo;
-use mesos_api::protocol::offer::{AllocationInfo, Offer, OperationType, Url};
+use mesos_api::protocol::offer::{AllocationInfo, Offer, OfferOperation, OperationType, Url};
 use mesos_api::protocol::scheduler::{Accept, Decline, Event, EventType, Kill, Offers, Rescind};
 use mesos_api::protocol::task::{ExecutorInfo, Reason, TaskGroupInfo, TaskInfo, TaskState};
 use mesos_api::{AgentID, ExecutorID, FrameworkID, OfferID, Resources, TaskID};
@@ -227,6 +227,7 @@ impl Master {
         let mut remaining = offered.clone();
         let mut launching = HashSet::new();
         let mut applied: Vec<Operation> = Vec::new();
+        let mut feedback: Vec<OfferOperation> = Vec::new();
         for op in a.operations {
             match op.kind {
                 Some(OperationType::Launch) => {
@@ -305,6 +306,7 @@ impl Master {
                     | OperationType::Create
                     | OperationType::Destroy),
                 ) => {
+                    let info = op.clone();
                     let r = |o: Option<mesos_api::protocol::offer::ReservationOp>| {
                         o.map(|x| x.resources).unwrap_or_default()
                     };
@@ -333,6 +335,7 @@ impl Master {
                     };
                     if let Err(e) = allowed {
                         tracing::warn!(framework = %fid, "dropping {}: {}", kind.as_str(), e.message);
+                        self.operation_refused(ctx, fid, &agent_id, &info, &e.message);
                         continue;
                     }
                     match operation.conversion() {
@@ -343,14 +346,18 @@ impl Master {
                             );
                             if from.is_empty() || !remaining.contains(&from) {
                                 tracing::warn!(framework = %fid, "dropping {}: '{}' is not in the offered '{}'", kind.as_str(), from, remaining);
+                                let why = format!("'{from}' is not in the offered resources");
+                                self.operation_refused(ctx, fid, &agent_id, &info, &why);
                                 continue;
                             }
                             remaining.subtract_all(&from);
                             remaining.add_all(&to);
                             applied.push(operation);
+                            feedback.push(info);
                         }
                         Err(e) => {
                             tracing::warn!(framework = %fid, "dropping {}: {e}", kind.as_str());
+                            self.operation_refused(ctx, fid, &agent_id, &info, &e.to_string());
                         }
                     }
                 }
@@ -366,6 +373,9 @@ impl Master {
         }
         if !applied.is_empty() {
             self.apply_operations(ctx, fid, &agent_id, offered, applied);
+        }
+        for info in feedback {
+            self.track_operation(ctx, fid, &agent_id, info);
         }
         if !remaining.is_empty() {
             let f = fid.clone();

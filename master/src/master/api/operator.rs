@@ -257,9 +257,8 @@ impl Master {
             }
             "LIST_FILES" => ok(respond(&kind, super::files::list_files_call(body)?)),
             "READ_FILE" => ok(respond(&kind, super::files::read_file_call(body)?)),
-            // Operations with ids (operation feedback) and resource providers are not built, so
-            // the master tracks no operations.
-            "GET_OPERATIONS" => ok(respond(&kind, json!({"operations": []}))),
+            // The operations with feedback not yet acknowledged as done.
+            "GET_OPERATIONS" => ok(respond(&kind, self.v1_operations())),
             "CREATE_VOLUMES" | "DESTROY_VOLUMES" => {
                 let agent = AgentID::new(id_field(body, &["agent_id"])?);
                 let volumes = resources_field(body, &["volumes"])?;
