@@ -207,6 +207,18 @@ const DROPPED: &[(&str, &str)] = &[
         "resource providers: not supported",
     ),
     (
+        "mesos.v1.OperationStatus.resource_provider_id",
+        "resource providers: not supported",
+    ),
+    (
+        "mesos.v1.scheduler.Call.AcknowledgeOperationStatus.resource_provider_id",
+        "resource providers: not supported",
+    ),
+    (
+        "mesos.v1.scheduler.Call.ReconcileOperations.Operation.resource_provider_id",
+        "resource providers: not supported",
+    ),
+    (
         "mesos.v1.Offer.Operation.destroy_disk",
         "resource providers: not supported",
     ),
