@@ -45,6 +45,7 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("get_maintenance_statuses", "machines"),
     ("create_volumes", "roles"),
     ("destroy_volumes", "creator_principals"),
+    ("resize_volumes", "roles"),
     ("launch_nested_containers_as_user", "users"),
     ("launch_nested_container_sessions_as_user", "users"),
     ("kill_nested_containers", "users"),
@@ -83,6 +84,7 @@ pub const MASTER_ONLY: &[&str] = &[
     "get_maintenance_statuses",
     "create_volumes",
     "destroy_volumes",
+    "resize_volumes",
 ];
 
 /// Actions only agents check.
@@ -103,7 +105,6 @@ pub const AGENT_ONLY: &[&str] = &[
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
 const NOT_ENFORCED: &[&str] = &[
-    "resize_volumes",
     "get_endpoints",
     "access_mesos_logs",
     "launch_nested_containers_under_parent_with_user",

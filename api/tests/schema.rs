@@ -160,14 +160,6 @@ const DROPPED: &[(&str, &str)] = &[
         "offer filters (min allocatable per role): not yet",
     ),
     (
-        "mesos.v1.Offer.Operation.grow_volume",
-        "volume resizing: not yet",
-    ),
-    (
-        "mesos.v1.Offer.Operation.shrink_volume",
-        "volume resizing: not yet",
-    ),
-    (
         "mesos.v1.Resource.ReservationInfo.labels",
         "reservation labels: not yet",
     ),

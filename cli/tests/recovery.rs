@@ -604,6 +604,25 @@ async fn a_persistent_volume_outlives_its_task_and_the_agent(isolation: Option<&
     // checkpointed resources: the volume comes back with it, data and all.
     agent.kill().unwrap();
     agent.wait().unwrap();
+    // Once the master saw its connection break (else the new agent, at the same address,
+    // would be taken for the old one retrying its registration).
+    testkit::eventually_async(LIMIT, "the killed agent inactive", || async {
+        let r = mesos_agent::httpc::request(
+            &format!("127.0.0.1:{}", s.master_port),
+            "GET",
+            "/master/slaves",
+            &[],
+            b"",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        match v["slaves"][0]["active"].as_bool() {
+            Some(false) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     let mut again = extra.clone();
     again.push("--recover=cleanup");
     let _agent = s.agent(&again);
@@ -660,6 +679,46 @@ async fn a_persistent_volume_outlives_its_task_and_the_agent(isolation: Option<&
     let (st, body) = operator(call("CREATE_VOLUMES", "create_volumes")).await;
     assert_eq!(st, 400, "an id in use: {body}");
     assert!(body.contains("already in use"), "{body}");
+    // Resized: shrunk by 16 (freed as reserved disk), then grown back with it; the agent's
+    // checkpoint follows, and the volume keeps its directory.
+    std::fs::write(dir.join("kept"), "yes").unwrap();
+    let volume_size = || {
+        let text = std::fs::read(&checkpoint).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        let r = Resources::from_json(&v).unwrap();
+        r.persistent_volumes().to_string()
+    };
+    let (st, body) = operator(
+        serde_json::json!({"type": "SHRINK_VOLUME", "shrink_volume": {
+        "agent_id": {"value": aid.value}, "volume": disk_json(true), "subtract": {"value": 16}}}),
+    )
+    .await;
+    assert_eq!(st, 202, "{body}");
+    testkit::eventually(
+        LIMIT,
+        "the shrunk volume checkpointed",
+        || match volume_size() {
+            s if s == "disk(vol)[v1]:48" => Ok(()),
+            s => Err(s),
+        },
+    );
+    let mut shrunk = disk_json(true);
+    shrunk["scalar"]["value"] = serde_json::json!(48);
+    let mut addition = disk_json(false);
+    addition["scalar"]["value"] = serde_json::json!(16);
+    let (st, body) = operator(serde_json::json!({"type": "GROW_VOLUME", "grow_volume": {
+        "agent_id": {"value": aid.value}, "volume": shrunk, "addition": addition}}))
+    .await;
+    assert_eq!(st, 202, "{body}");
+    testkit::eventually(
+        LIMIT,
+        "the grown volume checkpointed",
+        || match volume_size() {
+            s if s == "disk(vol)[v1]:64" => Ok(()),
+            s => Err(s),
+        },
+    );
+    assert_eq!(std::fs::read_to_string(dir.join("kept")).unwrap(), "yes");
     let (st, body) = operator(call("DESTROY_VOLUMES", "destroy_volumes")).await;
     assert_eq!(st, 202, "{body}");
     testkit::eventually(LIMIT, "the volume's directory removed again", || {

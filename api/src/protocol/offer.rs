@@ -176,6 +176,31 @@ pub struct VolumeOp {
     pub volumes: Resources,
 }
 
+/// GROW_VOLUME: a persistent volume and the reserved disk it takes in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GrowVolume {
+    /// The volume as it is.
+    pub volume: crate::Resource,
+    /// Disk of the volume's reservation, without persistence.
+    pub addition: crate::Resource,
+}
+
+/// A scalar as Mesos's `Value.Scalar` writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalarValue {
+    /// The value.
+    pub value: f64,
+}
+
+/// SHRINK_VOLUME: a persistent volume and how much disk it gives back (as reserved disk).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShrinkVolume {
+    /// The volume as it is.
+    pub volume: crate::Resource,
+    /// How much.
+    pub subtract: ScalarValue,
+}
+
 /// One operation on offered resources.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OfferOperation {
@@ -203,6 +228,12 @@ pub struct OfferOperation {
     /// DESTROY.
     #[serde(default)]
     pub destroy: Option<VolumeOp>,
+    /// GROW_VOLUME.
+    #[serde(default)]
+    pub grow_volume: Option<GrowVolume>,
+    /// SHRINK_VOLUME.
+    #[serde(default)]
+    pub shrink_volume: Option<ShrinkVolume>,
 }
 
 impl OfferOperation {
@@ -217,6 +248,8 @@ impl OfferOperation {
             unreserve: None,
             create: None,
             destroy: None,
+            grow_volume: None,
+            shrink_volume: None,
         }
     }
 }

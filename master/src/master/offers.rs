@@ -95,9 +95,24 @@ impl Master {
 
     /// Takes an offer back (RESCIND to the framework if `tell`) and returns its resources.
     pub(super) fn rescind(&mut self, ctx: &mut Context<Self>, id: &OfferID, tell: bool) {
-        let Some(o) = self.offers.remove(id) else {
+        let Some(o) = self.take_back(ctx, id, tell) else {
             return;
         };
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, None)
+            });
+    }
+
+    /// Takes an offer back from its framework (RESCIND if `tell`); its resources are the
+    /// caller's to return to the allocator.
+    pub(super) fn take_back(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: &OfferID,
+        tell: bool,
+    ) -> Option<OfferRec> {
+        let o = self.offers.remove(id)?;
         if let Some(f) = self.frameworks.get_mut(&o.framework_id) {
             f.offers.remove(id);
         }
@@ -111,10 +126,7 @@ impl Master {
             };
             self.send_event(ctx, &o.framework_id, ev);
         }
-        self.allocator()
-            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
-                p.recover_resources(c, o.framework_id, o.agent_id, &o.resources, None)
-            });
+        Some(o)
     }
 
     pub(super) fn decline(&mut self, ctx: &mut Context<Self>, fid: &FrameworkID, d: Decline) {
@@ -304,7 +316,9 @@ impl Master {
                     kind @ (OperationType::Reserve
                     | OperationType::Unreserve
                     | OperationType::Create
-                    | OperationType::Destroy),
+                    | OperationType::Destroy
+                    | OperationType::GrowVolume
+                    | OperationType::ShrinkVolume),
                 ) => {
                     let info = op.clone();
                     let r = |o: Option<mesos_api::protocol::offer::ReservationOp>| {
@@ -317,6 +331,25 @@ impl Master {
                         OperationType::Reserve => Operation::Reserve(r(op.reserve)),
                         OperationType::Unreserve => Operation::Unreserve(r(op.unreserve)),
                         OperationType::Create => Operation::Create(v(op.create)),
+                        OperationType::GrowVolume => match op.grow_volume {
+                            Some(g) => Operation::GrowVolume(g.volume, g.addition),
+                            None => {
+                                let why = "GROW_VOLUME without 'grow_volume'";
+                                self.operation_refused(ctx, fid, &agent_id, &info, why);
+                                continue;
+                            }
+                        },
+                        OperationType::ShrinkVolume => match op.shrink_volume {
+                            Some(s) => Operation::ShrinkVolume(
+                                s.volume,
+                                mesos_api::resources::Scalar::from_f64(s.subtract.value),
+                            ),
+                            None => {
+                                let why = "SHRINK_VOLUME without 'shrink_volume'";
+                                self.operation_refused(ctx, fid, &agent_id, &info, why);
+                                continue;
+                            }
+                        },
                         _ => Operation::Destroy(v(op.destroy)),
                     };
                     let principal = self
@@ -331,6 +364,9 @@ impl Master {
                         Operation::Create(vols) | Operation::Destroy(vols) => {
                             let create = matches!(operation, Operation::Create(_));
                             self.check_volumes(principal.as_deref(), &agent_id, vols, create)
+                        }
+                        Operation::GrowVolume(v, _) | Operation::ShrinkVolume(v, _) => {
+                            self.authorize_resize(principal.as_deref(), v)
                         }
                     };
                     if let Err(e) = allowed {

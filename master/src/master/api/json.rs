@@ -318,7 +318,7 @@ pub(crate) fn agent_view<'a>(
         None => total,
     };
     AgentView {
-        active: !a.deactivated,
+        active: !a.deactivated && !a.disconnected,
         attributes: a.info.attributes.to_json_object(),
         capabilities: [],
         deactivated: a.deactivated,

@@ -94,7 +94,7 @@ pub(crate) fn v1_agent(a: &AgentRec, usage: Option<&(Resources, Resources)>) -> 
     let (used, offered) = usage.unwrap_or(&empty);
     let mut v = json!({
         "agent_info": to_json(&a.info),
-        "active": !a.deactivated,
+        "active": !a.deactivated && !a.disconnected,
         "deactivated": a.deactivated,
         "version": a.version,
         "pid": a.pid.to_string(),
@@ -264,6 +264,28 @@ impl Master {
                 let volumes = resources_field(body, &["volumes"])?;
                 let create = kind == "CREATE_VOLUMES";
                 Ok(self.operator_volumes(ctx, principal, agent, volumes, create))
+            }
+            "GROW_VOLUME" | "SHRINK_VOLUME" => {
+                let agent = AgentID::new(id_field(body, &["agent_id"])?);
+                let volume: mesos_api::Resource =
+                    serde_json::from_value(field(body, &["volume"])?.clone())
+                        .map_err(|e| Rejection::bad_request(format!("Invalid 'volume': {e}")))?;
+                self.authorize_resize(principal, &volume)?;
+                let op = if kind == "GROW_VOLUME" {
+                    let addition: mesos_api::Resource = serde_json::from_value(
+                        field(body, &["addition"])?.clone(),
+                    )
+                    .map_err(|e| Rejection::bad_request(format!("Invalid 'addition': {e}")))?;
+                    Operation::GrowVolume(volume, addition)
+                } else {
+                    let by = field(body, &["subtract", "value"])?
+                        .as_f64()
+                        .ok_or_else(|| {
+                            Rejection::bad_request("'subtract.value' must be a number")
+                        })?;
+                    Operation::ShrinkVolume(volume, mesos_api::resources::Scalar::from_f64(by))
+                };
+                Ok(self.operator_apply(ctx, agent, op, 202))
             }
             "RESERVE_RESOURCES" | "UNRESERVE_RESOURCES" => {
                 let agent = AgentID::new(id_field(body, &["agent_id"])?);
@@ -647,6 +669,21 @@ impl Master {
         Ok(())
     }
 
+    /// `resize_volumes` for the volume's role (GROW_VOLUME, SHRINK_VOLUME).
+    pub(crate) fn authorize_resize(
+        &self,
+        principal: Option<&str>,
+        volume: &mesos_api::Resource,
+    ) -> Result<(), Rejection> {
+        let role = volume.role();
+        self.authorize(
+            "resize_volumes",
+            principal,
+            Some(role),
+            &format!("resize volumes of role '{role}'"),
+        )
+    }
+
     /// Operator CREATE_VOLUMES / DESTROY_VOLUMES (and `/master/create-volumes`,
     /// `/master/destroy-volumes`): checked, then applied as an operator RESERVE is (202).
     pub(crate) fn operator_volumes(
@@ -713,27 +750,40 @@ impl Master {
         if let Err(e) = op.conversion() {
             return reject(Rejection::bad_request(e.to_string())).into();
         }
-        self.rescind_agent_offers(ctx, &agent, true);
-        let alloc = self.allocator().clone();
+        // The agent's offers come back and the operation applies in one step of the
+        // allocator, so that no allocation takes the resources in between.
+        let ids: Vec<mesos_api::OfferID> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.agent_id == agent)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let taken: Vec<_> = ids
+            .iter()
+            .filter_map(|id| self.take_back(ctx, id, true))
+            .collect();
+        // Enqueued now, whatever becomes of the request: on success the allocator has the
+        // master record and send the agent's new checkpointed resources.
         let me = ctx.pid().clone();
-        Reply::Later(Box::pin(async move {
-            let a = agent.clone();
-            let o = op.clone();
-            let applied = alloc
-                .dispatch(move |p: &mut AllocatorProcess, _| {
-                    p.allocator_mut()
-                        .update_available(&a, std::slice::from_ref(&o))
-                })
-                .await;
-            match applied {
-                Ok(Ok(())) => {
-                    let _ = me
-                        .dispatch(move |m: &mut Master, c| {
-                            m.checkpoint_operations(c, &agent, std::slice::from_ref(&op))
-                        })
-                        .await;
-                    HttpResponse::empty(ok)
+        let applied = self
+            .allocator()
+            .dispatch(move |p: &mut AllocatorProcess, c| {
+                for t in taken {
+                    p.recover_resources(c, t.framework_id, t.agent_id, &t.resources, None);
                 }
+                let r = p
+                    .allocator_mut()
+                    .update_available(&agent, std::slice::from_ref(&op));
+                if r.is_ok() {
+                    me.dispatch_nowait(move |m: &mut Master, c| {
+                        m.checkpoint_operations(c, &agent, std::slice::from_ref(&op))
+                    });
+                }
+                r
+            });
+        Reply::Later(Box::pin(async move {
+            match applied.await {
+                Ok(Ok(())) => HttpResponse::empty(ok),
                 Ok(Err(e)) => reject(Rejection::conflict(format!(
                     "Resources are not available: {e}"
                 ))),
