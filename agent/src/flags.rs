@@ -70,6 +70,8 @@ libprocess::flags! {
         pub gc_disk_headroom: f64 = "0.1", check fraction;
         /// How often the work directory's disk usage is checked (for garbage collection)
         pub disk_watch_interval: Duration = "1mins", check positive;
+        /// Image garbage collection: JSON {"image_disk_headroom": 0.1, "image_disk_watch_interval": {"nanoseconds": ..}, "excluded_images": [{"type": "DOCKER", "docker": {"name": ..}}]} or a file of it (file:// optional); unused images are pruned when the image store's disk is fuller than 1 - headroom
+        pub image_gc_config: Option<String>;
         /// Containerizers, in the order tried: mesos, docker (tasks whose container is of type DOCKER, through the Docker daemon), or both ('docker,mesos')
         pub containerizers: String = "mesos", check containerizer_list;
         /// The docker CLI the Docker containerizer runs
@@ -106,6 +108,11 @@ libprocess::flags! {
         pub acls: Option<String>;
     }
     extra |f| {
+        /// The image garbage collection of `--image_gc_config`, read at start.
+        pub image_gc: Option<ImageGcConfig> = image_gc_config
+            .as_deref()
+            .map(ImageGcConfig::from_flag)
+            .transpose()?,
         /// The domain of `--domain`, read at start.
         pub domain_info: Option<mesos_api::protocol::framework::DomainInfo> = domain
             .as_deref()
@@ -304,4 +311,72 @@ mod tests {
             .unwrap_err()
             .contains("'--master' is required"));
     }
+}
+
+/// Automatic image garbage collection (`--image_gc_config`, Mesos's `ImageGcConfig`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageGcConfig {
+    /// Prune when the image store's disk is fuller than `1 - image_disk_headroom`.
+    pub image_disk_headroom: f64,
+    /// How often the disk is looked at (Mesos: 1 hour).
+    pub image_disk_watch_interval: Duration,
+    /// Images never pruned (`repo:tag`).
+    pub excluded_images: Vec<String>,
+}
+
+impl ImageGcConfig {
+    /// Reads the flag: Mesos's JSON inline, or a file of it.
+    pub fn from_flag(text: &str) -> Result<ImageGcConfig, String> {
+        let bad = |why: String| format!("Flag '--image_gc_config': {why}");
+        let json = if text.trim_start().starts_with('{') {
+            text.to_string()
+        } else {
+            let p = text.strip_prefix("file://").unwrap_or(text);
+            std::fs::read_to_string(p).map_err(|e| bad(format!("cannot read '{p}': {e}")))?
+        };
+        let v: serde_json::Value = serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?;
+        let headroom = match &v["image_disk_headroom"] {
+            serde_json::Value::Null => 0.1,
+            h => h
+                .as_f64()
+                .filter(|h| (0.0..=1.0).contains(h))
+                .ok_or_else(|| bad("'image_disk_headroom' must be a number in [0, 1]".into()))?,
+        };
+        let interval = match &v["image_disk_watch_interval"] {
+            serde_json::Value::Null => Duration::from_secs(3600),
+            d => d["nanoseconds"]
+                .as_i64()
+                .filter(|n| *n > 0)
+                .map(|n| Duration::from_nanos(n as u64))
+                .ok_or_else(|| {
+                    bad("'image_disk_watch_interval' needs positive 'nanoseconds'".into())
+                })?,
+        };
+        let excluded_images = excluded_images(&v["excluded_images"]).map_err(bad)?;
+        Ok(ImageGcConfig {
+            image_disk_headroom: headroom,
+            image_disk_watch_interval: interval,
+            excluded_images,
+        })
+    }
+}
+
+/// The names of a list of Mesos `Image`s (DOCKER ones; `excluded_images` of PRUNE_IMAGES and
+/// `--image_gc_config`).
+pub fn excluded_images(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    let Some(list) = v.as_array() else {
+        return if v.is_null() {
+            Ok(Vec::new())
+        } else {
+            Err("'excluded_images' must be an array".into())
+        };
+    };
+    list.iter()
+        .map(|i| {
+            i["docker"]["name"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("only DOCKER images can be excluded, not {i}"))
+        })
+        .collect()
 }

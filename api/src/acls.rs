@@ -58,6 +58,7 @@ pub const ENFORCED: &[(&str, &str)] = &[
     ("remove_standalone_containers", "users"),
     ("attach_containers_input", "users"),
     ("attach_containers_output", "users"),
+    ("prune_images", "images"),
 ];
 
 /// Actions only the master checks (the rest of [`ENFORCED`] that are not [`AGENT_ONLY`], the
@@ -101,6 +102,7 @@ pub const AGENT_ONLY: &[&str] = &[
     "remove_standalone_containers",
     "attach_containers_input",
     "attach_containers_output",
+    "prune_images",
 ];
 
 /// Actions of Mesos's `acls.proto` not enforced here yet.
@@ -115,7 +117,6 @@ const NOT_ENFORCED: &[&str] = &[
     "modify_resource_provider_configs",
     "mark_resource_providers_gone",
     "view_resource_providers",
-    "prune_images",
     "create_block_disks",
     "destroy_block_disks",
     "create_mount_disks",

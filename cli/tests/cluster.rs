@@ -1874,3 +1874,70 @@ async fn operation_statuses_are_retried_until_acknowledged_and_reconciled() {
         .unwrap();
     assert_eq!(checkpointed.to_string(), "disk(ops):32");
 }
+
+/// PRUNE_IMAGES on the agent: an image no container uses leaves the image store, with its
+/// layers; an excluded one stays; `gc/images_removed` counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_images_removes_unused_images_but_keeps_excluded_ones() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: images need root (mount namespaces and pivot_root)");
+        return;
+    }
+    let registry =
+        std::env::temp_dir().join(format!("prune-registry-{}", mesos_api::ids::new_uuid()));
+    for (name, marker) in [("test/a:1", "a"), ("test/b:1", "b")] {
+        mesos_containerizer::testimage::write_shell_image(&registry, name, marker).unwrap();
+    }
+    let reg = registry.clone();
+    let flags = MasterFlags {
+        allocation_interval: Duration::from_millis(50),
+        ..MasterFlags::default()
+    };
+    let c = cluster_tweaked(&launcher_dir(), 1, "cpus:2;mem:512", flags, move |f| {
+        f.containerizer.launcher = mesos_containerizer::LauncherKind::Linux;
+        f.containerizer.isolation =
+            mesos_containerizer::parse_isolation("filesystem/linux").unwrap();
+        f.containerizer.docker_registry = Some(reg.clone());
+    })
+    .await;
+    let mut fw = framework(&c, info("pruner")).await;
+    for image in ["test/a:1", "test/b:1"] {
+        let o = offers(&mut fw).await.remove(0);
+        let id = image.replace(['/', ':'], "-");
+        let mut t = command_task(&id, &o.agent_id, "read m < /etc/marker", "cpus:0.5;mem:64");
+        t.container = Some(
+            serde_json::from_value(serde_json::json!({"type": "MESOS",
+                "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}))
+            .unwrap(),
+        );
+        launch(&fw, &o.id, vec![t]).await;
+        let last = states_until_terminal(&mut fw, &id).await.pop().unwrap();
+        assert_eq!(last.state, TaskState::Finished, "{last:?}");
+    }
+    let images = c.work.join("a0/store/docker/images/test");
+    let layers = c.work.join("a0/store/docker/layers");
+    let layer_count = || std::fs::read_dir(&layers).map(|d| d.count()).unwrap_or(0);
+    assert!(images.join("a:1.json").exists() && images.join("b:1.json").exists());
+    let before = layer_count();
+    assert!(before > 0);
+    let prune = serde_json::json!({"type": "PRUNE_IMAGES", "prune_images": {
+        "excluded_images": [{"type": "DOCKER", "docker": {"name": "test/b:1"}}]}});
+    let r = mesos_agent::httpc::request(
+        &c.rt.address().to_string(),
+        "POST",
+        &format!("/{}/api/v1", c.agents[0].upid().id()),
+        &[("Content-Type", "application/json")],
+        prune.to_string().as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.head.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        !images.join("a:1.json").exists(),
+        "the unused image is still there"
+    );
+    assert!(images.join("b:1.json").exists(), "the excluded image went");
+    assert!(layer_count() < before, "no layer went");
+    assert_eq!(c.rt.metrics().value("gc/images_removed"), Some(1.0));
+    let _ = std::fs::remove_dir_all(&registry);
+}

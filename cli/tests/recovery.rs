@@ -762,3 +762,50 @@ fn named(root: &Path, name: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A sandbox scheduled for garbage collection before the agent was killed is scheduled again
+/// when it restarts as a new agent (`--gc_delay` after it was last changed) and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_sandbox_is_collected_after_an_agent_restart() {
+    let s = setup(&[]);
+    // No disk watch within the test: only the delay removes it.
+    let gc = ["--gc_delay=4secs", "--disk_watch_interval=1hrs"];
+    let mut agent = s.agent(&gc);
+    let (_rt, pid, mut rx) = s.framework(true).await;
+    let offer = loop {
+        if let Seen::Offers(mut o) = next(&mut rx, LIMIT).await {
+            break o.remove(0);
+        }
+    };
+    let t = task("brief", &offer.agent_id, "echo brief-done");
+    let oid = offer.id.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver().launch(&oid, vec![t], None)
+    })
+    .await
+    .unwrap();
+    let done = terminal_states(&mut rx, &["brief"]).await.remove(0);
+    assert_eq!(done.state, TaskState::Finished, "{done:?}");
+    let sandboxes = || {
+        named(&s.work.join("slaves"), "stdout")
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .contains("brief-done")
+            })
+            .count()
+    };
+    assert_eq!(sandboxes(), 1);
+    // Killed before its 4 s are up, the schedule in memory lost with it, and started as a new
+    // agent: nothing recovers the old agent's sandboxes but the rescheduling.
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut fresh = gc.to_vec();
+    fresh.push("--recover=cleanup");
+    let _agent = s.agent(&fresh);
+    testkit::eventually(LIMIT, "the old sandbox collected", || match sandboxes() {
+        0 => Ok(()),
+        n => Err(format!("{n} left")),
+    });
+}

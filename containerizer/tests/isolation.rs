@@ -39,7 +39,7 @@ struct Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.work);
-        // The test root goes once the last test using it is done.
+        // The fixture's own cgroups root.
         let root = &self.cz.flags().cgroups_root;
         for h in ["cpu", "cpuacct", "memory", "pids", "freezer", "devices"] {
             let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(h).join(root));
@@ -52,7 +52,9 @@ async fn fixture(isolation: &str, tweak: impl FnOnce(&mut ContainerizerFlags)) -
     let mut f = ContainerizerFlags::new(&work);
     f.launcher = LauncherKind::Linux;
     f.isolation = parse_isolation(isolation).unwrap();
-    f.cgroups_root = format!("mesos-test-{}", std::process::id());
+    // One root per fixture: a root shared by the tests running at once would be removed by
+    // one finishing while another creates a cgroup in it.
+    f.cgroups_root = format!("mesos-test-{}", mesos_api::ids::new_uuid());
     f.fetcher_cache_dir = work.join("fetch");
     tweak(&mut f);
     let cz = match Containerizer::new(f) {

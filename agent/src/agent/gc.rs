@@ -5,6 +5,12 @@
 //! directory's disk: at usage `u` a sandbox is kept only
 //! `gc_delay x max(0, 1 - gc_disk_headroom - u)`, so sandboxes go sooner as the disk fills.
 //! Removals run off the agent's actor; `gc/path_removals_{pending,succeeded,failed}` count them.
+//!
+//! Images too (Mesos's image garbage collection): PRUNE_IMAGES, and with `--image_gc_config`
+//! every `image_disk_watch_interval` when the image store's disk is fuller than
+//! `1 - image_disk_headroom`, the provisioner removes the images no container uses and that are
+//! not excluded, and the layers left over; `gc/images_removed` and `gc/image_layers_removed`
+//! count them (our names: Mesos has none).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +33,8 @@ struct GcMetrics {
     pending: Gauge,
     succeeded: Counter,
     failed: Counter,
+    images: Counter,
+    layers: Counter,
 }
 
 /// How long a sandbox is kept at disk usage `usage` (a fraction): Mesos's formula.
@@ -48,6 +56,8 @@ impl Gc {
             pending: m.gauge("gc/path_removals_pending"),
             succeeded: m.counter("gc/path_removals_succeeded"),
             failed: m.counter("gc/path_removals_failed"),
+            images: m.counter("gc/images_removed"),
+            layers: m.counter("gc/image_layers_removed"),
         });
     }
 
@@ -62,6 +72,49 @@ impl Agent {
     /// Schedules `path` for removal `--gc_delay` from now.
     pub(super) fn gc_schedule(&mut self, ctx: &mut Context<Self>, path: PathBuf) {
         let delay = self.flags.gc_delay;
+        self.gc_schedule_in(ctx, path, delay);
+    }
+
+    /// After a restart: every sandbox run directory on this work directory that no recovered
+    /// executor holds (its executor ended before, or it belongs to an agent of before) is
+    /// scheduled again, `--gc_delay` after it was last changed, as Mesos reschedules them.
+    pub(super) fn gc_recovered(&mut self, ctx: &mut Context<Self>) {
+        let held: std::collections::HashSet<PathBuf> = self
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values().map(|e| e.directory.clone()))
+            .collect();
+        let sub = |p: &Path, name: &str| -> Vec<PathBuf> {
+            std::fs::read_dir(p.join(name))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        };
+        let mut runs = Vec::new();
+        for agent in sub(&self.flags.work_dir, "slaves") {
+            for fw in sub(&agent, "frameworks") {
+                for ex in sub(&fw, "executors") {
+                    runs.extend(sub(&ex, "runs").into_iter().filter(|r| !held.contains(r)));
+                }
+            }
+        }
+        let delay = self.flags.gc_delay;
+        for run in runs {
+            let age = std::fs::metadata(&run)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            tracing::debug!(path = %run.display(), ?age, "rescheduling an ended sandbox for garbage collection");
+            self.gc_schedule_in(ctx, run, delay.saturating_sub(age));
+        }
+    }
+
+    /// Schedules `path` for removal `delay` from now.
+    fn gc_schedule_in(&mut self, ctx: &mut Context<Self>, path: PathBuf, delay: Duration) {
         self.gc.due.insert(path, Instant::now() + delay);
         self.gc.changed();
         ctx.delay(delay, |a: &mut Agent, _| a.gc_prune(Duration::ZERO));
@@ -130,6 +183,54 @@ impl Agent {
             if !a.gc.due.is_empty() {
                 a.gc_watch(c);
             }
+        });
+    }
+
+    /// Prunes the image store, keeping `excluded` and `--image_gc_config`'s excluded images,
+    /// on a thread of its own; `done` hears the outcome.
+    pub(super) fn prune_images(
+        &self,
+        mut excluded: Vec<String>,
+        done: impl FnOnce(Result<mesos_containerizer::provisioner::Pruned, String>) + Send + 'static,
+    ) {
+        if let Some(c) = &self.flags.image_gc {
+            excluded.extend(c.excluded_images.iter().cloned());
+        }
+        let p = self.containerizer.provisioner.clone();
+        let counters = self
+            .gc
+            .metrics
+            .as_ref()
+            .map(|m| (m.images.clone(), m.layers.clone()));
+        std::thread::spawn(move || {
+            let r = p.prune(&excluded).map_err(|e| e.to_string());
+            if let (Ok(pruned), Some((images, layers))) = (&r, &counters) {
+                images.add(pruned.images.len() as u64);
+                layers.add(pruned.layers as u64);
+            }
+            if let Err(e) = &r {
+                tracing::warn!("cannot prune the image store: {e}");
+            }
+            done(r);
+        });
+    }
+
+    /// With `--image_gc_config`: every watch interval, a prune if the store's disk is too full.
+    pub(super) fn image_gc_watch(&mut self, ctx: &mut Context<Self>) {
+        let Some(c) = self.flags.image_gc.clone() else {
+            return;
+        };
+        ctx.delay(c.image_disk_watch_interval, move |a: &mut Agent, ctx| {
+            let dir = a.containerizer.provisioner.store_dir().to_path_buf();
+            let usage = disk_usage(&dir).unwrap_or(0.0);
+            if usage >= 1.0 - c.image_disk_headroom {
+                tracing::info!(
+                    usage,
+                    "the image store's disk is full enough to prune images"
+                );
+                a.prune_images(Vec::new(), |_| {});
+            }
+            a.image_gc_watch(ctx);
         });
     }
 

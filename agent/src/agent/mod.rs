@@ -416,6 +416,7 @@ impl Process for Agent {
         self.metrics_changed(ctx);
         self.try_register(ctx);
         self.start_detection(ctx);
+        self.image_gc_watch(ctx);
     }
 
     fn finalize(&mut self, _ctx: &mut Context<Self>) {

@@ -425,6 +425,24 @@ impl Agent {
             "READ_FILE" => ok(respond(&kind, self.read_file_call(principal, &body)?)),
             // Operations with ids and resource providers are not built: the agent tracks none.
             "GET_OPERATIONS" => ok(respond(&kind, self.v1_operations())),
+            "PRUNE_IMAGES" => {
+                if !skip_acls {
+                    self.authorize("prune_images", principal, None, "prune images")?;
+                }
+                let excluded = crate::flags::excluded_images(&body["excluded_images"])
+                    .map_err(Rejection::bad_request)?;
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.prune_images(excluded, move |r| {
+                    let _ = tx.send(r);
+                });
+                Ok(Reply::Later(Box::pin(async move {
+                    match rx.await {
+                        Ok(Ok(_)) => HttpResponse::empty(200),
+                        Ok(Err(e)) => HttpResponse::text(500, format!("Failed to prune images: {e}")),
+                        Err(_) => HttpResponse::text(500, "Failed to prune images"),
+                    }
+                })))
+            }
             "GET_FRAMEWORKS" => ok(respond(&kind, self.v1_frameworks(viewer))),
             "GET_EXECUTORS" => ok(respond(&kind, self.v1_executors(viewer))),
             "GET_TASKS" => ok(respond(&kind, self.v1_tasks(viewer))),

@@ -367,6 +367,7 @@ impl Agent {
             self.recover_nested(&rt, &mut adopted);
         }
         self.docker_remove_orphans(&adopted);
+        self.gc_recovered(ctx);
         // Containers nobody recovered go.
         let cz = self.containerizer.clone();
         let orphans: Vec<(String, Option<i32>)> = cz

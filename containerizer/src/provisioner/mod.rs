@@ -161,6 +161,24 @@ pub struct Provisioned {
     pub cache_hit: bool,
 }
 
+/// What a container's rootfs was made from: `<rootfs_dir>/containers/<id>/in_use.json`.
+#[derive(Serialize, Deserialize)]
+struct InUse {
+    image: String,
+    layers: Vec<String>,
+}
+
+const IN_USE: &str = "in_use.json";
+
+/// What [`Provisioner::prune`] removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// The images (`repo:tag`).
+    pub images: Vec<String>,
+    /// How many layers.
+    pub layers: usize,
+}
+
 /// The provisioner: a layer store plus the copy and overlay backends.
 ///
 /// It is `Send + Sync`; provisions of different containers may run concurrently (the store
@@ -236,6 +254,14 @@ impl Provisioner {
             let _ = fs::remove_dir_all(base.join("scratch").join(&id));
             return Err(e);
         }
+        // What the container holds, so that pruning keeps it (see `prune`).
+        let used = InUse {
+            image: image.clone(),
+            layers: record.layers.clone(),
+        };
+        let held = self.container_dir(container_id).join(IN_USE);
+        let text = serde_json::to_vec(&used).unwrap_or_default();
+        fs::write(&held, text).map_err(|e| Error::io("write", &held, e))?;
         tracing::info!(
             container = container_id,
             image = %image,
@@ -282,6 +308,51 @@ impl Provisioner {
             .collect();
         ids.sort();
         ids
+    }
+
+    /// Removes the images not used by a container that has a rootfs and not named in
+    /// `excluded` (Mesos's image garbage collection: PRUNE_IMAGES, `--image_gc_config`),
+    /// then every layer no image left and no container uses.
+    pub fn prune(&self, excluded: &[String]) -> Result<Pruned> {
+        let mut keep_images: std::collections::HashSet<String> = excluded
+            .iter()
+            .filter_map(|n| image::normalize(n).ok())
+            .collect();
+        let mut keep_layers = std::collections::HashSet::new();
+        for c in self.containers() {
+            let held = self.container_dir(&c).join(IN_USE);
+            if let Some(u) = fs::read(&held)
+                .ok()
+                .and_then(|t| serde_json::from_slice::<InUse>(&t).ok())
+            {
+                keep_images.insert(u.image);
+                keep_layers.extend(u.layers);
+            }
+        }
+        let _guard = self.store_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pruned = Pruned::default();
+        for r in self.store.records() {
+            if keep_images.contains(&r.name) {
+                keep_layers.extend(r.layers);
+            } else {
+                self.store.remove_record(&r.name)?;
+                pruned.images.push(r.name);
+            }
+        }
+        for id in self.store.layer_ids() {
+            if !keep_layers.contains(&id) {
+                self.store.remove_layer(&id)?;
+                pruned.layers += 1;
+            }
+        }
+        pruned.images.sort();
+        tracing::info!(images = ?pruned.images, layers = pruned.layers, "pruned the image store");
+        Ok(pruned)
+    }
+
+    /// The image store's directory (`--docker_store_dir`).
+    pub fn store_dir(&self) -> &Path {
+        &self.config.store_dir
     }
 
     /// Whether the kernel allows overlay mounts here (probe once, cache the answer).

@@ -183,6 +183,58 @@ impl Store {
         whole.then_some(record)
     }
 
+    /// Every image record in the store (unreadable ones are skipped).
+    pub(crate) fn records(&self) -> Vec<Record> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.dir.join("images")];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    todo.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    if let Some(r) = fs::read(&p)
+                        .ok()
+                        .and_then(|t| serde_json::from_slice::<Record>(&t).ok())
+                    {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes an image's record (its layers stay until nothing refers to them).
+    pub(crate) fn remove_record(&self, name: &str) -> Result<()> {
+        let p = self.record_path(name);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &p, e)),
+        }
+    }
+
+    /// The ids of the layers in the store.
+    pub(crate) fn layer_ids(&self) -> Vec<String> {
+        fs::read_dir(self.dir.join("layers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    }
+
+    /// Removes a layer (unpacked and overlay forms).
+    pub(crate) fn remove_layer(&self, id: &str) -> Result<()> {
+        let d = self.layer_dir(id);
+        match fs::remove_dir_all(&d) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &d, e)),
+        }
+    }
+
     /// Writes an image's record (atomically: a temporary file renamed over the old one).
     pub(crate) fn put_record(&self, record: &Record) -> Result<()> {
         let path = self.record_path(&record.name);

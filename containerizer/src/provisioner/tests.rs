@@ -446,6 +446,36 @@ fn layers_shared_between_images_are_unpacked_once() {
 }
 
 #[test]
+fn pruning_keeps_the_images_of_live_containers_and_excluded_ones() {
+    let t = TempDir::new("prune");
+    let layers = two_layers(&t.path().join("src"));
+    let registry = t.path().join("registry");
+    docker_archive(&registry, "a:1", &layers, &image_config());
+    docker_archive(&registry, "b:1", &layers[..1], &image_config());
+    let p = provisioner(&t, Backend::Copy);
+    p.provision("c1", "b:1", true).unwrap();
+    p.provision("c2", "a:1", true).unwrap();
+    p.destroy("c2").unwrap();
+    let layer_count = || fs::read_dir(t.path().join("store/layers")).unwrap().count();
+    assert_eq!(layer_count(), 2);
+    // a:1 is used by no container: it goes, with the layer only it had.
+    let pruned = p.prune(&[]).unwrap();
+    assert_eq!(pruned.images, vec!["a:1".to_string()]);
+    assert_eq!(pruned.layers, 1);
+    assert_eq!(layer_count(), 1);
+    // b:1 is c1's; once c1 is gone, an excluded name still keeps it.
+    p.destroy("c1").unwrap();
+    let pruned = p.prune(&["b:1".to_string()]).unwrap();
+    assert_eq!(pruned, Pruned::default());
+    let again = p.provision("c3", "b:1", true).unwrap();
+    assert!(again.cache_hit, "the kept image is still in the store");
+    p.destroy("c3").unwrap();
+    let pruned = p.prune(&[]).unwrap();
+    assert_eq!(pruned.images, vec!["b:1".to_string()]);
+    assert_eq!(layer_count(), 0);
+}
+
+#[test]
 fn unknown_image_error_names_the_image_and_lists_the_registry() {
     let t = TempDir::new("unknown");
     let layers = two_layers(&t.path().join("src"));
