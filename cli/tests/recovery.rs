@@ -635,22 +635,6 @@ async fn a_persistent_volume_outlives_its_task_and_the_agent(isolation: Option<&
     assert_eq!(read.state, TaskState::Finished, "{read:?}");
     let aid = read.agent_id.clone().unwrap();
 
-    // DESTROY removes the directory (and the checkpoint forgets it).
-    let destroy = operation("DESTROY", "destroy", "volumes", &volume);
-    on_volume(&pid, &mut rx, vec![destroy], None, has_volume).await;
-    testkit::eventually(LIMIT, "the volume's directory removed", || {
-        if dir.exists() {
-            Err("still there")
-        } else {
-            Ok(())
-        }
-    });
-    assert!(!std::fs::read_to_string(&checkpoint)
-        .unwrap()
-        .contains("\"v1\""));
-
-    // The operator API: CREATE_VOLUMES on the reserved disk (held in the framework's offer,
-    // which is rescinded for it), DESTROY_VOLUMES after.
     let call = |kind: &str, field: &str| {
         serde_json::json!({"type": kind, field: {"agent_id": {"value": aid.value},
             "volumes": [disk_json(true)]}})
@@ -667,6 +651,50 @@ async fn a_persistent_volume_outlives_its_task_and_the_agent(isolation: Option<&
         .unwrap();
         (r.head.status, String::from_utf8_lossy(&r.body).to_string())
     };
+    // A volume a task uses cannot be destroyed: the operator hears 409.
+    let hold = OfferOperation {
+        launch: Some(Launch {
+            task_infos: vec![writer("holder", &aid, "sleep 600")],
+        }),
+        ..OfferOperation::new(OperationType::Launch)
+    };
+    on_volume(&pid, &mut rx, vec![hold], None, has_volume).await;
+    loop {
+        if let Seen::Update(u) = next(&mut rx, LIMIT).await {
+            assert!(!u.state.is_terminal(), "{u:?}");
+            if u.state == TaskState::Running {
+                break;
+            }
+        }
+    }
+    let (st, body) = operator(call("DESTROY_VOLUMES", "destroy_volumes")).await;
+    assert_eq!(st, 409, "a volume in use: {body}");
+    let holder_agent = aid.clone();
+    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+        p.driver()
+            .kill(mesos_api::TaskID::new("holder"), Some(holder_agent), None)
+    })
+    .await
+    .unwrap();
+    let held = terminal_states(&mut rx, &["holder"]).await.remove(0);
+    assert_eq!(held.state, TaskState::Killed, "{held:?}");
+
+    // DESTROY removes the directory (and the checkpoint forgets it).
+    let destroy = operation("DESTROY", "destroy", "volumes", &volume);
+    on_volume(&pid, &mut rx, vec![destroy], None, has_volume).await;
+    testkit::eventually(LIMIT, "the volume's directory removed", || {
+        if dir.exists() {
+            Err("still there")
+        } else {
+            Ok(())
+        }
+    });
+    assert!(!std::fs::read_to_string(&checkpoint)
+        .unwrap()
+        .contains("\"v1\""));
+
+    // The operator API: CREATE_VOLUMES on the reserved disk (held in the framework's offer,
+    // which is rescinded for it), DESTROY_VOLUMES after.
     let (st, body) = operator(call("CREATE_VOLUMES", "create_volumes")).await;
     assert_eq!(st, 202, "{body}");
     testkit::eventually(LIMIT, "the volume's directory made", || {
