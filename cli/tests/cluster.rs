@@ -63,23 +63,41 @@ async fn offers(fw: &mut Fw) -> Vec<Offer> {
     }
 }
 
-/// The next status update, declining (to be offered again at once) any offer that comes
-/// first: an offer skipped and left unanswered would hold its agent's resources from every
-/// later round.
-async fn next_update(fw: &mut Fw) -> TaskStatus {
-    loop {
-        match next(&mut fw.rx, LIMIT).await {
-            Seen::Update(s) => return s,
-            Seen::Offers(os) => {
-                let ids: Vec<OfferID> = os.into_iter().map(|o| o.id).collect();
-                let filters = Filters {
-                    refuse_seconds: 0.0,
-                };
-                drive(fw, move |d| d.decline(ids, Some(filters))).await;
+/// The next event `pick` takes (within [`LIMIT`] in all), declining (to be offered again at
+/// once) any offer that comes first: an offer skipped and left unanswered would hold its
+/// agent's resources from every later round. Bounded as a whole, since declined offers keep
+/// coming back and would otherwise keep the wait alive.
+async fn next_matching<T>(fw: &mut Fw, pick: impl Fn(Seen) -> Option<T>) -> T {
+    let wait = async {
+        loop {
+            match next(&mut fw.rx, LIMIT).await {
+                Seen::Offers(os) => {
+                    let ids: Vec<OfferID> = os.into_iter().map(|o| o.id).collect();
+                    let filters = Filters {
+                        refuse_seconds: 0.0,
+                    };
+                    drive(fw, move |d| d.decline(ids, Some(filters))).await;
+                }
+                other => {
+                    if let Some(t) = pick(other) {
+                        return t;
+                    }
+                }
             }
-            _ => {}
         }
-    }
+    };
+    tokio::time::timeout(LIMIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("nothing awaited came within {LIMIT:?}"))
+}
+
+/// The next status update (see [`next_matching`]).
+async fn next_update(fw: &mut Fw) -> TaskStatus {
+    next_matching(fw, |s| match s {
+        Seen::Update(u) => Some(u),
+        _ => None,
+    })
+    .await
 }
 
 /// Updates for `task` until a terminal one; returns every state seen.
@@ -1721,26 +1739,13 @@ async fn draining_an_agent_kills_its_tasks_and_ends_drained_or_gone() {
     .await;
 }
 
-/// The next operation status (within [`LIMIT`]), declining any offer that comes first.
+/// The next operation status (see [`next_matching`]).
 async fn next_operation_status(fw: &mut Fw) -> mesos_api::protocol::offer::OperationStatus {
-    let wait = async {
-        loop {
-            match next(&mut fw.rx, LIMIT).await {
-                Seen::OperationStatus(s) => return s,
-                Seen::Offers(os) => {
-                    let ids: Vec<OfferID> = os.into_iter().map(|o| o.id).collect();
-                    let filters = Filters {
-                        refuse_seconds: 0.0,
-                    };
-                    drive(fw, move |d| d.decline(ids, Some(filters))).await;
-                }
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(LIMIT, wait)
-        .await
-        .expect("an operation status within the limit")
+    next_matching(fw, |s| match s {
+        Seen::OperationStatus(o) => Some(o),
+        _ => None,
+    })
+    .await
 }
 
 /// Operation feedback: a RESERVE with an id gets OPERATION_FINISHED from the agent, sent again
