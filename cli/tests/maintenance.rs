@@ -356,3 +356,104 @@ async fn a_scheduled_machine_is_offered_with_unavailability_brought_down_and_up_
     drop(rt);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The agent's `drain_info.state` in GET_AGENTS and whether it is deactivated (None: not
+/// registered, or the master not answering yet).
+async fn drain_of(port: u16, id: &str) -> Option<(Option<String>, bool)> {
+    let (st, v) = request(port, "POST", "/api/v1", &json!({"type": "GET_AGENTS"})).await;
+    if st != 200 {
+        // A restarted master still recovering (503).
+        return None;
+    }
+    v["get_agents"]["agents"]
+        .as_array()?
+        .iter()
+        .find(|a| a["agent_info"]["id"]["value"] == id)
+        .map(|a| {
+            (
+                a["drain_info"]["state"].as_str().map(String::from),
+                a["deactivated"].as_bool().unwrap_or(false),
+            )
+        })
+}
+
+fn signal(p: &Proc, s: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.id() as i32), s).unwrap();
+}
+
+/// A drain outlives the agent's unreachability and a master restart: a DRAINED agent that
+/// stops answering comes back DRAINED (and deactivated); DRAIN_AGENT is taken for an
+/// unreachable agent, kept in the registry across a restart, and applied when it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_outlives_unreachability_and_a_master_restart() {
+    use nix::sys::signal::Signal;
+    let work = std::env::temp_dir().join(format!("mesos-drain-{}", mesos_api::ids::new_uuid()));
+    let port = free_port();
+    let master = || {
+        Proc::spawn(
+            testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+                .args([
+                    format!("--port={port}"),
+                    "--registry=replicated_log".into(),
+                    format!("--work_dir={}", work.join("master").display()),
+                    "--agent_ping_timeout=200ms".into(),
+                    "--max_agent_ping_timeouts=2".into(),
+                    "--agent_reregister_timeout=30secs".into(),
+                ])
+                .stderr(Stdio::null()),
+        )
+    };
+    let fixed = format!("127.0.0.1:{port}");
+    let mut m = master();
+    m.await_listening(&fixed, LIMIT);
+    let agent = Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-agent"))
+            .args([
+                format!("--master={fixed}"),
+                format!("--work_dir={}", work.join("agent").display()),
+                "--port=0".into(),
+                "--resources=cpus:1;mem:128".into(),
+                "--registration_backoff_factor=100ms".into(),
+            ])
+            .stderr(Stdio::null()),
+    );
+    agent_count_is(port, 1, "the agent registered").await;
+    let id = agents(port).await[0].1.clone();
+    let drained = |want: Option<&'static str>| {
+        let id = id.clone();
+        async move {
+            eventually_async(LIMIT, format!("the agent back with drain {want:?}"), || {
+                let id = id.clone();
+                async move {
+                    match drain_of(port, &id).await {
+                        Some((s, deactivated)) if s.as_deref() == want && deactivated => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            })
+            .await
+        }
+    };
+    let drain = json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": id}}});
+    let (st, body) = request(port, "POST", "/api/v1", &drain).await;
+    assert_eq!(st, 200, "{body}");
+    drained(Some("DRAINED")).await;
+    // Unreachable (it stops answering pings), then back: still drained.
+    signal(&agent, Signal::SIGSTOP);
+    agent_count_is(port, 0, "the stopped agent unreachable").await;
+    signal(&agent, Signal::SIGCONT);
+    drained(Some("DRAINED")).await;
+    // Unreachable again: a new drain is taken, survives a master restart, and applies on return.
+    signal(&agent, Signal::SIGSTOP);
+    agent_count_is(port, 0, "the stopped agent unreachable again").await;
+    let (st, body) = request(port, "POST", "/api/v1", &drain).await;
+    assert_eq!(st, 200, "a drain of an unreachable agent: {body}");
+    m.kill().unwrap();
+    m.wait().unwrap();
+    let mut m = master();
+    m.await_listening(&fixed, LIMIT);
+    signal(&agent, Signal::SIGCONT);
+    drained(Some("DRAINED")).await;
+    m.kill().unwrap();
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -297,8 +297,12 @@ impl Master {
         if recovered.is_none() {
             self.registry_note(crate::registry::Operation::ReadmitAgent(m.agent.clone()));
         }
-        let drain = recovered.as_ref().and_then(|a| a.drain.clone());
-        let deactivated = recovered.is_some_and(|a| a.deactivated);
+        // A drain from before it was unreachable (or ordered while it was) goes on.
+        let drain = recovered
+            .as_ref()
+            .and_then(|a| a.drain.clone())
+            .or_else(|| self.unreachable_drains.remove(&id));
+        let deactivated = recovered.is_some_and(|a| a.deactivated) || drain.is_some();
         let mut used: BTreeMap<FrameworkID, Resources> = BTreeMap::new();
         for fi in &m.frameworks {
             if let Some(fid) = fi.id.as_ref().filter(|f| !shut.contains(*f)) {
@@ -438,6 +442,10 @@ impl Master {
             Some(info.clone()),
         ));
         let Some(a) = self.agents.get_mut(id) else {
+            if self.unreachable.contains(id) {
+                tracing::info!(agent = %id, "the unreachable agent will drain when it comes back");
+                self.unreachable_drains.insert(id.clone(), info);
+            }
             return;
         };
         a.drain = Some(info.clone());
@@ -700,6 +708,7 @@ impl Master {
             );
         }
         self.unreachable.remove(id);
+        self.unreachable_drains.remove(id);
         self.gone.insert(id.clone());
         self.recovered_agents.remove(id);
         self.registry_note(crate::registry::Operation::MarkGone(
@@ -717,6 +726,9 @@ impl Master {
         let gone = how != Removal::Unreachable;
         self.forget_agent_inverse_offers(ctx, id);
         if how == Removal::Unreachable {
+            if let Some(d) = a.drain.clone() {
+                self.unreachable_drains.insert(id.clone(), d);
+            }
             self.unreachable.insert(id.clone());
             self.registry_note(crate::registry::Operation::MarkUnreachable(
                 id.clone(),

@@ -66,6 +66,8 @@ pub struct Master {
     removed: std::collections::HashSet<FrameworkID>,
     /// Agents declared unreachable (until they reregister).
     unreachable: std::collections::HashSet<AgentID>,
+    /// The drains of unreachable agents (applied again when they reregister).
+    unreachable_drains: HashMap<AgentID, crate::state::DrainInfo>,
     /// Agents marked gone by an operator: never readmitted.
     gone: std::collections::HashSet<AgentID>,
     /// Removed frameworks, newest last (the newest `--max_completed_frameworks`).
@@ -137,6 +139,7 @@ impl Master {
             frameworks: HashMap::new(),
             removed: Default::default(),
             unreachable: Default::default(),
+            unreachable_drains: Default::default(),
             gone: Default::default(),
             completed_frameworks: Default::default(),
             start_time: now_secs(),

@@ -95,6 +95,11 @@ impl Master {
             .extend(reg.gone.keys().map(|k| AgentID::new(k.clone())));
         self.unreachable
             .extend(reg.unreachable.keys().map(|k| AgentID::new(k.clone())));
+        self.unreachable_drains.extend(
+            reg.unreachable_drains
+                .iter()
+                .map(|(k, d)| (AgentID::new(k.clone()), d.clone())),
+        );
         if !reg.weights.is_empty() {
             let parsed: Vec<(String, f64)> =
                 reg.weights.iter().map(|(r, w)| (r.clone(), *w)).collect();
@@ -155,8 +160,15 @@ impl Master {
             );
         }
         let now = now_secs();
-        let ids: Vec<AgentID> = self.recovered_agents.drain().map(|(k, _)| k).collect();
-        for id in ids {
+        let missing: Vec<(AgentID, Option<crate::state::DrainInfo>)> = self
+            .recovered_agents
+            .drain()
+            .map(|(k, a)| (k, a.drain))
+            .collect();
+        for (id, drain) in missing {
+            if let Some(d) = drain {
+                self.unreachable_drains.insert(id.clone(), d);
+            }
             tracing::warn!(agent = %id, "did not reregister within {d:?} after master failover: unreachable");
             self.unreachable.insert(id.clone());
             if let Some(m) = &self.metrics {

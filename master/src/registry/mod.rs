@@ -71,6 +71,9 @@ pub(crate) struct Registry {
     /// Unreachable agents and when they became so (seconds since the epoch).
     #[serde(default)]
     pub(crate) unreachable: BTreeMap<String, f64>,
+    /// The drains of unreachable agents (applied again when they come back).
+    #[serde(default)]
+    pub(crate) unreachable_drains: BTreeMap<String, crate::state::DrainInfo>,
     /// Gone agents and when.
     #[serde(default)]
     pub(crate) gone: BTreeMap<String, f64>,
@@ -137,25 +140,33 @@ impl Operation {
             Operation::AdmitAgent(info) | Operation::ReadmitAgent(info) => {
                 if let Some(id) = info.id.as_ref().map(|i| i.value.clone()) {
                     r.unreachable.remove(&id);
+                    // A drain begun before it was unreachable (or while it was) goes on.
+                    let drain = r.unreachable_drains.remove(&id);
                     r.agents.insert(
                         id,
                         AdmittedAgent {
                             info,
-                            deactivated: false,
-                            drain: None,
+                            deactivated: drain.is_some(),
+                            drain,
                         },
                     );
                 }
             }
             Operation::MarkUnreachable(id, t) => {
-                if r.agents.remove(&id.value).is_some() {
+                if let Some(a) = r.agents.remove(&id.value) {
+                    if let Some(d) = a.drain {
+                        r.unreachable_drains.insert(id.value.clone(), d);
+                    }
                     r.unreachable.insert(id.value, t);
                     prune(&mut r.unreachable, t, limits);
+                    let kept = &r.unreachable;
+                    r.unreachable_drains.retain(|k, _| kept.contains_key(k));
                 }
             }
             Operation::MarkGone(id, t) => {
                 r.agents.remove(&id.value);
                 r.unreachable.remove(&id.value);
+                r.unreachable_drains.remove(&id.value);
                 r.gone.insert(id.value, t);
                 prune(&mut r.gone, t, limits);
             }
@@ -170,6 +181,11 @@ impl Operation {
             Operation::Drain(id, drain) => {
                 if let Some(a) = r.agents.get_mut(&id.value) {
                     a.drain = drain;
+                } else if r.unreachable.contains_key(&id.value) {
+                    match drain {
+                        Some(d) => r.unreachable_drains.insert(id.value, d),
+                        None => r.unreachable_drains.remove(&id.value),
+                    };
                 }
             }
             Operation::Quota(role, q) => {

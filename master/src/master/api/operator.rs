@@ -333,7 +333,7 @@ impl Master {
                             },
                         )?),
                     };
-                if !self.agents.contains_key(&id) {
+                if !self.agents.contains_key(&id) && !self.unreachable.contains(&id) {
                     return Err(Rejection::bad_request(if self.gone.contains(&id) {
                         format!("Agent '{id}' is gone")
                     } else {
