@@ -1249,7 +1249,7 @@ async fn container_settings_the_agent_cannot_honour_fail_the_task_and_nothing_ru
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_fields_are_kept_honoured_or_refused_never_dropped() {
-    use mesos_api::protocol::task::{CheckInfo, DiscoveryInfo, ScalarLimit};
+    use mesos_api::protocol::task::{CheckInfo, DiscoveryInfo, ScalarValue};
     let c = cluster(&launcher_dir(), 1, "cpus:4;mem:1024").await;
     let mut fw = framework(&c, info("fields")).await;
 
@@ -1293,7 +1293,7 @@ async fn task_fields_are_kept_honoured_or_refused_never_dropped() {
         ..CheckInfo::default()
     });
     let mut limited = command_task("limited", &o.agent_id, "true", "cpus:0.5;mem:32");
-    limited.limits = Some([("mem".to_string(), ScalarLimit { value: 64.0 })].into());
+    limited.limits = Some([("mem".to_string(), ScalarValue { value: 64.0 })].into());
     launch(&fw, &o.id, vec![checked, limited]).await;
     for (id, says) in [("checked", "'check'"), ("limited", "'limits'")] {
         let s = states_until_terminal(&mut fw, id).await;

@@ -99,24 +99,27 @@ async fn exits(p: &mut Proc, what: &str) {
     .await;
 }
 
+/// A `mesos-master` on `port` with the file registry under `work/master`, and `extra` flags.
+fn master_proc(port: u16, work: &std::path::Path, extra: &[&str]) -> Proc {
+    Proc::spawn(
+        testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
+            .args([
+                format!("--port={port}"),
+                "--registry=replicated_log".into(),
+                format!("--work_dir={}", work.join("master").display()),
+            ])
+            .args(extra)
+            .stderr(Stdio::null()),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_machine_is_offered_with_unavailability_brought_down_and_up_across_a_master_restart(
 ) {
     let work =
         std::env::temp_dir().join(format!("mesos-maintenance-{}", mesos_api::ids::new_uuid()));
     let port = free_port();
-    let master = || {
-        Proc::spawn(
-            testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-                .args([
-                    format!("--port={port}"),
-                    "--registry=replicated_log".into(),
-                    format!("--work_dir={}", work.join("master").display()),
-                    "--allocation_interval=50ms".into(),
-                ])
-                .stderr(Stdio::null()),
-        )
-    };
+    let master = || master_proc(port, &work, &["--allocation_interval=50ms"]);
     let mut m = master();
     let fixed = format!("127.0.0.1:{port}");
     m.await_listening(&fixed, LIMIT);
@@ -389,20 +392,12 @@ async fn a_drain_outlives_unreachability_and_a_master_restart() {
     use nix::sys::signal::Signal;
     let work = std::env::temp_dir().join(format!("mesos-drain-{}", mesos_api::ids::new_uuid()));
     let port = free_port();
-    let master = || {
-        Proc::spawn(
-            testkit::command(env!("CARGO_BIN_EXE_mesos-master"))
-                .args([
-                    format!("--port={port}"),
-                    "--registry=replicated_log".into(),
-                    format!("--work_dir={}", work.join("master").display()),
-                    "--agent_ping_timeout=200ms".into(),
-                    "--max_agent_ping_timeouts=2".into(),
-                    "--agent_reregister_timeout=30secs".into(),
-                ])
-                .stderr(Stdio::null()),
-        )
-    };
+    let ping = [
+        "--agent_ping_timeout=200ms",
+        "--max_agent_ping_timeouts=2",
+        "--agent_reregister_timeout=30secs",
+    ];
+    let master = || master_proc(port, &work, &ping);
     let fixed = format!("127.0.0.1:{port}");
     let mut m = master();
     m.await_listening(&fixed, LIMIT);

@@ -17,6 +17,7 @@ use mesos_api::FrameworkID;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::recovery::hex;
 use super::Agent;
 use crate::paths;
 use crate::status_update_manager::{INITIAL_BACKOFF, MAX_BACKOFF};
@@ -39,18 +40,10 @@ fn initial() -> Duration {
 /// with string keys).
 pub(super) type PendingOperations = BTreeMap<String, PendingOperation>;
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()
-}
-
-fn new_uuid() -> Vec<u8> {
-    unhex(&mesos_api::ids::new_uuid().replace('-', ""))
 }
 
 impl Agent {
@@ -86,7 +79,9 @@ impl Agent {
             state: OperationState::Finished,
             message: None,
             converted_resources: Default::default(),
-            uuid: Some(Uuid { value: new_uuid() }),
+            uuid: Some(Uuid {
+                value: mesos_api::ids::new_uuid_bytes(),
+            }),
             agent_id: self.info.id.clone(),
         };
         let key = hex(&m.operation_uuid);

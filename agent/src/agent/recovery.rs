@@ -60,7 +60,7 @@ enum UpdateRecord {
     Ack(String),
 }
 
-fn hex(b: &[u8]) -> String {
+pub(super) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

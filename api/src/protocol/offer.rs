@@ -185,20 +185,13 @@ pub struct GrowVolume {
     pub addition: crate::Resource,
 }
 
-/// A scalar as Mesos's `Value.Scalar` writes it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ScalarValue {
-    /// The value.
-    pub value: f64,
-}
-
 /// SHRINK_VOLUME: a persistent volume and how much disk it gives back (as reserved disk).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShrinkVolume {
     /// The volume as it is.
     pub volume: crate::Resource,
     /// How much.
-    pub subtract: ScalarValue,
+    pub subtract: super::task::ScalarValue,
 }
 
 /// One operation on offered resources.

@@ -261,17 +261,18 @@ pub struct TaskInfo {
     pub discovery: Option<DiscoveryInfo>,
     /// Resource limits above its requests (not supported yet: refused).
     #[serde(default)]
-    pub limits: Option<std::collections::BTreeMap<String, ScalarLimit>>,
+    pub limits: Option<std::collections::BTreeMap<String, ScalarValue>>,
     /// Once RUNNING this long, the task is killed and fails
     /// (REASON_MAX_COMPLETION_TIME_REACHED).
     #[serde(default)]
     pub max_completion_time: Option<DurationInfo>,
 }
 
-/// A limit's value (Mesos's `Value.Scalar`).
+/// A scalar as Mesos's `Value.Scalar` writes it (a SHRINK_VOLUME's `subtract`, a task's
+/// `limits`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ScalarLimit {
-    /// The value (`inf` is not representable in JSON; none means unlimited in Mesos).
+pub struct ScalarValue {
+    /// The value (`inf` is not representable in JSON; a limit left out is unlimited in Mesos).
     pub value: f64,
 }
 

@@ -55,13 +55,6 @@ fn status(
     }
 }
 
-fn uuid_bytes() -> Vec<u8> {
-    let u = mesos_api::ids::new_uuid().replace('-', "");
-    (0..16)
-        .map(|i| u8::from_str_radix(u.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0))
-        .collect()
-}
-
 impl Master {
     fn operation_event(&self, ctx: &Context<Self>, fid: &FrameworkID, s: OperationStatus) {
         let ev = Event {
@@ -106,7 +99,7 @@ impl Master {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
-        let uuid = uuid_bytes();
+        let uuid = mesos_api::ids::new_uuid_bytes();
         Self::send(
             ctx,
             &agent.pid,
