@@ -202,7 +202,7 @@ impl Master {
                     call.decline_inverse_offers
                 };
                 if let Some(r) = reply {
-                    self.inverse_offer_reply(ctx, &fid, r, accept);
+                    self.inverse_offer_reply(&fid, r, accept);
                 }
             }
             // Resource requests are advisory in Mesos; the allocator does not use them.

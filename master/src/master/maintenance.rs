@@ -308,20 +308,20 @@ impl Master {
     /// filter holds (default 5 s). Unknown or foreign inverse offers are ignored.
     pub(super) fn inverse_offer_reply(
         &mut self,
-        _ctx: &mut Context<Self>,
         fid: &FrameworkID,
         reply: InverseOfferReply,
         accept: bool,
     ) {
         let refuse = refuse_of(reply.filters);
         for id in reply.inverse_offer_ids {
-            if !matches!(self.inverse.outstanding.get(&id), Some((f, _)) if f == fid) {
-                tracing::warn!(framework = %fid, inverse_offer = %id, "ignoring an answer to an unknown inverse offer");
-                continue;
-            }
-            let Some((_, aid)) = self.inverse.outstanding.remove(&id) else {
-                continue;
+            let aid = match self.inverse.outstanding.get(&id) {
+                Some((f, a)) if f == fid => a.clone(),
+                _ => {
+                    tracing::warn!(framework = %fid, inverse_offer = %id, "ignoring an answer to an unknown inverse offer");
+                    continue;
+                }
             };
+            self.inverse.outstanding.remove(&id);
             let status = if accept { "ACCEPT" } else { "DECLINE" };
             self.inverse
                 .statuses
@@ -381,10 +381,5 @@ impl Master {
         }
         let d = self.flags.allocation_interval;
         ctx.delay(d, |m: &mut Master, c| m.maintenance_tick(c));
-    }
-
-    /// The maintenance state recovered from the registry.
-    pub(super) fn maintenance_recovered(&mut self, m: Maintenance) {
-        self.maintenance = m;
     }
 }

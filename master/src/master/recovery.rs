@@ -109,7 +109,7 @@ impl Master {
                     p.allocator_mut().update_weights(&parsed)
                 });
         }
-        self.maintenance_recovered(reg.maintenance.clone());
+        self.maintenance = reg.maintenance.clone();
         for (role, q) in &reg.quotas {
             let (g, l) = q.quantities();
             self.set_quota(role, g, l);
