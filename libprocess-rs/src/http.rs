@@ -118,6 +118,9 @@ fn percent_decode(s: &str) -> String {
 pub enum ResponseBody {
     /// The whole body.
     Full(Bytes),
+    /// The whole body in pieces, sent one after another (a body written in parts, e.g. on
+    /// several threads, is not copied into one buffer first).
+    Parts(std::collections::VecDeque<Bytes>),
     /// Chunks until the sender is dropped.
     Stream(mpsc::UnboundedReceiver<Bytes>),
     /// Chunks until the sender is dropped, at most a few queued (the sender waits for a slow
@@ -163,6 +166,14 @@ impl HttpResponse {
             )],
             body: ResponseBody::Full(body),
         }
+    }
+
+    /// A status with an already serialized JSON body in pieces (sent in order, with the
+    /// whole length announced).
+    pub fn json_parts(status: u16, parts: Vec<Bytes>) -> HttpResponse {
+        let mut r = HttpResponse::json_bytes(status, Bytes::new());
+        r.body = ResponseBody::Parts(parts.into_iter().filter(|p| !p.is_empty()).collect());
+        r
     }
 
     /// A status with an empty body.
@@ -312,8 +323,20 @@ impl HttpResponse {
         let is_json = self
             .content_type()
             .is_some_and(|t| t.starts_with("application/json"));
-        match &self.body {
-            ResponseBody::Full(b) if self.status == StatusCode::OK && is_json => match f(b) {
+        let joined;
+        let whole = match &self.body {
+            ResponseBody::Full(b) => Some(&b[..]),
+            ResponseBody::Parts(p) => {
+                joined = p
+                    .iter()
+                    .flat_map(|b| b.iter().copied())
+                    .collect::<Vec<u8>>();
+                Some(&joined[..])
+            }
+            ResponseBody::Stream(_) | ResponseBody::Bounded(_) => None,
+        };
+        match whole {
+            Some(b) if self.status == StatusCode::OK && is_json => match f(b) {
                 Ok(body) => {
                     let mut r = self;
                     r.body = ResponseBody::Full(Bytes::from(body));
@@ -356,18 +379,26 @@ impl http_body::Body for ResponseBody {
                     Poll::Ready(Some(Ok(Frame::data(std::mem::take(b)))))
                 }
             }
+            ResponseBody::Parts(p) => Poll::Ready(p.pop_front().map(|b| Ok(Frame::data(b)))),
             ResponseBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
             ResponseBody::Bounded(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ResponseBody::Full(b) if b.is_empty())
+        match self {
+            ResponseBody::Full(b) => b.is_empty(),
+            ResponseBody::Parts(p) => p.is_empty(),
+            ResponseBody::Stream(_) | ResponseBody::Bounded(_) => false,
+        }
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
         match self {
             ResponseBody::Full(b) => http_body::SizeHint::with_exact(b.len() as u64),
+            ResponseBody::Parts(p) => {
+                http_body::SizeHint::with_exact(p.iter().map(|b| b.len() as u64).sum())
+            }
             ResponseBody::Stream(_) | ResponseBody::Bounded(_) => http_body::SizeHint::default(),
         }
     }
@@ -382,5 +413,25 @@ mod tests {
         assert_eq!(percent_decode("a%20b+c"), "a b c");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn a_body_in_parts_announces_its_whole_length_and_reencodes_whole() {
+        use super::{HttpResponse, ResponseBody};
+        use bytes::Bytes;
+        use http_body::Body;
+        let parts: Vec<Bytes> = ["{\"a\":", "", "[1,", "2]}"]
+            .map(|p| Bytes::from_static(p.as_bytes()))
+            .to_vec();
+        let r = HttpResponse::json_parts(200, parts);
+        assert_eq!(r.body.size_hint().exact(), Some(11));
+        assert!(!r.body.is_end_stream());
+        let wrapped = r.reencode_json("text/javascript", |b| Ok([b"f(", b, b");"].concat()));
+        match wrapped.body {
+            ResponseBody::Full(b) => assert_eq!(&b[..], b"f({\"a\":[1,2]});"),
+            _ => panic!("a re-encoded body is whole"),
+        }
+        let empty = HttpResponse::json_parts(200, vec![Bytes::new()]);
+        assert!(empty.body.is_end_stream());
     }
 }

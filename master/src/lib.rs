@@ -9,6 +9,7 @@ mod maintenance;
 mod master;
 mod registry;
 mod state;
+mod task_json;
 mod validation;
 
 pub use flags::MasterFlags;

@@ -66,7 +66,7 @@ pub(crate) struct FrameworkRec {
     pub(crate) tasks: BTreeMap<TaskID, Task>,
     /// Terminal tasks whose last update was acknowledged (the newest
     /// `--max_completed_tasks_per_framework`).
-    pub(crate) completed: VecDeque<Task>,
+    pub(crate) completed: VecDeque<CompletedTask>,
     /// Bumped on each (re)subscription, so a stale failover timer does nothing.
     pub(crate) generation: u64,
     /// When it first subscribed (seconds since the epoch).
@@ -120,6 +120,13 @@ impl FwCounter {
     }
 }
 
+/// A task that ended, kept with its classic JSON: it never changes again, so `/master/state`
+/// copies the text written when it completed instead of writing the task on every request.
+pub(crate) struct CompletedTask {
+    pub(crate) task: Task,
+    pub(crate) json: Box<serde_json::value::RawValue>,
+}
+
 impl FrameworkRec {
     /// Moves a task to the completed list, dropping the oldest past `keep`.
     pub(crate) fn complete(&mut self, t: Task, keep: usize) {
@@ -127,8 +134,18 @@ impl FrameworkRec {
             self.completed.pop_front();
         }
         if keep > 0 {
-            self.completed.push_back(t);
+            let json = crate::task_json::task_json(&t, &self.role());
+            self.completed.push_back(CompletedTask { task: t, json });
         }
+    }
+
+    /// The role its tasks and offers are shown under: its first role, `*` when it has none.
+    pub(crate) fn role(&self) -> String {
+        self.info
+            .effective_roles()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| "*".into())
     }
 
     pub(crate) fn partition_aware(&self) -> bool {
@@ -146,11 +163,11 @@ pub(crate) struct OfferRec {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mesos_api::protocol::task::TaskState;
 
-    fn task(n: usize) -> Task {
+    pub(crate) fn task(n: usize) -> Task {
         Task {
             name: format!("t{n}"),
             task_id: TaskID::new(format!("t{n}")),
@@ -168,10 +185,10 @@ mod tests {
         }
     }
 
-    #[test]
-    fn completed_tasks_keep_the_newest_up_to_the_flag() {
-        let mut f = FrameworkRec {
-            info: FrameworkInfo::new("f", "root"),
+    /// A framework record with no tasks.
+    pub(crate) fn framework(name: &str) -> FrameworkRec {
+        FrameworkRec {
+            info: FrameworkInfo::new(name, "root"),
             pid: None,
             stream_id: None,
             proxy: None,
@@ -183,16 +200,26 @@ mod tests {
             registered_time: 0.0,
             offer_constraints: None,
             counters: Default::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn completed_tasks_keep_the_newest_up_to_the_flag() {
+        let mut f = framework("f");
         for n in 0..5 {
             f.complete(task(n), 3);
         }
-        let names: Vec<&str> = f.completed.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<&str> = f.completed.iter().map(|t| t.task.name.as_str()).collect();
         assert_eq!(names, ["t2", "t3", "t4"]);
         // A smaller limit later trims to it; zero keeps none.
         f.complete(task(5), 1);
         assert_eq!(f.completed.len(), 1);
-        assert_eq!(f.completed[0].name, "t5");
+        assert_eq!(f.completed[0].task.name, "t5");
+        let json: serde_json::Value = serde_json::from_str(f.completed[0].json.get()).unwrap();
+        assert_eq!(
+            (json["id"].as_str(), json["role"].as_str()),
+            (Some("t5"), Some("*"))
+        );
         f.complete(task(6), 0);
         assert!(f.completed.is_empty());
     }

@@ -413,13 +413,17 @@ impl serde::Serialize for Summary<'_> {
         // The common case (only the four basic scalars, as most tasks hold) without the heap.
         let mut basic = [0i64; 4];
         let only_basic = self.0.iter().all(|r| match &r.value {
-            Value::Scalar(v) => match BASIC.iter().position(|n| *n == &*r.name) {
-                Some(i) => {
-                    basic[i] += v.0;
-                    true
-                }
-                None => false,
-            },
+            Value::Scalar(v) => {
+                let i = match &*r.name {
+                    "cpus" => 0,
+                    "mem" => 1,
+                    "disk" => 2,
+                    "gpus" => 3,
+                    _ => return false,
+                };
+                basic[i] += v.0;
+                true
+            }
             _ => false,
         });
         if only_basic {

@@ -224,6 +224,23 @@ pub struct DiskInfo {
     pub volume: Option<Volume>,
 }
 
+/// A resource name as an `Arc`: the common names (`cpus`, `mem`, `disk`, `ports`, `gpus`) are
+/// one shared allocation each, so that resources compare their names by pointer and a task's
+/// resources do not each carry a copy of the name.
+pub fn resource_name(name: &str) -> Arc<str> {
+    static COMMON: std::sync::OnceLock<[Arc<str>; 5]> = std::sync::OnceLock::new();
+    let common = COMMON.get_or_init(|| ["cpus", "mem", "disk", "ports", "gpus"].map(Arc::from));
+    let i = match name {
+        "cpus" => 0,
+        "mem" => 1,
+        "disk" => 2,
+        "ports" => 3,
+        "gpus" => 4,
+        _ => return Arc::from(name),
+    };
+    common[i].clone()
+}
+
 /// One resource: a name, a value, and what it is reserved or allocated for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Resource {
@@ -265,7 +282,7 @@ impl Resource {
     /// An unreserved resource.
     pub fn new(name: &str, value: Value) -> Resource {
         Resource {
-            name: Arc::from(name),
+            name: resource_name(name),
             value,
             reservations: Vec::new(),
             disk: None,

@@ -57,7 +57,7 @@ impl<'de> Deserialize<'de> for Resource {
         } else {
             let w = WireOwned::deserialize(d)?;
             Ok(Resource {
-                name: Arc::from(w.name),
+                name: super::resource_name(&w.name),
                 value: w.value,
                 reservations: w.reservations,
                 disk: w.disk.map(Box::new),

@@ -65,8 +65,8 @@ impl Master {
         for r in ["state", "state.json"] {
             led_route(ctx, MASTER_READONLY, r, |m: &mut Master, _, req| {
                 reply(method_is(&req, &["GET"]).map(|_| {
-                    let state = m.state_bytes(m.viewer(req.principal.as_deref()));
-                    HttpResponse::json_bytes(200, bytes::Bytes::from(state))
+                    let state = m.state_parts(m.viewer(req.principal.as_deref()));
+                    HttpResponse::json_parts(200, state)
                 }))
             });
         }
@@ -229,7 +229,7 @@ impl Master {
             want.as_ref().is_none_or(|w| *w == id.value) && viewer.framework(f)
         };
         let view = |id: &FrameworkID, f: &crate::state::FrameworkRec| {
-            let role = json::role_of(f);
+            let role = f.role();
             serde_json::to_value(json::framework_view(self, id, f, &role, viewer))
                 .unwrap_or_default()
         };
@@ -311,7 +311,7 @@ impl Master {
             if framework_id.is_some_and(|w| *w != fid.value) || !viewer.framework(f) {
                 continue;
             }
-            for t in f.tasks.values().chain(f.completed.iter()) {
+            for t in f.tasks.values().chain(f.completed.iter().map(|c| &c.task)) {
                 if task_id.is_some_and(|w| *w != t.task_id.value) || !viewer.task(t, f) {
                     continue;
                 }
@@ -328,8 +328,8 @@ impl Master {
             .skip(offset)
             .take(limit)
             .map(|(_, t, f)| {
-                let role = json::role_of(f);
-                serde_json::to_value(json::task(t, &role)).unwrap_or_default()
+                let role = f.role();
+                serde_json::to_value(crate::task_json::task(t, &role)).unwrap_or_default()
             })
             .collect();
         Ok(json_reply(&json!({"tasks": out})))

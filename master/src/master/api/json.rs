@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use mesos_api::messages::Task;
+use bytes::Bytes;
+
 use mesos_api::protocol::to_json;
 use mesos_api::{AgentID, FrameworkID, Full, ResourceFormat, Resources, Summary};
 use serde::Serialize;
@@ -12,57 +13,15 @@ use serde_json::{json, Map, Value};
 use crate::master::authz::Viewer;
 use crate::master::{Master, VERSION};
 use crate::state::{AgentRec, FrameworkRec};
-
-/// A task in the classic form, serialized straight from the master's records.
-#[derive(Serialize)]
-pub(crate) struct TaskView<'a> {
-    id: &'a str,
-    name: &'a str,
-    framework_id: &'a str,
-    executor_id: &'a str,
-    slave_id: &'a str,
-    state: &'static str,
-    resources: Summary<'a>,
-    role: &'a str,
-    statuses: Statuses<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    labels: Option<Value>,
-    /// `container`, `discovery`, `health_check`, `kill_policy`, `max_completion_time`, when set.
-    #[serde(flatten)]
-    details: Option<Value>,
-}
-
-#[derive(Serialize)]
-struct StatusView<'a> {
-    state: &'static str,
-    timestamp: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    healthy: Option<bool>,
-    /// The container and its addresses (where service discovery reads a task's IP, as in
-    /// Mesos's state).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    container_status: Option<&'a mesos_api::protocol::task::ContainerStatus>,
-}
-
-/// A task's statuses, written as they are read.
-struct Statuses<'a>(&'a [mesos_api::protocol::task::TaskStatus]);
-
-impl Serialize for Statuses<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|st| StatusView {
-            state: st.state.as_str(),
-            timestamp: st.timestamp.unwrap_or(0.0),
-            healthy: st.healthy,
-            container_status: st.container_status.as_deref(),
-        }))
-    }
-}
+use crate::task_json::task;
 
 /// A framework's tasks (active or completed) that the viewer may see, each written as it is
 /// read.
 pub(crate) struct TaskList<'a> {
     f: &'a FrameworkRec,
-    completed: bool,
+    /// Where its live tasks' resources are added up, for the active list; `None` for the
+    /// completed list.
+    used: Option<&'a std::cell::RefCell<Resources>>,
     role: &'a str,
     viewer: Viewer<'a>,
 }
@@ -70,125 +29,137 @@ pub(crate) struct TaskList<'a> {
 impl Serialize for TaskList<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (f, v, role) = (self.f, self.viewer, self.role);
-        if self.completed {
-            s.collect_seq(
+        match self.used {
+            None => s.collect_seq(
                 f.completed
                     .iter()
-                    .filter(|t| v.task(t, f))
-                    .map(|t| task(t, role)),
-            )
-        } else {
-            s.collect_seq(
+                    .filter(|t| v.task(&t.task, f))
+                    .map(|t| &t.json),
+            ),
+            // Every live task counts towards the framework's use, seen or not.
+            Some(used) => s.collect_seq(
                 f.tasks
                     .values()
+                    .inspect(|t| {
+                        if !t.state.is_terminal() {
+                            used.borrow_mut().add_all(&t.resources);
+                        }
+                    })
                     .filter(|t| v.task(t, f))
                     .map(|t| task(t, role)),
-            )
+            ),
         }
     }
 }
 
-/// A task in the classic form.
-pub(crate) fn task<'a>(t: &'a Task, role: &'a str) -> TaskView<'a> {
-    TaskView {
-        id: &t.task_id.value,
-        name: &t.name,
-        framework_id: &t.framework_id.value,
-        executor_id: t
-            .executor_id
-            .as_ref()
-            .map(|e| e.value.as_str())
-            .unwrap_or(""),
-        slave_id: &t.agent_id.value,
-        state: t.state.as_str(),
-        resources: Summary(&t.resources),
-        role,
-        statuses: Statuses(&t.statuses),
-        labels: t.labels.as_ref().map(|l| to_json(&l.labels)),
-        details: t.details.as_ref().map(|d| to_json(&**d)),
-    }
+/// A framework with its tasks (those `viewer` may see), offers and executors, in the classic
+/// form. Its tasks are written first, adding up what they use on the way, so that the
+/// framework's resources do not take a pass of their own over its tasks.
+pub(crate) struct FrameworkView<'a> {
+    m: &'a Master,
+    fid: &'a FrameworkID,
+    f: &'a FrameworkRec,
+    role: &'a str,
+    viewer: Viewer<'a>,
 }
 
-/// A framework with its tasks, in the classic form.
-#[derive(Serialize)]
-pub(crate) struct FrameworkView<'a> {
-    #[serde(flatten)]
-    head: Value,
-    tasks: TaskList<'a>,
-    unreachable_tasks: [(); 0],
-    completed_tasks: TaskList<'a>,
+impl Serialize for FrameworkView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let used = std::cell::RefCell::new(Resources::new());
+        let list = |used| TaskList {
+            f: self.f,
+            used,
+            role: self.role,
+            viewer: self.viewer,
+        };
+        let mut o = s.serialize_map(None)?;
+        o.serialize_entry("tasks", &list(Some(&used)))?;
+        o.serialize_entry("unreachable_tasks", &[(); 0])?;
+        o.serialize_entry("completed_tasks", &list(None))?;
+        let used = used.into_inner();
+        if let Value::Object(head) = framework_using(self.m, self.fid, self.f, true, used) {
+            for (k, v) in &head {
+                o.serialize_entry(k, v)?;
+            }
+        }
+        o.end()
+    }
 }
 
 /// A framework with its tasks (those `viewer` may see), offers and executors.
 pub(crate) fn framework_view<'a>(
-    m: &Master,
-    fid: &FrameworkID,
+    m: &'a Master,
+    fid: &'a FrameworkID,
     f: &'a FrameworkRec,
     role: &'a str,
     viewer: Viewer<'a>,
 ) -> FrameworkView<'a> {
-    let list = |completed| TaskList {
+    FrameworkView {
+        m,
+        fid,
         f,
-        completed,
         role,
         viewer,
-    };
-    FrameworkView {
-        head: framework(m, fid, f, true),
-        tasks: list(false),
-        unreachable_tasks: [],
-        completed_tasks: list(true),
     }
-}
-
-pub(crate) fn role_of(f: &FrameworkRec) -> String {
-    f.info
-        .effective_roles()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| "*".into())
 }
 
 /// What the tasks and offers of every framework hold, per agent: (used, offered).
-pub(crate) fn agent_usage(m: &Master) -> HashMap<AgentID, (Resources, Resources)> {
-    let mut out: HashMap<AgentID, (Resources, Resources)> = HashMap::new();
+pub(crate) fn agent_usage(m: &Master) -> Usage<'_> {
+    let mut out: Usage = Usage::with_capacity_and_hasher(m.agents.len(), Default::default());
     for f in m.frameworks.values() {
-        for t in f.tasks.values() {
-            if !t.state.is_terminal() {
-                out.entry(t.agent_id.clone())
-                    .or_default()
-                    .0
-                    .add_all(&t.resources);
-            }
+        for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
+            out.entry(&t.agent_id).or_default().0.add_all(&t.resources);
         }
     }
     for o in m.offers.values() {
-        out.entry(o.agent_id.clone())
-            .or_default()
-            .1
-            .add_all(&o.resources);
+        out.entry(&o.agent_id).or_default().1.add_all(&o.resources);
     }
     out
 }
 
+/// What the tasks and offers of every framework hold, per agent: (used, offered).
+pub(crate) type Usage<'a> = rustc_hash::FxHashMap<&'a AgentID, (Resources, Resources)>;
+
 /// A framework's used (live tasks) and offered resources.
 pub(crate) fn framework_usage(m: &Master, f: &FrameworkRec) -> (Resources, Resources) {
+    (framework_used(f), framework_offered(m, f))
+}
+
+/// What a framework's live tasks use.
+fn framework_used(f: &FrameworkRec) -> Resources {
     let mut used = Resources::new();
     for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
         used.add_all(&t.resources);
     }
+    used
+}
+
+/// What a framework's outstanding offers hold.
+fn framework_offered(m: &Master, f: &FrameworkRec) -> Resources {
     let mut offered = Resources::new();
     for o in f.offers.iter().filter_map(|o| m.offers.get(o)) {
         offered.add_all(&o.resources);
     }
-    (used, offered)
+    offered
 }
 
 /// A framework in the classic form (with its offers and executors when `detail`; tasks come
 /// with [`framework_view`]).
 pub(crate) fn framework(m: &Master, fid: &FrameworkID, f: &FrameworkRec, detail: bool) -> Value {
-    let (used, offered) = framework_usage(m, f);
-    let role = role_of(f);
+    framework_using(m, fid, f, detail, framework_used(f))
+}
+
+/// [`framework`] with what its live tasks use already added up.
+fn framework_using(
+    m: &Master,
+    fid: &FrameworkID,
+    f: &FrameworkRec,
+    detail: bool,
+    used: Resources,
+) -> Value {
+    let offered = framework_offered(m, f);
+    let role = f.role();
     let i = &f.info;
     let capabilities: Vec<Value> = i
         .capabilities
@@ -352,7 +323,7 @@ pub(crate) fn agent(id: &AgentID, a: &AgentRec, usage: Option<&(Resources, Resou
 /// Serializes each agent as it goes (no list of views, no JSON trees).
 struct Agents<'a> {
     m: &'a Master,
-    usage: &'a HashMap<AgentID, (Resources, Resources)>,
+    usage: &'a Usage<'a>,
 }
 
 impl Serialize for Agents<'_> {
@@ -366,6 +337,11 @@ impl Serialize for Agents<'_> {
         q.end()
     }
 }
+
+/// About how many bytes of `/master/state` a running task and an agent take, to size its
+/// buffers (a guess too small costs a copy, not a wrong answer).
+const TASK_BYTES: usize = 560;
+const AGENT_BYTES: usize = 1600;
 
 impl Master {
     /// The top of `/master/state` and `/master/state-summary`.
@@ -403,15 +379,10 @@ impl Master {
         o
     }
 
-    /// `/master/state`, serialized straight into bytes. The frameworks (with every task, most
-    /// of it) are written on this thread while a second one writes the head and the agents;
-    /// the two objects are then joined (so `frameworks` comes first in the object).
-    pub(crate) fn state_bytes(&self, viewer: Viewer) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Frameworks<'a> {
-            frameworks: Vec<FrameworkView<'a>>,
-            completed_frameworks: Vec<FrameworkView<'a>>,
-        }
+    /// `/master/state`, serialized straight into bytes, on three threads: the frameworks (with
+    /// every task, most of it) split in two halves of about equal work, and the head with the
+    /// agents; the pieces are then joined into one object (`frameworks` first).
+    pub(crate) fn state_parts(&self, viewer: Viewer) -> Vec<Bytes> {
         #[derive(Serialize)]
         struct Rest<'a> {
             #[serde(flatten)]
@@ -436,52 +407,99 @@ impl Master {
                 orphan_tasks: [],
                 unregistered_frameworks: [],
             };
-            let mut out = Vec::with_capacity(1 << 20);
+            let mut out = Vec::with_capacity(AGENT_BYTES * self.agents.len() + (1 << 16));
             let _ = serde_json::to_writer(&mut out, &view);
             out
         };
+        let roles: Vec<String> = self.frameworks.values().map(FrameworkRec::role).collect();
+        let active: Vec<FrameworkView> = self
+            .frameworks
+            .iter()
+            .zip(&roles)
+            .filter(|((_, f), _)| viewer.framework(f))
+            .map(|((id, f), role)| framework_view(self, id, f, role, viewer))
+            .collect();
+        let completed_roles: Vec<String> = self
+            .completed_frameworks
+            .iter()
+            .map(FrameworkRec::role)
+            .collect();
+        let completed: Vec<FrameworkView> = self
+            .completed_frameworks
+            .iter()
+            .zip(&completed_roles)
+            .filter(|(f, _)| viewer.framework(f))
+            .filter_map(|(f, r)| {
+                let id = f.info.id.as_ref()?;
+                Some(framework_view(self, id, f, r, viewer))
+            })
+            .collect();
+        // Where the work divides in two: a running task costs about twice what a completed
+        // one (copied as it was written) does.
+        let work = |v: &FrameworkView| 2 * v.f.tasks.len() + v.f.completed.len();
+        let total: usize = active.iter().chain(&completed).map(work).sum();
+        let (mut split, mut acc) = (active.len(), 0);
+        for (i, v) in active.iter().enumerate() {
+            if 2 * acc >= total {
+                split = i;
+                break;
+            }
+            acc += work(v);
+        }
+        let (first, second) = active.split_at(split);
+        let first_empty = first.is_empty();
+        // `[c,d]` then `[e]` in one buffer, and where the second list starts.
+        let second = || {
+            let mut out = Vec::with_capacity(self.state_guess(second) + (1 << 16));
+            let _ = serde_json::to_writer(&mut out, second);
+            let mid = out.len();
+            let _ = serde_json::to_writer(&mut out, &completed);
+            (out, mid)
+        };
         std::thread::scope(|sc| {
             let other = sc.spawn(rest);
-            let roles: HashMap<&FrameworkID, String> = self
-                .frameworks
-                .iter()
-                .map(|(id, f)| (id, role_of(f)))
-                .collect();
-            let completed_roles: Vec<String> =
-                self.completed_frameworks.iter().map(role_of).collect();
-            let view = Frameworks {
-                frameworks: self
-                    .frameworks
-                    .iter()
-                    .filter(|(_, f)| viewer.framework(f))
-                    .map(|(id, f)| {
-                        let role = roles.get(id).map_or("*", String::as_str);
-                        framework_view(self, id, f, role, viewer)
-                    })
-                    .collect(),
-                completed_frameworks: self
-                    .completed_frameworks
-                    .iter()
-                    .zip(&completed_roles)
-                    .filter(|(f, _)| viewer.framework(f))
-                    .filter_map(|(f, r)| {
-                        f.info
-                            .id
-                            .as_ref()
-                            .map(|id| framework_view(self, id, f, r, viewer))
-                    })
-                    .collect(),
+            let half = sc.spawn(second);
+            let mut out = Vec::with_capacity(self.state_guess(first) + (1 << 16));
+            out.extend_from_slice(br#"{"frameworks":"#);
+            let _ = serde_json::to_writer(&mut out, first);
+            // A panic on another thread is this request's failure only: write it here.
+            let (second, mid) = half.join().unwrap_or_else(|_| second());
+            let rest = other.join().unwrap_or_else(|_| rest());
+            // `{"frameworks":[a,b]` + `[c,d][e]` + `{"version":...}` ->
+            // `{"frameworks":[a,b,c,d],"completed_frameworks":[e],"version":...}`, as pieces
+            // of the body rather than copied into one buffer.
+            let mut first = Bytes::from(out);
+            first.truncate(first.len().saturating_sub(1));
+            let (second, rest) = (Bytes::from(second), Bytes::from(rest));
+            let more = if mid >= 2 {
+                second.slice(1..mid - 1)
+            } else {
+                Bytes::new()
             };
-            let mut out = Vec::with_capacity(1 << 20);
-            let _ = serde_json::to_writer(&mut out, &view);
-            // A panic on the other thread is this request's failure only: write it here.
-            let head = other.join().unwrap_or_else(|_| rest());
-            // {"frameworks":...,"completed_frameworks":...} + {"version":...} -> one object.
-            out.pop();
-            out.push(b',');
-            out.extend_from_slice(head.get(1..).unwrap_or(b"}"));
-            out
+            let mut parts = vec![first];
+            if !more.is_empty() {
+                if !first_empty {
+                    parts.push(Bytes::from_static(b","));
+                }
+                parts.push(more);
+            }
+            parts.push(Bytes::from_static(br#"],"completed_frameworks":"#));
+            parts.push(second.slice(mid..));
+            parts.push(Bytes::from_static(b","));
+            parts.push(rest.slice(1.min(rest.len())..));
+            parts
         })
+    }
+
+    /// About how many bytes these frameworks take in `/master/state`.
+    fn state_guess(&self, frameworks: &[FrameworkView]) -> usize {
+        frameworks
+            .iter()
+            .map(|v| {
+                let done: usize = v.f.completed.iter().map(|t| t.json.get().len()).sum();
+                TASK_BYTES * v.f.tasks.len() + done + 1024
+            })
+            .sum()
     }
 
     /// `/master/state-summary`: agents and frameworks with counts, no task lists.
@@ -548,7 +566,104 @@ impl Master {
 
 #[cfg(test)]
 mod tests {
+    use crate::state::tests::{framework, task};
     use crate::{Master, MasterFlags};
+    use mesos_api::protocol::task::TaskState;
+    use mesos_api::{FrameworkID, Resources};
+    use serde_json::Value;
+
+    /// `/master/state` with `running[i]` running and `done[i]` completed tasks in active
+    /// framework `i`, and `gone` completed frameworks, joined from its pieces and read back.
+    fn state_of(running: &[usize], done: &[usize], gone: usize) -> Value {
+        let flags = MasterFlags::from_defaults(&[]).unwrap();
+        let mut m = Master::new(flags);
+        let mut n = 0;
+        let mut add = |f: &mut crate::state::FrameworkRec, id: &FrameworkID, live: bool| {
+            let mut t = task(n);
+            n += 1;
+            t.framework_id = id.clone();
+            t.resources = Resources::parse("cpus:1;mem:32", "*").unwrap();
+            if live {
+                t.state = TaskState::Running;
+                f.tasks.insert(t.task_id.clone(), t);
+            } else {
+                f.complete(t, usize::MAX);
+            }
+        };
+        for (i, (&r, &d)) in running.iter().zip(done).enumerate() {
+            let id = FrameworkID::new(format!("F{i}"));
+            let mut f = framework(&format!("f{i}"));
+            f.info.id = Some(id.clone());
+            (0..r).for_each(|_| add(&mut f, &id, true));
+            (0..d).for_each(|_| add(&mut f, &id, false));
+            m.frameworks.insert(id, f);
+        }
+        for i in 0..gone {
+            let id = FrameworkID::new(format!("G{i}"));
+            let mut f = framework(&format!("g{i}"));
+            f.info.id = Some(id.clone());
+            add(&mut f, &id, false);
+            m.completed_frameworks.push_back(f);
+        }
+        let parts = m.state_parts(m.viewer(None));
+        let body: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)))
+    }
+
+    fn ids(v: &Value, list: &str) -> Vec<String> {
+        let mut out: Vec<String> = v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn state_joins_its_pieces_into_one_object_whatever_the_split() {
+        let empty = state_of(&[], &[], 0);
+        assert_eq!(empty["frameworks"], Value::Array(vec![]));
+        assert_eq!(empty["completed_frameworks"], Value::Array(vec![]));
+        assert!(
+            empty["slaves"].is_array() && empty["version"].is_string(),
+            "{empty}"
+        );
+        for (running, done, gone) in [
+            (&[3][..], &[0][..], 0),
+            (&[0], &[4], 2),
+            (&[5, 1, 1, 1], &[0, 2, 0, 0], 0),
+            (&[1, 1, 9], &[0, 0, 0], 3),
+            (&[2, 2, 2, 2, 2], &[1, 1, 1, 1, 1], 1),
+        ] {
+            let v = state_of(running, done, gone);
+            let want: Vec<String> = (0..running.len()).map(|i| format!("F{i}")).collect();
+            assert_eq!(ids(&v, "frameworks"), want, "{running:?}");
+            let gone_ids: Vec<String> = (0..gone).map(|i| format!("G{i}")).collect();
+            assert_eq!(ids(&v, "completed_frameworks"), gone_ids);
+            for f in v["frameworks"].as_array().unwrap() {
+                let i: usize = f["id"].as_str().unwrap()[1..].parse().unwrap();
+                assert_eq!(f["tasks"].as_array().unwrap().len(), running[i], "{f}");
+                assert_eq!(f["completed_tasks"].as_array().unwrap().len(), done[i]);
+                // What its live tasks use, added up while they were written.
+                assert_eq!(f["used_resources"]["cpus"], running[i], "{f}");
+                for t in f["completed_tasks"].as_array().unwrap() {
+                    assert_eq!(t["framework_id"], f["id"]);
+                    assert_eq!(t["resources"]["mem"], 32);
+                }
+            }
+            let task_ids: std::collections::BTreeSet<&str> = v["frameworks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|f| f["tasks"].as_array().unwrap())
+                .map(|t| t["id"].as_str().unwrap())
+                .collect();
+            assert_eq!(task_ids.len(), running.iter().sum::<usize>());
+        }
+    }
 
     #[test]
     fn flags_show_every_declared_flag_as_text() {

@@ -487,7 +487,13 @@ impl Master {
         {
             let seen = |t: &&mesos_api::messages::Task| viewer.task(t, f);
             tasks.extend(f.tasks.values().filter(seen).map(to_json));
-            completed.extend(f.completed.iter().filter(seen).map(to_json));
+            completed.extend(
+                f.completed
+                    .iter()
+                    .map(|c| &c.task)
+                    .filter(seen)
+                    .map(to_json),
+            );
         }
         json!({"tasks": tasks, "completed_tasks": completed, "unreachable_tasks": [], "pending_tasks": []})
     }
@@ -842,7 +848,12 @@ impl Master {
         };
         f.tasks
             .get(tid)
-            .or_else(|| f.completed.iter().find(|t| &t.task_id == tid))
+            .or_else(|| {
+                f.completed
+                    .iter()
+                    .map(|c| &c.task)
+                    .find(|t| &t.task_id == tid)
+            })
             .is_some_and(|t| viewer.task(t, f))
     }
 
