@@ -5,6 +5,7 @@
 pub mod alloc_shapes;
 pub mod codec_mix;
 pub mod local;
+pub mod peers;
 pub mod remote;
 pub mod scale;
 pub mod sim;

@@ -2,12 +2,16 @@
 //! throughput and latency, local and over loopback, each measured beside its raw baseline in the
 //! same run, plus the codec comparison. With `--tls`: remote throughput and ping-pong between two
 //! runtimes on mutual TLS beside two in clear, interleaved in the same run.
+//! The local workloads also run on two other actor frameworks in the same run ([`peers`]:
+//! actix and ractor), with `local_ratio_vs_<peer>` (ours / theirs, higher is better) and
+//! `pingpong_ratio_vs_<peer>` (ours / theirs, lower is better), and ours once more on a
+//! single-threaded scheduler as actix runs (`local_one_thread_ratio_vs_actix`).
 //! With `--json` the last line of stdout is one JSON object of the named figures.
 
 use std::time::Duration;
 
 use libprocess::Runtime;
-use mesos_bench::{best_rate, codec_mix, local, median, remote};
+use mesos_bench::{best_rate, codec_mix, local, median, peers, remote};
 
 libprocess::flags! {
     /// `transport`'s flags.
@@ -69,17 +73,42 @@ async fn main() {
     let a = Runtime::local().await.expect("runtime a");
     let b = Runtime::local().await.expect("runtime b");
 
-    // Interleave ours and the baseline so both see the same machine load.
-    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    // Interleave ours, the baseline and the peers so all see the same machine load.
+    let (mut ours, mut base, mut ax, mut ra) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut one = Vec::new();
     for _ in 0..rounds {
         ours.push(local::runtime_throughput(&a, n_local).await);
         base.push(local::mpsc_throughput(n_local).await);
+        ax.push(
+            tokio::task::spawn_blocking(move || peers::actix_throughput(n_local))
+                .await
+                .expect("actix"),
+        );
+        ra.push(peers::ractor_throughput(n_local).await);
+        one.push(
+            tokio::task::spawn_blocking(move || single_thread_throughput(n_local))
+                .await
+                .expect("one thread"),
+        );
     }
+    let one_thread_rate = best_rate(one);
     let (local_rate, mpsc_rate) = (best_rate(ours), best_rate(base));
+    let (actix_rate, ractor_rate) = (best_rate(ax), best_rate(ra));
 
-    let mut lp = local::runtime_pingpong(&a, &a, n_pp).await;
-    let mut mp = local::mpsc_pingpong(n_pp).await;
+    let (mut lp, mut mp, mut axp, mut rap) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let k = n_pp / rounds as u64;
+        lp.extend(local::runtime_pingpong(&a, &a, k).await);
+        mp.extend(local::mpsc_pingpong(k).await);
+        axp.extend(
+            tokio::task::spawn_blocking(move || peers::actix_pingpong(k))
+                .await
+                .expect("actix"),
+        );
+        rap.extend(peers::ractor_pingpong(k).await);
+    }
     let (local_pp, mpsc_pp) = (median(&mut lp), median(&mut mp));
+    let (actix_pp, ractor_pp) = (median(&mut axp), median(&mut rap));
 
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -129,6 +158,32 @@ async fn main() {
         us(tcp_pp),
         us(remote_pp) / us(tcp_pp)
     );
+    for (name, rate, pp) in [
+        ("actix", actix_rate, actix_pp),
+        ("ractor", ractor_rate, ractor_pp),
+    ] {
+        println!(
+            "{:<44} {:>14.0} {:>14.0} {:>8.2}",
+            format!("local send, msgs/s (vs {name})"),
+            local_rate,
+            rate,
+            local_rate / rate
+        );
+        println!(
+            "{:<44} {:>14.2} {:>14.2} {:>8.2}",
+            format!("local ping-pong p50, us (vs {name})"),
+            us(local_pp),
+            us(pp),
+            us(local_pp) / us(pp)
+        );
+    }
+    println!(
+        "{:<44} {:>14.0} {:>14.0} {:>8.2}",
+        "local send on one thread, msgs/s (vs actix)",
+        one_thread_rate,
+        actix_rate,
+        one_thread_rate / actix_rate
+    );
     println!();
     println!(
         "{:<10} {:<16} {:>10} {:>16}",
@@ -156,6 +211,16 @@ async fn main() {
             "remote_ratio_vs_tcp": remote_rate / tcp_rate,
             "remote_pingpong_p50_us": us(remote_pp),
             "tcp_pingpong_p50_us": us(tcp_pp),
+            "local_one_thread_msgs_per_s": one_thread_rate.round(),
+            "local_one_thread_ratio_vs_actix": one_thread_rate / actix_rate,
+            "actix_msgs_per_s": actix_rate.round(),
+            "ractor_msgs_per_s": ractor_rate.round(),
+            "local_ratio_vs_actix": local_rate / actix_rate,
+            "local_ratio_vs_ractor": local_rate / ractor_rate,
+            "actix_pingpong_p50_us": us(actix_pp),
+            "ractor_pingpong_p50_us": us(ractor_pp),
+            "pingpong_ratio_vs_actix": us(local_pp) / us(actix_pp),
+            "pingpong_ratio_vs_ractor": us(local_pp) / us(ractor_pp),
         });
         for f in &codecs {
             obj[format!("codec_{}_{}_bytes", f.codec.name(), f.message)] = f.bytes.into();
@@ -164,6 +229,21 @@ async fn main() {
         }
         println!("{obj}");
     }
+}
+
+/// Local sends with our runtime on a single-threaded tokio scheduler of its own, as actix runs
+/// its actors: producer and process share one thread, with no wake-ups across cores.
+fn single_thread_throughput(n: u64) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("current-thread runtime");
+    rt.block_on(async move {
+        let r = Runtime::local().await.expect("runtime");
+        let rate = local::runtime_throughput(&r, n).await;
+        r.shutdown().await;
+        rate
+    })
 }
 
 /// Remote send throughput and ping-pong between two TLS runtimes beside two plain ones.
