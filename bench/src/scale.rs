@@ -476,6 +476,7 @@ async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
     let runs = host.ask(|m| m.allocation_runs()).await;
     let seq0 = runs.since(0).last().map_or(0, |r| r.seq);
     let offers0 = s.totals().offers;
+    let cpu0 = sim::cpu_seconds();
     let t0 = Instant::now();
     // Measure over the window, or until offers stop (every agent filtered for everyone).
     let (mut last, mut last_t) = (offers0, t0);
@@ -494,6 +495,7 @@ async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
         bar.set_position(t0.elapsed().as_millis() as u64);
     }
     bar.finish_and_clear();
+    let cpu = sim::cpu_seconds() - cpu0;
     let secs = last_t.duration_since(t0).as_secs_f64().max(1e-3);
     let offers = last - offers0;
     let window_runs = runs.since(seq0);
@@ -521,6 +523,8 @@ async fn offer_storm_one(o: &Opts, frameworks: usize) -> Result<Value, String> {
         "alloc_full_runs": full.len(),
         "alloc_runs": total_runs,
         "alloc_any_run_p50_ms": any_p50,
+        // Over the whole window (a quiet tail after the last offer counts too): an upper bound.
+        "master_cpu_us_per_offer": cpu * 1e6 / offers.max(1) as f64,
     }))
 }
 
@@ -552,6 +556,7 @@ async fn offer_storm(o: &Opts) -> Result<Value, String> {
         "agents": o.agents,
         "offers_per_s": first["offers_per_s"],
         "alloc_cycle_ms": first["alloc_cycle_ms"],
+        "master_cpu_us_per_offer": first["master_cpu_us_per_offer"],
         "runs": rows,
         "mesos_alloc_cycle_ms_10k_x_1k": 1060.0,
     }))
@@ -567,15 +572,42 @@ async fn launch_storm(o: &Opts) -> Result<Value, String> {
     let (host, mut s, admit_s, _) = admit(o, o.tasks).await?;
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
+    let cpu0 = sim::cpu_seconds();
     let launch_s = launch_all(o, &mut s, &host.at(), frameworks, total).await?;
+    let cpu1 = sim::cpu_seconds();
     let (active, _) = host.ask(|m| m.task_counts()).await;
+    let offers = s.totals().offers;
+    // A second wave of as many tasks on the same cluster, each finishing right after RUNNING:
+    // its extra cost per task over the first wave is one more status update (FINISHED, its
+    // acknowledgement, the task moved to the completed list).
+    spawn_launchers(o, &mut s, &host.at(), frameworks, total, 1)?;
+    sim::wait_for(
+        &s,
+        "second wave finishing",
+        total as u64,
+        Duration::from_secs(600),
+        || {
+            let c = s.totals();
+            async move { (c, c.finished) }
+        },
+        |c| c.finished >= total as u64 || c.failed > 0,
+    )
+    .await?;
+    let cpu2 = sim::cpu_seconds();
     s.stop().await;
     host.stop().await;
+    let per_launch = (cpu1 - cpu0) / total as f64;
+    let per_update = ((cpu2 - cpu1) / total as f64 - per_launch).max(0.0);
     println!(
         "launch storm: {total} tasks from {frameworks} frameworks on {} agents RUNNING in {launch_s:.2} s \
          ({:.0} tasks/s)   [Verizon: 50k in 100 s; Nomad: ~3,750/s]",
         o.agents,
         total as f64 / launch_s
+    );
+    println!(
+        "master CPU: {:.3} s per 1,000 launches (each with its RUNNING update), {:.3} s per 1,000 status updates more",
+        per_launch * 1000.0,
+        per_update * 1000.0
     );
     Ok(json!({
         "scenario": "launch-storm",
@@ -586,6 +618,12 @@ async fn launch_storm(o: &Opts) -> Result<Value, String> {
         "launch_s": launch_s,
         "tasks_per_s": total as f64 / launch_s,
         "master_active_tasks": active,
+        "offers_first_wave": offers,
+        // Master CPU seconds per 1,000: task launches (offer, accept, launch and the RUNNING
+        // update with its acknowledgement, as an operator's framework drives them), and one
+        // status update more (from the second wave).
+        "master_cpu_s_per_1000_launches": per_launch * 1000.0,
+        "master_cpu_s_per_1000_status_updates": per_update * 1000.0,
         "verizon_tasks_per_s": 500.0,
         "nomad_tasks_per_s": 3750.0,
     }))

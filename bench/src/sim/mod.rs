@@ -113,6 +113,16 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |p| p * page)
 }
 
+/// CPU seconds (user and system) this process has used so far: the master's, in a scenario
+/// (the agents and frameworks run in child processes; this one only counts their reports).
+pub fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let (a, b) = (u.user_time(), u.system_time());
+        (a.tv_sec() + b.tv_sec()) as f64 + (a.tv_usec() + b.tv_usec()) as f64 / 1e6
+    })
+}
+
 /// Memory the kernel says is available, in bytes.
 pub fn mem_available() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
