@@ -40,12 +40,17 @@ impl Master {
             let Some(agent) = self.agents.get(&a.agent_id) else {
                 continue;
             };
-            // The framework's executors already on the agent (Mesos fills these in).
+            // The framework's executors already on the agent (Mesos fills these in), from the
+            // tasks held for the agent: an offer must not cost a walk over all the framework's
+            // tasks.
+            let framework = self.frameworks.get(&a.framework_id);
             let mut executor_ids: Vec<ExecutorID> = self
-                .frameworks
-                .get(&a.framework_id)
+                .tasks_by_agent
+                .get(&a.agent_id)
                 .into_iter()
-                .flat_map(|f| f.tasks.values())
+                .flatten()
+                .filter(|(fid, _)| *fid == a.framework_id)
+                .filter_map(|(_, tid)| framework?.tasks.get(tid))
                 .filter(|t| t.agent_id == a.agent_id)
                 .filter_map(|t| t.executor_id.clone())
                 .collect();
