@@ -323,6 +323,9 @@ impl HttpResponse {
         let is_json = self
             .content_type()
             .is_some_and(|t| t.starts_with("application/json"));
+        if self.status != StatusCode::OK || !is_json {
+            return self;
+        }
         let joined;
         let whole = match &self.body {
             ResponseBody::Full(b) => Some(&b[..]),
@@ -336,7 +339,7 @@ impl HttpResponse {
             ResponseBody::Stream(_) | ResponseBody::Bounded(_) => None,
         };
         match whole {
-            Some(b) if self.status == StatusCode::OK && is_json => match f(b) {
+            Some(b) => match f(b) {
                 Ok(body) => {
                     let mut r = self;
                     r.body = ResponseBody::Full(Bytes::from(body));

@@ -111,10 +111,10 @@ impl Body {
     /// The whole remaining body.
     pub async fn read_all(&mut self) -> io::Result<Vec<u8>> {
         let mut out = std::mem::take(&mut self.pending);
-        // Room for a body of announced length at once, not grown by copying (a length past
-        // 1 GiB is not trusted that far).
+        // Room for a body of announced length at once, not grown by copying; a length past
+        // 256 MiB is not trusted that far (the rest grows as it arrives).
         let announced = http_body::Body::size_hint(&self.incoming).lower();
-        out.reserve(usize::try_from(announced).unwrap_or(0).min(1 << 30));
+        out.reserve(usize::try_from(announced).unwrap_or(0).min(256 << 20));
         while let Some(p) = self.next_piece().await? {
             out.extend_from_slice(&p);
         }

@@ -311,12 +311,16 @@ impl Master {
             if framework_id.is_some_and(|w| *w != fid.value) || !viewer.framework(f) {
                 continue;
             }
-            for t in f.tasks.values().chain(f.completed.iter().map(|c| &c.task)) {
+            // A completed task is shown as `/master/state` shows it: its JSON as written when
+            // it completed (with the role it had then).
+            let live = f.tasks.values().map(|t| (t, None));
+            let done = f.completed.iter().map(|c| (&c.task, Some(&c.json)));
+            for (t, json) in live.chain(done) {
                 if task_id.is_some_and(|w| *w != t.task_id.value) || !viewer.task(t, f) {
                     continue;
                 }
                 let at = t.statuses.last().and_then(|s| s.timestamp).unwrap_or(0.0);
-                tasks.push((at, t, f));
+                tasks.push((at, t, f, json));
             }
         }
         tasks.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -327,9 +331,11 @@ impl Master {
             .into_iter()
             .skip(offset)
             .take(limit)
-            .map(|(_, t, f)| {
-                let role = f.role();
-                serde_json::to_value(crate::task_json::task(t, &role)).unwrap_or_default()
+            .map(|(_, t, f, json)| match json {
+                Some(j) => serde_json::from_str(j.get()).unwrap_or_default(),
+                None => {
+                    serde_json::to_value(crate::task_json::task(t, &f.role())).unwrap_or_default()
+                }
             })
             .collect();
         Ok(json_reply(&json!({"tasks": out})))
