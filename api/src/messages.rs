@@ -64,6 +64,25 @@ pub struct Task {
     pub details: Option<Box<TaskDetails>>,
 }
 
+impl Task {
+    /// Records a status update as Mesos's master does: an update that repeats the latest state
+    /// replaces it, and the update's `data` is not kept (it may be large: MESOS-1746). The list
+    /// grows by one at a time: a task holds only a few statuses, and a vector's first growth
+    /// would reserve room for four (about a kilobyte per task at scale).
+    pub fn record_status(&mut self, mut status: TaskStatus) {
+        status.data = None;
+        if self
+            .statuses
+            .last()
+            .is_some_and(|s| s.state == status.state)
+        {
+            self.statuses.pop();
+        }
+        self.statuses.reserve_exact(1);
+        self.statuses.push(status);
+    }
+}
+
 /// The parts of a TaskInfo the state endpoints show beside a task, when set.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskDetails {
@@ -412,6 +431,50 @@ mod tests {
     fn round_trip<M: WireMessage + PartialEq + std::fmt::Debug>(m: &M) {
         let b = postcard::to_stdvec(m).unwrap();
         assert_eq!(&postcard::from_bytes::<M>(&b).unwrap(), m);
+    }
+
+    #[test]
+    fn a_recorded_status_replaces_a_repeated_state_and_drops_its_data() {
+        let mut t = Task {
+            name: "t".into(),
+            task_id: TaskID::new("t"),
+            framework_id: FrameworkID::new("F"),
+            executor_id: None,
+            agent_id: AgentID::new("S"),
+            state: TaskState::Staging,
+            resources: Resources::new(),
+            statuses: Vec::new(),
+            status_update_state: None,
+            status_update_uuid: None,
+            labels: None,
+            user: None,
+            details: None,
+        };
+        let status = |state, msg: &str| {
+            let mut s = TaskStatus::new(TaskID::new("t"), state);
+            s.message = Some(msg.into());
+            s.data = Some(vec![7; 1024]);
+            s
+        };
+        t.record_status(status(TaskState::Starting, "starting"));
+        t.record_status(status(TaskState::Running, "first"));
+        t.record_status(status(TaskState::Running, "healthy"));
+        t.record_status(status(TaskState::Finished, "done"));
+        let seen: Vec<_> = t
+            .statuses
+            .iter()
+            .map(|s| (s.state, s.message.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (TaskState::Starting, "starting"),
+                (TaskState::Running, "healthy"),
+                (TaskState::Finished, "done"),
+            ]
+        );
+        assert!(t.statuses.iter().all(|s| s.data.is_none()));
+        assert_eq!(t.statuses.capacity(), 3, "no room held beyond what is kept");
     }
 
     #[test]

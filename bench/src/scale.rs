@@ -635,12 +635,14 @@ async fn launch_storm(o: &Opts) -> Result<Value, String> {
 async fn populate(o: &Opts) -> Result<(Host, Sim, Value), String> {
     let (host, mut s, admit_s, rss0) = admit(o, o.tasks).await?;
     let rss_agents = sim::rss_bytes();
+    let heap_agents = sim::heap_in_use_bytes();
     let frameworks = o.frameworks[0];
     let total = o.tasks.div_ceil(frameworks) * frameworks;
     let launch_s = launch_all(o, &mut s, &host.at(), frameworks, total).await?;
     // Let the acknowledgements settle before reading the memory.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = sim::rss_bytes();
+    let heap = sim::heap_in_use_bytes();
     let per_agent = rss_agents.saturating_sub(rss0) as f64 / o.agents as f64;
     let per_task = rss.saturating_sub(rss_agents) as f64 / total as f64;
     Ok((
@@ -655,6 +657,8 @@ async fn populate(o: &Opts) -> Result<(Host, Sim, Value), String> {
             "rss_bytes": rss,
             "rss_bytes_per_agent": per_agent,
             "rss_bytes_per_task": per_task,
+            "heap_bytes": heap,
+            "heap_bytes_per_task": heap.saturating_sub(heap_agents) as f64 / total as f64,
         }),
     ))
 }
@@ -665,13 +669,14 @@ async fn memory(o: &Opts) -> Result<Value, String> {
     host.stop().await;
     v["scenario"] = json!("memory");
     println!(
-        "master memory, {} agents, {} tasks: RSS {:.0} MiB; {:.0} B per agent, {:.0} B per task   \
-         [target: at most 4 GiB at 40k agents / 400k tasks]",
+        "master memory, {} agents, {} tasks: RSS {:.0} MiB; {:.0} B per agent, {:.0} B per task \
+         (heap in use {:.0} B per task)   [target: at most 4 GiB at 40k agents / 400k tasks]",
         o.agents,
         v["tasks"],
         f(&v["rss_bytes"]) / 1048576.0,
         f(&v["rss_bytes_per_agent"]),
-        f(&v["rss_bytes_per_task"])
+        f(&v["rss_bytes_per_task"]),
+        f(&v["heap_bytes_per_task"])
     );
     Ok(v)
 }

@@ -63,7 +63,9 @@ pub(crate) struct FrameworkRec {
     pub(crate) proxy: Option<libprocess::PID<crate::master::proxy::FrameworkProxy>>,
     pub(crate) connected: bool,
     pub(crate) offers: HashSet<OfferID>,
-    pub(crate) tasks: BTreeMap<TaskID, Task>,
+    /// Boxed: a task is large (about 256 bytes) and a B-tree node holds eleven of its values,
+    /// mostly part-full; a box keeps each node small and each task exactly its size.
+    pub(crate) tasks: BTreeMap<TaskID, Box<Task>>,
     /// Terminal tasks whose last update was acknowledged (the newest
     /// `--max_completed_tasks_per_framework`).
     pub(crate) completed: VecDeque<CompletedTask>,
@@ -123,13 +125,13 @@ impl FwCounter {
 /// A task that ended, kept with its classic JSON: it never changes again, so `/master/state`
 /// copies the text written when it completed instead of writing the task on every request.
 pub(crate) struct CompletedTask {
-    pub(crate) task: Task,
+    pub(crate) task: Box<Task>,
     pub(crate) json: Box<serde_json::value::RawValue>,
 }
 
 impl FrameworkRec {
     /// Moves a task to the completed list, dropping the oldest past `keep`.
-    pub(crate) fn complete(&mut self, t: Task, keep: usize) {
+    pub(crate) fn complete(&mut self, t: Box<Task>, keep: usize) {
         while self.completed.len() >= keep.max(1) {
             self.completed.pop_front();
         }
@@ -167,8 +169,8 @@ pub(crate) mod tests {
     use super::*;
     use mesos_api::protocol::task::TaskState;
 
-    pub(crate) fn task(n: usize) -> Task {
-        Task {
+    pub(crate) fn task(n: usize) -> Box<Task> {
+        Box::new(Task {
             name: format!("t{n}"),
             task_id: TaskID::new(format!("t{n}")),
             framework_id: FrameworkID::new("F"),
@@ -182,7 +184,7 @@ pub(crate) mod tests {
             labels: None,
             user: None,
             details: None,
-        }
+        })
     }
 
     /// A framework record with no tasks.

@@ -113,6 +113,23 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |p| p * page)
 }
 
+/// Bytes the C allocator has handed out and not yet taken back (glibc's `mallinfo2`: chunks in
+/// use in every arena plus mmapped blocks): the live heap, without the freed memory that the
+/// allocator keeps for reuse and RSS still counts. 0 where glibc is not the allocator.
+#[allow(unsafe_code)]
+pub fn heap_in_use_bytes() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no arguments and only reads the allocator's statistics.
+        let m = unsafe { nix::libc::mallinfo2() };
+        (m.uordblks + m.hblkhd) as u64
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        0
+    }
+}
+
 /// CPU seconds (user and system) this process has used so far: the master's, in a scenario
 /// (the agents and frameworks run in child processes; this one only counts their reports).
 pub fn cpu_seconds() -> f64 {

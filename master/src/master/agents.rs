@@ -357,7 +357,7 @@ impl Master {
                     // follows, reliably).
                     back.push((t.framework_id.clone(), t.task_id.clone(), t.state));
                 }
-                f.tasks.insert(t.task_id.clone(), t);
+                f.tasks.insert(t.task_id.clone(), Box::new(t));
             }
         }
         for (fid, tid, state) in back {

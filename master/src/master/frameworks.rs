@@ -537,7 +537,7 @@ impl Master {
                     m.terminal(TaskState::Killed);
                 }
                 t.state = TaskState::Killed;
-                t.statuses.push(s);
+                t.record_status(s);
             }
             f.complete(t, keep);
         }

@@ -203,7 +203,7 @@ impl Master {
     pub fn tasks_of(&self, framework: &FrameworkID) -> Vec<Task> {
         self.frameworks
             .get(framework)
-            .map(|f| f.tasks.values().cloned().collect())
+            .map(|f| f.tasks.values().map(|t| (**t).clone()).collect())
             .unwrap_or_default()
     }
 

@@ -456,7 +456,7 @@ impl Master {
             user: t.command.as_ref().and_then(|c| c.user.clone()),
             details: TaskDetails::of(&t),
         };
-        f.tasks.insert(t.task_id.clone(), task);
+        f.tasks.insert(t.task_id.clone(), Box::new(task));
         self.tasks_by_agent
             .entry(agent_id.clone())
             .or_default()
@@ -577,7 +577,7 @@ impl Master {
             }
             f.tasks.insert(
                 t.task_id.clone(),
-                Task {
+                Box::new(Task {
                     name: t.name.clone(),
                     task_id: t.task_id.clone(),
                     framework_id: fid.clone(),
@@ -591,7 +591,7 @@ impl Master {
                     labels: t.labels.clone(),
                     user: t.command.as_ref().and_then(|c| c.user.clone()),
                     details: TaskDetails::of(t),
-                },
+                }),
             );
         }
         let held = self.tasks_by_agent.entry(agent_id.clone()).or_default();

@@ -35,7 +35,7 @@ impl Master {
             if t.executor_id.is_none() {
                 t.executor_id = u.executor_id.clone();
             }
-            t.statuses.push(u.status.clone());
+            t.record_status(u.status.clone());
             if latest.is_terminal() && !was_terminal {
                 freed = Some(t.resources.clone());
                 if let Some(m) = &self.metrics {

@@ -313,8 +313,8 @@ impl Master {
             }
             // A completed task is shown as `/master/state` shows it: its JSON as written when
             // it completed (with the role it had then).
-            let live = f.tasks.values().map(|t| (t, None));
-            let done = f.completed.iter().map(|c| (&c.task, Some(&c.json)));
+            let live = f.tasks.values().map(|t| (&**t, None));
+            let done = f.completed.iter().map(|c| (&*c.task, Some(&c.json)));
             for (t, json) in live.chain(done) {
                 if task_id.is_some_and(|w| *w != t.task_id.value) || !viewer.task(t, f) {
                     continue;

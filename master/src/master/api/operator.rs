@@ -486,11 +486,11 @@ impl Master {
             .filter(|f| viewer.framework(f))
         {
             let seen = |t: &&mesos_api::messages::Task| viewer.task(t, f);
-            tasks.extend(f.tasks.values().filter(seen).map(to_json));
+            tasks.extend(f.tasks.values().map(|t| &**t).filter(seen).map(to_json));
             completed.extend(
                 f.completed
                     .iter()
-                    .map(|c| &c.task)
+                    .map(|c| &*c.task)
                     .filter(seen)
                     .map(to_json),
             );
