@@ -24,10 +24,10 @@ use rustc_hash::FxBuildHasher as FxBuild;
 
 use crate::operation::Operation;
 use crate::quota::QuotaPlan;
-use crate::rng::Rng;
 use crate::sorter::{self, Cursor, DrfSorter, Sorter};
 use crate::types::{AgentSpec, Allocation, AllocatorError, FrameworkSpec, Options, Quota};
 use crate::Allocator;
+use libprocess::rng::Rng;
 
 /// Filters last at most this long (365 days).
 const MAX_FILTER: Duration = Duration::from_secs(365 * 24 * 3600);

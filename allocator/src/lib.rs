@@ -11,15 +11,15 @@ mod hierarchical;
 mod operation;
 mod process;
 mod quota;
-mod rng;
+
 pub mod sorter;
 mod types;
 
 pub use constraints::OfferConstraintsFilter;
 pub use hierarchical::HierarchicalAllocator;
+pub use libprocess::rng::Rng;
 pub use operation::Operation;
 pub use process::{quantile, AllocatorProcess, OfferCallback, Run, RunTimes, RUN_WINDOW};
-pub use rng::Rng;
 pub use sorter::SorterKind;
 pub use types::{AgentSpec, Allocation, AllocatorError, FrameworkSpec, Options, Quota};
 

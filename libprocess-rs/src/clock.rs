@@ -10,6 +10,12 @@ use tokio::sync::Notify;
 
 type Callback = Box<dyn FnOnce() + Send>;
 
+/// The time a running clock follows: tokio's, which is the machine's, or virtual time in a
+/// tokio runtime started paused (a simulation: every node's timers then move with it).
+fn machine_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// A cancellable timer; see [`Clock::cancel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Timer {
@@ -64,7 +70,7 @@ impl Clock {
     }
 
     fn now_of(st: &State) -> Instant {
-        st.paused.unwrap_or_else(|| Instant::now() + st.offset)
+        st.paused.unwrap_or_else(|| machine_now() + st.offset)
     }
 
     /// The current time on this clock.
@@ -102,7 +108,7 @@ impl Clock {
         {
             let mut st = self.lock();
             if let Some(t) = st.paused.take() {
-                st.offset = t.saturating_duration_since(Instant::now());
+                st.offset = t.saturating_duration_since(machine_now());
             }
         }
         self.inner.wake.notify_one();
@@ -156,7 +162,7 @@ impl Clock {
                 .timers
                 .keys()
                 .next()
-                .map(|(d, _)| d.checked_sub(st.offset).unwrap_or_else(Instant::now)),
+                .map(|(d, _)| d.checked_sub(st.offset).unwrap_or_else(machine_now)),
         };
         (due, next)
     }

@@ -59,6 +59,19 @@ pub struct Config {
     /// TLS for the port and for outgoing connections (see [`crate::tls`]); binaries set it
     /// from the `LIBPROCESS_SSL_*` environment with [`crate::tls::Tls::from_env`].
     pub tls: Option<Arc<crate::tls::Tls>>,
+    /// The network the node is on: the machine's TCP, or a simulated network.
+    pub network: Network,
+}
+
+/// The network a runtime listens and connects on.
+#[derive(Clone, Debug, Default)]
+pub enum Network {
+    /// The machine's TCP/IP.
+    #[default]
+    Tcp,
+    /// A simulated network ([`crate::simnet`]): the node listens at `ip:port` on it (port 0
+    /// picks one) and reaches only the nodes on it. TLS is not available there.
+    Sim(crate::simnet::SimNet),
 }
 
 impl Default for Config {
@@ -77,6 +90,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_connections_per_ip: 1_000,
             tls: None,
+            network: Network::Tcp,
         }
     }
 }
@@ -84,8 +98,25 @@ impl Default for Config {
 impl Runtime {
     /// Binds the listening socket and starts the runtime on the current tokio runtime.
     pub async fn bind(config: Config) -> Result<Runtime> {
-        let listener = tokio::net::TcpListener::bind((config.ip, config.port)).await?;
-        let local = listener.local_addr()?;
+        let (listener, local) = match &config.network {
+            Network::Tcp => {
+                let l = tokio::net::TcpListener::bind((config.ip, config.port)).await?;
+                let local = l.local_addr()?;
+                (transport::Listener::Tcp(l), local)
+            }
+            Network::Sim(_) if config.tls.is_some() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Unsupported,
+                    "TLS is not available on a simulated network",
+                )
+                .into());
+            }
+            Network::Sim(net) => {
+                let (local, rx) =
+                    net.listen(SocketAddr::new(config.ip, config.port), config.send_timeout)?;
+                (transport::Listener::Sim(rx), local)
+            }
+        };
         let ip = config
             .advertise_ip
             .unwrap_or(if local.ip().is_unspecified() {
@@ -94,22 +125,26 @@ impl Runtime {
                 local.ip()
             });
         let pm = ProcessManager::new(SocketAddr::new(ip, local.port()), Metrics::new());
-        let transport = Transport::new(
-            pm.clone(),
-            config.max_frame_bytes,
-            config.connect_timeout,
-            config.send_timeout,
-            config.accept_unmatched_advertised_ip,
-            crate::limits::Limits::new(
-                config.max_request_body,
-                config.read_timeout,
-                config.memory_budget,
-                config.max_connections,
-                config.max_connections_per_ip,
-                &pm.metrics,
-            ),
-            config.tls.clone(),
+        let limits = crate::limits::Limits::new(
+            config.max_request_body,
+            config.read_timeout,
+            config.memory_budget,
+            config.max_connections,
+            config.max_connections_per_ip,
+            &pm.metrics,
         );
+        let options = transport::Options {
+            max_frame: config.max_frame_bytes,
+            connect_timeout: config.connect_timeout,
+            send_timeout: config.send_timeout,
+            accept_unmatched_ip: config.accept_unmatched_advertised_ip,
+            tls: config.tls.clone(),
+            net: match &config.network {
+                Network::Tcp => None,
+                Network::Sim(net) => Some(net.clone()),
+            },
+        };
+        let transport = Transport::new(pm.clone(), limits, options);
         let accept = tokio::spawn(transport::accept_loop(transport.clone(), listener));
         let weak = Arc::downgrade(&pm);
         let timers = tokio::spawn(pm.clock.clone().drive(move |d| {

@@ -1,4 +1,4 @@
-//! The byte streams a connection runs over: plain TCP or TLS, and `Rewind`, a stream with
+//! The byte streams a connection runs over: plain TCP, TLS or a simulated network, and `Rewind`, a stream with
 //! bytes already read off its front put back (the protocol sniff).
 
 use std::io;
@@ -9,12 +9,14 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// An outgoing connection: plain TCP, or TLS over it.
+/// An outgoing connection: plain TCP, TLS over it, or a connection on a simulated network.
 pub enum Stream {
     /// In clear.
     Plain(TcpStream),
     /// TLS (client side).
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// On a simulated network ([`crate::simnet`]).
+    Sim(crate::simnet::SimStream),
 }
 
 impl AsyncRead for Stream {
@@ -26,6 +28,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Client(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Sim(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -39,18 +42,21 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Client(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Sim(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Client(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Sim(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Client(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Sim(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
     fn poll_write_vectored(
@@ -61,12 +67,14 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Client(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Sim(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
     fn is_write_vectored(&self) -> bool {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Client(s) => s.is_write_vectored(),
+            Stream::Sim(s) => s.is_write_vectored(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{add_into, sub_from, Sorter};
-use crate::rng::Rng;
+use libprocess::rng::Rng;
 
 struct Client {
     name: String,

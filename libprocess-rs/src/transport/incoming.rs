@@ -15,6 +15,7 @@ use super::wire::{self, WireError};
 use super::Transport;
 use crate::mailbox::Mailbox;
 use crate::message::{Body, MessageEvent, Name};
+use crate::simnet::SimStream;
 use crate::upid::UPID;
 use crate::util::FxBuild;
 
@@ -23,13 +24,42 @@ const SNIFF_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection caches stay below this many entries.
 const CACHE_LIMIT: usize = 1024;
 
-pub(crate) async fn accept_loop(t: Arc<Transport>, listener: TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((s, peer)) => {
+/// Where a node's connections come from: its TCP socket, or its address on a simulated network.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Sim(tokio::sync::mpsc::UnboundedReceiver<(SimStream, SocketAddr)>),
+}
+
+/// An accepted connection.
+enum Accepted {
+    Tcp(TcpStream),
+    Sim(SimStream),
+}
+
+impl Listener {
+    /// The next connection, with its peer's address and whether it comes from this node's own
+    /// IP; `None` once a simulated network stops sending any.
+    async fn accept(&mut self) -> Option<std::io::Result<(Accepted, SocketAddr, bool)>> {
+        match self {
+            Listener::Tcp(l) => Some(l.accept().await.map(|(s, peer)| {
+                let local = s.local_addr().is_ok_and(|l| l.ip() == peer.ip());
+                (Accepted::Tcp(s), peer, local)
+            })),
+            Listener::Sim(rx) => {
+                let (s, peer) = rx.recv().await?;
+                let local = s.local_addr().ip() == peer.ip();
+                Some(Ok((Accepted::Sim(s), peer, local)))
+            }
+        }
+    }
+}
+
+pub(crate) async fn accept_loop(t: Arc<Transport>, mut listener: Listener) {
+    while let Some(next) = listener.accept().await {
+        match next {
+            Ok((s, peer, local)) => {
                 // Connections from the node's own address (an agent's executors, local tools)
                 // are capped only in all.
-                let local = s.local_addr().is_ok_and(|l| l.ip() == peer.ip());
                 let Some(admitted) = t.limits.admit(peer.ip(), local) else {
                     t.m.connections_refused.inc();
                     tracing::warn!(%peer, "refusing a connection: too many open");
@@ -68,8 +98,20 @@ async fn first_bytes<S: AsyncRead + Unpin>(s: &mut S) -> Option<BytesMut> {
     }
 }
 
-async fn handle(t: &Transport, mut s: TcpStream, peer: SocketAddr) {
-    t.tune(&s);
+async fn handle(t: &Transport, s: Accepted, peer: SocketAddr) {
+    match s {
+        Accepted::Tcp(s) => {
+            t.tune(&s);
+            handle_stream(t, s, peer).await
+        }
+        Accepted::Sim(s) => handle_stream(t, s, peer).await,
+    }
+}
+
+async fn handle_stream<S>(t: &Transport, mut s: S, peer: SocketAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Some(buf) = first_bytes(&mut s).await else {
         return;
     };

@@ -22,7 +22,7 @@ use crate::manager::ProcessManager;
 use crate::metrics::{Counter, Metrics};
 use crate::upid::UPID;
 
-pub(crate) use incoming::accept_loop;
+pub(crate) use incoming::{accept_loop, Listener};
 use outgoing::Conn;
 
 /// The transport's counters (names under `libprocess/transport/`).
@@ -96,6 +96,8 @@ pub(crate) struct Transport {
     pub(crate) limits: Arc<crate::limits::Limits>,
     /// TLS, both ways, when enabled.
     pub(crate) tls: Option<Arc<crate::tls::Tls>>,
+    /// The simulated network the node is on, instead of TCP.
+    pub(crate) net: Option<crate::simnet::SimNet>,
     pub(crate) m: TransportMetrics,
 }
 
@@ -103,15 +105,21 @@ pub(crate) struct Transport {
 pub(crate) type EncodeFn<'a> =
     &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), crate::codec::CodecError>;
 
+/// A transport's settings (from the runtime's `Config`).
+pub(crate) struct Options {
+    pub(crate) max_frame: usize,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) send_timeout: Option<Duration>,
+    pub(crate) accept_unmatched_ip: bool,
+    pub(crate) tls: Option<Arc<crate::tls::Tls>>,
+    pub(crate) net: Option<crate::simnet::SimNet>,
+}
+
 impl Transport {
     pub(crate) fn new(
         pm: Arc<ProcessManager>,
-        max_frame: usize,
-        connect_timeout: Duration,
-        send_timeout: Option<Duration>,
-        accept_unmatched_ip: bool,
         limits: Arc<crate::limits::Limits>,
-        tls: Option<Arc<crate::tls::Tls>>,
+        o: Options,
     ) -> Arc<Transport> {
         let m = TransportMetrics::new(&pm.metrics);
         Arc::new(Transport {
@@ -120,12 +128,13 @@ impl Transport {
             incoming: DashMap::new(),
             next_conn: std::sync::atomic::AtomicU64::new(0),
             links: Mutex::new(HashMap::new()),
-            max_frame,
-            connect_timeout,
-            send_timeout,
-            accept_unmatched_ip,
+            max_frame: o.max_frame,
+            connect_timeout: o.connect_timeout,
+            send_timeout: o.send_timeout,
+            accept_unmatched_ip: o.accept_unmatched_ip,
             limits,
-            tls,
+            tls: o.tls,
+            net: o.net,
             m,
         })
     }

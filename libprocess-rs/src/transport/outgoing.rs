@@ -2,6 +2,7 @@
 //! buffer under a short lock; one writer task swaps the buffer out and writes it in one go, so
 //! frames queued while a write is in flight coalesce into the next large write. A reader half
 //! watches for the peer closing, which (like a failed write or connect) fires `exited` for links.
+//! The connection is TCP (or TLS over it), or one on a simulated network ([`crate::simnet`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -161,7 +162,12 @@ impl Conn {
 /// The connection's life: connect (TLS when enabled), handshake, then write coalesced buffers
 /// until closed.
 pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
-    let connect = crate::tls::connect_node(t.tls.as_deref(), conn.addr, |s| t.tune(s));
+    let connect = async {
+        match &t.net {
+            Some(net) => net.connect(t.pm.addr, conn.addr).await.map(Stream::Sim),
+            None => crate::tls::connect_node(t.tls.as_deref(), conn.addr, |s| t.tune(s)).await,
+        }
+    };
     let stream = match tokio::time::timeout(t.connect_timeout, connect).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -180,8 +186,8 @@ pub(crate) async fn run(t: Arc<Transport>, conn: Arc<Conn>) {
             let (rd, wr) = s.into_split();
             drive(t, conn, rd, wr).await
         }
-        tls => {
-            let (rd, wr) = tokio::io::split(tls);
+        other => {
+            let (rd, wr) = tokio::io::split(other);
             drive(t, conn, rd, wr).await
         }
     }

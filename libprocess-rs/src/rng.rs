@@ -1,5 +1,5 @@
-//! A small seeded generator (splitmix64), so allocation order is repeatable in tests and
-//! benchmarks without a dependency.
+//! A small seeded generator (splitmix64): allocation order and the simulated network's faults are
+//! repeatable from a seed, without a dependency. (Not for anything that must be unpredictable.)
 
 /// splitmix64.
 #[derive(Clone, Debug)]
