@@ -55,21 +55,6 @@ async fn link(pid: &libprocess::PID<Recorder>, to: &UPID, mode: RemoteConnection
         .unwrap();
 }
 
-async fn send_ping(pid: &libprocess::PID<Recorder>, to: &UPID, seq: u64) {
-    let to = to.clone();
-    pid.dispatch(move |_, ctx: &mut Context<Recorder>| {
-        ctx.send(
-            &to,
-            Ping {
-                seq,
-                payload: "p".into(),
-            },
-        )
-    })
-    .await
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_between_two_runtimes_in_two_os_processes() {
     let peer = Peer::start();

@@ -6,7 +6,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{within, Ping, Recorder, Seen};
+use common::{send_ping, within, Recorder, Seen};
 use libprocess::simnet::{Faults, SimNet};
 use libprocess::{Config, Context, Network, Runtime, PID, UPID};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -51,21 +51,6 @@ fn simulate<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
-async fn send(from: &PID<Recorder>, to: &UPID, seq: u64) {
-    let to = to.clone();
-    from.dispatch(move |_, ctx: &mut Context<Recorder>| {
-        ctx.send(
-            &to,
-            Ping {
-                seq,
-                payload: "p".into(),
-            },
-        )
-    })
-    .await
-    .unwrap();
-}
-
 async fn link(from: &PID<Recorder>, to: &UPID) {
     let to = to.clone();
     from.dispatch(move |_, ctx: &mut Context<Recorder>| ctx.link(&to))
@@ -92,7 +77,7 @@ fn messages_cross_in_order_per_connection_after_the_drawn_delays() {
         let (_b, pb, mut rb) = node(&net, 2, true, None).await;
         let start = tokio::time::Instant::now();
         for seq in 0..100 {
-            send(&pa, pb.upid(), seq).await;
+            send_ping(&pa, pb.upid(), seq).await;
         }
         for seq in 0..100 {
             assert_eq!(next(&mut rb).await, Seen::Ping(pa.upid().clone(), seq));
@@ -114,8 +99,8 @@ fn interleaving(seed: u64) -> (Vec<(u8, u64)>, u64) {
         let (_a, pa, _ra) = node(&net, 2, false, None).await;
         let (_b, pb, _rb) = node(&net, 3, false, None).await;
         for seq in 0..20 {
-            send(&pa, pc.upid(), seq).await;
-            send(&pb, pc.upid(), seq).await;
+            send_ping(&pa, pc.upid(), seq).await;
+            send_ping(&pb, pc.upid(), seq).await;
         }
         let mut heard = Vec::new();
         for _ in 0..40 {
@@ -161,18 +146,18 @@ fn a_partition_longer_than_the_send_timeout_gives_exited_and_a_heal_reconnects()
         let (_a, pa, mut ra) = node(&net, 1, false, timeout).await;
         let (_b, pb, mut rb) = node(&net, 2, false, timeout).await;
         link(&pa, pb.upid()).await;
-        send(&pa, pb.upid(), 0).await;
+        send_ping(&pa, pb.upid(), 0).await;
         assert_eq!(next(&mut rb).await, Seen::Ping(pa.upid().clone(), 0));
         net.partition(&[ip(1)], &[ip(2)]);
         let cut_at = tokio::time::Instant::now();
-        send(&pa, pb.upid(), 1).await;
+        send_ping(&pa, pb.upid(), 1).await;
         assert_eq!(next(&mut ra).await, Seen::Exited(pb.upid().clone()));
         assert!(
             cut_at.elapsed() >= Duration::from_secs(5),
             "not before the send timeout"
         );
         net.heal();
-        send(&pa, pb.upid(), 2).await;
+        send_ping(&pa, pb.upid(), 2).await;
         // The held ping died with its connection; the next one rides a new connection.
         assert_eq!(next(&mut rb).await, Seen::Ping(pa.upid().clone(), 2));
     });
@@ -186,14 +171,14 @@ fn a_partition_healed_in_time_delivers_what_it_held_and_a_one_way_cut_holds_one_
         let (_a, pa, mut ra) = node(&net, 1, false, timeout).await;
         let (_b, pb, mut rb) = node(&net, 2, false, timeout).await;
         link(&pa, pb.upid()).await;
-        send(&pa, pb.upid(), 0).await;
-        send(&pb, pa.upid(), 0).await;
+        send_ping(&pa, pb.upid(), 0).await;
+        send_ping(&pb, pa.upid(), 0).await;
         assert_eq!(next(&mut rb).await, Seen::Ping(pa.upid().clone(), 0));
         assert_eq!(next(&mut ra).await, Seen::Ping(pb.upid().clone(), 0));
         // One way: a's pings wait, b's arrive.
         net.cut(ip(1), ip(2));
-        send(&pa, pb.upid(), 1).await;
-        send(&pb, pa.upid(), 1).await;
+        send_ping(&pa, pb.upid(), 1).await;
+        send_ping(&pb, pa.upid(), 1).await;
         assert_eq!(next(&mut ra).await, Seen::Ping(pb.upid().clone(), 1));
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(rb.try_recv().is_err(), "held across the cut");
@@ -214,13 +199,13 @@ fn a_crashed_node_is_exited_for_its_peers_and_its_restart_is_reached_at_the_same
         let (_a, pa, mut ra) = node(&net, 1, false, None).await;
         let (b, pb, _rb) = node(&net, 2, false, None).await;
         link(&pa, pb.upid()).await;
-        send(&pa, pb.upid(), 0).await;
+        send_ping(&pa, pb.upid(), 0).await;
         net.crash(addr(2));
         b.shutdown().await;
         assert_eq!(next(&mut ra).await, Seen::Exited(pb.upid().clone()));
         let (_b2, pb2, mut rb2) = node(&net, 2, false, None).await;
         assert_eq!(pb2.upid(), pb.upid(), "the same address and id");
-        send(&pa, pb.upid(), 1).await;
+        send_ping(&pa, pb.upid(), 1).await;
         assert_eq!(next(&mut rb2).await, Seen::Ping(pa.upid().clone(), 1));
     });
 }
@@ -232,13 +217,13 @@ fn a_dropped_write_breaks_its_connection_and_links_see_exited() {
         let (_a, pa, mut ra) = node(&net, 1, false, None).await;
         let (_b, pb, mut rb) = node(&net, 2, false, None).await;
         link(&pa, pb.upid()).await;
-        send(&pa, pb.upid(), 0).await;
+        send_ping(&pa, pb.upid(), 0).await;
         assert_eq!(next(&mut rb).await, Seen::Ping(pa.upid().clone(), 0));
         net.set_faults(Faults {
             drop_rate: 1.0,
             ..Faults::default()
         });
-        send(&pa, pb.upid(), 1).await;
+        send_ping(&pa, pb.upid(), 1).await;
         assert_eq!(next(&mut ra).await, Seen::Exited(pb.upid().clone()));
         assert!(net.log_tail(5).iter().any(|l| l.contains("drop #")));
     });

@@ -74,6 +74,22 @@ impl Process for Recorder {
     }
 }
 
+/// Has `pid` send a ping numbered `seq` to `to`.
+pub async fn send_ping(pid: &libprocess::PID<Recorder>, to: &UPID, seq: u64) {
+    let to = to.clone();
+    pid.dispatch(move |_, ctx: &mut Context<Recorder>| {
+        ctx.send(
+            &to,
+            Ping {
+                seq,
+                payload: "p".into(),
+            },
+        )
+    })
+    .await
+    .unwrap();
+}
+
 /// A minimal HTTP/1.1 GET over a fresh connection; returns (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
