@@ -588,6 +588,29 @@ impl HierarchicalAllocator {
             .unwrap_or_default()
     }
 
+    /// On every agent, what is available plus what frameworks hold is its total.
+    fn check_books(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            let Some(a) = a else {
+                continue;
+            };
+            let mut sum = a.available.clone();
+            for f in self.frameworks.iter().flatten() {
+                if let Some(r) = f.allocated.get(&(i as u32)) {
+                    sum.add_all(&r.unallocate());
+                }
+            }
+            if !(sum.contains(&a.total) && a.total.contains(&sum)) {
+                out.push(format!(
+                    "allocator: agent {}: available + allocated is {sum}, its total {}",
+                    a.id, a.total
+                ));
+            }
+        }
+        out
+    }
+
     /// Everything held on an agent (allocated form), summed over frameworks.
     pub fn allocated_on(&self, agent: &AgentID) -> Option<Resources> {
         let i = *self.agent_index.get(agent)?;
@@ -1027,6 +1050,10 @@ impl Allocator for HierarchicalAllocator {
         }
         self.run_stage(now, None, &mut plan, &mut out);
         out
+    }
+
+    fn audit(&self) -> Vec<String> {
+        self.check_books()
     }
 }
 

@@ -91,4 +91,9 @@ pub trait Allocator: Send {
     fn update_weights(&mut self, weights: &[(String, f64)]);
     /// One allocation cycle over `candidates` (all agents if `None`).
     fn allocate(&mut self, now: Duration, candidates: Option<&[AgentID]>) -> Vec<Allocation>;
+    /// What must always hold of the allocator's books, checked now (simulations call it
+    /// between events): one line per violation. A policy without a check returns none.
+    fn audit(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

@@ -4,7 +4,9 @@
 //! every allocation interval covers everything else (filters expiring, resources recovered).
 //! Each run hands its offers to the owner in one batch.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use libprocess::util::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,7 +93,7 @@ impl AllocatorProcess {
         AllocatorProcess {
             allocator,
             interval,
-            candidates: HashSet::new(),
+            candidates: HashSet::default(),
             all_agents: false,
             pending: false,
             epoch: None,
@@ -100,6 +102,11 @@ impl AllocatorProcess {
             times: RunTimes::default(),
             timer: None,
         }
+    }
+
+    /// The policy, to read.
+    pub fn allocator(&self) -> &dyn Allocator {
+        &*self.allocator
     }
 
     /// The policy, for calls that do not ask for allocation.

@@ -90,13 +90,36 @@ pub fn new_uuid() -> String {
     )
 }
 
+type UuidSource = Box<dyn FnMut() -> u64>;
+
+thread_local! {
+    /// Where this thread's UUIDs come from instead of the OS (a simulation's seed).
+    static UUID_SOURCE: std::cell::RefCell<Option<UuidSource>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes the UUIDs made on this thread come from `next` (64 random bits a call) instead of the
+/// OS: a deterministic simulation runs on one thread and draws them from its seed. `None`
+/// restores the OS. The master's id, offer and framework ids and status update uuids all come
+/// from [`new_uuid`] and [`new_uuid_bytes`].
+pub fn set_uuid_source(next: Option<Box<dyn FnMut() -> u64>>) {
+    UUID_SOURCE.with(|s| *s.borrow_mut() = next);
+}
+
 /// A random UUID (version 4) as its 16 bytes (the form of a status update's `uuid`).
 pub fn new_uuid_bytes() -> Vec<u8> {
     use std::io::Read;
     let mut b = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_ok();
+    let seeded = UUID_SOURCE.with(|s| {
+        let mut s = s.borrow_mut();
+        let next = s.as_mut()?;
+        b[..8].copy_from_slice(&next().to_le_bytes());
+        b[8..].copy_from_slice(&next().to_le_bytes());
+        Some(())
+    });
+    let ok = seeded.is_some()
+        || std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut b))
+            .is_ok();
     if !ok {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -118,6 +141,23 @@ pub fn new_uuid_bytes() -> Vec<u8> {
 
 #[cfg(test)]
 mod uuid_tests {
+    #[test]
+    fn a_uuid_source_makes_this_threads_uuids_and_none_gives_the_os_back() {
+        let mut n = 0u64;
+        super::set_uuid_source(Some(Box::new(move || {
+            n += 1;
+            n
+        })));
+        let (a, b) = (super::new_uuid(), super::new_uuid());
+        super::set_uuid_source(None);
+        assert_eq!(a, "01000000-0000-4000-8200-000000000000");
+        assert_eq!(b, "03000000-0000-4000-8400-000000000000");
+        // Other threads were never affected, and this one is back on the OS.
+        let other = std::thread::spawn(super::new_uuid).join().unwrap();
+        assert_ne!(other, a);
+        assert_ne!(super::new_uuid(), a);
+    }
+
     #[test]
     fn uuids_are_v4_and_distinct() {
         let a = super::new_uuid();

@@ -4,6 +4,7 @@
 
 pub mod alloc_shapes;
 pub mod codec_mix;
+pub mod dsim;
 pub mod local;
 pub mod peers;
 pub mod remote;

@@ -5,7 +5,7 @@
 //! A leaf below `manager`, `transport`, `http_server`, `runtime` and `process`: it imports none
 //! of them.
 
-use std::collections::HashSet;
+use crate::util::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -52,7 +52,7 @@ impl Core {
             finished: AtomicBool::new(false),
             done: Notify::new(),
             linkers: Mutex::new(Some(Vec::new())),
-            links: Mutex::new(HashSet::new()),
+            links: Mutex::new(HashSet::default()),
         }
     }
 

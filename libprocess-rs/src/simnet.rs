@@ -97,6 +97,7 @@ struct NetState {
     log: VecDeque<String>,
     hash: u64,
     lines: u64,
+    dropped: u64,
 }
 
 /// A connection as the network knows it: its two ends' addresses and the shared state.
@@ -159,6 +160,7 @@ impl SimNet {
                     log: VecDeque::new(),
                     hash: 0xcbf2_9ce4_8422_2325,
                     lines: 0,
+                    dropped: 0,
                 }),
                 changed: Notify::new(),
             }),
@@ -181,6 +183,11 @@ impl SimNet {
         self.st().rng.next_u64()
     }
 
+    /// Seconds since the network started (virtual time in a simulation).
+    pub fn now_secs(&self) -> f64 {
+        self.st().start.elapsed().as_secs_f64()
+    }
+
     /// Adds a line to the event log (the simulation's own events beside the network's).
     pub fn record(&self, what: &str) {
         self.st().event(format_args!("{what}"));
@@ -196,6 +203,11 @@ impl SimNet {
         let st = self.st();
         let skip = st.log.len().saturating_sub(n);
         st.log.iter().skip(skip).cloned().collect()
+    }
+
+    /// Writes that broke their connection (the fault model's drops) so far.
+    pub fn dropped(&self) -> u64 {
+        self.st().dropped
     }
 
     /// Lines logged so far.
@@ -514,6 +526,7 @@ impl SimStream {
         let (from, to) = (self.local, self.peer);
         if data.is_some() && st.faults.drop_rate > 0.0 && st.rng.next_f64() < st.faults.drop_rate {
             drop(cs);
+            st.dropped += 1;
             st.event(format_args!("drop #{} {from} -> {to} {len}B", self.conn.id));
             drop(st);
             self.conn.reset("dropped");

@@ -1,6 +1,8 @@
 //! What the master knows: agents, frameworks (with their tasks) and outstanding offers.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use libprocess::util::{HashMap, HashSet};
 
 use libprocess::UPID;
 use mesos_api::messages::Task;
@@ -195,7 +197,7 @@ pub(crate) mod tests {
             stream_id: None,
             proxy: None,
             connected: true,
-            offers: HashSet::new(),
+            offers: HashSet::default(),
             tasks: BTreeMap::new(),
             completed: VecDeque::new(),
             generation: 0,

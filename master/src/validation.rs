@@ -1,6 +1,6 @@
 //! Checks on what frameworks ask for, each failure with a message a framework author can act on.
 
-use std::collections::HashSet;
+use libprocess::util::HashSet;
 
 use mesos_api::protocol::task::{ExecutorInfo, ExecutorType, TaskInfo};
 use mesos_api::{AgentID, Resources, TaskID};

@@ -6,7 +6,13 @@
 //!   `--registration_backoff_factor`), and answers pings. An agent that follows a ZooKeeper
 //!   group ([`SimAgent::detected`]) waits for the next leader instead of retrying a lost one.
 //! - A launched task becomes RUNNING at once; a task whose `data` is `sim:finish` then becomes
-//!   FINISHED. Updates go out one at a time per task, the next after the master relays the
+//!   FINISHED, and one whose `data` is `sim:run:<ms>:<STATE>` ends in that state (FINISHED,
+//!   FAILED, ...) after that many milliseconds on the runtime's clock.
+//! - Made faithful ([`SimAgent::faithful`]), it also does what a real agent does beside that: it
+//!   takes the master for lost when no ping comes for the total ping timeout the master gave it
+//!   and reregisters, and it sends an unacknowledged update again after 10 s, then 20 s, ... up
+//!   to 10 minutes (the status update manager's retries). The scale scenarios' agents, which
+//!   are only load, do neither. Updates go out one at a time per task, the next after the master relays the
 //!   framework's acknowledgement, as a real agent's status update manager does; unacknowledged
 //!   updates are resent after a reregistration.
 
@@ -30,7 +36,22 @@ use super::stats::Stats;
 /// What a task's `data` says when it should finish right after RUNNING.
 pub const FINISH: &[u8] = b"sim:finish";
 
+/// A task's `data` that makes it run for `ms` milliseconds and then end in `end`.
+pub fn run_for(ms: u64, end: TaskState) -> Vec<u8> {
+    format!("sim:run:{ms}:{}", end.as_str()).into_bytes()
+}
+
+fn parse_run(data: &[u8]) -> Option<(Duration, TaskState)> {
+    let s = std::str::from_utf8(data).ok()?.strip_prefix("sim:run:")?;
+    let (ms, state) = s.split_once(':')?;
+    let state = TaskState::from_name(state)?;
+    Some((Duration::from_millis(ms.parse().ok()?), state))
+}
+
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A faithful agent's first retry of an unacknowledged update, and its longest wait.
+const RETRY_MIN: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(600);
 
 /// See the module docs.
 pub struct SimAgent {
@@ -51,6 +72,11 @@ pub struct SimAgent {
     updates: u64,
     rng: u64,
     stats: Arc<Stats>,
+    /// Reregister after the total ping timeout without a ping, and retry updates.
+    faithful: bool,
+    ping_timeout: Duration,
+    /// Bumped by each ping; a ping-timeout check for an older count does nothing.
+    pings: u64,
 }
 
 impl SimAgent {
@@ -84,7 +110,41 @@ impl SimAgent {
             updates: 0,
             rng: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             stats,
+            faithful: false,
+            ping_timeout: Duration::from_secs(75),
+            pings: 0,
         }
+    }
+
+    /// An agent that watches pings and retries updates as a real agent does (module docs).
+    pub fn faithful(mut self) -> SimAgent {
+        self.faithful = true;
+        self
+    }
+
+    /// Its tasks and their states (those not yet ended and acknowledged).
+    pub fn task_states(&self) -> Vec<(TaskID, TaskState)> {
+        let mut v: Vec<_> = self
+            .tasks
+            .iter()
+            .map(|(id, t)| (id.clone(), t.state))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Expects a ping within the ping timeout.
+    fn expect_ping(&mut self, ctx: &mut Context<Self>) {
+        if !self.faithful {
+            return;
+        }
+        self.pings += 1;
+        let n = self.pings;
+        ctx.delay(self.ping_timeout, move |a: &mut SimAgent, c| {
+            if a.pings == n && a.registered {
+                a.lost_master(c);
+            }
+        });
     }
 
     fn random_below(&mut self, d: Duration) -> Duration {
@@ -160,12 +220,16 @@ impl SimAgent {
         ctx.delay(d, move |a: &mut SimAgent, c| a.try_register(c, attempt));
     }
 
-    fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID) {
+    fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID, ping: f64) {
         if from != self.master || self.registered {
             return;
         }
         self.info.id = Some(id);
         self.registered = true;
+        if ping > 0.0 {
+            self.ping_timeout = Duration::from_secs_f64(ping);
+        }
+        self.expect_ping(ctx);
         self.backoff = self.factor;
         self.stats.registered.fetch_add(1, Ordering::Relaxed);
         let heads: Vec<StatusUpdate> = self
@@ -202,6 +266,7 @@ impl SimAgent {
         self.frameworks.entry(fid.clone()).or_insert(m.framework);
         let t = m.task;
         let finish = t.data.as_deref() == Some(FINISH);
+        let run = t.data.as_deref().and_then(parse_run);
         let id = self.info.id.clone().unwrap_or_else(|| AgentID::new(""));
         self.tasks.insert(
             t.task_id.clone(),
@@ -224,6 +289,14 @@ impl SimAgent {
         self.update(ctx, &fid, &t.task_id, TaskState::Running);
         if finish {
             self.update(ctx, &fid, &t.task_id, TaskState::Finished);
+        }
+        if let Some((d, end)) = run {
+            let tid = t.task_id.clone();
+            ctx.delay(d, move |a: &mut SimAgent, c| {
+                if a.tasks.get(&tid).is_some_and(|t| !t.state.is_terminal()) {
+                    a.update(c, &fid, &tid, end);
+                }
+            });
         }
     }
 
@@ -279,7 +352,29 @@ impl SimAgent {
         if let Some(t) = self.tasks.get(&u.status.task_id) {
             u.latest_state = Some(t.state);
         }
+        if self.faithful {
+            self.retry_update(ctx, &u, RETRY_MIN);
+        }
         ctx.send_named(&self.master, StatusUpdate::NAME, u);
+    }
+
+    /// Sends `u` again after `d` if it is still the task's unacknowledged head then.
+    fn retry_update(&mut self, ctx: &mut Context<Self>, u: &StatusUpdate, d: Duration) {
+        let (tid, uuid) = (u.status.task_id.clone(), u.status.uuid.clone());
+        ctx.delay(d, move |a: &mut SimAgent, c| {
+            let head = a.pending.get(&tid).and_then(|q| q.front()).cloned();
+            let Some(mut u) = head.filter(|u| u.status.uuid == uuid) else {
+                return;
+            };
+            if !a.registered {
+                return; // Reregistering sends the heads again.
+            }
+            if let Some(t) = a.tasks.get(&tid) {
+                u.latest_state = Some(t.state);
+            }
+            a.retry_update(c, &u, (d * 2).min(RETRY_MAX));
+            c.send_named(&a.master, StatusUpdate::NAME, u);
+        });
     }
 
     fn acknowledged(
@@ -325,17 +420,22 @@ impl Process for SimAgent {
     fn initialize(&mut self, ctx: &mut Context<Self>) {
         ctx.install_named(
             AgentRegistered::NAME,
-            |a: &mut SimAgent, c, from, m: AgentRegistered| a.on_registered(c, from, m.agent_id),
+            |a: &mut SimAgent, c, from, m: AgentRegistered| {
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+            },
         );
         ctx.install_named(
             AgentReregistered::NAME,
-            |a: &mut SimAgent, c, from, m: AgentReregistered| a.on_registered(c, from, m.agent_id),
+            |a: &mut SimAgent, c, from, m: AgentReregistered| {
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+            },
         );
         ctx.install_named(
             PingAgent::NAME,
             |a: &mut SimAgent, c, from, p: PingAgent| {
                 if from == a.master {
                     c.send_named(&from, PongAgent::NAME, PongAgent {});
+                    a.expect_ping(c);
                     if !p.connected {
                         a.lost_master(c);
                     }

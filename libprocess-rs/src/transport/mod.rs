@@ -10,7 +10,7 @@ pub mod wire;
 mod incoming;
 mod outgoing;
 
-use std::collections::{HashMap, HashSet};
+use crate::util::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,8 +82,9 @@ pub(crate) struct Transport {
     /// Where what arrives is delivered.
     pub(crate) pm: Arc<ProcessManager>,
     conns: DashMap<SocketAddr, Arc<Conn>, crate::util::FxBuild>,
-    /// Tasks serving accepted connections, so shutdown can close them.
-    pub(crate) incoming: DashMap<u64, tokio::task::AbortHandle>,
+    /// Tasks serving accepted connections, so shutdown can close them (Fx: closed in the same
+    /// order run after run, as a simulation needs).
+    pub(crate) incoming: DashMap<u64, tokio::task::AbortHandle, crate::util::FxBuild>,
     pub(crate) next_conn: std::sync::atomic::AtomicU64,
     links: Mutex<HashMap<SocketAddr, NodeLinks>>,
     pub(crate) max_frame: usize,
@@ -125,9 +126,9 @@ impl Transport {
         Arc::new(Transport {
             pm,
             conns: DashMap::default(),
-            incoming: DashMap::new(),
+            incoming: DashMap::default(),
             next_conn: std::sync::atomic::AtomicU64::new(0),
-            links: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::default()),
             max_frame: o.max_frame,
             connect_timeout: o.connect_timeout,
             send_timeout: o.send_timeout,

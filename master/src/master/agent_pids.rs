@@ -1,7 +1,7 @@
 //! Agents by their UPID, with how many each node (one connection: one advertised `ip:port`)
 //! holds, so that registrations can be limited per connection without a scan.
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 use std::net::SocketAddr;
 
 use libprocess::UPID;

@@ -1,6 +1,8 @@
 //! Agents: registration, reregistration, health pings, unreachability.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use libprocess::util::HashSet;
 
 use libprocess::{Context, RemoteConnection, UPID};
 use mesos_allocator::{AgentSpec, AllocatorProcess};
@@ -326,7 +328,7 @@ impl Master {
                         stream_id: None,
                         proxy: None,
                         connected: false,
-                        offers: HashSet::new(),
+                        offers: HashSet::default(),
                         tasks: BTreeMap::new(),
                         completed: Default::default(),
                         generation: 0,
@@ -674,7 +676,11 @@ impl Master {
                 continue;
             }
             a.missed_pings += 1;
-            ctx.send_named(&a.pid, PingAgent::NAME, PingAgent { connected: true });
+            // An agent whose link broke hears it (Mesos's `connected`), and reregisters: after a
+            // one-way break it may not know, and what the break lost (an acknowledgement, an
+            // update) is then sent again.
+            let connected = !a.disconnected;
+            ctx.send_named(&a.pid, PingAgent::NAME, PingAgent { connected });
         }
         for id in gone {
             if let Some(m) = &self.metrics {
@@ -843,6 +849,49 @@ impl Removal {
 
 /// An agent's total: its static resources with the checkpointed reservations and volumes carved
 /// out of the unreserved pool they came from.
+impl Master {
+    /// What must always hold of the master's books, checked now (simulations call it between
+    /// events): on every agent, what is offered plus what its live tasks use fits in its total,
+    /// and no offer names an agent the master does not hold. One line per violation.
+    pub fn audit(&self) -> Vec<String> {
+        let mut used: HashMap<&AgentID, Resources> = HashMap::default();
+        let mut out = Vec::new();
+        for (id, o) in &self.offers {
+            if !self.agents.contains_key(&o.agent_id) {
+                out.push(format!(
+                    "master: offer {id} is on unknown agent {}",
+                    o.agent_id
+                ));
+            }
+            used.entry(&o.agent_id)
+                .or_default()
+                .add_all(&o.resources.unallocate());
+        }
+        for f in self.frameworks.values() {
+            for t in f.tasks.values().filter(|t| !t.state.is_terminal()) {
+                if self.agents.contains_key(&t.agent_id) {
+                    used.entry(&t.agent_id)
+                        .or_default()
+                        .add_all(&t.resources.unallocate());
+                }
+            }
+        }
+        for (id, u) in used {
+            let Some(a) = self.agents.get(id) else {
+                continue;
+            };
+            let total = agent_total(&a.info.resources, &a.checkpointed);
+            if !total.contains(&u) {
+                out.push(format!(
+                    "master: agent {id}: offered and used {u} exceed its total {total}"
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
 fn agent_total(statics: &Resources, checkpointed: &Resources) -> Resources {
     let mut base = Resources::new();
     for r in checkpointed.iter() {

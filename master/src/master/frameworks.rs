@@ -1,6 +1,8 @@
 //! Frameworks: calls, subscription and failover, teardown, kill, reconciliation.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use libprocess::util::HashSet;
 use std::time::Duration;
 
 use libprocess::{Context, UPID};
@@ -387,7 +389,7 @@ impl Master {
                     stream_id,
                     proxy: None,
                     connected: true,
-                    offers: HashSet::new(),
+                    offers: HashSet::default(),
                     tasks: BTreeMap::new(),
                     completed: Default::default(),
                     generation: 1,

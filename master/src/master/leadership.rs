@@ -26,7 +26,7 @@ pub(crate) struct Leadership {
     /// Agents' (re)registrations and frameworks' subscriptions that arrived while it was
     /// recovering its registry, the latest per sender, handled in order once it has recovered.
     deferred: Vec<Option<Deferred>>,
-    deferred_from: std::collections::HashMap<UPID, usize>,
+    deferred_from: libprocess::util::HashMap<UPID, usize>,
 }
 
 /// A message kept until the registry is recovered.

@@ -5,7 +5,9 @@
 //! in the maintenance status. The schedule and the DOWN machines are in the registry; the
 //! answers are not (a new master asks again, as Mesos's does).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use libprocess::util::HashMap;
 use std::time::Instant;
 
 use libprocess::{Context, UPID};

@@ -1,6 +1,6 @@
 //! The master process.
 
-use std::collections::HashMap;
+use libprocess::util::{HashMap, HashSet};
 use std::time::Duration;
 
 use libprocess::{Context, Process, PID, UPID};
@@ -63,13 +63,13 @@ pub struct Master {
     agent_by_pid: agent_pids::AgentPids,
     frameworks: HashMap<FrameworkID, FrameworkRec>,
     /// Frameworks torn down or failed over past their timeout: they may not come back.
-    removed: std::collections::HashSet<FrameworkID>,
+    removed: HashSet<FrameworkID>,
     /// Agents declared unreachable (until they reregister).
-    unreachable: std::collections::HashSet<AgentID>,
+    unreachable: HashSet<AgentID>,
     /// The drains of unreachable agents (applied again when they reregister).
     unreachable_drains: HashMap<AgentID, crate::state::DrainInfo>,
     /// Agents marked gone by an operator: never readmitted.
-    gone: std::collections::HashSet<AgentID>,
+    gone: HashSet<AgentID>,
     /// Removed frameworks, newest last (the newest `--max_completed_frameworks`).
     completed_frameworks: std::collections::VecDeque<FrameworkRec>,
     /// When this master started and was elected (seconds since the epoch).
@@ -94,11 +94,11 @@ pub struct Master {
     recovered_agents: HashMap<AgentID, crate::registry::AdmittedAgent>,
     /// The tasks held for each agent (frameworks' task maps are the truth; an entry whose task
     /// has left them is skipped and pruned where read).
-    tasks_by_agent: HashMap<AgentID, std::collections::HashSet<(FrameworkID, TaskID)>>,
+    tasks_by_agent: HashMap<AgentID, HashSet<(FrameworkID, TaskID)>>,
     /// This master's PID (for registry writes finishing later).
     self_pid: Option<PID<Master>>,
     /// Agents whose admission is being stored (their retries are not answered twice).
-    admitting: std::collections::HashSet<UPID>,
+    admitting: HashSet<UPID>,
     offers: HashMap<OfferID, OfferRec>,
     next_agent: u64,
     next_framework: u64,
@@ -122,9 +122,9 @@ impl Master {
     /// A master with these flags (spawn it on a runtime; its id is `master`).
     pub fn new(flags: MasterFlags) -> Master {
         Master {
-            authenticating: HashMap::new(),
+            authenticating: HashMap::default(),
             auth_seq: 0,
-            authenticated: HashMap::new(),
+            authenticated: HashMap::default(),
             authorizer: flags.acl_rules.clone().map(|a| {
                 std::sync::Arc::new(mesos_api::acls::LocalAuthorizer::new(a))
                     as std::sync::Arc<dyn mesos_api::acls::Authorizer>
@@ -134,9 +134,9 @@ impl Master {
             info: None,
             allocator: None,
             run_times: RunTimes::default(),
-            agents: HashMap::new(),
+            agents: HashMap::default(),
             agent_by_pid: agent_pids::AgentPids::default(),
-            frameworks: HashMap::new(),
+            frameworks: HashMap::default(),
             removed: Default::default(),
             unreachable: Default::default(),
             unreachable_drains: Default::default(),
@@ -150,11 +150,11 @@ impl Master {
             leadership: Default::default(),
             webui_gate: std::sync::Arc::new(std::sync::Mutex::new(api::webui::Gate::NoLeader)),
             registrar: None,
-            recovered_agents: HashMap::new(),
-            tasks_by_agent: HashMap::new(),
+            recovered_agents: HashMap::default(),
+            tasks_by_agent: HashMap::default(),
             admitting: Default::default(),
             self_pid: None,
-            offers: HashMap::new(),
+            offers: HashMap::default(),
             next_agent: 0,
             next_framework: 0,
             next_offer: 0,
@@ -213,6 +213,11 @@ impl Master {
             .get(framework)
             .and_then(|f| f.proxy.as_ref())
             .map(|p| p.upid().clone())
+    }
+
+    /// The allocator's process (spawned when the master starts).
+    pub fn allocator_pid(&self) -> Option<PID<AllocatorProcess>> {
+        self.allocator.clone()
     }
 
     fn allocator(&self) -> &PID<AllocatorProcess> {

@@ -1,6 +1,8 @@
 //! Offers: from allocations, rescinds, DECLINE, ACCEPT and launching tasks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use libprocess::util::HashSet;
 
 use libprocess::Context;
 use mesos_allocator::{Allocation, AllocatorProcess, Operation};
@@ -166,7 +168,7 @@ impl Master {
         // Every offer must be outstanding, this framework's, and on one agent.
         let mut problem: Option<String> = None;
         let mut agent: Option<AgentID> = None;
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for id in &a.offer_ids {
             if !seen.insert(id.clone()) {
                 problem = Some(format!("offer '{id}' appears twice"));
@@ -242,7 +244,7 @@ impl Master {
             return;
         }
         let mut remaining = offered.clone();
-        let mut launching = HashSet::new();
+        let mut launching = HashSet::default();
         let mut applied: Vec<Operation> = Vec::new();
         let mut feedback: Vec<OfferOperation> = Vec::new();
         for op in a.operations {

@@ -8,7 +8,7 @@
 //! for the ones it does not know. An operation with an id the master refuses gets
 //! OPERATION_ERROR at once (no uuid: nothing to acknowledge).
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 
 use libprocess::{Context, UPID};
 use mesos_api::messages::{

@@ -179,7 +179,7 @@ impl Master {
         if recovering {
             return None;
         }
-        let is = |set: &std::collections::HashSet<AgentID>| agent.is_some_and(|a| set.contains(a));
+        let is = |set: &libprocess::util::HashSet<AgentID>| agent.is_some_and(|a| set.contains(a));
         let (state, msg) = if agent.is_some_and(|a| self.agents.contains_key(a)) {
             (
                 TaskState::Gone,

@@ -1,7 +1,7 @@
 //! The classic endpoints' JSON (`/master/state` and friends): Mesos's field names and shapes,
 //! with resources as summary objects (`{"cpus":4,"mem":1024,...}`) beside their `_full` arrays.
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 
 use bytes::Bytes;
 
@@ -506,8 +506,8 @@ impl Master {
     pub(crate) fn state_summary_json(&self, viewer: Viewer) -> Value {
         let mut o = self.state_head();
         let usage = agent_usage(self);
-        let mut counts: HashMap<&AgentID, Map<String, Value>> = HashMap::new();
-        let mut fw_on: HashMap<&AgentID, std::collections::BTreeSet<&str>> = HashMap::new();
+        let mut counts: HashMap<&AgentID, Map<String, Value>> = HashMap::default();
+        let mut fw_on: HashMap<&AgentID, std::collections::BTreeSet<&str>> = HashMap::default();
         for (fid, f) in &self.frameworks {
             for t in f.tasks.values() {
                 let c = counts.entry(&t.agent_id).or_default();

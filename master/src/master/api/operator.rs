@@ -1,7 +1,7 @@
 //! `POST /api/v1`: the v1 operator API of the master, and its SUBSCRIBE event stream (the
 //! master pushes TASK_ADDED / TASK_UPDATED / AGENT_* / FRAMEWORK_* events and heartbeats).
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 
 use bytes::Bytes;
 use libprocess::{Context, HttpRequest, HttpResponse, Reply};
@@ -456,7 +456,7 @@ impl Master {
     }
 
     fn v1_executors(&self, viewer: Viewer) -> Value {
-        let mut seen: HashMap<(&str, &str), Value> = HashMap::new();
+        let mut seen: HashMap<(&str, &str), Value> = HashMap::default();
         for f in self.frameworks.values().filter(|f| viewer.executor(f)) {
             for t in f.tasks.values() {
                 if let Some(e) = &t.executor_id {

@@ -1,0 +1,740 @@
+//! The deterministic whole-cluster simulation behind the `sim` binary: the real master (with its
+//! allocator) and frameworks written with the real scheduler SDK, with agents, all as nodes on
+//! one simulated network ([`libprocess::simnet`]), on one thread, in virtual time. Every random
+//! choice (network delays and drops, faults, task lengths) comes from the seed, so a seed
+//! replays its run: the network's event log hashes the same.
+//!
+//! The agents are, for now, the protocol-level stand-ins of the scale simulator
+//! ([`crate::sim::agent::SimAgent`]: register, answer pings, run tasks as timers, reliable status
+//! updates, reregistration); the real agent joins once its containerizer has a simulated
+//! implementation.
+//!
+//! A run: the cluster starts; frameworks keep tasks running (most end after a drawn time,
+//! FINISHED or FAILED; some run past the end); during the first 70% of the run the fault profile
+//! acts; then every fault heals, frameworks stop launching, reconcile, and the cluster settles.
+//! The master's and the allocator's books are audited every 5 simulated seconds, each
+//! framework checks the order of every task's updates as they come, and at the end master,
+//! agents and frameworks must agree on every task.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libprocess::rng::Rng;
+use libprocess::simnet::{Faults, SimNet};
+use libprocess::{Config, Network, Runtime, PID, UPID};
+use mesos_api::protocol::framework::FrameworkInfo;
+use mesos_api::protocol::offer::{Filters, Offer};
+use mesos_api::protocol::task::{CommandInfo, TaskInfo, TaskState, TaskStatus};
+use mesos_api::{AgentID, FrameworkID, Resources, TaskID};
+use mesos_master::{Master, MasterFlags};
+use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
+
+use crate::sim::agent::{run_for, SimAgent};
+use crate::sim::stats::Stats;
+
+/// What the simulation does to the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Delays only.
+    Quiet,
+    /// Now and then a write breaks its connection (links see `exited`; peers reconnect).
+    Drops,
+    /// Agents cut off from the master for less than the total ping timeout.
+    ShortPartitions,
+    /// Agents cut off from the master for longer than the total ping timeout.
+    LongPartitions,
+    /// Framework nodes crash and come back, failing over to their framework id.
+    FrameworkFailover,
+}
+
+impl Profile {
+    /// Every profile.
+    pub const ALL: [Profile; 5] = [
+        Profile::Quiet,
+        Profile::Drops,
+        Profile::ShortPartitions,
+        Profile::LongPartitions,
+        Profile::FrameworkFailover,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Quiet => "quiet",
+            Profile::Drops => "drops",
+            Profile::ShortPartitions => "short-partitions",
+            Profile::LongPartitions => "long-partitions",
+            Profile::FrameworkFailover => "framework-failover",
+        }
+    }
+
+    /// The profile of that name.
+    pub fn parse(s: &str) -> Result<Profile, String> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+                format!("unknown fault profile '{s}' (one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// One run's settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Every random choice comes from it.
+    pub seed: u64,
+    /// Agents (4 cpus, 4 GiB each).
+    pub agents: usize,
+    /// Frameworks.
+    pub frameworks: usize,
+    /// The fault profile.
+    pub profile: Profile,
+    /// Simulated time in all.
+    pub duration: Duration,
+    /// Tasks each framework keeps running.
+    pub tasks: usize,
+    /// Keep the whole event log (its last 10,000 lines) in the outcome, not only the end of it
+    /// when something broke.
+    pub keep_log: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            seed: 1,
+            agents: 20,
+            frameworks: 3,
+            profile: Profile::Quiet,
+            duration: Duration::from_secs(600),
+            tasks: 20,
+            keep_log: false,
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// Simulated seconds.
+    pub simulated_s: f64,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// The hash of the network's event log (equal for equal runs).
+    pub log_hash: u64,
+    /// Lines in the event log.
+    pub log_lines: u64,
+    /// Tasks launched.
+    pub launched: u64,
+    /// Status updates frameworks received.
+    pub updates: u64,
+    /// Faults injected.
+    pub faults: u64,
+    /// Broken invariants, each with the simulated second it was seen at.
+    pub violations: Vec<String>,
+    /// The end of the event log (when something broke).
+    pub log_tail: Vec<String>,
+}
+
+/// Runs one simulation on a fresh one-thread runtime in virtual time.
+pub fn run(o: &Options) -> Outcome {
+    let started = std::time::Instant::now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    let mut out = rt.block_on(simulate(o));
+    out.wall_s = started.elapsed().as_secs_f64();
+    out
+}
+
+const MASTER_IP: [u8; 4] = [10, 0, 0, 1];
+
+fn agent_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250 + 1) as u8))
+}
+
+fn framework_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 2, (i / 250) as u8, (i % 250 + 1) as u8))
+}
+
+async fn node(net: &SimNet, ip: IpAddr, port: u16) -> Runtime {
+    Runtime::bind(Config {
+        ip,
+        port,
+        // A node notices a peer cut off while it writes to it within the total ping timeout.
+        send_timeout: Some(Duration::from_secs(75)),
+        connect_timeout: Duration::from_secs(5),
+        network: Network::Sim(net.clone()),
+        ..Config::default()
+    })
+    .await
+    .expect("a node binds on the simulated network")
+}
+
+fn faults(p: Profile) -> Faults {
+    Faults {
+        delay: (Duration::from_micros(200), Duration::from_millis(20)),
+        drop_rate: if p == Profile::Drops { 0.002 } else { 0.0 },
+    }
+}
+
+/// A framework's record of its tasks, kept outside its node (it survives a crash, as a
+/// framework's own store does).
+#[derive(Default)]
+struct Book {
+    id: Option<FrameworkID>,
+    /// Each task launched: its agent and the states heard, in order.
+    tasks: BTreeMap<TaskID, (AgentID, Vec<TaskState>)>,
+    launched: u64,
+    updates: u64,
+    violations: Vec<String>,
+}
+
+/// A framework that keeps `target` tasks running.
+struct Load {
+    name: String,
+    book: Arc<Mutex<Book>>,
+    rng: Rng,
+    target: usize,
+    draining: Arc<AtomicBool>,
+    net: SimNet,
+    /// Set when the SDK stopped on an ERROR: its supervisor restarts it.
+    errored: Arc<AtomicBool>,
+}
+
+fn lock(b: &Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
+    b.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Load {
+    fn live(&self) -> usize {
+        lock(&self.book)
+            .tasks
+            .values()
+            .filter(|(_, s)| !s.last().is_some_and(|s| s.is_terminal()))
+            .count()
+    }
+
+    fn task(&mut self, n: u64, o: &Offer) -> TaskInfo {
+        // Most tasks end after a while (one in ten failing); one in five runs past the end.
+        let roll = self.rng.below(10);
+        let data = if roll < 2 {
+            run_for(3_600_000, TaskState::Finished)
+        } else {
+            let ms = 2_000 + self.rng.below(58_000) as u64;
+            let end = if roll == 2 {
+                TaskState::Failed
+            } else {
+                TaskState::Finished
+            };
+            run_for(ms, end)
+        };
+        TaskInfo {
+            name: format!("{} task {n}", self.name),
+            task_id: TaskID::new(format!("{}-t{n}", self.name)),
+            agent_id: o.agent_id.clone(),
+            resources: Resources::parse("cpus:0.5;mem:256", "*").expect("task resources"),
+            executor: None,
+            command: Some(CommandInfo::shell("true")),
+            kill_policy: None,
+            data: Some(data),
+            labels: None,
+            container: None,
+            health_check: None,
+            check: None,
+            discovery: None,
+            limits: None,
+            max_completion_time: None,
+        }
+    }
+}
+
+impl Scheduler for Load {
+    fn subscribed(&mut self, _: &mut Driver, id: &FrameworkID) {
+        lock(&self.book).id = Some(id.clone());
+        self.net
+            .record(&format!("framework {} subscribed as {id}", self.name));
+    }
+
+    fn offers(&mut self, d: &mut Driver, offers: Vec<Offer>) {
+        let refuse = Some(Filters {
+            refuse_seconds: 5.0,
+        });
+        let mut declined = Vec::new();
+        for o in offers {
+            let free = o.resources.unallocate();
+            let one = Resources::parse("cpus:0.5;mem:256", "*").expect("task resources");
+            if self.draining.load(Ordering::Relaxed)
+                || self.live() >= self.target
+                || !free.contains(&one)
+            {
+                declined.push(o.id);
+                continue;
+            }
+            let n = lock(&self.book).launched;
+            let t = self.task(n, &o);
+            {
+                let mut b = lock(&self.book);
+                b.launched += 1;
+                b.tasks
+                    .insert(t.task_id.clone(), (o.agent_id.clone(), Vec::new()));
+            }
+            self.net.record(&format!(
+                "launch {} on {} ({})",
+                t.task_id,
+                o.agent_id,
+                String::from_utf8_lossy(t.data.as_deref().unwrap_or_default())
+            ));
+            d.launch(&o.id, vec![t], refuse);
+        }
+        if !declined.is_empty() {
+            d.decline(declined, refuse);
+        }
+    }
+
+    fn error(&mut self, _: &mut Driver, message: &str) {
+        // A driver-based framework whose link from the master broke hears "disconnected" when
+        // it next calls (Mesos's FrameworkErrorMessage) and stops; its supervisor restarts it.
+        self.net
+            .record(&format!("framework {} error: {message}", self.name));
+        self.errored.store(true, Ordering::Relaxed);
+    }
+
+    fn update(&mut self, _: &mut Driver, s: &TaskStatus) {
+        let now = self.net.now_secs();
+        self.net
+            .record(&format!("update {} {}", s.task_id, s.state.as_str()));
+        let mut b = lock(&self.book);
+        b.updates += 1;
+        let Some((_, seen)) = b.tasks.get_mut(&s.task_id) else {
+            let v = format!(
+                "{now:.3}s: {} heard {} of task {} it never launched",
+                self.name,
+                s.state.as_str(),
+                s.task_id
+            );
+            b.violations.push(v);
+            return;
+        };
+        // After an end, only the same end again (an update is delivered at least once).
+        let wrong = seen
+            .last()
+            .is_some_and(|last| last.is_terminal() && *last != s.state);
+        let before = seen.last().copied();
+        seen.push(s.state);
+        if wrong {
+            let v = format!(
+                "{now:.3}s: task {}: {} after {}",
+                s.task_id,
+                s.state.as_str(),
+                before.map_or("", TaskState::as_str)
+            );
+            b.violations.push(v);
+        }
+    }
+}
+
+/// A framework's node and what it needs to come back after a crash.
+struct FwNode {
+    name: String,
+    ip: IpAddr,
+    rt: Runtime,
+    pid: PID<SchedulerProcess<Load>>,
+    book: Arc<Mutex<Book>>,
+    /// Its generator's state, for the restarted framework.
+    seed: u64,
+    /// Its SDK stopped on an ERROR.
+    errored: Arc<AtomicBool>,
+}
+
+/// What every framework node is started with.
+struct Frameworks {
+    net: SimNet,
+    master: UPID,
+    /// Tasks each keeps running.
+    target: usize,
+    /// Set when the faults end: launch no more.
+    draining: Arc<AtomicBool>,
+}
+
+async fn start_framework(
+    c: &Frameworks,
+    name: String,
+    ip: IpAddr,
+    book: Arc<Mutex<Book>>,
+    seed: u64,
+) -> FwNode {
+    let rt = node(&c.net, ip, 7000).await;
+    let errored = Arc::new(AtomicBool::new(false));
+    let mut info = FrameworkInfo::new(name.clone(), "root");
+    info.failover_timeout = 86_400.0;
+    info.checkpoint = true;
+    info.id = lock(&book).id.clone();
+    let load = Load {
+        name: name.clone(),
+        book: book.clone(),
+        rng: Rng::new(seed),
+        target: c.target,
+        draining: c.draining.clone(),
+        net: c.net.clone(),
+        errored: errored.clone(),
+    };
+    let pid = mesos_scheduler::start(&rt, c.master.clone(), info, load).expect("framework starts");
+    FwNode {
+        name,
+        ip,
+        rt,
+        pid,
+        book,
+        seed,
+        errored,
+    }
+}
+
+/// Puts the OS's UUIDs and the process's hash key back when a run ends (or panics).
+struct FromSeed;
+
+impl Drop for FromSeed {
+    fn drop(&mut self) {
+        mesos_api::ids::set_uuid_source(None);
+        libprocess::util::SeededHash::set_thread_key(None);
+    }
+}
+
+async fn simulate(o: &Options) -> Outcome {
+    let net = SimNet::new(o.seed, faults(o.profile));
+    // Ids and UUIDs (the master's id, offers, frameworks, updates) from the seed too, and the
+    // hash maps' order.
+    let ids = net.clone();
+    mesos_api::ids::set_uuid_source(Some(Box::new(move || ids.next_u64())));
+    libprocess::util::SeededHash::set_thread_key(Some(o.seed));
+    let _seeded = FromSeed;
+    let mut out = Outcome {
+        seed: o.seed,
+        ..Outcome::default()
+    };
+    let master_ip = IpAddr::V4(Ipv4Addr::from(MASTER_IP));
+    let master_rt = node(&net, master_ip, 5050).await;
+    let flags = MasterFlags::default();
+    let master = master_rt
+        .spawn("master", Master::new(flags))
+        .expect("the master starts");
+    let master_upid = master.upid().clone();
+    let stats = Arc::new(Stats::default());
+    let mut agents = Vec::new();
+    for i in 0..o.agents {
+        let rt = node(&net, agent_ip(i), 5051).await;
+        let a = SimAgent::new(
+            master_upid.clone(),
+            i as u64,
+            Resources::parse("cpus:4;mem:4096", "*").expect("agent resources"),
+            Duration::from_secs(1),
+            stats.clone(),
+        )
+        .faithful();
+        let pid = rt.spawn("slave(1)", a).expect("an agent starts");
+        agents.push((rt, pid));
+    }
+    let draining = Arc::new(AtomicBool::new(false));
+    let fws = Frameworks {
+        net: net.clone(),
+        master: master_upid.clone(),
+        target: o.tasks,
+        draining: draining.clone(),
+    };
+    let mut frameworks = Vec::new();
+    for j in 0..o.frameworks {
+        let seed = net.next_u64();
+        let book = Arc::new(Mutex::new(Book::default()));
+        frameworks.push(start_framework(&fws, format!("fw{j}"), framework_ip(j), book, seed).await);
+    }
+
+    let step = Duration::from_secs(5);
+    let fault_end = o.duration.mul_f64(0.7);
+    let reconcile_at = o.duration.mul_f64(0.85);
+    let mut sched = Schedule {
+        rng: Rng::new(net.next_u64()),
+        heal_at: None,
+        restarts: Vec::new(),
+    };
+    let mut reconciled = false;
+    let mut t = Duration::ZERO;
+    while t < o.duration {
+        tokio::time::sleep(step).await;
+        t += step;
+        // Faults, in the window.
+        if t < fault_end && t >= Duration::from_secs(10) {
+            inject(o, &net, &mut sched, t, &mut frameworks, &mut out).await;
+        }
+        // A framework whose SDK stopped on an ERROR is restarted by its supervisor.
+        for (j, f) in frameworks.iter().enumerate() {
+            if f.errored.swap(false, Ordering::Relaxed)
+                && !sched.restarts.iter().any(|(_, k)| *k == j)
+            {
+                net.crash(SocketAddr::new(f.ip, 7000));
+                f.rt.shutdown().await;
+                sched.restarts.push((t + step, j));
+            }
+        }
+        if sched.heal_at.is_some_and(|h| t >= h) {
+            net.heal();
+            sched.heal_at = None;
+        }
+        let due: Vec<usize> = sched
+            .restarts
+            .iter()
+            .filter(|(at, _)| t >= *at)
+            .map(|(_, j)| *j)
+            .collect();
+        sched.restarts.retain(|(at, _)| t < *at);
+        for j in due {
+            let f = &frameworks[j];
+            let (name, ip, book, seed) = (f.name.clone(), f.ip, f.book.clone(), f.seed);
+            net.record(&format!("restart framework {name}"));
+            frameworks[j] = start_framework(&fws, name, ip, book, seed ^ t.as_secs()).await;
+        }
+        if t >= fault_end && !draining.load(Ordering::Relaxed) {
+            net.record("faults end");
+            net.heal();
+            net.set_faults(faults(Profile::Quiet));
+            draining.store(true, Ordering::Relaxed);
+        }
+        if t >= reconcile_at && !reconciled {
+            reconciled = true;
+            for f in &frameworks {
+                let tasks: Vec<(TaskID, Option<AgentID>)> = lock(&f.book)
+                    .tasks
+                    .iter()
+                    .filter(|(_, (_, s))| !s.last().is_some_and(|s| s.is_terminal()))
+                    .map(|(id, (a, _))| (id.clone(), Some(a.clone())))
+                    .collect();
+                let _ = f
+                    .pid
+                    .dispatch(move |p: &mut SchedulerProcess<Load>, _| p.driver().reconcile(tasks))
+                    .await;
+            }
+        }
+        // The books, every step.
+        let at = t.as_secs_f64();
+        let mut seen = master
+            .dispatch(|m: &mut Master, _| m.audit())
+            .await
+            .unwrap_or_default();
+        if let Some(alloc) = master
+            .dispatch(|m: &mut Master, _| m.allocator_pid())
+            .await
+            .ok()
+            .flatten()
+        {
+            seen.extend(
+                alloc
+                    .dispatch(|a: &mut mesos_allocator::AllocatorProcess, _| a.allocator().audit())
+                    .await
+                    .unwrap_or_default(),
+            );
+        }
+        for v in seen {
+            out.violations.push(format!("{at:.3}s: {v}"));
+        }
+    }
+
+    // The end: master, agents and frameworks agree on every task.
+    let mut at_agents: BTreeMap<TaskID, TaskState> = BTreeMap::new();
+    for (_, pid) in &agents {
+        for (id, s) in pid
+            .dispatch(|a: &mut SimAgent, _| a.task_states())
+            .await
+            .unwrap_or_default()
+        {
+            at_agents.insert(id, s);
+        }
+    }
+    for f in &frameworks {
+        let (fid, tasks, violations, launched, updates) = {
+            let b = lock(&f.book);
+            (
+                b.id.clone(),
+                b.tasks.clone(),
+                b.violations.clone(),
+                b.launched,
+                b.updates,
+            )
+        };
+        out.violations.extend(violations);
+        out.launched += launched;
+        out.updates += updates;
+        let at_master: BTreeMap<TaskID, TaskState> = match fid {
+            Some(fid) => master
+                .dispatch(move |m: &mut Master, _| m.tasks_of(&fid))
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.task_id, t.state))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        for (id, (_, seen)) in tasks {
+            let fw = seen.last().copied();
+            let agent = at_agents.get(&id).copied();
+            let m = at_master.get(&id).copied();
+            let name = |s: Option<TaskState>| s.map_or("nothing", TaskState::as_str);
+            let disagree = match fw {
+                Some(s) if s.is_terminal() => agent.is_some_and(|a| !a.is_terminal()),
+                Some(s) => agent != Some(s) || m != Some(s),
+                None => agent.is_none(),
+            };
+            if disagree {
+                out.violations.push(format!(
+                    "end: task {id}: the framework holds {}, its agent {}, the master {}",
+                    name(fw),
+                    name(agent),
+                    name(m)
+                ));
+            }
+        }
+    }
+    out.faults += net.dropped();
+    out.simulated_s = o.duration.as_secs_f64();
+    out.log_hash = net.log_hash();
+    out.log_lines = net.log_lines();
+    if o.keep_log {
+        out.log_tail = net.log_tail(usize::MAX);
+    } else if !out.violations.is_empty() {
+        out.log_tail = net.log_tail(60);
+    }
+    master_rt.shutdown().await;
+    out
+}
+
+/// The faults under way: the generator that schedules them, when the partition heals, and
+/// which crashed frameworks come back when.
+struct Schedule {
+    rng: Rng,
+    heal_at: Option<Duration>,
+    restarts: Vec<(Duration, usize)>,
+}
+
+/// One step of the fault profile.
+async fn inject(
+    o: &Options,
+    net: &SimNet,
+    s: &mut Schedule,
+    t: Duration,
+    frameworks: &mut [FwNode],
+    out: &mut Outcome,
+) {
+    let Schedule {
+        rng,
+        heal_at,
+        restarts,
+    } = s;
+    let master_ip = IpAddr::V4(Ipv4Addr::from(MASTER_IP));
+    match o.profile {
+        Profile::Quiet | Profile::Drops => {}
+        Profile::ShortPartitions | Profile::LongPartitions => {
+            if heal_at.is_some() || rng.below(4) != 0 || o.agents == 0 {
+                return;
+            }
+            let n = 1 + rng.below(o.agents.div_ceil(10));
+            let cut: Vec<IpAddr> = (0..n).map(|_| agent_ip(rng.below(o.agents))).collect();
+            let secs = if o.profile == Profile::ShortPartitions {
+                5 + rng.below(40)
+            } else {
+                90 + rng.below(90)
+            };
+            net.record(&format!("partition {cut:?} from the master for {secs}s"));
+            net.partition(&cut, &[master_ip]);
+            *heal_at = Some(t + Duration::from_secs(secs as u64));
+            out.faults += 1;
+        }
+        Profile::FrameworkFailover => {
+            if rng.below(6) != 0 || frameworks.is_empty() {
+                return;
+            }
+            let j = rng.below(frameworks.len());
+            if restarts.iter().any(|(_, k)| *k == j) {
+                return;
+            }
+            let f = &frameworks[j];
+            net.record(&format!("crash framework {}", f.name));
+            net.crash(SocketAddr::new(f.ip, 7000));
+            f.rt.shutdown().await;
+            restarts.push((t + Duration::from_secs(1 + rng.below(20) as u64), j));
+            out.faults += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(seed: u64, profile: Profile) -> Options {
+        Options {
+            seed,
+            agents: 6,
+            frameworks: 2,
+            profile,
+            duration: Duration::from_secs(240),
+            tasks: 6,
+            keep_log: true,
+        }
+    }
+
+    #[test]
+    fn a_seed_replays_its_run_and_another_seed_differs() {
+        let a = run(&small(11, Profile::ShortPartitions));
+        let b = run(&small(11, Profile::ShortPartitions));
+        if let Some((x, y)) = a.log_tail.iter().zip(&b.log_tail).find(|(x, y)| x != y) {
+            eprintln!("first difference:\n  {x}\n  {y}");
+        }
+        assert!(a.launched > 0 && a.updates > 0, "work happened: {a:?}");
+        assert_eq!(
+            (a.log_hash, a.log_lines, a.launched, a.updates),
+            (b.log_hash, b.log_lines, b.launched, b.updates),
+            "the same seed, the same run"
+        );
+        let c = run(&small(12, Profile::ShortPartitions));
+        assert_ne!(a.log_hash, c.log_hash, "another seed, another run");
+    }
+
+    /// Seeds that found bugs, kept (each failed before its fix).
+    #[test]
+    fn found_seeds_hold_every_invariant() {
+        let cases = [
+            // The master pinged an agent whose link had broken as connected, so the agent never
+            // reregistered (33 of seeds 1..81 failed).
+            (4, Profile::Drops),
+        ];
+        for (seed, profile) in cases {
+            let o = run(&Options {
+                seed,
+                profile,
+                ..Options::default()
+            });
+            assert!(
+                o.violations.is_empty(),
+                "seed {seed} {profile:?}: {:?}",
+                o.violations
+            );
+        }
+    }
+
+    #[test]
+    fn profiles_parse_by_name_and_an_unknown_one_is_refused() {
+        for p in Profile::ALL {
+            assert_eq!(Profile::parse(p.name()), Ok(p));
+        }
+        assert!(Profile::parse("nope")
+            .unwrap_err()
+            .contains("short-partitions"));
+    }
+}
