@@ -177,6 +177,23 @@ pub struct AgentReregistered {
     pub agent_id: AgentID,
     /// As in [`AgentRegistered`].
     pub total_ping_timeout_secs: f64,
+    /// Live tasks the master holds for the agent that its reregistration did not report
+    /// (Mesos's `reconciliations`): a launch was lost, or raced the reregistration. The agent
+    /// answers for each one it does not know with a terminal update (LOST, DROPPED for a
+    /// partition-aware framework), and for one it knows with nothing: its updates follow.
+    #[serde(default)]
+    pub reconcile: Vec<UnreportedTask>,
+}
+
+/// A task the master asks a reregistered agent about (see [`AgentReregistered::reconcile`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnreportedTask {
+    /// Its framework.
+    pub framework_id: FrameworkID,
+    /// The task.
+    pub task_id: TaskID,
+    /// Whether the framework is partition-aware (DROPPED rather than LOST).
+    pub partition_aware: bool,
 }
 wire!(AgentReregistered => "mesos.internal.SlaveReregisteredMessage");
 

@@ -242,7 +242,8 @@ async fn tasks_of_a_framework_that_does_not_checkpoint_are_lost_when_the_agent_r
     let _agent = s.agent(&[]);
     let st = terminal_states(&mut rx, &["volatile"]).await.remove(0);
     assert_eq!(st.state, TaskState::Lost, "{st:?}");
-    assert_eq!(st.reason, Some(Reason::AgentRestarted), "{st:?}");
+    // The master asked the agent about it (Mesos's reconciliation at reregistration).
+    assert_eq!(st.reason, Some(Reason::Reconciliation), "{st:?}");
     // Its processes are gone (they do not outlive the restart).
     processes_end(Duration::from_secs(10), "sleep 60.61").await;
 }

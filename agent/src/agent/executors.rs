@@ -674,6 +674,45 @@ impl Agent {
         s
     }
 
+    /// The master's question after a reregistration: tasks it holds for this agent that the
+    /// reregistration did not report. One this agent does not know ends (LOST, DROPPED for a
+    /// partition-aware framework), reliably through the status update manager; one it knows
+    /// (its launch raced the reregistration) needs no answer: its updates follow.
+    pub(super) fn reconcile_with_master(
+        &mut self,
+        ctx: &mut Context<Self>,
+        tasks: Vec<mesos_api::messages::UnreportedTask>,
+    ) {
+        for r in tasks {
+            let known = self.frameworks.get(&r.framework_id).is_some_and(|f| {
+                f.executors.values().any(|e| {
+                    e.tasks.contains_key(&r.task_id)
+                        || e.queued.iter().any(|q| match q {
+                            Queued::Task(t) => t.task_id == r.task_id,
+                            Queued::Group(g) => g.tasks.iter().any(|t| t.task_id == r.task_id),
+                        })
+                })
+            });
+            if known {
+                continue;
+            }
+            let state = if r.partition_aware {
+                TaskState::Dropped
+            } else {
+                TaskState::Lost
+            };
+            tracing::warn!(task = %r.task_id, framework = %r.framework_id, "reconciling a task unknown to this agent: {state}");
+            let s = self.agent_status(
+                &r.task_id,
+                &ExecutorID::new(r.task_id.value.clone()),
+                state,
+                Reason::Reconciliation,
+                "Reconciliation: task unknown to the agent",
+            );
+            self.handle_update(ctx, &r.framework_id, None, s);
+        }
+    }
+
     pub(super) fn kill_task(&mut self, ctx: &mut Context<Self>, from: UPID, k: KillTask) {
         if Some(&from) != self.master.as_ref() {
             return;

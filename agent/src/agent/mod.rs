@@ -319,7 +319,11 @@ impl Process for Agent {
         ctx.install_named(
             AgentReregistered::NAME,
             |a: &mut Agent, c, from, m: AgentReregistered| {
-                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+                let master = Some(&from) == a.master.as_ref();
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs);
+                if master {
+                    a.reconcile_with_master(c, m.reconcile);
+                }
             },
         );
         ctx.install_named(PingAgent::NAME, |a: &mut Agent, c, from, p: PingAgent| {

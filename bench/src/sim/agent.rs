@@ -221,7 +221,24 @@ impl SimAgent {
     }
 
     fn on_registered(&mut self, ctx: &mut Context<Self>, from: UPID, id: AgentID, ping: f64) {
-        if from != self.master || self.registered {
+        if from != self.master {
+            return;
+        }
+        if self.registered {
+            if self.faithful && self.info.id.as_ref() != Some(&id) {
+                // A registration retry made the master take this agent for a new one (the old
+                // id was removed, its tasks lost). A Mesos agent exits on the wrong id; restarted,
+                // its tasks are shut down by the master, which removed the old id, and it
+                // registers afresh. The end of that, at once: no task, no id, a registration.
+                self.tasks.clear();
+                self.pending.clear();
+                self.frameworks.clear();
+                self.info.id = None;
+                self.registered = false;
+                self.stats.registered.fetch_sub(1, Ordering::Relaxed);
+                self.backoff = self.factor;
+                self.schedule_register(ctx);
+            }
             return;
         }
         self.info.id = Some(id);
@@ -427,7 +444,22 @@ impl Process for SimAgent {
         ctx.install_named(
             AgentReregistered::NAME,
             |a: &mut SimAgent, c, from, m: AgentReregistered| {
-                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs)
+                let master = from == a.master;
+                a.on_registered(c, from, m.agent_id, m.total_ping_timeout_secs);
+                if master {
+                    // The master's question about tasks the reregistration did not report: an
+                    // unknown one ends (LOST, or DROPPED); a known one's updates follow.
+                    for r in m.reconcile {
+                        if !a.tasks.contains_key(&r.task_id) {
+                            let end = if r.partition_aware {
+                                TaskState::Dropped
+                            } else {
+                                TaskState::Lost
+                            };
+                            a.update(c, &r.framework_id, &r.task_id, end);
+                        }
+                    }
+                }
             },
         );
         ctx.install_named(

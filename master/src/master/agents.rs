@@ -9,7 +9,7 @@ use mesos_allocator::{AgentSpec, AllocatorProcess};
 use mesos_api::messages::{
     AgentRegistered, AgentReregistered, CheckpointResources, DrainAgent, ExecutorToFramework,
     ExitedExecutor, PingAgent, RegisterAgent, ReregisterAgent, ShutdownAgent, ShutdownFramework,
-    WireMessage,
+    UnreportedTask, WireMessage,
 };
 use mesos_api::protocol::framework::{AgentInfo, FrameworkCapabilityType};
 use mesos_api::protocol::scheduler::{Event, EventType, Failure};
@@ -18,10 +18,6 @@ use mesos_api::{AgentID, FrameworkID, OfferID, Resources, TaskID};
 
 use super::*;
 use crate::state::{AgentRec, DrainInfo, FrameworkRec};
-
-/// Why a known agent's reregistration lacks a task.
-const AGENT_RESTARTED: &str =
-    "the agent reregistered without it (it restarted and did not recover the task)";
 
 impl Master {
     pub(super) fn register_agent(&mut self, ctx: &mut Context<Self>, from: UPID, m: RegisterAgent) {
@@ -274,7 +270,11 @@ impl Master {
             self.agent_by_pid.remove(&old.pid);
             old.pid = from.clone();
             old.missed_pings = 0;
-            old.disconnected = false;
+            // Back from a disconnection: offered again (unless an operator deactivated it or
+            // it drains, which keep it out).
+            let reactivate = std::mem::replace(&mut old.disconnected, false)
+                && !old.deactivated
+                && old.drain.is_none();
             self.agent_by_pid.insert(from.clone(), id.clone());
             let drain = old.drain.clone().filter(|d| !d.drained);
             if old.checkpointed != m.checkpointed_resources {
@@ -284,7 +284,10 @@ impl Master {
                 Self::send(ctx, &from, CheckpointResources { resources });
             }
             ctx.link_with(&from, RemoteConnection::Reconnect);
-            self.reregistered(ctx, &from, &id, &reported, AGENT_RESTARTED);
+            self.reregistered(ctx, &from, &id, &reported);
+            if reactivate {
+                self.activate_in_allocator(&id);
+            }
             // A drain it may have missed while its connection was down.
             if let Some(d) = drain {
                 Self::send_drain(ctx, &from, &d);
@@ -403,8 +406,8 @@ impl Master {
                 }
             });
         // Tasks of partition-aware frameworks held as UNREACHABLE that the agent no longer
-        // runs are gone.
-        self.reregistered(ctx, &from, &id, &reported, "the agent came back without it");
+        // runs are gone: the agent answers so (DROPPED) when asked.
+        self.reregistered(ctx, &from, &id, &reported);
         // A draining agent (after a failover) is told again, as Mesos does.
         if let Some(d) = drain.filter(|d| !d.drained) {
             Self::send_drain(ctx, &from, &d);
@@ -486,6 +489,16 @@ impl Master {
         self.agent_updated(id);
     }
 
+    /// Puts an agent's resources back in allocation, and allocates.
+    pub(crate) fn activate_in_allocator(&self, id: &AgentID) {
+        let aid = id.clone();
+        self.allocator()
+            .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
+                p.allocator_mut().activate_agent(&aid);
+                p.request_allocation(c, None);
+            });
+    }
+
     /// Takes an agent's resources out of allocation and rescinds its outstanding offers.
     pub(crate) fn deactivate_in_allocator(&mut self, ctx: &mut Context<Self>, id: &AgentID) {
         let aid = id.clone();
@@ -521,17 +534,20 @@ impl Master {
         from: &UPID,
         id: &AgentID,
         reported: &HashSet<(FrameworkID, TaskID)>,
-        why: &str,
     ) {
+        let reconcile = self.unreported(id, reported);
+        for r in &reconcile {
+            tracing::info!(task = %r.task_id, agent = %id, "task unknown to the reregistered agent: reconciling with the agent");
+        }
         Self::send(
             ctx,
             from,
             AgentReregistered {
                 agent_id: id.clone(),
                 total_ping_timeout_secs: self.total_ping_timeout_secs(),
+                reconcile,
             },
         );
-        self.reconcile_reregistered(ctx, id, reported, why);
     }
 
     /// Seconds without a ping after which an agent takes this master for lost.
@@ -539,17 +555,17 @@ impl Master {
         self.flags.total_ping_timeout().as_secs_f64()
     }
 
-    /// A known agent came back (e.g. after restarting) without some of the tasks the master
-    /// holds for it: they are gone (tasks of frameworks that do not checkpoint are not
-    /// recovered). They become LOST (DROPPED for partition-aware frameworks), as in Mesos.
-    fn reconcile_reregistered(
+    /// The live tasks the master holds for a known agent that its reregistration did not
+    /// report. As in Mesos, they are reconciled through the agent rather than taken for lost
+    /// here: a launch sent just before the reregistration arrives before the answer to it
+    /// (one connection keeps its order), so the agent may well have the task. The agent
+    /// answers for the ones it does not know (LOST, DROPPED for partition-aware frameworks).
+    fn unreported(
         &mut self,
-        ctx: &mut Context<Self>,
         id: &AgentID,
         have: &HashSet<(FrameworkID, TaskID)>,
-        why: &str,
-    ) {
-        let mut missing: Vec<(FrameworkID, TaskID, Resources, bool)> = Vec::new();
+    ) -> Vec<UnreportedTask> {
+        let mut missing = Vec::new();
         // Only this agent's tasks (by the index; entries whose task left are pruned).
         let mut held = self.tasks_by_agent.remove(id).unwrap_or_default();
         held.retain(|(fid, tid)| {
@@ -560,49 +576,19 @@ impl Master {
                 return false;
             };
             if !t.state.is_terminal() && !have.contains(&(fid.clone(), tid.clone())) {
-                missing.push((
-                    fid.clone(),
-                    tid.clone(),
-                    t.resources.clone(),
-                    f.partition_aware(),
-                ));
+                missing.push(UnreportedTask {
+                    framework_id: fid.clone(),
+                    task_id: tid.clone(),
+                    partition_aware: f.partition_aware(),
+                });
             }
             true
         });
         if !held.is_empty() {
             self.tasks_by_agent.insert(id.clone(), held);
         }
-        let keep = self.flags.max_completed_tasks_per_framework;
-        for (fid, tid, resources, aware) in missing {
-            let state = if aware {
-                TaskState::Dropped
-            } else {
-                TaskState::Lost
-            };
-            tracing::info!(task = %tid, agent = %id, "task not reported by the reregistered agent ({why}): {state}");
-            if let Some(m) = &self.metrics {
-                m.terminal(state);
-            }
-            if let Some(f) = self.frameworks.get_mut(&fid) {
-                if let Some(mut t) = f.tasks.remove(&tid) {
-                    t.state = state;
-                    f.complete(t, keep);
-                }
-                if let Some(held) = self.tasks_by_agent.get_mut(id) {
-                    held.remove(&(fid.clone(), tid.clone()));
-                }
-            }
-            let (fw, ag) = (fid.clone(), id.clone());
-            self.allocator()
-                .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
-                    p.recover_resources(c, fw, ag, &resources, None)
-                });
-            self.master_update(
-                ctx,
-                &fid,
-                master_status(&tid, Some(id), state, Reason::AgentRestarted, why),
-            );
-        }
+        missing.sort_by(|a, b| (&a.framework_id, &a.task_id).cmp(&(&b.framework_id, &b.task_id)));
+        missing
     }
 
     /// An executor's MESSAGE, from its agent: a MESSAGE event for the framework.

@@ -448,10 +448,17 @@ impl Process for Master {
         // A client's authentication lasts as long as its connection.
         self.authenticated.remove(pid);
         self.authenticating.remove(pid);
-        // An agent's connection broke: health checks decide (it may come back).
-        if let Some(id) = self.agent_by_pid.get(pid) {
-            if let Some(a) = self.agents.get_mut(id) {
-                a.disconnected = true;
+        // An agent's connection broke: health checks decide (it may come back). Meanwhile, as
+        // in Mesos, it is disconnected: nothing is offered on it (a task launched there could
+        // race its reregistration), and pings tell it so, so it reregisters.
+        if let Some(id) = self.agent_by_pid.get(pid).cloned() {
+            let newly = self
+                .agents
+                .get_mut(&id)
+                .is_some_and(|a| !std::mem::replace(&mut a.disconnected, true));
+            if newly {
+                tracing::info!(agent = %id, "agent disconnected");
+                self.deactivate_in_allocator(ctx, &id);
             }
             return;
         }

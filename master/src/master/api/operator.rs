@@ -361,12 +361,7 @@ impl Master {
                 let drained = active && a.drain.take().is_some();
                 self.registry_note(crate::registry::Operation::Deactivate(id.clone(), !active));
                 if active {
-                    let aid = id.clone();
-                    self.allocator()
-                        .dispatch_nowait(move |p: &mut AllocatorProcess, c| {
-                            p.allocator_mut().activate_agent(&aid);
-                            p.request_allocation(c, None);
-                        });
+                    self.activate_in_allocator(&id);
                 } else {
                     self.deactivate_in_allocator(ctx, &id);
                 }
