@@ -589,10 +589,13 @@ async fn simulate(o: &Options) -> Outcome {
             let agent = at_agents.get(&id).copied();
             let m = at_master.get(&id).copied();
             let name = |s: Option<TaskState>| s.map_or("nothing", TaskState::as_str);
+            // After the explicit reconciliation every task was heard of; an ended one is live
+            // nowhere, a live one is live with that state everywhere.
+            let live = |s: Option<TaskState>| s.is_some_and(|s| !s.is_terminal());
             let disagree = match fw {
-                Some(s) if s.is_terminal() => agent.is_some_and(|a| !a.is_terminal()),
+                Some(s) if s.is_terminal() => live(agent) || live(m),
                 Some(s) => agent != Some(s) || m != Some(s),
-                None => agent.is_none(),
+                None => true,
             };
             if disagree {
                 out.violations.push(format!(

@@ -276,7 +276,7 @@ impl SimNet {
             if st.is_cut(from.ip(), to.ip()) || st.is_cut(to.ip(), from.ip()) {
                 continue;
             }
-            let Some(node) = st.nodes.get(&to) else {
+            let Some(node) = st.nodes.get(&to).filter(|n| !n.accept.is_closed()) else {
                 st.event(format_args!("refused {from} -> {to}"));
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
@@ -306,8 +306,11 @@ impl SimNet {
             let peer = SocketAddr::new(from.ip(), st.next_port);
             st.event(format_args!("connect #{id} {from} -> {to}"));
             let server = SimStream::new(conn.clone(), 1, to, peer);
-            if accept.send((server, peer)).is_err() {
+            if let Err(unsent) = accept.send((server, peer)) {
                 st.conns.remove(&id);
+                // The unsent end's drop takes the network's lock: release it first.
+                drop(st);
+                drop(unsent);
                 return Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
                     format!("{to} stopped listening"),
@@ -343,7 +346,9 @@ impl SimNet {
         }
         st.cuts.clear();
         st.event(format_args!("heal"));
+        st.conns.retain(|_, c| c.conn.strong_count() > 0);
         let live: Vec<Arc<Conn>> = st.conns.values().filter_map(|c| c.conn.upgrade()).collect();
+        let mut wakers = Vec::new();
         for conn in live {
             let mut cs = lock(&conn.st);
             for pipe in cs.pipes.iter_mut() {
@@ -357,13 +362,14 @@ impl SimNet {
                     }
                 }
                 if any {
-                    if let Some(w) = pipe.waker.take() {
-                        w.wake();
-                    }
+                    wakers.extend(pipe.waker.take());
                 }
             }
         }
         drop(st);
+        for w in wakers {
+            w.wake();
+        }
         self.inner.changed.notify_waiters();
     }
 

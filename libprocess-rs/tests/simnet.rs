@@ -239,3 +239,16 @@ fn nothing_listening_refuses_and_links_see_exited() {
         assert_eq!(next(&mut ra).await, Seen::Exited(nobody));
     });
 }
+
+#[test]
+fn a_node_shut_down_without_a_crash_refuses_and_links_see_exited() {
+    simulate(async {
+        let net = SimNet::new(8, Faults::default());
+        let (_a, pa, mut ra) = node(&net, 1, false, None).await;
+        let (b, pb, _rb) = node(&net, 2, false, None).await;
+        b.shutdown().await;
+        link(&pa, pb.upid()).await;
+        assert_eq!(next(&mut ra).await, Seen::Exited(pb.upid().clone()));
+        assert!(net.log_tail(3).iter().any(|l| l.contains("refused")));
+    });
+}

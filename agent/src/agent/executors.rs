@@ -684,15 +684,19 @@ impl Agent {
         tasks: Vec<mesos_api::messages::UnreportedTask>,
     ) {
         for r in tasks {
-            let known = self.frameworks.get(&r.framework_id).is_some_and(|f| {
-                f.executors.values().any(|e| {
-                    e.tasks.contains_key(&r.task_id)
-                        || e.queued.iter().any(|q| match q {
-                            Queued::Task(t) => t.task_id == r.task_id,
-                            Queued::Group(g) => g.tasks.iter().any(|t| t.task_id == r.task_id),
-                        })
-                })
-            });
+            // A task whose executor ended is still known while its updates wait for their
+            // acknowledgement (its terminal update follows).
+            let pending = self.updates.head(&r.framework_id, &r.task_id).is_some();
+            let known = pending
+                || self.frameworks.get(&r.framework_id).is_some_and(|f| {
+                    f.executors.values().any(|e| {
+                        e.tasks.contains_key(&r.task_id)
+                            || e.queued.iter().any(|q| match q {
+                                Queued::Task(t) => t.task_id == r.task_id,
+                                Queued::Group(g) => g.tasks.iter().any(|t| t.task_id == r.task_id),
+                            })
+                    })
+                });
             if known {
                 continue;
             }

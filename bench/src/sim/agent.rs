@@ -16,11 +16,12 @@
 //!   framework's acknowledgement, as a real agent's status update manager does; unacknowledged
 //!   updates are resent after a reregistration.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use libprocess::util::HashMap;
 use libprocess::{Context, Process, UPID};
 use mesos_api::messages::{
     AgentRegistered, AgentReregistered, KillTask, PingAgent, PongAgent, RegisterAgent,
@@ -103,9 +104,9 @@ impl SimAgent {
             attempt: 0,
             backoff: factor,
             factor,
-            frameworks: HashMap::new(),
-            tasks: HashMap::new(),
-            pending: HashMap::new(),
+            frameworks: HashMap::default(),
+            tasks: HashMap::default(),
+            pending: HashMap::default(),
             seq,
             updates: 0,
             rng: seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,

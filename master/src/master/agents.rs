@@ -838,16 +838,22 @@ impl Removal {
 impl Master {
     /// What must always hold of the master's books, checked now (simulations call it between
     /// events): on every agent, what is offered plus what its live tasks use fits in its total,
-    /// and no offer names an agent the master does not hold. One line per violation.
+    /// and no offer names an agent the master does not hold or one that is disconnected. One
+    /// line per violation.
     pub fn audit(&self) -> Vec<String> {
         let mut used: HashMap<&AgentID, Resources> = HashMap::default();
         let mut out = Vec::new();
         for (id, o) in &self.offers {
-            if !self.agents.contains_key(&o.agent_id) {
-                out.push(format!(
+            match self.agents.get(&o.agent_id) {
+                None => out.push(format!(
                     "master: offer {id} is on unknown agent {}",
                     o.agent_id
-                ));
+                )),
+                Some(a) if a.disconnected => out.push(format!(
+                    "master: offer {id} is on disconnected agent {}",
+                    o.agent_id
+                )),
+                Some(_) => {}
             }
             used.entry(&o.agent_id)
                 .or_default()

@@ -459,6 +459,17 @@ impl Process for Master {
             if newly {
                 tracing::info!(agent = %id, "agent disconnected");
                 self.deactivate_in_allocator(ctx, &id);
+                // One that answers pings but never gets its reregistration through (stuck in
+                // recovery, refused) is not held back for ever: after
+                // --agent_reregister_timeout it is unreachable, as in Mesos.
+                let (aid, at) = (id.clone(), pid.clone());
+                ctx.delay(self.flags.agent_reregister_timeout, move |m: &mut Master, c| {
+                    if m.agents.get(&aid).is_some_and(|a| a.disconnected && a.pid == at) {
+                        tracing::warn!(agent = %aid, "the disconnected agent did not reregister within --agent_reregister_timeout: unreachable");
+                        m.agent_unreachable(c, &aid);
+                        m.metrics_changed(c);
+                    }
+                });
             }
             return;
         }

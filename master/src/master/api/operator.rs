@@ -357,12 +357,14 @@ impl Master {
                     )));
                 };
                 a.deactivated = !active;
+                // A disconnected agent is reactivated when it reregisters, as in Mesos.
+                let connected = !a.disconnected;
                 // Reactivation ends a drain too, as in Mesos.
                 let drained = active && a.drain.take().is_some();
                 self.registry_note(crate::registry::Operation::Deactivate(id.clone(), !active));
-                if active {
+                if active && connected {
                     self.activate_in_allocator(&id);
-                } else {
+                } else if !active {
                     self.deactivate_in_allocator(ctx, &id);
                 }
                 if drained {
