@@ -27,7 +27,7 @@ use libprocess::simnet::{Faults, SimNet};
 use libprocess::{Config, Network, Runtime, PID, UPID};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{Filters, Offer};
-use mesos_api::protocol::task::{CommandInfo, TaskInfo, TaskState, TaskStatus};
+use mesos_api::protocol::task::{TaskInfo, TaskState, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, Resources, TaskID};
 use mesos_master::{Master, MasterFlags};
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
@@ -198,6 +198,9 @@ struct Book {
     violations: Vec<String>,
 }
 
+/// Each task's resources.
+const TASK: &str = "cpus:0.5;mem:256";
+
 /// A framework that keeps `target` tasks running.
 struct Load {
     name: String,
@@ -237,23 +240,10 @@ impl Load {
             };
             run_for(ms, end)
         };
-        TaskInfo {
-            name: format!("{} task {n}", self.name),
-            task_id: TaskID::new(format!("{}-t{n}", self.name)),
-            agent_id: o.agent_id.clone(),
-            resources: Resources::parse("cpus:0.5;mem:256", "*").expect("task resources"),
-            executor: None,
-            command: Some(CommandInfo::shell("true")),
-            kill_policy: None,
-            data: Some(data),
-            labels: None,
-            container: None,
-            health_check: None,
-            check: None,
-            discovery: None,
-            limits: None,
-            max_completion_time: None,
-        }
+        let id = format!("{}-t{n}", self.name);
+        let mut t = testkit::command_task(&id, &o.agent_id, "true", TASK);
+        t.data = Some(data);
+        t
     }
 }
 
@@ -271,7 +261,7 @@ impl Scheduler for Load {
         let mut declined = Vec::new();
         for o in offers {
             let free = o.resources.unallocate();
-            let one = Resources::parse("cpus:0.5;mem:256", "*").expect("task resources");
+            let one = Resources::parse(TASK, "*").expect("task resources");
             if self.draining.load(Ordering::Relaxed)
                 || self.live() >= self.target
                 || !free.contains(&one)
