@@ -2,7 +2,8 @@
 //! is in flight to the master; it is retried with backoff until acknowledged; an acknowledgement
 //! that does not match the head (a duplicate, or for an unknown update) is ignored.
 
-use std::collections::{HashMap, VecDeque};
+use libprocess::util::HashMap;
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use mesos_api::messages::StatusUpdate;

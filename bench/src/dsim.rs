@@ -4,10 +4,12 @@
 //! choice (network delays and drops, faults, task lengths) comes from the seed, so a seed
 //! replays its run: the network's event log hashes the same.
 //!
-//! The agents are, for now, the protocol-level stand-ins of the scale simulator
-//! ([`crate::sim::agent::SimAgent`]: register, answer pings, run tasks as timers, reliable status
-//! updates, reregistration); the real agent joins once its containerizer has a simulated
-//! implementation.
+//! The agents are the real agent ([`mesos_agent::Agent::simulated`]), each on a simulated
+//! machine ([`mesos_containerizer::sim::SimHost`]) with its work dir in a directory of the run:
+//! its containers are simulated, its executors run inside the simulation and speak the v1
+//! executor API to it over the simulated network. With [`AgentKind::StandIn`] they are the
+//! scale simulator's protocol-level stand-ins instead ([`crate::sim::agent::SimAgent`]), which
+//! run tasks as timers (about five times faster).
 //!
 //! A run: the cluster starts; frameworks keep tasks running (most end after a drawn time,
 //! FINISHED or FAILED; some run past the end); during the first 70% of the run the fault profile
@@ -18,21 +20,24 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libprocess::rng::Rng;
 use libprocess::simnet::{Faults, SimNet};
 use libprocess::{Config, Network, Runtime, PID, UPID};
+use mesos_agent::{Agent, AgentFlags};
 use mesos_api::protocol::framework::FrameworkInfo;
 use mesos_api::protocol::offer::{Filters, Offer};
 use mesos_api::protocol::task::{TaskInfo, TaskState, TaskStatus};
 use mesos_api::{AgentID, FrameworkID, Resources, TaskID};
+use mesos_containerizer::sim::{run_for, SimHost};
 use mesos_master::{Master, MasterFlags};
 use mesos_scheduler::{Driver, Scheduler, SchedulerProcess};
 
-use crate::sim::agent::{run_for, SimAgent};
+use crate::sim::agent::SimAgent;
 use crate::sim::stats::Stats;
 
 /// What the simulation does to the cluster.
@@ -83,6 +88,26 @@ impl Profile {
     }
 }
 
+/// Which agent the cluster runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentKind {
+    /// The real agent, with simulated containers.
+    Real,
+    /// The scale simulator's protocol-level stand-in.
+    StandIn,
+}
+
+impl AgentKind {
+    /// The kind of that name (`real`, `stand-in`).
+    pub fn parse(s: &str) -> Result<AgentKind, String> {
+        match s {
+            "real" => Ok(AgentKind::Real),
+            "stand-in" => Ok(AgentKind::StandIn),
+            _ => Err(format!("unknown agent kind '{s}' (real or stand-in)")),
+        }
+    }
+}
+
 /// One run's settings.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -90,6 +115,8 @@ pub struct Options {
     pub seed: u64,
     /// Agents (4 cpus, 4 GiB each).
     pub agents: usize,
+    /// Which agent they are.
+    pub agent_kind: AgentKind,
     /// Frameworks.
     pub frameworks: usize,
     /// The fault profile.
@@ -108,6 +135,7 @@ impl Default for Options {
         Options {
             seed: 1,
             agents: 20,
+            agent_kind: AgentKind::Real,
             frameworks: 3,
             profile: Profile::Quiet,
             duration: Duration::from_secs(600),
@@ -134,6 +162,8 @@ pub struct Outcome {
     pub launched: u64,
     /// Status updates frameworks received.
     pub updates: u64,
+    /// Tasks whose framework heard them end, by their last state's name.
+    pub ended: BTreeMap<&'static str, u64>,
     /// Faults injected.
     pub faults: u64,
     /// Broken invariants, each with the simulated second it was seen at.
@@ -422,19 +452,13 @@ async fn simulate(o: &Options) -> Outcome {
         .expect("the master starts");
     let master_upid = master.upid().clone();
     let stats = Arc::new(Stats::default());
+    let dir = RunDir::new(o.seed);
+    // The agent names its executor programs; simulated containers run none of them.
+    mesos_agent::programs::set_multicall();
     let mut agents = Vec::new();
     for i in 0..o.agents {
-        let rt = node(&net, agent_ip(i), 5051).await;
-        let a = SimAgent::new(
-            master_upid.clone(),
-            i as u64,
-            Resources::parse("cpus:4;mem:4096", "*").expect("agent resources"),
-            Duration::from_secs(1),
-            stats.clone(),
-        )
-        .faithful();
-        let pid = rt.spawn("slave(1)", a).expect("an agent starts");
-        agents.push((rt, pid));
+        let a = start_agent(o, &net, &master_upid, &dir, &stats, i).await;
+        agents.push(a);
     }
     let draining = Arc::new(AtomicBool::new(false));
     let fws = Frameworks {
@@ -541,14 +565,12 @@ async fn simulate(o: &Options) -> Outcome {
 
     // The end: master, agents and frameworks agree on every task.
     let mut at_agents: BTreeMap<TaskID, TaskState> = BTreeMap::new();
-    for (_, pid) in &agents {
-        for (id, s) in pid
-            .dispatch(|a: &mut SimAgent, _| a.task_states())
-            .await
-            .unwrap_or_default()
-        {
-            at_agents.insert(id, s);
-        }
+    for a in &agents {
+        let states = match &a.pid {
+            AgentPid::Real(pid) => pid.dispatch(|a: &mut Agent, _| a.task_states()).await,
+            AgentPid::StandIn(pid) => pid.dispatch(|a: &mut SimAgent, _| a.task_states()).await,
+        };
+        at_agents.extend(states.unwrap_or_default());
     }
     for f in &frameworks {
         let (fid, tasks, violations, launched, updates) = {
@@ -576,6 +598,9 @@ async fn simulate(o: &Options) -> Outcome {
         };
         for (id, (_, seen)) in tasks {
             let fw = seen.last().copied();
+            if let Some(s) = fw.filter(|s| s.is_terminal()) {
+                *out.ended.entry(s.as_str()).or_default() += 1;
+            }
             let agent = at_agents.get(&id).copied();
             let m = at_master.get(&id).copied();
             let name = |s: Option<TaskState>| s.map_or("nothing", TaskState::as_str);
@@ -607,7 +632,87 @@ async fn simulate(o: &Options) -> Outcome {
         out.log_tail = net.log_tail(60);
     }
     master_rt.shutdown().await;
+    for a in agents {
+        a.rt.shutdown().await;
+        if let Some(h) = a.host {
+            h.crash();
+        }
+    }
     out
+}
+
+/// A directory for the run's agents' work dirs, removed when the run ends.
+struct RunDir(PathBuf);
+
+impl RunDir {
+    fn new(seed: u64) -> RunDir {
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("mesos-sim-{}-{seed}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        RunDir(p)
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An agent's process.
+enum AgentPid {
+    Real(PID<Agent>),
+    StandIn(PID<SimAgent>),
+}
+
+/// An agent's node: its runtime, its process and, for a real agent, its machine.
+struct AgentNode {
+    rt: Runtime,
+    pid: AgentPid,
+    host: Option<SimHost>,
+}
+
+async fn start_agent(
+    o: &Options,
+    net: &SimNet,
+    master: &UPID,
+    dir: &RunDir,
+    stats: &Arc<Stats>,
+    i: usize,
+) -> AgentNode {
+    let rt = node(net, agent_ip(i), 5051).await;
+    let resources = Resources::parse("cpus:4;mem:4096", "*").expect("agent resources");
+    match o.agent_kind {
+        AgentKind::Real => {
+            let host = SimHost::new(net.clone(), agent_ip(i));
+            let flags = AgentFlags::new(master.to_string(), dir.0.join(format!("agent{i}")));
+            let a = Agent::simulated(flags, resources, Default::default(), host.clone())
+                .expect("a simulated agent");
+            let pid = rt.spawn("slave(1)", a).expect("an agent starts");
+            AgentNode {
+                rt,
+                pid: AgentPid::Real(pid),
+                host: Some(host),
+            }
+        }
+        AgentKind::StandIn => {
+            let a = SimAgent::new(
+                master.clone(),
+                i as u64,
+                resources,
+                Duration::from_secs(1),
+                stats.clone(),
+            )
+            .faithful();
+            let pid = rt.spawn("slave(1)", a).expect("an agent starts");
+            AgentNode {
+                rt,
+                pid: AgentPid::StandIn(pid),
+                host: None,
+            }
+        }
+    }
 }
 
 /// The faults under way: the generator that schedules them, when the partition heals, and
@@ -677,6 +782,7 @@ mod tests {
         Options {
             seed,
             agents: 6,
+            agent_kind: AgentKind::Real,
             frameworks: 2,
             profile,
             duration: Duration::from_secs(240),
@@ -728,6 +834,28 @@ mod tests {
                 o.violations
             );
         }
+    }
+
+    /// The real agent runs each task through its simulated executor to the end the workload
+    /// drew (most FINISHED, one in ten FAILED), and the master reports them as such.
+    #[test]
+    fn real_agents_run_tasks_to_their_drawn_end() {
+        let o = run(&Options {
+            seed: 3,
+            ..small(3, Profile::Quiet)
+        });
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        let finished = o.ended.get("TASK_FINISHED").copied().unwrap_or(0);
+        let failed = o.ended.get("TASK_FAILED").copied().unwrap_or(0);
+        // Four in five tasks end within a minute of a 240 s run's launching time.
+        assert!(
+            finished > o.launched / 3 && failed > 0 && finished > 4 * failed,
+            "launched {}, ended {:?}",
+            o.launched,
+            o.ended
+        );
+        // RUNNING and the end: two updates for each task that ended.
+        assert!(o.updates >= 2 * (finished + failed), "{o:?}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::isolators::volumes::Volumes;
 use crate::isolators::{Isolator, IsolatorState};
 use crate::paths;
 use crate::provisioner::{Backend, Provisioner, ProvisionerConfig};
+use crate::sim::{SimContainer, SimHost};
 
 /// What every container of an agent shares.
 pub struct Containerizer {
@@ -40,6 +41,8 @@ pub struct Containerizer {
     pub provisioner: Arc<Provisioner>,
     /// GPUs (gpu/nvidia).
     pub gpus: Arc<Gpus>,
+    /// Set for the simulated containerizer: the simulated machine its containers run on.
+    sim: Option<SimHost>,
 }
 
 /// A running container as the agent holds it.
@@ -47,8 +50,31 @@ pub struct Containerizer {
 pub struct Container {
     /// Its id.
     pub id: ContainerID,
-    /// Its actor.
-    pub pid: PID<ContainerProcess>,
+    actor: Actor,
+}
+
+#[derive(Clone)]
+enum Actor {
+    Real(PID<ContainerProcess>),
+    Sim(PID<SimContainer>),
+}
+
+impl Container {
+    /// Kills the container and cleans up; its termination follows as an event.
+    pub fn destroy(&self) {
+        match &self.actor {
+            Actor::Real(p) => p.dispatch_nowait(|c, ctx| c.destroy(ctx)),
+            Actor::Sim(p) => p.dispatch_nowait(|c, ctx| c.destroy(ctx)),
+        };
+    }
+
+    /// The actor of a container on this machine (none for a simulated one).
+    pub fn process(&self) -> Option<&PID<ContainerProcess>> {
+        match &self.actor {
+            Actor::Real(p) => Some(p),
+            Actor::Sim(_) => None,
+        }
+    }
 }
 
 impl Containerizer {
@@ -247,6 +273,36 @@ impl Containerizer {
             fetcher,
             provisioner,
             gpus,
+            sim: None,
+        }))
+    }
+
+    /// The simulated containerizer ([`crate::sim`]): no isolator and nothing of this machine
+    /// is used; each container's executor runs inside the simulation, on `host`.
+    pub fn simulated(flags: ContainerizerFlags, host: SimHost) -> Result<Arc<Containerizer>> {
+        let provisioner = Arc::new(Provisioner::new(ProvisionerConfig {
+            docker_registry: None,
+            remote: None,
+            store_dir: flags.work_dir.join("store").join("docker"),
+            rootfs_dir: flags.work_dir.join("provisioner"),
+            backend: Backend::parse(&flags.image_provisioner_backend)?,
+        })?);
+        let fetcher = Arc::new(Fetcher::new(FetcherConfig {
+            cache_dir: flags.fetcher_cache_dir.clone(),
+            cache_size: flags.fetcher_cache_size,
+        }));
+        Ok(Arc::new(Containerizer {
+            shared: Arc::new(Shared {
+                flags,
+                isolators: Vec::new(),
+                fetcher: fetcher.clone(),
+            }),
+            cgroups: None,
+            controllers: Vec::new(),
+            fetcher,
+            provisioner,
+            gpus: Arc::new(Gpus::none("a simulated machine has no GPUs")),
+            sim: Some(host),
         }))
     }
 
@@ -293,6 +349,9 @@ impl Containerizer {
     /// A container's usage, read now (cgroups, or its session's processes). `id` names its
     /// own cgroup; a nested container reports its parent's.
     pub fn usage(&self, id: &str, os_pid: Option<i32>, limits: &Limits) -> ResourceStatistics {
+        if self.sim.is_some() {
+            return ResourceStatistics::default();
+        }
         let cg = self.cgroups.as_ref().map(|c| c.open(id, &self.controllers));
         let state = IsolatorState {
             cgroup: cg.filter(|c| c.unique_dirs().iter().any(|d| d.exists())),
@@ -323,11 +382,31 @@ impl Containerizer {
         recovered: Option<Recovered>,
     ) -> Result<Container> {
         let id = config.id.clone();
-        let p = ContainerProcess::new(self.shared.clone(), config, events, recovered);
-        let pid = rt
-            .spawn(&format!("container({})", id.value), p)
-            .map_err(|e| Error::Launch(e.to_string()))?;
-        Ok(Container { id, pid })
+        let name = format!("container({})", id.value);
+        let actor = match &self.sim {
+            Some(host) => {
+                let work_dir = self.shared.flags.work_dir.clone();
+                let p = SimContainer::new(
+                    host.clone(),
+                    config,
+                    work_dir,
+                    events,
+                    recovered.map(|r| r.os_pid),
+                );
+                Actor::Sim(
+                    rt.spawn(&name, p)
+                        .map_err(|e| Error::Launch(e.to_string()))?,
+                )
+            }
+            None => {
+                let p = ContainerProcess::new(self.shared.clone(), config, events, recovered);
+                Actor::Real(
+                    rt.spawn(&name, p)
+                        .map_err(|e| Error::Launch(e.to_string()))?,
+                )
+            }
+        };
+        Ok(Container { id, actor })
     }
 
     /// Containers this containerizer checkpointed (launched and not yet destroyed), with
@@ -347,6 +426,11 @@ impl Containerizer {
     /// rootfs and checkpoint (Mesos's orphan cleanup). Blocking.
     pub fn destroy_orphan(&self, id: &str, os_pid: Option<i32>) {
         tracing::info!(container = id, "destroying an orphan container");
+        if let Some(host) = &self.sim {
+            host.kill(id);
+            let _ = std::fs::remove_dir_all(paths::checkpoint_dir(&self.shared.flags.work_dir, id));
+            return;
+        }
         if let Some(p) = os_pid.filter(|p| *p > 1) {
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(p),

@@ -38,6 +38,7 @@ pub mod launch;
 pub mod logger;
 mod paths;
 pub mod provisioner;
+pub mod sim;
 #[cfg(feature = "test-util")]
 pub mod testimage;
 pub mod tty;

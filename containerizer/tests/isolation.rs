@@ -193,7 +193,13 @@ async fn a_cpu_quota_shows_as_throttling() {
     };
     let mut r = launch(&fx, config(&fx, "while :; do :; done", limits, None)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let u = r.container.pid.dispatch(|c, _| c.usage()).await.unwrap();
+    let u = r
+        .container
+        .process()
+        .expect("a real container")
+        .dispatch(|c, _| c.usage())
+        .await
+        .unwrap();
     assert_eq!(u.cpus_limit, Some(0.1));
     let throttled = u.cpus_nr_throttled.expect("cpu.stat read");
     assert!(throttled > 0, "no throttling in cpu.stat: {u:?}");
@@ -201,7 +207,8 @@ async fn a_cpu_quota_shows_as_throttling() {
     let cpu = u.cpus_user_time_secs.unwrap_or(0.0) + u.cpus_system_time_secs.unwrap_or(0.0);
     assert!(cpu < 0.6, "the quota did not hold: {cpu} s of CPU");
     r.container
-        .pid
+        .process()
+        .expect("a real container")
         .dispatch(|c, ctx| c.destroy(ctx))
         .await
         .unwrap();
@@ -377,7 +384,8 @@ async fn a_recovered_container_is_watched_and_destroyed() {
     let mut r = launch(&fx, cfg.clone()).await;
     let pid = r
         .container
-        .pid
+        .process()
+        .expect("a real container")
         .dispatch(|c, _| c.os_pid())
         .await
         .unwrap()
@@ -393,7 +401,12 @@ async fn a_recovered_container_is_watched_and_destroyed() {
     let again = cz2
         .recover(&rt2, cfg.clone(), pid, Box::new(move |e| drop(tx.send(e))))
         .unwrap();
-    again.pid.dispatch(|c, ctx| c.destroy(ctx)).await.unwrap();
+    again
+        .process()
+        .expect("a real container")
+        .dispatch(|c, ctx| c.destroy(ctx))
+        .await
+        .unwrap();
     let t = loop {
         match tokio::time::timeout(LIMIT, rx.recv())
             .await
@@ -750,7 +763,8 @@ async fn namespaces_ipc_gives_own_or_parent_ipc_namespaces_and_dev_shm() {
     // Its namespace and /dev/shm go with it.
     parent
         .container
-        .pid
+        .process()
+        .expect("a real container")
         .dispatch(|c, ctx| c.destroy(ctx))
         .await
         .unwrap();

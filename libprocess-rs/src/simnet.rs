@@ -8,7 +8,8 @@
 //!   [`Faults::delay`]; a connection keeps its order (as TCP does), different connections do
 //!   not, so messages between different pairs of nodes reorder.
 //! - **Drops.** With probability [`Faults::drop_rate`] a write breaks its connection instead:
-//!   both ends see it reset, which is how a real broken link looks (links see `exited`).
+//!   both ends see it reset, which is how a real broken link looks (links see `exited`). A
+//!   node's connections to its own IP (loopback: an executor and its agent) never drop.
 //! - **Partitions**, one-way or both ways ([`SimNet::cut`], [`SimNet::partition`]): bytes
 //!   written across a cut are held, as TCP retransmits them, and arrive when it heals; held longer
 //!   than the sender's send timeout (`Config::send_timeout`), the connection breaks. A connect
@@ -252,8 +253,10 @@ impl SimNet {
         Ok((addr, rx))
     }
 
-    /// Opens a connection from the node at `from` to the one at `to`.
-    pub(crate) async fn connect(&self, from: SocketAddr, to: SocketAddr) -> io::Result<SimStream> {
+    /// Opens a connection from the node at `from` to the one at `to` (the transport's
+    /// connections, and a simulation's own clients of a node's HTTP endpoints: any port of
+    /// `from`'s IP will do, since cuts and crashes go by the listening address and the IP).
+    pub async fn connect(&self, from: SocketAddr, to: SocketAddr) -> io::Result<SimStream> {
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
@@ -530,7 +533,12 @@ impl SimStream {
         }
         let len = data.as_ref().map_or(0, Bytes::len);
         let (from, to) = (self.local, self.peer);
-        if data.is_some() && st.faults.drop_rate > 0.0 && st.rng.next_f64() < st.faults.drop_rate {
+        let loopback = from.ip() == to.ip();
+        if data.is_some()
+            && !loopback
+            && st.faults.drop_rate > 0.0
+            && st.rng.next_f64() < st.faults.drop_rate
+        {
             drop(cs);
             st.dropped += 1;
             st.event(format_args!("drop #{} {from} -> {to} {len}B", self.conn.id));

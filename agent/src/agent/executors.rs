@@ -2,7 +2,7 @@
 //! container in a new sandbox when it has none), KillTask and the shutdowns reach it through
 //! its event stream, and the container's end fails or kills what it left unfinished.
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 use std::path::PathBuf;
 
 use libprocess::{Context, UPID};
@@ -447,7 +447,7 @@ impl Agent {
             limits,
             stream: None,
             queued: Vec::new(),
-            tasks: HashMap::new(),
+            tasks: HashMap::default(),
             shutting_down: false,
             launch_failure: None,
             user,
@@ -503,7 +503,7 @@ impl Agent {
     /// Kills an executor's container.
     pub(super) fn destroy_container(e: &Executor) {
         if let Some(c) = &e.container {
-            c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+            c.destroy();
         }
     }
 

@@ -22,7 +22,7 @@ mod state;
 mod status_updates;
 mod volumes;
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +99,7 @@ pub struct Agent {
     /// Frameworks whose last executor ended, newest last (for `/state`).
     completed_frameworks: std::collections::VecDeque<Framework>,
     /// Frameworks the master shut down: their streams go once their executors are gone.
-    removing: std::collections::HashSet<FrameworkID>,
+    removing: libprocess::util::HashSet<FrameworkID>,
     updates: StatusUpdateManager,
     /// Dynamic reservations and persistent volumes, as the master last told us.
     checkpointed: mesos_api::Resources,
@@ -131,6 +131,28 @@ impl Agent {
         resources: mesos_api::Resources,
         attributes: Attributes,
     ) -> Result<Agent, AgentError> {
+        Agent::build(flags, resources, attributes, None)
+    }
+
+    /// An agent of the deterministic simulation: its containers are simulated
+    /// ([`mesos_containerizer::sim`]) on `host`, a machine of the simulated network; the rest
+    /// (registration, executors' API, status updates, checkpoints in `--work_dir`, recovery)
+    /// is the agent's own code.
+    pub fn simulated(
+        flags: AgentFlags,
+        resources: mesos_api::Resources,
+        attributes: Attributes,
+        host: mesos_containerizer::sim::SimHost,
+    ) -> Result<Agent, AgentError> {
+        Agent::build(flags, resources, attributes, Some(host))
+    }
+
+    fn build(
+        flags: AgentFlags,
+        resources: mesos_api::Resources,
+        attributes: Attributes,
+        sim: Option<mesos_containerizer::sim::SimHost>,
+    ) -> Result<Agent, AgentError> {
         let (master, detector) = if flags.master.is_empty() {
             (None, None)
         } else {
@@ -150,11 +172,14 @@ impl Agent {
             cz_flags.init = init_program(flags.launcher_dir.as_deref());
         }
         check_domain(&flags)?;
-        let containerizer = Containerizer::new(cz_flags)?;
+        let containerizer = match sim {
+            Some(host) => Containerizer::simulated(cz_flags, host)?,
+            None => Containerizer::new(cz_flags)?,
+        };
         docker::check_daemon(&flags)?;
         Ok(Agent {
             containerizer,
-            task_dirs: HashMap::new(),
+            task_dirs: HashMap::default(),
             runtime: None,
             gc: gc::Gc::default(),
             info: AgentInfo {
@@ -178,7 +203,7 @@ impl Agent {
             auth: Default::default(),
             checkpoint_failures: None,
             metrics: None,
-            frameworks: HashMap::new(),
+            frameworks: HashMap::default(),
             completed_frameworks: Default::default(),
             removing: Default::default(),
             updates: StatusUpdateManager::default(),
@@ -226,6 +251,20 @@ impl Agent {
     /// Dynamic reservations and persistent volumes held for the master.
     pub fn checkpointed_resources(&self) -> &mesos_api::Resources {
         &self.checkpointed
+    }
+
+    /// The tasks of the executors running here, each with its latest state, sorted by id
+    /// (a simulation compares them with what the master and the framework hold).
+    pub fn task_states(&self) -> Vec<(TaskID, mesos_api::protocol::task::TaskState)> {
+        let mut out: Vec<_> = self
+            .frameworks
+            .values()
+            .flat_map(|f| f.executors.values())
+            .flat_map(|e| e.tasks.values())
+            .map(|t| (t.task_id.clone(), t.state))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Status updates not yet acknowledged.

@@ -1142,7 +1142,7 @@ impl Agent {
         for k in keys {
             if let Some(n) = self.nested.remove(&k) {
                 if let (None, Some(c)) = (n.exit, n.container) {
-                    c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+                    c.destroy();
                 }
             }
         }
@@ -1254,7 +1254,7 @@ impl Agent {
 
     fn destroy_nested(&mut self, key: &str) {
         if let Some(c) = self.nested.get(key).and_then(|n| n.container.clone()) {
-            c.pid.dispatch_nowait(|c, ctx| c.destroy(ctx));
+            c.destroy();
         }
     }
 

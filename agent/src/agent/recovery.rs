@@ -17,7 +17,7 @@
 //! containerizer's checkpoint names them `<parent>.<child>`); containers nobody checkpointed
 //! are destroyed; a new boot id (a reboot), or `--recover=cleanup`, starts a new agent.
 
-use std::collections::HashMap;
+use libprocess::util::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -407,7 +407,7 @@ impl Agent {
                 };
                 let run = paths::run_dir(&edir, &rec.container_id);
                 let os_pid: Option<i32> = read_json(&paths::forked_pid_path(&run));
-                let mut tasks = HashMap::new();
+                let mut tasks = HashMap::default();
                 let mut pending: Vec<StatusUpdate> = Vec::new();
                 for (_, tdir) in dirs(&paths::tasks_dir(&run)) {
                     let Some(mut task) = read_json::<Task>(&paths::task_info_path(&tdir)) else {

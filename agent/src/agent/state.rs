@@ -2,7 +2,8 @@
 //! topic files (registration, executors, status updates, the executor API, the operator API,
 //! recovery) share.
 
-use std::collections::{HashMap, VecDeque};
+use libprocess::util::HashMap;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use mesos_api::messages::Task;
@@ -109,7 +110,7 @@ impl Framework {
     pub(super) fn new(info: FrameworkInfo) -> Framework {
         Framework {
             info,
-            executors: HashMap::new(),
+            executors: HashMap::default(),
             completed_executors: VecDeque::new(),
         }
     }

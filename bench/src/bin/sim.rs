@@ -2,7 +2,8 @@
 //! from a seed ([`mesos_bench::dsim`]).
 //!
 //! ```text
-//! sim --seed=S [--agents=N] [--frameworks=F] [--faults=PROFILE] [--duration=SECS] [--json]
+//! sim --seed=S [--agents=N] [--agent=real|stand-in] [--frameworks=F] [--faults=PROFILE]
+//!     [--duration=SECS] [--json]
 //! sim --seeds=A..B [--jobs=J] [...]        many seeds in parallel processes; prints the failing
 //! ```
 //! Profiles: quiet, drops, short-partitions, long-partitions, framework-failover. A run that
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use std::io::Write as _;
 
-use mesos_bench::dsim::{self, Options, Outcome, Profile};
+use mesos_bench::dsim::{self, AgentKind, Options, Outcome, Profile};
 
 /// Prints a line; a closed stdout (`sim ... | head`) is not an error worth a panic.
 macro_rules! say {
@@ -34,6 +35,9 @@ libprocess::flags! {
         jobs: usize = "2";
         /// Agents
         agents: usize = "20";
+        /// Which agent: real (the agent's own code, with simulated containers) or stand-in
+        /// (the scale simulator's protocol-level agent, faster)
+        agent: String = "real";
         /// Frameworks
         frameworks: usize = "3";
         /// Tasks each framework keeps running
@@ -53,10 +57,11 @@ libprocess::flags! {
     }
 }
 
-fn parse() -> Result<(Args, Profile), String> {
+fn parse() -> Result<(Args, Profile, AgentKind), String> {
     let f = mesos_bench::load_flags("sim", Args::FLAGS, std::env::args().skip(1), 2);
     let a = Args::from_flags(&f)?;
     let p = Profile::parse(&a.faults).map_err(|e| format!("Flag '--faults': {e}"))?;
+    let k = AgentKind::parse(&a.agent).map_err(|e| format!("Flag '--agent': {e}"))?;
     if a.duration < 60 {
         return Err("Flag '--duration': at least 60 simulated seconds".into());
     }
@@ -66,7 +71,7 @@ fn parse() -> Result<(Args, Profile), String> {
     if a.agents > 60_000 || a.frameworks > 60_000 {
         return Err("--agents and --frameworks: at most 60000 (one address each)".into());
     }
-    Ok((a, p))
+    Ok((a, p, k))
 }
 
 fn seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
@@ -79,10 +84,11 @@ fn seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(a..b)
 }
 
-fn summary(o: &Outcome, p: Profile) -> serde_json::Value {
+fn summary(o: &Outcome, p: Profile, agent: &str) -> serde_json::Value {
     json!({
         "seed": o.seed,
         "faults": p.name(),
+        "agent": agent,
         "simulated_s": o.simulated_s,
         "wall_s": o.wall_s,
         "simulated_s_per_wall_s": o.simulated_s / o.wall_s.max(1e-9),
@@ -90,15 +96,17 @@ fn summary(o: &Outcome, p: Profile) -> serde_json::Value {
         "log_lines": o.log_lines,
         "launched": o.launched,
         "updates": o.updates,
+        "ended": o.ended,
         "faults_injected": o.faults,
         "violations": o.violations,
     })
 }
 
-fn one(a: &Args, p: Profile) -> i32 {
+fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
     let o = dsim::run(&Options {
         seed: a.seed,
         agents: a.agents,
+        agent_kind: k,
         frameworks: a.frameworks,
         profile: p,
         duration: Duration::from_secs(a.duration),
@@ -132,15 +140,15 @@ fn one(a: &Args, p: Profile) -> i32 {
         for v in o.violations.iter().take(20) {
             say!("  violation: {v}");
         }
-        say!("  replay: sim --seed={} --faults={} --agents={} --frameworks={} --tasks={} --duration={}",
-            o.seed, p.name(), a.agents, a.frameworks, a.tasks, a.duration);
+        say!("  replay: sim --seed={} --faults={} --agents={} --agent={} --frameworks={} --tasks={} --duration={}",
+            o.seed, p.name(), a.agents, a.agent, a.frameworks, a.tasks, a.duration);
         say!("  the event log's end:");
         for l in &o.log_tail {
             say!("    {l}");
         }
     }
     if a.json {
-        say!("{}", summary(&o, p));
+        say!("{}", summary(&o, p, &a.agent));
     }
     i32::from(!o.violations.is_empty())
 }
@@ -159,6 +167,7 @@ fn many(a: &Args, p: Profile, range: std::ops::Range<u64>) -> i32 {
                     format!("--seed={s}"),
                     format!("--faults={}", p.name()),
                     format!("--agents={}", a.agents),
+                    format!("--agent={}", a.agent),
                     format!("--frameworks={}", a.frameworks),
                     format!("--tasks={}", a.tasks),
                     format!("--duration={}", a.duration),
@@ -197,7 +206,7 @@ fn many(a: &Args, p: Profile, range: std::ops::Range<u64>) -> i32 {
 }
 
 fn main() {
-    let (a, p) = match parse() {
+    let (a, p, k) = match parse() {
         Ok(x) => x,
         Err(e) => {
             eprintln!("sim: {e}");
@@ -213,7 +222,7 @@ fn main() {
         }
     }
     let code = match a.seeds.as_deref().map(seeds) {
-        None => one(&a, p),
+        None => one(&a, p, k),
         Some(Ok(r)) => many(&a, p, r),
         Some(Err(e)) => {
             eprintln!("sim: {e}");

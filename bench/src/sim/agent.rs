@@ -37,17 +37,7 @@ use super::stats::Stats;
 /// What a task's `data` says when it should finish right after RUNNING.
 pub const FINISH: &[u8] = b"sim:finish";
 
-/// A task's `data` that makes it run for `ms` milliseconds and then end in `end`.
-pub fn run_for(ms: u64, end: TaskState) -> Vec<u8> {
-    format!("sim:run:{ms}:{}", end.as_str()).into_bytes()
-}
-
-fn parse_run(data: &[u8]) -> Option<(Duration, TaskState)> {
-    let s = std::str::from_utf8(data).ok()?.strip_prefix("sim:run:")?;
-    let (ms, state) = s.split_once(':')?;
-    let state = TaskState::from_name(state)?;
-    Some((Duration::from_millis(ms.parse().ok()?), state))
-}
+pub use mesos_containerizer::sim::{parse_run, run_for};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A faithful agent's first retry of an unacknowledged update, and its longest wait.
