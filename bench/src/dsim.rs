@@ -53,16 +53,20 @@ pub enum Profile {
     LongPartitions,
     /// Framework nodes crash and come back, failing over to their framework id.
     FrameworkFailover,
+    /// Agent processes crash and restart on their work dirs, recovering their executors; one
+    /// restart in four is the machine's (its executors die with it).
+    AgentRestart,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::Quiet,
         Profile::Drops,
         Profile::ShortPartitions,
         Profile::LongPartitions,
         Profile::FrameworkFailover,
+        Profile::AgentRestart,
     ];
 
     /// Its name on the command line.
@@ -73,6 +77,7 @@ impl Profile {
             Profile::ShortPartitions => "short-partitions",
             Profile::LongPartitions => "long-partitions",
             Profile::FrameworkFailover => "framework-failover",
+            Profile::AgentRestart => "agent-restart",
         }
     }
 
@@ -166,6 +171,8 @@ pub struct Outcome {
     pub ended: BTreeMap<&'static str, u64>,
     /// Faults injected.
     pub faults: u64,
+    /// Executors that restarted agents recovered (adopted) from their machines.
+    pub executors_adopted: u64,
     /// Broken invariants, each with the simulated second it was seen at.
     pub violations: Vec<String>,
     /// The end of the event log (when something broke).
@@ -457,7 +464,7 @@ async fn simulate(o: &Options) -> Outcome {
     mesos_agent::programs::set_multicall();
     let mut agents = Vec::new();
     for i in 0..o.agents {
-        let a = start_agent(o, &net, &master_upid, &dir, &stats, i).await;
+        let a = start_agent(o, &net, &master_upid, &dir, &stats, i, None).await;
         agents.push(a);
     }
     let draining = Arc::new(AtomicBool::new(false));
@@ -481,6 +488,7 @@ async fn simulate(o: &Options) -> Outcome {
         rng: Rng::new(net.next_u64()),
         heal_at: None,
         restarts: Vec::new(),
+        agent_restarts: Vec::new(),
     };
     let mut reconciled = false;
     let mut t = Duration::ZERO;
@@ -489,7 +497,16 @@ async fn simulate(o: &Options) -> Outcome {
         t += step;
         // Faults, in the window.
         if t < fault_end && t >= Duration::from_secs(10) {
-            inject(o, &net, &mut sched, t, &mut frameworks, &mut out).await;
+            inject(
+                o,
+                &net,
+                &mut sched,
+                t,
+                &mut frameworks,
+                &mut agents,
+                &mut out,
+            )
+            .await;
         }
         // A framework whose SDK stopped on an ERROR is restarted by its supervisor.
         for (j, f) in frameworks.iter().enumerate() {
@@ -497,7 +514,7 @@ async fn simulate(o: &Options) -> Outcome {
                 && !sched.restarts.iter().any(|(_, k)| *k == j)
             {
                 net.crash(SocketAddr::new(f.ip, 7000));
-                f.rt.shutdown().await;
+                f.rt.crash().await;
                 sched.restarts.push((t + step, j));
             }
         }
@@ -512,6 +529,18 @@ async fn simulate(o: &Options) -> Outcome {
             .map(|(_, j)| *j)
             .collect();
         sched.restarts.retain(|(at, _)| t < *at);
+        let due_agents: Vec<usize> = sched
+            .agent_restarts
+            .iter()
+            .filter(|(at, _)| t >= *at)
+            .map(|(_, i)| *i)
+            .collect();
+        sched.agent_restarts.retain(|(at, _)| t < *at);
+        for i in due_agents {
+            net.record(&format!("restart agent {i}"));
+            let host = agents[i].host.clone();
+            agents[i] = start_agent(o, &net, &master_upid, &dir, &stats, i, host).await;
+        }
         for j in due {
             let f = &frameworks[j];
             let (name, ip, book, seed) = (f.name.clone(), f.ip, f.book.clone(), f.seed);
@@ -632,6 +661,11 @@ async fn simulate(o: &Options) -> Outcome {
         out.log_tail = net.log_tail(60);
     }
     master_rt.shutdown().await;
+    out.executors_adopted = agents
+        .iter()
+        .filter_map(|a| a.host.as_ref())
+        .map(SimHost::adopted)
+        .sum();
     for a in agents {
         a.rt.shutdown().await;
         if let Some(h) = a.host {
@@ -680,12 +714,14 @@ async fn start_agent(
     dir: &RunDir,
     stats: &Arc<Stats>,
     i: usize,
+    host: Option<SimHost>,
 ) -> AgentNode {
     let rt = node(net, agent_ip(i), 5051).await;
     let resources = Resources::parse("cpus:4;mem:4096", "*").expect("agent resources");
     match o.agent_kind {
         AgentKind::Real => {
-            let host = SimHost::new(net.clone(), agent_ip(i));
+            // A restarted agent finds its machine's executors still running.
+            let host = host.unwrap_or_else(|| SimHost::new(net.clone(), agent_ip(i)));
             let flags = AgentFlags::new(master.to_string(), dir.0.join(format!("agent{i}")));
             let a = Agent::simulated(flags, resources, Default::default(), host.clone())
                 .expect("a simulated agent");
@@ -721,6 +757,8 @@ struct Schedule {
     rng: Rng,
     heal_at: Option<Duration>,
     restarts: Vec<(Duration, usize)>,
+    /// Crashed agents (by index) and when they restart.
+    agent_restarts: Vec<(Duration, usize)>,
 }
 
 /// One step of the fault profile.
@@ -730,12 +768,14 @@ async fn inject(
     s: &mut Schedule,
     t: Duration,
     frameworks: &mut [FwNode],
+    agents: &mut [AgentNode],
     out: &mut Outcome,
 ) {
     let Schedule {
         rng,
         heal_at,
         restarts,
+        agent_restarts,
     } = s;
     let master_ip = IpAddr::V4(Ipv4Addr::from(MASTER_IP));
     match o.profile {
@@ -767,8 +807,32 @@ async fn inject(
             let f = &frameworks[j];
             net.record(&format!("crash framework {}", f.name));
             net.crash(SocketAddr::new(f.ip, 7000));
-            f.rt.shutdown().await;
+            f.rt.crash().await;
             restarts.push((t + Duration::from_secs(1 + rng.below(20) as u64), j));
+            out.faults += 1;
+        }
+        Profile::AgentRestart => {
+            if rng.below(3) != 0 || agents.is_empty() {
+                return;
+            }
+            let i = rng.below(agents.len());
+            if agent_restarts.iter().any(|(_, k)| *k == i) {
+                return;
+            }
+            let a = &agents[i];
+            let machine = rng.below(4) == 0;
+            net.record(&format!(
+                "crash agent {i}{}",
+                if machine { " and its machine" } else { "" }
+            ));
+            net.crash(SocketAddr::new(agent_ip(i), 5051));
+            a.rt.crash().await;
+            if machine {
+                if let Some(h) = &a.host {
+                    h.crash();
+                }
+            }
+            agent_restarts.push((t + Duration::from_secs(1 + rng.below(30) as u64), i));
             out.faults += 1;
         }
     }
@@ -856,6 +920,15 @@ mod tests {
         );
         // RUNNING and the end: two updates for each task that ended.
         assert!(o.updates >= 2 * (finished + failed), "{o:?}");
+    }
+
+    /// A restarted agent recovers the executors still running on its machine (and the
+    /// cluster still agrees on every task).
+    #[test]
+    fn restarted_agents_adopt_their_executors() {
+        let o = run(&small(1, Profile::AgentRestart));
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        assert!(o.faults > 0 && o.executors_adopted > 0, "{o:?}");
     }
 
     #[test]

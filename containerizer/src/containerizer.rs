@@ -346,6 +346,14 @@ impl Containerizer {
         self.spawn(rt, config, events, Some(Recovered { os_pid }))
     }
 
+    /// Whether the first process (`os_pid`) of container `id` still runs.
+    pub fn is_running(&self, id: &str, os_pid: i32) -> bool {
+        match &self.sim {
+            Some(host) => host.adopt(id, os_pid).is_some(),
+            None => nix::sys::signal::kill(nix::unistd::Pid::from_raw(os_pid), None).is_ok(),
+        }
+    }
+
     /// A container's usage, read now (cgroups, or its session's processes). `id` names its
     /// own cgroup; a nested container reports its parent's.
     pub fn usage(&self, id: &str, os_pid: Option<i32>, limits: &Limits) -> ResourceStatistics {

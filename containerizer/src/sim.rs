@@ -80,6 +80,8 @@ struct HostState {
     last_pid: i32,
     /// Running executors, by container id.
     running: BTreeMap<String, Running>,
+    /// Executors a restarted agent adopted.
+    adopted: u64,
 }
 
 struct Running {
@@ -102,6 +104,11 @@ impl SimHost {
     /// Executors running on the machine.
     pub fn running(&self) -> usize {
         lock(&self.st).running.len()
+    }
+
+    /// Executors that agents restarted on this machine adopted (recovered) so far.
+    pub fn adopted(&self) -> u64 {
+        lock(&self.st).adopted
     }
 
     /// The machine goes down: every executor on it ends (killed), as its processes do.
@@ -530,7 +537,10 @@ impl Process for SimContainer {
         let id = self.config.id.value.clone();
         if let Some(os_pid) = self.recovered {
             match self.host.adopt(&id, os_pid) {
-                Some(exit) => self.wait(ctx, exit),
+                Some(exit) => {
+                    lock(&self.host.st).adopted += 1;
+                    self.wait(ctx, exit)
+                }
                 None => self.exited(ctx, None),
             }
             return;

@@ -29,6 +29,8 @@ pub(crate) struct Core {
     pub(crate) upid: UPID,
     /// Set by an injected terminate: the loop stops before its next event.
     pub(crate) terminating: AtomicBool,
+    /// Set by [`crate::Runtime::crash`]: the process ends without its `finalize`.
+    pub(crate) crashed: AtomicBool,
     /// Events of the batch being handled that are not done yet (written by the loop only).
     pub(crate) batch_left: AtomicUsize,
     /// Of those, messages, dispatches and HTTP requests (written by the loop only).
@@ -47,6 +49,7 @@ impl Core {
         Core {
             upid,
             terminating: AtomicBool::new(false),
+            crashed: AtomicBool::new(false),
             batch_left: AtomicUsize::new(0),
             batch_kinds: Default::default(),
             finished: AtomicBool::new(false),

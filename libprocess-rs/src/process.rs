@@ -646,7 +646,7 @@ impl<P: Process> Runner<P> {
             }
             pm.busy(-((n - used) as isize));
         }
-        if ok {
+        if ok && !core.crashed.load(Ordering::Acquire) {
             self.guard(|r| r.process.finalize(&mut r.ctx));
         }
         // Close the queue first (late senders get their event back and look again), leave the

@@ -174,6 +174,24 @@ impl Runtime {
     /// Terminates every process, stops listening and closes every connection (peers linked to
     /// processes here see `exited`); waits for the processes to end.
     pub async fn shutdown(&self) {
+        self.stop(false).await
+    }
+
+    /// As a killed OS process: every process ends after the event it is handling, without
+    /// its `finalize` (nothing is cleaned up), and every connection closes (peers see
+    /// `exited`). A simulation crashes a node with it.
+    pub async fn crash(&self) {
+        self.stop(true).await
+    }
+
+    async fn stop(&self, crash: bool) {
+        if crash {
+            for mb in self.inner.pm.all() {
+                mb.core()
+                    .crashed
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         for t in self.inner.tasks.lock().unwrap().drain(..) {
             t.abort();
         }

@@ -53,6 +53,37 @@ async fn spawn_calls_initialize_and_finalize_once_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_ends_processes_without_finalize_and_a_shutdown_with_it() {
+    for crash in [true, false] {
+        let rt = Runtime::local().await.unwrap();
+        let (init, fin) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let pid = rt
+            .spawn(
+                "life",
+                Lifecycle {
+                    init: init.clone(),
+                    fin: fin.clone(),
+                },
+            )
+            .unwrap();
+        rt.settle().await;
+        if crash {
+            within("crash", rt.crash()).await;
+        } else {
+            within("shutdown", rt.shutdown()).await;
+        }
+        within("wait", pid.wait()).await;
+        assert!(!rt.exists("life"));
+        assert_eq!(init.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            fin.load(Ordering::SeqCst),
+            usize::from(!crash),
+            "crash: {crash}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawning_a_taken_id_is_an_error() {
     let rt = Runtime::local().await.unwrap();
     let (r1, _rx1) = Recorder::new(false);

@@ -450,9 +450,7 @@ impl Agent {
                 };
                 let cid = rec.container_id.clone();
                 let alive = live.contains_key(&cid.value)
-                    && os_pid.is_some_and(|p| {
-                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok()
-                    });
+                    && os_pid.is_some_and(|p| self.containerizer.is_running(&cid.value, p));
                 let mut e = Executor {
                     info: rec.info,
                     kind,

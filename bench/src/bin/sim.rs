@@ -98,6 +98,7 @@ fn summary(o: &Outcome, p: Profile, agent: &str) -> serde_json::Value {
         "updates": o.updates,
         "ended": o.ended,
         "faults_injected": o.faults,
+        "executors_adopted": o.executors_adopted,
         "violations": o.violations,
     })
 }
