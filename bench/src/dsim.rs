@@ -56,17 +56,21 @@ pub enum Profile {
     /// Agent processes crash and restart on their work dirs, recovering their executors; one
     /// restart in four is the machine's (its executors die with it).
     AgentRestart,
+    /// The master crashes and restarts at its address, recovering its registry (kept in its
+    /// work dir, `--registry=replicated_log`); agents reregister, frameworks resubscribe.
+    MasterFailover,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 6] = [
+    pub const ALL: [Profile; 7] = [
         Profile::Quiet,
         Profile::Drops,
         Profile::ShortPartitions,
         Profile::LongPartitions,
         Profile::FrameworkFailover,
         Profile::AgentRestart,
+        Profile::MasterFailover,
     ];
 
     /// Its name on the command line.
@@ -78,6 +82,7 @@ impl Profile {
             Profile::LongPartitions => "long-partitions",
             Profile::FrameworkFailover => "framework-failover",
             Profile::AgentRestart => "agent-restart",
+            Profile::MasterFailover => "master-failover",
         }
     }
 
@@ -451,15 +456,10 @@ async fn simulate(o: &Options) -> Outcome {
         seed: o.seed,
         ..Outcome::default()
     };
-    let master_ip = IpAddr::V4(Ipv4Addr::from(MASTER_IP));
-    let master_rt = node(&net, master_ip, 5050).await;
-    let flags = MasterFlags::default();
-    let master = master_rt
-        .spawn("master", Master::new(flags))
-        .expect("the master starts");
-    let master_upid = master.upid().clone();
-    let stats = Arc::new(Stats::default());
     let dir = RunDir::new(o.seed);
+    let mut master = start_master(o, &net, &dir).await;
+    let master_upid = master.pid.upid().clone();
+    let stats = Arc::new(Stats::default());
     // The agent names its executor programs; simulated containers run none of them.
     mesos_agent::programs::set_multicall();
     let mut agents = Vec::new();
@@ -489,6 +489,7 @@ async fn simulate(o: &Options) -> Outcome {
         heal_at: None,
         restarts: Vec::new(),
         agent_restarts: Vec::new(),
+        master_restart: None,
     };
     let mut reconciled = false;
     let mut t = Duration::ZERO;
@@ -497,16 +498,12 @@ async fn simulate(o: &Options) -> Outcome {
         t += step;
         // Faults, in the window.
         if t < fault_end && t >= Duration::from_secs(10) {
-            inject(
-                o,
-                &net,
-                &mut sched,
-                t,
-                &mut frameworks,
-                &mut agents,
-                &mut out,
-            )
-            .await;
+            let nodes = Nodes {
+                frameworks: &mut frameworks,
+                agents: &mut agents,
+                master: &master,
+            };
+            inject(o, &net, &mut sched, t, nodes, &mut out).await;
         }
         // A framework whose SDK stopped on an ERROR is restarted by its supervisor.
         for (j, f) in frameworks.iter().enumerate() {
@@ -529,6 +526,11 @@ async fn simulate(o: &Options) -> Outcome {
             .map(|(_, j)| *j)
             .collect();
         sched.restarts.retain(|(at, _)| t < *at);
+        if sched.master_restart.is_some_and(|at| t >= at) {
+            sched.master_restart = None;
+            net.record("restart the master");
+            master = start_master(o, &net, &dir).await;
+        }
         let due_agents: Vec<usize> = sched
             .agent_restarts
             .iter()
@@ -571,10 +573,12 @@ async fn simulate(o: &Options) -> Outcome {
         // The books, every step.
         let at = t.as_secs_f64();
         let mut seen = master
+            .pid
             .dispatch(|m: &mut Master, _| m.audit())
             .await
             .unwrap_or_default();
         if let Some(alloc) = master
+            .pid
             .dispatch(|m: &mut Master, _| m.allocator_pid())
             .await
             .ok()
@@ -617,6 +621,7 @@ async fn simulate(o: &Options) -> Outcome {
         out.updates += updates;
         let at_master: BTreeMap<TaskID, TaskState> = match fid {
             Some(fid) => master
+                .pid
                 .dispatch(move |m: &mut Master, _| m.tasks_of(&fid))
                 .await
                 .unwrap_or_default()
@@ -660,7 +665,7 @@ async fn simulate(o: &Options) -> Outcome {
     } else if !out.violations.is_empty() {
         out.log_tail = net.log_tail(60);
     }
-    master_rt.shutdown().await;
+    master.rt.shutdown().await;
     out.executors_adopted = agents
         .iter()
         .filter_map(|a| a.host.as_ref())
@@ -673,6 +678,26 @@ async fn simulate(o: &Options) -> Outcome {
         }
     }
     out
+}
+
+/// The master's node.
+struct MasterNode {
+    rt: Runtime,
+    pid: PID<Master>,
+}
+
+async fn start_master(o: &Options, net: &SimNet, dir: &RunDir) -> MasterNode {
+    let rt = node(net, IpAddr::V4(Ipv4Addr::from(MASTER_IP)), 5050).await;
+    let mut flags = MasterFlags::default();
+    if o.profile == Profile::MasterFailover {
+        // Durable: a restarted master recovers its agents from the registry.
+        flags.registry = "replicated_log".into();
+        flags.work_dir = Some(dir.0.join("master"));
+    }
+    let pid = rt
+        .spawn("master", Master::new(flags))
+        .expect("the master starts");
+    MasterNode { rt, pid }
 }
 
 /// A directory for the run's agents' work dirs, removed when the run ends.
@@ -759,6 +784,15 @@ struct Schedule {
     restarts: Vec<(Duration, usize)>,
     /// Crashed agents (by index) and when they restart.
     agent_restarts: Vec<(Duration, usize)>,
+    /// When the crashed master restarts.
+    master_restart: Option<Duration>,
+}
+
+/// The nodes a fault may strike.
+struct Nodes<'a> {
+    frameworks: &'a mut [FwNode],
+    agents: &'a mut [AgentNode],
+    master: &'a MasterNode,
 }
 
 /// One step of the fault profile.
@@ -767,15 +801,20 @@ async fn inject(
     net: &SimNet,
     s: &mut Schedule,
     t: Duration,
-    frameworks: &mut [FwNode],
-    agents: &mut [AgentNode],
+    nodes: Nodes<'_>,
     out: &mut Outcome,
 ) {
+    let Nodes {
+        frameworks,
+        agents,
+        master,
+    } = nodes;
     let Schedule {
         rng,
         heal_at,
         restarts,
         agent_restarts,
+        master_restart,
     } = s;
     let master_ip = IpAddr::V4(Ipv4Addr::from(MASTER_IP));
     match o.profile {
@@ -835,6 +874,16 @@ async fn inject(
             agent_restarts.push((t + Duration::from_secs(1 + rng.below(30) as u64), i));
             out.faults += 1;
         }
+        Profile::MasterFailover => {
+            if master_restart.is_some() || rng.below(10) != 0 {
+                return;
+            }
+            net.record("crash the master");
+            net.crash(SocketAddr::new(master_ip, 5050));
+            master.rt.crash().await;
+            *master_restart = Some(t + Duration::from_secs(1 + rng.below(30) as u64));
+            out.faults += 1;
+        }
     }
 }
 
@@ -857,19 +906,28 @@ mod tests {
 
     #[test]
     fn a_seed_replays_its_run_and_another_seed_differs() {
-        let a = run(&small(11, Profile::ShortPartitions));
-        let b = run(&small(11, Profile::ShortPartitions));
-        if let Some((x, y)) = a.log_tail.iter().zip(&b.log_tail).find(|(x, y)| x != y) {
-            eprintln!("first difference:\n  {x}\n  {y}");
+        // Partitions; restarted agents recovering from their work dirs; a restarted master
+        // recovering its registry from its own.
+        for p in [
+            Profile::ShortPartitions,
+            Profile::AgentRestart,
+            Profile::MasterFailover,
+        ] {
+            let a = run(&small(11, p));
+            let b = run(&small(11, p));
+            if let Some((x, y)) = a.log_tail.iter().zip(&b.log_tail).find(|(x, y)| x != y) {
+                eprintln!("first difference:\n  {x}\n  {y}");
+            }
+            assert!(a.launched > 0 && a.updates > 0, "work happened: {a:?}");
+            assert!(a.faults > 0, "{p:?}: faults happened: {a:?}");
+            assert_eq!(
+                (a.log_hash, a.log_lines, a.launched, a.updates),
+                (b.log_hash, b.log_lines, b.launched, b.updates),
+                "{p:?}: the same seed, the same run"
+            );
+            let c = run(&small(12, p));
+            assert_ne!(a.log_hash, c.log_hash, "{p:?}: another seed, another run");
         }
-        assert!(a.launched > 0 && a.updates > 0, "work happened: {a:?}");
-        assert_eq!(
-            (a.log_hash, a.log_lines, a.launched, a.updates),
-            (b.log_hash, b.log_lines, b.launched, b.updates),
-            "the same seed, the same run"
-        );
-        let c = run(&small(12, Profile::ShortPartitions));
-        assert_ne!(a.log_hash, c.log_hash, "another seed, another run");
     }
 
     /// Seeds that found bugs, kept (each failed before its fix).

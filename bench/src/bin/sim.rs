@@ -6,7 +6,8 @@
 //!     [--duration=SECS] [--json]
 //! sim --seeds=A..B [--jobs=J] [...]        many seeds in parallel processes; prints the failing
 //! ```
-//! Profiles: quiet, drops, short-partitions, long-partitions, framework-failover. A run that
+//! Profiles: quiet, drops, short-partitions, long-partitions, framework-failover,
+//! agent-restart, master-failover. A run that
 //! breaks an invariant prints what broke, the seed, and the end of its event log, and exits 1.
 
 use std::process::{Command, Stdio};
@@ -43,7 +44,7 @@ libprocess::flags! {
         /// Tasks each framework keeps running
         tasks: usize = "20";
         /// The fault profile: quiet, drops, short-partitions, long-partitions,
-        /// framework-failover
+        /// framework-failover, agent-restart, master-failover
         faults: String = "quiet";
         /// Simulated seconds
         duration: u64 = "600";
@@ -70,6 +71,12 @@ fn parse() -> Result<(Args, Profile, AgentKind), String> {
     }
     if a.agents > 60_000 || a.frameworks > 60_000 {
         return Err("--agents and --frameworks: at most 60000 (one address each)".into());
+    }
+    if k == AgentKind::StandIn && p == Profile::AgentRestart {
+        return Err(
+            "--faults=agent-restart needs --agent=real (the stand-in has no work dir to recover from)"
+                .into(),
+        );
     }
     Ok((a, p, k))
 }
