@@ -38,6 +38,10 @@ libprocess::flags! {
         pub zk_session_timeout: Duration = "10secs", check positive;
         /// Time between batch allocations
         pub allocation_interval: Duration = "1secs", check positive;
+        /// Policy for allocating resources between roles: drf (dominant resource fairness) or random (weighted random order)
+        pub role_sorter: String = "drf", check sorter;
+        /// Policy for allocating resources between the frameworks of a role: drf or random
+        pub framework_sorter: String = "drf", check sorter;
         /// Time between pings to an agent
         pub agent_ping_timeout | slave_ping_timeout: Duration = "15secs", check positive;
         /// Missed pings before an agent is unreachable
@@ -147,6 +151,13 @@ fn framework_authenticators(name: &str, v: &Option<String>) -> Result<(), String
         .map_or(Ok(()), |v| check_authenticators(name, v))
 }
 
+/// `--role_sorter`, `--framework_sorter`: `drf` or `random`.
+fn sorter(name: &str, v: &str) -> Result<(), String> {
+    v.parse::<mesos_allocator::SorterKind>()
+        .map(|_| ())
+        .map_err(|e| format!("Flag '--{name}': {e}"))
+}
+
 /// `--registry`: `in_memory` or `replicated_log` (the durable store; Mesos's name).
 fn registry_kind(name: &str, v: &str) -> Result<(), String> {
     match v {
@@ -236,6 +247,10 @@ mod tests {
         let f = parse(&["--slave_ping_timeout=3secs", "--offer_timeout=1mins"]).unwrap();
         assert_eq!(f.agent_ping_timeout, Duration::from_secs(3));
         assert_eq!(f.offer_timeout, Some(Duration::from_secs(60)));
+        assert!(parse(&["--role_sorter=fifo"])
+            .unwrap_err()
+            .contains("'--role_sorter': unknown sorter 'fifo'"));
+        assert!(parse(&["--framework_sorter=random"]).is_ok());
         assert!(parse(&["--allocation_interval=0secs"])
             .unwrap_err()
             .contains("'--allocation_interval' must be positive"));

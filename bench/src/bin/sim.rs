@@ -48,6 +48,13 @@ libprocess::flags! {
         faults: String = "quiet";
         /// Simulated seconds
         duration: u64 = "600";
+        /// The master's policy between roles: drf or random
+        role_sorter: String = "drf";
+        /// The master's policy between the frameworks of a role: drf or random
+        framework_sorter: String = "drf";
+        /// With --json, also each sample of the frameworks' dominant shares and of the
+        /// cluster's utilisation (every 5 simulated seconds)
+        series: bool = "false";
         /// Print the event log (its last 10,000 lines) after the run
         log: bool = "false";
         /// Print one JSON object last
@@ -72,6 +79,13 @@ fn parse() -> Result<(Args, Profile, AgentKind), String> {
     if a.agents > 60_000 || a.frameworks > 60_000 {
         return Err("--agents and --frameworks: at most 60000 (one address each)".into());
     }
+    for (name, v) in [
+        ("role_sorter", &a.role_sorter),
+        ("framework_sorter", &a.framework_sorter),
+    ] {
+        v.parse::<mesos_allocator::SorterKind>()
+            .map_err(|e| format!("Flag '--{name}': {e}"))?;
+    }
     if k == AgentKind::StandIn && p == Profile::AgentRestart {
         return Err(
             "--faults=agent-restart needs --agent=real (the stand-in has no work dir to recover from)"
@@ -91,8 +105,25 @@ fn seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(a..b)
 }
 
-fn summary(o: &Outcome, p: Profile, agent: &str) -> serde_json::Value {
+fn summary(o: &Outcome, p: Profile, a: &Args) -> serde_json::Value {
+    let r = &o.research;
+    let (cpus, mem) = r.utilisation_mean();
+    let (p50, p99, max) = r.offer_wait_quantiles();
+    let mut research = json!({
+        "role_sorter": a.role_sorter,
+        "framework_sorter": a.framework_sorter,
+        "steady_s": [r.steady_from, r.steady_to],
+        "fairness_jain": r.fairness(),
+        "utilisation": {"cpus": cpus, "mem": mem},
+        "offer_wait_s": {"p50": p50, "p99": p99, "max": max, "count": r.offer_waits.len()},
+    });
+    if a.series {
+        research["dominant_shares"] = json!(r.shares);
+        research["utilisation_series"] = json!(r.utilisation);
+    }
+    let agent = &a.agent;
     json!({
+        "research": research,
         "seed": o.seed,
         "faults": p.name(),
         "agent": agent,
@@ -115,6 +146,8 @@ fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
         seed: a.seed,
         agents: a.agents,
         agent_kind: k,
+        role_sorter: a.role_sorter.clone(),
+        framework_sorter: a.framework_sorter.clone(),
         frameworks: a.frameworks,
         profile: p,
         duration: Duration::from_secs(a.duration),
@@ -140,6 +173,22 @@ fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
             format!("{} violations", o.violations.len())
         }
     );
+    let r = &o.research;
+    let (cpus, mem) = r.utilisation_mean();
+    let (p50, p99, _) = r.offer_wait_quantiles();
+    say!(
+        "  policy (roles {}, frameworks {}), {:.0}-{:.0} s: fairness (Jain's index of dominant \
+         shares) {:.3}, cpus {:.0}% and mem {:.0}% in use, waits for an offer p50 {:.1} s, p99 {:.1} s",
+        a.role_sorter,
+        a.framework_sorter,
+        r.steady_from,
+        r.steady_to,
+        r.fairness(),
+        cpus * 100.0,
+        mem * 100.0,
+        p50,
+        p99
+    );
     if a.log {
         for l in &o.log_tail {
             say!("{l}");
@@ -148,15 +197,15 @@ fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
         for v in o.violations.iter().take(20) {
             say!("  violation: {v}");
         }
-        say!("  replay: sim --seed={} --faults={} --agents={} --agent={} --frameworks={} --tasks={} --duration={}",
-            o.seed, p.name(), a.agents, a.agent, a.frameworks, a.tasks, a.duration);
+        say!("  replay: sim --seed={} --faults={} --agents={} --agent={} --frameworks={} --tasks={} --duration={} --role_sorter={} --framework_sorter={}",
+            o.seed, p.name(), a.agents, a.agent, a.frameworks, a.tasks, a.duration, a.role_sorter, a.framework_sorter);
         say!("  the event log's end:");
         for l in &o.log_tail {
             say!("    {l}");
         }
     }
     if a.json {
-        say!("{}", summary(&o, p, &a.agent));
+        say!("{}", summary(&o, p, a));
     }
     i32::from(!o.violations.is_empty())
 }
@@ -176,6 +225,8 @@ fn many(a: &Args, p: Profile, range: std::ops::Range<u64>) -> i32 {
                     format!("--faults={}", p.name()),
                     format!("--agents={}", a.agents),
                     format!("--agent={}", a.agent),
+                    format!("--role_sorter={}", a.role_sorter),
+                    format!("--framework_sorter={}", a.framework_sorter),
                     format!("--frameworks={}", a.frameworks),
                     format!("--tasks={}", a.tasks),
                     format!("--duration={}", a.duration),

@@ -13,7 +13,7 @@ use mesos_api::protocol::framework::{ipv4_as_mesos_u32, Address, MasterInfo};
 use mesos_api::protocol::offer::Filters;
 use mesos_api::protocol::scheduler::{Call, CallType, Event, EventType, Update};
 use mesos_api::protocol::task::{Reason, Source, TaskState, TaskStatus};
-use mesos_api::{ids, AgentID, FrameworkID, OfferID, TaskID};
+use mesos_api::{ids, AgentID, FrameworkID, OfferID, Resources, TaskID};
 
 use crate::flags::MasterFlags;
 use crate::state::{AgentRec, FrameworkRec, OfferRec};
@@ -58,6 +58,9 @@ pub struct Master {
     id: String,
     info: Option<MasterInfo>,
     allocator: Option<PID<AllocatorProcess>>,
+    /// The allocation policy given with [`Master::with_allocator`], until the allocator starts.
+    /// (In a mutex only so the master stays `Sync`: state readers share it across threads.)
+    allocator_policy: std::sync::Mutex<Option<Box<dyn mesos_allocator::Allocator>>>,
     run_times: RunTimes,
     agents: HashMap<AgentID, AgentRec>,
     agent_by_pid: agent_pids::AgentPids,
@@ -119,6 +122,18 @@ fn now_secs() -> f64 {
 }
 
 impl Master {
+    /// A master whose allocator runs `policy` instead of the hierarchical DRF allocator that
+    /// `--role_sorter` and `--framework_sorter` configure: any [`mesos_allocator::Allocator`]
+    /// (for experiments comparing allocation policies on the same workload).
+    pub fn with_allocator(
+        flags: MasterFlags,
+        policy: Box<dyn mesos_allocator::Allocator>,
+    ) -> Master {
+        let mut m = Master::new(flags);
+        m.allocator_policy = std::sync::Mutex::new(Some(policy));
+        m
+    }
+
     /// A master with these flags (spawn it on a runtime; its id is `master`).
     pub fn new(flags: MasterFlags) -> Master {
         Master {
@@ -133,6 +148,7 @@ impl Master {
             id: ids::new_uuid(),
             info: None,
             allocator: None,
+            allocator_policy: Default::default(),
             run_times: RunTimes::default(),
             agents: HashMap::default(),
             agent_by_pid: agent_pids::AgentPids::default(),
@@ -213,6 +229,24 @@ impl Master {
             .get(framework)
             .and_then(|f| f.proxy.as_ref())
             .map(|p| p.upid().clone())
+    }
+
+    /// What the cluster holds now, as an experiment measures it: the registered agents'
+    /// total resources, and each framework's used (its live tasks) and offered resources.
+    pub fn usage(&self) -> (Resources, Vec<(FrameworkID, Resources, Resources)>) {
+        let mut total = Resources::new();
+        for a in self.agents.values() {
+            total.add_all(&a.info.resources);
+        }
+        let frameworks = self
+            .frameworks
+            .iter()
+            .map(|(id, f)| {
+                let (used, offered) = api::json::framework_usage(self, f);
+                (id.clone(), used, offered)
+            })
+            .collect();
+        (total, frameworks)
     }
 
     /// The allocator's process (spawned when the master starts).
@@ -320,14 +354,22 @@ impl Process for Master {
                 m.metrics_changed(c);
             });
         });
-        let alloc = AllocatorProcess::new(
-            Box::new(HierarchicalAllocator::new(Options {
-                allocation_interval: self.flags.allocation_interval,
-                ..Options::default()
-            })),
-            self.flags.allocation_interval,
-            offers,
-        );
+        let policy = self
+            .allocator_policy
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_else(|| {
+                // Checked with the flags: drf or random.
+                let sorter = |v: &str| v.parse().unwrap_or(mesos_allocator::SorterKind::Drf);
+                Box::new(HierarchicalAllocator::new(Options {
+                    allocation_interval: self.flags.allocation_interval,
+                    role_sorter: sorter(&self.flags.role_sorter),
+                    framework_sorter: sorter(&self.flags.framework_sorter),
+                    ..Options::default()
+                }))
+            });
+        let alloc = AllocatorProcess::new(policy, self.flags.allocation_interval, offers);
         self.run_times = alloc.run_times();
         let id = ctx.runtime().unique_id("allocator");
         match ctx.runtime().spawn(&id, alloc) {

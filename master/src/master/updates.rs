@@ -43,6 +43,25 @@ impl Master {
                 }
             }
         }
+        // A live task the master does not know, on a registered agent: a launch that
+        // reached the agent after the master gave the task up (held in a partition while the
+        // agent was marked unreachable and the task LOST, then delivered after the agent
+        // reregistered). The framework was told it is gone: it is killed. (Mesos forwards
+        // such updates and leaves the task running; its TODO in `Master::statusUpdate`.)
+        let zombie = !f.tasks.contains_key(&u.status.task_id) && !latest.is_terminal();
+        if zombie {
+            tracing::warn!(framework = %u.framework_id, task = %u.status.task_id, agent = %u.agent_id,
+                "an agent runs a task unknown to the master; killing it");
+            Self::send(
+                ctx,
+                &from,
+                mesos_api::messages::KillTask {
+                    framework_id: u.framework_id.clone(),
+                    task_id: u.status.task_id.clone(),
+                    kill_policy: None,
+                },
+            );
+        }
         if freed.is_some() {
             self.framework_task_ended(&u.framework_id, latest);
         }
