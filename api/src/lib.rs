@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod resources;
 pub mod roles;
 pub mod serde_util;
+pub mod wallclock;
 
 /// The Mesos release whose APIs this implementation speaks (reported as `version` by the
 /// master and agents, in their registration and `/version`).

@@ -10,7 +10,8 @@
 //! draws it from the seed), that state after that many milliseconds of virtual time. A task
 //! without one runs until it is killed. KILL ends a task TASK_KILLED, SHUTDOWN ends them all;
 //! once every task it ran has ended and the agent took every update, the executor exits 0, as
-//! the command executor does. It keeps each update until the agent's ACKNOWLEDGED and, when
+//! the command executor does; a task of a group that fails or is killed takes the rest of its
+//! group with it, as the default executor's do. It keeps each update until the agent's ACKNOWLEDGED and, when
 //! its agent goes away, subscribes again every second (resending them) for the
 //! `MESOS_RECOVERY_TIMEOUT` a checkpointing framework's executor waits, and exits at once when
 //! its framework does not checkpoint.
@@ -217,6 +218,8 @@ struct Run {
     state: TaskState,
     /// When it ends on its own, and how.
     ends: Option<(Instant, TaskState)>,
+    /// The LAUNCH_GROUP it came in, numbered.
+    group: Option<u32>,
 }
 
 /// The simulated executor (see the module docs).
@@ -227,6 +230,7 @@ struct Executor {
     /// Updates the agent has not acknowledged, oldest first.
     unacked: Vec<TaskStatus>,
     shutting_down: bool,
+    groups: u32,
 }
 
 const JSON: [(&str, &str); 2] = [
@@ -242,6 +246,7 @@ impl Executor {
             tasks: BTreeMap::new(),
             unacked: Vec::new(),
             shutting_down: false,
+            groups: 0,
         }
     }
 
@@ -366,16 +371,18 @@ impl Executor {
         match ev.kind {
             Some(EventType::Launch) => {
                 if let Some(l) = ev.launch {
-                    self.launch(l.task).await;
+                    self.launch(l.task, None).await;
                 }
             }
             Some(EventType::LaunchGroup) => {
+                self.groups += 1;
+                let g = self.groups;
                 for t in ev
                     .launch_group
                     .map(|g| g.task_group.tasks)
                     .unwrap_or_default()
                 {
-                    self.launch(t).await;
+                    self.launch(t, Some(g)).await;
                 }
             }
             Some(EventType::Kill) => {
@@ -408,7 +415,7 @@ impl Executor {
         }
     }
 
-    async fn launch(&mut self, task: TaskInfo) {
+    async fn launch(&mut self, task: TaskInfo, group: Option<u32>) {
         if self.tasks.contains_key(&task.task_id) || self.shutting_down {
             return;
         }
@@ -424,17 +431,35 @@ impl Executor {
                 info: task,
                 state: TaskState::Staging,
                 ends,
+                group,
             },
         );
         self.update(&id, TaskState::Running).await;
     }
 
-    /// A task ends in `state` (if it has not ended already).
+    /// A task ends in `state` (if it has not ended already). As the default executor does,
+    /// a task of a group that fails or is killed takes the rest of its group with it (KILLED).
     async fn end(&mut self, id: &TaskID, state: TaskState) {
-        if self.tasks.get(id).is_none_or(|r| r.state.is_terminal()) {
+        let Some(group) = self
+            .tasks
+            .get(id)
+            .filter(|r| !r.state.is_terminal())
+            .map(|r| r.group)
+        else {
             return;
-        }
+        };
         self.update(id, state).await;
+        if let (Some(g), TaskState::Failed | TaskState::Killed) = (group, state) {
+            let rest: Vec<TaskID> = self
+                .tasks
+                .iter()
+                .filter(|(_, r)| r.group == Some(g) && !r.state.is_terminal())
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in rest {
+                self.update(&id, TaskState::Killed).await;
+            }
+        }
     }
 
     /// Sends a task's new state to the agent (kept until acknowledged).

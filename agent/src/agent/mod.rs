@@ -53,10 +53,7 @@ fn reject(r: mesos_api::http::Rejection) -> libprocess::HttpResponse {
 }
 
 fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    mesos_api::wallclock::now_secs()
 }
 
 /// Why an agent process ended on its own.

@@ -115,10 +115,7 @@ pub struct Master {
 }
 
 fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    mesos_api::wallclock::now_secs()
 }
 
 impl Master {
