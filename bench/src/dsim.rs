@@ -900,14 +900,22 @@ async fn start_master(o: &Options, net: &SimNet, dir: &RunDir) -> MasterNode {
     MasterNode { rt, pid }
 }
 
-/// A directory for the run's agents' work dirs, removed when the run ends.
+/// A directory for the run's agents' (and master's) work dirs, removed when the run ends: in
+/// memory (`/dev/shm`) where there is one, since the agents checkpoint (and sync) every task and
+/// update, else in the temporary directory.
 struct RunDir(PathBuf);
 
 impl RunDir {
     fn new(seed: u64) -> RunDir {
         static RUNS: AtomicU64 = AtomicU64::new(0);
         let n = RUNS.fetch_add(1, Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("mesos-sim-{}-{seed}-{n}", std::process::id()));
+        let shm = std::path::Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let p = base.join(format!("mesos-sim-{}-{seed}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         RunDir(p)
     }

@@ -331,7 +331,9 @@ impl Executor {
                 .values()
                 .filter_map(|r| r.ends)
                 .min_by_key(|e| e.0);
+            // In a fixed order (tokio's select! draws its order from an unseeded generator).
             tokio::select! {
+                biased;
                 rec = body.next_record() => match rec {
                     Ok(Some(rec)) => {
                         let ev = serde_json::from_slice::<serde_json::Value>(&rec)

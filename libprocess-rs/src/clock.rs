@@ -188,7 +188,10 @@ impl Clock {
             }
             match next {
                 Some(at) => {
+                    // In a fixed order: tokio's select! draws its order from an unseeded
+                    // generator, and a simulation replays only what is ordered by its seed.
                     tokio::select! {
+                        biased;
                         _ = tokio::time::sleep_until(at.into()) => {}
                         _ = &mut woken => {}
                     }
