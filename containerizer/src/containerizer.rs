@@ -427,7 +427,27 @@ impl Containerizer {
                 out.push((id, paths::read_os_pid(&e.path())));
             }
         }
+        out.sort();
         out
+    }
+
+    /// Destroys orphans ([`Containerizer::destroy_orphan`]) on a thread of their own (it
+    /// blocks); a simulated containerizer's at once, in the simulation's order.
+    pub fn destroy_orphans(self: &Arc<Self>, orphans: Vec<(String, Option<i32>)>) {
+        if orphans.is_empty() {
+            return;
+        }
+        let cz = self.clone();
+        let run = move || {
+            for (id, pid) in orphans {
+                cz.destroy_orphan(&id, pid);
+            }
+        };
+        if self.sim.is_some() {
+            run();
+        } else {
+            std::thread::spawn(run);
+        }
     }
 
     /// Destroys what is left of a container no one recovered: its processes, cgroups,

@@ -136,7 +136,7 @@ impl SimHost {
         let me = id.clone();
         let task = tokio::spawn(async move {
             let status = Executor::new(host.clone(), env).run().await;
-            host.exited(&me, status);
+            host.exited(&me, os_pid, status);
         })
         .abort_handle();
         st.running.insert(id, Running { os_pid, exit, task });
@@ -161,10 +161,13 @@ impl SimHost {
         }
     }
 
-    fn exited(&self, id: &str, status: i32) {
-        let r = lock(&self.st).running.remove(id);
-        if let Some(r) = r {
-            r.exit.send_replace(Some(status));
+    fn exited(&self, id: &str, os_pid: i32, status: i32) {
+        let mut st = lock(&self.st);
+        if st.running.get(id).is_some_and(|r| r.os_pid == os_pid) {
+            if let Some(r) = st.running.remove(id) {
+                drop(st);
+                r.exit.send_replace(Some(status));
+            }
         }
     }
 }
@@ -206,7 +209,7 @@ impl ExecutorEnv {
             recovery_timeout: timeout
                 .strip_suffix("secs")
                 .and_then(|s| s.parse::<f64>().ok())
-                .map(Duration::from_secs_f64)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
                 .unwrap_or(Duration::from_secs(900)),
         })
     }
@@ -254,10 +257,12 @@ impl Executor {
     async fn run(mut self) -> i32 {
         let mut lost_at: Option<Instant> = None;
         loop {
+            if self.done() {
+                return 0;
+            }
             if let Some((head, body)) = self.subscribe().await {
                 if head.status == 200 {
-                    lost_at = None;
-                    if let Some(status) = self.serve(body).await {
+                    if let Some(status) = self.serve(body, &mut lost_at).await {
                         return status;
                     }
                 } else {
@@ -320,8 +325,13 @@ impl Executor {
     }
 
     /// Reads the event stream and runs the tasks until the stream ends (`None`) or the
-    /// executor is done (its exit status).
-    async fn serve(&mut self, mut body: http_client::Body) -> Option<i32> {
+    /// executor is done (its exit status). An event from the agent ends the wait for it
+    /// (`lost_at`).
+    async fn serve(
+        &mut self,
+        mut body: http_client::Body,
+        lost_at: &mut Option<Instant>,
+    ) -> Option<i32> {
         loop {
             if self.done() {
                 return Some(0);
@@ -336,6 +346,7 @@ impl Executor {
                 biased;
                 rec = body.next_record() => match rec {
                     Ok(Some(rec)) => {
+                        *lost_at = None;
                         let ev = serde_json::from_slice::<serde_json::Value>(&rec)
                             .ok()
                             .and_then(|v| mesos_api::protocol::from_json::<Event>(&v).ok());
@@ -425,7 +436,7 @@ impl Executor {
             .data
             .as_deref()
             .and_then(parse_run)
-            .map(|(after, state)| (Instant::now() + after, state));
+            .and_then(|(after, state)| Some((Instant::now().checked_add(after)?, state)));
         let id = task.task_id.clone();
         self.tasks.insert(
             id.clone(),

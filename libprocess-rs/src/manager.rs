@@ -34,6 +34,9 @@ pub(crate) struct ProcessManager {
     /// The tokio runtime processes and connections run on.
     pub(crate) handle: tokio::runtime::Handle,
     registry: DashMap<Arc<str>, Arc<dyn Mailbox>, crate::util::FxBuild>,
+    /// Set once the runtime shuts down or crashes: a process spawned from then on ends
+    /// without running (neither `initialize` nor `finalize`).
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     pub(crate) clock: Clock,
     pub(crate) metrics: Metrics,
     /// Exact HTTP paths served by a process's route: path -> (process id, route).
@@ -59,6 +62,7 @@ impl ProcessManager {
             addr,
             handle: tokio::runtime::Handle::current(),
             registry: DashMap::default(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             clock: Clock::new(),
             dropped_unknown_name: metrics.counter("libprocess/messages_dropped_unknown_name"),
             dropped_undecodable: metrics.counter("libprocess/messages_dropped_undecodable"),

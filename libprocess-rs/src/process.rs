@@ -593,8 +593,14 @@ impl<P: Process> Runner<P> {
         let routes = self.ctx.rt.inner.clone();
         // Each queued event holds one `busy` count (for settle). The event that ends the loop
         // hands its count to the teardown, which releases it only when the process is gone.
-        let mut ok = self.guard(|r| r.process.initialize(&mut r.ctx));
-        let mut finish = !ok || self.ctx.stop;
+        // Spawned while its runtime stops (by a process handling its last event): it never
+        // runs.
+        let stillborn = pm.stopping.load(Ordering::Acquire);
+        if stillborn {
+            core.crashed.store(true, Ordering::Release);
+        }
+        let mut ok = stillborn || self.guard(|r| r.process.initialize(&mut r.ctx));
+        let mut finish = !ok || self.ctx.stop || stillborn;
         if !finish {
             pm.busy(-1);
         }

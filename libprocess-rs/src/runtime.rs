@@ -185,23 +185,29 @@ impl Runtime {
     }
 
     async fn stop(&self, crash: bool) {
-        if crash {
-            for mb in self.inner.pm.all() {
-                mb.core()
-                    .crashed
-                    .store(true, std::sync::atomic::Ordering::Release);
-            }
-        }
+        use std::sync::atomic::Ordering;
+        let pm = &self.inner.pm;
+        pm.stopping.store(true, Ordering::Release);
         for t in self.inner.tasks.lock().unwrap().drain(..) {
             t.abort();
         }
-        let all: Vec<Arc<dyn Mailbox>> = self.inner.pm.all();
-        for mb in &all {
-            mb.core().request_terminate();
-            let _ = mb.deliver(Incoming::Terminate);
-        }
-        for mb in all {
-            mb.core().wait().await;
+        // Until none is left: one handling its last event may have spawned another (which
+        // ends without running, but is waited for too).
+        loop {
+            let all: Vec<Arc<dyn Mailbox>> = pm.all();
+            if all.is_empty() {
+                break;
+            }
+            for mb in &all {
+                if crash {
+                    mb.core().crashed.store(true, Ordering::Release);
+                }
+                mb.core().request_terminate();
+                let _ = mb.deliver(Incoming::Terminate);
+            }
+            for mb in all {
+                mb.core().wait().await;
+            }
         }
         self.inner.transport.shutdown();
     }

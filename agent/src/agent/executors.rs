@@ -727,6 +727,10 @@ impl Agent {
                 .find(|e| e.tasks.contains_key(&k.task_id))
         });
         let Some(e) = found else {
+            // Ended here, its updates still on their way: they tell the master.
+            if self.updates.head(&k.framework_id, &k.task_id).is_some() {
+                return;
+            }
             // Unknown here: the master learns it is gone.
             let s = self.agent_status(
                 &k.task_id,

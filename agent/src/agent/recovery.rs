@@ -97,15 +97,19 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
     }
 }
 
+/// The directories in `p`, by name (recovery then goes in the same order on every file
+/// system, which a deterministic simulation needs).
 fn dirs(p: &Path) -> Vec<(String, PathBuf)> {
-    std::fs::read_dir(p)
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(p)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
                 .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// This boot's id.
@@ -375,13 +379,7 @@ impl Agent {
             .into_iter()
             .filter(|(id, _)| !adopted.contains(id))
             .collect();
-        if !orphans.is_empty() {
-            std::thread::spawn(move || {
-                for (id, pid) in orphans {
-                    cz.destroy_orphan(&id, pid);
-                }
-            });
-        }
+        cz.destroy_orphans(orphans);
     }
 
     /// Reads the frameworks, executors and tasks of `agent_dir`; returns the containers

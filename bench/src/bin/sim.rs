@@ -148,6 +148,7 @@ fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
         agent_kind: k,
         role_sorter: a.role_sorter.clone(),
         framework_sorter: a.framework_sorter.clone(),
+        allocator: None,
         frameworks: a.frameworks,
         profile: p,
         duration: Duration::from_secs(a.duration),
@@ -199,6 +200,16 @@ fn one(a: &Args, p: Profile, k: AgentKind) -> i32 {
         }
         say!("  replay: sim --seed={} --faults={} --agents={} --agent={} --frameworks={} --tasks={} --duration={} --role_sorter={} --framework_sorter={}",
             o.seed, p.name(), a.agents, a.agent, a.frameworks, a.tasks, a.duration, a.role_sorter, a.framework_sorter);
+        if o.suffix_lines > 0 {
+            say!(
+                "  the shortest end of the event log that shows it is its last {} lines (all with --log); \
+                 what they say of its tasks and of the faults:",
+                o.suffix_lines
+            );
+            for l in &o.story {
+                say!("    {l}");
+            }
+        }
         say!("  the event log's end:");
         for l in &o.log_tail {
             say!("    {l}");

@@ -43,12 +43,30 @@ impl Master {
                 }
             }
         }
-        // A live task the master does not know, on a registered agent: a launch that
-        // reached the agent after the master gave the task up (held in a partition while the
-        // agent was marked unreachable and the task LOST, then delivered after the agent
-        // reregistered). The framework was told it is gone: it is killed. (Mesos forwards
-        // such updates and leaves the task running; its TODO in `Master::statusUpdate`.)
-        let zombie = !f.tasks.contains_key(&u.status.task_id) && !latest.is_terminal();
+        // A live task that the master itself gave up (LOST, UNREACHABLE, DROPPED or GONE in
+        // its completed list), on a registered agent: a launch that reached the agent after
+        // the master had declared the task lost (held in a partition while the agent was
+        // marked unreachable, then delivered after the agent reregistered). The framework was
+        // told it is gone: it is killed. (Mesos forwards such updates and leaves the task
+        // running; its TODO in `Master::statusUpdate`.) A task the master does not know at all
+        // (after a failover) or that ended on its agent (a late resent update) is left alone.
+        let given_up = |s: TaskState| {
+            matches!(
+                s,
+                TaskState::Lost
+                    | TaskState::Unreachable
+                    | TaskState::Dropped
+                    | TaskState::Gone
+                    | TaskState::GoneByOperator
+            )
+        };
+        let zombie = !latest.is_terminal()
+            && !f.tasks.contains_key(&u.status.task_id)
+            && f.completed
+                .iter()
+                .rev()
+                .find(|c| c.task.task_id == u.status.task_id)
+                .is_some_and(|c| given_up(c.task.state));
         if zombie {
             tracing::warn!(framework = %u.framework_id, task = %u.status.task_id, agent = %u.agent_id,
                 "an agent runs a task unknown to the master; killing it");
