@@ -449,32 +449,42 @@ async fn on_volume(
     task: Option<&dyn Fn(&AgentID) -> TaskInfo>,
     wanted: impl Fn(&mesos_api::protocol::offer::Offer) -> bool,
 ) -> Option<TaskStatus> {
-    let offer = loop {
-        if let Seen::Offers(offers) = next(rx, LIMIT).await {
-            if let Some(o) = offers.into_iter().find(|o| wanted(o)) {
-                break o;
+    // An offer may be rescinded before the accept arrives (a restarted agent's old link
+    // breaking late disconnects it for a moment): the task is then LOST with
+    // REASON_INVALID_OFFERS, and a framework tries the next offer, as this does.
+    for _ in 0..3 {
+        let offer = loop {
+            if let Seen::Offers(offers) = next(rx, LIMIT).await {
+                if let Some(o) = offers.into_iter().find(|o| wanted(o)) {
+                    break o;
+                }
             }
+        };
+        let task = task.map(|make| make(&offer.agent_id));
+        let mut ops = ops.clone();
+        let id = task.as_ref().map(|t| t.task_id.value.clone());
+        if let Some(t) = task {
+            ops.push(OfferOperation {
+                launch: Some(Launch {
+                    task_infos: vec![t],
+                }),
+                ..OfferOperation::new(OperationType::Launch)
+            });
         }
-    };
-    let task = task.map(|make| make(&offer.agent_id));
-    let mut ops = ops;
-    let id = task.as_ref().map(|t| t.task_id.value.clone());
-    if let Some(t) = task {
-        ops.push(OfferOperation {
-            launch: Some(Launch {
-                task_infos: vec![t],
-            }),
-            ..OfferOperation::new(OperationType::Launch)
-        });
+        let oid = offer.id.clone();
+        pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+            p.driver().accept(vec![oid], ops, None)
+        })
+        .await
+        .unwrap();
+        let id = id?;
+        let s = terminal_states(rx, &[id.as_str()]).await.remove(0);
+        if s.state == TaskState::Lost && s.reason == Some(Reason::InvalidOffers) {
+            continue;
+        }
+        return Some(s);
     }
-    let oid = offer.id.clone();
-    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
-        p.driver().accept(vec![oid], ops, None)
-    })
-    .await
-    .unwrap();
-    let id = id?;
-    Some(terminal_states(rx, &[id.as_str()]).await.remove(0))
+    panic!("three offers in a row were no longer valid when accepted");
 }
 
 async fn agent_registered(port: u16) {
