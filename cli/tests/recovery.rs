@@ -455,8 +455,23 @@ async fn on_volume(
     for _ in 0..3 {
         let offer = loop {
             if let Seen::Offers(offers) = next(rx, LIMIT).await {
-                if let Some(o) = offers.into_iter().find(|o| wanted(o)) {
-                    break o;
+                let (mut hit, rest): (Vec<_>, Vec<_>) = offers.into_iter().partition(|o| wanted(o));
+                // What is not used goes back, to come again (with the volume, once there).
+                let extra = hit.len().saturating_sub(1);
+                let back: Vec<_> = rest
+                    .into_iter()
+                    .chain(hit.drain(1.min(hit.len())..).take(extra))
+                    .map(|o| o.id)
+                    .collect();
+                if !back.is_empty() {
+                    pid.dispatch(move |p: &mut SchedulerProcess<Recorder>, _| {
+                        p.driver().decline(back, None)
+                    })
+                    .await
+                    .unwrap();
+                }
+                if !hit.is_empty() {
+                    break hit.remove(0);
                 }
             }
         };
